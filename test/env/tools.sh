@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds or installs every program the local environment needs, once, into $HERALD_CACHE.
+# Each build is keyed by its pinned version (and go.sum), so a warm run only checks stamps.
+# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli ...]   (default: all)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export GOFLAGS="${GOFLAGS:--mod=readonly}"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
+stamp_ok() { [[ -f "$HERALD_CACHE/stamps/$1" ]]; }
+stamp_set() { mkdir -p "$HERALD_CACHE/stamps"; touch "$HERALD_CACHE/stamps/$1"; }
+sum_of() { cat "$@" | sha256sum | cut -c1-12; }
+
+tools_mariadb() {
+  if command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]]; then return 0; fi
+  need apt-get "MariaDB comes from Debian's packages; install mariadb-server by hand on other systems"
+  log "installing MariaDB from Debian's packages (mariadb-server, mariadb-client)"
+  [[ $(id -u) -eq 0 ]] || die "installing mariadb-server needs root (or install it yourself: apt-get install mariadb-server)"
+  run_logged apt-update apt-get update
+  DEBIAN_FRONTEND=noninteractive run_logged apt-mariadb apt-get install -y --no-install-recommends mariadb-server mariadb-client
+  # The package starts a system instance; Herald runs its own on its own port and data dir.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mariadb >/dev/null 2>&1 || true; fi
+  service mariadb stop >/dev/null 2>&1 || true
+}
+
+tools_kafka() {
+  local key="kafka-$KAFKA_VERSION-$(sum_of "$ENV_DIR/kafka/pom.xml")"
+  stamp_ok "$key" && return 0
+  need java "Kafka runs on the machine's JDK (17 or newer)"
+  need mvn "Kafka's jars are resolved with Maven from test/env/kafka/pom.xml"
+  log "resolving Kafka $KAFKA_VERSION jars with Maven (cold: about a minute)"
+  rm -rf "$HERALD_CACHE/kafka-$KAFKA_VERSION"
+  run_logged mvn-kafka mvn -B -q -f "$ENV_DIR/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$HERALD_CACHE/kafka-$KAFKA_VERSION/libs"
+  stamp_set "$key"
+}
+
+go_wrapper_build() { # go_wrapper_build KEY MODDIR OUT LDFLAGS PKG...  (OUT: a dir/ or a file)
+  local key="$1" moddir="$2" out="$3" ldflags="$4"; shift 4
+  stamp_ok "$key" && return 0
+  need go "the control plane is built from Go modules; install Go 1.24 or newer"
+  log "building $* from $moddir (cold: several minutes on 2 cores)"
+  (cd "$moddir" && run_logged "build-$key" go build -trimpath -ldflags "$ldflags" -o "$out" "$@")
+  stamp_set "$key"
+}
+
+go_install() { # go_install KEY PKG@VERSION
+  local key="$1" pkg="$2"
+  stamp_ok "$key" && return 0
+  need go "tools are installed from Go modules; install Go 1.24 or newer"
+  log "go install $pkg"
+  GOFLAGS= GOBIN="$BIN_DIR" run_logged "install-$key" go install "$pkg"
+  stamp_set "$key"
+}
+
+tools_k8s() {
+  local kv="k8s.io/component-base/version" m="$ENV_DIR/gomod/k8s"
+  local minor; minor="$(echo "$KUBE_VERSION" | cut -d. -f2)"
+  go_wrapper_build "k8s-$KUBE_VERSION-$(sum_of "$m/go.mod" "$m/go.sum")" "$m" "$BIN_DIR/" \
+    "-s -w -X $kv.gitVersion=$KUBE_VERSION -X $kv.gitMajor=1 -X $kv.gitMinor=$minor -X $kv.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  m="$ENV_DIR/gomod/etcd"
+  go_wrapper_build "etcd-$ETCD_VERSION-$(sum_of "$m/go.mod" "$m/go.sum")" "$m" "$BIN_DIR/etcd" "-s -w" go.etcd.io/etcd/server/v3
+  go_install "kwok-$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  go_install "helm-$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+tools_cli() {
+  go_install "grpcurl-$GRPCURL_VERSION" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  go_install "ghz-$GHZ_VERSION" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+}
+
+main() {
+  local parts=("$@")
+  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli)
+  for p in "${parts[@]}"; do
+    case "$p" in
+      mariadb|kafka|k8s|cli) "tools_$p" ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s or cli)" ;;
+    esac
+  done
+}
+main "$@"
