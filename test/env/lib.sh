@@ -89,19 +89,20 @@ stop_daemon() {
   rm -f "$f"
 }
 
-# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds; on timeout show the log.
+# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds, failing early if the process
+# NAME died; on timeout show its log. WHAT=... names the condition in the messages.
 wait_for() {
-  local name="$1" timeout="$2"; shift 2
+  local name="$1" timeout="$2" what="${WHAT:-$1}"; shift 2
   local start=$SECONDS
   until "$@" >/dev/null 2>&1; do
     if ! is_running "$name"; then
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited during start-up (log: $LOG_DIR/$name.log)"
     fi
-    (( SECONDS - start >= timeout )) && { tail -n 30 "$LOG_DIR/$name.log" >&2 || true; die "$name not ready after ${timeout} s (log: $LOG_DIR/$name.log)"; }
+    (( SECONDS - start >= timeout )) && { tail -n 30 "$LOG_DIR/$name.log" >&2 || true; die "$what not ready after ${timeout} s (log: $LOG_DIR/$name.log)"; }
     sleep 0.5
   done
-  log "$name ready in $((SECONDS - start)) s"
+  log "$what ready in $((SECONDS - start)) s"
 }
 
 port_open() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -44,12 +44,12 @@ go_wrapper_build() { # go_wrapper_build KEY MODDIR OUT LDFLAGS PKG...  (OUT: a d
   stamp_set "$key"
 }
 
-go_install() { # go_install KEY PKG@VERSION
-  local key="$1" pkg="$2"
+go_install() { # go_install KEY PKG@VERSION [LDFLAGS]
+  local key="$1" pkg="$2" ldflags="${3:-}"
   stamp_ok "$key" && return 0
   need go "tools are installed from Go modules; install Go 1.24 or newer"
   log "go install $pkg"
-  GOFLAGS= GOBIN="$BIN_DIR" run_logged "install-$key" go install "$pkg"
+  GOFLAGS= GOBIN="$BIN_DIR" run_logged "install-$key" go install -trimpath -ldflags "$ldflags" "$pkg"
   stamp_set "$key"
 }
 
@@ -63,12 +63,28 @@ tools_k8s() {
   m="$ENV_DIR/gomod/etcd"
   go_wrapper_build "etcd-$ETCD_VERSION-$(sum_of "$m/go.mod" "$m/go.sum")" "$m" "$BIN_DIR/etcd" "-s -w" go.etcd.io/etcd/server/v3
   go_install "kwok-$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  go_install "helm-$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  kwok_stages
+  go_install "helm-$HELM_VERSION-v2" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+}
+
+# kwok needs Stage objects that say how fake nodes and pods move through their lives. Take
+# kwok's own "fast" set (nodes Ready at once with lease heartbeats; pods Ready once scheduled)
+# from the pinned module, so the stages always match the kwok binary.
+kwok_stages() {
+  local out="$HERALD_CACHE/kwok-$KWOK_VERSION-stages.yaml" dir f
+  [[ -s "$out" ]] && return 0
+  dir="$(cd "$HERALD_CACHE" && GOFLAGS= go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$dir/kustomize/stage" ]] || die "kwok $KWOK_VERSION module has no kustomize/stage folder (looked in '$dir')"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    echo "---"; cat "$dir/kustomize/stage/$f"
+  done >"$out.tmp"
+  mv "$out.tmp" "$out"
 }
 
 tools_cli() {
-  go_install "grpcurl-$GRPCURL_VERSION" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
-  go_install "ghz-$GHZ_VERSION" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+  go_install "grpcurl-$GRPCURL_VERSION-v2" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" "-X main.version=$GRPCURL_VERSION"
+  go_install "ghz-$GHZ_VERSION-v2" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" "-X main.version=$GHZ_VERSION"
 }
 
 main() {

@@ -185,7 +185,7 @@ https_insecure_ok() { curl -fsSk --max-time 2 "$1" | grep -q '^ok'; }
 
 up_k8s() {
   local k="$HERALD_STATE/k8s" pki="$HERALD_STATE/k8s/pki" b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm; do
     [[ -x "$BIN_DIR/$b" ]] || die "missing $BIN_DIR/$b: run test/env/tools.sh k8s"
   done
   need curl "readiness checks use curl"
@@ -234,13 +234,14 @@ up_k8s() {
 
   check_port_free kwok "$KWOK_PORT"
   start_daemon kwok "$BIN_DIR/kwok" --kubeconfig "$KUBECONFIG_PATH" \
+    --config "$HERALD_CACHE/kwok-$KWOK_VERSION-stages.yaml" --node-lease-duration-seconds 40 \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --cidr 10.244.0.1/16 --node-ip 10.240.0.1 --server-address "127.0.0.1:$KWOK_PORT"
   wait_for kwok 60 curl -fsS --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz"
 
   "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" apply -f "$ENV_DIR/k8s/nodes.yaml" >/dev/null
-  wait_for kwok 60 "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Ready node -l herald.dev/fake-node=true --timeout=5s
-  wait_for kube-controller-manager 60 "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" get serviceaccount default -n default
+  WHAT="fake nodes" wait_for kwok 60 "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Ready node -l herald.dev/fake-node=true --timeout=5s
+  WHAT="default service account" wait_for kube-controller-manager 60 "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" get serviceaccount default -n default
 }
 
 write_env() {

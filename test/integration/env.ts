@@ -12,7 +12,10 @@ export interface EnvEndpoints {
 
 export function testEnv(): EnvEndpoints {
   const raw = process.env.HERALD_ENV_JSON;
-  if (!raw) throw new Error('HERALD_ENV_JSON is not set: run integration tests through jest --selectProjects integration');
+  if (!raw)
+    throw new Error(
+      'HERALD_ENV_JSON is not set: run integration tests through jest --selectProjects integration',
+    );
   return JSON.parse(raw) as EnvEndpoints;
 }
 

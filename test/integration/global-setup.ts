@@ -9,9 +9,12 @@ import type { EnvEndpoints } from './env';
 export default function globalSetup(): void {
   const root = join(__dirname, '..', '..');
   const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli').split(/\s+/).filter(Boolean);
-  execFileSync('bash', [join(root, 'test', 'env', 'up.sh'), ...parts], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync('bash', [join(root, 'test', 'env', 'up.sh'), ...parts], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const state =
-    process.env.HERALD_STATE ?? join(process.env.XDG_STATE_HOME ?? join(process.env.HOME ?? '/root', '.local', 'state'), 'herald');
+    process.env.HERALD_STATE ??
+    join(process.env.XDG_STATE_HOME ?? join(process.env.HOME ?? '/root', '.local', 'state'), 'herald');
   const env = JSON.parse(readFileSync(join(state, 'env.json'), 'utf8')) as EnvEndpoints;
   process.env.HERALD_ENV_JSON = JSON.stringify(env);
   process.env.KUBECONFIG = env.kubeconfig;
