@@ -1,0 +1,152 @@
+// Assembles a broker: store, owned partitions (log + writer each), publish and delivery
+// paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
+// apart again in the order that loses nothing.
+import { loadProtos } from '../proto/load';
+import { Delivery } from './delivery/delivery';
+import { PartitionLog } from './delivery/partition-log';
+import type { Logger } from './logger';
+import { BrokerMetrics } from './metrics';
+import type { LagSample } from './metrics';
+import { resolveOptions } from './options';
+import type { BrokerOptions, BrokerOptionsInput } from './options';
+import { StandaloneOwnership } from './ownership';
+import type { Ownership } from './ownership';
+import { PartitionWriter } from './publish/partition-writer';
+import { Publisher } from './publish/publisher';
+import { adminHandlers } from './server/admin-service';
+import { brokerHandlers } from './server/broker-service';
+import { startGrpcServer } from './server/grpc-server';
+import { startMetricsServer } from './server/metrics-http';
+import { StorageHealth } from './storage/health';
+import { createMysqlStore } from './storage/mysql/mysql-store';
+import type { MessageStore } from './storage/storage';
+import { Topics, partitionKey } from './topics';
+
+export interface Broker {
+  options: BrokerOptions;
+  /** host:port of the gRPC server. */
+  address: string;
+  /** host:port of the /metrics endpoint. */
+  metricsAddress: string;
+  /** Stops accepting calls, answers every pending publish, stores offsets, closes. */
+  shutdown(): Promise<void>;
+}
+
+export async function startBroker(
+  input: BrokerOptionsInput,
+  logger: Logger,
+  ownership: Ownership = new StandaloneOwnership(),
+): Promise<Broker> {
+  const options = resolveOptions(input);
+  const store: MessageStore = await createMysqlStore({
+    ...options.mysql,
+    logger: logger.namespace('storage'),
+  });
+  try {
+    return await assemble(options, store, ownership, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+async function assemble(
+  options: BrokerOptions,
+  store: MessageStore,
+  ownership: Ownership,
+  logger: Logger,
+): Promise<Broker> {
+  const topics = new Topics(options.topics, ownership);
+  const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
+  const logs = new Map<string, PartitionLog>();
+  const writers = new Map<string, PartitionWriter>();
+  // Collected only on scrapes, after `delivery` exists.
+  const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
+  const publishLogger = logger.namespace('publish');
+  for (const t of topics.all()) {
+    await store.ensureTopic(t.name, t.partitions);
+    for (const ref of topics.ownedPartitions(t.name)) {
+      const log = new PartitionLog(ref, await store.lastOffset(ref), {
+        maxMessages: options.delivery.tailCacheMessages,
+        maxBytes: options.delivery.tailCacheBytes,
+      });
+      logs.set(partitionKey(ref), log);
+      writers.set(
+        partitionKey(ref),
+        new PartitionWriter(store, log, batchLimits(options), metrics, publishLogger, (err) =>
+          health.failed(err),
+        ),
+      );
+    }
+  }
+  const delivery: Delivery = new Delivery(
+    topics,
+    logs,
+    store,
+    options.delivery,
+    metrics,
+    logger.namespace('delivery'),
+  );
+  const publisher = new Publisher(topics, writers, health, options.publish, metrics);
+  const protos = loadProtos().grpc.herald.v1;
+  const grpcServer = await startGrpcServer(options.listen, [
+    {
+      name: 'herald.v1.Broker',
+      definition: protos.Broker.service,
+      handlers: brokerHandlers(publisher, delivery, logger.namespace('server')),
+    },
+    { name: 'herald.v1.Admin', definition: protos.Admin.service, handlers: adminHandlers(delivery) },
+  ]);
+  const metricsServer = await startMetricsServer(
+    options.metricsListen,
+    metrics.registry,
+    logger.namespace('metrics'),
+  );
+  let stopping = false;
+  metrics.storageUp.set(1);
+  health.onChange((available) => {
+    metrics.storageUp.set(available ? 1 : 0);
+    grpcServer.setServing(available && !stopping);
+  });
+  health.start();
+  grpcServer.setServing(true);
+  logger.info('broker started', {
+    address: grpcServer.address,
+    metricsAddress: metricsServer.address,
+    topics: options.topics.map((t) => t.name),
+  });
+
+  let shutdown: Promise<void> | undefined;
+  const stop = async () => {
+    stopping = true;
+    grpcServer.setServing(false);
+    const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
+    await Promise.all([...writers.values()].map((w) => w.drain()));
+    await delivery.stop();
+    const timeout = new Promise<'timeout'>((resolve) =>
+      setTimeout(resolve, options.shutdownTimeoutMs, 'timeout').unref(),
+    );
+    if ((await Promise.race([closed, timeout])) === 'timeout') {
+      logger.warn('calls still running at shutdown timeout; cancelling them');
+      grpcServer.server.forceShutdown();
+    }
+    health.stop();
+    await metricsServer.close();
+    await store.close();
+    logger.info('broker stopped');
+  };
+  return {
+    options,
+    address: grpcServer.address,
+    metricsAddress: metricsServer.address,
+    shutdown: () => (shutdown ??= stop()),
+  };
+}
+
+function batchLimits(options: BrokerOptions) {
+  return {
+    maxRows: options.publish.maxBatchRows,
+    maxBytes: options.publish.maxBatchBytes,
+    lingerMs: options.publish.lingerMs,
+  };
+}

@@ -1,0 +1,198 @@
+// The delivery path: one GroupCursor per (group, topic, partition), opened on first use;
+// long-poll Pull, credit-paced subscriptions, Ack, Nack and lag.
+import { HeraldError } from '../errors';
+import type { Logger } from '../logger';
+import type { BrokerMetrics, LagSample } from '../metrics';
+import type { BrokerOptions } from '../options';
+import type { MessageStore, PartitionRef } from '../storage/storage';
+import { partitionKey, requireName } from '../topics';
+import type { Topics } from '../topics';
+import { GroupCursor } from './group-cursor';
+import type { Delivered } from './group-cursor';
+import type { PartitionLog } from './partition-log';
+import type { Signal } from './signal';
+
+export interface PullInput {
+  group: string;
+  topic: string;
+  partition: number;
+  maxMessages: number;
+  maxWaitMs: number;
+  ackTimeoutMs: number;
+}
+
+export interface PartitionLagInfo {
+  partition: number;
+  endOffset: number;
+  committedOffset: number;
+  lag: number;
+  inFlight: number;
+}
+
+/** A subscription's sink: `send` resolves once the transport can take more. */
+export interface SubscriptionSink {
+  send(d: Delivered, ref: PartitionRef): Promise<void>;
+}
+
+export class Delivery {
+  private cursors = new Map<string, Promise<GroupCursor>>();
+  /** The cursors whose open completed, for synchronous metrics collection. */
+  private opened: GroupCursor[] = [];
+  /** Fires on shutdown: every waiting pull returns, every subscription ends. */
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly topics: Topics,
+    private readonly logs: Map<string, PartitionLog>,
+    private readonly store: MessageStore,
+    private readonly options: BrokerOptions['delivery'],
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
+    const cursor = await this.cursor(input.group, input.topic, input.partition);
+    const max = clamp(input.maxMessages || 1, 1, this.options.maxPullMessages);
+    const ackTimeout = input.ackTimeoutMs || this.options.defaultAckTimeoutMs;
+    const deadline = Date.now() + Math.min(input.maxWaitMs, this.options.maxPullWaitMs);
+    const abort = AbortSignal.any([cancelled, this.stopping.signal]);
+    for (;;) {
+      const seen = cursor.signal.version;
+      const taken = await cursor.take(max, ackTimeout);
+      if (taken.length > 0) return this.delivered(cursor, taken);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || abort.aborted) return [];
+      if (cursor.signal.version === seen) await cursor.signal.wait(remaining, abort);
+    }
+  }
+
+  /**
+   * Sends deliveries while credits last; `credits` grows as the client grants more. Ends
+   * when `cancelled` fires (client gone) or the broker stops.
+   */
+  async subscribe(
+    start: { group: string; topic: string; partition: number; ackTimeoutMs: number },
+    credits: { available: number; signal: Signal },
+    sink: SubscriptionSink,
+    cancelled: AbortSignal,
+  ): Promise<void> {
+    const cursor = await this.cursor(start.group, start.topic, start.partition);
+    const ackTimeout = start.ackTimeoutMs || this.options.defaultAckTimeoutMs;
+    const abort = AbortSignal.any([cancelled, this.stopping.signal]);
+    while (!abort.aborted) {
+      if (credits.available <= 0) {
+        const seen = credits.signal.version;
+        if (credits.available <= 0 && credits.signal.version === seen)
+          await credits.signal.wait(Infinity, abort);
+        continue;
+      }
+      const seen = cursor.signal.version;
+      const taken = await cursor.take(Math.min(credits.available, this.options.maxPullMessages), ackTimeout);
+      if (taken.length === 0) {
+        if (cursor.signal.version === seen) await cursor.signal.wait(Infinity, abort);
+        continue;
+      }
+      credits.available -= taken.length;
+      for (const d of this.delivered(cursor, taken)) await sink.send(d, cursor.ref);
+    }
+  }
+
+  async ack(group: string, topic: string, partition: number, offsets: number[]): Promise<number> {
+    const cursor = await this.cursor(group, topic, partition);
+    const committed = await cursor.ack(offsets);
+    this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
+    return committed;
+  }
+
+  async nack(
+    group: string,
+    topic: string,
+    partition: number,
+    offsets: number[],
+    delayMs: number,
+  ): Promise<void> {
+    const cursor = await this.cursor(group, topic, partition);
+    cursor.nack(offsets, delayMs);
+  }
+
+  async lag(group: string, topic: string): Promise<PartitionLagInfo[]> {
+    requireName('group', group);
+    return Promise.all(
+      this.topics.ownedPartitions(topic).map(async (ref) => {
+        const log = this.logs.get(partitionKey(ref))!;
+        const open = this.cursors.get(cursorKey(group, ref));
+        const cursor = open ? await open : undefined;
+        const committedOffset = cursor ? cursor.committed : await this.store.committedOffset(group, ref);
+        return {
+          partition: ref.partition,
+          endOffset: log.endOffset,
+          committedOffset,
+          lag: Math.max(0, log.endOffset - committedOffset),
+          inFlight: cursor?.inFlight ?? 0,
+        };
+      }),
+    );
+  }
+
+  /** Lag of every open cursor, for the metrics gauge (no I/O). */
+  lagSamples(): LagSample[] {
+    return this.opened.map((c) => ({
+      group: c.group,
+      topic: c.ref.topic,
+      partition: c.ref.partition,
+      lag: Math.max(0, this.logs.get(partitionKey(c.ref))!.endOffset - c.committed),
+      inFlight: c.inFlight,
+    }));
+  }
+
+  /** Ends waits and subscriptions, then stores every committed offset. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    const cursors = await Promise.all(this.cursors.values());
+    await Promise.all(
+      cursors.map((c) =>
+        c
+          .persistCommitted()
+          .catch((err: unknown) => this.logger.warn('could not store offsets', { ...c.ref, err })),
+      ),
+    );
+    for (const c of cursors) c.close();
+  }
+
+  private cursor(group: string, topic: string, partition: number): Promise<GroupCursor> {
+    if (this.stopping.signal.aborted) throw new HeraldError('SHUTTING_DOWN', 'the broker is shutting down');
+    requireName('group', group);
+    const ref = this.topics.ownedPartition(topic, partition);
+    const key = cursorKey(group, ref);
+    let open = this.cursors.get(key);
+    if (!open) {
+      const log = this.logs.get(partitionKey(ref))!;
+      open = GroupCursor.open(group, log, this.store, this.options, this.logger);
+      this.cursors.set(key, open);
+      open.then(
+        (c) => this.opened.push(c),
+        // A failed open (store down) is retried by the next call.
+        () => this.cursors.delete(key),
+      );
+    }
+    return open;
+  }
+
+  private delivered(cursor: GroupCursor, taken: Delivered[]): Delivered[] {
+    let redeliveries = 0;
+    for (const d of taken) if (d.attempt > 1) redeliveries++;
+    const labels = { topic: cursor.ref.topic, group: cursor.group };
+    if (taken.length > redeliveries)
+      this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'false' }, taken.length - redeliveries);
+    if (redeliveries > 0) this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'true' }, redeliveries);
+    return taken;
+  }
+}
+
+function cursorKey(group: string, ref: PartitionRef): string {
+  return `${group}\u0000${partitionKey(ref)}`;
+}
+
+function clamp(n: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, n));
+}

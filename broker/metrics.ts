@@ -1,0 +1,92 @@
+// The broker's Prometheus metrics, in a registry of its own (several brokers can share a
+// process in tests). Served on /metrics by server/metrics-http.ts.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface LagSample {
+  group: string;
+  topic: string;
+  partition: number;
+  lag: number;
+  inFlight: number;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+
+  readonly publishedMessages = new Counter({
+    name: 'herald_published_messages_total',
+    help: 'Messages stored by Publish',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
+  readonly publishRequests = new Counter({
+    name: 'herald_publish_requests_total',
+    help: 'Publish calls by outcome (ok or an error reason)',
+    labelNames: ['topic', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly publishLatency = new Histogram({
+    name: 'herald_publish_latency_seconds',
+    help: 'From a Publish call entering the writer queue to its commit',
+    labelNames: ['topic'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly insertRows = new Histogram({
+    name: 'herald_insert_batch_rows',
+    help: 'Rows per multi-row INSERT (group commit batch size)',
+    labelNames: ['topic'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [this.registry],
+  });
+  readonly insertLatency = new Histogram({
+    name: 'herald_insert_latency_seconds',
+    help: 'Duration of one multi-row INSERT including commit',
+    labelNames: ['topic'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly deliveredMessages = new Counter({
+    name: 'herald_delivered_messages_total',
+    help: 'Messages handed to consumers (first deliveries and redeliveries)',
+    labelNames: ['topic', 'group', 'redelivery'] as const,
+    registers: [this.registry],
+  });
+  readonly ackedMessages = new Counter({
+    name: 'herald_acked_messages_total',
+    help: 'Messages acknowledged',
+    labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
+  readonly storageUp = new Gauge({
+    name: 'herald_storage_up',
+    help: '1 while the message store answers, 0 otherwise',
+    registers: [this.registry],
+  });
+
+  constructor(lag: () => LagSample[]) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'herald_consumer_lag_messages',
+      help: 'Stored messages not yet acknowledged by the group (end offset - committed offset)',
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of lag())
+          this.set({ group: s.group, topic: s.topic, partition: String(s.partition) }, s.lag);
+      },
+    });
+    new Gauge({
+      name: 'herald_in_flight_messages',
+      help: 'Messages delivered and not yet acknowledged',
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of lag())
+          this.set({ group: s.group, topic: s.topic, partition: String(s.partition) }, s.inFlight);
+      },
+    });
+  }
+}

@@ -1,0 +1,154 @@
+// Broker options: defaults spread first, then every field checked, with errors that name
+// the field ("publish.maxBatchRows must be an integer >= 1"). Pure; unit-tested.
+import { nameProblem } from './names';
+
+export interface TopicOptions {
+  name: string;
+  partitions: number;
+  /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
+  maxMessageBytes: number;
+}
+
+export interface BrokerOptions {
+  /** host:port for gRPC; port 0 picks a free port. */
+  listen: string;
+  /** The address other brokers and clients use for this broker (NOT_PARTITION_OWNER metadata). */
+  advertisedAddress: string;
+  /** host:port for the Prometheus /metrics endpoint; port 0 picks a free port. */
+  metricsListen: string;
+  mysql: {
+    url: string;
+    poolSize: number;
+    connectTimeoutMs: number;
+    queryTimeoutMs: number;
+    /** How often the store is pinged to report readiness and notice recovery. */
+    pingIntervalMs: number;
+  };
+  topics: TopicOptions[];
+  publish: {
+    /** Group commit: rows per INSERT. */
+    maxBatchRows: number;
+    /** Group commit: bytes per INSERT. */
+    maxBatchBytes: number;
+    /** Group commit: how long the first queued request waits for company. */
+    lingerMs: number;
+    /** Largest Publish request, in messages. */
+    maxRequestMessages: number;
+    /** Largest Publish request, in bytes. */
+    maxRequestBytes: number;
+  };
+  delivery: {
+    defaultAckTimeoutMs: number;
+    maxInFlight: number;
+    maxPullMessages: number;
+    maxPullWaitMs: number;
+    prefetchMessages: number;
+    /** The per-partition cache of the newest committed messages. */
+    tailCacheMessages: number;
+    tailCacheBytes: number;
+  };
+  /** How long shutdown waits for calls to finish before cancelling them. */
+  shutdownTimeoutMs: number;
+}
+
+export type BrokerOptionsInput = Partial<Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics'>> & {
+  mysql: Partial<BrokerOptions['mysql']> & { url: string };
+  publish?: Partial<BrokerOptions['publish']>;
+  delivery?: Partial<BrokerOptions['delivery']>;
+  topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
+};
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+export const DEFAULTS = {
+  listen: '127.0.0.1:7600',
+  metricsListen: '127.0.0.1:9600',
+  mysql: { poolSize: 16, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, pingIntervalMs: 1000 },
+  publish: {
+    maxBatchRows: 500,
+    maxBatchBytes: 1024 * 1024,
+    lingerMs: 1,
+    maxRequestMessages: 1000,
+    maxRequestBytes: 8 * 1024 * 1024,
+  },
+  delivery: {
+    defaultAckTimeoutMs: 30_000,
+    maxInFlight: 10_000,
+    maxPullMessages: 1000,
+    maxPullWaitMs: 30_000,
+    prefetchMessages: 500,
+    tailCacheMessages: 10_000,
+    tailCacheBytes: 32 * 1024 * 1024,
+  },
+  shutdownTimeoutMs: 10_000,
+};
+
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field} ${problem}`);
+  }
+}
+
+export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
+  const listen = input.listen ?? DEFAULTS.listen;
+  const o: BrokerOptions = {
+    listen,
+    advertisedAddress: input.advertisedAddress ?? listen,
+    metricsListen: input.metricsListen ?? DEFAULTS.metricsListen,
+    mysql: { ...DEFAULTS.mysql, ...input.mysql },
+    topics: (input.topics ?? []).map((t) => ({ maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, ...t })),
+    publish: { ...DEFAULTS.publish, ...input.publish },
+    delivery: { ...DEFAULTS.delivery, ...input.delivery },
+    shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+  };
+  hostPort('listen', o.listen);
+  hostPort('advertisedAddress', o.advertisedAddress);
+  hostPort('metricsListen', o.metricsListen);
+  if (typeof o.mysql.url !== 'string' || !/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+$/.test(o.mysql.url)) {
+    throw new OptionsError('mysql.url', 'must look like mysql://user:password@host:port/database');
+  }
+  int('mysql.poolSize', o.mysql.poolSize, 1);
+  int('mysql.connectTimeoutMs', o.mysql.connectTimeoutMs, 1);
+  int('mysql.queryTimeoutMs', o.mysql.queryTimeoutMs, 1);
+  int('mysql.pingIntervalMs', o.mysql.pingIntervalMs, 1);
+  int('publish.maxBatchRows', o.publish.maxBatchRows, 1);
+  int('publish.maxBatchBytes', o.publish.maxBatchBytes, 1);
+  int('publish.lingerMs', o.publish.lingerMs, 0);
+  int('publish.maxRequestMessages', o.publish.maxRequestMessages, 1);
+  int('publish.maxRequestBytes', o.publish.maxRequestBytes, 1);
+  int('delivery.defaultAckTimeoutMs', o.delivery.defaultAckTimeoutMs, 1);
+  int('delivery.maxInFlight', o.delivery.maxInFlight, 1);
+  int('delivery.maxPullMessages', o.delivery.maxPullMessages, 1);
+  int('delivery.maxPullWaitMs', o.delivery.maxPullWaitMs, 0);
+  int('delivery.prefetchMessages', o.delivery.prefetchMessages, 1);
+  int('delivery.tailCacheMessages', o.delivery.tailCacheMessages, 1);
+  int('delivery.tailCacheBytes', o.delivery.tailCacheBytes, 1);
+  int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
+  const seen = new Set<string>();
+  o.topics.forEach((t, i) => {
+    const field = `topics[${i}]`;
+    const problem = typeof t.name === 'string' ? nameProblem(t.name) : 'must be a string';
+    if (problem) throw new OptionsError(`${field}.name`, problem);
+    if (seen.has(t.name)) throw new OptionsError(`${field}.name`, `repeats topic ${t.name}`);
+    seen.add(t.name);
+    int(`${field}.partitions`, t.partitions, 1, 1024);
+    int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
+  });
+  return o;
+}
+
+function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new OptionsError(field, `must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function hostPort(field: string, value: unknown): void {
+  if (typeof value !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(value)) {
+    throw new OptionsError(field, `must be host:port, got ${JSON.stringify(value)}`);
+  }
+}

@@ -1,0 +1,168 @@
+// herald.v1.Broker handlers: convert between the generated protobuf types and the core's
+// types, and report every failure through toServiceError (status.ts).
+import type { BrokerHandlers } from '../../proto/gen/herald/v1/Broker';
+import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
+import type { Message } from '../../proto/gen/herald/v1/Message';
+import type { SubscribeRequest } from '../../proto/gen/herald/v1/SubscribeRequest';
+import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
+import type { Delivered } from '../delivery/group-cursor';
+import type { Delivery } from '../delivery/delivery';
+import { Signal } from '../delivery/signal';
+import { HeraldError } from '../errors';
+import type { Logger } from '../logger';
+import type { Publisher, Route } from '../publish/publisher';
+import type { NewMessage, PartitionRef } from '../storage/storage';
+import { toServiceError } from './status';
+
+export function messageId(ref: PartitionRef, offset: number): string {
+  return `${ref.topic}/${ref.partition}/${offset}`;
+}
+
+function toNewMessage(m: Message): NewMessage {
+  return { key: m.key, refKey: m.refKey, tags: m.tags, properties: m.properties, body: m.body };
+}
+
+function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
+  const m = d.message;
+  return {
+    topic: ref.topic,
+    partition: ref.partition,
+    offset: m.offset,
+    messageId: messageId(ref, m.offset),
+    key: m.key,
+    refKey: m.refKey,
+    tags: m.tags,
+    properties: m.properties,
+    body: m.body,
+    publishTimeMs: m.publishedAt,
+    deliveryAttempt: d.attempt,
+  };
+}
+
+/** Signals when the client cancels the call (or its deadline passes). */
+function cancellation(call: { on(event: 'cancelled', cb: () => void): unknown }): AbortSignal {
+  const ac = new AbortController();
+  call.on('cancelled', () => ac.abort());
+  return ac.signal;
+}
+
+export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger: Logger): BrokerHandlers {
+  const fail = (method: string, err: unknown) => {
+    const e = toServiceError(err);
+    if (!(err instanceof HeraldError) || err.reason === 'INTERNAL_ERROR')
+      logger.error(`${method} failed`, { err });
+    else logger.debug(`${method} refused`, { reason: err.reason, message: err.message });
+    return e;
+  };
+
+  return {
+    Publish(call, callback) {
+      const req = call.request;
+      const route: Route =
+        req.route === 'partition'
+          ? { partition: req.partition! }
+          : req.route === 'key'
+            ? { key: req.key! }
+            : undefined;
+      publisher.publish({ topic: req.topic, route, messages: req.messages.map(toNewMessage) }).then(
+        ({ ref, firstOffset, count }) =>
+          callback(null, {
+            topic: ref.topic,
+            partition: ref.partition,
+            results: Array.from({ length: count }, (_, i) => ({
+              offset: firstOffset + i,
+              messageId: messageId(ref, firstOffset + i),
+            })),
+          }),
+        (err: unknown) => callback(fail('Publish', err)),
+      );
+    },
+
+    Pull(call, callback) {
+      const req = call.request;
+      const input = {
+        group: req.group,
+        topic: req.topic,
+        partition: req.partition,
+        maxMessages: req.maxMessages,
+        maxWaitMs: req.maxWaitMs,
+        ackTimeoutMs: req.ackTimeoutMs,
+      };
+      delivery.pull(input, cancellation(call)).then(
+        (taken) => {
+          const ref = { topic: req.topic, partition: req.partition };
+          callback(null, { messages: taken.map((d) => toDelivery(ref, d)) });
+        },
+        (err: unknown) => callback(fail('Pull', err)),
+      );
+    },
+
+    Subscribe(call) {
+      const credits = { available: 0, signal: new Signal() };
+      const cancelled = cancellation(call);
+      let started = false;
+      const end = (err?: unknown) => {
+        if (err !== undefined) call.emit('error', fail('Subscribe', err));
+        else call.end();
+      };
+      call.on('data', (req: SubscribeRequest) => {
+        if (req.kind === 'credits') {
+          credits.available += req.credits ?? 0;
+          credits.signal.notify();
+          return;
+        }
+        if (req.kind !== 'start' || !req.start || started) {
+          end(
+            new HeraldError(
+              'INVALID_REQUEST',
+              'the first Subscribe request must be start, and only the first',
+              { field: 'kind' },
+            ),
+          );
+          return;
+        }
+        started = true;
+        const s = req.start;
+        credits.available += s.credits;
+        const sink = {
+          send: (d: Delivered, ref: PartitionRef) =>
+            new Promise<void>((resolve) => {
+              const response: SubscribeResponse__Input = { delivery: toDelivery(ref, d) };
+              if (call.write(response)) resolve();
+              else call.once('drain', () => resolve());
+            }),
+        };
+        delivery
+          .subscribe(
+            { group: s.group, topic: s.topic, partition: s.partition, ackTimeoutMs: s.ackTimeoutMs },
+            credits,
+            sink,
+            cancelled,
+          )
+          .then(
+            () => end(),
+            (err: unknown) => end(err),
+          );
+      });
+      call.on('end', () => {
+        if (!started) call.end();
+      });
+    },
+
+    Ack(call, callback) {
+      const req = call.request;
+      delivery.ack(req.group, req.topic, req.partition, req.offsets).then(
+        (committed) => callback(null, { committedOffset: committed }),
+        (err: unknown) => callback(fail('Ack', err)),
+      );
+    },
+
+    Nack(call, callback) {
+      const req = call.request;
+      delivery.nack(req.group, req.topic, req.partition, req.offsets, req.delayMs).then(
+        () => callback(null, {}),
+        (err: unknown) => callback(fail('Nack', err)),
+      );
+    },
+  };
+}

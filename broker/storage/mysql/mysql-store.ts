@@ -1,0 +1,212 @@
+// The MySQL/MariaDB adapter of MessageStore, on mysql2. Statements come from sql.ts; this
+// file only runs them, converts rows and classifies driver errors into HeraldErrors.
+import mysql from 'mysql2/promise';
+import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import { HeraldError } from '../../errors';
+import type { Logger } from '../../logger';
+import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../storage';
+import { MIGRATIONS, SQL } from './sql';
+import type { MessageRow } from './sql';
+
+export interface MysqlStoreOptions {
+  /** mysql://user:password@host:port/database; the database is created when missing. */
+  url: string;
+  /** Connections in the pool. */
+  poolSize: number;
+  /** Connect timeout: an unreachable server fails calls after this long, not later. */
+  connectTimeoutMs: number;
+  /** Statement timeout (client side): a hung server fails calls after this long. */
+  queryTimeoutMs: number;
+  logger: Logger;
+}
+
+/** Driver error codes that mean "the server cannot be reached or the connection broke". */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_QUERY_INTERRUPTED',
+]);
+
+export function classifyMysqlError(err: unknown, what: string): HeraldError {
+  if (err instanceof HeraldError) return err;
+  const e = err as { code?: string; fatal?: boolean; message?: string };
+  const detail = `${what}: ${e.message ?? String(err)}`;
+  if (e.code === 'ER_DUP_ENTRY') {
+    return new HeraldError(
+      'PARTITION_FENCED',
+      `${what}: offsets already taken by another writer`,
+      {},
+      { cause: err },
+    );
+  }
+  if (e.fatal === true || (e.code !== undefined && UNAVAILABLE_CODES.has(e.code))) {
+    return new HeraldError('STORAGE_UNAVAILABLE', detail, {}, { cause: err });
+  }
+  return new HeraldError('INTERNAL_ERROR', detail, {}, { cause: err });
+}
+
+export async function createMysqlStore(options: MysqlStoreOptions): Promise<MessageStore> {
+  const url = new URL(options.url);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const base: PoolOptions = {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 3306,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    connectTimeout: options.connectTimeoutMs,
+    supportBigNumbers: true,
+    enableKeepAlive: true,
+    charset: 'utf8mb4',
+  };
+  const admin = await mysql.createConnection(base).catch((err: unknown) => {
+    throw classifyMysqlError(err, 'connect');
+  });
+  try {
+    await admin.query(SQL.createDatabase(database));
+  } finally {
+    await admin.end();
+  }
+  const pool = mysql.createPool({
+    ...base,
+    database,
+    connectionLimit: options.poolSize,
+    maxIdle: options.poolSize,
+  });
+  // A broken idle connection emits 'error' on the pool's connection; the pool replaces it.
+  pool.on('connection', (conn) => {
+    conn.on('error', (err: unknown) => options.logger.debug('connection error', { err }));
+  });
+  const store = new MysqlStore(pool, options.queryTimeoutMs);
+  try {
+    await store.migrate(options.logger);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  return store;
+}
+
+class MysqlStore implements MessageStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly timeout: number,
+  ) {}
+
+  private async run<T extends RowDataPacket[]>(what: string, sql: string, values: unknown[]): Promise<T> {
+    try {
+      const [rows] = await this.pool.query<T>({ sql, values, timeout: this.timeout });
+      return rows;
+    } catch (err) {
+      throw classifyMysqlError(err, what);
+    }
+  }
+
+  async migrate(logger: Logger): Promise<void> {
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, 'migrate');
+    });
+    try {
+      await conn.query(SQL.lockMigrations, [60]);
+      await conn.query(SQL.createMigrationsTable);
+      const [rows] = await conn.query<RowDataPacket[]>(SQL.appliedMigrations);
+      const applied = new Set(rows.map((r) => Number(r.version)));
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        for (const statement of m.statements) await conn.query(statement);
+        await conn.query(SQL.recordMigration, [m.version, m.name]);
+        logger.info('applied migration', { version: m.version, name: m.name });
+      }
+      await conn.query(SQL.unlockMigrations);
+    } catch (err) {
+      throw classifyMysqlError(err, 'migrate');
+    } finally {
+      conn.release();
+    }
+  }
+
+  async ensureTopic(topic: string, partitions: number): Promise<void> {
+    for (let p = 0; p < partitions; p++) await this.run('create table', SQL.createMessageTable(topic, p), []);
+  }
+
+  async lastOffset(ref: PartitionRef): Promise<number> {
+    const rows = await this.run('read last offset', SQL.lastOffset(ref.topic, ref.partition), []);
+    return Number(rows[0]?.last ?? 0);
+  }
+
+  async append(
+    ref: PartitionRef,
+    firstOffset: number,
+    messages: NewMessage[],
+    publishedAt: number,
+  ): Promise<void> {
+    const rows = messages.map((m, i) => [
+      firstOffset + i,
+      publishedAt,
+      m.key,
+      m.refKey,
+      JSON.stringify(m.tags),
+      JSON.stringify(m.properties),
+      m.body,
+    ]);
+    await this.run('insert messages', SQL.insertMessages(ref.topic, ref.partition), [rows]);
+  }
+
+  async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
+    const rows = await this.run<(MessageRow & RowDataPacket)[]>(
+      'read messages',
+      SQL.readMessages(ref.topic, ref.partition),
+      [afterOffset, limit],
+    );
+    return rows.map(toStored);
+  }
+
+  async readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]> {
+    if (offsets.length === 0) return [];
+    const rows = await this.run<(MessageRow & RowDataPacket)[]>(
+      'read messages by offset',
+      SQL.readMessagesByOffsets(ref.topic, ref.partition),
+      [offsets],
+    );
+    return rows.map(toStored);
+  }
+
+  async committedOffset(group: string, ref: PartitionRef): Promise<number> {
+    const rows = await this.run('read committed offset', SQL.committedOffset, [
+      group,
+      ref.topic,
+      ref.partition,
+    ]);
+    return Number(rows[0]?.committed_offset ?? 0);
+  }
+
+  async commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    await this.run('commit offset', SQL.commitOffset, [group, ref.topic, ref.partition, offset]);
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', SQL.ping, []);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function toStored(row: MessageRow): StoredMessage {
+  return {
+    offset: Number(row.id),
+    publishedAt: Number(row.published_at),
+    key: row.msg_key,
+    refKey: row.ref_key,
+    tags: JSON.parse(row.tags) as string[],
+    properties: JSON.parse(row.properties) as Record<string, string>,
+    body: row.body,
+  };
+}

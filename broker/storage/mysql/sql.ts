@@ -1,0 +1,123 @@
+// Every SQL statement of the MySQL adapter, named and documented with its parameters, and
+// the numbered schema migrations. Nothing else in the broker builds SQL. Per-partition table
+// names are the only identifiers that vary; they are built and validated here only.
+//
+// Layout (after Hermes): one insert-only table per topic partition, primary key only,
+// PARTITION BY RANGE (id) so that retention can DROP PARTITION instead of DELETE. Message
+// ids are the partition offsets and are allocated by the owning broker (fencing: a stale
+// owner's INSERT collides on the primary key). Consumer offsets live in consumer_offsets.
+import { nameProblem } from '../../names';
+
+/** A migration: applied once, in version order, recorded in herald_schema_migrations. */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'consumer offsets',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS consumer_offsets (
+         group_name VARCHAR(64) NOT NULL,
+         topic VARCHAR(64) NOT NULL,
+         partition_id INT UNSIGNED NOT NULL,
+         committed_offset BIGINT UNSIGNED NOT NULL,
+         updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+         PRIMARY KEY (group_name, topic, partition_id)
+       ) ENGINE=InnoDB`,
+    ],
+  },
+];
+
+export const SQL = {
+  /** Creates the database if needed. Params: none; the name is validated by databaseIdent. */
+  createDatabase: (database: string) => `CREATE DATABASE IF NOT EXISTS ${databaseIdent(database)}`,
+  /** Serialises concurrent migrators (brokers starting together). Params: [timeoutSeconds]. */
+  lockMigrations: `SELECT GET_LOCK('herald_migrations', ?) AS locked`,
+  /** Params: none. */
+  unlockMigrations: `SELECT RELEASE_LOCK('herald_migrations')`,
+  /** Params: none. */
+  createMigrationsTable: `CREATE TABLE IF NOT EXISTS herald_schema_migrations (
+      version INT UNSIGNED NOT NULL PRIMARY KEY,
+      name VARCHAR(200) NOT NULL,
+      applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+    ) ENGINE=InnoDB`,
+  /** Params: none. Rows: { version }. */
+  appliedMigrations: `SELECT version FROM herald_schema_migrations ORDER BY version`,
+  /** Params: [version, name]. */
+  recordMigration: `INSERT INTO herald_schema_migrations (version, name) VALUES (?, ?)`,
+
+  /** The message table of one topic partition. Params: none. */
+  createMessageTable: (topic: string, partition: number) =>
+    `CREATE TABLE IF NOT EXISTS ${messageTable(topic, partition)} (
+       id BIGINT UNSIGNED NOT NULL,
+       published_at BIGINT UNSIGNED NOT NULL,
+       msg_key TEXT NOT NULL,
+       ref_key TEXT NOT NULL,
+       tags TEXT NOT NULL,
+       properties TEXT NOT NULL,
+       body LONGBLOB NOT NULL,
+       PRIMARY KEY (id)
+     ) ENGINE=InnoDB
+     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  /** The highest offset. Params: none. Rows: { last } (0 when empty). */
+  lastOffset: (topic: string, partition: number) =>
+    `SELECT COALESCE(MAX(id), 0) AS last FROM ${messageTable(topic, partition)}`,
+  /**
+   * One multi-row INSERT (a single statement, so atomic under autocommit). Params: [rows],
+   * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body][];
+   * mysql2's query() expands the nested array into (?, ...), (?, ...).
+   */
+  insertMessages: (topic: string, partition: number) =>
+    `INSERT INTO ${messageTable(topic, partition)}
+       (id, published_at, msg_key, ref_key, tags, properties, body) VALUES ?`,
+  /** Params: [afterOffset, limit]. Rows: MessageRow. */
+  readMessages: (topic: string, partition: number) =>
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
+       FROM ${messageTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
+  /** Params: [offsets[]] (expanded to an IN list by query()). Rows: MessageRow. */
+  readMessagesByOffsets: (topic: string, partition: number) =>
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
+       FROM ${messageTable(topic, partition)} WHERE id IN (?) ORDER BY id`,
+
+  /** Params: [group, topic, partition]. Rows: { committed_offset }. */
+  committedOffset: `SELECT committed_offset FROM consumer_offsets
+      WHERE group_name = ? AND topic = ? AND partition_id = ?`,
+  /** Moves the committed offset forward only. Params: [group, topic, partition, offset]. */
+  commitOffset: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
+      VALUES (?, ?, ?, ?)
+      ON DUPLICATE KEY UPDATE committed_offset = GREATEST(committed_offset, VALUES(committed_offset))`,
+  /** Params: none. */
+  ping: `SELECT 1`,
+};
+
+/** A row of readMessages / readMessagesByOffsets. */
+export interface MessageRow {
+  id: number | string;
+  published_at: number | string;
+  msg_key: string;
+  ref_key: string;
+  tags: string;
+  properties: string;
+  body: Buffer;
+}
+
+/** `m_<topic>_<partition>`, quoted; throws on a name that could escape the identifier. */
+export function messageTable(topic: string, partition: number): string {
+  const problem = nameProblem(topic);
+  if (problem !== undefined) throw new Error(`topic name ${JSON.stringify(topic)} ${problem}`);
+  if (!Number.isInteger(partition) || partition < 0 || partition > 99999) {
+    throw new Error(`partition ${partition} is not an integer in 0..99999`);
+  }
+  return `\`m_${topic}_${partition}\``;
+}
+
+function databaseIdent(database: string): string {
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    throw new Error(`database name ${JSON.stringify(database)} must be 1-64 letters, digits or "_"`);
+  }
+  return `\`${database}\``;
+}

@@ -1,0 +1,52 @@
+// The storage interface the broker core owns. Adapters (storage/mysql, later storage/kafka)
+// implement it; no connection, transaction or driver type crosses it. Every adapter passes
+// the conformance suite in test/integration/broker/storage-conformance.ts.
+//
+// Fencing: offsets are allocated by the partition's owner, not by the store. The owner reads
+// lastOffset() when it takes a partition over and appends with explicit offsets; an append
+// whose offsets already exist fails as a whole with PARTITION_FENCED. So a stale owner that
+// still believes it owns a partition cannot write once a newer owner has written.
+
+export interface PartitionRef {
+  topic: string;
+  partition: number;
+}
+
+/** A message as the producer gave it, before it has an offset. */
+export interface NewMessage {
+  key: string;
+  refKey: string;
+  tags: string[];
+  properties: Record<string, string>;
+  body: Buffer;
+}
+
+export interface StoredMessage extends NewMessage {
+  offset: number;
+  /** Milliseconds since the Unix epoch when the owner stored it. */
+  publishedAt: number;
+}
+
+export interface MessageStore {
+  /** Creates what the topic's partitions need (idempotent; partitions only grow). */
+  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** The highest stored offset of the partition, 0 when it is empty. */
+  lastOffset(ref: PartitionRef): Promise<number>;
+  /**
+   * Stores messages at offsets firstOffset, firstOffset + 1, ... atomically: all or none.
+   * Throws HeraldError PARTITION_FENCED when any of those offsets is taken, and
+   * STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
+   */
+  append(ref: PartitionRef, firstOffset: number, messages: NewMessage[], publishedAt: number): Promise<void>;
+  /** Up to `limit` messages with offset > afterOffset, in offset order. */
+  read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]>;
+  /** The messages at these offsets that exist, in offset order. */
+  readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]>;
+  /** The group's committed offset on the partition, 0 when it never committed. */
+  committedOffset(group: string, ref: PartitionRef): Promise<number>;
+  /** Stores the committed offset; it only ever moves forward. */
+  commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void>;
+  /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
