@@ -25,6 +25,9 @@ export const REASONS: Record<Reason, ReasonSpec> = {
   SHUTTING_DOWN: { code: GrpcCode.UNAVAILABLE, retriable: true },
   PARTITION_FENCED: { code: GrpcCode.ABORTED, retriable: true },
   INTERNAL_ERROR: { code: GrpcCode.INTERNAL, retriable: false },
+  NOT_LEADER: { code: GrpcCode.FAILED_PRECONDITION, retriable: true },
+  LEASE_EXPIRED: { code: GrpcCode.FAILED_PRECONDITION, retriable: false },
+  GROUP_NOT_FOUND: { code: GrpcCode.NOT_FOUND, retriable: false },
 };
 
 export class HeraldError extends Error {
