@@ -58,6 +58,16 @@ export class BrokerMetrics {
     labelNames: ['topic', 'group'] as const,
     registers: [this.registry],
   });
+  readonly pendingPublishes = new Gauge({
+    name: 'herald_publish_pending_requests',
+    help: 'Publish calls queued or being written, not yet answered',
+    registers: [this.registry],
+  });
+  readonly waitingPulls = new Gauge({
+    name: 'herald_waiting_pulls',
+    help: 'Pull calls waiting for a message to arrive',
+    registers: [this.registry],
+  });
   readonly storageUp = new Gauge({
     name: 'herald_storage_up',
     help: '1 while the message store answers, 0 otherwise',

@@ -62,7 +62,9 @@ export class Delivery {
       if (taken.length > 0) return this.delivered(cursor, taken);
       const remaining = deadline - Date.now();
       if (remaining <= 0 || abort.aborted) return [];
-      if (cursor.signal.version === seen) await cursor.signal.wait(remaining, abort);
+      if (cursor.signal.version !== seen) continue;
+      this.metrics.waitingPulls.inc();
+      await cursor.signal.wait(remaining, abort).finally(() => this.metrics.waitingPulls.dec());
     }
   }
 

@@ -48,10 +48,11 @@ export class PartitionWriter {
     if (this.draining) {
       return Promise.reject(new HeraldError('SHUTTING_DOWN', 'the broker is shutting down'));
     }
-    return new Promise((resolve, reject) => {
+    this.metrics.pendingPublishes.inc();
+    return new Promise<number>((resolve, reject) => {
       this.queue.push({ messages, rows: messages.length, bytes, at: performance.now(), resolve, reject });
       this.schedule();
-    });
+    }).finally(() => this.metrics.pendingPublishes.dec());
   }
 
   /** Stops taking requests and resolves once every queued request has been answered. */

@@ -99,7 +99,8 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
 
     Subscribe(call) {
       const credits = { available: 0, signal: new Signal() };
-      const cancelled = cancellation(call);
+      const stopped = new AbortController();
+      const cancelled = AbortSignal.any([cancellation(call), stopped.signal]);
       let started = false;
       const end = (err?: unknown) => {
         if (err !== undefined) call.emit('error', fail('Subscribe', err));
@@ -144,8 +145,10 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
             (err: unknown) => end(err),
           );
       });
+      // The client half-closing ends the subscription.
       call.on('end', () => {
-        if (!started) call.end();
+        if (started) stopped.abort();
+        else call.end();
       });
     },
 

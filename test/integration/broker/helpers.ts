@@ -1,0 +1,202 @@
+// Shared plumbing for broker integration tests: options pointing at a test's own database,
+// in-process and child-process brokers, typed promise wrappers for the generated clients,
+// and direct SQL for checking what was stored.
+import * as grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import { startBroker } from '../../../broker/broker';
+import type { Broker } from '../../../broker/broker';
+import { createLogger, silentLogger } from '../../../broker/logger';
+import type { BrokerOptionsInput } from '../../../broker/options';
+import type { Ownership } from '../../../broker/ownership';
+import { readErrorInfo } from '../../../broker/server/status';
+import { loadProtos } from '../../../proto/load';
+import type { AdminClient } from '../../../proto/gen/herald/v1/Admin';
+import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
+import type { ErrorInfo } from '../../../proto/gen/google/rpc/ErrorInfo';
+import type { AckRequest__Input } from '../../../proto/gen/herald/v1/AckRequest';
+import type { GetLagRequest__Input } from '../../../proto/gen/herald/v1/GetLagRequest';
+import type { NackRequest__Input } from '../../../proto/gen/herald/v1/NackRequest';
+import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
+import type { PullRequest__Input } from '../../../proto/gen/herald/v1/PullRequest';
+import { testEnv } from '../env';
+import { waitFor } from '../wait';
+
+/** mysql://... of the environment with the database replaced. */
+export function mysqlUrl(database: string): string {
+  const url = new URL(testEnv().mysqlUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export function brokerOptions(
+  database: string,
+  topics: BrokerOptionsInput['topics'],
+  overrides: Partial<BrokerOptionsInput> = {},
+): BrokerOptionsInput {
+  return {
+    listen: '127.0.0.1:0',
+    metricsListen: '127.0.0.1:0',
+    mysql: { url: mysqlUrl(database), poolSize: 4, pingIntervalMs: 100, connectTimeoutMs: 1000 },
+    topics,
+    shutdownTimeoutMs: 5000,
+    ...overrides,
+  };
+}
+
+/** Test logs: silent unless HERALD_TEST_LOGS=1. */
+export const testLogger = process.env.HERALD_TEST_LOGS ? createLogger() : silentLogger;
+
+export interface Clients {
+  broker: BrokerClient;
+  admin: AdminClient;
+  close(): void;
+}
+
+export function connect(address: string): Clients {
+  const v1 = loadProtos().grpc.herald.v1;
+  const broker = new v1.Broker(address, grpc.credentials.createInsecure());
+  const admin = new v1.Admin(address, grpc.credentials.createInsecure());
+  return {
+    broker,
+    admin,
+    close: () => {
+      broker.close();
+      admin.close();
+    },
+  };
+}
+
+export interface Running {
+  broker: Broker;
+  clients: Clients;
+  stop(): Promise<void>;
+}
+
+export async function runBroker(options: BrokerOptionsInput, ownership?: Ownership): Promise<Running> {
+  const broker = await startBroker(options, testLogger, ownership);
+  const clients = connect(broker.address);
+  return {
+    broker,
+    clients,
+    stop: async () => {
+      clients.close();
+      await broker.shutdown();
+    },
+  };
+}
+
+type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+
+/** A unary call as a promise: unary(client.Publish.bind(client), request). */
+export function unary<Req, Res>(fn: (req: Req, cb: Callback<Res>) => unknown, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, (err, res) => (err ? reject(err) : resolve(res!)));
+  });
+}
+
+/** The error a promise rejects with, as code + ErrorInfo; fails the test if it resolves. */
+export async function failure(
+  p: Promise<unknown>,
+): Promise<{ code: grpc.status; info: ErrorInfo | undefined; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    return { code: e.code, info: readErrorInfo(e), message: e.details };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+export async function sql<T extends RowDataPacket>(
+  database: string,
+  statement: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  const conn = await mysql.createConnection(mysqlUrl(database));
+  try {
+    const [rows] = await conn.query<T[]>(statement, values);
+    return rows;
+  } finally {
+    await conn.end();
+  }
+}
+
+/** Rows in all message tables of a topic. */
+export async function storedCount(database: string, topic: string, partitions: number): Promise<number> {
+  let n = 0;
+  for (let p = 0; p < partitions; p++) {
+    const rows = await sql<RowDataPacket>(database, `SELECT COUNT(*) AS n FROM \`m_${topic}_${p}\``);
+    n += Number(rows[0].n);
+  }
+  return n;
+}
+
+export async function metricValue(metricsAddress: string, name: string): Promise<number> {
+  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+
+export interface BrokerProcess {
+  child: ChildProcess;
+  address: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node). */
+export async function spawnBroker(options: BrokerOptionsInput): Promise<BrokerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-broker-'));
+  const config = join(dir, 'broker.json');
+  writeFileSync(config, JSON.stringify(options));
+  const root = join(__dirname, '..', '..', '..');
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', join(root, 'broker', 'main.ts'), '--config', config],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines = createInterface({ input: child.stderr });
+  const stderr: string[] = [];
+  const address = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      stderr.push(line);
+      if (process.env.HERALD_TEST_LOGS) process.stderr.write(line + '\n');
+      try {
+        const parsed = JSON.parse(line) as { msg?: string; address?: string };
+        if (parsed.msg === 'broker started' && parsed.address) resolve(parsed.address);
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then((code) => reject(new Error(`broker exited with ${code}: ${stderr.join('\n')}`)));
+  });
+  return { child, address, exited };
+}
+
+/** The Broker and Admin calls as promises. */
+export function api(c: Clients) {
+  const b = c.broker;
+  return {
+    publish: (r: PublishRequest__Input) => unary(b.Publish.bind(b), r),
+    pull: (r: PullRequest__Input) => unary(b.Pull.bind(b), r),
+    ack: (r: AckRequest__Input) => unary(b.Ack.bind(b), r),
+    nack: (r: NackRequest__Input) => unary(b.Nack.bind(b), r),
+    getLag: (r: GetLagRequest__Input) => unary(c.admin.GetLag.bind(c.admin), r),
+  };
+}
+
+export function body(text: string): { body: Buffer } {
+  return { body: Buffer.from(text) };
+}
+
+/** Waits until a synchronous condition holds (checked every 10 ms). */
+export function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<true> {
+  return waitFor(what, () => Promise.resolve(condition() ? true : undefined), { timeoutMs, intervalMs: 10 });
+}

@@ -1,0 +1,139 @@
+// The behaviour every MessageStore adapter must show (MySQL now, Kafka later). Call
+// describeMessageStoreConformance from an adapter's test file with a factory that gives a
+// fresh, empty store for each test.
+import { HeraldError } from '../../../broker/errors';
+import type { MessageStore, NewMessage } from '../../../broker/storage/storage';
+
+export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
+
+function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
+  return { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from(body), ...extra };
+}
+
+async function reason(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof HeraldError) return err.reason;
+    throw err;
+  }
+  throw new Error('expected a HeraldError');
+}
+
+export function describeMessageStoreConformance(name: string, factory: StoreFactory): void {
+  describe(`MessageStore conformance: ${name}`, () => {
+    let store: MessageStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    const t = { topic: 'orders', partition: 0 };
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.ensureTopic('orders', 3);
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    test('an empty partition has last offset 0 and reads nothing', async () => {
+      expect(await store.lastOffset(t)).toBe(0);
+      expect(await store.read(t, 0, 10)).toEqual([]);
+    });
+
+    test('ensureTopic is idempotent and keeps stored messages', async () => {
+      await store.append(t, 1, [msg('a')], 1000);
+      await store.ensureTopic('orders', 3);
+      await store.ensureTopic('orders', 4);
+      expect(await store.lastOffset(t)).toBe(1);
+      expect(await store.lastOffset({ topic: 'orders', partition: 3 })).toBe(0);
+    });
+
+    test('append then read round-trips every field', async () => {
+      const body = Buffer.from([0, 1, 2, 255, 254, 0]);
+      const m = msg('', {
+        key: 'kéy',
+        refKey: 'order-42',
+        tags: ['a', 'b c'],
+        properties: { x: '1', ü: 'v' },
+        body,
+      });
+      await store.append(t, 1, [m, msg('second')], 1_700_000_000_123);
+      const read = await store.read(t, 0, 10);
+      expect(read).toEqual([
+        { ...m, offset: 1, publishedAt: 1_700_000_000_123 },
+        { ...msg('second'), offset: 2, publishedAt: 1_700_000_000_123 },
+      ]);
+      expect(await store.lastOffset(t)).toBe(2);
+    });
+
+    test('read honours afterOffset and limit, in offset order', async () => {
+      await store.append(
+        t,
+        1,
+        ['1', '2', '3', '4', '5'].map((b) => msg(b)),
+        1,
+      );
+      const read = await store.read(t, 2, 2);
+      expect(read.map((m) => [m.offset, m.body.toString()])).toEqual([
+        [3, '3'],
+        [4, '4'],
+      ]);
+      expect(await store.read(t, 5, 10)).toEqual([]);
+    });
+
+    test('readOffsets returns the existing ones in order', async () => {
+      await store.append(
+        t,
+        1,
+        ['1', '2', '3'].map((b) => msg(b)),
+        1,
+      );
+      const read = await store.readOffsets(t, [3, 9, 1]);
+      expect(read.map((m) => m.offset)).toEqual([1, 3]);
+      expect(await store.readOffsets(t, [])).toEqual([]);
+    });
+
+    test('partitions are independent', async () => {
+      await store.append(t, 1, [msg('p0')], 1);
+      await store.append({ topic: 'orders', partition: 1 }, 1, [msg('p1')], 1);
+      expect(
+        (await store.read({ topic: 'orders', partition: 1 }, 0, 10)).map((m) => m.body.toString()),
+      ).toEqual(['p1']);
+      expect(await store.lastOffset({ topic: 'orders', partition: 2 })).toBe(0);
+    });
+
+    test('an append over taken offsets is fenced and stores nothing of its batch', async () => {
+      await store.append(
+        t,
+        1,
+        ['1', '2', '3'].map((b) => msg(b)),
+        1,
+      );
+      expect(await reason(store.append(t, 3, [msg('x'), msg('y'), msg('z')], 2))).toBe('PARTITION_FENCED');
+      expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['1', '2', '3']);
+    });
+
+    test('a stale owner cannot write after a newer owner wrote', async () => {
+      const staleNext = (await store.lastOffset(t)) + 1;
+      const newNext = (await store.lastOffset(t)) + 1;
+      await store.append(t, newNext, [msg('new owner')], 1);
+      expect(await reason(store.append(t, staleNext, [msg('stale owner')], 2))).toBe('PARTITION_FENCED');
+      expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['new owner']);
+    });
+
+    test('committed offsets start at 0, move only forward, per group and partition', async () => {
+      expect(await store.committedOffset('g1', t)).toBe(0);
+      await store.commitOffset('g1', t, 5);
+      await store.commitOffset('g1', t, 3);
+      expect(await store.committedOffset('g1', t)).toBe(5);
+      await store.commitOffset('g1', t, 8);
+      expect(await store.committedOffset('g1', t)).toBe(8);
+      expect(await store.committedOffset('g2', t)).toBe(0);
+      expect(await store.committedOffset('g1', { topic: 'orders', partition: 1 })).toBe(0);
+    });
+
+    test('ping answers', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
