@@ -1,0 +1,627 @@
+// The meta-server's state and decisions, without I/O: which brokers and consumers are alive,
+// the target assignment of every topic and group, and the leases. Time comes in as `now` on
+// the meta-server's clock. The gRPC edge (meta/server.ts) calls it and persists checkpoints.
+//
+// Invariants:
+// - A lease goes to a new holder only after the old one expired or was released (LeaseTable).
+// - While `grantsBlockedUntil` (a new leader's first lease period) has not passed, leases are
+//   renewed but nothing new is granted, so every grant of the previous leader has ended.
+// - A unit (topic or group) is marked dirty exactly when a partition's holder changes, or a
+//   group's membership does; only dirty units are checkpointed.
+import { HeraldError } from '../../broker/errors';
+import { assign, limitMoves, loads } from '../assignment/assign';
+import type { Member } from '../assignment/assign';
+import { BROKER_LEASE, CONSUMER_LEASE } from '../leases/lease-math';
+import type { LeaseDurations } from '../leases/lease-math';
+import { LeaseTable } from '../leases/lease-table';
+import type { Granted } from '../leases/lease-table';
+
+export interface PoolDurations {
+  broker: LeaseDurations;
+  consumer: LeaseDurations;
+}
+
+export interface TopicInfo {
+  namespace: string;
+  name: string;
+  pool: string;
+  partitions: number;
+}
+
+export interface GroupInfo {
+  namespace: string;
+  name: string;
+  topic: string;
+  mode: 'clustering' | 'broadcast';
+}
+
+export interface BrokerInfo {
+  id: string;
+  address: string;
+  zone: string;
+  weight: number;
+}
+
+export interface LeaseGrant {
+  partition: number;
+  epoch: number;
+  durationMs: number;
+}
+
+export interface BrokerLeaseGrant extends LeaseGrant {
+  topic: string;
+}
+
+export interface BrokerLeaseRef {
+  topic: string;
+  partition: number;
+  epoch: number;
+}
+
+export interface AcquireResult {
+  leases: BrokerLeaseGrant[];
+  revoked: BrokerLeaseGrant[];
+  renewIntervalMs: number;
+}
+
+export interface RenewResult {
+  renewed: BrokerLeaseGrant[];
+  lost: (BrokerLeaseRef & { reason: 'LEASE_EXPIRED' | 'TOPIC_NOT_FOUND' })[];
+  revoked: BrokerLeaseGrant[];
+}
+
+export interface GroupResult {
+  topic: string;
+  mode: GroupInfo['mode'];
+  leases: LeaseGrant[];
+  lost: LeaseGrant[];
+  heartbeatIntervalMs: number;
+}
+
+export interface Route {
+  partition: number;
+  brokerId: string;
+  address: string;
+  epoch: number;
+}
+
+/** A checkpoint entry: the last holder of a partition and its epoch. */
+export interface CheckpointEntry {
+  partition: number;
+  holder: string;
+  address: string;
+  epoch: number;
+}
+
+export interface GroupCheckpoint {
+  assignment: CheckpointEntry[];
+  consumers: { id: string; zone: string; partitions: number[] }[];
+}
+
+export type Unit = `topic:${string}` | `group:${string}`;
+
+export interface MetaCoreOptions {
+  /** Voluntary partition moves per rebalance step and unit kind (holders that died do not count). */
+  maxMovesPerStep: number;
+}
+
+export const META_CORE_DEFAULTS: MetaCoreOptions = { maxMovesPerStep: 64 };
+
+interface Alive<T> {
+  info: T;
+  lastSeen: number;
+}
+
+const DEFAULT_POOL: PoolDurations = { broker: BROKER_LEASE, consumer: CONSUMER_LEASE };
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+const partKey = (unit: string, partition: number) => `${unit}#${partition}`;
+
+export class MetaCore {
+  private readonly pools = new Map<string, PoolDurations>();
+  private readonly topics = new Map<string, TopicInfo>();
+  private readonly groups = new Map<string, GroupInfo>();
+  private readonly brokers = new Map<string, Map<string, Alive<BrokerInfo>>>();
+  private readonly consumers = new Map<string, Map<string, Alive<{ zone: string }>>>();
+  private readonly brokerLeases = new LeaseTable();
+  private readonly consumerLeases = new LeaseTable();
+  /** Target holder per partition, by topic key and by group key. */
+  private readonly topicTargets = new Map<string, Map<number, string>>();
+  private readonly groupTargets = new Map<string, Map<number, string>>();
+  private readonly dirty = new Set<Unit>();
+  private readonly options: MetaCoreOptions;
+  private grantsBlockedUntil = 0;
+
+  constructor(options: Partial<MetaCoreOptions> = {}) {
+    this.options = { ...META_CORE_DEFAULTS, ...options };
+    if (!Number.isInteger(this.options.maxMovesPerStep) || this.options.maxMovesPerStep < 1) {
+      throw new RangeError(`maxMovesPerStep must be a positive integer, got ${this.options.maxMovesPerStep}`);
+    }
+  }
+
+  // ---- Declared objects (from the Topic, ConsumerGroup and BrokerPool informers) ----
+
+  setPool(namespace: string, name: string, durations: PoolDurations): void {
+    this.pools.set(key(namespace, name), durations);
+  }
+
+  removePool(namespace: string, name: string): void {
+    this.pools.delete(key(namespace, name));
+  }
+
+  setTopic(topic: TopicInfo): void {
+    const k = key(topic.namespace, topic.name);
+    const old = this.topics.get(k);
+    this.topics.set(k, topic);
+    if (old?.partitions !== topic.partitions || old.pool !== topic.pool)
+      this.rebalancePool(topic.namespace, topic.pool);
+  }
+
+  removeTopic(namespace: string, name: string): void {
+    const k = key(namespace, name);
+    this.topics.delete(k);
+    this.topicTargets.delete(k);
+    this.brokerLeases.forget((lk) => !lk.startsWith(`${k}#`));
+    this.dirty.delete(`topic:${k}`);
+  }
+
+  setGroup(group: GroupInfo): void {
+    const k = key(group.namespace, group.name);
+    const old = this.groups.get(k);
+    this.groups.set(k, group);
+    if (old?.mode !== group.mode) this.rebalanceGroup(k);
+  }
+
+  removeGroup(namespace: string, name: string): void {
+    const k = key(namespace, name);
+    this.groups.delete(k);
+    this.groupTargets.delete(k);
+    this.consumers.delete(k);
+    this.consumerLeases.forget((lk) => !lk.startsWith(`${k}#`) && !lk.startsWith(`${k}@`));
+    this.dirty.delete(`group:${k}`);
+  }
+
+  /** Grants nothing new before `until` (a new leader's wait); renewals go on. */
+  blockGrantsUntil(until: number): void {
+    this.grantsBlockedUntil = Math.max(this.grantsBlockedUntil, until);
+  }
+
+  grantsBlocked(now: number): boolean {
+    return now < this.grantsBlockedUntil;
+  }
+
+  /** The longest lease of any known pool: how long a new leader waits. */
+  longestLeaseMs(): number {
+    let longest = Math.max(DEFAULT_POOL.broker.durationMs, DEFAULT_POOL.consumer.durationMs);
+    for (const d of this.pools.values())
+      longest = Math.max(longest, d.broker.durationMs, d.consumer.durationMs);
+    return longest;
+  }
+
+  // ---- Broker leases ----
+
+  acquireBrokerLeases(namespace: string, pool: string, broker: BrokerInfo, now: number): AcquireResult {
+    const d = this.durations(namespace, pool);
+    this.touchBroker(namespace, pool, broker, now);
+    const leases: BrokerLeaseGrant[] = [];
+    const revoked: BrokerLeaseGrant[] = [];
+    for (const topic of this.poolTopics(namespace, pool)) {
+      const tk = key(namespace, topic.name);
+      const target = this.topicTargets.get(tk) ?? new Map<number, string>();
+      for (let p = 0; p < topic.partitions; p++) {
+        const lk = partKey(tk, p);
+        const held = this.brokerLeases.current(lk, now);
+        if (target.get(p) !== broker.id) {
+          if (held?.holder === broker.id)
+            revoked.push({ topic: topic.name, partition: p, epoch: held.epoch, durationMs: 0 });
+          continue;
+        }
+        const granted = this.grantOrRenew(this.brokerLeases, lk, broker.id, now, d.broker);
+        if (granted === undefined) continue;
+        if (granted.holderChanged) this.dirty.add(`topic:${tk}`);
+        leases.push({
+          topic: topic.name,
+          partition: p,
+          epoch: granted.epoch,
+          durationMs: d.broker.durationMs,
+        });
+      }
+    }
+    return { leases, revoked, renewIntervalMs: Math.floor(d.broker.durationMs / 3) };
+  }
+
+  renewBrokerLeases(
+    namespace: string,
+    pool: string,
+    brokerId: string,
+    refs: BrokerLeaseRef[],
+    now: number,
+  ): RenewResult {
+    const d = this.durations(namespace, pool);
+    const member = this.brokers.get(key(namespace, pool))?.get(brokerId);
+    if (member) member.lastSeen = now;
+    const result: RenewResult = { renewed: [], lost: [], revoked: [] };
+    for (const ref of refs) {
+      const tk = key(namespace, ref.topic);
+      const topic = this.topics.get(tk);
+      if (topic === undefined || topic.pool !== pool || ref.partition >= topic.partitions) {
+        result.lost.push({ ...ref, reason: 'TOPIC_NOT_FOUND' });
+        continue;
+      }
+      const lk = partKey(tk, ref.partition);
+      if (this.topicTargets.get(tk)?.get(ref.partition) !== brokerId) {
+        const held = this.brokerLeases.current(lk, now);
+        if (held?.holder === brokerId && held.epoch === ref.epoch)
+          result.revoked.push({ ...ref, durationMs: 0 });
+        else result.lost.push({ ...ref, reason: 'LEASE_EXPIRED' });
+        continue;
+      }
+      const renewed = this.brokerLeases.renew(lk, brokerId, ref.epoch, now, d.broker);
+      if (renewed) result.renewed.push({ ...ref, durationMs: d.broker.durationMs });
+      else result.lost.push({ ...ref, reason: 'LEASE_EXPIRED' });
+    }
+    return result;
+  }
+
+  releaseBrokerLeases(
+    namespace: string,
+    pool: string,
+    brokerId: string,
+    refs: BrokerLeaseRef[],
+    leaving: boolean,
+  ): void {
+    for (const ref of refs)
+      this.brokerLeases.release(partKey(key(namespace, ref.topic), ref.partition), brokerId, ref.epoch);
+    if (leaving && this.brokers.get(key(namespace, pool))?.delete(brokerId))
+      this.rebalancePool(namespace, pool);
+  }
+
+  routes(namespace: string, topicName: string, now: number): Route[] {
+    const tk = key(namespace, topicName);
+    const topic = this.topics.get(tk);
+    if (topic === undefined)
+      throw new HeraldError('TOPIC_NOT_FOUND', `topic ${tk} is not declared`, { topic: topicName });
+    const members = this.brokers.get(key(namespace, topic.pool));
+    const routes: Route[] = [];
+    for (let p = 0; p < topic.partitions; p++) {
+      const held = this.brokerLeases.current(partKey(tk, p), now);
+      const address = held ? (members?.get(held.holder)?.info.address ?? '') : '';
+      routes.push({ partition: p, brokerId: held?.holder ?? '', address, epoch: held?.epoch ?? 0 });
+    }
+    return routes;
+  }
+
+  // ---- Consumer groups ----
+
+  joinGroup(namespace: string, group: string, consumerId: string, zone: string, now: number): GroupResult {
+    return this.groupCall(namespace, group, consumerId, zone, undefined, now);
+  }
+
+  heartbeat(
+    namespace: string,
+    group: string,
+    consumerId: string,
+    held: LeaseGrant[],
+    now: number,
+  ): GroupResult {
+    const zone = this.consumers.get(key(namespace, group))?.get(consumerId)?.info.zone ?? '';
+    return this.groupCall(namespace, group, consumerId, zone, held, now);
+  }
+
+  leaveGroup(namespace: string, group: string, consumerId: string): void {
+    const gk = key(namespace, group);
+    const members = this.consumers.get(gk);
+    if (!members?.delete(consumerId)) return;
+    for (const lk of [...this.consumerLeases.keys()]) {
+      const lease = this.consumerLeases.last(lk);
+      if ((lk.startsWith(`${gk}#`) || lk.startsWith(`${gk}@`)) && lease?.holder === consumerId)
+        this.consumerLeases.release(lk, consumerId, lease.epoch);
+    }
+    this.dirty.add(`group:${gk}`);
+    this.rebalanceGroup(gk);
+  }
+
+  // ---- Time passing ----
+
+  /**
+   * Drops brokers and consumers that stopped calling for a lease duration, and takes the next
+   * rate-limited rebalancing step everywhere. Call about once a second.
+   */
+  tick(now: number): void {
+    for (const [pk, members] of this.brokers) {
+      const d = this.durationsByKey(pk);
+      let changed = false;
+      for (const [id, m] of members) {
+        if (now - m.lastSeen > d.broker.durationMs) {
+          members.delete(id);
+          changed = true;
+        }
+      }
+      const [namespace, pool] = splitKey(pk);
+      if (changed || this.poolUnsettled(namespace, pool)) this.rebalancePool(namespace, pool);
+    }
+    for (const [gk, members] of this.consumers) {
+      const group = this.groups.get(gk);
+      const d = group ? this.topicDurations(group) : DEFAULT_POOL;
+      for (const [id, m] of members) {
+        if (now - m.lastSeen > d.consumer.durationMs) {
+          members.delete(id);
+          this.dirty.add(`group:${gk}`);
+        }
+      }
+      this.rebalanceGroup(gk);
+    }
+  }
+
+  // ---- Checkpoints ----
+
+  /** Units whose holders changed since they were last taken with takeDirty. */
+  takeDirty(): Unit[] {
+    const units = [...this.dirty];
+    this.dirty.clear();
+    return units;
+  }
+
+  /** Marks a unit dirty again (its checkpoint write failed). */
+  markDirty(unit: Unit): void {
+    this.dirty.add(unit);
+  }
+
+  isDirty(unit: Unit): boolean {
+    return this.dirty.has(unit);
+  }
+
+  topicCheckpoint(namespace: string, name: string): CheckpointEntry[] {
+    const tk = key(namespace, name);
+    const topic = this.topics.get(tk);
+    if (topic === undefined) return [];
+    const members = this.brokers.get(key(namespace, topic.pool));
+    const entries: CheckpointEntry[] = [];
+    for (let p = 0; p < topic.partitions; p++) {
+      const lease = this.brokerLeases.last(partKey(tk, p));
+      if (lease === undefined) continue;
+      const address = members?.get(lease.holder)?.info.address ?? '';
+      entries.push({ partition: p, holder: lease.holder, address, epoch: lease.epoch });
+    }
+    return entries;
+  }
+
+  groupCheckpoint(namespace: string, name: string, now: number): GroupCheckpoint {
+    const gk = key(namespace, name);
+    const group = this.groups.get(gk);
+    const topic = group ? this.topics.get(key(namespace, group.topic)) : undefined;
+    const assignment: CheckpointEntry[] = [];
+    const byConsumer = new Map<string, number[]>();
+    for (let p = 0; p < (topic?.partitions ?? 0); p++) {
+      if (group?.mode === 'clustering') {
+        const lease = this.consumerLeases.last(partKey(gk, p));
+        if (lease) assignment.push({ partition: p, holder: lease.holder, address: '', epoch: lease.epoch });
+      }
+    }
+    for (const [id] of this.consumers.get(gk) ?? [])
+      byConsumer.set(id, this.heldPartitions(gk, id, topic?.partitions ?? 0, now));
+    const consumers = [...(this.consumers.get(gk) ?? [])]
+      .map(([id, m]) => ({ id, zone: m.info.zone, partitions: byConsumer.get(id) ?? [] }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { assignment, consumers };
+  }
+
+  /**
+   * Restores a topic's leases from its checkpoint as a new leader: each entry's holder keeps its
+   * lease (and stays a pool member) for one lease period, during which it may renew it.
+   */
+  restoreTopic(topic: TopicInfo, entries: CheckpointEntry[], now: number): void {
+    const tk = key(topic.namespace, topic.name);
+    const pk = key(topic.namespace, topic.pool);
+    const d = this.durations(topic.namespace, topic.pool);
+    const members = this.brokers.get(pk) ?? new Map<string, Alive<BrokerInfo>>();
+    this.brokers.set(pk, members);
+    const target = new Map<number, string>();
+    for (const e of entries) {
+      if (e.partition >= topic.partitions) continue;
+      this.brokerLeases.restore(partKey(tk, e.partition), e.holder, e.epoch, now + d.broker.durationMs);
+      target.set(e.partition, e.holder);
+      if (!members.has(e.holder)) {
+        members.set(e.holder, {
+          info: { id: e.holder, address: e.address, zone: '', weight: 1 },
+          lastSeen: now,
+        });
+      }
+    }
+    this.topics.set(tk, topic);
+    this.topicTargets.set(tk, target);
+  }
+
+  restoreGroup(
+    group: GroupInfo,
+    entries: CheckpointEntry[],
+    consumers: { id: string; zone: string }[],
+    now: number,
+  ): void {
+    const gk = key(group.namespace, group.name);
+    const d = this.topicDurations(group);
+    const members = new Map<string, Alive<{ zone: string }>>();
+    for (const c of consumers) members.set(c.id, { info: { zone: c.zone }, lastSeen: now });
+    const target = new Map<number, string>();
+    for (const e of entries) {
+      this.consumerLeases.restore(partKey(gk, e.partition), e.holder, e.epoch, now + d.consumer.durationMs);
+      target.set(e.partition, e.holder);
+      if (!members.has(e.holder)) members.set(e.holder, { info: { zone: '' }, lastSeen: now });
+    }
+    this.groups.set(gk, group);
+    this.consumers.set(gk, members);
+    this.groupTargets.set(gk, target);
+  }
+
+  // ---- Internals ----
+
+  private grantOrRenew(
+    table: LeaseTable,
+    lk: string,
+    holder: string,
+    now: number,
+    d: LeaseDurations,
+  ): Granted | undefined {
+    const last = table.last(lk);
+    if (last !== undefined && last.holder === holder && !last.released) {
+      const renewed = table.renew(lk, holder, last.epoch, now, d);
+      if (renewed) return renewed;
+    }
+    if (this.grantsBlocked(now)) return undefined;
+    return table.grant(lk, holder, now, d);
+  }
+
+  private touchBroker(namespace: string, pool: string, broker: BrokerInfo, now: number): void {
+    const pk = key(namespace, pool);
+    const members = this.brokers.get(pk) ?? new Map<string, Alive<BrokerInfo>>();
+    this.brokers.set(pk, members);
+    const known = members.get(broker.id);
+    members.set(broker.id, { info: broker, lastSeen: now });
+    if (known === undefined || known.info.weight !== broker.weight) this.rebalancePool(namespace, pool);
+  }
+
+  private poolTopics(namespace: string, pool: string): TopicInfo[] {
+    return [...this.topics.values()]
+      .filter((t) => t.namespace === namespace && t.pool === pool)
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  private poolUnsettled(namespace: string, pool: string): boolean {
+    const live = new Set(this.brokers.get(key(namespace, pool))?.keys());
+    return this.poolTopics(namespace, pool).some((t) => {
+      const target = this.topicTargets.get(key(namespace, t.name));
+      if (target === undefined || target.size !== (live.size > 0 ? t.partitions : 0)) return true;
+      return [...target.values()].some((id) => !live.has(id));
+    });
+  }
+
+  /** Recomputes the targets of every topic of a pool, one rate-limited step at a time. */
+  private rebalancePool(namespace: string, pool: string): void {
+    const members: Member[] = [...(this.brokers.get(key(namespace, pool))?.values() ?? [])].map((m) => ({
+      id: m.info.id,
+      zone: m.info.zone,
+      weight: Math.max(1, m.info.weight),
+    }));
+    const live = new Set(members.map((m) => m.id));
+    const load = new Map<string, number>();
+    let budget = this.options.maxMovesPerStep;
+    for (const topic of this.poolTopics(namespace, pool)) {
+      const tk = key(namespace, topic.name);
+      const previous = this.topicTargets.get(tk) ?? new Map<number, string>();
+      const current = new Map([...previous].filter(([p, id]) => live.has(id) && p < topic.partitions));
+      const target = assign({ partitions: topic.partitions, members, current, load });
+      const next = limitMoves(current, target, live, budget);
+      for (const [p, id] of next) if (current.has(p) && current.get(p) !== id) budget--;
+      this.topicTargets.set(tk, next);
+      for (const [id, n] of loads(next)) load.set(id, (load.get(id) ?? 0) + n);
+    }
+  }
+
+  private groupCall(
+    namespace: string,
+    group: string,
+    consumerId: string,
+    zone: string,
+    held: LeaseGrant[] | undefined,
+    now: number,
+  ): GroupResult {
+    const gk = key(namespace, group);
+    const info = this.groups.get(gk);
+    if (info === undefined)
+      throw new HeraldError('GROUP_NOT_FOUND', `consumer group ${gk} is not declared`, { group });
+    const topic = this.topics.get(key(namespace, info.topic));
+    const d = this.topicDurations(info);
+    const members = this.consumers.get(gk) ?? new Map<string, Alive<{ zone: string }>>();
+    this.consumers.set(gk, members);
+    const known = members.get(consumerId);
+    members.set(consumerId, { info: { zone }, lastSeen: now });
+    if (known === undefined) {
+      this.dirty.add(`group:${gk}`);
+      this.rebalanceGroup(gk);
+    }
+    const partitions = topic?.partitions ?? 0;
+    const target = this.groupTargets.get(gk);
+    const leases: LeaseGrant[] = [];
+    const lost: LeaseGrant[] = [];
+    const heldNow = new Set((held ?? []).map((l) => l.partition));
+    for (let p = 0; p < partitions; p++) {
+      const lk = info.mode === 'broadcast' ? `${gk}@${consumerId}#${p}` : partKey(gk, p);
+      if (info.mode === 'clustering' && target?.get(p) !== consumerId) {
+        // Moving away: once the consumer no longer claims it, it has stopped; release it.
+        const lease = this.consumerLeases.current(lk, now);
+        if (lease?.holder === consumerId && held !== undefined && !heldNow.has(p)) {
+          this.consumerLeases.release(lk, consumerId, lease.epoch);
+        }
+        continue;
+      }
+      const granted = this.grantOrRenew(this.consumerLeases, lk, consumerId, now, d.consumer);
+      if (granted === undefined) continue;
+      if (granted.holderChanged && info.mode === 'clustering') this.dirty.add(`group:${gk}`);
+      leases.push({ partition: p, epoch: granted.epoch, durationMs: d.consumer.durationMs });
+    }
+    const granted = new Set(leases.map((l) => l.partition));
+    for (const l of held ?? []) if (!granted.has(l.partition)) lost.push(l);
+    return {
+      topic: info.topic,
+      mode: info.mode,
+      leases,
+      lost,
+      heartbeatIntervalMs: Math.floor(d.consumer.durationMs / 3),
+    };
+  }
+
+  private rebalanceGroup(gk: string): void {
+    const group = this.groups.get(gk);
+    if (group === undefined || group.mode === 'broadcast') return;
+    const topic = this.topics.get(key(group.namespace, group.topic));
+    const partitions = topic?.partitions ?? 0;
+    const members: Member[] = [...(this.consumers.get(gk) ?? [])].map(([id, m]) => ({
+      id,
+      zone: m.info.zone,
+      weight: 1,
+    }));
+    const live = new Set(members.map((m) => m.id));
+    const previous = this.groupTargets.get(gk) ?? new Map<number, string>();
+    const current = new Map([...previous].filter(([p, id]) => live.has(id) && p < partitions));
+    // Nearby rule: a consumer in the zone of the broker that serves the partition.
+    const brokers = topic ? this.brokers.get(key(topic.namespace, topic.pool)) : undefined;
+    const tk = key(group.namespace, group.topic);
+    const preferredZone = (p: number) => {
+      const holder = this.brokerLeases.last(partKey(tk, p))?.holder;
+      return holder ? brokers?.get(holder)?.info.zone : undefined;
+    };
+    const target = assign({ partitions, members, current, preferredZone });
+    const next = limitMoves(current, target, live, this.options.maxMovesPerStep);
+    const changed = next.size !== previous.size || [...next].some(([p, id]) => previous.get(p) !== id);
+    this.groupTargets.set(gk, next);
+    if (changed) this.dirty.add(`group:${gk}`);
+  }
+
+  private heldPartitions(gk: string, consumerId: string, partitions: number, now: number): number[] {
+    const group = this.groups.get(gk);
+    const result: number[] = [];
+    for (let p = 0; p < partitions; p++) {
+      const lk = group?.mode === 'broadcast' ? `${gk}@${consumerId}#${p}` : partKey(gk, p);
+      if (this.consumerLeases.current(lk, now)?.holder === consumerId) result.push(p);
+    }
+    return result;
+  }
+
+  private durations(namespace: string, pool: string): PoolDurations {
+    return this.durationsByKey(key(namespace, pool));
+  }
+
+  private durationsByKey(pk: string): PoolDurations {
+    return this.pools.get(pk) ?? DEFAULT_POOL;
+  }
+
+  private topicDurations(group: GroupInfo): PoolDurations {
+    const topic = this.topics.get(key(group.namespace, group.topic));
+    return topic ? this.durations(group.namespace, topic.pool) : DEFAULT_POOL;
+  }
+}
+
+function splitKey(k: string): [string, string] {
+  const i = k.indexOf('/');
+  return [k.slice(0, i), k.slice(i + 1)];
+}
