@@ -26,7 +26,7 @@ export async function startGrpcServer(
   for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService(loadProtos().definition).addToServer(server);
+  new ReflectionService(loadProtos().reflection).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),

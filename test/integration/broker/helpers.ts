@@ -8,6 +8,9 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { connect as connectTcp, createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { service as healthService } from 'grpc-health-check';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startBroker } from '../../../broker/broker';
@@ -199,4 +202,60 @@ export function body(text: string): { body: Buffer } {
 /** Waits until a synchronous condition holds (checked every 10 ms). */
 export function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<true> {
   return waitFor(what, () => Promise.resolve(condition() ? true : undefined), { timeoutMs, intervalMs: 10 });
+}
+
+/** grpc.health.v1 Check of the whole server ('' service): SERVING, NOT_SERVING... */
+export function healthStatus(address: string): Promise<string> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const check = healthService.Check!;
+  return new Promise<string>((resolve, reject) => {
+    client.makeUnaryRequest(
+      check.path,
+      check.requestSerialize,
+      check.responseDeserialize,
+      { service: '' },
+      (err: grpc.ServiceError | null, res?: object) =>
+        err ? reject(err) : resolve((res as { status: string }).status),
+    );
+  }).finally(() => client.close());
+}
+
+/** A TCP proxy in front of MariaDB that a test can cut and restore, to simulate an outage. */
+export class TcpProxy {
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connectTcp(this.targetPort, this.targetHost);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Refuses new connections and breaks the open ones. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
 }

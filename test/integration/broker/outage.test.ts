@@ -1,0 +1,57 @@
+// MySQL going away under a running broker (a TCP proxy between them is cut): publishes fail
+// fast with UNAVAILABLE and store nothing, readiness goes NOT_SERVING, and after the store
+// comes back the broker reconnects, turns SERVING, and continues at the right offset.
+import { status } from '@grpc/grpc-js';
+import { testEnv, uniqueDatabase } from '../env';
+import { waitFor } from '../wait';
+import {
+  TcpProxy,
+  api,
+  body,
+  brokerOptions,
+  failure,
+  healthStatus,
+  mysqlUrl,
+  runBroker,
+  storedCount,
+} from './helpers';
+
+test('MySQL down: fail fast, not ready, then reconnect', async () => {
+  const database = uniqueDatabase('outage');
+  const target = new URL(testEnv().mysqlUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port));
+  await proxy.start();
+  const url = new URL(mysqlUrl(database));
+  url.port = String(proxy.port);
+  const options = brokerOptions(database, [{ name: 'events', partitions: 1 }]);
+  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  const running = await runBroker(options);
+  const call = api(running.clients);
+  const publish = (text: string) => call.publish({ topic: 'events', partition: 0, messages: [body(text)] });
+
+  expect((await publish('before')).results[0]!.offset).toBe(1);
+  expect(await healthStatus(running.broker.address)).toBe('SERVING');
+
+  await proxy.stop();
+  const during = await failure(publish('during outage'));
+  expect(during.code).toBe(status.UNAVAILABLE);
+  expect(during.info?.reason).toBe('STORAGE_UNAVAILABLE');
+  await waitFor('readiness to drop', async () =>
+    (await healthStatus(running.broker.address)) === 'NOT_SERVING' ? true : undefined,
+  );
+  // While the store is known to be down, publishes are refused at once, before any I/O.
+  const refused = await failure(publish('refused'));
+  expect(refused.info?.reason).toBe('STORAGE_UNAVAILABLE');
+
+  await proxy.start();
+  await waitFor('readiness to return', async () =>
+    (await healthStatus(running.broker.address)) === 'SERVING' ? true : undefined,
+  );
+  expect((await publish('after')).results[0]!.offset).toBe(2);
+  const pulled = await call.pull({ group: 'g', topic: 'events', partition: 0, maxMessages: 10 });
+  expect(pulled.messages.map((m) => m.body.toString())).toEqual(['before', 'after']);
+
+  await running.stop();
+  await proxy.stop();
+  expect(await storedCount(database, 'events', 1)).toBe(2);
+});
