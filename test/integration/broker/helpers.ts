@@ -207,7 +207,7 @@ export function until(what: string, condition: () => boolean, timeoutMs = 30_000
 /** grpc.health.v1 Check of the whole server ('' service): SERVING, NOT_SERVING... */
 export function healthStatus(address: string): Promise<string> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const check = healthService.Check!;
+  const check = healthService.Check;
   return new Promise<string>((resolve, reject) => {
     client.makeUnaryRequest(
       check.path,
