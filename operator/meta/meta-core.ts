@@ -269,11 +269,20 @@ export class MetaCore {
     brokerId: string,
     refs: BrokerLeaseRef[],
     leaving: boolean,
+    now: number,
   ): void {
     for (const ref of refs)
       this.brokerLeases.release(partKey(key(namespace, ref.topic), ref.partition), brokerId, ref.epoch);
-    if (leaving && this.brokers.get(key(namespace, pool))?.delete(brokerId))
-      this.rebalancePool(namespace, pool);
+    if (!leaving) return;
+    // A leaving broker has stopped serving everything: all its leases end now.
+    for (const topic of this.poolTopics(namespace, pool)) {
+      for (let p = 0; p < topic.partitions; p++) {
+        const lk = partKey(key(namespace, topic.name), p);
+        const lease = this.brokerLeases.current(lk, now);
+        if (lease?.holder === brokerId) this.brokerLeases.release(lk, brokerId, lease.epoch);
+      }
+    }
+    if (this.brokers.get(key(namespace, pool))?.delete(brokerId)) this.rebalancePool(namespace, pool);
   }
 
   routes(namespace: string, topicName: string, now: number): Route[] {
@@ -330,15 +339,9 @@ export class MetaCore {
   tick(now: number): void {
     for (const [pk, members] of this.brokers) {
       const d = this.durationsByKey(pk);
-      let changed = false;
-      for (const [id, m] of members) {
-        if (now - m.lastSeen > d.broker.durationMs) {
-          members.delete(id);
-          changed = true;
-        }
-      }
+      for (const [id, m] of members) if (now - m.lastSeen > d.broker.durationMs) members.delete(id);
       const [namespace, pool] = splitKey(pk);
-      if (changed || this.poolUnsettled(namespace, pool)) this.rebalancePool(namespace, pool);
+      this.rebalancePool(namespace, pool);
     }
     for (const [gk, members] of this.consumers) {
       const group = this.groups.get(gk);
@@ -484,15 +487,6 @@ export class MetaCore {
     return [...this.topics.values()]
       .filter((t) => t.namespace === namespace && t.pool === pool)
       .sort((a, b) => (a.name < b.name ? -1 : 1));
-  }
-
-  private poolUnsettled(namespace: string, pool: string): boolean {
-    const live = new Set(this.brokers.get(key(namespace, pool))?.keys());
-    return this.poolTopics(namespace, pool).some((t) => {
-      const target = this.topicTargets.get(key(namespace, t.name));
-      if (target === undefined || target.size !== (live.size > 0 ? t.partitions : 0)) return true;
-      return [...target.values()].some((id) => !live.has(id));
-    });
   }
 
   /** Recomputes the targets of every topic of a pool, one rate-limited step at a time. */
