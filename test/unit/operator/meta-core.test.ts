@@ -1,3 +1,4 @@
+import { HeraldError } from '../../../broker/errors';
 import { loads } from '../../../operator/assignment/assign';
 import { holderValidUntil } from '../../../operator/leases/lease-math';
 import { MetaCore } from '../../../operator/meta/meta-core';
@@ -126,9 +127,8 @@ test('checkpoints change only with holders; a restored leader renews at once and
 test('consumer groups: join, rebalance, leave; broadcast gives everyone everything', () => {
   const c = core({ orders: 6 });
   c.setGroup({ namespace: NS, name: 'billing', topic: 'orders', mode: 'clustering' });
-  expect(() => c.joinGroup(NS, 'nope', 'c0', '', 0)).toThrow(
-    expect.objectContaining({ reason: 'GROUP_NOT_FOUND' }),
-  );
+  expect(() => c.joinGroup(NS, 'nope', 'c0', '', 0)).toThrow(HeraldError);
+  expect(() => c.joinGroup(NS, 'nope', 'c0', '', 0)).toThrow('consumer group ns/nope is not declared');
   const first = c.joinGroup(NS, 'billing', 'c0', '', 0).leases;
   expect(first).toHaveLength(6);
   const c1 = c.joinGroup(NS, 'billing', 'c1', '', 1);
