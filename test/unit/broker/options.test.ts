@@ -1,0 +1,59 @@
+import { DEFAULTS, OptionsError, resolveOptions } from '../../../broker/options';
+import type { BrokerOptionsInput } from '../../../broker/options';
+
+const base: BrokerOptionsInput = {
+  mysql: { url: 'mysql://u:p@127.0.0.1:3306/herald' },
+  topics: [{ name: 'orders', partitions: 4 }],
+};
+
+function fieldOf(input: BrokerOptionsInput): string {
+  try {
+    resolveOptions(input);
+  } catch (err) {
+    if (err instanceof OptionsError) return err.field;
+    throw err;
+  }
+  throw new Error('expected an OptionsError');
+}
+
+test('defaults fill what is not given', () => {
+  const o = resolveOptions(base);
+  expect(o.publish).toEqual(DEFAULTS.publish);
+  expect(o.topics).toEqual([{ name: 'orders', partitions: 4, maxMessageBytes: 1024 * 1024 }]);
+  expect(o.advertisedAddress).toBe(o.listen);
+  expect(o.metricsListen).toBe('127.0.0.1:9600');
+});
+
+test('given values override defaults field by field', () => {
+  const o = resolveOptions({ ...base, publish: { lingerMs: 5 } });
+  expect(o.publish).toEqual({ ...DEFAULTS.publish, lingerMs: 5 });
+});
+
+test.each<[string, BrokerOptionsInput]>([
+  ['publish.maxBatchRows', { ...base, publish: { maxBatchRows: 0 } }],
+  ['publish.lingerMs', { ...base, publish: { lingerMs: -1 } }],
+  ['delivery.maxInFlight', { ...base, delivery: { maxInFlight: 1.5 } }],
+  ['mysql.url', { ...base, mysql: { url: 'postgres://x/y' } }],
+  ['listen', { ...base, listen: 'nohost' }],
+  ['topics[0].name', { ...base, topics: [{ name: 'Bad_Name', partitions: 1 }] }],
+  [
+    'topics[1].name',
+    {
+      ...base,
+      topics: [
+        { name: 'a', partitions: 1 },
+        { name: 'a', partitions: 2 },
+      ],
+    },
+  ],
+  ['topics[0].partitions', { ...base, topics: [{ name: 'a', partitions: 0 }] }],
+  ['topics[0].maxMessageBytes', { ...base, topics: [{ name: 'a', partitions: 1, maxMessageBytes: 0 }] }],
+])('an invalid %s is named in the error', (field, input) => {
+  expect(fieldOf(input)).toBe(field);
+});
+
+test('the message says what is wrong', () => {
+  expect(() => resolveOptions({ ...base, publish: { maxBatchRows: 0 } })).toThrow(
+    'publish.maxBatchRows must be an integer in 1..',
+  );
+});

@@ -1,0 +1,70 @@
+import { PartitionLog } from '../../../broker/delivery/partition-log';
+import { Signal } from '../../../broker/delivery/signal';
+import type { StoredMessage } from '../../../broker/storage/storage';
+
+const ref = { topic: 't', partition: 0 };
+const m = (offset: number, size = 10): StoredMessage => ({
+  offset,
+  publishedAt: 0,
+  key: '',
+  refKey: '',
+  tags: [],
+  properties: {},
+  body: Buffer.alloc(size),
+});
+
+describe('PartitionLog', () => {
+  test('serves appended messages from the cache and wakes listeners', () => {
+    const log = new PartitionLog(ref, 5, { maxMessages: 100, maxBytes: 1000 });
+    let woken = 0;
+    log.listen(() => woken++);
+    expect(log.readCached(6, 10)).toEqual([]);
+    log.appended([m(6), m(7), m(8)]);
+    expect(woken).toBe(1);
+    expect(log.endOffset).toBe(8);
+    expect(log.readCached(7, 10)!.map((x) => x.offset)).toEqual([7, 8]);
+    expect(log.readCached(6, 2)!.map((x) => x.offset)).toEqual([6, 7]);
+    expect(log.cached(8)?.offset).toBe(8);
+  });
+
+  test('offsets before the cache are not covered (the reader goes to the store)', () => {
+    const log = new PartitionLog(ref, 5, { maxMessages: 100, maxBytes: 1000 });
+    log.appended([m(6)]);
+    expect(log.readCached(5, 10)).toBeUndefined();
+    expect(log.cached(3)).toBeUndefined();
+  });
+
+  test('is bounded by count and bytes, dropping the oldest', () => {
+    const log = new PartitionLog(ref, 0, { maxMessages: 3, maxBytes: 25 });
+    log.appended([m(1), m(2), m(3), m(4)]);
+    expect(log.readCached(1, 10)).toBeUndefined();
+    expect(log.readCached(3, 10)!.map((x) => x.offset)).toEqual([3, 4]);
+  });
+
+  test('reset after an unknown write outcome empties the cache at the new end', () => {
+    const log = new PartitionLog(ref, 0, { maxMessages: 10, maxBytes: 1000 });
+    log.appended([m(1)]);
+    log.reset(4);
+    expect(log.endOffset).toBe(4);
+    expect(log.readCached(2, 10)).toBeUndefined();
+    expect(log.readCached(5, 10)).toEqual([]);
+  });
+});
+
+describe('Signal', () => {
+  test('notify wakes waiters and bumps the version', async () => {
+    const s = new Signal();
+    const waiting = s.wait(60_000);
+    s.notify();
+    await waiting;
+    expect(s.version).toBe(1);
+  });
+
+  test('abort ends a wait', async () => {
+    const s = new Signal();
+    const ac = new AbortController();
+    const waiting = s.wait(60_000, ac.signal);
+    ac.abort();
+    await expect(waiting).resolves.toBeUndefined();
+  });
+});
