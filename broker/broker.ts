@@ -11,6 +11,7 @@ import { resolveOptions } from './options';
 import type { BrokerOptions, BrokerOptionsInput } from './options';
 import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
+import { GroupCommitter } from './publish/group-committer';
 import { PartitionWriter } from './publish/partition-writer';
 import { Publisher } from './publish/publisher';
 import { adminHandlers } from './server/admin-service';
@@ -62,7 +63,19 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
-  const publishLogger = logger.namespace('publish');
+  const committer = new GroupCommitter(
+    store,
+    {
+      maxRows: options.publish.maxBatchRows,
+      maxBytes: options.publish.maxBatchBytes,
+      lingerMs: options.publish.lingerMs,
+      maxCommitBytes: options.publish.maxCommitBytes,
+      maxConcurrentCommits: options.publish.maxConcurrentCommits,
+    },
+    metrics,
+    logger.namespace('publish'),
+    (err) => health.failed(err),
+  );
   for (const t of topics.all()) {
     await store.ensureTopic(t.name, t.partitions);
     for (const ref of topics.ownedPartitions(t.name)) {
@@ -70,13 +83,10 @@ async function assemble(
         maxMessages: options.delivery.tailCacheMessages,
         maxBytes: options.delivery.tailCacheBytes,
       });
+      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
       logs.set(partitionKey(ref), log);
-      writers.set(
-        partitionKey(ref),
-        new PartitionWriter(store, log, batchLimits(options), metrics, publishLogger, (err) =>
-          health.failed(err),
-        ),
-      );
+      writers.set(partitionKey(ref), writer);
+      committer.add(writer);
     }
   }
   const delivery: Delivery = new Delivery(
@@ -87,7 +97,7 @@ async function assemble(
     metrics,
     logger.namespace('delivery'),
   );
-  const publisher = new Publisher(topics, writers, health, options.publish, metrics);
+  const publisher = new Publisher(topics, writers, committer, health, options.publish, metrics);
   const protos = loadProtos().grpc.herald.v1;
   const grpcServer = await startGrpcServer(options.listen, [
     {
@@ -121,7 +131,7 @@ async function assemble(
     stopping = true;
     grpcServer.setServing(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
-    await Promise.all([...writers.values()].map((w) => w.drain()));
+    await committer.drain();
     await delivery.stop();
     const timeout = new Promise<'timeout'>((resolve) =>
       setTimeout(resolve, options.shutdownTimeoutMs, 'timeout').unref(),
@@ -140,13 +150,5 @@ async function assemble(
     address: grpcServer.address,
     metricsAddress: metricsServer.address,
     shutdown: () => (shutdown ??= stop()),
-  };
-}
-
-function batchLimits(options: BrokerOptions) {
-  return {
-    maxRows: options.publish.maxBatchRows,
-    maxBytes: options.publish.maxBatchBytes,
-    lingerMs: options.publish.lingerMs,
   };
 }

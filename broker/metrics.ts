@@ -39,11 +39,16 @@ export class BrokerMetrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
     registers: [this.registry],
   });
-  readonly insertLatency = new Histogram({
-    name: 'herald_insert_latency_seconds',
-    help: 'Duration of one multi-row INSERT including commit',
-    labelNames: ['topic'] as const,
+  readonly commitLatency = new Histogram({
+    name: 'herald_commit_latency_seconds',
+    help: 'Duration of one group commit (its INSERTs and the COMMIT)',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly commitPartitions = new Histogram({
+    name: 'herald_commit_partitions',
+    help: 'Partitions written by one group commit',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [this.registry],
   });
   readonly deliveredMessages = new Counter({

@@ -32,6 +32,10 @@ export interface BrokerOptions {
     maxBatchBytes: number;
     /** Group commit: how long the first queued request waits for company. */
     lingerMs: number;
+    /** Group commit: bytes in one transaction over all partitions. */
+    maxCommitBytes: number;
+    /** Group commit: transactions running at once (on disjoint partitions). */
+    maxConcurrentCommits: number;
     /** Largest Publish request, in messages. */
     maxRequestMessages: number;
     /** Largest Publish request, in bytes. */
@@ -68,6 +72,8 @@ export const DEFAULTS = {
     maxBatchRows: 500,
     maxBatchBytes: 1024 * 1024,
     lingerMs: 1,
+    maxCommitBytes: 8 * 1024 * 1024,
+    maxConcurrentCommits: 4,
     maxRequestMessages: 1000,
     maxRequestBytes: 8 * 1024 * 1024,
   },
@@ -118,6 +124,8 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('publish.maxBatchRows', o.publish.maxBatchRows, 1);
   int('publish.maxBatchBytes', o.publish.maxBatchBytes, 1);
   int('publish.lingerMs', o.publish.lingerMs, 0);
+  int('publish.maxCommitBytes', o.publish.maxCommitBytes, 1);
+  int('publish.maxConcurrentCommits', o.publish.maxConcurrentCommits, 1);
   int('publish.maxRequestMessages', o.publish.maxRequestMessages, 1);
   int('publish.maxRequestBytes', o.publish.maxRequestBytes, 1);
   int('delivery.defaultAckTimeoutMs', o.delivery.defaultAckTimeoutMs, 1);

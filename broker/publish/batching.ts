@@ -1,15 +1,21 @@
-// Group commit decisions, as pure functions: when a partition writer flushes its queue of
-// publish requests, and how many requests go into one multi-row INSERT. A request is never
-// split (a batch publish is atomic), and requests keep their arrival order (one producer's
-// order within a partition is preserved).
+// Group commit decisions, as pure functions. Publish requests queue per partition; a commit
+// is one transaction holding one multi-row INSERT per partition, so its single log flush
+// (fsync) is shared by every partition in it. Rules:
+// - a request is never split (a batch publish is atomic) and requests keep their arrival
+//   order within a partition (one producer's order is preserved);
+// - a partition has at most one commit in flight, so its offsets are written in order;
+// - a commit starts when some partition's queue is full (rows or bytes) or its oldest
+//   request has waited lingerMs, and then takes every other waiting partition along.
 
 export interface BatchLimits {
-  /** Flush once this many rows are queued (Hermes: 500). */
+  /** Rows of one partition per INSERT (Hermes: 500). */
   maxRows: number;
-  /** Flush once this many bytes are queued. */
+  /** Bytes of one partition per INSERT. */
   maxBytes: number;
-  /** Flush the oldest request after it has waited this long (group commit window). */
+  /** How long the oldest queued request waits for company before a commit starts. */
   lingerMs: number;
+  /** Bytes in one transaction over all partitions. */
+  maxCommitBytes: number;
 }
 
 export interface QueuedSize {
@@ -17,39 +23,67 @@ export interface QueuedSize {
   bytes: number;
 }
 
-export interface WriterState {
+export interface PartitionQueue {
   /** Sizes of the queued requests in arrival order. */
   queue: readonly QueuedSize[];
   /** When the oldest queued request arrived (ms). */
   oldestAt: number;
-  now: number;
-  /** An INSERT is running; its completion re-evaluates, so nothing starts meanwhile. */
+  /** A commit holding this partition is running. */
   flushing: boolean;
-  /** Shutting down: flush at once whatever is queued. */
-  draining: boolean;
 }
 
-export type WriterAction = { kind: 'idle' } | { kind: 'flush' } | { kind: 'wait'; ms: number };
+/** Number of requests to take from each partition (same order as the input); 0: none. */
+export type CommitPlan = { kind: 'idle' } | { kind: 'wait'; ms: number } | { kind: 'commit'; take: number[] };
 
-export function nextAction(state: WriterState, limits: BatchLimits): WriterAction {
-  if (state.flushing || state.queue.length === 0) return { kind: 'idle' };
-  if (state.draining) return { kind: 'flush' };
+export function planCommit(
+  partitions: readonly PartitionQueue[],
+  now: number,
+  limits: BatchLimits,
+  draining: boolean,
+): CommitPlan {
+  let due = draining;
+  let wait = Infinity;
+  let eligible = 0;
+  for (const p of partitions) {
+    if (p.flushing || p.queue.length === 0) continue;
+    eligible++;
+    if (isFull(p.queue, limits) || now - p.oldestAt >= limits.lingerMs) due = true;
+    else wait = Math.min(wait, limits.lingerMs - (now - p.oldestAt));
+  }
+  if (eligible === 0) return { kind: 'idle' };
+  if (!due) return { kind: 'wait', ms: wait };
+  // Oldest partitions first while the transaction has room; always at least one.
+  const order = partitions
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => !p.flushing && p.queue.length > 0)
+    .sort((a, b) => a.p.oldestAt - b.p.oldestAt);
+  const take = partitions.map(() => 0);
+  let bytes = 0;
+  for (const { p, i } of order) {
+    const n = takeForFlush(p.queue, limits);
+    const size = p.queue.slice(0, n).reduce((sum, q) => sum + q.bytes, 0);
+    if (bytes > 0 && bytes + size > limits.maxCommitBytes) continue;
+    take[i] = n;
+    bytes += size;
+  }
+  return { kind: 'commit', take };
+}
+
+function isFull(queue: readonly QueuedSize[], limits: BatchLimits): boolean {
   let rows = 0;
   let bytes = 0;
-  for (const q of state.queue) {
+  for (const q of queue) {
     rows += q.rows;
     bytes += q.bytes;
-    if (rows >= limits.maxRows || bytes >= limits.maxBytes) return { kind: 'flush' };
+    if (rows >= limits.maxRows || bytes >= limits.maxBytes) return true;
   }
-  const age = state.now - state.oldestAt;
-  if (age >= limits.lingerMs) return { kind: 'flush' };
-  return { kind: 'wait', ms: limits.lingerMs - age };
+  return false;
 }
 
 /**
- * How many queued requests (from the front) the next INSERT takes: whole requests while
- * they fit the limits, and always at least one, so a request larger than the limits (the
- * request limits allow that) is written alone in one statement.
+ * How many queued requests (from the front) one partition's INSERT takes: whole requests
+ * while they fit the limits, and always at least one, so a request larger than the limits
+ * (the request limits allow that) is written alone in one statement.
  */
 export function takeForFlush(queue: readonly QueuedSize[], limits: BatchLimits): number {
   let rows = 0;

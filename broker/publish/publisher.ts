@@ -9,6 +9,7 @@ import type { NewMessage, PartitionRef } from '../storage/storage';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
 import { partitionForKey } from './partitioner';
+import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 
 export type Route = { partition: number } | { key: string } | undefined;
@@ -38,6 +39,7 @@ export class Publisher {
   constructor(
     private readonly topics: Topics,
     private readonly writers: Map<string, PartitionWriter>,
+    private readonly committer: GroupCommitter,
     private readonly health: StorageHealth,
     private readonly limits: BrokerOptions['publish'],
     private readonly metrics: BrokerMetrics,
@@ -104,8 +106,8 @@ export class Publisher {
     const writer = this.writers.get(partitionKey(ref))!;
     const key = input.route && 'key' in input.route ? input.route.key : undefined;
     const stored = key === undefined ? messages : messages.map((m) => (m.key === '' ? { ...m, key } : m));
-    return writer
-      .publish(stored, bytes)
+    return this.committer
+      .publish(writer, stored, bytes)
       .then((firstOffset) => ({ ref, firstOffset, count: messages.length }));
   }
 

@@ -21,6 +21,13 @@ export interface NewMessage {
   body: Buffer;
 }
 
+/** Messages for one partition, to be stored at firstOffset, firstOffset + 1, ... */
+export interface AppendBatch {
+  ref: PartitionRef;
+  firstOffset: number;
+  messages: NewMessage[];
+}
+
 export interface StoredMessage extends NewMessage {
   offset: number;
   /** Milliseconds since the Unix epoch when the owner stored it. */
@@ -33,11 +40,11 @@ export interface MessageStore {
   /** The highest stored offset of the partition, 0 when it is empty. */
   lastOffset(ref: PartitionRef): Promise<number>;
   /**
-   * Stores messages at offsets firstOffset, firstOffset + 1, ... atomically: all or none.
-   * Throws HeraldError PARTITION_FENCED when any of those offsets is taken, and
-   * STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
+   * Stores every batch (each for a different partition) atomically: all or none, with one
+   * durable commit. Throws HeraldError PARTITION_FENCED when any of the offsets is taken,
+   * and STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
    */
-  append(ref: PartitionRef, firstOffset: number, messages: NewMessage[], publishedAt: number): Promise<void>;
+  append(batches: AppendBatch[], publishedAt: number): Promise<void>;
   /** Up to `limit` messages with offset > afterOffset, in offset order. */
   read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]>;
   /** The messages at these offsets that exist, in offset order. */

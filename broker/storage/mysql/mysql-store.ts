@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { HeraldError } from '../../errors';
 import type { Logger } from '../../logger';
-import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../storage';
+import type { AppendBatch, MessageStore, PartitionRef, StoredMessage } from '../storage';
 import { MIGRATIONS, SQL } from './sql';
 import type { MessageRow } from './sql';
 
@@ -73,11 +73,14 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mess
   } finally {
     await admin.end();
   }
+  // multipleStatements: a group commit sends its INSERTs and COMMIT in one round trip. Every
+  // statement comes from sql.ts and every value is escaped by the driver.
   const pool = mysql.createPool({
     ...base,
     database,
     connectionLimit: options.poolSize,
     maxIdle: options.poolSize,
+    multipleStatements: true,
   });
   // A broken idle connection emits 'error' on the pool's connection; the pool replaces it.
   pool.on('connection', (conn) => {
@@ -140,22 +143,39 @@ class MysqlStore implements MessageStore {
     return Number(rows[0]?.last ?? 0);
   }
 
-  async append(
-    ref: PartitionRef,
-    firstOffset: number,
-    messages: NewMessage[],
-    publishedAt: number,
-  ): Promise<void> {
-    const rows = messages.map((m, i) => [
-      firstOffset + i,
-      publishedAt,
-      m.key,
-      m.refKey,
-      JSON.stringify(m.tags),
-      JSON.stringify(m.properties),
-      m.body,
+  async append(batches: AppendBatch[], publishedAt: number): Promise<void> {
+    const values = batches.map((b) => [
+      b.messages.map((m, i) => [
+        b.firstOffset + i,
+        publishedAt,
+        m.key,
+        m.refKey,
+        JSON.stringify(m.tags),
+        JSON.stringify(m.properties),
+        m.body,
+      ]),
     ]);
-    await this.run('insert messages', SQL.insertMessages(ref.topic, ref.partition), [rows]);
+    const statements = batches.map((b) => SQL.insertMessages(b.ref.topic, b.ref.partition));
+    // One round trip: the INSERTs and the COMMIT travel as one multi-statement query.
+    const sql = statements.length === 1 ? statements[0] : [SQL.begin, ...statements, SQL.commit].join(';\n');
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, 'insert messages');
+    });
+    try {
+      await conn.query({ sql, values: values.flat(), timeout: this.timeout });
+      conn.release();
+    } catch (err) {
+      const e = classifyMysqlError(err, 'insert messages');
+      if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();
+      // A failed statement leaves the transaction open: roll it back, or drop the connection.
+      else if (statements.length > 1)
+        await conn.query(SQL.rollback).then(
+          () => conn.release(),
+          () => conn.destroy(),
+        );
+      else conn.release();
+      throw e;
+    }
   }
 
   async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {

@@ -66,6 +66,12 @@ export const SQL = {
   /** The highest offset. Params: none. Rows: { last } (0 when empty). */
   lastOffset: (topic: string, partition: number) =>
     `SELECT COALESCE(MAX(id), 0) AS last FROM ${messageTable(topic, partition)}`,
+  /** Params: none. */
+  begin: `START TRANSACTION`,
+  /** Params: none. */
+  commit: `COMMIT`,
+  /** Params: none. */
+  rollback: `ROLLBACK`,
   /**
    * One multi-row INSERT (a single statement, so atomic under autocommit). Params: [rows],
    * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body][];

@@ -153,15 +153,28 @@ export interface BrokerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node). */
-export async function spawnBroker(options: BrokerOptionsInput): Promise<BrokerProcess> {
+/**
+ * Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node).
+ * nodeArgs go to node itself, e.g. ['--cpu-prof'].
+ */
+export async function spawnBroker(
+  options: BrokerOptionsInput,
+  nodeArgs: string[] = [],
+): Promise<BrokerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-broker-'));
   const config = join(dir, 'broker.json');
   writeFileSync(config, JSON.stringify(options));
   const root = join(__dirname, '..', '..', '..');
   const child = spawn(
     process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(root, 'broker', 'main.ts'), '--config', config],
+    [
+      ...nodeArgs,
+      '-r',
+      'ts-node/register/transpile-only',
+      join(root, 'broker', 'main.ts'),
+      '--config',
+      config,
+    ],
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

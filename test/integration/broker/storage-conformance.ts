@@ -2,7 +2,7 @@
 // describeMessageStoreConformance from an adapter's test file with a factory that gives a
 // fresh, empty store for each test.
 import { HeraldError } from '../../../broker/errors';
-import type { MessageStore, NewMessage } from '../../../broker/storage/storage';
+import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/storage/storage';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
 
@@ -25,6 +25,9 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     let store: MessageStore;
     let cleanup: (() => Promise<void>) | undefined;
     const t = { topic: 'orders', partition: 0 };
+    const t1 = { topic: 'orders', partition: 1 };
+    const appendOne = (ref: PartitionRef, firstOffset: number, messages: NewMessage[], at: number) =>
+      store.append([{ ref, firstOffset, messages }], at);
 
     beforeEach(async () => {
       ({ store, cleanup } = await factory());
@@ -41,7 +44,7 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     });
 
     test('ensureTopic is idempotent and keeps stored messages', async () => {
-      await store.append(t, 1, [msg('a')], 1000);
+      await appendOne(t, 1, [msg('a')], 1000);
       await store.ensureTopic('orders', 3);
       await store.ensureTopic('orders', 4);
       expect(await store.lastOffset(t)).toBe(1);
@@ -57,7 +60,7 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
         properties: { x: '1', ü: 'v' },
         body,
       });
-      await store.append(t, 1, [m, msg('second')], 1_700_000_000_123);
+      await appendOne(t, 1, [m, msg('second')], 1_700_000_000_123);
       const read = await store.read(t, 0, 10);
       expect(read).toEqual([
         { ...m, offset: 1, publishedAt: 1_700_000_000_123 },
@@ -67,7 +70,7 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     });
 
     test('read honours afterOffset and limit, in offset order', async () => {
-      await store.append(
+      await appendOne(
         t,
         1,
         ['1', '2', '3', '4', '5'].map((b) => msg(b)),
@@ -82,7 +85,7 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     });
 
     test('readOffsets returns the existing ones in order', async () => {
-      await store.append(
+      await appendOne(
         t,
         1,
         ['1', '2', '3'].map((b) => msg(b)),
@@ -94,8 +97,8 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     });
 
     test('partitions are independent', async () => {
-      await store.append(t, 1, [msg('p0')], 1);
-      await store.append({ topic: 'orders', partition: 1 }, 1, [msg('p1')], 1);
+      await appendOne(t, 1, [msg('p0')], 1);
+      await appendOne({ topic: 'orders', partition: 1 }, 1, [msg('p1')], 1);
       expect(
         (await store.read({ topic: 'orders', partition: 1 }, 0, 10)).map((m) => m.body.toString()),
       ).toEqual(['p1']);
@@ -103,22 +106,53 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
     });
 
     test('an append over taken offsets is fenced and stores nothing of its batch', async () => {
-      await store.append(
+      await appendOne(
         t,
         1,
         ['1', '2', '3'].map((b) => msg(b)),
         1,
       );
-      expect(await reason(store.append(t, 3, [msg('x'), msg('y'), msg('z')], 2))).toBe('PARTITION_FENCED');
+      expect(await reason(appendOne(t, 3, [msg('x'), msg('y'), msg('z')], 2))).toBe('PARTITION_FENCED');
       expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['1', '2', '3']);
     });
 
     test('a stale owner cannot write after a newer owner wrote', async () => {
       const staleNext = (await store.lastOffset(t)) + 1;
       const newNext = (await store.lastOffset(t)) + 1;
-      await store.append(t, newNext, [msg('new owner')], 1);
-      expect(await reason(store.append(t, staleNext, [msg('stale owner')], 2))).toBe('PARTITION_FENCED');
+      await appendOne(t, newNext, [msg('new owner')], 1);
+      expect(await reason(appendOne(t, staleNext, [msg('stale owner')], 2))).toBe('PARTITION_FENCED');
       expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['new owner']);
+    });
+
+    test('batches of several partitions are stored together', async () => {
+      await store.append(
+        [
+          { ref: t, firstOffset: 1, messages: [msg('a0'), msg('a1')] },
+          { ref: t1, firstOffset: 1, messages: [msg('b0')] },
+        ],
+        7,
+      );
+      expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['a0', 'a1']);
+      expect((await store.read(t1, 0, 10)).map((m) => [m.offset, m.body.toString(), m.publishedAt])).toEqual([
+        [1, 'b0', 7],
+      ]);
+    });
+
+    test('a fence on one partition stores nothing of any batch in the same append', async () => {
+      await appendOne(t1, 1, [msg('taken')], 1);
+      const append = store.append(
+        [
+          { ref: t, firstOffset: 1, messages: [msg('a0')] },
+          { ref: t1, firstOffset: 1, messages: [msg('b0')] },
+        ],
+        2,
+      );
+      expect(await reason(append)).toBe('PARTITION_FENCED');
+      expect(await store.lastOffset(t)).toBe(0);
+      expect((await store.read(t1, 0, 10)).map((m) => m.body.toString())).toEqual(['taken']);
+      // The store is usable afterwards (no transaction left open).
+      await appendOne(t, 1, [msg('after')], 3);
+      expect(await store.lastOffset(t)).toBe(1);
     });
 
     test('committed offsets start at 0, move only forward, per group and partition', async () => {

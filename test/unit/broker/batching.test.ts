@@ -1,38 +1,61 @@
-import { nextAction, takeForFlush } from '../../../broker/publish/batching';
-import type { QueuedSize, WriterState } from '../../../broker/publish/batching';
+import { planCommit, takeForFlush } from '../../../broker/publish/batching';
+import type { PartitionQueue, QueuedSize } from '../../../broker/publish/batching';
 
-const limits = { maxRows: 500, maxBytes: 1024 * 1024, lingerMs: 2 };
+const limits = { maxRows: 500, maxBytes: 1024 * 1024, lingerMs: 2, maxCommitBytes: 4 * 1024 * 1024 };
 const req = (rows: number, bytes = rows * 1024): QueuedSize => ({ rows, bytes });
-const state = (queue: QueuedSize[], extra: Partial<WriterState> = {}): WriterState => ({
+const part = (queue: QueuedSize[], extra: Partial<PartitionQueue> = {}): PartitionQueue => ({
   queue,
   oldestAt: 100,
-  now: 100,
   flushing: false,
-  draining: false,
   ...extra,
 });
 
-describe('nextAction', () => {
-  test('an empty queue is idle', () => {
-    expect(nextAction(state([]), limits)).toEqual({ kind: 'idle' });
+describe('planCommit', () => {
+  test('nothing queued is idle', () => {
+    expect(planCommit([part([]), part([])], 100, limits, false)).toEqual({ kind: 'idle' });
   });
   test('a fresh small queue waits out the linger time', () => {
-    expect(nextAction(state([req(1)], { now: 100.5 }), limits)).toEqual({ kind: 'wait', ms: 1.5 });
+    expect(planCommit([part([req(1)])], 100.5, limits, false)).toEqual({ kind: 'wait', ms: 1.5 });
   });
-  test('flushes once the oldest request has waited lingerMs', () => {
-    expect(nextAction(state([req(1)], { now: 102 }), limits)).toEqual({ kind: 'flush' });
+  test('commits once the oldest request has waited lingerMs', () => {
+    expect(planCommit([part([req(1)])], 102, limits, false)).toEqual({ kind: 'commit', take: [1] });
   });
-  test('flushes at once when the rows reach maxRows', () => {
-    expect(nextAction(state([req(300), req(200)]), limits)).toEqual({ kind: 'flush' });
+  test('commits at once when a partition reaches maxRows or maxBytes', () => {
+    expect(planCommit([part([req(300), req(200)])], 100, limits, false)).toEqual({
+      kind: 'commit',
+      take: [2],
+    });
+    expect(planCommit([part([req(2, 600_000), req(2, 600_000)])], 100, limits, false)).toEqual({
+      kind: 'commit',
+      take: [1],
+    });
   });
-  test('flushes at once when the bytes reach maxBytes', () => {
-    expect(nextAction(state([req(2, 600_000), req(2, 600_000)]), limits)).toEqual({ kind: 'flush' });
+  test('a due partition takes every other waiting partition into the same commit', () => {
+    const plan = planCommit(
+      [part([req(1)], { oldestAt: 90 }), part([]), part([req(1), req(1)], { oldestAt: 101 })],
+      101,
+      limits,
+      false,
+    );
+    expect(plan).toEqual({ kind: 'commit', take: [1, 0, 2] });
   });
-  test('never starts a second INSERT while one runs (order and group commit)', () => {
-    expect(nextAction(state([req(600)], { flushing: true }), limits)).toEqual({ kind: 'idle' });
+  test('a partition with a commit running is left out (its offsets stay in order)', () => {
+    const plan = planCommit(
+      [part([req(600)], { flushing: true }), part([req(1)], { oldestAt: 0 })],
+      100,
+      limits,
+      false,
+    );
+    expect(plan).toEqual({ kind: 'commit', take: [0, 1] });
+    expect(planCommit([part([req(600)], { flushing: true })], 100, limits, false)).toEqual({ kind: 'idle' });
   });
-  test('draining flushes without waiting', () => {
-    expect(nextAction(state([req(1)], { draining: true }), limits)).toEqual({ kind: 'flush' });
+  test('draining commits without waiting', () => {
+    expect(planCommit([part([req(1)])], 100, limits, true)).toEqual({ kind: 'commit', take: [1] });
+  });
+  test('the transaction byte budget leaves the youngest partitions for the next commit', () => {
+    const big = (oldestAt: number) => part([req(1, 1024 * 1024)], { oldestAt });
+    const plan = planCommit([big(4), big(1), big(3), big(2), big(0)], 100, limits, false);
+    expect(plan).toEqual({ kind: 'commit', take: [0, 1, 1, 1, 1] });
   });
 });
 

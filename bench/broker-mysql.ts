@@ -1,0 +1,348 @@
+// Benchmark of the MySQL data plane (a script, not a test): npm run bench:broker
+//
+// With 1 KB messages on a 16-partition topic, in one run against the same MariaDB:
+//  1. the physical limit: raw multi-row INSERTs of the same rows from this Node process;
+//  2. publish throughput with N concurrent producers at batch sizes 1, 10 and 100;
+//  3. end-to-end latency (publish -> Subscribe receipt) at fixed 1,000 and 5,000 msg/s;
+//  4. a 1,000,000-message backlog: produce rate, drain rate, broker RSS throughout.
+// Prints a table and writes JSON to bench/results/. Environment:
+//   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
+//   BENCH_SECONDS     duration of each throughput and latency phase (default 10)
+//   BENCH_BACKLOG     backlog size (default 1000000)
+//   BENCH_PROFILE=1   run the broker with --cpu-prof (profiles in bench/results/profiles)
+//   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog (default all)
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { SQL } from '../broker/storage/mysql/sql';
+import type { BrokerOptionsInput } from '../broker/options';
+import type { Delivery } from '../proto/gen/herald/v1/Delivery';
+import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import type { BrokerProcess } from '../test/integration/broker/helpers';
+
+const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'raw,publish,latency,backlog').split(','));
+const PARTITIONS = 16;
+const BODY = Buffer.alloc(1024, 'x');
+const RESULTS = join(__dirname, 'results');
+
+type Api = ReturnType<typeof api>;
+
+function databaseUrl(database: string): string {
+  const url = new URL(SERVER);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
+}
+
+/** Runs `worker` in `n` concurrent loops for `seconds`; returns messages per second. */
+async function loops(n: number, seconds: number, worker: (i: number) => Promise<number>): Promise<number> {
+  const stopAt = performance.now() + seconds * 1000;
+  const started = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      let count = 0;
+      while (performance.now() < stopAt) count += await worker(i);
+      return count;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000);
+}
+
+async function rawInsertLimit(database: string, rowsPerInsert: number, connections: number): Promise<number> {
+  const pool = mysql.createPool({ uri: databaseUrl(database), connectionLimit: connections });
+  const table = `raw-${rowsPerInsert}`;
+  for (let p = 0; p < PARTITIONS; p++) await pool.query(SQL.createMessageTable(table, p));
+  const next = new Array<number>(PARTITIONS).fill(1);
+  const rate = await loops(connections, SECONDS, async (i) => {
+    const p = i % PARTITIONS;
+    const first = next[p];
+    next[p] = first + rowsPerInsert;
+    const now = Date.now();
+    const rows = Array.from({ length: rowsPerInsert }, (_, k) => [first + k, now, '', '', '[]', '{}', BODY]);
+    await pool.query(SQL.insertMessages(table, p), [rows]);
+    return rowsPerInsert;
+  });
+  await pool.end();
+  return rate;
+}
+
+async function publishThroughput(call: Api, batch: number, producers: number): Promise<number> {
+  const messages = Array.from({ length: batch }, () => ({ body: BODY }));
+  return loops(producers, SECONDS, async (i) => {
+    await call.publish({ topic: 'bench', partition: i % PARTITIONS, messages });
+    return batch;
+  });
+}
+
+/** Subscribes to every partition; calls onMessage per delivery; acks in batches. */
+function subscribeAll(
+  clients: ReturnType<typeof connect>,
+  call: Api,
+  topic: string,
+  group: string,
+  onMessage: (d: Delivery) => void,
+) {
+  const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
+    const stream = clients.broker.Subscribe();
+    let received = 0;
+    let toAck: number[] = [];
+    const flushAcks = () => {
+      if (toAck.length === 0) return;
+      const offsets = toAck;
+      toAck = [];
+      call
+        .ack({ group, topic, partition, offsets })
+        .catch((err: unknown) => console.error('ack failed', err));
+    };
+    const timer = setInterval(flushAcks, 20);
+    stream.on('data', (r: { delivery: Delivery | null }) => {
+      const d = r.delivery!;
+      onMessage(d);
+      toAck.push(d.offset);
+      if (++received % 500 === 0) {
+        stream.write({ credits: 500 });
+        flushAcks();
+      }
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (err.code !== grpc.status.CANCELLED) console.error('subscribe failed', err);
+    });
+    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
+    return {
+      stop: () => {
+        clearInterval(timer);
+        flushAcks();
+        stream.cancel();
+      },
+    };
+  });
+  return { stop: () => streams.forEach((s) => s.stop()) };
+}
+
+async function latencyAtRate(clients: ReturnType<typeof connect>, call: Api, rate: number) {
+  // A topic of its own, so the subscribers start at the first message of this phase.
+  const topic = `latency-${rate}`;
+  const group = 'latency';
+  const latencies: number[] = [];
+  const sub = subscribeAll(clients, call, topic, group, (d) => {
+    const sent = d.body.readDoubleLE(0);
+    latencies.push(performance.now() - sent);
+  });
+  // Let the subscriptions reach the broker before measuring.
+  await new Promise((r) => setTimeout(r, 500));
+  const total = rate * SECONDS;
+  const started = performance.now();
+  let sent = 0;
+  let failed = 0;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+      for (; sent < due; sent++) {
+        const body = Buffer.alloc(1024, 'x');
+        body.writeDoubleLE(performance.now(), 0);
+        call.publish({ topic, partition: sent % PARTITIONS, messages: [{ body }] }).catch(() => failed++);
+      }
+      if (sent >= total) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 1);
+  });
+  const deadline = performance.now() + 10_000;
+  while (latencies.length < total - failed && performance.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  sub.stop();
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    rate,
+    sent: total,
+    received: latencies.length,
+    failed,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
+    max: sorted[sorted.length - 1] ?? NaN,
+  };
+}
+
+async function backlog(broker: BrokerProcess, call: Api) {
+  let peakRss = rssMiB(broker.child.pid!);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(broker.child.pid!))), 250);
+  const batch = 100;
+  const messages = Array.from({ length: batch }, () => ({ body: BODY }));
+  let produced = 0;
+  const produceStart = performance.now();
+  await Promise.all(
+    Array.from({ length: PARTITIONS }, async (_, partition) => {
+      while (produced < BACKLOG) {
+        produced += batch;
+        await call.publish({ topic: 'backlog', partition, messages });
+      }
+    }),
+  );
+  const produceSeconds = (performance.now() - produceStart) / 1000;
+  const rssAfterProduce = rssMiB(broker.child.pid!);
+  let drained = 0;
+  const drainStart = performance.now();
+  await Promise.all(
+    Array.from({ length: PARTITIONS }, async (_, partition) => {
+      for (;;) {
+        const r = await call.pull({
+          group: 'drain',
+          topic: 'backlog',
+          partition,
+          maxMessages: 1000,
+          maxWaitMs: 0,
+        });
+        if (r.messages.length === 0) return;
+        drained += r.messages.length;
+        await call.ack({
+          group: 'drain',
+          topic: 'backlog',
+          partition,
+          offsets: r.messages.map((m) => m.offset),
+        });
+      }
+    }),
+  );
+  const drainSeconds = (performance.now() - drainStart) / 1000;
+  clearInterval(sampler);
+  return {
+    messages: produced,
+    produceRate: produced / produceSeconds,
+    drained,
+    drainRate: drained / drainSeconds,
+    rssAfterProduceMiB: rssAfterProduce,
+    peakRssMiB: Math.max(peakRss, rssMiB(broker.child.pid!)),
+  };
+}
+
+async function main(): Promise<void> {
+  const database = `herald_bench_${Date.now().toString(36)}`;
+  mkdirSync(RESULTS, { recursive: true });
+  const nodeArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : [];
+  const options: BrokerOptionsInput = {
+    listen: '127.0.0.1:0',
+    metricsListen: '127.0.0.1:0',
+    mysql: { url: databaseUrl(database), poolSize: PARTITIONS + 4 },
+    topics: ['bench', 'latency-1000', 'latency-5000', 'backlog'].map((name) => ({
+      name,
+      partitions: PARTITIONS,
+    })),
+  };
+  const broker = await spawnBroker(options, nodeArgs);
+  const clients = connect(broker.address);
+  const call = api(clients);
+  console.log(
+    `broker pid ${broker.child.pid} at ${broker.address}, database ${database}, ${SECONDS} s per phase`,
+  );
+
+  const raw: Record<string, number> = {};
+  if (PHASES.has('raw')) {
+    for (const rows of [100, 500]) {
+      raw[`rows${rows}`] = await rawInsertLimit(database, rows, PARTITIONS);
+      console.log(
+        `raw INSERT, ${rows} rows per statement, ${PARTITIONS} connections: ${raw[`rows${rows}`].toFixed(0)} rows/s`,
+      );
+    }
+  }
+  const rawLimit = Math.max(NaN, ...Object.values(raw));
+
+  const publish: { batch: number; producers: number; rate: number; ofRaw: number }[] = [];
+  const publishRuns: [number, number][] = [
+    [1, 64],
+    [10, 64],
+    [100, 16],
+    [100, 64],
+  ];
+  for (const [batch, producers] of PHASES.has('publish') ? publishRuns : []) {
+    const rate = await publishThroughput(call, batch, producers);
+    publish.push({ batch, producers, rate, ofRaw: rate / rawLimit });
+    console.log(
+      `publish batch ${batch}, ${producers} producers: ${rate.toFixed(0)} msg/s (${((100 * rate) / rawLimit).toFixed(1)}% of raw)`,
+    );
+  }
+
+  const latency = [];
+  for (const rate of PHASES.has('latency') ? [1000, 5000] : []) {
+    const r = await latencyAtRate(clients, call, rate);
+    latency.push(r);
+    console.log(
+      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent})`,
+    );
+  }
+
+  const drain = PHASES.has('backlog') ? await backlog(broker, call) : undefined;
+  if (drain) {
+    console.log(
+      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB`,
+    );
+  }
+
+  clients.close();
+  broker.child.kill('SIGTERM');
+  await broker.exited;
+
+  console.log('\n| measurement | result |\n| --- | --- |');
+  for (const [k, v] of Object.entries(raw))
+    console.log(`| raw INSERT (${k.slice(4)} rows/statement) | ${v.toFixed(0)} rows/s |`);
+  for (const p of publish) {
+    console.log(
+      `| publish batch ${p.batch}, ${p.producers} producers | ${p.rate.toFixed(0)} msg/s (${(100 * p.ofRaw).toFixed(1)}% of raw) |`,
+    );
+  }
+  for (const l of latency) {
+    console.log(
+      `| e2e latency at ${l.rate} msg/s | p50 ${l.p50.toFixed(2)} / p99 ${l.p99.toFixed(2)} / p999 ${l.p999.toFixed(2)} ms |`,
+    );
+  }
+  if (drain) {
+    console.log(`| backlog ${drain.messages} produce (batch 100) | ${drain.produceRate.toFixed(0)} msg/s |`);
+    console.log(`| backlog drain (Pull 1000 + Ack) | ${drain.drainRate.toFixed(0)} msg/s |`);
+    console.log(`| peak broker RSS | ${drain.peakRssMiB.toFixed(0)} MiB |`);
+  }
+
+  const file = join(RESULTS, `broker-mysql-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        seconds: SECONDS,
+        partitions: PARTITIONS,
+        raw,
+        rawLimit,
+        publish,
+        latency,
+        backlog: drain,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`\nresults: ${file}`);
+  const admin = await mysql.createConnection(SERVER);
+  await admin.query(`DROP DATABASE \`${database}\``);
+  await admin.end();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message.slice(0, 2000) : err);
+  process.exit(1);
+});

@@ -1,0 +1,122 @@
+// Group commit over all partitions this broker owns: whenever planCommit (batching.ts) says
+// so, one transaction stores a multi-row INSERT for every waiting partition, and every
+// request in it is answered after the commit. Several commits may run at once, on different
+// partitions. A fence (another writer took offsets of one partition) aborts the transaction;
+// its batches are then retried one partition at a time so only the fenced one fails.
+import { HeraldError, asHeraldError } from '../errors';
+import type { Logger } from '../logger';
+import type { BrokerMetrics } from '../metrics';
+import type { MessageStore } from '../storage/storage';
+import { planCommit } from './batching';
+import type { BatchLimits } from './batching';
+import type { PartitionWriter, TakenBatch } from './partition-writer';
+
+export interface CommitterLimits extends BatchLimits {
+  /** Transactions running at once (on disjoint partitions). */
+  maxConcurrentCommits: number;
+}
+
+export class GroupCommitter {
+  private writers: PartitionWriter[] = [];
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly limits: CommitterLimits,
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+    /** Told about storage failures, so the broker can fail fast and report not-ready. */
+    private readonly onStorageError: (err: HeraldError) => void,
+  ) {}
+
+  add(writer: PartitionWriter): void {
+    this.writers.push(writer);
+  }
+
+  /** Queues a publish on a writer; resolves with the first offset after the commit. */
+  publish(
+    writer: PartitionWriter,
+    messages: Parameters<PartitionWriter['enqueue']>[0],
+    bytes: number,
+  ): Promise<number> {
+    if (this.draining) return Promise.reject(new HeraldError('SHUTTING_DOWN', 'the broker is shutting down'));
+    const done = writer.enqueue(messages, bytes);
+    this.schedule();
+    return done;
+  }
+
+  /** Stops taking requests; resolves once every queued request has been answered. */
+  drain(): Promise<void> {
+    this.draining = true;
+    return new Promise((resolve) => {
+      this.drained = resolve;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    while (this.running < this.limits.maxConcurrentCommits) {
+      const plan = planCommit(this.writers, performance.now(), this.limits, this.draining);
+      if (plan.kind === 'commit') {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = undefined;
+        const batches = plan.take.flatMap((n, i) => (n > 0 ? [this.writers[i].take(n)] : []));
+        void this.commit(batches);
+        continue;
+      }
+      if (plan.kind === 'wait' && !this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.schedule();
+        }, plan.ms);
+      }
+      break;
+    }
+    if (this.draining && this.running === 0 && this.writers.every((w) => w.queue.length === 0))
+      this.drained?.();
+  }
+
+  private async commit(batches: TakenBatch[]): Promise<void> {
+    this.running++;
+    try {
+      await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      await this.append(batches);
+    } catch (err) {
+      const e = asHeraldError(err);
+      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
+        await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
+      } else {
+        this.fail(batches, e);
+      }
+    } finally {
+      this.running--;
+      this.schedule();
+    }
+  }
+
+  private async append(batches: TakenBatch[]): Promise<void> {
+    const publishedAt = Date.now();
+    const started = performance.now();
+    await this.store.append(batches, publishedAt);
+    const done = performance.now();
+    this.metrics.commitLatency.observe((done - started) / 1000);
+    this.metrics.commitPartitions.observe(batches.length);
+    for (const b of batches) b.writer.committed(b, publishedAt, done);
+  }
+
+  private fail(batches: TakenBatch[], err: unknown): void {
+    const e = asHeraldError(err);
+    const rows = batches.reduce((n, b) => n + b.messages.length, 0);
+    this.logger.warn('write failed', {
+      partitions: batches.map((b) => `${b.ref.topic}/${b.ref.partition}`),
+      rows,
+      reason: e.reason,
+      err,
+    });
+    if (e.reason === 'STORAGE_UNAVAILABLE') this.onStorageError(e);
+    for (const b of batches) b.writer.failed(b, e);
+  }
+}
