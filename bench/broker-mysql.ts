@@ -11,6 +11,7 @@
 //   BENCH_BACKLOG     backlog size (default 1000000)
 //   BENCH_PROFILE=1   run the broker with --cpu-prof (profiles in bench/results/profiles)
 //   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog (default all)
+//   BENCH_PUBLISH     publish runs as batch x producers (default 1x64,10x64,100x16,100x64)
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import mysql from 'mysql2/promise';
 import { SQL } from '../broker/storage/mysql/sql';
 import type { BrokerOptionsInput } from '../broker/options';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
-import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
 const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
@@ -82,12 +83,30 @@ async function rawInsertLimit(database: string, rowsPerInsert: number, connectio
   return rate;
 }
 
-async function publishThroughput(call: Api, batch: number, producers: number): Promise<number> {
+/** Sum and count of a histogram on the broker's /metrics. */
+async function histogram(metricsAddress: string, name: string): Promise<{ sum: number; count: number }> {
+  const [sum, count] = await Promise.all([
+    metricValue(metricsAddress, `${name}_sum`),
+    metricValue(metricsAddress, `${name}_count`),
+  ]);
+  return { sum, count };
+}
+
+async function publishThroughput(broker: BrokerProcess, call: Api, batch: number, producers: number) {
   const messages = Array.from({ length: batch }, () => ({ body: BODY }));
-  return loops(producers, SECONDS, async (i) => {
+  const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
+  const rate = await loops(producers, SECONDS, async (i) => {
     await call.publish({ topic: 'bench', partition: i % PARTITIONS, messages });
     return batch;
   });
+  const after = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
+  const commits = after.count - before.count;
+  return {
+    rate,
+    commitsPerSecond: commits / SECONDS,
+    messagesPerCommit: (rate * SECONDS) / commits,
+    commitMs: (1000 * (after.sum - before.sum)) / commits,
+  };
 }
 
 /** Subscribes to every partition; calls onMessage per delivery; acks in batches. */
@@ -264,18 +283,19 @@ async function main(): Promise<void> {
   }
   const rawLimit = Math.max(NaN, ...Object.values(raw));
 
-  const publish: { batch: number; producers: number; rate: number; ofRaw: number }[] = [];
-  const publishRuns: [number, number][] = [
-    [1, 64],
-    [10, 64],
-    [100, 16],
-    [100, 64],
-  ];
+  const publish: ({ batch: number; producers: number; ofRaw: number } & Awaited<
+    ReturnType<typeof publishThroughput>
+  >)[] = [];
+  // BENCH_PUBLISH=1x64,100x16 picks runs as batch x producers.
+  const publishRuns = (process.env.BENCH_PUBLISH ?? '1x64,10x64,100x16,100x64')
+    .split(',')
+    .map((run) => run.split('x').map(Number) as [number, number]);
   for (const [batch, producers] of PHASES.has('publish') ? publishRuns : []) {
-    const rate = await publishThroughput(call, batch, producers);
-    publish.push({ batch, producers, rate, ofRaw: rate / rawLimit });
+    const r = await publishThroughput(broker, call, batch, producers);
+    publish.push({ batch, producers, ...r, ofRaw: r.rate / rawLimit });
     console.log(
-      `publish batch ${batch}, ${producers} producers: ${rate.toFixed(0)} msg/s (${((100 * rate) / rawLimit).toFixed(1)}% of raw)`,
+      `publish batch ${batch}, ${producers} producers: ${r.rate.toFixed(0)} msg/s (${((100 * r.rate) / rawLimit).toFixed(1)}% of raw); ` +
+        `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit`,
     );
   }
 

@@ -83,8 +83,8 @@ export const DEFAULTS = {
     maxPullMessages: 1000,
     maxPullWaitMs: 30_000,
     prefetchMessages: 500,
-    tailCacheMessages: 10_000,
-    tailCacheBytes: 32 * 1024 * 1024,
+    tailCacheMessages: 2000,
+    tailCacheBytes: 4 * 1024 * 1024,
   },
   shutdownTimeoutMs: 10_000,
 };

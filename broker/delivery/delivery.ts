@@ -150,7 +150,8 @@ export class Delivery {
   /** Ends waits and subscriptions, then stores every committed offset. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    const cursors = await Promise.all(this.cursors.values());
+    const opened = await Promise.allSettled(this.cursors.values());
+    const cursors = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     await Promise.all(
       cursors.map((c) =>
         c

@@ -129,8 +129,10 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
           send: (d: Delivered, ref: PartitionRef) =>
             new Promise<void>((resolve) => {
               const response: SubscribeResponse__Input = { delivery: toDelivery(ref, d) };
-              if (call.write(response)) resolve();
-              else call.once('drain', () => resolve());
+              if (call.write(response)) return resolve();
+              // Wait for the transport, or stop waiting when the call ends.
+              call.once('drain', () => resolve());
+              cancelled.addEventListener('abort', () => resolve(), { once: true });
             }),
         };
         delivery
