@@ -1,0 +1,100 @@
+// The operator's command line. Runs the same code locally (with --kubeconfig, for tests and the
+// demo) and in a cluster (service account; namespace and pod name from the downward API).
+//
+//   node dist/operator/main.js --kubeconfig ~/.kube/config --lease-namespace herald \
+//     [--watch-namespace ns] [--meta-listen 0.0.0.0:7700] [--meta-advertise host:port]
+//     [--broker-meta-address herald-meta.herald:7700] [--identity name]
+//     [--lease-duration-ms 15000 --renew-deadline-ms 10000 --retry-period-ms 2000]
+//     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
+//
+// It prints one JSON line {"event":"started","metaAddress":...} on stdout once the meta-server
+// listens, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
+import { parseArgs } from 'node:util';
+import { createLogger } from '../broker/logger';
+import { Operator } from './operator';
+import type { OperatorInput } from './operator';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      kubeconfig: { type: 'string' },
+      'watch-namespace': { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
+      identity: { type: 'string' },
+      'meta-listen': { type: 'string' },
+      'meta-advertise': { type: 'string' },
+      'broker-meta-address': { type: 'string' },
+      'lease-duration-ms': { type: 'string' },
+      'renew-deadline-ms': { type: 'string' },
+      'retry-period-ms': { type: 'string' },
+      'lag-interval-ms': { type: 'string' },
+      'assignment-poll-ms': { type: 'string' },
+    },
+    strict: true,
+  });
+  const env = process.env;
+  const logger = createLogger({ base: { component: 'operator' } });
+  const int = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`--${flag} must be a positive integer, got ${value}`);
+    return n;
+  };
+  const podIp = env.HERALD_POD_IP;
+  const input: OperatorInput = {
+    logger,
+    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+    watchNamespace: values['watch-namespace'] ?? env.HERALD_WATCH_NAMESPACE,
+    leaseNamespace: values['lease-namespace'] ?? env.HERALD_POD_NAMESPACE ?? 'default',
+    ...(values['lease-name'] ? { leaseName: values['lease-name'] } : {}),
+    ...((values.identity ?? env.HERALD_POD_NAME) ? { identity: values.identity ?? env.HERALD_POD_NAME } : {}),
+    ...(values['meta-listen'] ? { metaListen: values['meta-listen'] } : {}),
+    metaAdvertise: values['meta-advertise'] ?? (podIp ? `${podIp}:7700` : undefined),
+    brokerMetaAddress: values['broker-meta-address'] ?? env.HERALD_BROKER_META_ADDRESS,
+    leaderElection: {
+      leaseDurationMs: int('lease-duration-ms', values['lease-duration-ms']) ?? 15_000,
+      renewDeadlineMs: int('renew-deadline-ms', values['renew-deadline-ms']) ?? 10_000,
+      retryPeriodMs: int('retry-period-ms', values['retry-period-ms']) ?? 2_000,
+    },
+    ...(values['lag-interval-ms']
+      ? { lagIntervalMs: int('lag-interval-ms', values['lag-interval-ms']) }
+      : {}),
+    ...(values['assignment-poll-ms']
+      ? { assignmentPollMs: int('assignment-poll-ms', values['assignment-poll-ms']) }
+      : {}),
+    onLostLeadership: () => {
+      logger.error('lost leadership; exiting so that this replica restarts as a follower');
+      process.exit(1);
+    },
+  };
+  const operator = await Operator.start(input);
+  process.stdout.write(
+    JSON.stringify({
+      event: 'started',
+      metaAddress: operator.metaAddress,
+      identity: operator.options.identity,
+    }) + '\n',
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    operator.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`operator failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,378 @@
+// The operator process: it campaigns for leadership on a coordination.k8s.io Lease and serves
+// herald.v1.Meta on every replica (followers redirect). The leader watches Herald's objects,
+// restores the meta-server's leases from the last checkpoint, waits one lease period before
+// granting anything new, and runs the BrokerPool, Topic and ConsumerGroup controllers.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1ConfigMap,
+  V1PodDisruptionBudget,
+  V1Service,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
+import type { Logger } from '../broker/logger';
+import { poolDurations, reconcileBrokerPool } from './controllers/broker-pool';
+import { MANAGED_BY } from './controllers/broker-pool-objects';
+import { reconcileConsumerGroup } from './controllers/consumer-group';
+import type { ControllerContext } from './controllers/context';
+import { Controller } from './controllers/controller';
+import { EventRecorder } from './controllers/events';
+import { poolMysqlUrl } from './controllers/storage-url';
+import { reconcileTopic } from './controllers/topic';
+import type { BrokerPool, ConsumerGroup, Topic } from './gen/crds';
+import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from './gen/crds';
+import { isNotFound, loadKubeConfig, patchStatus } from './kube/client';
+import type { ResourceType } from './kube/client';
+import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election';
+import { Reflector } from './kube/reflector';
+import { Checkpointer } from './meta/checkpointer';
+import { MetaCore } from './meta/meta-core';
+import type { MetaServer, MetaState } from './meta/server';
+import { startMetaServer } from './meta/server';
+import { isTrue } from './reconcile/conditions';
+import { openMysqlTopicStorage, TopicStorages } from './storage/topic-storage';
+
+export interface OperatorOptions {
+  /** A kubeconfig file; in a cluster, leave unset to use the service account. */
+  kubeconfig?: string;
+  /** Watch one namespace only (tests, single-tenant installs); all namespaces when unset. */
+  watchNamespace?: string;
+  /** Where the leader-election Lease lives. */
+  leaseNamespace: string;
+  leaseName: string;
+  /** Unique per replica. */
+  identity: string;
+  /** host:port the meta-server listens on; port 0 picks one. */
+  metaListen: string;
+  /** The address brokers and other replicas use for this replica; the bound address when unset. */
+  metaAdvertise?: string;
+  /** The meta address written into broker ConfigMaps (the meta Service in a cluster). */
+  brokerMetaAddress?: string;
+  leaderElection: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  relistMs: number;
+  watchdogMs: number;
+  lagIntervalMs: number;
+  assignmentPollMs: number;
+  tickMs: number;
+  logger: Logger;
+  /** Called when this replica loses leadership without being stopped (main exits then). */
+  onLostLeadership?: () => void;
+}
+
+export const OPERATOR_DEFAULTS = {
+  leaseName: 'herald-operator',
+  metaListen: '0.0.0.0:7700',
+  leaderElection: LEADER_ELECTION_DEFAULTS,
+  relistMs: 5 * 60_000,
+  watchdogMs: 90_000,
+  lagIntervalMs: 30_000,
+  assignmentPollMs: 2_000,
+  tickMs: 1_000,
+};
+
+export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaseNamespace'>> &
+  Pick<OperatorOptions, 'logger' | 'leaseNamespace'>;
+
+export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
+  const o: OperatorOptions = {
+    ...OPERATOR_DEFAULTS,
+    identity: `${hostname()}_${randomUUID()}`,
+    ...input,
+    leaderElection: { ...OPERATOR_DEFAULTS.leaderElection, ...input.leaderElection },
+  };
+  for (const field of ['relistMs', 'watchdogMs', 'lagIntervalMs', 'assignmentPollMs', 'tickMs'] as const) {
+    if (!Number.isInteger(o[field]) || o[field] < 1)
+      throw new RangeError(`${field} must be a positive integer, got ${o[field]}`);
+  }
+  if (o.leaseNamespace === '') throw new RangeError('leaseNamespace must not be empty');
+  if (!/^[^\s]+:\d{1,5}$/.test(o.metaListen))
+    throw new RangeError(`metaListen must be host:port, got ${o.metaListen}`);
+  return o;
+}
+
+interface Leading {
+  ctx: ControllerContext;
+  controllers: Controller[];
+  reflectors: Reflector<KubernetesObject>[];
+  storages: TopicStorages;
+  tick: NodeJS.Timeout;
+}
+
+export class Operator {
+  private state: MetaState | undefined;
+  private leading: Leading | undefined;
+  private transition: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  private constructor(
+    readonly options: OperatorOptions,
+    private readonly kc: KubeConfig,
+    private readonly server: MetaServer,
+    private readonly elector: LeaderElector,
+  ) {}
+
+  static async start(input: OperatorInput): Promise<Operator> {
+    const options = resolveOperatorOptions(input);
+    const kc = loadKubeConfig(options.kubeconfig);
+    // The server and the elector call back into the operator, which needs them to exist first.
+    const self: { operator?: Operator } = {};
+    const server = await startMetaServer({
+      listen: options.metaListen,
+      logger: options.logger.namespace('meta'),
+      state: () => self.operator?.state,
+      leader: () => self.operator?.elector.currentLeader(),
+      isLeader: () => self.operator?.elector.isLeader ?? false,
+    });
+    const elector = new LeaderElector(
+      {
+        api: kc.makeApiClient(CoordinationV1Api),
+        namespace: options.leaseNamespace,
+        name: options.leaseName,
+        identity: options.identity,
+        address: options.metaAdvertise ?? server.address,
+        ...options.leaderElection,
+        logger: options.logger.namespace('election'),
+      },
+      {
+        onStartedLeading: () => void self.operator?.queue(() => self.operator?.lead()),
+        onStoppedLeading: () =>
+          void self.operator?.queue(async () => {
+            await self.operator?.follow();
+            if (!self.operator?.stopping) self.operator?.options.onLostLeadership?.();
+          }),
+      },
+    );
+    const operator = new Operator(options, kc, server, elector);
+    self.operator = operator;
+    elector.start();
+    return operator;
+  }
+
+  get metaAddress(): string {
+    return this.options.metaAdvertise ?? this.server.address;
+  }
+
+  get isLeader(): boolean {
+    return this.elector.isLeader;
+  }
+
+  /** Whether this replica is the leader and serves Meta (restored and running). */
+  get serving(): boolean {
+    return this.state !== undefined;
+  }
+
+  /** Checkpoint writes this replica made while leading, for measurements. */
+  get checkpointWrites(): number {
+    return this.state?.checkpointer.writes ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.elector.stop();
+    await this.queue(() => this.follow());
+    await this.server.close();
+  }
+
+  private queue(step: () => Promise<void> | undefined): Promise<void> {
+    this.transition = this.transition
+      .then(step)
+      .catch((err: unknown) => this.options.logger.error('leadership transition failed', { err }));
+    return this.transition;
+  }
+
+  private async lead(): Promise<void> {
+    const o = this.options;
+    const log = o.logger;
+    const custom = this.kc.makeApiClient(CustomObjectsApi);
+    const core = this.kc.makeApiClient(CoreV1Api);
+    const objects = KubernetesObjectApi.makeApiClient(this.kc);
+    const meta = new MetaCore();
+    const storages = new TopicStorages((url) => openMysqlTopicStorage(url, log.namespace('storage')));
+    const controllers: Controller[] = [];
+    const byKind = new Map<string, Controller>();
+    const enqueue = (kind: string, key: string) => byKind.get(kind)?.enqueue(key);
+    const enqueuePoolOf = (obj: KubernetesObject | undefined) => {
+      const owner = obj?.metadata?.ownerReferences?.find((r) => r.kind === 'BrokerPool');
+      if (owner && obj?.metadata?.namespace) enqueue('BrokerPool', `${obj.metadata.namespace}/${owner.name}`);
+    };
+    const reflector = <T extends KubernetesObject>(
+      type: ResourceType,
+      onChange: (key: string, obj: KubernetesObject | undefined) => void,
+      labelSelector?: string,
+    ) =>
+      new Reflector<T>({
+        kc: this.kc,
+        objects,
+        type,
+        namespace: o.watchNamespace,
+        labelSelector,
+        relistMs: o.relistMs,
+        watchdogMs: o.watchdogMs,
+        logger: log.namespace(`watch.${type.kind}`),
+        onChange,
+      });
+    const crd = (r: { group: string; version: string; plural: string; kind: string }): ResourceType => ({
+      apiVersion: `${r.group}/${r.version}`,
+      kind: r.kind,
+      plural: r.plural,
+    });
+    const managed = Object.entries(MANAGED_BY)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const topicsByPool = (poolKey: string) =>
+      caches.topics.list().filter((t) => `${t.metadata?.namespace}/${t.spec.pool}` === poolKey);
+    const groupsOfTopic = (topicKey: string) =>
+      caches.groups.list().filter((g) => `${g.metadata?.namespace}/${g.spec.topic}` === topicKey);
+    const caches: ControllerContext['caches'] = {
+      pools: reflector<BrokerPool>(crd(BrokerPoolResource), (key) => {
+        enqueue('BrokerPool', key);
+        for (const t of topicsByPool(key)) enqueue('Topic', `${t.metadata?.namespace}/${t.metadata?.name}`);
+      }),
+      topics: reflector<Topic>(crd(TopicResource), (key, obj) => {
+        enqueue('Topic', key);
+        const topic = obj as Topic | undefined;
+        if (topic) enqueue('BrokerPool', `${topic.metadata?.namespace}/${topic.spec.pool}`);
+        for (const g of groupsOfTopic(key))
+          enqueue('ConsumerGroup', `${g.metadata?.namespace}/${g.metadata?.name}`);
+      }),
+      groups: reflector<ConsumerGroup>(crd(ConsumerGroupResource), (key) => enqueue('ConsumerGroup', key)),
+      statefulSets: reflector<V1StatefulSet>(
+        { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets' },
+        (_k, obj) => enqueuePoolOf(obj),
+        managed,
+      ),
+      services: reflector<V1Service>(
+        { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+        (_k, obj) => enqueuePoolOf(obj),
+        managed,
+      ),
+      pdbs: reflector<V1PodDisruptionBudget>(
+        { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+        (_k, obj) => enqueuePoolOf(obj),
+        managed,
+      ),
+      configMaps: reflector<V1ConfigMap>(
+        { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+        (_k, obj) => enqueuePoolOf(obj),
+        managed,
+      ),
+    };
+    const ctx: ControllerContext = {
+      core,
+      custom,
+      objects,
+      events: new EventRecorder(core, log.namespace('events')),
+      logger: log,
+      meta,
+      storage: async (pool) => storages.get(await poolMysqlUrl(core, pool)),
+      caches,
+      options: {
+        metaAddress: o.brokerMetaAddress ?? this.metaAddress,
+        lagIntervalMs: o.lagIntervalMs,
+        assignmentPollMs: o.assignmentPollMs,
+      },
+    };
+    const add = (
+      kind: string,
+      reconcile: (ctx: ControllerContext, key: string) => ReturnType<typeof reconcileTopic>,
+    ) => {
+      const c = new Controller(kind, (key) => reconcile(ctx, key), log.namespace(`controller.${kind}`));
+      controllers.push(c);
+      byKind.set(kind, c);
+    };
+    add('BrokerPool', reconcileBrokerPool);
+    add('Topic', reconcileTopic);
+    add('ConsumerGroup', reconcileConsumerGroup);
+
+    const reflectors = Object.values(caches) as Reflector<KubernetesObject>[];
+    for (const r of reflectors) r.start();
+    while (!reflectors.every((r) => r.hasSynced)) await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // Restore the last checkpoint, then wait one lease period before granting anything new.
+    const now = Date.now();
+    for (const pool of caches.pools.list())
+      meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurations(pool));
+    for (const t of caches.topics.list()) {
+      if (!isTrue(t.status?.conditions, 'StorageProvisioned') || t.metadata?.deletionTimestamp) continue;
+      const info = {
+        namespace: t.metadata?.namespace ?? '',
+        name: t.metadata?.name ?? '',
+        pool: t.spec.pool,
+        partitions: t.status?.provisionedPartitions ?? t.spec.partitions,
+      };
+      const entries = (t.status?.assignment ?? []).map((a) => ({
+        partition: a.partition,
+        holder: a.broker,
+        address: a.address ?? '',
+        epoch: a.epoch,
+      }));
+      meta.restoreTopic(info, entries, now);
+    }
+    for (const g of caches.groups.list()) {
+      const info = {
+        namespace: g.metadata?.namespace ?? '',
+        name: g.metadata?.name ?? '',
+        topic: g.spec.topic,
+        mode: g.spec.mode,
+      };
+      const entries = (g.status?.assignment ?? []).map((a) => ({
+        partition: a.partition,
+        holder: a.consumer,
+        address: '',
+        epoch: a.epoch,
+      }));
+      meta.restoreGroup(
+        info,
+        entries,
+        (g.status?.consumers ?? []).map((c) => ({ id: c.id, zone: c.zone ?? '' })),
+        now,
+      );
+    }
+    meta.blockGrantsUntil(now + meta.longestLeaseMs());
+    log.info('restored the checkpoint; granting new leases after one lease period', {
+      waitMs: meta.longestLeaseMs(),
+    });
+
+    const checkpointer = new Checkpointer(
+      meta,
+      {
+        writeTopic: (ns, name, status) =>
+          ignoreNotFound(patchStatus(custom, TopicResource, ns, name, status)),
+        writeGroup: (ns, name, status) =>
+          ignoreNotFound(patchStatus(custom, ConsumerGroupResource, ns, name, status)),
+      },
+      log.namespace('checkpoint'),
+    );
+    const tick = setInterval(() => {
+      meta.tick(Date.now());
+      checkpointer.flush().catch((err: unknown) => log.debug('checkpoint flush failed', { err }));
+    }, o.tickMs);
+    this.state = { core: meta, checkpointer };
+    this.leading = { ctx, controllers, reflectors, storages, tick };
+    for (const c of controllers) c.start();
+    this.server.setServing(true);
+  }
+
+  private async follow(): Promise<void> {
+    this.server.setServing(false);
+    this.state = undefined;
+    const leading = this.leading;
+    this.leading = undefined;
+    if (!leading) return;
+    clearInterval(leading.tick);
+    await Promise.all(leading.reflectors.map((r) => r.stop()));
+    await Promise.all(leading.controllers.map((c) => c.stop()));
+    await leading.storages.closeAll();
+  }
+}
+
+async function ignoreNotFound(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
