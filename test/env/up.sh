@@ -51,8 +51,8 @@ CNF
       --auth-root-authentication-method=socket --skip-test-db
   fi
   start_daemon mariadb "$mariadbd" --defaults-file="$dir/my.cnf" --user="$user"
-  wait_for mariadb 60 mariadb-admin --socket="$sock" --user=root ping
-  mariadb --socket="$sock" --user=root <<SQL
+  wait_for mariadb 60 mariadb-admin --socket="$sock" --user="$user" ping
+  mariadb --socket="$sock" --user="$user" <<SQL
 CREATE DATABASE IF NOT EXISTS \`$MYSQL_DATABASE\`;
 CREATE USER IF NOT EXISTS '$MYSQL_USER'@'127.0.0.1' IDENTIFIED BY '$MYSQL_PASSWORD';
 CREATE USER IF NOT EXISTS '$MYSQL_USER'@'localhost' IDENTIFIED BY '$MYSQL_PASSWORD';
