@@ -1,0 +1,83 @@
+// The apiserver itself refuses invalid Herald objects, with messages that say what is wrong:
+// structural schemas, enums and bounds, and CEL rules for grow-only and immutable fields.
+import { runTool } from '../exec';
+import { installCrds, kubectlApply, testNamespace, topicManifest } from './helpers';
+import type { TestNamespace } from './helpers';
+
+let ns: TestNamespace;
+
+beforeAll(async () => {
+  await installCrds();
+  ns = await testNamespace('crds');
+});
+
+afterAll(async () => {
+  await ns.delete();
+});
+
+async function refused(manifest: string): Promise<string> {
+  const r = await runTool('kubectl', ['-n', ns.name, 'apply', '-f', '-'], manifest);
+  expect(r.code).not.toBe(0);
+  return r.stderr;
+}
+
+test('partitions can only grow', async () => {
+  await kubectlApply(ns.name, topicManifest('grow', 8));
+  expect(await refused(topicManifest('grow', 4))).toContain('partitions can only grow');
+  await kubectlApply(ns.name, topicManifest('grow', 12));
+});
+
+test('storage is immutable', async () => {
+  await kubectlApply(ns.name, topicManifest('store', 2, '  storage: mysql'));
+  expect(await refused(topicManifest('store', 2, '  storage: kafka'))).toContain('storage is immutable');
+});
+
+test('unknown fields are refused', async () => {
+  expect(await refused(topicManifest('unknown', 2, '  colour: blue'))).toContain(
+    'unknown field "spec.colour"',
+  );
+});
+
+test('negative and out-of-range numbers are refused', async () => {
+  const negative = await refused(topicManifest('neg', -1));
+  expect(negative).toContain('spec.partitions');
+  expect(negative).toContain('should be greater than or equal to 1');
+  expect(await refused(topicManifest('big', 4, '  maxMessageBytes: -5'))).toContain('spec.maxMessageBytes');
+});
+
+test('enums are enforced', async () => {
+  expect(await refused(topicManifest('enum', 2, '  deletionPolicy: shred'))).toContain(
+    'supported values: "retain", "delete"',
+  );
+});
+
+test("a group's topic is immutable and its retry policy is one kind", async () => {
+  const group = (topic: string, extra = '') =>
+    `apiVersion: herald.dev/v1alpha1\nkind: ConsumerGroup\nmetadata: {name: g}\nspec:\n  topic: ${topic}\n${extra}`;
+  await kubectlApply(ns.name, group('a'));
+  expect(await refused(group('b'))).toContain("a group's topic is immutable");
+  expect(
+    await refused(
+      group('a', '  retry: {delaysSeconds: [1, 2], exponential: {initialSeconds: 1, maxSeconds: 10}}'),
+    ),
+  ).toContain('retry takes delaysSeconds or exponential, not both');
+});
+
+test('a topic name longer than 48 characters is refused', async () => {
+  expect(await refused(topicManifest('t'.repeat(49), 1))).toContain('at most 48 characters');
+});
+
+test('defaults are filled in', async () => {
+  await kubectlApply(ns.name, topicManifest('defaults', 3));
+  const r = await runTool('kubectl', ['-n', ns.name, 'get', 'topic', 'defaults', '-o', 'jsonpath={.spec}']);
+  expect(JSON.parse(r.stdout)).toEqual({
+    partitions: 3,
+    storage: 'mysql',
+    pool: 'default',
+    retention: { hours: 168 },
+    maxMessageBytes: 1048576,
+    priority: false,
+    delay: false,
+    deletionPolicy: 'retain',
+  });
+});
