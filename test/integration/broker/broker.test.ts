@@ -3,10 +3,22 @@
 // and ordering, and every bad input with its code and nothing stored.
 import { status } from '@grpc/grpc-js';
 import type { PartitionRef } from '../../../broker/storage/storage';
-import { uniqueDatabase } from '../env';
 import { waitFor } from '../wait';
-import { api, body, until, brokerOptions, failure, metricValue, runBroker, storedCount } from './helpers';
+import {
+  api,
+  body,
+  brokerOptions,
+  dropTestDatabases,
+  failure,
+  metricValue,
+  runBroker,
+  storedCount,
+  testDatabase,
+  until,
+} from './helpers';
 import type { Running } from './helpers';
+
+afterAll(dropTestDatabases);
 
 const TOPIC = 'orders';
 const topics = [{ name: TOPIC, partitions: 3, maxMessageBytes: 1024 }];
@@ -17,7 +29,7 @@ describe('broker data plane', () => {
   let call: ReturnType<typeof api>;
 
   beforeEach(async () => {
-    database = uniqueDatabase('broker');
+    database = testDatabase('broker');
     running = await runBroker(brokerOptions(database, topics));
     call = api(running.clients);
   });
@@ -293,7 +305,7 @@ describe('broker data plane', () => {
 
 describe('broker lifecycle', () => {
   test('offsets survive a broker restart', async () => {
-    const database = uniqueDatabase('restart');
+    const database = testDatabase('restart');
     const options = brokerOptions(database, topics);
     const first = await runBroker(options);
     let call = api(first.clients);
@@ -314,7 +326,7 @@ describe('broker lifecycle', () => {
   });
 
   test('a partition this broker does not own is refused with the owner address', async () => {
-    const database = uniqueDatabase('owner');
+    const database = testDatabase('owner');
     const elsewhere = (ref: PartitionRef) => ref.partition === 1;
     const running = await runBroker(brokerOptions(database, topics), {
       owner: (ref) => (elsewhere(ref) ? { owned: false, address: '10.1.2.3:7600' } : { owned: true }),
@@ -333,7 +345,7 @@ describe('broker lifecycle', () => {
   });
 
   test('graceful shutdown answers every pending publish, and every acked one is stored', async () => {
-    const database = uniqueDatabase('shutdown');
+    const database = testDatabase('shutdown');
     const running = await runBroker(brokerOptions(database, topics, { publish: { lingerMs: 50 } }));
     const call = api(running.clients);
     const sends = Array.from({ length: 300 }, (_, i) =>

@@ -28,8 +28,21 @@ import type { GetLagRequest__Input } from '../../../proto/gen/herald/v1/GetLagRe
 import type { NackRequest__Input } from '../../../proto/gen/herald/v1/NackRequest';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PullRequest__Input } from '../../../proto/gen/herald/v1/PullRequest';
-import { testEnv } from '../env';
+import { testEnv, uniqueDatabase } from '../env';
 import { waitFor } from '../wait';
+
+const created: string[] = [];
+
+/** A database name unique to this test, dropped by dropTestDatabases (call it in afterAll). */
+export function testDatabase(prefix: string): string {
+  const name = uniqueDatabase(prefix);
+  created.push(name);
+  return name;
+}
+
+export async function dropTestDatabases(): Promise<void> {
+  for (const name of created.splice(0)) await sql(name, `DROP DATABASE IF EXISTS \`${name}\``);
+}
 
 /** mysql://... of the environment with the database replaced. */
 export function mysqlUrl(database: string): string {
@@ -150,6 +163,7 @@ export async function metricValue(metricsAddress: string, name: string): Promise
 export interface BrokerProcess {
   child: ChildProcess;
   address: string;
+  metricsAddress: string;
   exited: Promise<number | null>;
 }
 
@@ -180,20 +194,22 @@ export async function spawnBroker(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stderr });
   const stderr: string[] = [];
-  const address = await new Promise<string>((resolve, reject) => {
+  const started = await new Promise<{ address: string; metricsAddress: string }>((resolve, reject) => {
     lines.on('line', (line) => {
       stderr.push(line);
       if (process.env.HERALD_TEST_LOGS) process.stderr.write(line + '\n');
       try {
-        const parsed = JSON.parse(line) as { msg?: string; address?: string };
-        if (parsed.msg === 'broker started' && parsed.address) resolve(parsed.address);
+        const parsed = JSON.parse(line) as { msg?: string; address?: string; metricsAddress?: string };
+        if (parsed.msg === 'broker started' && parsed.address && parsed.metricsAddress) {
+          resolve({ address: parsed.address, metricsAddress: parsed.metricsAddress });
+        }
       } catch {
         // not a log line
       }
     });
     void exited.then((code) => reject(new Error(`broker exited with ${code}: ${stderr.join('\n')}`)));
   });
-  return { child, address, exited };
+  return { child, ...started, exited };
 }
 
 /** The Broker and Admin calls as promises. */

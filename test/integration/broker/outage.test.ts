@@ -2,22 +2,26 @@
 // fast with UNAVAILABLE and store nothing, readiness goes NOT_SERVING, and after the store
 // comes back the broker reconnects, turns SERVING, and continues at the right offset.
 import { status } from '@grpc/grpc-js';
-import { testEnv, uniqueDatabase } from '../env';
+import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import {
   TcpProxy,
   api,
   body,
   brokerOptions,
+  dropTestDatabases,
   failure,
   healthStatus,
   mysqlUrl,
   runBroker,
   storedCount,
+  testDatabase,
 } from './helpers';
 
+afterAll(dropTestDatabases);
+
 test('MySQL down: fail fast, not ready, then reconnect', async () => {
-  const database = uniqueDatabase('outage');
+  const database = testDatabase('outage');
   const target = new URL(testEnv().mysqlUrl);
   const proxy = new TcpProxy(target.hostname, Number(target.port));
   await proxy.start();

@@ -1,12 +1,24 @@
 // The broker as a separate process (broker/main.ts): killed with SIGKILL while producers
 // wait, and driven by grpcurl through server reflection alone.
 import type { RowDataPacket } from 'mysql2/promise';
-import { uniqueDatabase } from '../env';
 import { runTool } from '../exec';
-import { api, body, brokerOptions, connect, runBroker, spawnBroker, sql, until } from './helpers';
+import {
+  api,
+  body,
+  brokerOptions,
+  connect,
+  dropTestDatabases,
+  runBroker,
+  spawnBroker,
+  sql,
+  testDatabase,
+  until,
+} from './helpers';
+
+afterAll(dropTestDatabases);
 
 test('kill -9 while producers wait: every acked publish is stored exactly once', async () => {
-  const database = uniqueDatabase('kill');
+  const database = testDatabase('kill');
   const proc = await spawnBroker(brokerOptions(database, [{ name: 'kill', partitions: 2 }]));
   const clients = connect(proc.address);
   const call = api(clients);
@@ -48,7 +60,7 @@ test('kill -9 while producers wait: every acked publish is stored exactly once',
 });
 
 test('grpcurl lists the services, publishes and pulls through reflection alone', async () => {
-  const database = uniqueDatabase('grpcurl');
+  const database = testDatabase('grpcurl');
   const running = await runBroker(brokerOptions(database, [{ name: 'cli', partitions: 1 }]));
   const addr = running.broker.address;
   try {

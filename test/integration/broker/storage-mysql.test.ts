@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { HeraldError } from '../../../broker/errors';
 import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
 import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
-import { uniqueDatabase } from '../env';
 import { describeMessageStoreConformance } from './storage-conformance';
-import { mysqlUrl, sql, testLogger } from './helpers';
+import { dropTestDatabases, mysqlUrl, sql, testDatabase, testLogger } from './helpers';
+
+afterAll(dropTestDatabases);
 
 const storeOptions = (database: string) => ({
   url: mysqlUrl(database),
@@ -18,18 +19,14 @@ const storeOptions = (database: string) => ({
   logger: testLogger,
 });
 
-async function dropDatabase(database: string): Promise<void> {
-  await sql(database, `DROP DATABASE IF EXISTS \`${database}\``);
-}
-
 describeMessageStoreConformance('mysql', async () => {
-  const database = uniqueDatabase('store');
-  return { store: await createMysqlStore(storeOptions(database)), cleanup: () => dropDatabase(database) };
+  const database = testDatabase('store');
+  return { store: await createMysqlStore(storeOptions(database)) };
 });
 
 describe('MySQL store specifics', () => {
   test('migrations are numbered, recorded once, and re-running them is a no-op', async () => {
-    const database = uniqueDatabase('migrate');
+    const database = testDatabase('migrate');
     const first = await createMysqlStore(storeOptions(database));
     const second = await createMysqlStore(storeOptions(database));
     const rows = await sql<RowDataPacket>(
@@ -39,11 +36,10 @@ describe('MySQL store specifics', () => {
     expect(rows.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
     await first.close();
     await second.close();
-    await dropDatabase(database);
   });
 
   test('message tables have only a primary key and are partitioned by id range', async () => {
-    const database = uniqueDatabase('layout');
+    const database = testDatabase('layout');
     const store = await createMysqlStore(storeOptions(database));
     await store.ensureTopic('layout-check', 2);
     const indexes = await sql<RowDataPacket>(
@@ -59,7 +55,6 @@ describe('MySQL store specifics', () => {
     );
     expect(partitions[0]).toMatchObject({ PARTITION_METHOD: 'RANGE', PARTITION_EXPRESSION: '`id`' });
     await store.close();
-    await dropDatabase(database);
   });
 
   test('an unreachable server fails with STORAGE_UNAVAILABLE', async () => {
