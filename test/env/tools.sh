@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or installs every program the local environment needs, once, into $HERALD_CACHE.
 # Each build is keyed by its pinned version (and go.sum), so a warm run only checks stamps.
-# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli ...]   (default: all)
+# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli|clients ...]   (default: all)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export GOFLAGS="${GOFLAGS:--mod=readonly}"
@@ -87,13 +87,31 @@ tools_cli() {
   go_install "ghz-$GHZ_VERSION-v2" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" "-X main.version=$GHZ_VERSION"
 }
 
+# Code generators for the clients in other languages: protoc comes with grpcio-tools in a
+# Python virtualenv; the Go plugins are installed from their modules.
+tools_clients() {
+  local venv="$HERALD_CACHE/python-$GRPCIO_TOOLS_VERSION"
+  if ! stamp_ok "python-$GRPCIO_TOOLS_VERSION"; then
+    need python3 "the Python client is generated and tested with Python 3"
+    log "creating a Python virtualenv with grpcio-tools $GRPCIO_TOOLS_VERSION"
+    rm -rf "$venv"
+    run_logged python-venv python3 -m venv "$venv"
+    run_logged pip-grpcio "$venv/bin/pip" install --disable-pip-version-check -q \
+      "grpcio-tools==$GRPCIO_TOOLS_VERSION" "grpcio==$GRPCIO_TOOLS_VERSION" googleapis-common-protos
+    stamp_set "python-$GRPCIO_TOOLS_VERSION"
+  fi
+  ln -sfn "$venv" "$HERALD_CACHE/python"
+  go_install "protoc-gen-go-$PROTOC_GEN_GO_VERSION" "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"
+  go_install "protoc-gen-go-grpc-$PROTOC_GEN_GO_GRPC_VERSION" "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
+}
+
 main() {
   local parts=("$@")
-  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli)
+  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients)
   for p in "${parts[@]}"; do
     case "$p" in
-      mariadb|kafka|k8s|cli) "tools_$p" ;;
-      *) die "unknown part '$p' (expected mariadb, kafka, k8s or cli)" ;;
+      mariadb|kafka|k8s|cli|clients) "tools_$p" ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli or clients)" ;;
     esac
   done
 }

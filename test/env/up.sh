@@ -2,7 +2,8 @@
 # Brings the local environment up on 127.0.0.1: MariaDB, Kafka (KRaft) and a Kubernetes
 # control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with
 # fake nodes in three zones). Idempotent: what already runs is checked and left alone.
-# Usage: test/env/up.sh [mariadb|kafka|k8s ...]   (default: all)
+# Usage: test/env/up.sh [mariadb|kafka|k8s|cli|clients ...]   (default: all; cli and clients
+# only build tools: grpcurl and ghz, and the code generators of the Python and Go clients)
 # Writes $HERALD_STATE/env.sh and env.json (endpoints) and $HERALD_STATE/kubeconfig.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -265,14 +266,14 @@ ENVJSON
 
 main() {
   local parts=("$@") start=$SECONDS
-  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli)
+  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients)
   log "building or checking tools (cache: $HERALD_CACHE)"
   "$ENV_DIR/tools.sh" "${parts[@]}"
   for p in "${parts[@]}"; do
     case "$p" in
       mariadb|kafka|k8s) log "bringing up $p"; "up_$p" ;;
-      cli) ;;
-      *) die "unknown part '$p' (expected mariadb, kafka, k8s or cli)" ;;
+      cli|clients) ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli or clients)" ;;
     esac
   done
   write_env

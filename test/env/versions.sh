@@ -7,3 +7,6 @@ HELM_VERSION=v3.22.0
 GRPCURL_VERSION=v1.9.4
 GHZ_VERSION=v0.120.0
 KAFKA_VERSION=4.1.1         # also pinned in kafka/pom.xml
+GRPCIO_TOOLS_VERSION=1.85.1           # Python: protoc and the Python plugins (client/python)
+PROTOC_GEN_GO_VERSION=v1.36.12        # Go: protoc-gen-go (client/go)
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2     # Go: protoc-gen-go-grpc (client/go)

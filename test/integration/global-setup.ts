@@ -8,7 +8,9 @@ import type { EnvEndpoints } from './env';
 
 export default function globalSetup(): void {
   const root = join(__dirname, '..', '..');
-  const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli').split(/\s+/).filter(Boolean);
+  const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli clients')
+    .split(/\s+/)
+    .filter(Boolean);
   execFileSync('bash', [join(root, 'test', 'env', 'up.sh'), ...parts], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });

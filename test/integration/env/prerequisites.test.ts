@@ -6,7 +6,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const envDir = join(__dirname, '..', '..', 'env');
-const basics = ['bash', 'cat', 'cut', 'date', 'dirname', 'mkdir', 'sha256sum', 'touch', 'rm', 'id', 'sleep', 'tail'];
+const basics = [
+  'bash',
+  'cat',
+  'cut',
+  'date',
+  'dirname',
+  'mkdir',
+  'sha256sum',
+  'touch',
+  'rm',
+  'id',
+  'sleep',
+  'tail',
+];
 
 function minimalPath(): string {
   const bin = mkdtempSync(join(tmpdir(), 'herald-path-'));
