@@ -192,10 +192,8 @@ export class MetaCore {
 
   /** The longest lease of any known pool: how long a new leader waits. */
   longestLeaseMs(): number {
-    let longest = Math.max(DEFAULT_POOL.broker.durationMs, DEFAULT_POOL.consumer.durationMs);
-    for (const d of this.pools.values())
-      longest = Math.max(longest, d.broker.durationMs, d.consumer.durationMs);
-    return longest;
+    const pools = this.pools.size > 0 ? [...this.pools.values()] : [DEFAULT_POOL];
+    return Math.max(...pools.map((d) => Math.max(d.broker.durationMs, d.consumer.durationMs)));
   }
 
   // ---- Broker leases ----

@@ -4,6 +4,9 @@ import { runTool } from '../exec';
 import { installCrds, kubectlApply, testNamespace, topicManifest } from './helpers';
 import type { TestNamespace } from './helpers';
 
+// Jest 29 ignores the integration project's testTimeout (a global option there).
+jest.setTimeout(180_000);
+
 let ns: TestNamespace;
 
 beforeAll(async () => {
