@@ -12,8 +12,9 @@
 //   BENCH_PROFILE=1   run the broker with --cpu-prof (profiles in bench/results/profiles)
 //   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog (default all)
 //   BENCH_PUBLISH     publish runs as batch x producers (default 1x64,10x64,100x16,100x64)
+//   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SQL } from '../broker/storage/mysql/sql';
@@ -49,6 +50,57 @@ function rssMiB(pid: number): number {
     .split('\n')
     .find((l) => l.startsWith('VmRSS:'));
   return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
+}
+
+/** CPU seconds used so far by a process (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+function mariadbPids(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'mariadbd';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+export interface CpuShare {
+  broker: number;
+  client: number;
+  mariadb: number;
+}
+
+/** Measures the CPU used by the broker, this process and MariaDB, in % of one core. */
+function cpuMeter(brokerPid: number): () => CpuShare {
+  const db = mariadbPids();
+  const dbCpu = () => db.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const start = {
+    wall: performance.now(),
+    broker: cpuSeconds(brokerPid),
+    client: process.cpuUsage(),
+    mariadb: dbCpu(),
+  };
+  return () => {
+    const wall = (performance.now() - start.wall) / 1000;
+    const client = process.cpuUsage(start.client);
+    return {
+      broker: (100 * (cpuSeconds(brokerPid) - start.broker)) / wall,
+      client: (100 * (client.user + client.system)) / 1e6 / wall,
+      mariadb: (100 * (dbCpu() - start.mariadb)) / wall,
+    };
+  };
+}
+
+function cpuText(c: CpuShare): string {
+  return `CPU broker ${c.broker.toFixed(0)}%, client ${c.client.toFixed(0)}%, mariadb ${c.mariadb.toFixed(0)}%`;
 }
 
 /** Runs `worker` in `n` concurrent loops for `seconds`; returns messages per second. */
@@ -95,14 +147,17 @@ async function histogram(metricsAddress: string, name: string): Promise<{ sum: n
 async function publishThroughput(broker: BrokerProcess, call: Api, batch: number, producers: number) {
   const messages = Array.from({ length: batch }, () => ({ body: BODY }));
   const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
+  const cpu = cpuMeter(broker.child.pid!);
   const rate = await loops(producers, SECONDS, async (i) => {
     await call.publish({ topic: 'bench', partition: i % PARTITIONS, messages });
     return batch;
   });
+  const cpuShare = cpu();
   const after = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
   const commits = after.count - before.count;
   return {
     rate,
+    cpu: cpuShare,
     commitsPerSecond: commits / SECONDS,
     messagesPerCommit: (rate * SECONDS) / commits,
     commitMs: (1000 * (after.sum - before.sum)) / commits,
@@ -129,7 +184,7 @@ function subscribeAll(
         .ack({ group, topic, partition, offsets })
         .catch((err: unknown) => console.error('ack failed', err));
     };
-    const timer = setInterval(flushAcks, 20);
+    const timer = setInterval(flushAcks, 50);
     stream.on('data', (r: { delivery: Delivery | null }) => {
       const d = r.delivery!;
       onMessage(d);
@@ -154,7 +209,12 @@ function subscribeAll(
   return { stop: () => streams.forEach((s) => s.stop()) };
 }
 
-async function latencyAtRate(clients: ReturnType<typeof connect>, call: Api, rate: number) {
+async function latencyAtRate(
+  broker: BrokerProcess,
+  clients: ReturnType<typeof connect>,
+  call: Api,
+  rate: number,
+) {
   // A topic of its own, so the subscribers start at the first message of this phase.
   const topic = `latency-${rate}`;
   const group = 'latency';
@@ -166,6 +226,7 @@ async function latencyAtRate(clients: ReturnType<typeof connect>, call: Api, rat
   // Let the subscriptions reach the broker before measuring.
   await new Promise((r) => setTimeout(r, 500));
   const total = rate * SECONDS;
+  const cpu = cpuMeter(broker.child.pid!);
   const started = performance.now();
   let sent = 0;
   let failed = 0;
@@ -186,10 +247,12 @@ async function latencyAtRate(clients: ReturnType<typeof connect>, call: Api, rat
   const deadline = performance.now() + 10_000;
   while (latencies.length < total - failed && performance.now() < deadline)
     await new Promise((r) => setTimeout(r, 20));
+  const cpuShare = cpu();
   sub.stop();
   const sorted = latencies.sort((a, b) => a - b);
   return {
     rate,
+    cpu: cpuShare,
     sent: total,
     received: latencies.length,
     failed,
@@ -206,6 +269,7 @@ async function backlog(broker: BrokerProcess, call: Api) {
   const batch = 100;
   const messages = Array.from({ length: batch }, () => ({ body: BODY }));
   let produced = 0;
+  const produceCpu = cpuMeter(broker.child.pid!);
   const produceStart = performance.now();
   await Promise.all(
     Array.from({ length: PARTITIONS }, async (_, partition) => {
@@ -216,8 +280,10 @@ async function backlog(broker: BrokerProcess, call: Api) {
     }),
   );
   const produceSeconds = (performance.now() - produceStart) / 1000;
+  const produceCpuShare = produceCpu();
   const rssAfterProduce = rssMiB(broker.child.pid!);
   let drained = 0;
+  const drainCpu = cpuMeter(broker.child.pid!);
   const drainStart = performance.now();
   await Promise.all(
     Array.from({ length: PARTITIONS }, async (_, partition) => {
@@ -241,12 +307,15 @@ async function backlog(broker: BrokerProcess, call: Api) {
     }),
   );
   const drainSeconds = (performance.now() - drainStart) / 1000;
+  const drainCpuShare = drainCpu();
   clearInterval(sampler);
   return {
     messages: produced,
     produceRate: produced / produceSeconds,
     drained,
     drainRate: drained / drainSeconds,
+    produceCpu: produceCpuShare,
+    drainCpu: drainCpuShare,
     rssAfterProduceMiB: rssAfterProduce,
     peakRssMiB: Math.max(peakRss, rssMiB(broker.child.pid!)),
   };
@@ -264,6 +333,7 @@ async function main(): Promise<void> {
       name,
       partitions: PARTITIONS,
     })),
+    ...(JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as Partial<BrokerOptionsInput>),
   };
   const broker = await spawnBroker(options, nodeArgs);
   const clients = connect(broker.address);
@@ -281,7 +351,7 @@ async function main(): Promise<void> {
       );
     }
   }
-  const rawLimit = Math.max(NaN, ...Object.values(raw));
+  const rawLimit = Object.keys(raw).length > 0 ? Math.max(...Object.values(raw)) : NaN;
 
   const publish: ({ batch: number; producers: number; ofRaw: number } & Awaited<
     ReturnType<typeof publishThroughput>
@@ -295,23 +365,23 @@ async function main(): Promise<void> {
     publish.push({ batch, producers, ...r, ofRaw: r.rate / rawLimit });
     console.log(
       `publish batch ${batch}, ${producers} producers: ${r.rate.toFixed(0)} msg/s (${((100 * r.rate) / rawLimit).toFixed(1)}% of raw); ` +
-        `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit`,
+        `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit; ${cpuText(r.cpu)}`,
     );
   }
 
   const latency = [];
   for (const rate of PHASES.has('latency') ? [1000, 5000] : []) {
-    const r = await latencyAtRate(clients, call, rate);
+    const r = await latencyAtRate(broker, clients, call, rate);
     latency.push(r);
     console.log(
-      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent})`,
+      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent}); ${cpuText(r.cpu)}`,
     );
   }
 
   const drain = PHASES.has('backlog') ? await backlog(broker, call) : undefined;
   if (drain) {
     console.log(
-      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB`,
+      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB; produce ${cpuText(drain.produceCpu)}; drain ${cpuText(drain.drainCpu)}`,
     );
   }
 
@@ -319,23 +389,29 @@ async function main(): Promise<void> {
   broker.child.kill('SIGTERM');
   await broker.exited;
 
-  console.log('\n| measurement | result |\n| --- | --- |');
+  const cpuCell = (c: CpuShare) =>
+    `${c.broker.toFixed(0)} / ${c.client.toFixed(0)} / ${c.mariadb.toFixed(0)}`;
+  console.log('\n| measurement | result | CPU % broker / client / mariadb |\n| --- | --- | --- |');
   for (const [k, v] of Object.entries(raw))
-    console.log(`| raw INSERT (${k.slice(4)} rows/statement) | ${v.toFixed(0)} rows/s |`);
+    console.log(`| raw INSERT (${k.slice(4)} rows/statement) | ${v.toFixed(0)} rows/s | |`);
   for (const p of publish) {
+    const share = Number.isNaN(p.ofRaw) ? '' : ` (${(100 * p.ofRaw).toFixed(0)}% of raw)`;
     console.log(
-      `| publish batch ${p.batch}, ${p.producers} producers | ${p.rate.toFixed(0)} msg/s (${(100 * p.ofRaw).toFixed(1)}% of raw) |`,
+      `| publish batch ${p.batch}, ${p.producers} producers | ${p.rate.toFixed(0)} msg/s${share} | ${cpuCell(p.cpu)} |`,
     );
   }
   for (const l of latency) {
-    console.log(
-      `| e2e latency at ${l.rate} msg/s | p50 ${l.p50.toFixed(2)} / p99 ${l.p99.toFixed(2)} / p999 ${l.p999.toFixed(2)} ms |`,
-    );
+    const ms = `p50 ${l.p50.toFixed(2)} / p99 ${l.p99.toFixed(2)} / p999 ${l.p999.toFixed(2)} ms`;
+    console.log(`| e2e latency at ${l.rate} msg/s | ${ms} | ${cpuCell(l.cpu)} |`);
   }
   if (drain) {
-    console.log(`| backlog ${drain.messages} produce (batch 100) | ${drain.produceRate.toFixed(0)} msg/s |`);
-    console.log(`| backlog drain (Pull 1000 + Ack) | ${drain.drainRate.toFixed(0)} msg/s |`);
-    console.log(`| peak broker RSS | ${drain.peakRssMiB.toFixed(0)} MiB |`);
+    console.log(
+      `| backlog ${drain.messages}: produce (batch 100) | ${drain.produceRate.toFixed(0)} msg/s | ${cpuCell(drain.produceCpu)} |`,
+    );
+    console.log(
+      `| backlog drain (Pull 1000 + Ack) | ${drain.drainRate.toFixed(0)} msg/s | ${cpuCell(drain.drainCpu)} |`,
+    );
+    console.log(`| peak broker RSS | ${drain.peakRssMiB.toFixed(0)} MiB | |`);
   }
 
   const file = join(RESULTS, `broker-mysql-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

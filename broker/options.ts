@@ -43,6 +43,8 @@ export interface BrokerOptions {
   };
   delivery: {
     defaultAckTimeoutMs: number;
+    /** How often acked offsets are stored (all groups and partitions in one write). */
+    commitIntervalMs: number;
     maxInFlight: number;
     maxPullMessages: number;
     maxPullWaitMs: number;
@@ -79,12 +81,13 @@ export const DEFAULTS = {
   },
   delivery: {
     defaultAckTimeoutMs: 30_000,
+    commitIntervalMs: 100,
     maxInFlight: 10_000,
     maxPullMessages: 1000,
     maxPullWaitMs: 30_000,
     prefetchMessages: 500,
-    tailCacheMessages: 2000,
-    tailCacheBytes: 4 * 1024 * 1024,
+    tailCacheMessages: 1000,
+    tailCacheBytes: 1024 * 1024,
   },
   shutdownTimeoutMs: 10_000,
 };
@@ -129,6 +132,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('publish.maxRequestMessages', o.publish.maxRequestMessages, 1);
   int('publish.maxRequestBytes', o.publish.maxRequestBytes, 1);
   int('delivery.defaultAckTimeoutMs', o.delivery.defaultAckTimeoutMs, 1);
+  int('delivery.commitIntervalMs', o.delivery.commitIntervalMs, 1);
   int('delivery.maxInFlight', o.delivery.maxInFlight, 1);
   int('delivery.maxPullMessages', o.delivery.maxPullMessages, 1);
   int('delivery.maxPullWaitMs', o.delivery.maxPullWaitMs, 0);

@@ -10,6 +10,7 @@ import type { Topics } from '../topics';
 import { GroupCursor } from './group-cursor';
 import type { Delivered } from './group-cursor';
 import type { PartitionLog } from './partition-log';
+import { OffsetCommitter } from './offset-committer';
 import type { Signal } from './signal';
 
 export interface PullInput {
@@ -40,6 +41,7 @@ export class Delivery {
   private opened: GroupCursor[] = [];
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
+  private readonly offsets: OffsetCommitter;
 
   constructor(
     private readonly topics: Topics,
@@ -48,7 +50,10 @@ export class Delivery {
     private readonly options: BrokerOptions['delivery'],
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.offsets = new OffsetCommitter(store, options.commitIntervalMs, logger);
+    this.offsets.start();
+  }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
     const cursor = await this.cursor(input.group, input.topic, input.partition);
@@ -101,7 +106,8 @@ export class Delivery {
 
   async ack(group: string, topic: string, partition: number, offsets: number[]): Promise<number> {
     const cursor = await this.cursor(group, topic, partition);
-    const committed = await cursor.ack(offsets);
+    const committed = cursor.ack(offsets);
+    this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
     return committed;
   }
@@ -151,15 +157,12 @@ export class Delivery {
   async stop(): Promise<void> {
     this.stopping.abort();
     const opened = await Promise.allSettled(this.cursors.values());
-    const cursors = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-    await Promise.all(
-      cursors.map((c) =>
-        c
-          .persistCommitted()
-          .catch((err: unknown) => this.logger.warn('could not store offsets', { ...c.ref, err })),
-      ),
-    );
-    for (const c of cursors) c.close();
+    try {
+      await this.offsets.stop();
+    } catch (err) {
+      this.logger.error('could not store committed offsets at shutdown', { err });
+    }
+    for (const o of opened) if (o.status === 'fulfilled') o.value.close();
   }
 
   private cursor(group: string, topic: string, partition: number): Promise<GroupCursor> {

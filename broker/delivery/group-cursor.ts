@@ -31,8 +31,8 @@ export class GroupCursor {
   private prefetching: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  private persisted: number;
-  private persisting: Promise<void> | undefined;
+  /** The committed offset last stored (the OffsetCommitter moves it). */
+  storedOffset: number;
   private readonly unlisten: () => void;
 
   private constructor(
@@ -44,7 +44,7 @@ export class GroupCursor {
     committed: number,
   ) {
     this.tracker = new AckTracker(committed);
-    this.persisted = committed;
+    this.storedOffset = committed;
     this.position = committed + 1;
     this.unlisten = log.listen(() => this.signal.notify());
   }
@@ -105,12 +105,14 @@ export class GroupCursor {
     return out;
   }
 
-  /** Applies acks (all or none: an offset never delivered rejects the whole call). */
-  async ack(offsets: number[]): Promise<number> {
+  /**
+   * Applies acks (all or none: an offset never delivered rejects the whole call) and returns
+   * the committed offset; the OffsetCommitter stores it shortly after.
+   */
+  ack(offsets: number[]): number {
     this.requireDelivered(offsets);
     for (const o of offsets) this.tracker.ack(o);
     this.signal.notify(); // room under maxInFlight
-    await this.persistCommitted();
     return this.tracker.committed;
   }
 
@@ -120,24 +122,6 @@ export class GroupCursor {
     for (const o of offsets) this.tracker.nack(o, now, delayMs);
     this.armTimer();
     if (this.tracker.readyCount() > 0) this.signal.notify();
-  }
-
-  /** Stores the committed offset; concurrent callers share one write at a time. */
-  async persistCommitted(): Promise<void> {
-    while (this.persisted < this.tracker.committed) {
-      if (!this.persisting) {
-        const value = this.tracker.committed;
-        this.persisting = this.store
-          .commitOffset(this.group, this.ref, value)
-          .then(() => {
-            this.persisted = Math.max(this.persisted, value);
-          })
-          .finally(() => {
-            this.persisting = undefined;
-          });
-      }
-      await this.persisting;
-    }
   }
 
   close(): void {

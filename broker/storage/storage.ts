@@ -34,6 +34,12 @@ export interface StoredMessage extends NewMessage {
   publishedAt: number;
 }
 
+export interface OffsetCommit {
+  group: string;
+  ref: PartitionRef;
+  offset: number;
+}
+
 export interface MessageStore {
   /** Creates what the topic's partitions need (idempotent; partitions only grow). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
@@ -51,7 +57,9 @@ export interface MessageStore {
   readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]>;
   /** The group's committed offset on the partition, 0 when it never committed. */
   committedOffset(group: string, ref: PartitionRef): Promise<number>;
-  /** Stores the committed offset; it only ever moves forward. */
+  /** Stores committed offsets in one write; each only ever moves forward. */
+  commitOffsets(commits: OffsetCommit[]): Promise<void>;
+  /** commitOffsets for one group and partition (the operator sets start positions with it). */
   commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void>;
   /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;

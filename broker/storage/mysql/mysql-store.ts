@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { HeraldError } from '../../errors';
 import type { Logger } from '../../logger';
-import type { AppendBatch, MessageStore, PartitionRef, StoredMessage } from '../storage';
+import type { AppendBatch, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
 import { MIGRATIONS, SQL } from './sql';
 import type { MessageRow } from './sql';
 
@@ -206,8 +206,14 @@ class MysqlStore implements MessageStore {
     return Number(rows[0]?.committed_offset ?? 0);
   }
 
-  async commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
-    await this.run('commit offset', SQL.commitOffset, [group, ref.topic, ref.partition, offset]);
+  commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    return this.commitOffsets([{ group, ref, offset }]);
+  }
+
+  async commitOffsets(commits: OffsetCommit[]): Promise<void> {
+    if (commits.length === 0) return;
+    const rows = commits.map((c) => [c.group, c.ref.topic, c.ref.partition, c.offset]);
+    await this.run('commit offsets', SQL.commitOffsets, [rows]);
   }
 
   async ping(): Promise<void> {

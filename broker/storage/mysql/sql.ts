@@ -92,9 +92,12 @@ export const SQL = {
   /** Params: [group, topic, partition]. Rows: { committed_offset }. */
   committedOffset: `SELECT committed_offset FROM consumer_offsets
       WHERE group_name = ? AND topic = ? AND partition_id = ?`,
-  /** Moves the committed offset forward only. Params: [group, topic, partition, offset]. */
-  commitOffset: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
-      VALUES (?, ?, ?, ?)
+  /**
+   * Moves committed offsets forward only, many in one statement. Params: [rows], rows being
+   * [group, topic, partition, offset][] (expanded by query()).
+   */
+  commitOffsets: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
+      VALUES ?
       ON DUPLICATE KEY UPDATE committed_offset = GREATEST(committed_offset, VALUES(committed_offset))`,
   /** Params: none. */
   ping: `SELECT 1`,

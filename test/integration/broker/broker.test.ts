@@ -2,6 +2,7 @@
 // ack, redelivery, offsets across restarts, groups, long polls, subscriptions, group commit
 // and ordering, and every bad input with its code and nothing stored.
 import { status } from '@grpc/grpc-js';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { PartitionRef } from '../../../broker/storage/storage';
 import { waitFor } from '../wait';
 import {
@@ -12,6 +13,7 @@ import {
   failure,
   metricValue,
   runBroker,
+  sql,
   storedCount,
   testDatabase,
   until,
@@ -117,6 +119,20 @@ describe('broker data plane', () => {
     // Acks are idempotent.
     expect(await call.ack({ group: 'g', topic: TOPIC, partition: 2, offsets: [3] })).toEqual({
       committedOffset: 4,
+    });
+  });
+
+  test('acked offsets are stored in the background, without a shutdown', async () => {
+    await call.publish({ topic: TOPIC, partition: 0, messages: [body('a'), body('b')] });
+    await pull('stored', 0);
+    await call.ack({ group: 'stored', topic: TOPIC, partition: 0, offsets: [1, 2] });
+    await waitFor('the committed offset in MySQL', async () => {
+      const rows = await sql<RowDataPacket>(
+        database,
+        'SELECT committed_offset FROM consumer_offsets WHERE group_name = ? AND topic = ? AND partition_id = 0',
+        ['stored', TOPIC],
+      );
+      return Number(rows[0]?.committed_offset) === 2 ? true : undefined;
     });
   });
 

@@ -163,7 +163,20 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
       await store.commitOffset('g1', t, 8);
       expect(await store.committedOffset('g1', t)).toBe(8);
       expect(await store.committedOffset('g2', t)).toBe(0);
-      expect(await store.committedOffset('g1', { topic: 'orders', partition: 1 })).toBe(0);
+      expect(await store.committedOffset('g1', t1)).toBe(0);
+    });
+
+    test('many offsets are committed in one call, each only forward', async () => {
+      await store.commitOffset('g1', t, 10);
+      await store.commitOffsets([
+        { group: 'g1', ref: t, offset: 4 },
+        { group: 'g1', ref: t1, offset: 7 },
+        { group: 'g2', ref: t, offset: 2 },
+      ]);
+      expect(await store.committedOffset('g1', t)).toBe(10);
+      expect(await store.committedOffset('g1', t1)).toBe(7);
+      expect(await store.committedOffset('g2', t)).toBe(2);
+      await store.commitOffsets([]);
     });
 
     test('ping answers', async () => {

@@ -1,0 +1,58 @@
+// Stores the committed offsets of every cursor that moved, all in one statement, every
+// `intervalMs` and on shutdown. Acks therefore cost no fsync each: a crash can lose at most
+// the last interval of acks, which are then delivered again (at-least-once), while a
+// graceful stop loses none.
+import type { Logger } from '../logger';
+import type { MessageStore } from '../storage/storage';
+import type { GroupCursor } from './group-cursor';
+
+export class OffsetCommitter {
+  private dirty = new Set<GroupCursor>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.flush().catch((err: unknown) => this.logger.warn('could not store committed offsets', { err }));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** The cursor's committed offset moved. */
+  changed(cursor: GroupCursor): void {
+    this.dirty.add(cursor);
+  }
+
+  /** Stores every moved offset; one write at a time. Failed ones are retried next time. */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    const cursors = [...this.dirty].filter((c) => c.committed > c.storedOffset);
+    this.dirty.clear();
+    if (cursors.length === 0) return;
+    const commits = cursors.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+    this.running = this.store.commitOffsets(commits).then(
+      () => cursors.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset))),
+      (err: unknown) => {
+        for (const c of cursors) this.dirty.add(c);
+        throw err;
+      },
+    );
+    try {
+      await this.running;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Stops the timer and stores what is left. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+  }
+}
