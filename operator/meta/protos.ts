@@ -1,11 +1,11 @@
 // Loads herald.v1.Meta with the options every Herald server uses (proto/load-options.json):
-// once as grpc-js wants it, and once with the .proto field names for server reflection.
+// once as grpc-js wants it, and once as protoc would describe it, for server reflection.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { join } from 'node:path';
 import loadOptions from '../../proto/load-options.json';
-import { PROTO_DIR } from '../../proto/load';
+import { asProtocDescriptors, PROTO_DIR } from '../../proto/load';
 import type { ProtoGrpcType as MetaProto } from '../../proto/gen/meta';
 
 export const META_PROTO = 'herald/v1/meta.proto';
@@ -29,7 +29,7 @@ export function loadMetaProto(): LoadedMeta {
   cached = {
     // The generated ProtoGrpcType describes what loadPackageDefinition returns for this file.
     grpc: grpc.loadPackageDefinition(protoLoader.loadSync(files, options)) as unknown as MetaProto,
-    reflection: protoLoader.loadSync(files, { ...options, keepCase: true }),
+    reflection: asProtocDescriptors(protoLoader.loadSync(files, { ...options, keepCase: true })),
   };
   return cached;
 }
