@@ -56,7 +56,9 @@ export function loadProtos(): LoadedProtos {
  * `map<K, V> properties` "Properties" where protoc says "PropertiesEntry" (see
  * fullstorydev/grpcurl#519), and copies field names into json_name unchanged.
  */
-export function asProtocDescriptors(definition: protoLoader.PackageDefinition): protoLoader.PackageDefinition {
+export function asProtocDescriptors(
+  definition: protoLoader.PackageDefinition,
+): protoLoader.PackageDefinition {
   const rewritten = new Map<Buffer, Buffer>();
   const fix = (bytes: Buffer): Buffer => {
     let out = rewritten.get(bytes);
