@@ -48,6 +48,7 @@ export interface LeaderCallbacks {
 export class LeaderElector {
   private observed: { holder: string; renewTime: string; resourceVersion: string } | undefined;
   private observedAt = 0;
+  private observedDurationMs = 0;
   private lastRenew = 0;
   private leading = false;
   private leader: LeaderInfo | undefined;
@@ -81,7 +82,7 @@ export class LeaderElector {
   start(): void {
     const tick = () => {
       this.running = this.step().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.options.retryPeriodMs);
+        if (!this.stopped) this.timer = setTimeout(tick, this.nextDelayMs());
       });
     };
     tick();
@@ -98,6 +99,17 @@ export class LeaderElector {
       );
       this.setLeading(false);
     }
+  }
+
+  /**
+   * Every retry period, but a follower that saw the leader's record stop changing tries again
+   * right when it expires by the local clock, not up to a retry period later.
+   */
+  private nextDelayMs(): number {
+    const { retryPeriodMs } = this.options;
+    if (this.leading || this.observed === undefined || this.observed.holder === '') return retryPeriodMs;
+    const untilExpiry = this.observedAt + this.observedDurationMs - this.now() + 1;
+    return untilExpiry > 0 ? Math.min(retryPeriodMs, untilExpiry) : retryPeriodMs;
   }
 
   private async step(): Promise<void> {
@@ -173,6 +185,7 @@ export class LeaderElector {
       this.observedAt = now;
     }
     const duration = (spec.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
+    this.observedDurationMs = duration;
     const heldByOther = holder !== '' && holder !== identity && this.observedAt + duration > now;
     this.leader =
       holder === ''
