@@ -135,6 +135,27 @@ async function rawInsertLimit(database: string, rowsPerInsert: number, connectio
   return rate;
 }
 
+/** Cumulative bucket counts of an unlabelled-enough histogram (summed over label sets). */
+async function buckets(metricsAddress: string, name: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  const out = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}_bucket\\{(?:.*,)?le="([^"]+)"(?:,.*)?\\} (\\S+)$`).exec(line);
+    if (!m) continue;
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** The upper bucket bound under which fraction q of the observations between two scrapes fell. */
+function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
+  return Infinity;
+}
+
 /** Sum and count of a histogram on the broker's /metrics. */
 async function histogram(metricsAddress: string, name: string): Promise<{ sum: number; count: number }> {
   const [sum, count] = await Promise.all([
@@ -226,17 +247,23 @@ async function latencyAtRate(
   // Let the subscriptions reach the broker before measuring.
   await new Promise((r) => setTimeout(r, 500));
   const total = rate * SECONDS;
+  const serverBefore = await buckets(broker.metricsAddress, 'herald_publish_latency_seconds');
   const cpu = cpuMeter(broker.child.pid!);
   const started = performance.now();
   let sent = 0;
   let failed = 0;
+  const acks: number[] = [];
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
       for (; sent < due; sent++) {
         const body = Buffer.alloc(1024, 'x');
         body.writeDoubleLE(performance.now(), 0);
-        call.publish({ topic, partition: sent % PARTITIONS, messages: [{ body }] }).catch(() => failed++);
+        const at = performance.now();
+        call.publish({ topic, partition: sent % PARTITIONS, messages: [{ body }] }).then(
+          () => acks.push(performance.now() - at),
+          () => failed++,
+        );
       }
       if (sent >= total) {
         clearInterval(tick);
@@ -248,11 +275,17 @@ async function latencyAtRate(
   while (latencies.length < total - failed && performance.now() < deadline)
     await new Promise((r) => setTimeout(r, 20));
   const cpuShare = cpu();
+  const serverAfter = await buckets(broker.metricsAddress, 'herald_publish_latency_seconds');
   sub.stop();
   const sorted = latencies.sort((a, b) => a - b);
+  const ackSorted = acks.sort((a, b) => a - b);
   return {
     rate,
     cpu: cpuShare,
+    publishP50: percentile(ackSorted, 50),
+    publishP99: percentile(ackSorted, 99),
+    /** Broker-side publish latency (queue + commit), p99 as a histogram bucket bound. */
+    serverPublishP99Ms: 1000 * bucketQuantile(serverBefore, serverAfter, 0.99),
     sent: total,
     received: latencies.length,
     failed,
@@ -374,7 +407,7 @@ async function main(): Promise<void> {
     const r = await latencyAtRate(broker, clients, call, rate);
     latency.push(r);
     console.log(
-      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent}); ${cpuText(r.cpu)}`,
+      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent}); publish acked p50 ${r.publishP50.toFixed(2)} ms, p99 ${r.publishP99.toFixed(2)} ms (in the broker p99 <= ${r.serverPublishP99Ms} ms); ${cpuText(r.cpu)}`,
     );
   }
 

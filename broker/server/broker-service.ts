@@ -3,6 +3,10 @@
 import type { BrokerHandlers } from '../../proto/gen/herald/v1/Broker';
 import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
 import type { Message } from '../../proto/gen/herald/v1/Message';
+import type { PublishRequest } from '../../proto/gen/herald/v1/PublishRequest';
+import type { PublishResponse__Input } from '../../proto/gen/herald/v1/PublishResponse';
+import type { PublishStreamRequest } from '../../proto/gen/herald/v1/PublishStreamRequest';
+import type { PublishStreamResponse__Input } from '../../proto/gen/herald/v1/PublishStreamResponse';
 import type { SubscribeRequest } from '../../proto/gen/herald/v1/SubscribeRequest';
 import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
 import type { Delivered } from '../delivery/group-cursor';
@@ -10,12 +14,33 @@ import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
 import { HeraldError } from '../errors';
 import type { Logger } from '../logger';
-import type { Publisher, Route } from '../publish/publisher';
+import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
-import { toServiceError } from './status';
+import { toRpcStatus, toServiceError } from './status';
 
 export function messageId(ref: PartitionRef, offset: number): string {
   return `${ref.topic}/${ref.partition}/${offset}`;
+}
+
+function publishInput(req: PublishRequest): PublishInput {
+  const route: Route =
+    req.route === 'partition'
+      ? { partition: req.partition! }
+      : req.route === 'key'
+        ? { key: req.key! }
+        : undefined;
+  return { topic: req.topic, route, messages: req.messages.map(toNewMessage) };
+}
+
+function publishResponse({ ref, firstOffset, count }: PublishOutput): PublishResponse__Input {
+  return {
+    topic: ref.topic,
+    partition: ref.partition,
+    results: Array.from({ length: count }, (_, i) => ({
+      offset: firstOffset + i,
+      messageId: messageId(ref, firstOffset + i),
+    })),
+  };
 }
 
 function toNewMessage(m: Message): NewMessage {
@@ -57,25 +82,50 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
 
   return {
     Publish(call, callback) {
-      const req = call.request;
-      const route: Route =
-        req.route === 'partition'
-          ? { partition: req.partition! }
-          : req.route === 'key'
-            ? { key: req.key! }
-            : undefined;
-      publisher.publish({ topic: req.topic, route, messages: req.messages.map(toNewMessage) }).then(
-        ({ ref, firstOffset, count }) =>
-          callback(null, {
-            topic: ref.topic,
-            partition: ref.partition,
-            results: Array.from({ length: count }, (_, i) => ({
-              offset: firstOffset + i,
-              messageId: messageId(ref, firstOffset + i),
-            })),
-          }),
+      publisher.publish(publishInput(call.request)).then(
+        (out) => callback(null, publishResponse(out)),
         (err: unknown) => callback(fail('Publish', err)),
       );
+    },
+
+    PublishStream(call) {
+      // Bounded work per stream: stop reading while this many publishes are unanswered.
+      const maxOutstanding = 1024;
+      let outstanding = 0;
+      let paused = false;
+      let ended = false;
+      const answer = (res: PublishStreamResponse__Input) => {
+        outstanding--;
+        if (!call.cancelled) call.write(res);
+        if (paused && outstanding <= maxOutstanding / 2) {
+          paused = false;
+          call.resume();
+        }
+        if (ended && outstanding === 0) call.end();
+      };
+      call.on('data', (req: PublishStreamRequest) => {
+        const requestId = req.requestId;
+        if (++outstanding >= maxOutstanding && !paused) {
+          paused = true;
+          call.pause();
+        }
+        if (!req.publish) {
+          const err = new HeraldError('INVALID_REQUEST', 'publish is required', { field: 'publish' });
+          answer({ requestId, error: toRpcStatus(err) });
+          return;
+        }
+        publisher.publish(publishInput(req.publish)).then(
+          (out) => answer({ requestId, ok: publishResponse(out) }),
+          (err: unknown) => {
+            fail('PublishStream', err);
+            answer({ requestId, error: toRpcStatus(err) });
+          },
+        );
+      });
+      call.on('end', () => {
+        ended = true;
+        if (outstanding === 0) call.end();
+      });
     },
 
     Pull(call, callback) {

@@ -5,30 +5,39 @@ import * as grpc from '@grpc/grpc-js';
 import { asHeraldError } from '../errors';
 import { loadProtos } from '../../proto/load';
 import type { ErrorInfo } from '../../proto/gen/google/rpc/ErrorInfo';
+import type { Status, Status__Input } from '../../proto/gen/google/rpc/Status';
 
 export const ERROR_DOMAIN = 'herald.dev';
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
 
-export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+/** The google.rpc.Status of an error, as sent in the trailer or in a stream response. */
+export function toRpcStatus(err: unknown): Status__Input {
   const e = asHeraldError(err);
-  const rpc = loadProtos().grpc.google.rpc;
-  const info = rpc.ErrorInfo.serialize({ reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata });
-  const details = rpc.Status.serialize({
-    code: e.code,
-    message: e.message,
-    details: [{ type_url: ERROR_INFO_TYPE, value: info }],
+  const info = loadProtos().grpc.google.rpc.ErrorInfo.serialize({
+    reason: e.reason,
+    domain: ERROR_DOMAIN,
+    metadata: e.metadata,
   });
+  return { code: e.code, message: e.message, details: [{ type_url: ERROR_INFO_TYPE, value: info }] };
+}
+
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const status = toRpcStatus(err);
   const metadata = new grpc.Metadata();
-  metadata.set(STATUS_DETAILS_KEY, details);
-  return { code: e.code, details: e.message, metadata };
+  metadata.set(STATUS_DETAILS_KEY, loadProtos().grpc.google.rpc.Status.serialize(status));
+  return { code: status.code, details: status.message, metadata };
 }
 
 /** The ErrorInfo of a failed call, for clients and tests; undefined when the server sent none. */
 export function readErrorInfo(err: { metadata?: grpc.Metadata }): ErrorInfo | undefined {
   const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
   if (!Buffer.isBuffer(raw)) return undefined;
-  const rpc = loadProtos().grpc.google.rpc;
-  const found = rpc.Status.deserialize(raw).details.find((d) => d.type_url === ERROR_INFO_TYPE);
-  return found?.value ? rpc.ErrorInfo.deserialize(found.value) : undefined;
+  return errorInfoOf(loadProtos().grpc.google.rpc.Status.deserialize(raw));
+}
+
+/** The ErrorInfo inside a google.rpc.Status (for example a PublishStream error result). */
+export function errorInfoOf(status: Status): ErrorInfo | undefined {
+  const found = status.details.find((d) => d.type_url === ERROR_INFO_TYPE);
+  return found?.value ? loadProtos().grpc.google.rpc.ErrorInfo.deserialize(found.value) : undefined;
 }

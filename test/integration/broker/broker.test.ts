@@ -3,7 +3,9 @@
 // and ordering, and every bad input with its code and nothing stored.
 import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
+import { errorInfoOf } from '../../../broker/server/status';
 import type { PartitionRef } from '../../../broker/storage/storage';
+import type { PublishStreamResponse } from '../../../proto/gen/herald/v1/PublishStreamResponse';
 import { waitFor } from '../wait';
 import {
   api,
@@ -189,6 +191,27 @@ describe('broker data plane', () => {
     );
     stream.end();
     expect(await ended).toBe(status.OK);
+  });
+
+  test('PublishStream answers every request by id, errors in-band, in order per partition', async () => {
+    const stream = running.clients.broker.PublishStream();
+    const responses: PublishStreamResponse[] = [];
+    stream.on('data', (r: PublishStreamResponse) => responses.push(r));
+    const ended = new Promise<number>((resolve) =>
+      stream.on('status', (s: { code: number }) => resolve(s.code)),
+    );
+    stream.write({ requestId: 1, publish: { topic: TOPIC, partition: 0, messages: [body('a'), body('b')] } });
+    stream.write({ requestId: 2, publish: { topic: 'nope', partition: 0, messages: [body('x')] } });
+    stream.write({ requestId: 3, publish: { topic: TOPIC, partition: 0, messages: [body('c')] } });
+    stream.end();
+    expect(await ended).toBe(status.OK);
+    const byId = new Map(responses.map((r) => [r.requestId, r]));
+    expect(byId.get(1)?.ok?.results.map((x) => x.offset)).toEqual([1, 2]);
+    expect(byId.get(3)?.ok?.results.map((x) => x.offset)).toEqual([3]);
+    const error = byId.get(2)?.error;
+    expect(error?.code).toBe(status.NOT_FOUND);
+    expect(errorInfoOf(error!)).toMatchObject({ reason: 'TOPIC_NOT_FOUND', domain: 'herald.dev' });
+    expect(await storedCount(database, TOPIC, 3)).toBe(3);
   });
 
   test('a key always maps to the same partition (Kafka murmur2)', async () => {
