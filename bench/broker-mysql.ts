@@ -1,17 +1,20 @@
 // Benchmark of the MySQL data plane (a script, not a test): npm run bench:broker
 //
 // With 1 KB messages on a 16-partition topic, in one run against the same MariaDB:
-//  1. the physical limit: raw multi-row INSERTs of the same rows from this Node process;
-//  2. publish throughput with N concurrent producers at batch sizes 1, 10 and 100;
-//  3. end-to-end latency (publish -> Subscribe receipt) at fixed 1,000 and 5,000 msg/s;
+//  1. end-to-end latency (publish -> Subscribe receipt) at fixed 1,000 and 5,000 msg/s;
+//  2. the physical limit: raw multi-row INSERTs of the same rows from this Node process;
+//  3. publish throughput with N concurrent producers at batch sizes 1, 10 and 100;
 //  4. a 1,000,000-message backlog: produce rate, drain rate, broker RSS throughout.
 // Prints a table and writes JSON to bench/results/. Environment:
 //   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   BENCH_SECONDS     duration of each throughput and latency phase (default 10)
 //   BENCH_BACKLOG     backlog size (default 1000000)
 //   BENCH_PROFILE=1   run the broker with --cpu-prof (profiles in bench/results/profiles)
+//   BENCH_NODE_ARGS   more node flags for the broker, e.g. --trace-gc
 //   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog (default all)
-//   BENCH_PUBLISH     publish runs as batch x producers (default 1x64,10x64,100x16,100x64)
+//   BENCH_PUBLISH     publish runs as batch x producers, suffix s for PublishStream
+//                     (default 1x64,1x64s,10x64,100x16,100x64)
+//   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
 //   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,8 @@ import mysql from 'mysql2/promise';
 import { SQL } from '../broker/storage/mysql/sql';
 import type { BrokerOptionsInput } from '../broker/options';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
+import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
+import type { PublishStreamResponse } from '../proto/gen/herald/v1/PublishStreamResponse';
 import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
@@ -165,14 +170,51 @@ async function histogram(metricsAddress: string, name: string): Promise<{ sum: n
   return { sum, count };
 }
 
-async function publishThroughput(broker: BrokerProcess, call: Api, batch: number, producers: number) {
+/** A producer on its own PublishStream: publish() resolves when that request is answered. */
+function streamProducer(clients: ReturnType<typeof connect>) {
+  const stream = clients.broker.PublishStream();
+  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  let nextId = 1;
+  stream.on('data', (r: PublishStreamResponse) => {
+    const w = waiting.get(r.requestId);
+    waiting.delete(r.requestId);
+    if (r.error) w?.reject(new Error(r.error.message));
+    else w?.resolve();
+  });
+  stream.on('error', (err: Error) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  });
+  return {
+    publish: (publish: PublishRequest__Input) =>
+      new Promise<void>((resolve, reject) => {
+        const requestId = nextId++;
+        waiting.set(requestId, { resolve, reject });
+        stream.write({ requestId, publish });
+      }),
+    end: () => stream.end(),
+  };
+}
+
+async function publishThroughput(
+  broker: BrokerProcess,
+  clients: ReturnType<typeof connect>,
+  call: Api,
+  batch: number,
+  producers: number,
+  mode: 'unary' | 'stream',
+) {
   const messages = Array.from({ length: batch }, () => ({ body: BODY }));
+  const streams = mode === 'stream' ? Array.from({ length: producers }, () => streamProducer(clients)) : [];
+  const publish = (i: number, req: PublishRequest__Input) =>
+    mode === 'stream' ? streams[i].publish(req) : call.publish(req).then(() => undefined);
   const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
   const cpu = cpuMeter(broker.child.pid!);
   const rate = await loops(producers, SECONDS, async (i) => {
-    await call.publish({ topic: 'bench', partition: i % PARTITIONS, messages });
+    await publish(i, { topic: 'bench', partition: i % PARTITIONS, messages });
     return batch;
   });
+  for (const s of streams) s.end();
   const cpuShare = cpu();
   const after = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
   const commits = after.count - before.count;
@@ -235,9 +277,11 @@ async function latencyAtRate(
   clients: ReturnType<typeof connect>,
   call: Api,
   rate: number,
+  mode: 'unary' | 'stream',
 ) {
   // A topic of its own, so the subscribers start at the first message of this phase.
-  const topic = `latency-${rate}`;
+  const topic = `latency-${rate}-${mode}`;
+  const producer = mode === 'stream' ? streamProducer(clients) : undefined;
   const group = 'latency';
   const latencies: number[] = [];
   const sub = subscribeAll(clients, call, topic, group, (d) => {
@@ -248,6 +292,7 @@ async function latencyAtRate(
   await new Promise((r) => setTimeout(r, 500));
   const total = rate * SECONDS;
   const serverBefore = await buckets(broker.metricsAddress, 'herald_publish_latency_seconds');
+  const commitBefore = await buckets(broker.metricsAddress, 'herald_commit_latency_seconds');
   const cpu = cpuMeter(broker.child.pid!);
   const started = performance.now();
   let sent = 0;
@@ -260,7 +305,8 @@ async function latencyAtRate(
         const body = Buffer.alloc(1024, 'x');
         body.writeDoubleLE(performance.now(), 0);
         const at = performance.now();
-        call.publish({ topic, partition: sent % PARTITIONS, messages: [{ body }] }).then(
+        const req = { topic, partition: sent % PARTITIONS, messages: [{ body }] };
+        (producer ? producer.publish(req) : call.publish(req)).then(
           () => acks.push(performance.now() - at),
           () => failed++,
         );
@@ -276,16 +322,20 @@ async function latencyAtRate(
     await new Promise((r) => setTimeout(r, 20));
   const cpuShare = cpu();
   const serverAfter = await buckets(broker.metricsAddress, 'herald_publish_latency_seconds');
+  const commitAfter = await buckets(broker.metricsAddress, 'herald_commit_latency_seconds');
   sub.stop();
+  producer?.end();
   const sorted = latencies.sort((a, b) => a - b);
   const ackSorted = acks.sort((a, b) => a - b);
   return {
     rate,
+    mode,
     cpu: cpuShare,
     publishP50: percentile(ackSorted, 50),
     publishP99: percentile(ackSorted, 99),
     /** Broker-side publish latency (queue + commit), p99 as a histogram bucket bound. */
     serverPublishP99Ms: 1000 * bucketQuantile(serverBefore, serverAfter, 0.99),
+    commitP99Ms: 1000 * bucketQuantile(commitBefore, commitAfter, 0.99),
     sent: total,
     received: latencies.length,
     failed,
@@ -357,12 +407,19 @@ async function backlog(broker: BrokerProcess, call: Api) {
 async function main(): Promise<void> {
   const database = `herald_bench_${Date.now().toString(36)}`;
   mkdirSync(RESULTS, { recursive: true });
-  const nodeArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : [];
+  const nodeArgs = [
+    ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : []),
+    ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const options: BrokerOptionsInput = {
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
     mysql: { url: databaseUrl(database), poolSize: PARTITIONS + 4 },
-    topics: ['bench', 'latency-1000', 'latency-5000', 'backlog'].map((name) => ({
+    topics: [
+      'bench',
+      'backlog',
+      ...['1000', '5000'].flatMap((r) => [`latency-${r}-unary`, `latency-${r}-stream`]),
+    ].map((name) => ({
       name,
       partitions: PARTITIONS,
     })),
@@ -375,6 +432,20 @@ async function main(): Promise<void> {
     `broker pid ${broker.child.pid} at ${broker.address}, database ${database}, ${SECONDS} s per phase`,
   );
 
+  // Latency first, while MariaDB has no write backlog of the throughput phases to flush.
+  const latency = [];
+  // BENCH_LATENCY=1000,5000s: rates, suffix s for a producer on PublishStream.
+  const latencyRuns = (process.env.BENCH_LATENCY ?? '1000,1000s,5000s')
+    .split(',')
+    .map((run) => [Number(run.replace(/s$/, '')), run.endsWith('s') ? 'stream' : 'unary'] as const);
+  for (const [rate, mode] of PHASES.has('latency') ? latencyRuns : []) {
+    const r = await latencyAtRate(broker, clients, call, rate, mode);
+    latency.push(r);
+    console.log(
+      `e2e at ${rate} msg/s (${mode}): p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent}); publish acked p50 ${r.publishP50.toFixed(2)} ms, p99 ${r.publishP99.toFixed(2)} ms (in the broker p99 <= ${r.serverPublishP99Ms} ms, commit p99 <= ${r.commitP99Ms} ms); ${cpuText(r.cpu)}`,
+    );
+  }
+
   const raw: Record<string, number> = {};
   if (PHASES.has('raw')) {
     for (const rows of [100, 500]) {
@@ -386,28 +457,22 @@ async function main(): Promise<void> {
   }
   const rawLimit = Object.keys(raw).length > 0 ? Math.max(...Object.values(raw)) : NaN;
 
-  const publish: ({ batch: number; producers: number; ofRaw: number } & Awaited<
+  const publish: ({ batch: number; producers: number; mode: string; ofRaw: number } & Awaited<
     ReturnType<typeof publishThroughput>
   >)[] = [];
-  // BENCH_PUBLISH=1x64,100x16 picks runs as batch x producers.
-  const publishRuns = (process.env.BENCH_PUBLISH ?? '1x64,10x64,100x16,100x64')
+  // BENCH_PUBLISH=1x64,1x64s picks runs as batch x producers, "s": on PublishStream.
+  const publishRuns = (process.env.BENCH_PUBLISH ?? '1x64,1x64s,10x64,100x16,100x64')
     .split(',')
-    .map((run) => run.split('x').map(Number) as [number, number]);
-  for (const [batch, producers] of PHASES.has('publish') ? publishRuns : []) {
-    const r = await publishThroughput(broker, call, batch, producers);
-    publish.push({ batch, producers, ...r, ofRaw: r.rate / rawLimit });
+    .map((run) => {
+      const [batch, producers] = run.replace(/s$/, '').split('x').map(Number);
+      return [batch, producers, run.endsWith('s') ? 'stream' : 'unary'] as const;
+    });
+  for (const [batch, producers, mode] of PHASES.has('publish') ? publishRuns : []) {
+    const r = await publishThroughput(broker, clients, call, batch, producers, mode);
+    publish.push({ batch, producers, mode, ...r, ofRaw: r.rate / rawLimit });
     console.log(
-      `publish batch ${batch}, ${producers} producers: ${r.rate.toFixed(0)} msg/s (${((100 * r.rate) / rawLimit).toFixed(1)}% of raw); ` +
+      `publish batch ${batch}, ${producers} ${mode} producers: ${r.rate.toFixed(0)} msg/s (${((100 * r.rate) / rawLimit).toFixed(1)}% of raw); ` +
         `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit; ${cpuText(r.cpu)}`,
-    );
-  }
-
-  const latency = [];
-  for (const rate of PHASES.has('latency') ? [1000, 5000] : []) {
-    const r = await latencyAtRate(broker, clients, call, rate);
-    latency.push(r);
-    console.log(
-      `e2e at ${rate} msg/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, p999 ${r.p999.toFixed(2)} ms (${r.received}/${r.sent}); publish acked p50 ${r.publishP50.toFixed(2)} ms, p99 ${r.publishP99.toFixed(2)} ms (in the broker p99 <= ${r.serverPublishP99Ms} ms); ${cpuText(r.cpu)}`,
     );
   }
 
@@ -430,12 +495,12 @@ async function main(): Promise<void> {
   for (const p of publish) {
     const share = Number.isNaN(p.ofRaw) ? '' : ` (${(100 * p.ofRaw).toFixed(0)}% of raw)`;
     console.log(
-      `| publish batch ${p.batch}, ${p.producers} producers | ${p.rate.toFixed(0)} msg/s${share} | ${cpuCell(p.cpu)} |`,
+      `| publish batch ${p.batch}, ${p.producers} ${p.mode} producers | ${p.rate.toFixed(0)} msg/s${share} | ${cpuCell(p.cpu)} |`,
     );
   }
   for (const l of latency) {
     const ms = `p50 ${l.p50.toFixed(2)} / p99 ${l.p99.toFixed(2)} / p999 ${l.p999.toFixed(2)} ms`;
-    console.log(`| e2e latency at ${l.rate} msg/s | ${ms} | ${cpuCell(l.cpu)} |`);
+    console.log(`| e2e latency at ${l.rate} msg/s, ${l.mode} publishes | ${ms} | ${cpuCell(l.cpu)} |`);
   }
   if (drain) {
     console.log(
