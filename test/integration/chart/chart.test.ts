@@ -1,0 +1,197 @@
+// charts/herald against the real control plane: helm lint is clean, the rendered manifests are
+// accepted by the apiserver, bad values are refused with the field named, and an installed
+// release runs: the operator's pods become Ready, and an operator authenticated as the chart's
+// ServiceAccount (so only with the chart's RBAC) reconciles the default pool into a StatefulSet.
+// helm uninstall leaves the CRDs.
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTool } from '../exec';
+import { uniqueName } from '../env';
+import { installCrds, kube, spawnOperator, testNamespace } from '../operator/helpers';
+import type { OperatorProcess, TestNamespace } from '../operator/helpers';
+import { waitFor } from '../wait';
+
+const chart = join(__dirname, '..', '..', '..', 'charts', 'herald');
+const KUBE_VERSION = ['--kube-version', '1.34.4'];
+
+beforeAll(installCrds);
+
+test('helm lint is clean', async () => {
+  const r = await runTool('helm', [
+    'lint',
+    chart,
+    '--strict',
+    '--set',
+    'mysql.url=mysql://u:p@db:3306/herald',
+  ]);
+  expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({
+    code: 0,
+    out: expect.stringContaining('0 chart(s) failed'),
+  });
+  expect(r.stdout + r.stderr).not.toMatch(/\[(WARNING|ERROR)\]/);
+});
+
+test('helm template output is accepted by the apiserver, with and without the optional parts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-chart-'));
+  const variants = [
+    ['--set', 'mysql.url=mysql://u:p@db:3306/herald'],
+    [
+      '--set',
+      'mysql.existingSecret=my-db',
+      '--set',
+      'kafka.bootstrapServers={kafka-0:9092}',
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'operator.watchNamespace=default',
+      '--set',
+      'podDisruptionBudget.enabled=false',
+    ],
+  ];
+  for (const [i, extra] of variants.entries()) {
+    const rendered = await runTool('helm', [
+      'template',
+      'dry',
+      chart,
+      '-n',
+      'default',
+      ...KUBE_VERSION,
+      ...extra,
+    ]);
+    expect({ code: rendered.code, stderr: rendered.stderr }).toEqual({ code: 0, stderr: '' });
+    const file = join(dir, `rendered-${i}.yaml`);
+    writeFileSync(file, rendered.stdout);
+    const applied = await runTool('kubectl', ['apply', '--dry-run=server', '-f', file]);
+    expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(applied.stdout).toContain('deployment.apps/dry-herald-operator created (server dry run)');
+  }
+});
+
+test('the chart renders no secret outside a Secret, and restricted pod security', async () => {
+  const r = await runTool('helm', [
+    'template',
+    'sec',
+    chart,
+    ...KUBE_VERSION,
+    '--set',
+    'mysql.url=mysql://u:hunter2@db:3306/h',
+  ]);
+  const docs = r.stdout.split(/^---$/m);
+  const withPassword = docs.filter((d) => d.includes('hunter2'));
+  expect(withPassword).toHaveLength(1);
+  expect(withPassword[0]).toMatch(/^kind: Secret$/m);
+  const deployment = docs.find((d) => /^kind: Deployment$/m.test(d)) ?? '';
+  for (const setting of [
+    'runAsNonRoot: true',
+    'readOnlyRootFilesystem: true',
+    'allowPrivilegeEscalation: false',
+    'type: RuntimeDefault',
+    'drop: ["ALL"]',
+  ]) {
+    expect(deployment).toContain(setting);
+  }
+});
+
+test('bad values are refused with the field named', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--set', 'operator.replicas=0', '--set', 'mysql.url=mysql://u:p@db/h'], /operator\/replicas/],
+    [['--set', 'mysql.url=postgres://db'], /mysql\/url/],
+    [['--set', 'image.pullPolicy=Sometimes', '--set', 'mysql.url=mysql://u:p@db/h'], /image\/pullPolicy/],
+    [[], /the default BrokerPool needs storage/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runTool('helm', ['template', 'bad', chart, ...KUBE_VERSION, ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  }
+});
+
+describe('an installed release', () => {
+  let ns: TestNamespace;
+  let release: string;
+  let operator: OperatorProcess | undefined;
+
+  beforeAll(async () => {
+    ns = await testNamespace('chart');
+    release = uniqueName('h').slice(0, 20);
+  });
+  afterAll(async () => {
+    await operator?.stop();
+    await runTool('helm', ['uninstall', release, '-n', ns.name]);
+    await ns.delete();
+  });
+
+  test('installs, runs the operator with only its RBAC, and uninstalls leaving the CRDs', async () => {
+    const install = await runTool('helm', [
+      'install',
+      release,
+      chart,
+      '-n',
+      ns.name,
+      '--set',
+      `mysql.existingSecret=mysql`,
+      '--set',
+      'defaultPool.replicas=2',
+      '--wait',
+      '--timeout',
+      '120s',
+    ]);
+    expect({ code: install.code, stderr: install.stderr }).toEqual({ code: 0, stderr: '' });
+    const { apps } = kube();
+    const operatorName = `${release}-herald-operator`;
+    const deployment = await apps.readNamespacedDeployment({ name: operatorName, namespace: ns.name });
+    expect(deployment.status?.readyReplicas).toBe(2);
+
+    // kwok runs no containers, so run the operator here, as the chart's ServiceAccount.
+    const token = await runTool('kubectl', ['create', 'token', operatorName, '-n', ns.name, '--duration=1h']);
+    expect(token.code).toBe(0);
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'herald-sa-')), 'kubeconfig');
+    const admin = kube().kc;
+    const cluster = admin.getCurrentCluster();
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          { name: 'c', cluster: { server: cluster?.server, 'certificate-authority': cluster?.caFile } },
+        ],
+        users: [{ name: 'sa', user: { token: token.stdout.trim() } }],
+        contexts: [{ name: 'sa', context: { cluster: 'c', user: 'sa', namespace: ns.name } }],
+        'current-context': 'sa',
+      }),
+    );
+    operator = await spawnOperator(ns.name, ['--kubeconfig', kubeconfig, '--lease-name', operatorName]);
+
+    const sts = await waitFor(
+      "the default pool's StatefulSet with its brokers Ready",
+      async () => {
+        const list = await apps.listNamespacedStatefulSet({ namespace: ns.name });
+        const s = list.items.find((x) =>
+          x.metadata?.ownerReferences?.some((o) => o.kind === 'BrokerPool' && o.name === 'default'),
+        );
+        return s?.status?.readyReplicas === 2 ? s : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(sts.spec?.replicas).toBe(2);
+    const lease = await kube().coordination.readNamespacedLease({ name: operatorName, namespace: ns.name });
+    expect(lease.spec?.holderIdentity).toBe(operator.identity);
+
+    const uninstall = await runTool('helm', ['uninstall', release, '-n', ns.name, '--wait']);
+    expect(uninstall.code).toBe(0);
+    await waitFor('the operator Deployment to go', async () => {
+      const list = await apps.listNamespacedDeployment({ namespace: ns.name });
+      return list.items.length === 0 ? true : undefined;
+    });
+    const crds = await runTool('kubectl', [
+      'get',
+      'crd',
+      'brokerpools.herald.dev',
+      'topics.herald.dev',
+      'consumergroups.herald.dev',
+    ]);
+    expect(crds.code).toBe(0);
+  });
+});
