@@ -348,7 +348,19 @@ async function latencyAtRate(
 
 async function backlog(broker: BrokerProcess, call: Api) {
   let peakRss = rssMiB(broker.child.pid!);
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(broker.child.pid!))), 250);
+  // At the RSS peak, how much was V8 heap and how much Buffers (external), in MiB.
+  let atPeak = { heap: NaN, external: NaN };
+  const sample = async () => {
+    const rss = rssMiB(broker.child.pid!);
+    if (rss <= peakRss) return;
+    peakRss = rss;
+    const [heap, external] = await Promise.all([
+      metricValue(broker.metricsAddress, 'nodejs_heap_size_used_bytes'),
+      metricValue(broker.metricsAddress, 'nodejs_external_memory_bytes'),
+    ]);
+    atPeak = { heap: heap / 2 ** 20, external: external / 2 ** 20 };
+  };
+  const sampler = setInterval(() => void sample(), 250);
   const batch = 100;
   const messages = Array.from({ length: batch }, () => ({ body: BODY }));
   let produced = 0;
@@ -401,6 +413,8 @@ async function backlog(broker: BrokerProcess, call: Api) {
     drainCpu: drainCpuShare,
     rssAfterProduceMiB: rssAfterProduce,
     peakRssMiB: Math.max(peakRss, rssMiB(broker.child.pid!)),
+    heapAtPeakMiB: atPeak.heap,
+    externalAtPeakMiB: atPeak.external,
   };
 }
 
@@ -479,7 +493,7 @@ async function main(): Promise<void> {
   const drain = PHASES.has('backlog') ? await backlog(broker, call) : undefined;
   if (drain) {
     console.log(
-      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB; produce ${cpuText(drain.produceCpu)}; drain ${cpuText(drain.drainCpu)}`,
+      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB (heap ${drain.heapAtPeakMiB.toFixed(0)}, buffers ${drain.externalAtPeakMiB.toFixed(0)}); produce ${cpuText(drain.produceCpu)}; drain ${cpuText(drain.drainCpu)}`,
     );
   }
 

@@ -74,7 +74,7 @@ export const DEFAULTS = {
     maxBatchRows: 500,
     maxBatchBytes: 1024 * 1024,
     lingerMs: 1,
-    maxCommitBytes: 8 * 1024 * 1024,
+    maxCommitBytes: 2 * 1024 * 1024,
     maxConcurrentCommits: 4,
     maxRequestMessages: 1000,
     maxRequestBytes: 8 * 1024 * 1024,
