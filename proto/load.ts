@@ -52,33 +52,91 @@ export function loadProtos(): LoadedProtos {
 
 /**
  * Makes the served descriptors what protoc would produce, which strict readers (the Go
- * runtime behind grpcurl) require: protobufjs names the implicit message of
- * `map<K, V> properties` "Properties" where protoc says "PropertiesEntry" (see
- * fullstorydev/grpcurl#519), and copies field names into json_name unchanged.
+ * runtime behind grpcurl) require:
+ * - protobufjs names the implicit message of `map<K, V> properties` "Properties" where protoc
+ *   says "PropertiesEntry" (see fullstorydev/grpcurl#519);
+ * - it copies field names into json_name unchanged (protoc: lowerCamelCase);
+ * - it leaves type references relative and files without their `dependency` list, so a field
+ *   of a type from another package (google.rpc.Status) cannot be resolved (grpc-node#2595).
  */
 export function asProtocDescriptors(
   definition: protoLoader.PackageDefinition,
 ): protoLoader.PackageDefinition {
-  const rewritten = new Map<Buffer, Buffer>();
-  const fix = (bytes: Buffer): Buffer => {
-    let out = rewritten.get(bytes);
-    if (!out) {
-      const file = descriptor.FileDescriptorProto.decode(bytes) as IFileDescriptorProto;
-      (file.messageType ?? []).forEach(fixMessage);
-      out = Buffer.from(descriptor.FileDescriptorProto.encode(file).finish());
-      rewritten.set(bytes, out);
+  const files = new Map<Buffer, IFileDescriptorProto>();
+  for (const def of Object.values(definition)) {
+    // Services carry no descriptors of their own; @grpc/reflection reads the message types'.
+    for (const bytes of fileDescriptorProtos(def)) {
+      if (!files.has(bytes))
+        files.set(bytes, descriptor.FileDescriptorProto.decode(bytes) as IFileDescriptorProto);
     }
-    return out;
+  }
+  for (const file of files.values()) (file.messageType ?? []).forEach(fixMessage);
+  // Fully qualified name (no leading dot) of every message and enum -> the file defining it.
+  const symbols = new Map<string, IFileDescriptorProto>();
+  const index = (scope: string, messages: IDescriptorProto[], file: IFileDescriptorProto) => {
+    for (const m of messages) {
+      const name = `${scope}${m.name}`;
+      symbols.set(name, file);
+      for (const e of m.enumType ?? []) symbols.set(`${name}.${e.name}`, file);
+      index(`${name}.`, m.nestedType ?? [], file);
+    }
   };
+  for (const file of files.values()) {
+    const pkg = file.package ? `${file.package}.` : '';
+    index(pkg, file.messageType ?? [], file);
+    for (const e of file.enumType ?? []) symbols.set(`${pkg}${e.name}`, file);
+  }
+  for (const file of files.values()) {
+    const deps = new Set<string>();
+    const resolve = (ref: string | undefined, scope: string): string | undefined => {
+      if (!ref) return ref;
+      let found: string | undefined;
+      if (ref.startsWith('.')) found = ref.slice(1);
+      for (let s = scope; found === undefined; s = s.slice(0, Math.max(0, s.lastIndexOf('.')))) {
+        if (symbols.has(s ? `${s}.${ref}` : ref)) found = s ? `${s}.${ref}` : ref;
+        else if (!s) break;
+      }
+      if (found === undefined) return ref;
+      const target = symbols.get(found);
+      if (target && target !== file && target.name) deps.add(target.name);
+      return `.${found}`;
+    };
+    const visit = (scope: string, messages: IDescriptorProto[]) => {
+      for (const m of messages) {
+        const name = scope ? `${scope}.${m.name}` : (m.name ?? '');
+        for (const f of m.field ?? []) f.typeName = resolve(f.typeName, name);
+        visit(name, m.nestedType ?? []);
+      }
+    };
+    visit(file.package ?? '', file.messageType ?? []);
+    for (const service of file.service ?? []) {
+      for (const method of service.method ?? []) {
+        method.inputType = resolve(method.inputType, file.package ?? '');
+        method.outputType = resolve(method.outputType, file.package ?? '');
+      }
+    }
+    file.dependency = [...deps];
+  }
+  const rewritten = new Map<Buffer, Buffer>();
+  for (const [bytes, file] of files)
+    rewritten.set(bytes, Buffer.from(descriptor.FileDescriptorProto.encode(file).finish()));
   const result: protoLoader.PackageDefinition = {};
   for (const [name, def] of Object.entries(definition)) {
-    // Services carry no descriptors of their own; @grpc/reflection reads the message types'.
-    const protos = (def as Partial<protoLoader.ProtobufTypeDefinition>).fileDescriptorProtos;
-    result[name] = Array.isArray(protos)
-      ? ({ ...def, fileDescriptorProtos: protos.map(fix) } as protoLoader.AnyDefinition)
-      : def;
+    const protos = fileDescriptorProtos(def);
+    result[name] =
+      protos.length > 0
+        ? ({
+            ...def,
+            fileDescriptorProtos: protos.map((b) => rewritten.get(b)!),
+          } as protoLoader.AnyDefinition)
+        : def;
   }
   return result;
+}
+
+function fileDescriptorProtos(def: protoLoader.AnyDefinition): Buffer[] {
+  const protos = (def as Partial<protoLoader.ProtobufTypeDefinition>).fileDescriptorProtos;
+  return Array.isArray(protos) ? protos : [];
 }
 
 function fixMessage(message: IDescriptorProto): void {

@@ -105,6 +105,16 @@ test('grpcurl lists the services, publishes and pulls through reflection alone',
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('NotFound');
 
+    // Types from other packages (google.rpc.Status) resolve through the served descriptors.
+    const described = await runTool('grpcurl', [
+      '-plaintext',
+      addr,
+      'describe',
+      'herald.v1.PublishStreamResponse',
+    ]);
+    expect(described.stderr).toBe('');
+    expect(described.stdout).toContain('.google.rpc.Status error = 3;');
+
     const health = await runTool('grpcurl', ['-plaintext', addr, 'grpc.health.v1.Health/Check']);
     expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
   } finally {
