@@ -86,8 +86,8 @@ export const DEFAULTS = {
     maxPullMessages: 1000,
     maxPullWaitMs: 30_000,
     prefetchMessages: 500,
-    tailCacheMessages: 1000,
-    tailCacheBytes: 1024 * 1024,
+    tailCacheMessages: 500,
+    tailCacheBytes: 512 * 1024,
   },
   shutdownTimeoutMs: 10_000,
 };
