@@ -70,6 +70,7 @@ export class Reflector<T extends KubernetesObject> {
         failures = 0;
         await this.watch(resourceVersion);
       } catch (err) {
+        if (this.stopped) return;
         failures++;
         log.warn('list/watch failed; relisting', { kind: this.options.type.kind, err, failures });
         await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));

@@ -1,0 +1,105 @@
+import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
+import { brokerPoolObjects, desiredReplicas } from '../../../operator/controllers/broker-pool-objects';
+import { alertOf } from '../../../operator/controllers/consumer-group';
+import type { BrokerPool, ConsumerGroup } from '../../../operator/gen/crds';
+
+const pool: BrokerPool = {
+  apiVersion: 'herald.dev/v1alpha1',
+  kind: 'BrokerPool',
+  metadata: { name: 'main', namespace: 'ns', uid: 'uid-1' },
+  spec: {
+    replicas: 3,
+    image: 'herald/broker:1',
+    imagePullPolicy: 'IfNotPresent',
+    storage: { mysql: { secretRef: { name: 'db', key: 'url' }, poolSize: 16 } },
+    zoneSpread: {
+      topologyKey: 'topology.kubernetes.io/zone',
+      maxSkew: 1,
+      whenUnsatisfiable: 'ScheduleAnyway',
+    },
+    leases: { brokerSeconds: 10, consumerSeconds: 20, safetyMarginSeconds: 2 },
+    grpcPort: 7600,
+    metricsPort: 9600,
+    maxUnavailable: 1,
+    resources: { requests: { cpu: '500m', memory: 268435456 } },
+  },
+};
+
+test('a pool produces five owned objects; the MySQL URL stays in its Secret', () => {
+  const objects = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0 });
+  expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual([
+    'ConfigMap/main-broker-config',
+    'StatefulSet/main-broker',
+    'Service/main-broker-headless',
+    'Service/main-broker',
+    'PodDisruptionBudget/main-broker',
+  ]);
+  for (const o of objects) {
+    expect(o.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: 'herald.dev/v1alpha1',
+        kind: 'BrokerPool',
+        name: 'main',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+  }
+  const sts = objects[1] as V1StatefulSet;
+  const container = sts.spec?.template.spec?.containers[0];
+  expect(container?.env).toContainEqual({
+    name: 'HERALD_MYSQL_URL',
+    valueFrom: { secretKeyRef: { name: 'db', key: 'url' } },
+  });
+  expect(container?.resources).toEqual({ requests: { cpu: '500m', memory: '268435456' } });
+  const config = JSON.parse((objects[0] as V1ConfigMap).data?.['broker.json'] ?? '{}') as Record<
+    string,
+    unknown
+  >;
+  expect(config).toMatchObject({ metaAddress: 'meta:7700', pool: 'main', mysql: { poolSize: 16 } });
+  expect(JSON.stringify(config)).not.toContain('secret');
+});
+
+test('a config change rolls the pods through the template hash', () => {
+  const hash = (p: BrokerPool) =>
+    (brokerPoolObjects(p, { metaAddress: 'm:1', totalPartitions: 0 })[1] as V1StatefulSet).spec?.template
+      .metadata?.annotations?.['herald.dev/config-hash'];
+  const longer = { ...pool, spec: { ...pool.spec, leases: { ...pool.spec.leases, brokerSeconds: 12 } } };
+  expect(hash(pool)).not.toBe(hash(longer));
+  expect(hash(pool)).toBe(hash(structuredClone(pool)));
+});
+
+test('autoscale sizes the pool from its partitions within min and max', () => {
+  const auto = {
+    ...pool,
+    spec: { ...pool.spec, autoscale: { minReplicas: 2, maxReplicas: 5, partitionsPerBroker: 64 } },
+  };
+  expect(desiredReplicas(pool, 10_000)).toBe(3);
+  expect(desiredReplicas(auto, 0)).toBe(2);
+  expect(desiredReplicas(auto, 200)).toBe(4);
+  expect(desiredReplicas(auto, 10_000)).toBe(5);
+});
+
+test('alerts: maximum lag first, then maximum age', () => {
+  const group = (alerts: ConsumerGroup['spec']['alerts']): ConsumerGroup => ({
+    spec: {
+      topic: 't',
+      mode: 'clustering',
+      startFrom: 'latest',
+      retry: { maxRetries: 16 },
+      deadLetter: { enabled: true },
+      ackTimeoutSeconds: 30,
+      maxInFlight: 1000,
+      alerts,
+    },
+  });
+  const lag = [
+    { partition: 0, messages: 3, oldestAgeSeconds: 100 },
+    { partition: 1, messages: 0 },
+  ];
+  expect(alertOf(group(undefined), lag)).toBeUndefined();
+  expect(alertOf(group({ maxLagMessages: 2 }), lag)?.reason).toBe('LagTooHigh');
+  expect(alertOf(group({ maxLagMessages: 3, maxAgeSeconds: 60 }), lag)?.reason).toBe('MessagesTooOld');
+  expect(alertOf(group({ maxLagMessages: 3, maxAgeSeconds: 100 }), lag)).toBeUndefined();
+});
