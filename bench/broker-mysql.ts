@@ -349,16 +349,17 @@ async function latencyAtRate(
 async function backlog(broker: BrokerProcess, call: Api) {
   let peakRss = rssMiB(broker.child.pid!);
   // At the RSS peak, how much was V8 heap and how much Buffers (external), in MiB.
-  let atPeak = { heap: NaN, external: NaN };
+  let atPeak = { heap: NaN, heapTotal: NaN, external: NaN };
   const sample = async () => {
     const rss = rssMiB(broker.child.pid!);
     if (rss <= peakRss) return;
     peakRss = rss;
-    const [heap, external] = await Promise.all([
+    const [heap, heapTotal, external] = await Promise.all([
       metricValue(broker.metricsAddress, 'nodejs_heap_size_used_bytes'),
+      metricValue(broker.metricsAddress, 'nodejs_heap_size_total_bytes'),
       metricValue(broker.metricsAddress, 'nodejs_external_memory_bytes'),
     ]);
-    atPeak = { heap: heap / 2 ** 20, external: external / 2 ** 20 };
+    atPeak = { heap: heap / 2 ** 20, heapTotal: heapTotal / 2 ** 20, external: external / 2 ** 20 };
   };
   const sampler = setInterval(() => void sample(), 250);
   const batch = 100;
@@ -414,6 +415,7 @@ async function backlog(broker: BrokerProcess, call: Api) {
     rssAfterProduceMiB: rssAfterProduce,
     peakRssMiB: Math.max(peakRss, rssMiB(broker.child.pid!)),
     heapAtPeakMiB: atPeak.heap,
+    heapTotalAtPeakMiB: atPeak.heapTotal,
     externalAtPeakMiB: atPeak.external,
   };
 }
@@ -493,7 +495,7 @@ async function main(): Promise<void> {
   const drain = PHASES.has('backlog') ? await backlog(broker, call) : undefined;
   if (drain) {
     console.log(
-      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB (heap ${drain.heapAtPeakMiB.toFixed(0)}, buffers ${drain.externalAtPeakMiB.toFixed(0)}); produce ${cpuText(drain.produceCpu)}; drain ${cpuText(drain.drainCpu)}`,
+      `backlog ${drain.messages}: produced at ${drain.produceRate.toFixed(0)} msg/s, drained at ${drain.drainRate.toFixed(0)} msg/s, peak broker RSS ${drain.peakRssMiB.toFixed(0)} MiB (heap used ${drain.heapAtPeakMiB.toFixed(0)} of ${drain.heapTotalAtPeakMiB.toFixed(0)}, buffers ${drain.externalAtPeakMiB.toFixed(0)}); produce ${cpuText(drain.produceCpu)}; drain ${cpuText(drain.drainCpu)}`,
     );
   }
 
