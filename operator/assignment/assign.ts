@@ -1,7 +1,9 @@
 // Assignment of one unit's partitions (a topic's, to brokers; a group's, to consumers). Pure.
 //
 // - Balanced: member i gets floor or ceil of its share N * w_i / W, so loads per weight differ
-//   by less than one partition from the exact share (equal weights: max - min <= 1).
+//   by less than one partition from the exact share (equal weights: max - min <= 1). The
+//   extra partitions of a unit go to the members with the least load in other units first, so
+//   the total over many units stays balanced as well.
 // - Sticky: a partition stays with its current live holder while that holder is within quota.
 // - Zone-aware: a partition that must move goes to a member in its preferred zone when one
 //   has room (RocketMQ's "nearby" rule).
@@ -45,8 +47,8 @@ export function quotas(input: AssignInput): Map<string, number> {
     .filter((s) => s.frac > 1e-9)
     .sort(
       (a, b) =>
-        Number((held.get(b.m.id) ?? 0) > b.base) - Number((held.get(a.m.id) ?? 0) > a.base) ||
         load(a.m.id) / a.m.weight - load(b.m.id) / b.m.weight ||
+        Number((held.get(b.m.id) ?? 0) > b.base) - Number((held.get(a.m.id) ?? 0) > a.base) ||
         b.frac - a.frac ||
         compare(a.m.id, b.m.id),
     );

@@ -267,3 +267,29 @@ test('property: with crashes, leaves, joins, latency and skewed clocks, no parti
     }
   }
 });
+
+test('many topics: each topic and the total stay within one per broker, and the result is stable', () => {
+  const topics: Record<string, number> = {};
+  for (let i = 0; i < 40; i++) topics[`t${i}`] = 16;
+  const c = core(topics);
+  const ids = ['b0', 'b1', 'b2'];
+  for (let t = 0; t < 60_000; t += 500) {
+    c.tick(t);
+    for (const id of ids) sync(c, id, t);
+  }
+  const total = new Map<string, number>();
+  for (const name of Object.keys(topics)) {
+    const n = [...loads(perTopic(c, name, 60_000)).values()];
+    expect(Math.max(...n) - Math.min(...n)).toBeLessThanOrEqual(1);
+    for (const [id, k] of loads(perTopic(c, name, 60_000))) total.set(id, (total.get(id) ?? 0) + k);
+  }
+  const sums = [...total.values()];
+  expect(sums.reduce((a, b) => a + b, 0)).toBe(640);
+  expect(Math.max(...sums) - Math.min(...sums)).toBeLessThanOrEqual(1);
+  c.takeDirty();
+  for (let t = 60_000; t < 90_000; t += 500) {
+    c.tick(t);
+    for (const id of ids) sync(c, id, t);
+  }
+  expect(c.takeDirty()).toEqual([]);
+});
