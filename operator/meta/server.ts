@@ -153,7 +153,9 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   const loaded = loadMetaProto();
   const server = new grpc.Server();
   server.addService(loaded.grpc.herald.v1.Meta.service, handlers);
-  const health = new HealthImplementation({ '': 'NOT_SERVING', 'herald.v1.Meta': 'NOT_SERVING' });
+  // '' (the process) serves on every replica, since followers answer too (they redirect);
+  // 'herald.v1.Meta' serves only on the leader once it has restored its state.
+  const health = new HealthImplementation({ '': 'SERVING', 'herald.v1.Meta': 'NOT_SERVING' });
   health.addToServer(server);
   new ReflectionService(loaded.reflection).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
@@ -165,7 +167,6 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   return {
     address: `${host}:${port}`,
     setServing(serving) {
-      health.setStatus('', serving ? 'SERVING' : 'NOT_SERVING');
       health.setStatus('herald.v1.Meta', serving ? 'SERVING' : 'NOT_SERVING');
     },
     close: () =>

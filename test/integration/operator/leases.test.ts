@@ -108,10 +108,12 @@ test('grpcurl lists the Meta service through reflection and reads the routes', a
   for (const r of body.routes) expect(r.address).toBe(`${r.brokerId}.test:7600`);
   const health = await runTool('grpcurl', [
     '-plaintext',
+    '-d',
+    '{"service":"herald.v1.Meta"}',
     operator.metaAddress,
     'grpc.health.v1.Health/Check',
   ]);
-  expect(health.stdout).toContain('SERVING');
+  expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
 });
 
 test('a broker that stops renewing loses its partitions after expiry; they move within the lease + 5 s', async () => {
