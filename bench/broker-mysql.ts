@@ -442,6 +442,9 @@ async function main(): Promise<void> {
     ...(JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as Partial<BrokerOptionsInput>),
   };
   const broker = await spawnBroker(options, nodeArgs);
+  // Never leave the broker running, however this script ends.
+  process.on('exit', () => broker.child.kill());
+  process.once('SIGINT', () => process.exit(130));
   const clients = connect(broker.address);
   const call = api(clients);
   console.log(

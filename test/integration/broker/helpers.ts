@@ -160,6 +160,13 @@ export async function metricValue(metricsAddress: string, name: string): Promise
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
 }
 
+const spawned = new Set<ChildProcess>();
+
+/** Kills every broker process spawnBroker started that is still running (call in afterAll). */
+export function killSpawnedBrokers(): void {
+  for (const child of spawned) child.kill('SIGKILL');
+}
+
 export interface BrokerProcess {
   child: ChildProcess;
   address: string;
@@ -191,7 +198,13 @@ export async function spawnBroker(
     ],
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  spawned.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      spawned.delete(child);
+      resolve(code);
+    }),
+  );
   const lines = createInterface({ input: child.stderr });
   const stderr: string[] = [];
   const started = await new Promise<{ address: string; metricsAddress: string }>((resolve, reject) => {

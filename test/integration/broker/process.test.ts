@@ -8,6 +8,7 @@ import {
   brokerOptions,
   connect,
   dropTestDatabases,
+  killSpawnedBrokers,
   runBroker,
   spawnBroker,
   sql,
@@ -15,7 +16,10 @@ import {
   until,
 } from './helpers';
 
-afterAll(dropTestDatabases);
+afterAll(async () => {
+  killSpawnedBrokers();
+  await dropTestDatabases();
+});
 
 test('kill -9 while producers wait: every acked publish is stored exactly once', async () => {
   const database = testDatabase('kill');
