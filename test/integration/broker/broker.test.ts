@@ -383,6 +383,33 @@ describe('broker lifecycle', () => {
     await running.stop();
   });
 
+  test('a stale owner is fenced by storage: its write fails, stores nothing, and it catches up', async () => {
+    const database = testDatabase('fence');
+    const options = brokerOptions(database, topics);
+    // Two brokers that both believe they own every partition (what a lease handover race looks like).
+    const a = await runBroker(options);
+    const b = await runBroker(options);
+    const [callA, callB] = [api(a.clients), api(b.clients)];
+    expect(
+      (await callA.publish({ topic: TOPIC, partition: 0, messages: [body('from a')] })).results[0].offset,
+    ).toBe(1);
+    // b allocated offset 1 at start; its INSERT collides on the primary key.
+    const fenced = await failure(
+      callB.publish({ topic: TOPIC, partition: 0, messages: [body('from b'), body('b2')] }),
+    );
+    expect(fenced.code).toBe(status.ABORTED);
+    expect(fenced.info?.reason).toBe('PARTITION_FENCED');
+    expect(await storedCount(database, TOPIC, 3)).toBe(1);
+    // b re-reads the end offset before its next write.
+    expect(
+      (await callB.publish({ topic: TOPIC, partition: 0, messages: [body('b again')] })).results[0].offset,
+    ).toBe(2);
+    const pulled = await callB.pull({ group: 'g', topic: TOPIC, partition: 0, maxMessages: 10 });
+    expect(pulled.messages.map((m) => m.body.toString())).toEqual(['from a', 'b again']);
+    await a.stop();
+    await b.stop();
+  });
+
   test('graceful shutdown answers every pending publish, and every acked one is stored', async () => {
     const database = testDatabase('shutdown');
     const running = await runBroker(brokerOptions(database, topics, { publish: { lingerMs: 50 } }));
