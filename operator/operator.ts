@@ -33,7 +33,9 @@ import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
 import { isTrue } from './reconcile/conditions';
-import { openMysqlTopicStorage, TopicStorages } from './storage/topic-storage';
+import { openKafkaTopics } from './storage/kafka-topics';
+import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
+import type { TopicProvisioner, TopicStorage } from './storage/topic-storage';
 
 export interface OperatorOptions {
   /** A kubeconfig file; in a cluster, leave unset to use the service account. */
@@ -97,7 +99,8 @@ interface Leading {
   ctx: ControllerContext;
   controllers: Controller[];
   reflectors: Reflector<KubernetesObject>[];
-  storages: TopicStorages;
+  storages: Connections<TopicStorage>;
+  kafkas: Connections<TopicProvisioner>;
   tick: NodeJS.Timeout;
 }
 
@@ -190,7 +193,8 @@ export class Operator {
     const core = this.kc.makeApiClient(CoreV1Api);
     const objects = KubernetesObjectApi.makeApiClient(this.kc);
     const meta = new MetaCore();
-    const storages = new TopicStorages((url) => openMysqlTopicStorage(url, log.namespace('storage')));
+    const storages = new Connections((url) => openMysqlTopicStorage(url, log.namespace('storage')));
+    const kafkas = new Connections((servers) => openKafkaTopics(servers.split(','), log.namespace('kafka')));
     const controllers: Controller[] = [];
     const byKind = new Map<string, Controller>();
     const enqueue = (kind: string, key: string) => byKind.get(kind)?.enqueue(key);
@@ -268,6 +272,7 @@ export class Operator {
       logger: log,
       meta,
       storage: async (pool) => storages.get(await poolMysqlUrl(core, pool)),
+      kafka: (pool) => kafkas.get((pool.spec.storage.kafka?.bootstrapServers ?? []).join(',')),
       caches,
       options: {
         metaAddress: o.brokerMetaAddress ?? this.metaAddress,
@@ -351,7 +356,7 @@ export class Operator {
       checkpointer.flush().catch((err: unknown) => log.debug('checkpoint flush failed', { err }));
     }, o.tickMs);
     this.state = { core: meta, checkpointer };
-    this.leading = { ctx, controllers, reflectors, storages, tick };
+    this.leading = { ctx, controllers, reflectors, storages, kafkas, tick };
     for (const c of controllers) c.start();
     this.server.setServing(true);
   }
@@ -366,6 +371,7 @@ export class Operator {
     await Promise.all(leading.reflectors.map((r) => r.stop()));
     await Promise.all(leading.controllers.map((c) => c.stop()));
     await leading.storages.closeAll();
+    await leading.kafkas.closeAll();
   }
 }
 

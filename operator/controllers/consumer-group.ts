@@ -41,6 +41,17 @@ export async function reconcileConsumerGroup(
     ctx.meta.removeGroup(namespace, name);
     const why = !topic ? `Topic ${group.spec.topic} does not exist` : 'the topic has no storage yet';
     set({ type: 'Ready', status: 'False', reason: 'TopicNotReady', message: why });
+  } else if (topic.spec.storage === 'kafka') {
+    // Leases work alike; start positions and lag live in Kafka's group offsets, which the
+    // brokers' Kafka storage will own.
+    ctx.meta.setGroup({ namespace, name, topic: group.spec.topic, mode: group.spec.mode });
+    set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
+    set({
+      type: 'Registered',
+      status: 'False',
+      reason: 'KafkaOffsetsNotManaged',
+      message: 'start positions and lag of Kafka topics are not managed by the operator yet',
+    });
   } else {
     ctx.meta.setGroup({ namespace, name, topic: group.spec.topic, mode: group.spec.mode });
     const storage = await ctx.storage(pool);

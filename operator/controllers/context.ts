@@ -14,7 +14,7 @@ import type { Logger } from '../../broker/logger';
 import type { BrokerPool, ConsumerGroup, Topic } from '../gen/crds';
 import type { Reflector } from '../kube/reflector';
 import type { MetaCore } from '../meta/meta-core';
-import type { TopicStorage } from '../storage/topic-storage';
+import type { TopicProvisioner, TopicStorage } from '../storage/topic-storage';
 import type { EventRecorder } from './events';
 
 export const PAUSED_ANNOTATION = 'herald.dev/paused';
@@ -29,6 +29,8 @@ export interface ControllerContext {
   meta: MetaCore;
   /** The message store of a pool's MySQL database (by the URL in the pool's Secret). */
   storage(pool: BrokerPool): Promise<TopicStorage>;
+  /** The Kafka admin of a pool's Kafka cluster. */
+  kafka(pool: BrokerPool): Promise<TopicProvisioner>;
   caches: {
     pools: Reflector<BrokerPool>;
     topics: Reflector<Topic>;

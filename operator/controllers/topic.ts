@@ -1,8 +1,9 @@
-// Topic -> storage (a MySQL table per partition), the meta-server's view of its partitions,
+// Topic -> storage (a MySQL table per partition, or a Kafka topic), the meta-server's view of its partitions,
 // and status: StorageProvisioned, PartitionsAssigned and Ready, with observedGeneration.
 // The finalizer keeps the Topic until its storage is dropped (deletionPolicy delete) or
 // deliberately kept (retain). status.assignment belongs to the meta-server's checkpoints.
-import type { Topic, TopicStatus } from '../gen/crds';
+import type { BrokerPool, Topic, TopicStatus } from '../gen/crds';
+import type { TopicProvisioner } from '../storage/topic-storage';
 import { TopicResource } from '../gen/crds';
 import { isNotFound, patchObject, patchStatus } from '../kube/client';
 import { findCondition, setCondition } from '../reconcile/conditions';
@@ -53,20 +54,19 @@ export async function reconcileTopic(
       reason: 'PoolNotFound',
       message: `BrokerPool ${topic.spec.pool} does not exist`,
     });
-  } else if (topic.spec.storage !== 'mysql') {
+  } else if (!pool.spec.storage[topic.spec.storage]) {
     set({
       type: 'StorageProvisioned',
       status: 'False',
-      reason: 'StorageNotSupported',
-      message: `this operator provisions only mysql storage so far, not ${topic.spec.storage}`,
+      reason: 'PoolLacksStorage',
+      message: `BrokerPool ${topic.spec.pool} has no ${topic.spec.storage} storage`,
     });
   } else if (
     provisioned !== topic.spec.partitions ||
     findCondition(conditions, 'StorageProvisioned')?.status !== 'True'
   ) {
     try {
-      const storage = await ctx.storage(pool);
-      await storage.ensureTopic(name, topic.spec.partitions);
+      await (await provisioner(ctx, topic, pool)).ensureTopic(name, topic.spec.partitions);
       const grown = provisioned > 0 && provisioned < topic.spec.partitions;
       await ctx.events.record(
         topic,
@@ -152,11 +152,11 @@ async function finalize(ctx: ControllerContext, topic: Topic): Promise<Reconcile
   const finalizers = topic.metadata?.finalizers ?? [];
   ctx.meta.removeTopic(namespace, name);
   if (!finalizers.includes(FINALIZER)) return undefined;
-  if (topic.spec.deletionPolicy === 'delete' && topic.spec.storage === 'mysql') {
+  if (topic.spec.deletionPolicy === 'delete') {
     const pool = ctx.caches.pools.get(`${namespace}/${topic.spec.pool}`);
     if (!pool) throw new TerminalError(`cannot drop storage: BrokerPool ${topic.spec.pool} does not exist`);
     const partitions = Math.max(topic.status?.provisionedPartitions ?? 0, topic.spec.partitions);
-    await (await ctx.storage(pool)).dropTopic(name, partitions);
+    await (await provisioner(ctx, topic, pool)).dropTopic(name, partitions);
     await ctx.events.record(
       topic,
       'Normal',
@@ -175,4 +175,8 @@ async function finalize(ctx: ControllerContext, topic: Topic): Promise<Reconcile
     if (!isNotFound(err)) throw err;
   }
   return undefined;
+}
+
+function provisioner(ctx: ControllerContext, topic: Topic, pool: BrokerPool): Promise<TopicProvisioner> {
+  return topic.spec.storage === 'kafka' ? ctx.kafka(pool) : ctx.storage(pool);
 }

@@ -11,14 +11,18 @@ import { createMysqlStore } from '../../broker/storage/mysql/mysql-store';
 import { messageTable } from '../../broker/storage/mysql/sql';
 import type { MessageStore } from '../../broker/storage/storage';
 
-export interface TopicStorage {
+/** Creates, grows and drops a topic's storage. */
+export interface TopicProvisioner {
   /** Creates the topic's partitions (idempotent; partitions only grow). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
-  /** Drops every table of the topic's partitions (idempotent). */
+  /** Drops everything stored for the topic (idempotent). */
   dropTopic(topic: string, partitions: number): Promise<void>;
-  /** The message store itself, for offsets and lag. */
-  readonly messages: MessageStore;
   close(): Promise<void>;
+}
+
+/** A pool's MySQL storage: provisioning, and the message store itself for offsets and lag. */
+export interface TopicStorage extends TopicProvisioner {
+  readonly messages: MessageStore;
 }
 
 /** Drops one partition's message table. Params: none; the name is validated by messageTable. */
@@ -48,26 +52,26 @@ export async function openMysqlTopicStorage(url: string, logger: Logger): Promis
   };
 }
 
-/** Opens one TopicStorage per distinct database URL and keeps it. */
-export class TopicStorages {
-  private readonly open = new Map<string, Promise<TopicStorage>>();
+/** Opens one connection (store, admin client) per distinct address and keeps it. */
+export class Connections<T extends { close(): Promise<void> }> {
+  private readonly open = new Map<string, Promise<T>>();
 
-  constructor(private readonly opener: (url: string) => Promise<TopicStorage>) {}
+  constructor(private readonly opener: (address: string) => Promise<T>) {}
 
-  get(url: string): Promise<TopicStorage> {
-    let storage = this.open.get(url);
-    if (!storage) {
-      storage = this.opener(url);
+  get(address: string): Promise<T> {
+    let connection = this.open.get(address);
+    if (!connection) {
+      connection = this.opener(address);
       // A failed open is retried by the next caller.
-      storage.catch(() => this.open.delete(url));
-      this.open.set(url, storage);
+      connection.catch(() => this.open.delete(address));
+      this.open.set(address, connection);
     }
-    return storage;
+    return connection;
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
-    await Promise.allSettled(all.map(async (s) => (await s).close()));
+    await Promise.allSettled(all.map(async (c) => (await c).close()));
   }
 }
