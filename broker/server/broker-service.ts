@@ -89,26 +89,33 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
     },
 
     PublishStream(call) {
-      // Bounded work per stream: stop reading while this many publishes are unanswered.
+      // Bounded work per stream: stop reading while this many publishes are unanswered, or
+      // while the client is not reading its results.
       const maxOutstanding = 1024;
       let outstanding = 0;
+      let writeBlocked = false;
       let paused = false;
       let ended = false;
+      const flow = () => {
+        const stop = writeBlocked || outstanding >= maxOutstanding;
+        if (stop && !paused) call.pause();
+        else if (!stop && paused) call.resume();
+        paused = stop;
+      };
+      call.on('drain', () => {
+        writeBlocked = false;
+        flow();
+      });
       const answer = (res: PublishStreamResponse__Input) => {
         outstanding--;
-        if (!call.cancelled) call.write(res);
-        if (paused && outstanding <= maxOutstanding / 2) {
-          paused = false;
-          call.resume();
-        }
+        if (!call.cancelled && !call.write(res)) writeBlocked = true;
+        flow();
         if (ended && outstanding === 0) call.end();
       };
       call.on('data', (req: PublishStreamRequest) => {
         const requestId = req.requestId;
-        if (++outstanding >= maxOutstanding && !paused) {
-          paused = true;
-          call.pause();
-        }
+        outstanding++;
+        flow();
         if (!req.publish) {
           const err = new HeraldError('INVALID_REQUEST', 'publish is required', { field: 'publish' });
           answer({ requestId, error: toRpcStatus(err) });

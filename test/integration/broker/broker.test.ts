@@ -214,6 +214,25 @@ describe('broker data plane', () => {
     expect(await storedCount(database, TOPIC, 3)).toBe(3);
   });
 
+  test('PublishStream answers every request even beyond what the broker reads at once', async () => {
+    const stream = running.clients.broker.PublishStream();
+    let answered = 0;
+    stream.on('data', (r: PublishStreamResponse) => {
+      if (r.ok) answered++;
+    });
+    const ended = new Promise<number>((resolve) =>
+      stream.on('status', (s: { code: number }) => resolve(s.code)),
+    );
+    // More than the 1,024 unanswered requests after which the broker pauses reading.
+    for (let i = 0; i < 2500; i++) {
+      stream.write({ requestId: i, publish: { topic: TOPIC, partition: i % 3, messages: [body(`m${i}`)] } });
+    }
+    stream.end();
+    expect(await ended).toBe(status.OK);
+    expect(answered).toBe(2500);
+    expect(await storedCount(database, TOPIC, 3)).toBe(2500);
+  });
+
   test('a key always maps to the same partition (Kafka murmur2)', async () => {
     const r1 = await call.publish({ topic: TOPIC, key: 'customer-17', messages: [body('a')] });
     const r2 = await call.publish({ topic: TOPIC, key: 'customer-17', messages: [body('b')] });
