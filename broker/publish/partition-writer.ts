@@ -99,9 +99,4 @@ export class PartitionWriter implements PartitionQueue {
     this.nextOffset = undefined;
     for (const q of batch.requests) q.reject(err);
   }
-
-  /** Refuses everything still queued (the broker stops without storage). */
-  rejectQueued(err: HeraldError): void {
-    for (const q of this.queue.splice(0)) q.reject(err);
-  }
 }
