@@ -10,6 +10,7 @@ import type { BrokerLeaseClient, ConsumerLeaseClient } from '../../../operator/m
 import {
   fakeBroker,
   fakeConsumer,
+  getGroup,
   installCrds,
   kubectlApply,
   poolManifest,
@@ -209,4 +210,14 @@ test('consumers join and leave; the group rebalances within the consumer lease',
     },
   );
   expect(Date.now() - start).toBeLessThanOrEqual(CONSUMER_LEASE_MS);
+
+  // The group's status shows the checkpointed membership and assignment.
+  const group = await waitFor('the group status', async () => {
+    const g = await getGroup(ns.name, 'billing');
+    const holders = new Set(g.status?.assignment?.map((a) => a.consumer));
+    return g.status?.activeConsumers === 2 && g.status.assignment?.length === 16 && holders.size === 2
+      ? g
+      : undefined;
+  });
+  expect(group.status?.consumers?.map((c) => c.id)).toEqual(['c0', 'c2']);
 });
