@@ -155,6 +155,34 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
       expect(await store.lastOffset(t)).toBe(1);
     });
 
+    test('large batches round-trip in order, and a fence anywhere in them stores nothing', async () => {
+      const many = (n: number, tag: string) =>
+        Array.from({ length: n }, (_, i) => msg(`${tag}${i}`, { tags: [tag] }));
+      await store.append(
+        [
+          { ref: t, firstOffset: 1, messages: many(341, 'a') },
+          { ref: t1, firstOffset: 1, messages: many(17, 'b') },
+        ],
+        5,
+      );
+      const read = await store.read(t, 0, 1000);
+      expect(read.map((m) => m.offset)).toEqual(Array.from({ length: 341 }, (_, i) => i + 1));
+      expect(read.map((m) => m.body.toString())).toEqual(many(341, 'a').map((m) => m.body.toString()));
+      expect(read[300]).toMatchObject({ tags: ['a'], publishedAt: 5 });
+      expect(await store.lastOffset(t1)).toBe(17);
+      // Offsets 300..599 overlap the stored 300..341: the whole append is refused.
+      const fenced = store.append(
+        [
+          { ref: t1, firstOffset: 18, messages: many(20, 'c') },
+          { ref: t, firstOffset: 300, messages: many(300, 'd') },
+        ],
+        6,
+      );
+      expect(await reason(fenced)).toBe('PARTITION_FENCED');
+      expect(await store.lastOffset(t)).toBe(341);
+      expect(await store.lastOffset(t1)).toBe(17);
+    });
+
     test('committed offsets start at 0, move only forward, per group and partition', async () => {
       expect(await store.committedOffset('g1', t)).toBe(0);
       await store.commitOffset('g1', t, 5);
