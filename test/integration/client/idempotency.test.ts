@@ -130,7 +130,7 @@ test('cleanup deletes keys older than the retention, in slices', async () => {
   await c.runOnce('g', 'fresh', () => Promise.resolve());
   expect(await c.cleanup(3_600_000, 10)).toBe(25);
   const [rows] = await pool.query<RowDataPacket[]>('SELECT dedup_key FROM retention');
-  expect(rows.map((r) => r.dedup_key)).toEqual(['fresh']);
+  expect(rows.map((r) => r.dedup_key as string)).toEqual(['fresh']);
 });
 
 test('bad options and keys are refused with the field named', () => {
