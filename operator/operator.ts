@@ -298,8 +298,13 @@ export class Operator {
 
     // Restore the last checkpoint, then wait one lease period before granting anything new.
     const now = Date.now();
-    for (const pool of caches.pools.list())
-      meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurations(pool));
+    for (const pool of caches.pools.list()) {
+      try {
+        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurations(pool));
+      } catch (err) {
+        log.warn('pool lease durations refused; using the defaults', { pool: pool.metadata?.name, err });
+      }
+    }
     for (const t of caches.topics.list()) {
       if (!isTrue(t.status?.conditions, 'StorageProvisioned') || t.metadata?.deletionTimestamp) continue;
       const info = {

@@ -1,14 +1,8 @@
 // The operator's edge to the apiserver: loading a kubeconfig (a file for local runs, the
 // service account in a cluster), server-side apply for owned objects, merge patches for
 // status, and classifying API errors by HTTP status (never by message text).
-import {
-  ApiException,
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
-import type { CustomObjectsApi, KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { CustomObjectsApi, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 
 export const FIELD_MANAGER = 'herald-operator';
 
@@ -79,5 +73,3 @@ export async function patchObject(
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
 }
-
-export { KubernetesObjectApi };

@@ -22,10 +22,6 @@ export class ItemBackoff {
   forget(key: string): void {
     this.failures.delete(key);
   }
-
-  attempts(key: string): number {
-    return this.failures.get(key) ?? 0;
-  }
 }
 
 export class TokenBucket {

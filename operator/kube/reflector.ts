@@ -25,8 +25,7 @@ export interface ReflectorOptions {
   onChange: (key: string, obj: KubernetesObject | undefined) => void;
 }
 
-export const objectKey = (obj: KubernetesObject) =>
-  `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+const objectKey = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
 export class Reflector<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();

@@ -11,7 +11,7 @@
 import { HeraldError } from '../../broker/errors';
 import { assign, limitMoves, loads } from '../assignment/assign';
 import type { Member } from '../assignment/assign';
-import { BROKER_LEASE, CONSUMER_LEASE } from '../leases/lease-math';
+import { BROKER_LEASE, checkDurations, CONSUMER_LEASE, renewIntervalMs } from '../leases/lease-math';
 import type { LeaseDurations } from '../leases/lease-math';
 import { LeaseTable } from '../leases/lease-table';
 import type { Granted } from '../leases/lease-table';
@@ -142,6 +142,8 @@ export class MetaCore {
   // ---- Declared objects (from the Topic, ConsumerGroup and BrokerPool informers) ----
 
   setPool(namespace: string, name: string, durations: PoolDurations): void {
+    checkDurations(`pool ${namespace}/${name} broker lease`, durations.broker);
+    checkDurations(`pool ${namespace}/${name} consumer lease`, durations.consumer);
     this.pools.set(key(namespace, name), durations);
   }
 
@@ -186,7 +188,7 @@ export class MetaCore {
     this.grantsBlockedUntil = Math.max(this.grantsBlockedUntil, until);
   }
 
-  grantsBlocked(now: number): boolean {
+  private grantsBlocked(now: number): boolean {
     return now < this.grantsBlockedUntil;
   }
 
@@ -225,7 +227,7 @@ export class MetaCore {
         });
       }
     }
-    return { leases, revoked, renewIntervalMs: Math.floor(d.broker.durationMs / 3) };
+    return { leases, revoked, renewIntervalMs: renewIntervalMs(d.broker) };
   }
 
   renewBrokerLeases(
@@ -366,10 +368,6 @@ export class MetaCore {
   /** Marks a unit dirty again (its checkpoint write failed). */
   markDirty(unit: Unit): void {
     this.dirty.add(unit);
-  }
-
-  isDirty(unit: Unit): boolean {
-    return this.dirty.has(unit);
   }
 
   topicCheckpoint(namespace: string, name: string): CheckpointEntry[] {
@@ -558,7 +556,7 @@ export class MetaCore {
       mode: info.mode,
       leases,
       lost,
-      heartbeatIntervalMs: Math.floor(d.consumer.durationMs / 3),
+      heartbeatIntervalMs: renewIntervalMs(d.consumer),
     };
   }
 

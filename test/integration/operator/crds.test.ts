@@ -84,3 +84,21 @@ test('defaults are filled in', async () => {
     deletionPolicy: 'retain',
   });
 });
+
+test('lease durations must leave room for the safety margin', async () => {
+  const pool = `apiVersion: herald.dev/v1alpha1
+kind: BrokerPool
+metadata: {name: tight}
+spec:
+  image: herald/broker:dev
+  storage: {mysql: {secretRef: {name: mysql}}}
+  leases: {brokerSeconds: 10, consumerSeconds: 3, safetyMarginSeconds: 2}
+`;
+  expect(await refused(pool)).toContain(
+    'leases.safetyMarginSeconds must be less than half of leases.consumerSeconds',
+  );
+  const negative = pool
+    .replace('consumerSeconds: 3', 'consumerSeconds: 20')
+    .replace('image:', 'replicas: -1\n  image:');
+  expect(await refused(negative)).toContain('spec.replicas: Invalid value: -1');
+});
