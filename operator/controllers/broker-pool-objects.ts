@@ -10,6 +10,7 @@ import type {
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
+import type { BrokerOptionsInput } from '../../broker/options';
 import type { BrokerPool } from '../gen/crds';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' };
@@ -22,6 +23,12 @@ export interface PoolObjectOptions {
   /** Partitions of all topics in the pool, for autoscale. */
   totalPartitions: number;
 }
+
+/** The ConfigMap's broker.json: the broker's options, and the pool's lease-mode settings. */
+export type BrokerPoolConfig = BrokerOptionsInput & {
+  meta: { address: string; namespace: string; pool: string; leases: BrokerPool['spec']['leases'] };
+  kafka?: { bootstrapServers: string[] };
+};
 
 export const names = (pool: string) => ({
   statefulSet: `${pool}-broker`,
@@ -64,16 +71,16 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
   });
   const { spec } = pool;
 
-  // No secret goes in here: the MySQL URL reaches the pods through a secretKeyRef.
-  const config = {
-    namespace,
-    pool: name,
-    metaAddress: options.metaAddress,
-    grpcPort: spec.grpcPort,
-    metricsPort: spec.metricsPort,
-    leases: spec.leases,
-    mysql: spec.storage.mysql ? { poolSize: spec.storage.mysql.poolSize } : undefined,
-    kafka: spec.storage.kafka ? { bootstrapServers: spec.storage.kafka.bootstrapServers } : undefined,
+  // The broker's own config file (BrokerOptions, broker/options.ts) plus what lease mode needs.
+  // No secret goes in here: the MySQL URL reaches the pods as HERALD_MYSQL_URL from the
+  // Secret, which broker/main.ts puts into mysql.url. Topics come from the meta-server.
+  const config: BrokerPoolConfig = {
+    listen: `0.0.0.0:${spec.grpcPort}`,
+    metricsListen: `0.0.0.0:${spec.metricsPort}`,
+    mysql: { url: '', ...(spec.storage.mysql ? { poolSize: spec.storage.mysql.poolSize } : {}) },
+    topics: [],
+    meta: { address: options.metaAddress, namespace, pool: name, leases: spec.leases },
+    ...(spec.storage.kafka ? { kafka: { bootstrapServers: spec.storage.kafka.bootstrapServers } } : {}),
   };
   const configJson = JSON.stringify(config, null, 2);
   const configHash = createHash('sha256').update(configJson).digest('hex').slice(0, 16);
@@ -126,6 +133,11 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
                 fieldEnv('HERALD_POD_NAMESPACE', 'metadata.namespace'),
                 fieldEnv('HERALD_POD_IP', 'status.podIP'),
                 fieldEnv('HERALD_NODE_NAME', 'spec.nodeName'),
+                // Stable per pod through the headless Service; expanded by the kubelet.
+                {
+                  name: 'HERALD_ADVERTISED_ADDRESS',
+                  value: `$(HERALD_POD_NAME).${n.headless}.${namespace}.svc:${spec.grpcPort}`,
+                },
                 ...(mysqlRef
                   ? [
                       {

@@ -57,7 +57,17 @@ test('a pool produces five owned objects; the MySQL URL stays in its Secret', ()
     string,
     unknown
   >;
-  expect(config).toMatchObject({ metaAddress: 'meta:7700', pool: 'main', mysql: { poolSize: 16 } });
+  expect(config).toEqual({
+    listen: '0.0.0.0:7600',
+    metricsListen: '0.0.0.0:9600',
+    mysql: { url: '', poolSize: 16 },
+    topics: [],
+    meta: { address: 'meta:7700', namespace: 'ns', pool: 'main', leases: pool.spec.leases },
+  });
+  expect(container?.env).toContainEqual({
+    name: 'HERALD_ADVERTISED_ADDRESS',
+    value: '$(HERALD_POD_NAME).main-broker-headless.ns.svc:7600',
+  });
   expect(JSON.stringify(config)).not.toContain('secret');
 });
 
