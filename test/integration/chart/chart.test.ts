@@ -25,11 +25,10 @@ test('helm lint is clean', async () => {
     '--set',
     'mysql.url=mysql://u:p@db:3306/herald',
   ]);
-  expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({
-    code: 0,
-    out: expect.stringContaining('0 chart(s) failed'),
-  });
-  expect(r.stdout + r.stderr).not.toMatch(/\[(WARNING|ERROR)\]/);
+  const out = r.stdout + r.stderr;
+  expect(r.code === 0 ? 'passed' : out).toBe('passed');
+  expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+  expect(out).not.toMatch(/\[(WARNING|ERROR)\]/);
 });
 
 test('helm template output is accepted by the apiserver, with and without the optional parts', async () => {

@@ -44,7 +44,7 @@ beforeAll(async () => {
     join(root, 'client', 'go'),
   );
   // A cold module cache reports its downloads on stderr; only the exit code decides.
-  expect({ code: build.code, stderr: build.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  expect(build.code === 0 ? 'built' : build.stderr).toBe('built');
   running = await runBroker(brokerOptions(testDatabase('polyglot'), [{ name: TOPIC, partitions: 4 }]));
 }, 300_000);
 

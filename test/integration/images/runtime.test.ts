@@ -37,7 +37,7 @@ function entrypoint(target: string): string[] {
 beforeAll(async () => {
   for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(app, f));
   const install = await sh('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], app);
-  expect({ code: install.code, out: install.out }).toEqual({ code: 0, out: expect.any(String) });
+  expect(install.code === 0 ? 'installed' : install.out).toBe('installed');
   const build = await sh(
     join(root, 'node_modules', '.bin', 'tsc'),
     ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(app, 'dist')],
