@@ -2,6 +2,10 @@
 // other replica serves herald.v1.Meta within 20 s, with the assignment it restored from the
 // checkpoint: every partition keeps its broker and epoch, and no partition ever has two
 // holders while the brokers move from the dead leader to the new one.
+import { credentials, status } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+import { readErrorInfo } from '../../../broker/server/status';
+import { loadMetaProto } from '../../../operator/meta/protos';
 import type { GetLeaderResponse } from '../../../proto/gen/herald/v1/GetLeaderResponse';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { BrokerLeaseClient } from '../../../operator/meta/lease-client';
@@ -84,7 +88,23 @@ test('kill -9 the leader: the other replica serves within 20 s with the assignme
     const r = await routes(leader.metaAddress, 'orders');
     return r.length === 16 && r.every((x) => !x.includes(':@')) ? r : undefined;
   });
-  // The follower knows the leader and redirects to it.
+  // The follower knows the leader and redirects to it: NOT_LEADER with the leader's address.
+  const refused = await new Promise<ServiceError>((resolve, reject) => {
+    const client = new (loadMetaProto().grpc.herald.v1.Meta)(
+      follower.metaAddress,
+      credentials.createInsecure(),
+    );
+    client.getRoutes({ namespace: ns.name, topic: 'orders' }, (err) => {
+      client.close();
+      if (err) resolve(err);
+      else reject(new Error('a follower answered GetRoutes'));
+    });
+  });
+  expect(refused.code).toBe(status.FAILED_PRECONDITION);
+  expect(readErrorInfo(refused)).toMatchObject({
+    reason: 'NOT_LEADER',
+    metadata: { leader: leader.metaAddress },
+  });
   const seen = await leaderOf(follower.metaAddress);
   expect(seen).toMatchObject({
     isLeader: false,
