@@ -312,6 +312,7 @@ export class Operator {
         name: t.metadata?.name ?? '',
         pool: t.spec.pool,
         partitions: t.status?.provisionedPartitions ?? t.spec.partitions,
+        maxMessageBytes: t.spec.maxMessageBytes,
       };
       const entries = (t.status?.assignment ?? []).map((a) => ({
         partition: a.partition,

@@ -95,7 +95,13 @@ export async function reconcileTopic(
 
   const storageReady = findCondition(conditions, 'StorageProvisioned')?.status === 'True';
   if (storageReady) {
-    ctx.meta.setTopic({ namespace, name, pool: topic.spec.pool, partitions: provisioned });
+    ctx.meta.setTopic({
+      namespace,
+      name,
+      pool: topic.spec.pool,
+      partitions: provisioned,
+      maxMessageBytes: topic.spec.maxMessageBytes,
+    });
     const routes = ctx.meta.routes(namespace, name, Date.now());
     const assigned = routes.filter((r) => r.brokerId !== '').length;
     const all = assigned === routes.length;

@@ -26,6 +26,8 @@ export interface TopicInfo {
   name: string;
   pool: string;
   partitions: number;
+  /** The Topic's spec.maxMessageBytes, passed to brokers through GetRoutes; unset: their default. */
+  maxMessageBytes?: number;
 }
 
 export interface GroupInfo {
@@ -76,6 +78,14 @@ export interface GroupResult {
   leases: LeaseGrant[];
   lost: LeaseGrant[];
   heartbeatIntervalMs: number;
+}
+
+export interface ConsumerLeaseHolder {
+  partition: number;
+  consumerId: string;
+  epoch: number;
+  /** Meta-server clock: how long the lease still lasts. */
+  remainingMs: number;
 }
 
 export interface Route {
@@ -300,7 +310,40 @@ export class MetaCore {
     return routes;
   }
 
+  /** The declared topic, or undefined. */
+  topic(namespace: string, name: string): TopicInfo | undefined {
+    return this.topics.get(key(namespace, name));
+  }
+
   // ---- Consumer groups ----
+
+  /** Every valid consumer lease of a group (GROUP_NOT_FOUND when it is not declared). */
+  consumerLeasesOf(
+    namespace: string,
+    group: string,
+    now: number,
+  ): { topic: string; mode: GroupInfo['mode']; leases: ConsumerLeaseHolder[] } {
+    const gk = key(namespace, group);
+    const info = this.groups.get(gk);
+    if (info === undefined)
+      throw new HeraldError('GROUP_NOT_FOUND', `consumer group ${gk} is not declared`, { group });
+    const partitions = this.topics.get(key(namespace, info.topic))?.partitions ?? 0;
+    const holders = info.mode === 'broadcast' ? [...(this.consumers.get(gk)?.keys() ?? [])] : [''];
+    const leases: ConsumerLeaseHolder[] = [];
+    for (let p = 0; p < partitions; p++) {
+      for (const id of holders) {
+        const lease = this.consumerLeases.current(id === '' ? partKey(gk, p) : `${gk}@${id}#${p}`, now);
+        if (lease)
+          leases.push({
+            partition: p,
+            consumerId: lease.holder,
+            epoch: lease.epoch,
+            remainingMs: lease.expiresAt - now,
+          });
+      }
+    }
+    return { topic: info.topic, mode: info.mode, leases };
+  }
 
   joinGroup(namespace: string, group: string, consumerId: string, zone: string, now: number): GroupResult {
     return this.groupCall(namespace, group, consumerId, zone, undefined, now);

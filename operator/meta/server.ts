@@ -138,7 +138,14 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     }),
     GetRoutes: unary('GetRoutes', (req) => {
       const s = leaderState();
-      return { topic: req.topic, routes: s.core.routes(req.namespace, req.topic, Date.now()) };
+      const routes = s.core.routes(req.namespace, req.topic, Date.now());
+      const maxMessageBytes = s.core.topic(req.namespace, req.topic)?.maxMessageBytes ?? 0;
+      return { topic: req.topic, routes, maxMessageBytes };
+    }),
+    GetConsumerLeases: unary('GetConsumerLeases', (req) => {
+      const s = leaderState();
+      need('group', req.group);
+      return s.core.consumerLeasesOf(req.namespace, req.group, Date.now());
     }),
     GetLeader: unary('GetLeader', () => {
       const leader = options.leader();
