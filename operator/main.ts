@@ -70,13 +70,6 @@ async function main(): Promise<void> {
     },
   };
   const operator = await Operator.start(input);
-  process.stdout.write(
-    JSON.stringify({
-      event: 'started',
-      metaAddress: operator.metaAddress,
-      identity: operator.options.identity,
-    }) + '\n',
-  );
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -90,8 +83,16 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Handlers first, then the announcement: whoever reads "started" may signal at once.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  process.stdout.write(
+    JSON.stringify({
+      event: 'started',
+      metaAddress: operator.metaAddress,
+      identity: operator.options.identity,
+    }) + '\n',
+  );
 }
 
 main().catch((err: unknown) => {
