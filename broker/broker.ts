@@ -8,7 +8,7 @@ import type { Logger } from './logger';
 import { BrokerMetrics } from './metrics';
 import type { LagSample } from './metrics';
 import { resolveOptions } from './options';
-import type { BrokerOptions, BrokerOptionsInput } from './options';
+import type { BrokerOptions, BrokerOptionsInput, TopicOptions } from './options';
 import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
@@ -22,6 +22,12 @@ import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
 import type { MessageStore } from './storage/storage';
 import { Topics, partitionKey } from './topics';
+import { MetaConnection } from '../operator/meta/lease-client';
+import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
+import { LeaseOwnership } from './lease/lease-ownership';
+import { RouteTable } from './lease/route-table';
+import { Forwarder, LOCAL_ONLY } from './server/forwarding';
+import type { PartitionRef } from './storage/storage';
 
 export interface Broker {
   options: BrokerOptions;
@@ -33,6 +39,11 @@ export interface Broker {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Starts a broker. With `meta` in the options it runs in lease mode (partitions leased by the
+ * meta-server, topics from it, calls forwarded to owners); otherwise standalone, owning every
+ * partition of the configured topics, or what `ownership` says (tests).
+ */
 export async function startBroker(
   input: BrokerOptionsInput,
   logger: Logger,
@@ -57,7 +68,8 @@ async function assemble(
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
-  const topics = new Topics(options.topics, ownership);
+  const cluster = options.meta ? leaseMode(options, (t) => topics.define(t), logger) : undefined;
+  const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
   const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
@@ -76,18 +88,29 @@ async function assemble(
     logger.namespace('publish'),
     (err) => health.failed(err),
   );
+  /** Loads a partition to serve: its end offset, and a log and writer starting there. */
+  const load = async (ref: PartitionRef): Promise<number> => {
+    const endOffset = await store.lastOffset(ref);
+    const known = writers.get(partitionKey(ref));
+    if (known) {
+      known.takeOver(endOffset);
+      return endOffset;
+    }
+    const log = new PartitionLog(ref, endOffset, {
+      maxMessages: options.delivery.tailCacheMessages,
+      maxBytes: options.delivery.tailCacheBytes,
+    });
+    const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
+    logs.set(partitionKey(ref), log);
+    writers.set(partitionKey(ref), writer);
+    committer.add(writer);
+    return endOffset;
+  };
+  // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
+  // tables, and partitions are loaded as their leases arrive.
   for (const t of topics.all()) {
     await store.ensureTopic(t.name, t.partitions);
-    for (const ref of topics.ownedPartitions(t.name)) {
-      const log = new PartitionLog(ref, await store.lastOffset(ref), {
-        maxMessages: options.delivery.tailCacheMessages,
-        maxBytes: options.delivery.tailCacheBytes,
-      });
-      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
-      logs.set(partitionKey(ref), log);
-      writers.set(partitionKey(ref), writer);
-      committer.add(writer);
-    }
+    for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(
     topics,
@@ -96,6 +119,7 @@ async function assemble(
     options.delivery,
     metrics,
     logger.namespace('delivery'),
+    cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
   );
   const publisher = new Publisher(topics, writers, committer, health, options.publish, metrics);
   const protos = loadProtos().grpc.herald.v1;
@@ -103,7 +127,12 @@ async function assemble(
     {
       name: 'herald.v1.Broker',
       definition: protos.Broker.service,
-      handlers: brokerHandlers(publisher, delivery, logger.namespace('server')),
+      handlers: brokerHandlers(
+        publisher,
+        delivery,
+        cluster?.router ?? LOCAL_ONLY,
+        logger.namespace('server'),
+      ),
     },
     { name: 'herald.v1.Admin', definition: protos.Admin.service, handlers: adminHandlers(delivery) },
   ]);
@@ -120,10 +149,19 @@ async function assemble(
   });
   health.start();
   grpcServer.setServing(true);
+  cluster?.ownership.start({
+    acquired: async (ref) => {
+      const endOffset = await load(ref);
+      delivery.forget(ref);
+      return endOffset;
+    },
+    lost: (ref) => delivery.forget(ref),
+  });
   logger.info('broker started', {
     address: grpcServer.address,
     metricsAddress: metricsServer.address,
     topics: options.topics.map((t) => t.name),
+    ...(options.meta ? { brokerId: options.meta.brokerId, meta: options.meta.addresses } : {}),
   });
 
   let shutdown: Promise<void> | undefined;
@@ -133,6 +171,9 @@ async function assemble(
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     await committer.drain();
     await delivery.stop();
+    // Nothing is written any more: hand the partitions over now rather than at expiry.
+    await cluster?.ownership.stop({ release: true });
+    cluster?.close();
     const timeout = new Promise<'timeout'>((resolve) =>
       setTimeout(resolve, options.shutdownTimeoutMs, 'timeout').unref(),
     );
@@ -150,5 +191,29 @@ async function assemble(
     address: grpcServer.address,
     metricsAddress: metricsServer.address,
     shutdown: () => (shutdown ??= stop()),
+  };
+}
+
+/** The lease-mode parts: ownership by lease, routes and forwarding, consumer-lease checks. */
+function leaseMode(options: BrokerOptions, defineTopic: (t: TopicOptions) => void, logger: Logger) {
+  const meta = options.meta!;
+  const conn = new MetaConnection(meta.addresses);
+  const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
+  const router = new Forwarder(
+    routes,
+    { id: meta.brokerId, address: options.advertisedAddress },
+    logger.namespace('forward'),
+  );
+  return {
+    ownership: new LeaseOwnership(meta, options.advertisedAddress, routes, logger.namespace('leases')),
+    router,
+    consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {
+      safetyMarginMs: meta.safetyMarginMs,
+      maxAgeMs: meta.consumerLeaseCacheMs,
+    }),
+    close: () => {
+      router.close();
+      conn.close();
+    },
   };
 }

@@ -9,6 +9,27 @@ export interface TopicOptions {
   maxMessageBytes: number;
 }
 
+/** Lease mode: the broker serves what the meta-server leases it (DESIGN.md, "Leases"). */
+export interface MetaOptions {
+  /** Meta-server addresses (host:port; any operator replica, followers redirect). */
+  addresses: string[];
+  /** The namespace and BrokerPool this broker belongs to. */
+  namespace: string;
+  pool: string;
+  /** Unique in the pool: the pod name (HERALD_POD_NAME) in a cluster. */
+  brokerId: string;
+  /** topology.kubernetes.io/zone of the node; empty when unknown. */
+  zone: string;
+  /** Relative capacity for assignment. */
+  weight: number;
+  /** How much earlier than the meta-server's expiry this broker stops using a lease. */
+  safetyMarginMs: number;
+  /** How long cached routes (GetRoutes) are trusted before forwarding asks again. */
+  routeTtlMs: number;
+  /** How long a cached answer of GetConsumerLeases decides an ack without a matching lease. */
+  consumerLeaseCacheMs: number;
+}
+
 export interface BrokerOptions {
   /** host:port for gRPC; port 0 picks a free port. */
   listen: string;
@@ -55,9 +76,32 @@ export interface BrokerOptions {
   };
   /** How long shutdown waits for calls to finish before cancelling them. */
   shutdownTimeoutMs: number;
+  /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
+  meta: MetaOptions | undefined;
 }
 
-export type BrokerOptionsInput = Partial<Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics'>> & {
+/**
+ * The `meta` section as the BrokerPool's ConfigMap writes it (operator/controllers/
+ * broker-pool-objects.ts): `address` may list several comma-separated addresses, `leases` is
+ * the pool's spec.leases (seconds). brokerId, zone and weight come from the pod's environment
+ * (broker/main.ts) or the file.
+ */
+export interface MetaOptionsInput {
+  address: string;
+  namespace: string;
+  pool: string;
+  leases?: { safetyMarginSeconds?: number };
+  brokerId?: string;
+  zone?: string;
+  weight?: number;
+  routeTtlMs?: number;
+  consumerLeaseCacheMs?: number;
+}
+
+export type BrokerOptionsInput = Partial<
+  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta'>
+> & {
+  meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
@@ -90,6 +134,7 @@ export const DEFAULTS = {
     tailCacheBytes: 512 * 1024,
   },
   shutdownTimeoutMs: 10_000,
+  meta: { weight: 1, safetyMarginSeconds: 2, routeTtlMs: 5_000, consumerLeaseCacheMs: 1_000 },
 };
 
 export class OptionsError extends Error {
@@ -113,6 +158,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     publish: { ...DEFAULTS.publish, ...input.publish },
     delivery: { ...DEFAULTS.delivery, ...input.delivery },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
   hostPort('listen', o.listen);
   hostPort('advertisedAddress', o.advertisedAddress);
@@ -150,6 +196,36 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     int(`${field}.partitions`, t.partitions, 1, 1024);
     int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
   });
+  return o;
+}
+
+function metaOptions(m: MetaOptionsInput): MetaOptions {
+  const o: MetaOptions = {
+    addresses: String(m.address ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
+    namespace: m.namespace,
+    pool: m.pool,
+    brokerId: m.brokerId ?? '',
+    zone: m.zone ?? '',
+    weight: m.weight ?? DEFAULTS.meta.weight,
+    safetyMarginMs: (m.leases?.safetyMarginSeconds ?? DEFAULTS.meta.safetyMarginSeconds) * 1000,
+    routeTtlMs: m.routeTtlMs ?? DEFAULTS.meta.routeTtlMs,
+    consumerLeaseCacheMs: m.consumerLeaseCacheMs ?? DEFAULTS.meta.consumerLeaseCacheMs,
+  };
+  if (o.addresses.length === 0) throw new OptionsError('meta.address', 'must name at least one host:port');
+  o.addresses.forEach((a) => hostPort('meta.address', a));
+  for (const field of ['namespace', 'pool', 'brokerId'] as const) {
+    if (typeof o[field] !== 'string' || o[field] === '') {
+      const hint = field === 'brokerId' ? ' (or set HERALD_POD_NAME)' : '';
+      throw new OptionsError(`meta.${field}`, `must be a non-empty string${hint}`);
+    }
+  }
+  int('meta.weight', o.weight, 1, 1000);
+  int('meta.leases.safetyMarginSeconds', o.safetyMarginMs, 0);
+  int('meta.routeTtlMs', o.routeTtlMs, 1);
+  int('meta.consumerLeaseCacheMs', o.consumerLeaseCacheMs, 0);
   return o;
 }
 

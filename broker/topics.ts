@@ -16,6 +16,11 @@ export class Topics {
     this.byName = new Map(topics.map((t) => [t.name, t]));
   }
 
+  /** Adds or updates a topic (lease mode learns its topics from the meta-server). */
+  define(topic: TopicOptions): void {
+    this.byName.set(topic.name, topic);
+  }
+
   all(): TopicOptions[] {
     return [...this.byName.values()];
   }

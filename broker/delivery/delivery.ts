@@ -12,6 +12,7 @@ import type { Delivered } from './group-cursor';
 import type { PartitionLog } from './partition-log';
 import { OffsetCommitter } from './offset-committer';
 import type { Signal } from './signal';
+import type { ConsumerClaim, ConsumerLeaseGuard } from '../lease/consumer-leases';
 
 export interface PullInput {
   group: string;
@@ -20,6 +21,7 @@ export interface PullInput {
   maxMessages: number;
   maxWaitMs: number;
   ackTimeoutMs: number;
+  consumer: ConsumerClaim;
 }
 
 export interface PartitionLagInfo {
@@ -50,13 +52,14 @@ export class Delivery {
     private readonly options: BrokerOptions['delivery'],
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
+    private readonly leases: ConsumerLeaseGuard,
   ) {
     this.offsets = new OffsetCommitter(store, options.commitIntervalMs, logger);
     this.offsets.start();
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
-    const cursor = await this.cursor(input.group, input.topic, input.partition);
+    const cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
     const max = clamp(input.maxMessages || 1, 1, this.options.maxPullMessages);
     const ackTimeout = input.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const deadline = Date.now() + Math.min(input.maxWaitMs, this.options.maxPullWaitMs);
@@ -78,12 +81,12 @@ export class Delivery {
    * when `cancelled` fires (client gone) or the broker stops.
    */
   async subscribe(
-    start: { group: string; topic: string; partition: number; ackTimeoutMs: number },
+    start: { group: string; topic: string; partition: number; ackTimeoutMs: number; consumer: ConsumerClaim },
     credits: { available: number; signal: Signal },
     sink: SubscriptionSink,
     cancelled: AbortSignal,
   ): Promise<void> {
-    const cursor = await this.cursor(start.group, start.topic, start.partition);
+    const cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
     const ackTimeout = start.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     while (!abort.aborted) {
@@ -104,8 +107,14 @@ export class Delivery {
     }
   }
 
-  async ack(group: string, topic: string, partition: number, offsets: number[]): Promise<number> {
-    const cursor = await this.cursor(group, topic, partition);
+  async ack(
+    group: string,
+    topic: string,
+    partition: number,
+    offsets: number[],
+    consumer: ConsumerClaim,
+  ): Promise<number> {
+    const cursor = await this.cursor(group, topic, partition, consumer);
     const committed = cursor.ack(offsets);
     this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
@@ -118,8 +127,9 @@ export class Delivery {
     partition: number,
     offsets: number[],
     delayMs: number,
+    consumer: ConsumerClaim,
   ): Promise<void> {
-    const cursor = await this.cursor(group, topic, partition);
+    const cursor = await this.cursor(group, topic, partition, consumer);
     cursor.nack(offsets, delayMs);
   }
 
@@ -165,10 +175,37 @@ export class Delivery {
     for (const o of opened) if (o.status === 'fulfilled') o.value.close();
   }
 
-  private cursor(group: string, topic: string, partition: number): Promise<GroupCursor> {
+  /**
+   * Forgets every group's cursor on a partition (another broker served it meanwhile): the next
+   * call reloads the committed offset from the store.
+   */
+  forget(ref: PartitionRef): void {
+    const suffix = `\u0000${partitionKey(ref)}`;
+    for (const [key, open] of [...this.cursors]) {
+      if (!key.endsWith(suffix)) continue;
+      this.cursors.delete(key);
+      open.then(
+        (c) => {
+          this.opened = this.opened.filter((o) => o !== c);
+          c.close();
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  private async cursor(
+    group: string,
+    topic: string,
+    partition: number,
+    consumer: ConsumerClaim,
+  ): Promise<GroupCursor> {
     if (this.stopping.signal.aborted) throw new HeraldError('SHUTTING_DOWN', 'the broker is shutting down');
     requireName('group', group);
-    const ref = this.topics.ownedPartition(topic, partition);
+    let ref = this.topics.ownedPartition(topic, partition);
+    await this.leases.check(group, ref, consumer);
+    // The lease check may have waited on the meta-server: ownership again, with no await after.
+    ref = this.topics.ownedPartition(topic, partition);
     const key = cursorKey(group, ref);
     let open = this.cursors.get(key);
     if (!open) {

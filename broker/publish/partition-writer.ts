@@ -49,6 +49,15 @@ export class PartitionWriter implements PartitionQueue {
     return this.queue[0]?.at ?? 0;
   }
 
+  /**
+   * A new lease on the partition (another broker may have written since): serve from the end
+   * offset just read, and re-read it again right before the next write.
+   */
+  takeOver(endOffset: number): void {
+    this.log.reset(endOffset);
+    this.nextOffset = undefined;
+  }
+
   /** Queues a request synchronously (so arrival order is kept); resolves with its first offset. */
   enqueue(messages: NewMessage[], bytes: number): Promise<number> {
     this.metrics.pendingPublishes.inc();

@@ -16,6 +16,7 @@ import { HeraldError } from '../errors';
 import type { Logger } from '../logger';
 import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import type { CallRouter } from './forwarding';
 import { toRpcStatus, toServiceError } from './status';
 
 export function messageId(ref: PartitionRef, offset: number): string {
@@ -64,6 +65,10 @@ function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
   };
 }
 
+function claim(req: { consumerId: string; leaseEpoch: number }) {
+  return { id: req.consumerId, epoch: req.leaseEpoch };
+}
+
 /** Signals when the client cancels the call (or its deadline passes). */
 function cancellation(call: { on(event: 'cancelled', cb: () => void): unknown }): AbortSignal {
   const ac = new AbortController();
@@ -71,7 +76,12 @@ function cancellation(call: { on(event: 'cancelled', cb: () => void): unknown })
   return ac.signal;
 }
 
-export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger: Logger): BrokerHandlers {
+export function brokerHandlers(
+  publisher: Publisher,
+  delivery: Delivery,
+  router: CallRouter,
+  logger: Logger,
+): BrokerHandlers {
   const fail = (method: string, err: unknown) => {
     const e = toServiceError(err);
     if (!(err instanceof HeraldError) || err.reason === 'INTERNAL_ERROR')
@@ -82,10 +92,18 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
 
   return {
     Publish(call, callback) {
-      publisher.publish(publishInput(call.request)).then(
-        (out) => callback(null, publishResponse(out)),
-        (err: unknown) => callback(fail('Publish', err)),
-      );
+      const req = call.request;
+      const ctx = { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) };
+      router
+        .run(
+          ctx,
+          () => publisher.publish(publishInput(req)).then(publishResponse),
+          (c, md, cb) => c.Publish(req, md, cb),
+        )
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(fail('Publish', err)),
+        );
     },
 
     PublishStream(call) {
@@ -121,13 +139,17 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
           answer({ requestId, error: toRpcStatus(err) });
           return;
         }
-        publisher.publish(publishInput(req.publish)).then(
-          (out) => answer({ requestId, ok: publishResponse(out) }),
-          (err: unknown) => {
-            fail('PublishStream', err);
-            answer({ requestId, error: toRpcStatus(err) });
-          },
-        );
+        const publish = req.publish;
+        const ctx = { topic: publish.topic, metadata: call.metadata, cancelled: cancellation(call) };
+        router
+          .run(ctx, () => publisher.publish(publishInput(publish)), undefined)
+          .then(
+            (out) => answer({ requestId, ok: publishResponse(out) }),
+            (err: unknown) => {
+              fail('PublishStream', err);
+              answer({ requestId, error: toRpcStatus(err) });
+            },
+          );
       });
       call.on('end', () => {
         ended = true;
@@ -144,14 +166,23 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
         maxMessages: req.maxMessages,
         maxWaitMs: req.maxWaitMs,
         ackTimeoutMs: req.ackTimeoutMs,
+        consumer: claim(req),
       };
-      delivery.pull(input, cancellation(call)).then(
-        (taken) => {
-          const ref = { topic: req.topic, partition: req.partition };
-          callback(null, { messages: taken.map((d) => toDelivery(ref, d)) });
-        },
-        (err: unknown) => callback(fail('Pull', err)),
-      );
+      const ref = { topic: req.topic, partition: req.partition };
+      const cancelled = cancellation(call);
+      router
+        .run(
+          { topic: req.topic, metadata: call.metadata, cancelled },
+          () =>
+            delivery
+              .pull(input, cancelled)
+              .then((taken) => ({ messages: taken.map((d) => toDelivery(ref, d)) })),
+          (c, md, cb) => c.Pull(req, md, cb),
+        )
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(fail('Pull', err)),
+        );
     },
 
     Subscribe(call) {
@@ -192,12 +223,18 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
               cancelled.addEventListener('abort', () => resolve(), { once: true });
             }),
         };
-        delivery
-          .subscribe(
-            { group: s.group, topic: s.topic, partition: s.partition, ackTimeoutMs: s.ackTimeoutMs },
-            credits,
-            sink,
-            cancelled,
+        const start = {
+          group: s.group,
+          topic: s.topic,
+          partition: s.partition,
+          ackTimeoutMs: s.ackTimeoutMs,
+          consumer: claim(s),
+        };
+        router
+          .run(
+            { topic: s.topic, metadata: call.metadata, cancelled },
+            () => delivery.subscribe(start, credits, sink, cancelled),
+            undefined,
           )
           .then(
             () => end(),
@@ -213,18 +250,36 @@ export function brokerHandlers(publisher: Publisher, delivery: Delivery, logger:
 
     Ack(call, callback) {
       const req = call.request;
-      delivery.ack(req.group, req.topic, req.partition, req.offsets).then(
-        (committed) => callback(null, { committedOffset: committed }),
-        (err: unknown) => callback(fail('Ack', err)),
-      );
+      router
+        .run(
+          { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) },
+          () =>
+            delivery
+              .ack(req.group, req.topic, req.partition, req.offsets, claim(req))
+              .then((committed) => ({ committedOffset: committed })),
+          (c, md, cb) => c.Ack(req, md, cb),
+        )
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(fail('Ack', err)),
+        );
     },
 
     Nack(call, callback) {
       const req = call.request;
-      delivery.nack(req.group, req.topic, req.partition, req.offsets, req.delayMs).then(
-        () => callback(null, {}),
-        (err: unknown) => callback(fail('Nack', err)),
-      );
+      router
+        .run(
+          { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) },
+          () =>
+            delivery
+              .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, claim(req))
+              .then(() => ({})),
+          (c, md, cb) => c.Nack(req, md, cb),
+        )
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(fail('Nack', err)),
+        );
     },
   };
 }

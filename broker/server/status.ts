@@ -2,7 +2,8 @@
 // google.rpc.Status with a google.rpc.ErrorInfo (domain herald.dev) in the
 // grpc-status-details-bin trailer, the way Google APIs carry machine-readable reasons.
 import * as grpc from '@grpc/grpc-js';
-import { asHeraldError } from '../errors';
+import { asHeraldError, HeraldError, REASONS } from '../errors';
+import type { Reason } from '../errors';
 import { loadProtos } from '../../proto/load';
 import type { ErrorInfo } from '../../proto/gen/google/rpc/ErrorInfo';
 import type { Status, Status__Input } from '../../proto/gen/google/rpc/Status';
@@ -40,4 +41,14 @@ export function readErrorInfo(err: { metadata?: grpc.Metadata }): ErrorInfo | un
 export function errorInfoOf(status: Status): ErrorInfo | undefined {
   const found = status.details.find((d) => d.type_url === ERROR_INFO_TYPE);
   return found?.value ? loadProtos().grpc.google.rpc.ErrorInfo.deserialize(found.value) : undefined;
+}
+
+/**
+ * A failed call to another Herald server (a forwarded call, the meta-server) as a HeraldError:
+ * its reason and metadata when it sent an ErrorInfo, otherwise undefined (a transport failure).
+ */
+export function fromServiceError(err: grpc.ServiceError): HeraldError | undefined {
+  const info = readErrorInfo(err);
+  if (info === undefined || !(info.reason in REASONS)) return undefined;
+  return new HeraldError(info.reason as Reason, err.details, info.metadata, { cause: err });
 }

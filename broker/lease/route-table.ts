@@ -1,0 +1,94 @@
+// Routes of topics (Meta GetRoutes), cached: which broker holds each partition, and the
+// topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
+// its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
+import type * as grpc from '@grpc/grpc-js';
+import type { MetaConnection } from '../../operator/meta/lease-client';
+import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
+import { HeraldError } from '../errors';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../options';
+import type { TopicOptions } from '../options';
+import { fromServiceError } from '../server/status';
+
+export interface PartitionRoute {
+  partition: number;
+  /** Empty while no broker holds the partition. */
+  brokerId: string;
+  address: string;
+  epoch: number;
+}
+
+export interface TopicRoutes {
+  topic: TopicOptions;
+  routes: PartitionRoute[];
+  /** Local clock. */
+  fetchedAt: number;
+}
+
+export class RouteTable {
+  private readonly byTopic = new Map<string, TopicRoutes>();
+  private readonly fetching = new Map<string, Promise<TopicRoutes>>();
+
+  constructor(
+    private readonly meta: MetaConnection,
+    private readonly namespace: string,
+    private readonly ttlMs: number,
+    /** Called with every topic definition fetched, so the broker knows the topic. */
+    private readonly onTopic: (topic: TopicOptions) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The cached route of a partition, however old (for the owner hint in errors). */
+  cached(topic: string, partition: number): PartitionRoute | undefined {
+    return this.byTopic.get(topic)?.routes[partition];
+  }
+
+  /** The topic's routes, fetched when missing or older than the TTL. */
+  async get(topic: string): Promise<TopicRoutes> {
+    const known = this.byTopic.get(topic);
+    if (known && this.now() - known.fetchedAt < this.ttlMs) return known;
+    return this.refresh(topic);
+  }
+
+  /** Fetches the topic's routes now (one fetch per topic at a time). TOPIC_NOT_FOUND when undeclared. */
+  refresh(topic: string): Promise<TopicRoutes> {
+    let running = this.fetching.get(topic);
+    if (!running) {
+      running = this.fetch(topic).finally(() => this.fetching.delete(topic));
+      this.fetching.set(topic, running);
+    }
+    return running;
+  }
+
+  private async fetch(name: string): Promise<TopicRoutes> {
+    const fetchedAt = this.now();
+    let res: GetRoutesResponse;
+    try {
+      res = await this.meta.call<GetRoutesResponse>((c, cb) =>
+        c.getRoutes({ namespace: this.namespace, topic: name }, cb),
+      );
+    } catch (err) {
+      throw (
+        fromServiceError(err as grpc.ServiceError) ??
+        new HeraldError('NOT_PARTITION_OWNER', `no route to topic ${name}: the meta-server is unreachable`, {
+          topic: name,
+        })
+      );
+    }
+    const topic: TopicOptions = {
+      name,
+      partitions: res.routes.length,
+      maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    const routes = res.routes.map((r) => ({
+      partition: r.partition,
+      brokerId: r.brokerId,
+      address: r.address,
+      epoch: Number(r.epoch),
+    }));
+    routes.sort((a, b) => a.partition - b.partition);
+    const entry = { topic, routes, fetchedAt };
+    this.byTopic.set(name, entry);
+    this.onTopic(topic);
+    return entry;
+  }
+}
