@@ -92,6 +92,8 @@ export class PartitionWriter implements PartitionQueue {
     this.metrics.insertRows.observe({ topic }, batch.messages.length);
     this.metrics.publishedMessages.inc({ topic }, batch.messages.length);
     const first = batch.firstOffset;
+    // The write trace (HERALD_DEBUG=broker.publish): which broker stored which offsets.
+    this.logger.debug('committed', { ...this.ref, firstOffset: first, count: batch.messages.length });
     this.log.appended(
       batch.messages.map((m, i): StoredMessage => ({ ...m, offset: first + i, publishedAt })),
     );

@@ -172,15 +172,18 @@ export interface BrokerProcess {
   address: string;
   metricsAddress: string;
   exited: Promise<number | null>;
+  /** Every stderr line so far (JSON log lines). */
+  logs: string[];
 }
 
 /**
  * Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node).
- * nodeArgs go to node itself, e.g. ['--cpu-prof'].
+ * nodeArgs go to node itself, e.g. ['--cpu-prof']; env is added to the process environment.
  */
 export async function spawnBroker(
   options: BrokerOptionsInput,
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<BrokerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-broker-'));
   const config = join(dir, 'broker.json');
@@ -196,7 +199,7 @@ export async function spawnBroker(
       '--config',
       config,
     ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
   );
   spawned.add(child);
   const exited = new Promise<number | null>((resolve) =>
@@ -222,7 +225,7 @@ export async function spawnBroker(
     });
     void exited.then((code) => reject(new Error(`broker exited with ${code}: ${stderr.join('\n')}`)));
   });
-  return { child, ...started, exited };
+  return { child, ...started, exited, logs: stderr };
 }
 
 /** The Broker and Admin calls as promises. */

@@ -1,0 +1,156 @@
+// A lease-mode cluster for tests: a namespace and database of its own, the operator (its
+// meta-server) as a child process, a BrokerPool with short leases set through spec.leases (the
+// option users have), Topics and ConsumerGroups applied with kubectl, and real broker
+// processes in lease mode (the config the pool's ConfigMap holds, plus the pod's environment).
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { MetaConnection } from '../../../operator/meta/lease-client';
+import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
+import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
+import { brokerOptions, connect, spawnBroker } from '../broker/helpers';
+import type { BrokerProcess, Clients } from '../broker/helpers';
+import {
+  installCrds,
+  kubectlApply,
+  poolManifest,
+  spawnOperator,
+  testNamespace,
+  topicManifest,
+  waitReady,
+} from '../operator/helpers';
+import type { OperatorProcess, TestNamespace } from '../operator/helpers';
+import { waitFor } from '../wait';
+
+export interface LeaseClusterOptions {
+  prefix: string;
+  brokers: number;
+  topics: { name: string; partitions: number }[];
+  groups?: { name: string; topic: string }[];
+  brokerLeaseSeconds?: number;
+  consumerLeaseSeconds?: number;
+  /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
+  brokerEnv?: Record<string, string>;
+}
+
+export interface LeaseBroker {
+  id: string;
+  address: string;
+  process: BrokerProcess;
+  clients: Clients;
+}
+
+export interface LeaseCluster {
+  ns: TestNamespace;
+  operator: OperatorProcess;
+  brokers: LeaseBroker[];
+  meta: MetaConnection;
+  brokerLeaseMs: number;
+  routes(topic: string): Promise<PartitionRoute[]>;
+  /** Waits until every partition of the topic has a broker among `ids`. */
+  waitAssigned(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
+  stop(): Promise<void>;
+}
+
+/** A port that is free now, for a broker whose advertised address must be known up front. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function startLeaseBroker(
+  ns: TestNamespace,
+  metaAddress: string,
+  id: string,
+  env: Record<string, string> = {},
+): Promise<LeaseBroker> {
+  const address = `127.0.0.1:${await freePort()}`;
+  const options = brokerOptions(ns.database, [], {
+    listen: address,
+    meta: {
+      address: metaAddress,
+      namespace: ns.name,
+      pool: 'default',
+      leases: { safetyMarginSeconds: 1 },
+    },
+  });
+  // Identity and advertised address come from the environment, as in a pod.
+  const process = await spawnBroker(options, [], {
+    HERALD_POD_NAME: id,
+    HERALD_ADVERTISED_ADDRESS: address,
+    ...env,
+  });
+  return { id, address, process, clients: connect(address) };
+}
+
+export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCluster> {
+  const brokerSeconds = o.brokerLeaseSeconds ?? 4;
+  const consumerSeconds = o.consumerLeaseSeconds ?? 6;
+  await installCrds();
+  const ns = await testNamespace(o.prefix);
+  await kubectlApply(
+    ns.name,
+    poolManifest(
+      'default',
+      `  leases: {brokerSeconds: ${brokerSeconds}, consumerSeconds: ${consumerSeconds}, safetyMarginSeconds: 1}`,
+    ),
+  );
+  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions));
+  for (const g of o.groups ?? []) {
+    await kubectlApply(
+      ns.name,
+      `apiVersion: herald.dev/v1alpha1
+kind: ConsumerGroup
+metadata: {name: ${g.name}}
+spec: {topic: ${g.topic}}
+`,
+    );
+  }
+  const operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500']);
+  const meta = new MetaConnection([operator.metaAddress]);
+  const brokers: LeaseBroker[] = [];
+  const routes = async (topic: string) =>
+    (
+      await meta.call<GetRoutesResponse>((c, cb) => c.getRoutes({ namespace: ns.name, topic }, cb))
+    ).routes.sort((a, b) => a.partition - b.partition);
+  const cluster: LeaseCluster = {
+    ns,
+    operator,
+    brokers,
+    meta,
+    brokerLeaseMs: brokerSeconds * 1000,
+    routes,
+    waitAssigned: (topic, ids, timeoutMs = 60_000) =>
+      waitFor(
+        `every partition of ${topic} held by one of ${ids.join(',')}`,
+        async () => {
+          const r = await routes(topic);
+          return r.length > 0 && r.every((x) => ids.includes(x.brokerId)) ? r : undefined;
+        },
+        { timeoutMs, intervalMs: 100 },
+      ),
+    async stop() {
+      for (const b of brokers) {
+        b.clients.close();
+        if (b.process.child.exitCode === null && b.process.child.signalCode === null) {
+          b.process.child.kill('SIGTERM');
+          await b.process.exited;
+        }
+      }
+      meta.close();
+      await operator.stop();
+      await ns.delete();
+    },
+  };
+  try {
+    for (let i = 0; i < o.brokers; i++)
+      brokers.push(await startLeaseBroker(ns, operator.metaAddress, `b${i}`, o.brokerEnv));
+    for (const t of o.topics) await waitReady(ns.name, t.name);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
