@@ -16,6 +16,8 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY crds ./crds
+# crds/*.yaml link to the chart's copies, the one source of the CRDs.
+COPY charts/herald/crds ./charts/herald/crds
 COPY broker ./broker
 COPY operator ./operator
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --ignore-scripts

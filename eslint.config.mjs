@@ -4,7 +4,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'proto/gen/', 'coverage/', '**/*.mjs', '**/*.js'] },
+  { ignores: ['node_modules/', 'dist/', 'proto/gen/', 'operator/gen/', 'coverage/', '**/*.mjs', '**/*.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -3,7 +3,7 @@
 // release runs: the operator's pods become Ready, and an operator authenticated as the chart's
 // ServiceAccount (so only with the chart's RBAC) reconciles the default pool into a StatefulSet.
 // helm uninstall leaves the CRDs.
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../exec';
@@ -89,6 +89,17 @@ test('the chart renders no secret outside a Secret, and restricted pod security'
     'drop: ["ALL"]',
   ]) {
     expect(deployment).toContain(setting);
+  }
+});
+
+test('the chart carries the CRDs, the same files crds/ links to', async () => {
+  const r = await runTool('helm', ['show', 'crds', chart]);
+  expect(r.code).toBe(0);
+  const names = [...r.stdout.matchAll(/^  name: (\S+)$/gm)].map((m) => m[1]).sort();
+  expect(names).toEqual(['brokerpools.herald.dev', 'consumergroups.herald.dev', 'topics.herald.dev']);
+  for (const name of ['brokerpools', 'consumergroups', 'topics']) {
+    const file = `herald.dev_${name}.yaml`;
+    expect(realpathSync(join(chart, '..', '..', 'crds', file))).toBe(join(chart, 'crds', file));
   }
 });
 
