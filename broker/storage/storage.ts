@@ -43,6 +43,8 @@ export interface OffsetCommit {
 export interface MessageStore {
   /** Creates what the topic's partitions need (idempotent; partitions only grow). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** Deletes everything stored for the topic: messages and committed offsets (idempotent). */
+  dropTopic(topic: string, partitions: number): Promise<void>;
   /** The highest stored offset of the partition, 0 when it is empty. */
   lastOffset(ref: PartitionRef): Promise<number>;
   /**

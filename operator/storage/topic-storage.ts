@@ -1,14 +1,8 @@
 // What the Topic and ConsumerGroup controllers need from a pool's message store: create and
-// drop a topic's tables, and read offsets for lag. Creating tables and reading offsets go
-// through the broker's own MessageStore (broker/storage), so its SQL is never repeated here.
-//
-// The broker's MessageStore has no way to drop a topic yet; dropTopic runs the one DROP
-// statement below, built with the broker's own table-name function. It belongs in
-// broker/storage/mysql/sql.ts (and MessageStore) and should move there.
-import mysql from 'mysql2/promise';
+// drop a topic's tables, and read offsets for lag. All of it goes through the broker's own
+// MessageStore (broker/storage), so its SQL is never repeated here.
 import type { Logger } from '../../broker/logger';
 import { createMysqlStore } from '../../broker/storage/mysql/mysql-store';
-import { messageTable } from '../../broker/storage/mysql/sql';
 import type { MessageStore } from '../../broker/storage/storage';
 
 /** Creates, grows and drops a topic's storage. */
@@ -25,10 +19,6 @@ export interface TopicStorage extends TopicProvisioner {
   readonly messages: MessageStore;
 }
 
-/** Drops one partition's message table. Params: none; the name is validated by messageTable. */
-const dropMessageTable = (topic: string, partition: number) =>
-  `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`;
-
 export async function openMysqlTopicStorage(url: string, logger: Logger): Promise<TopicStorage> {
   const messages = await createMysqlStore({
     url,
@@ -40,14 +30,7 @@ export async function openMysqlTopicStorage(url: string, logger: Logger): Promis
   return {
     messages,
     ensureTopic: (topic, partitions) => messages.ensureTopic(topic, partitions),
-    async dropTopic(topic, partitions) {
-      const conn = await mysql.createConnection({ uri: url, connectTimeout: 5_000 });
-      try {
-        for (let p = 0; p < partitions; p++) await conn.query(dropMessageTable(topic, p));
-      } finally {
-        await conn.end();
-      }
-    },
+    dropTopic: (topic, partitions) => messages.dropTopic(topic, partitions),
     close: () => messages.close(),
   };
 }

@@ -138,6 +138,11 @@ class MysqlStore implements MessageStore {
     for (let p = 0; p < partitions; p++) await this.run('create table', SQL.createMessageTable(topic, p), []);
   }
 
+  async dropTopic(topic: string, partitions: number): Promise<void> {
+    for (let p = 0; p < partitions; p++) await this.run('drop table', SQL.dropMessageTable(topic, p), []);
+    await this.run('delete topic offsets', SQL.deleteTopicOffsets, [topic]);
+  }
+
   async lastOffset(ref: PartitionRef): Promise<number> {
     const rows = await this.run('read last offset', SQL.lastOffset(ref.topic, ref.partition), []);
     return Number(rows[0]?.last ?? 0);

@@ -63,6 +63,11 @@ export const SQL = {
        PRIMARY KEY (id)
      ) ENGINE=InnoDB
      PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  /** Drops one partition's message table (topic deletion). Params: none. */
+  dropMessageTable: (topic: string, partition: number) =>
+    `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`,
+  /** Forgets every group's offsets on a topic (topic deletion). Params: [topic]. */
+  deleteTopicOffsets: `DELETE FROM consumer_offsets WHERE topic = ?`,
   /** The highest offset. Params: none. Rows: { last } (0 when empty). */
   lastOffset: (topic: string, partition: number) =>
     `SELECT COALESCE(MAX(id), 0) AS last FROM ${messageTable(topic, partition)}`,

@@ -51,6 +51,16 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
       expect(await store.lastOffset({ topic: 'orders', partition: 3 })).toBe(0);
     });
 
+    test('dropTopic removes messages and offsets, and is idempotent', async () => {
+      await appendOne(t, 1, [msg('doomed')], 1000);
+      await store.commitOffset('g', t, 1);
+      await store.dropTopic('orders', 3);
+      await store.dropTopic('orders', 3);
+      await store.ensureTopic('orders', 3);
+      expect(await store.lastOffset(t)).toBe(0);
+      expect(await store.committedOffset('g', t)).toBe(0);
+    });
+
     test('append then read round-trips every field', async () => {
       const body = Buffer.from([0, 1, 2, 255, 254, 0]);
       const m = msg('', {
