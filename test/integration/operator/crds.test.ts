@@ -4,7 +4,7 @@ import { runTool } from '../exec';
 import { installCrds, kubectlApply, testNamespace, topicManifest } from './helpers';
 import type { TestNamespace } from './helpers';
 
-// Jest 29 ignores the integration project's testTimeout (a global option there).
+// These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
 let ns: TestNamespace;

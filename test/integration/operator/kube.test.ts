@@ -11,9 +11,6 @@ import { waitFor } from '../wait';
 import { kube, testNamespace } from './helpers';
 import type { TestNamespace } from './helpers';
 
-// Jest 29 ignores the integration project's testTimeout (a global option there).
-jest.setTimeout(120_000);
-
 let ns: TestNamespace;
 
 beforeAll(async () => {

@@ -21,7 +21,7 @@ import {
 } from './helpers';
 import type { OperatorProcess, TestNamespace } from './helpers';
 
-// Jest 29 ignores the integration project's testTimeout (a global option there).
+// These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
 const BROKER_LEASE_MS = 4_000;

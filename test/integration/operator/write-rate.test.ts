@@ -28,7 +28,7 @@ import type { OperatorProcess, TestNamespace } from './helpers';
 import type { Topic } from '../../../operator/gen/crds';
 import { TopicResource } from '../../../operator/gen/crds';
 
-// Jest 29 ignores the integration project's testTimeout (a global option there).
+// These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(900_000);
 
 const TOPICS = 100;
