@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { MetaConnection } from '../../../operator/meta/lease-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
-import { brokerOptions, connect, spawnBroker } from '../broker/helpers';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { BrokerOptionsInput } from '../../../broker/options';
+import { brokerOptions, connect, spawnBroker, sql } from '../broker/helpers';
 import type { BrokerProcess, Clients } from '../broker/helpers';
 import {
   installCrds,
@@ -30,6 +32,8 @@ export interface LeaseClusterOptions {
   consumerLeaseSeconds?: number;
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
   brokerEnv?: Record<string, string>;
+  /** Per-broker option overrides, by index. */
+  brokerOverrides?: Partial<BrokerOptionsInput>[];
 }
 
 export interface LeaseBroker {
@@ -65,9 +69,11 @@ export async function startLeaseBroker(
   metaAddress: string,
   id: string,
   env: Record<string, string> = {},
+  overrides: Partial<BrokerOptionsInput> = {},
 ): Promise<LeaseBroker> {
   const address = `127.0.0.1:${await freePort()}`;
   const options = brokerOptions(ns.database, [], {
+    ...overrides,
     listen: address,
     meta: {
       address: metaAddress,
@@ -146,11 +152,121 @@ spec: {topic: ${g.topic}}
   };
   try {
     for (let i = 0; i < o.brokers; i++)
-      brokers.push(await startLeaseBroker(ns, operator.metaAddress, `b${i}`, o.brokerEnv));
+      brokers.push(
+        await startLeaseBroker(ns, operator.metaAddress, `b${i}`, o.brokerEnv, o.brokerOverrides?.[i]),
+      );
     for (const t of o.topics) await waitReady(ns.name, t.name);
   } catch (err) {
     await cluster.stop();
     throw err;
   }
   return cluster;
+}
+
+/** A publish the broker acknowledged. */
+export interface Acked {
+  partition: number;
+  offset: number;
+  body: string;
+}
+
+/**
+ * Checks a topic's history after a takeover, from storage and the brokers' write trace
+ * (HERALD_DEBUG=broker.publish: "committed" lines; "serving partition" lines with the lease
+ * epoch and the end offset read at takeover), and returns the problems found:
+ * - every partition's stored offsets are 1..N without a gap;
+ * - every acked publish is stored exactly once, at its offset, and no body twice;
+ * - the traced writes of a partition, in offset order, never go back to an older epoch, and each
+ *   epoch writes only above the end offset it read when it took over: one writer at a time.
+ */
+export async function partitionHistoryProblems(
+  database: string,
+  topic: string,
+  partitions: number,
+  brokers: LeaseBroker[],
+  acked: Acked[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const bodies = new Map<string, number>();
+  const stored = new Map<string, string>();
+  const ends: number[] = [];
+  for (let p = 0; p < partitions; p++) {
+    const rows = await sql<RowDataPacket>(database, `SELECT id, body FROM \`m_${topic}_${p}\` ORDER BY id`);
+    rows.forEach((r, i) => {
+      if (Number(r.id) !== i + 1) problems.push(`${topic}/${p}: offset ${String(r.id)} at position ${i + 1}`);
+      const b = Buffer.from(r.body as Buffer).toString();
+      stored.set(`${p}/${String(r.id)}`, b);
+      bodies.set(b, (bodies.get(b) ?? 0) + 1);
+    });
+    ends.push(rows.length);
+  }
+  for (const a of acked) {
+    if (stored.get(`${a.partition}/${a.offset}`) !== a.body)
+      problems.push(`acked ${a.body} at ${a.partition}/${a.offset} is not stored there`);
+    if (bodies.get(a.body) !== 1) problems.push(`acked ${a.body} stored ${bodies.get(a.body) ?? 0} times`);
+  }
+
+  interface Write {
+    broker: string;
+    epoch: number;
+    takeoverEnd: number;
+    first: number;
+    count: number;
+  }
+  const writes = new Map<number, Write[]>();
+  for (const b of brokers) {
+    const epochs = new Map<number, { epoch: number; end: number }>();
+    for (const line of b.process.logs) {
+      let l: {
+        msg?: string;
+        topic?: string;
+        partition?: number;
+        epoch?: number;
+        endOffset?: number;
+        firstOffset?: number;
+        count?: number;
+      };
+      try {
+        l = JSON.parse(line) as typeof l;
+      } catch {
+        continue;
+      }
+      if (l.topic !== topic || l.partition === undefined) continue;
+      if (l.msg === 'serving partition') epochs.set(l.partition, { epoch: l.epoch!, end: l.endOffset! });
+      if (l.msg === 'committed') {
+        const e = epochs.get(l.partition);
+        if (!e) {
+          problems.push(`${b.id} wrote ${topic}/${l.partition} without serving it`);
+          continue;
+        }
+        const list = writes.get(l.partition) ?? [];
+        list.push({
+          broker: b.id,
+          epoch: e.epoch,
+          takeoverEnd: e.end,
+          first: l.firstOffset!,
+          count: l.count!,
+        });
+        writes.set(l.partition, list);
+      }
+    }
+  }
+  for (const [p, list] of writes) {
+    list.sort((x, y) => x.first - y.first);
+    let last: Write | undefined;
+    for (const w of list) {
+      if (w.first <= w.takeoverEnd)
+        problems.push(
+          `${topic}/${p}: ${w.broker} epoch ${w.epoch} wrote ${w.first} at or below its takeover end ${w.takeoverEnd}`,
+        );
+      if (last && w.first < last.first + last.count)
+        problems.push(`${topic}/${p}: writes overlap at ${w.first}`);
+      if (last && w.epoch < last.epoch)
+        problems.push(
+          `${topic}/${p}: epoch ${w.epoch} (${w.broker}) wrote ${w.first} after epoch ${last.epoch} (${last.broker}) wrote ${last.first}`,
+        );
+      last = w;
+    }
+  }
+  return problems;
 }
