@@ -110,6 +110,14 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
         metadata: { labels, annotations: { 'herald.dev/config-hash': configHash } },
         spec: {
           terminationGracePeriodSeconds: 30,
+          // Brokers never call the Kubernetes API, and run under the restricted Pod Security profile.
+          automountServiceAccountToken: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           topologySpreadConstraints: [
             {
               maxSkew: spec.zoneSpread.maxSkew,
@@ -124,6 +132,11 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
               image: spec.image,
               imagePullPolicy: spec.imagePullPolicy,
               args: ['--config', `/etc/herald/${CONFIG_FILE}`],
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
               ports: [
                 { name: 'grpc', containerPort: spec.grpcPort, protocol: 'TCP' },
                 { name: 'metrics', containerPort: spec.metricsPort, protocol: 'TCP' },

@@ -124,6 +124,14 @@ describe('an installed release', () => {
 
   beforeAll(async () => {
     ns = await testNamespace('chart');
+    // The apiserver admits only pods that meet the restricted Pod Security profile here.
+    const label = await runTool('kubectl', [
+      'label',
+      'namespace',
+      ns.name,
+      'pod-security.kubernetes.io/enforce=restricted',
+    ]);
+    expect(label.code).toBe(0);
     release = uniqueName('h').slice(0, 20);
   });
   afterAll(async () => {
@@ -132,7 +140,7 @@ describe('an installed release', () => {
     await ns.delete();
   });
 
-  test('installs, runs the operator with only its RBAC, and uninstalls leaving the CRDs', async () => {
+  test('installs under restricted Pod Security, runs the operator with only its RBAC, and uninstalls leaving the CRDs', async () => {
     const install = await runTool('helm', [
       'install',
       release,

@@ -71,6 +71,21 @@ test('a pool produces five owned objects; the MySQL URL stays in its Secret', ()
   expect(JSON.stringify(config)).not.toContain('secret');
 });
 
+test('brokers run under the restricted Pod Security profile, without an API token', () => {
+  const sts = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0 })[1] as V1StatefulSet;
+  const podSpec = sts.spec?.template.spec;
+  expect(podSpec?.automountServiceAccountToken).toBe(false);
+  expect(podSpec?.securityContext).toMatchObject({
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  expect(podSpec?.containers[0].securityContext).toEqual({
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+  });
+});
+
 test('a config change rolls the pods through the template hash', () => {
   const hash = (p: BrokerPool) =>
     (brokerPoolObjects(p, { metaAddress: 'm:1', totalPartitions: 0 })[1] as V1StatefulSet).spec?.template
