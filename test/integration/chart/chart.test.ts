@@ -95,7 +95,7 @@ test('the chart renders no secret outside a Secret, and restricted pod security'
 test('the chart carries the CRDs, the same files crds/ links to', async () => {
   const r = await runTool('helm', ['show', 'crds', chart]);
   expect(r.code).toBe(0);
-  const names = [...r.stdout.matchAll(/^  name: (\S+)$/gm)].map((m) => m[1]).sort();
+  const names = [...r.stdout.matchAll(/^ {2}name: (\S+)$/gm)].map((m) => m[1]).sort();
   expect(names).toEqual(['brokerpools.herald.dev', 'consumergroups.herald.dev', 'topics.herald.dev']);
   for (const name of ['brokerpools', 'consumergroups', 'topics']) {
     const file = `herald.dev_${name}.yaml`;
