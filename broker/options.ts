@@ -200,6 +200,13 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
 }
 
 function metaOptions(m: MetaOptionsInput): MetaOptions {
+  const margin = m.leases?.safetyMarginSeconds ?? DEFAULTS.meta.safetyMarginSeconds;
+  if (typeof margin !== 'number' || !Number.isFinite(margin) || margin < 0) {
+    throw new OptionsError(
+      'meta.leases.safetyMarginSeconds',
+      `must be a number >= 0, got ${JSON.stringify(margin)}`,
+    );
+  }
   const o: MetaOptions = {
     addresses: String(m.address ?? '')
       .split(',')
@@ -210,7 +217,7 @@ function metaOptions(m: MetaOptionsInput): MetaOptions {
     brokerId: m.brokerId ?? '',
     zone: m.zone ?? '',
     weight: m.weight ?? DEFAULTS.meta.weight,
-    safetyMarginMs: (m.leases?.safetyMarginSeconds ?? DEFAULTS.meta.safetyMarginSeconds) * 1000,
+    safetyMarginMs: Math.round(margin * 1000),
     routeTtlMs: m.routeTtlMs ?? DEFAULTS.meta.routeTtlMs,
     consumerLeaseCacheMs: m.consumerLeaseCacheMs ?? DEFAULTS.meta.consumerLeaseCacheMs,
   };
@@ -223,7 +230,6 @@ function metaOptions(m: MetaOptionsInput): MetaOptions {
     }
   }
   int('meta.weight', o.weight, 1, 1000);
-  int('meta.leases.safetyMarginSeconds', o.safetyMarginMs, 0);
   int('meta.routeTtlMs', o.routeTtlMs, 1);
   int('meta.consumerLeaseCacheMs', o.consumerLeaseCacheMs, 0);
   return o;

@@ -57,3 +57,43 @@ test('the message says what is wrong', () => {
     'publish.maxBatchRows must be an integer in 1..',
   );
 });
+
+describe('lease mode (meta)', () => {
+  const meta = {
+    address: 'meta-0:7700, meta-1:7700',
+    namespace: 'herald',
+    pool: 'default',
+    brokerId: 'default-broker-0',
+  };
+
+  test('standalone without a meta section', () => {
+    expect(resolveOptions(base).meta).toBeUndefined();
+  });
+
+  test('the ConfigMap shape resolves, with defaults and several addresses', () => {
+    const o = resolveOptions({ ...base, meta: { ...meta, leases: { safetyMarginSeconds: 1.5 } } });
+    expect(o.meta).toEqual({
+      addresses: ['meta-0:7700', 'meta-1:7700'],
+      namespace: 'herald',
+      pool: 'default',
+      brokerId: 'default-broker-0',
+      zone: '',
+      weight: 1,
+      safetyMarginMs: 1500,
+      routeTtlMs: DEFAULTS.meta.routeTtlMs,
+      consumerLeaseCacheMs: DEFAULTS.meta.consumerLeaseCacheMs,
+    });
+  });
+
+  test.each([
+    [{ ...meta, address: '' }, 'meta.address'],
+    [{ ...meta, address: 'no-port' }, 'meta.address'],
+    [{ ...meta, namespace: '' }, 'meta.namespace'],
+    [{ ...meta, brokerId: undefined }, 'meta.brokerId'],
+    [{ ...meta, weight: 0 }, 'meta.weight'],
+    [{ ...meta, leases: { safetyMarginSeconds: -1 } }, 'meta.leases.safetyMarginSeconds'],
+    [{ ...meta, routeTtlMs: 0 }, 'meta.routeTtlMs'],
+  ])('refuses %j naming %s', (m, field) => {
+    expect(fieldOf({ ...base, meta: m })).toBe(field);
+  });
+});
