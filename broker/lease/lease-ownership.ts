@@ -3,7 +3,8 @@
 // judges that) AND it has loaded the partition's state for that lease. Each round renews and
 // acquires (AcquireBrokerLeases), then loads every newly held partition (its end offset, fresh
 // group cursors) before serving it, and drops the ones it no longer holds. Shutdown releases
-// every lease so the next owners need not wait for expiry.
+// every lease so the next owners need not wait for expiry. Each round also refreshes the routes
+// of the topics it holds (cached for routeTtlMs): that is how topic definitions reach the broker.
 import { BrokerLeaseClient } from '../../operator/meta/lease-client';
 import type { Logger } from '../logger';
 import type { MetaOptions } from '../options';
@@ -96,11 +97,19 @@ export class LeaseOwnership implements Ownership {
       this.takeover?.lost(ref);
       this.logger.info('stopped serving partition', { ...ref });
     }
+    // Topic definitions (partitions, maxMessageBytes) come with the routes: keep them fresh.
+    const topics = new Set([...held].map((k) => parseKey(k).topic));
+    for (const r of await Promise.allSettled([...topics].map((t) => this.routes.get(t)))) {
+      if (r.status === 'rejected') this.logger.warn('could not fetch routes', { err: r.reason });
+    }
     for (const k of held) {
       const ref = parseKey(k);
       const lease = this.client.owns(ref.topic, ref.partition);
       if (lease === undefined || this.ready.get(k) === lease.epoch || this.stopped) continue;
       this.ready.delete(k);
+      // A partition beyond what the broker knows: the topic grew.
+      if (ref.partition >= (await this.routes.get(ref.topic)).topic.partitions)
+        await this.routes.refresh(ref.topic);
       // Load first, serve after: the end offset read here is where this epoch starts writing.
       const endOffset = await this.takeover!.acquired(ref, lease.epoch);
       this.ready.set(k, lease.epoch);
