@@ -107,13 +107,18 @@ export class LeaseOwnership implements Ownership {
       const lease = this.client.owns(ref.topic, ref.partition);
       if (lease === undefined || this.ready.get(k) === lease.epoch || this.stopped) continue;
       this.ready.delete(k);
-      // A partition beyond what the broker knows: the topic grew.
-      if (ref.partition >= (await this.routes.get(ref.topic)).topic.partitions)
-        await this.routes.refresh(ref.topic);
       // Load first, serve after: the end offset read here is where this epoch starts writing.
-      const endOffset = await this.takeover!.acquired(ref, lease.epoch);
-      this.ready.set(k, lease.epoch);
-      this.logger.info('serving partition', { ...ref, epoch: lease.epoch, endOffset });
+      // A partition that fails to load (store down) is tried again next round; others go on.
+      try {
+        // A partition beyond what the broker knows: the topic grew.
+        if (ref.partition >= (await this.routes.get(ref.topic)).topic.partitions)
+          await this.routes.refresh(ref.topic);
+        const endOffset = await this.takeover!.acquired(ref, lease.epoch);
+        this.ready.set(k, lease.epoch);
+        this.logger.info('serving partition', { ...ref, epoch: lease.epoch, endOffset });
+      } catch (err) {
+        this.logger.warn('could not load partition; not serving it yet', { ...ref, err });
+      }
     }
     return interval;
   }

@@ -83,6 +83,12 @@ export class Forwarder implements CallRouter {
       if (err.reason !== 'NOT_PARTITION_OWNER') throw err;
       const { routes } = await this.routes.get(ctx.topic);
       const target = forwardTarget(routes, err.metadata.partition, this.self.address);
+      if (target === undefined && !refreshed) {
+        // The cached routes know no other owner: they may predate the assignment.
+        await this.routes.refresh(ctx.topic);
+        refreshed = true;
+        continue;
+      }
       if (forwarded || remote === undefined || target === undefined) throw withOwner(err, target?.address);
       try {
         return await this.forward(target.address, remote, ctx, err.metadata.partition);
