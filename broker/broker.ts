@@ -8,7 +8,7 @@ import type { Logger } from './logger';
 import { BrokerMetrics } from './metrics';
 import type { LagSample } from './metrics';
 import { resolveOptions } from './options';
-import type { BrokerOptions, BrokerOptionsInput, TopicOptions } from './options';
+import type { BrokerOptions, BrokerOptionsInput, MetaOptions, TopicOptions } from './options';
 import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
@@ -68,7 +68,9 @@ async function assemble(
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
-  const cluster = options.meta ? leaseMode(options, (t) => topics.define(t), logger) : undefined;
+  const cluster = options.meta
+    ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
+    : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
   const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
@@ -195,17 +197,21 @@ async function assemble(
 }
 
 /** The lease-mode parts: ownership by lease, routes and forwarding, consumer-lease checks. */
-function leaseMode(options: BrokerOptions, defineTopic: (t: TopicOptions) => void, logger: Logger) {
-  const meta = options.meta!;
+function leaseMode(
+  meta: MetaOptions,
+  advertisedAddress: string,
+  defineTopic: (t: TopicOptions) => void,
+  logger: Logger,
+) {
   const conn = new MetaConnection(meta.addresses);
   const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
   const router = new Forwarder(
     routes,
-    { id: meta.brokerId, address: options.advertisedAddress },
+    { id: meta.brokerId, address: advertisedAddress },
     logger.namespace('forward'),
   );
   return {
-    ownership: new LeaseOwnership(meta, options.advertisedAddress, routes, logger.namespace('leases')),
+    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases')),
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {
       safetyMarginMs: meta.safetyMarginMs,
