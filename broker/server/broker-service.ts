@@ -120,6 +120,7 @@ export function brokerHandlers(
         else if (!stop && paused) call.resume();
         paused = stop;
       };
+      const cancelled = cancellation(call);
       call.on('drain', () => {
         writeBlocked = false;
         flow();
@@ -140,7 +141,7 @@ export function brokerHandlers(
           return;
         }
         const publish = req.publish;
-        const ctx = { topic: publish.topic, metadata: call.metadata, cancelled: cancellation(call) };
+        const ctx = { topic: publish.topic, metadata: call.metadata, cancelled };
         router
           .run(ctx, () => publisher.publish(publishInput(publish)), undefined)
           .then(
