@@ -61,7 +61,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
   private readonly fetching = new Map<string, Promise<LeaseSnapshot>>();
 
   constructor(
-    private readonly meta: MetaConnection,
+    private readonly meta: Pick<MetaConnection, 'call'>,
     private readonly namespace: string,
     private readonly options: { safetyMarginMs: number; maxAgeMs: number },
     private readonly now: () => number = Date.now,

@@ -29,7 +29,7 @@ export class RouteTable {
   private readonly fetching = new Map<string, Promise<TopicRoutes>>();
 
   constructor(
-    private readonly meta: MetaConnection,
+    private readonly meta: Pick<MetaConnection, 'call'>,
     private readonly namespace: string,
     private readonly ttlMs: number,
     /** Called with every topic definition fetched, so the broker knows the topic. */

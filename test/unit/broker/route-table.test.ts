@@ -1,0 +1,85 @@
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError } from '../../../broker/errors';
+import { RouteTable } from '../../../broker/lease/route-table';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../../../broker/options';
+import type { TopicOptions } from '../../../broker/options';
+import type { MetaConnection } from '../../../operator/meta/lease-client';
+import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
+import type { MetaClient } from '../../../proto/gen/herald/v1/Meta';
+
+function fakeMeta(answer: (topic: string) => GetRoutesResponse | Error) {
+  const meta = {
+    calls: 0,
+    call<Res>(
+      invoke: (client: MetaClient, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void,
+    ): Promise<Res> {
+      meta.calls++;
+      const client = {
+        getRoutes: (req: { topic: string }, cb: (err: Error | null, res?: GetRoutesResponse) => void) => {
+          const a = answer(req.topic);
+          setImmediate(() => (a instanceof Error ? cb(a) : cb(null, a)));
+        },
+      } as unknown as MetaClient;
+      return new Promise<Res>((resolve, reject) =>
+        invoke(client, (err, res) => (err ? reject(err) : resolve(res!))),
+      );
+    },
+  } satisfies Pick<MetaConnection, 'call'> & { calls: number };
+  return meta;
+}
+
+const routes = (maxMessageBytes: number): GetRoutesResponse => ({
+  topic: 'orders',
+  maxMessageBytes,
+  routes: [
+    { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 },
+    { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2 },
+  ],
+});
+
+test('routes define the topic: one route per partition, maxMessageBytes or the default', async () => {
+  const defined: TopicOptions[] = [];
+  const table = new RouteTable(
+    fakeMeta(() => routes(0)),
+    'ns',
+    5_000,
+    (t) => defined.push(t),
+  );
+  const r = await table.get('orders');
+  expect(r.topic).toEqual({ name: 'orders', partitions: 2, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES });
+  expect(defined).toEqual([r.topic]);
+  expect(table.cached('orders', 1)).toEqual({ partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 });
+});
+
+test('cached for the TTL; concurrent refreshes share one call', async () => {
+  let now = 0;
+  const meta = fakeMeta(() => routes(2048));
+  const table = new RouteTable(
+    meta,
+    'ns',
+    5_000,
+    () => undefined,
+    () => now,
+  );
+  await Promise.all([table.get('orders'), table.get('orders'), table.refresh('orders')]);
+  expect(meta.calls).toBe(1);
+  now = 4_999;
+  expect((await table.get('orders')).topic.maxMessageBytes).toBe(2048);
+  expect(meta.calls).toBe(1);
+  now = 5_000;
+  await table.get('orders');
+  expect(meta.calls).toBe(2);
+});
+
+test('an unreachable meta-server is NOT_PARTITION_OWNER (retriable), never a crash', async () => {
+  const table = new RouteTable(
+    fakeMeta(() => new Error('connect ECONNREFUSED')),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  const err = await table.get('orders').catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(HeraldError);
+  expect((err as HeraldError).reason).toBe('NOT_PARTITION_OWNER');
+  expect((err as HeraldError).retriable).toBe(true);
+});
