@@ -8,7 +8,8 @@ import { FORWARDED_BY } from '../../../broker/server/forwarding';
 import { readErrorInfo } from '../../../broker/server/status';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../../../proto/gen/herald/v1/PublishResponse';
-import { body, unary } from '../broker/helpers';
+import type { RowDataPacket } from 'mysql2/promise';
+import { body, metricValue, sql, unary } from '../broker/helpers';
 import { waitFor } from '../wait';
 import { partitionHistoryProblems, startLeaseCluster } from './helpers';
 import type { Acked, LeaseBroker, LeaseCluster } from './helpers';
@@ -19,8 +20,13 @@ const TRACE = { HERALD_DEBUG: 'broker.publish' };
 const clusters: LeaseCluster[] = [];
 
 afterAll(async () => {
-  for (const c of clusters) await c.stop();
+  for (const c of clusters.splice(0)) await c.stop();
 });
+
+async function stopCluster(c: LeaseCluster): Promise<void> {
+  clusters.splice(clusters.indexOf(c), 1);
+  await c.stop();
+}
 
 function publish(
   b: LeaseBroker,
@@ -43,6 +49,7 @@ function producers(
 ) {
   const acked: Acked[] = [];
   const errors = new Map<string, number>();
+  const fenced: string[] = [];
   const lastOk = new Map<number, number>();
   let running = true;
   let seq = 0;
@@ -61,6 +68,7 @@ function producers(
         const reason =
           readErrorInfo(err as grpc.ServiceError)?.reason ?? `code ${(err as grpc.ServiceError).code}`;
         errors.set(reason, (errors.get(reason) ?? 0) + 1);
+        if (reason === 'PARTITION_FENCED') fenced.push(text);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
@@ -68,6 +76,7 @@ function producers(
   return {
     acked,
     errors,
+    fenced,
     lastOk,
     stop: async () => {
       running = false;
@@ -130,16 +139,17 @@ test('kill -9 a broker: the others serve its partitions within the lease + 5 s; 
   expect(
     await partitionHistoryProblems(cluster.ns.database, 'orders', 16, cluster.brokers, load.acked),
   ).toEqual([]);
+  await stopCluster(cluster);
 });
 
 test('a stale owner (paused past its lease) is fenced: its queued writes collide and store nothing', async () => {
-  // b1 lingers 300 ms before each commit, so a pause always catches publishes in its queue.
+  // b1 lingers 2 s before each commit, so publishes wait in its queue nearly all the time.
   const cluster = await startLeaseCluster({
     prefix: 'stale',
     brokers: 2,
     topics: [{ name: 'orders', partitions: 4 }],
     brokerEnv: TRACE,
-    brokerOverrides: [{}, { publish: { lingerMs: 300 } }],
+    brokerOverrides: [{}, { publish: { lingerMs: 2_000 } }],
   });
   clusters.push(cluster);
   const [b0, b1] = cluster.brokers;
@@ -160,10 +170,19 @@ test('a stale owner (paused past its lease) is fenced: its queued writes collide
     () => [b1],
     direct,
   );
-  await waitFor('acked publishes on b1', () => Promise.resolve(load.acked.length >= 20 ? true : undefined), {
+  await waitFor('acked publishes on b1', () => Promise.resolve(load.acked.length >= 4 ? true : undefined), {
     timeoutMs: 30_000,
     intervalMs: 20,
   });
+  // Pause b1 while every producer's next publish waits in its queue (its commit is ~2 s away).
+  await waitFor(
+    'four publishes queued on b1',
+    async () =>
+      (await metricValue(b1.process.metricsAddress, 'herald_publish_pending_requests')) >= 4
+        ? true
+        : undefined,
+    { timeoutMs: 10_000, intervalMs: 10 },
+  );
   b1.process.child.kill('SIGSTOP');
   try {
     // b0 takes the partition over once b1's lease has expired at the meta-server, and writes.
@@ -186,14 +205,29 @@ test('a stale owner (paused past its lease) is fenced: its queued writes collide
   } finally {
     b1.process.child.kill('SIGCONT');
   }
-  await waitFor('a fenced publish', () =>
-    Promise.resolve((load.errors.get('PARTITION_FENCED') ?? 0) > 0 ? true : undefined),
+  await waitFor(
+    'a fenced publish',
+    () => {
+      if ((load.errors.get('PARTITION_FENCED') ?? 0) > 0) return Promise.resolve(true);
+      throw new Error(
+        `errors so far ${JSON.stringify(Object.fromEntries(load.errors))}, ${load.acked.length} acked`,
+      );
+    },
+    { timeoutMs: 30_000 },
   );
   await load.stop();
   process.stdout.write(
     `stale owner: ${load.acked.length} acked, errors ${JSON.stringify(Object.fromEntries(load.errors))}\n`,
   );
+  // The fenced publishes stored nothing.
+  const leaked = await sql<RowDataPacket>(
+    cluster.ns.database,
+    `SELECT COUNT(*) AS n FROM \`m_orders_${p}\` WHERE body IN (?)`,
+    [load.fenced.map((f) => Buffer.from(f))],
+  );
+  expect(Number(leaked[0].n)).toBe(0);
   expect(
     await partitionHistoryProblems(cluster.ns.database, 'orders', 4, cluster.brokers, load.acked),
   ).toEqual([]);
+  await stopCluster(cluster);
 });
