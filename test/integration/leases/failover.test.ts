@@ -19,7 +19,11 @@ jest.setTimeout(240_000);
 const TRACE = { HERALD_DEBUG: 'broker.publish' };
 const clusters: LeaseCluster[] = [];
 
+/** Running producer loops, stopped even when a test fails half-way. */
+const loads = new Set<{ stop(): Promise<void> }>();
+
 afterAll(async () => {
+  for (const l of loads) await l.stop();
   for (const c of clusters.splice(0)) await c.stop();
 });
 
@@ -73,16 +77,19 @@ function producers(
       }
     }
   });
-  return {
+  const load = {
     acked,
     errors,
     fenced,
     lastOk,
     stop: async () => {
       running = false;
+      loads.delete(load);
       await Promise.all(loops);
     },
   };
+  loads.add(load);
+  return load;
 }
 
 test('kill -9 a broker: the others serve its partitions within the lease + 5 s; nothing acked is lost', async () => {
