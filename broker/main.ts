@@ -1,14 +1,13 @@
 // The broker process: node dist/broker/main.js --config <file.json>
 // The config file holds BrokerOptions (see broker/options.ts); the environment overrides it the
-// way the operator's StatefulSet sets it (operator/controllers/broker-pool-objects.ts):
-// HERALD_MYSQL_URL replaces mysql.url (the password comes from a Secret);
-// HERALD_ADVERTISED_ADDRESS replaces advertisedAddress; with a `meta` section (lease mode)
-// HERALD_POD_NAME is the broker id, HERALD_ZONE its zone and HERALD_META_ADDRESS the
-// meta-server address(es). SIGTERM / SIGINT shut down gracefully: every pending publish is
-// answered, offsets are stored, and leases are released.
+// way the operator's StatefulSet sets it (withEnvironment: HERALD_MYSQL_URL, HERALD_ADVERTISED_
+// ADDRESS, and in lease mode HERALD_POD_NAME, HERALD_ZONE, HERALD_META_ADDRESS). SIGTERM /
+// SIGINT shut down gracefully: every pending publish is answered, offsets are stored, and
+// leases are released.
 import { readFileSync } from 'node:fs';
 import { startBroker } from './broker';
 import { createLogger } from './logger';
+import { withEnvironment } from './options';
 import type { BrokerOptionsInput } from './options';
 
 async function main(argv: string[]): Promise<void> {
@@ -19,15 +18,7 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write('usage: main.js --config <broker.json>\n');
     process.exit(2);
   }
-  const config = JSON.parse(readFileSync(file, 'utf8')) as BrokerOptionsInput;
-  const env = process.env;
-  if (env.HERALD_MYSQL_URL) config.mysql = { ...config.mysql, url: env.HERALD_MYSQL_URL };
-  if (env.HERALD_ADVERTISED_ADDRESS) config.advertisedAddress = env.HERALD_ADVERTISED_ADDRESS;
-  if (config.meta) {
-    if (env.HERALD_POD_NAME) config.meta.brokerId = env.HERALD_POD_NAME;
-    if (env.HERALD_ZONE) config.meta.zone = env.HERALD_ZONE;
-    if (env.HERALD_META_ADDRESS) config.meta.address = env.HERALD_META_ADDRESS;
-  }
+  const config = withEnvironment(JSON.parse(readFileSync(file, 'utf8')) as BrokerOptionsInput, process.env);
   const broker = await startBroker(config, logger.namespace('broker'));
   let signals = 0;
   const onSignal = (signal: string) => {

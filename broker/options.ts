@@ -199,6 +199,29 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   return o;
 }
 
+/**
+ * The config file with the pod's environment applied, as the operator's StatefulSet sets it:
+ * HERALD_MYSQL_URL (from a Secret), HERALD_ADVERTISED_ADDRESS (the pod's stable DNS name) and,
+ * in lease mode, HERALD_POD_NAME (broker id), HERALD_ZONE and HERALD_META_ADDRESS. Pure.
+ */
+export function withEnvironment(
+  config: BrokerOptionsInput,
+  env: Record<string, string | undefined>,
+): BrokerOptionsInput {
+  const out: BrokerOptionsInput = { ...config };
+  if (env.HERALD_MYSQL_URL) out.mysql = { ...out.mysql, url: env.HERALD_MYSQL_URL };
+  if (env.HERALD_ADVERTISED_ADDRESS) out.advertisedAddress = env.HERALD_ADVERTISED_ADDRESS;
+  if (out.meta) {
+    out.meta = {
+      ...out.meta,
+      ...(env.HERALD_POD_NAME ? { brokerId: env.HERALD_POD_NAME } : {}),
+      ...(env.HERALD_ZONE ? { zone: env.HERALD_ZONE } : {}),
+      ...(env.HERALD_META_ADDRESS ? { address: env.HERALD_META_ADDRESS } : {}),
+    };
+  }
+  return out;
+}
+
 function metaOptions(m: MetaOptionsInput): MetaOptions {
   const margin = m.leases?.safetyMarginSeconds ?? DEFAULTS.meta.safetyMarginSeconds;
   if (typeof margin !== 'number' || !Number.isFinite(margin) || margin < 0) {

@@ -1,5 +1,8 @@
-import { DEFAULTS, OptionsError, resolveOptions } from '../../../broker/options';
+import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
+import { DEFAULTS, OptionsError, resolveOptions, withEnvironment } from '../../../broker/options';
 import type { BrokerOptionsInput } from '../../../broker/options';
+import { brokerPoolObjects, CONFIG_FILE } from '../../../operator/controllers/broker-pool-objects';
+import type { BrokerPool } from '../../../operator/gen/crds';
 
 const base: BrokerOptionsInput = {
   mysql: { url: 'mysql://u:p@127.0.0.1:3306/herald' },
@@ -95,5 +98,64 @@ describe('lease mode (meta)', () => {
     [{ ...meta, routeTtlMs: 0 }, 'meta.routeTtlMs'],
   ])('refuses %j naming %s', (m, field) => {
     expect(fieldOf({ ...base, meta: m })).toBe(field);
+  });
+});
+
+describe('the pod: the ConfigMap the operator writes plus the environment it sets', () => {
+  const pool: BrokerPool = {
+    apiVersion: 'herald.dev/v1alpha1',
+    kind: 'BrokerPool',
+    metadata: { name: 'main', namespace: 'shop', uid: 'uid-1' },
+    spec: {
+      replicas: 3,
+      image: 'herald/broker:1',
+      imagePullPolicy: 'IfNotPresent',
+      storage: { mysql: { secretRef: { name: 'db', key: 'url' }, poolSize: 16 } },
+      zoneSpread: {
+        topologyKey: 'topology.kubernetes.io/zone',
+        maxSkew: 1,
+        whenUnsatisfiable: 'ScheduleAnyway',
+      },
+      leases: { brokerSeconds: 10, consumerSeconds: 20, safetyMarginSeconds: 2 },
+      grpcPort: 7600,
+      metricsPort: 9600,
+      maxUnavailable: 1,
+    },
+  };
+  const objects = brokerPoolObjects(pool, { metaAddress: 'herald-meta.herald:7700', totalPartitions: 0 });
+  const configMap = objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
+  const file = JSON.parse(configMap.data?.[CONFIG_FILE] ?? '{}') as BrokerOptionsInput;
+  const statefulSet = objects.find((o) => o.kind === 'StatefulSet') as V1StatefulSet;
+  const envNames = (statefulSet.spec?.template.spec?.containers[0].env ?? []).map((e) => e.name);
+
+  test('the StatefulSet sets every variable the broker needs', () => {
+    for (const name of ['HERALD_POD_NAME', 'HERALD_ADVERTISED_ADDRESS', 'HERALD_MYSQL_URL'])
+      expect(envNames).toContain(name);
+  });
+
+  test('resolves to lease mode with the pod as the broker', () => {
+    const o = resolveOptions(
+      withEnvironment(file, {
+        HERALD_POD_NAME: 'main-broker-1',
+        HERALD_ADVERTISED_ADDRESS: 'main-broker-1.main-broker-headless.shop.svc:7600',
+        HERALD_MYSQL_URL: 'mysql://herald:secret@mysql.shop:3306/herald',
+      }),
+    );
+    expect(o.listen).toBe('0.0.0.0:7600');
+    expect(o.advertisedAddress).toBe('main-broker-1.main-broker-headless.shop.svc:7600');
+    expect(o.mysql.url).toBe('mysql://herald:secret@mysql.shop:3306/herald');
+    expect(o.mysql.poolSize).toBe(16);
+    expect(o.topics).toEqual([]);
+    expect(o.meta).toMatchObject({
+      addresses: ['herald-meta.herald:7700'],
+      namespace: 'shop',
+      pool: 'main',
+      brokerId: 'main-broker-1',
+      safetyMarginMs: 2000,
+    });
+  });
+
+  test('without the pod name the broker refuses to start, naming the field', () => {
+    expect(fieldOf(withEnvironment(file, { HERALD_MYSQL_URL: 'mysql://u:p@h:1/d' }))).toBe('meta.brokerId');
   });
 });
