@@ -28,6 +28,7 @@ import { isNotFound, loadKubeConfig, patchStatus } from './kube/client';
 import type { ResourceType } from './kube/client';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election';
 import { Reflector } from './kube/reflector';
+import { PodZones } from './kube/zones';
 import { Checkpointer } from './meta/checkpointer';
 import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
@@ -122,12 +123,14 @@ export class Operator {
     const kc = loadKubeConfig(options.kubeconfig);
     // The server and the elector call back into the operator, which needs them to exist first.
     const self: { operator?: Operator } = {};
+    const zones = new PodZones(kc.makeApiClient(CoreV1Api), options.logger.namespace('zones'));
     const server = await startMetaServer({
       listen: options.metaListen,
       logger: options.logger.namespace('meta'),
       state: () => self.operator?.state,
       leader: () => self.operator?.elector.currentLeader(),
       isLeader: () => self.operator?.elector.isLeader ?? false,
+      brokerZone: (namespace, brokerId) => zones.zoneOfPod(namespace, brokerId),
     });
     const elector = new LeaderElector(
       {

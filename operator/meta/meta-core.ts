@@ -93,6 +93,7 @@ export interface Route {
   brokerId: string;
   address: string;
   epoch: number;
+  zone: string;
 }
 
 /** A checkpoint entry: the last holder of a partition and its epoch. */
@@ -304,8 +305,14 @@ export class MetaCore {
     const routes: Route[] = [];
     for (let p = 0; p < topic.partitions; p++) {
       const held = this.brokerLeases.current(partKey(tk, p), now);
-      const address = held ? (members?.get(held.holder)?.info.address ?? '') : '';
-      routes.push({ partition: p, brokerId: held?.holder ?? '', address, epoch: held?.epoch ?? 0 });
+      const info = held ? members?.get(held.holder)?.info : undefined;
+      routes.push({
+        partition: p,
+        brokerId: held?.holder ?? '',
+        address: info?.address ?? '',
+        epoch: held?.epoch ?? 0,
+        zone: info?.zone ?? '',
+      });
     }
     return routes;
   }

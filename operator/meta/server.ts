@@ -26,6 +26,8 @@ export interface MetaServerOptions {
   state: () => MetaState | undefined;
   leader: () => LeaderInfo | undefined;
   isLeader: () => boolean;
+  /** The zone of a broker that did not give one: its pod's node's zone, or '' when unknown. */
+  brokerZone?: (namespace: string, brokerId: string) => Promise<string>;
 }
 
 export interface MetaServer {
@@ -83,15 +85,18 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
 
   const handlers: MetaHandlers = {
     AcquireBrokerLeases: unary('AcquireBrokerLeases', async (req) => {
-      const s = leaderState();
+      leaderState();
       need('namespace', req.namespace);
       need('pool', req.pool);
       need('broker.id', req.broker?.id ?? '');
       const b = req.broker ?? { id: '', address: '', zone: '', weight: 0 };
+      const zone = b.zone || ((await options.brokerZone?.(req.namespace, b.id)) ?? '');
+      // Leadership may have moved during the lookup: take the state only now.
+      const s = leaderState();
       const r = s.core.acquireBrokerLeases(
         req.namespace,
         req.pool,
-        { ...b, weight: Math.max(1, b.weight) },
+        { ...b, zone, weight: Math.max(1, b.weight) },
         Date.now(),
       );
       await mutated(s);

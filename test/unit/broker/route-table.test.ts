@@ -32,8 +32,8 @@ const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   topic: 'orders',
   maxMessageBytes,
   routes: [
-    { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 },
-    { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2 },
+    { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
+    { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
   ],
 });
 
