@@ -6,6 +6,7 @@
 // leases are released.
 import { readFileSync } from 'node:fs';
 import { startBroker } from './broker';
+import type { Broker } from './broker';
 import { createLogger } from './logger';
 import { withEnvironment } from './options';
 import type { BrokerOptionsInput } from './options';
@@ -19,12 +20,13 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const config = withEnvironment(JSON.parse(readFileSync(file, 'utf8')) as BrokerOptionsInput, process.env);
-  const broker = await startBroker(config, logger.namespace('broker'));
+  // Handlers before start-up: the "broker started" line may be answered by a signal at once.
+  // A signal during start-up stops the broker as soon as it has started.
+  const started: { broker?: Broker; pendingSignal?: string } = {};
   let signals = 0;
-  const onSignal = (signal: string) => {
-    if (++signals > 1) process.exit(1);
+  const stop = (running: Broker, signal: string) => {
     logger.info('shutting down', { signal });
-    broker.shutdown().then(
+    running.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('shutdown failed', { err });
@@ -32,8 +34,15 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  const onSignal = (signal: string) => {
+    if (++signals > 1) process.exit(1);
+    if (started.broker) stop(started.broker, signal);
+    else started.pendingSignal = signal;
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  started.broker = await startBroker(config, logger.namespace('broker'));
+  if (started.pendingSignal) stop(started.broker, started.pendingSignal);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
