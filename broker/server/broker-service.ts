@@ -1,5 +1,6 @@
 // herald.v1.Broker handlers: convert between the generated protobuf types and the core's
 // types, and report every failure through toServiceError (status.ts).
+import type * as grpc from '@grpc/grpc-js';
 import type { BrokerHandlers } from '../../proto/gen/herald/v1/Broker';
 import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
 import type { Message } from '../../proto/gen/herald/v1/Message';
@@ -16,7 +17,7 @@ import { HeraldError } from '../errors';
 import type { Logger } from '../logger';
 import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
-import type { CallRouter } from './forwarding';
+import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus, toServiceError } from './status';
 
 export function messageId(ref: PartitionRef, offset: number): string {
@@ -90,20 +91,40 @@ export function brokerHandlers(
     return e;
   };
 
+  /**
+   * A unary call on one topic partition: served here, or forwarded to the partition's owner,
+   * and answered through the one error mapping either way.
+   */
+  const routed = <Res>(
+    method: string,
+    call: {
+      request: { topic: string };
+      metadata: grpc.Metadata;
+      on(event: 'cancelled', cb: () => void): unknown;
+    },
+    callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
+    local: (cancelled: AbortSignal) => Promise<Res>,
+    remote: Remote<Res>,
+  ): void => {
+    const cancelled = cancellation(call);
+    router
+      .run({ topic: call.request.topic, metadata: call.metadata, cancelled }, () => local(cancelled), remote)
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(fail(method, err)),
+      );
+  };
+
   return {
     Publish(call, callback) {
       const req = call.request;
-      const ctx = { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) };
-      router
-        .run(
-          ctx,
-          () => publisher.publish(publishInput(req)).then(publishResponse),
-          (c, md, cb) => c.Publish(req, md, cb),
-        )
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(fail('Publish', err)),
-        );
+      routed(
+        'Publish',
+        call,
+        callback,
+        () => publisher.publish(publishInput(req)).then(publishResponse),
+        (c, md, cb) => c.Publish(req, md, cb),
+      );
     },
 
     PublishStream(call) {
@@ -170,20 +191,16 @@ export function brokerHandlers(
         consumer: claim(req),
       };
       const ref = { topic: req.topic, partition: req.partition };
-      const cancelled = cancellation(call);
-      router
-        .run(
-          { topic: req.topic, metadata: call.metadata, cancelled },
-          () =>
-            delivery
-              .pull(input, cancelled)
-              .then((taken) => ({ messages: taken.map((d) => toDelivery(ref, d)) })),
-          (c, md, cb) => c.Pull(req, md, cb),
-        )
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(fail('Pull', err)),
-        );
+      routed(
+        'Pull',
+        call,
+        callback,
+        (cancelled) =>
+          delivery
+            .pull(input, cancelled)
+            .then((taken) => ({ messages: taken.map((d) => toDelivery(ref, d)) })),
+        (c, md, cb) => c.Pull(req, md, cb),
+      );
     },
 
     Subscribe(call) {
@@ -251,36 +268,30 @@ export function brokerHandlers(
 
     Ack(call, callback) {
       const req = call.request;
-      router
-        .run(
-          { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) },
-          () =>
-            delivery
-              .ack(req.group, req.topic, req.partition, req.offsets, claim(req))
-              .then((committed) => ({ committedOffset: committed })),
-          (c, md, cb) => c.Ack(req, md, cb),
-        )
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(fail('Ack', err)),
-        );
+      routed(
+        'Ack',
+        call,
+        callback,
+        () =>
+          delivery
+            .ack(req.group, req.topic, req.partition, req.offsets, claim(req))
+            .then((committed) => ({ committedOffset: committed })),
+        (c, md, cb) => c.Ack(req, md, cb),
+      );
     },
 
     Nack(call, callback) {
       const req = call.request;
-      router
-        .run(
-          { topic: req.topic, metadata: call.metadata, cancelled: cancellation(call) },
-          () =>
-            delivery
-              .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, claim(req))
-              .then(() => ({})),
-          (c, md, cb) => c.Nack(req, md, cb),
-        )
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(fail('Nack', err)),
-        );
+      routed(
+        'Nack',
+        call,
+        callback,
+        () =>
+          delivery
+            .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, claim(req))
+            .then(() => ({})),
+        (c, md, cb) => c.Nack(req, md, cb),
+      );
     },
   };
 }
