@@ -2,7 +2,7 @@ import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
 import { DEFAULTS, OptionsError, resolveOptions, withEnvironment } from '../../../broker/options';
 import type { BrokerOptionsInput } from '../../../broker/options';
 import { brokerPoolObjects, CONFIG_FILE } from '../../../operator/controllers/broker-pool-objects';
-import type { BrokerPool } from '../../../operator/gen/crds';
+import { samplePool } from '../fixtures';
 
 const base: BrokerOptionsInput = {
   mysql: { url: 'mysql://u:p@127.0.0.1:3306/herald' },
@@ -102,26 +102,7 @@ describe('lease mode (meta)', () => {
 });
 
 describe('the pod: the ConfigMap the operator writes plus the environment it sets', () => {
-  const pool: BrokerPool = {
-    apiVersion: 'herald.dev/v1alpha1',
-    kind: 'BrokerPool',
-    metadata: { name: 'main', namespace: 'shop', uid: 'uid-1' },
-    spec: {
-      replicas: 3,
-      image: 'herald/broker:1',
-      imagePullPolicy: 'IfNotPresent',
-      storage: { mysql: { secretRef: { name: 'db', key: 'url' }, poolSize: 16 } },
-      zoneSpread: {
-        topologyKey: 'topology.kubernetes.io/zone',
-        maxSkew: 1,
-        whenUnsatisfiable: 'ScheduleAnyway',
-      },
-      leases: { brokerSeconds: 10, consumerSeconds: 20, safetyMarginSeconds: 2 },
-      grpcPort: 7600,
-      metricsPort: 9600,
-      maxUnavailable: 1,
-    },
-  };
+  const pool = samplePool('shop');
   const objects = brokerPoolObjects(pool, { metaAddress: 'herald-meta.herald:7700', totalPartitions: 0 });
   const configMap = objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
   const file = JSON.parse(configMap.data?.[CONFIG_FILE] ?? '{}') as BrokerOptionsInput;

@@ -2,28 +2,9 @@ import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
 import { brokerPoolObjects, desiredReplicas } from '../../../operator/controllers/broker-pool-objects';
 import { alertOf } from '../../../operator/controllers/consumer-group';
 import type { BrokerPool, ConsumerGroup } from '../../../operator/gen/crds';
+import { samplePool } from '../fixtures';
 
-const pool: BrokerPool = {
-  apiVersion: 'herald.dev/v1alpha1',
-  kind: 'BrokerPool',
-  metadata: { name: 'main', namespace: 'ns', uid: 'uid-1' },
-  spec: {
-    replicas: 3,
-    image: 'herald/broker:1',
-    imagePullPolicy: 'IfNotPresent',
-    storage: { mysql: { secretRef: { name: 'db', key: 'url' }, poolSize: 16 } },
-    zoneSpread: {
-      topologyKey: 'topology.kubernetes.io/zone',
-      maxSkew: 1,
-      whenUnsatisfiable: 'ScheduleAnyway',
-    },
-    leases: { brokerSeconds: 10, consumerSeconds: 20, safetyMarginSeconds: 2 },
-    grpcPort: 7600,
-    metricsPort: 9600,
-    maxUnavailable: 1,
-    resources: { requests: { cpu: '500m', memory: 268435456 } },
-  },
-};
+const pool = samplePool('ns', { resources: { requests: { cpu: '500m', memory: 268435456 } } });
 
 test('a pool produces five owned objects; the MySQL URL stays in its Secret', () => {
   const objects = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0 });
