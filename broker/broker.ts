@@ -4,7 +4,7 @@
 import { loadProtos } from '../proto/load';
 import { Delivery } from './delivery/delivery';
 import { PartitionLog } from './delivery/partition-log';
-import type { Logger } from './logger';
+import type { Logger } from '../client/logger';
 import { BrokerMetrics } from './metrics';
 import type { LagSample } from './metrics';
 import { resolveOptions } from './options';
@@ -22,7 +22,7 @@ import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
 import type { MessageStore } from './storage/storage';
 import { Topics, partitionKey } from './topics';
-import { MetaConnection } from '../operator/meta/lease-client';
+import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
 import { LeaseOwnership } from './lease/lease-ownership';
 import { RouteTable } from './lease/route-table';

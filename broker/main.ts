@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { startBroker } from './broker';
 import type { Broker } from './broker';
-import { createLogger } from './logger';
+import { createLogger } from '../client/logger';
 import { withEnvironment } from './options';
 import type { BrokerOptionsInput } from './options';
 

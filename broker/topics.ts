@@ -1,6 +1,6 @@
 // The topics this broker knows and the checks every call makes before touching a partition:
 // a valid name, a known topic, a partition in range, and ownership.
-import { HeraldError } from './errors';
+import { HeraldError } from '../client/errors';
 import { nameProblem } from './names';
 import type { TopicOptions } from './options';
 import type { Ownership } from './ownership';

@@ -10,6 +10,7 @@ import type { IDescriptorProto, IFileDescriptorProto } from 'protobufjs/ext/desc
 import loadOptions from './load-options.json';
 import type { ProtoGrpcType as AdminProto } from './gen/admin';
 import type { ProtoGrpcType as BrokerProto } from './gen/broker';
+import type { ProtoGrpcType as MetaProto } from './gen/meta';
 
 /** The .proto files of the public API, relative to the proto/ folder. */
 export const PROTO_FILES = ['herald/v1/broker.proto', 'herald/v1/admin.proto'];
@@ -30,24 +31,42 @@ export interface LoadedProtos {
   reflection: protoLoader.PackageDefinition;
 }
 
-let cached: LoadedProtos | undefined;
+interface Loaded<T> {
+  grpc: T;
+  reflection: protoLoader.PackageDefinition;
+}
 
-export function loadProtos(): LoadedProtos {
-  if (cached) return cached;
-  const files = [...PROTO_FILES.map((f) => join(PROTO_DIR, f)), healthProtoPath];
+/** Loads .proto files (and grpc.health.v1) twice: for grpc-js, and as protoc would describe them. */
+function loadFiles<T>(protoFiles: string[]): Loaded<T> {
+  const files = [...protoFiles.map((f) => join(PROTO_DIR, f)), healthProtoPath];
   const options: protoLoader.Options = {
     ...loadOptions,
     longs: loadOptions.longs === 'String' ? String : Number,
     enums: loadOptions.enums === 'String' ? String : Number,
     includeDirs: [PROTO_DIR],
   };
-  const definition = protoLoader.loadSync(files, options);
-  cached = {
+  return {
     // The generated ProtoGrpcType describes what loadPackageDefinition returns for these files.
-    grpc: grpc.loadPackageDefinition(definition) as unknown as HeraldProto,
+    grpc: grpc.loadPackageDefinition(protoLoader.loadSync(files, options)) as unknown as T,
     reflection: asProtocDescriptors(protoLoader.loadSync(files, { ...options, keepCase: true })),
   };
-  return cached;
+}
+
+let cached: LoadedProtos | undefined;
+
+export function loadProtos(): LoadedProtos {
+  return (cached ??= loadFiles<HeraldProto>(PROTO_FILES));
+}
+
+/** herald.v1.Meta, served by the operator and called by brokers and clients. */
+export const META_PROTO = 'herald/v1/meta.proto';
+
+export type LoadedMeta = Loaded<MetaProto>;
+
+let cachedMeta: LoadedMeta | undefined;
+
+export function loadMetaProto(): LoadedMeta {
+  return (cachedMeta ??= loadFiles<MetaProto>([META_PROTO]));
 }
 
 /**
@@ -59,7 +78,7 @@ export function loadProtos(): LoadedProtos {
  * - it leaves type references relative and files without their `dependency` list, so a field
  *   of a type from another package (google.rpc.Status) cannot be resolved (grpc-node#2595).
  */
-export function asProtocDescriptors(
+function asProtocDescriptors(
   definition: protoLoader.PackageDefinition,
 ): protoLoader.PackageDefinition {
   const files = new Map<Buffer, IFileDescriptorProto>();

@@ -1,7 +1,7 @@
 // The delivery path: one GroupCursor per (group, topic, partition), opened on first use;
 // long-poll Pull, credit-paced subscriptions, Ack, Nack and lag.
-import { HeraldError } from '../errors';
-import type { Logger } from '../logger';
+import { HeraldError } from '../../client/errors';
+import type { Logger } from '../../client/logger';
 import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { MessageStore, PartitionRef } from '../storage/storage';

@@ -2,8 +2,8 @@
 // from and stored to the store), in-flight tracking with ack-timeout redelivery (AckTracker),
 // a bounded prefetch buffer for reads behind the log's tail cache, and a Signal that wakes
 // waiting pulls when messages arrive or redeliveries fall due.
-import { HeraldError } from '../errors';
-import type { Logger } from '../logger';
+import { HeraldError } from '../../client/errors';
+import type { Logger } from '../../client/logger';
 import type { MessageStore, PartitionRef, StoredMessage } from '../storage/storage';
 import { AckTracker } from './ack-tracker';
 import type { PartitionLog } from './partition-log';

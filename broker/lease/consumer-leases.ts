@@ -9,11 +9,11 @@
 // have given it away yet). Anything else (a mismatch, or no consumer id) is decided only by an
 // answer younger than `maxAgeMs`; otherwise the broker asks again.
 import type * as grpc from '@grpc/grpc-js';
-import type { MetaConnection } from '../../operator/meta/lease-client';
+import type { MetaConnection } from '../../client/meta/lease-client';
 import type { GetConsumerLeasesResponse } from '../../proto/gen/herald/v1/GetConsumerLeasesResponse';
-import { HeraldError } from '../errors';
+import { HeraldError } from '../../client/errors';
 import type { PartitionRef } from '../storage/storage';
-import { fromServiceError } from '../server/status';
+import { fromServiceError } from '../../client/errors';
 
 /** Who makes a delivery call: empty id for clients that hold no lease. */
 export interface ConsumerClaim {

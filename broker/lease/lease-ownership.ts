@@ -5,8 +5,8 @@
 // group cursors) before serving it, and drops the ones it no longer holds. Shutdown releases
 // every lease so the next owners need not wait for expiry. Each round also refreshes the routes
 // of the topics it holds (cached for routeTtlMs): that is how topic definitions reach the broker.
-import { BrokerLeaseClient } from '../../operator/meta/lease-client';
-import type { Logger } from '../logger';
+import { BrokerLeaseClient } from '../../client/meta/lease-client';
+import type { Logger } from '../../client/logger';
 import type { MetaOptions } from '../options';
 import type { Owner, Ownership } from '../ownership';
 import type { PartitionRef } from '../storage/storage';

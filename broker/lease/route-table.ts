@@ -2,12 +2,12 @@
 // topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
 // its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
-import type { MetaConnection } from '../../operator/meta/lease-client';
+import type { MetaConnection } from '../../client/meta/lease-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
-import { HeraldError } from '../errors';
+import { HeraldError } from '../../client/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../options';
 import type { TopicOptions } from '../options';
-import { fromServiceError } from '../server/status';
+import { fromServiceError } from '../../client/errors';
 
 export interface PartitionRoute {
   partition: number;

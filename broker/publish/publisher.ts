@@ -1,7 +1,7 @@
 // The publish path: validates a request as a whole (so a bad message stores nothing of
 // the batch), picks the partition (explicit, key hash or round-robin), checks ownership and
 // storage, and queues the batch on the partition's writer.
-import { HeraldError } from '../errors';
+import { HeraldError } from '../../client/errors';
 import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { StorageHealth } from '../storage/health';

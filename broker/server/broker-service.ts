@@ -13,8 +13,8 @@ import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/Subscri
 import type { Delivered } from '../delivery/group-cursor';
 import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
-import { HeraldError } from '../errors';
-import type { Logger } from '../logger';
+import { HeraldError } from '../../client/errors';
+import type { Logger } from '../../client/logger';
 import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
 import type { CallRouter, Remote } from './forwarding';

@@ -6,10 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../../proto/load';
 import type { BrokerClient } from '../../proto/gen/herald/v1/Broker';
-import { HeraldError } from '../errors';
-import type { Logger } from '../logger';
+import { HeraldError } from '../../client/errors';
+import type { Logger } from '../../client/logger';
 import type { PartitionRoute, RouteTable } from '../lease/route-table';
-import { fromServiceError } from './status';
+import { fromServiceError } from '../../client/errors';
 
 export const FORWARDED_BY = 'herald-forwarded-by';
 

@@ -5,14 +5,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { HeraldError } from '../../broker/errors';
-import type { Logger } from '../../broker/logger';
+import { HeraldError } from '../../client/errors';
+import type { Logger } from '../../client/logger';
 import { toServiceError } from '../../broker/server/status';
 import type { MetaHandlers } from '../../proto/gen/herald/v1/Meta';
 import type { LeaderInfo } from '../kube/leader-election';
 import type { Checkpointer } from './checkpointer';
 import type { MetaCore } from './meta-core';
-import { loadMetaProto } from './protos';
+import { loadMetaProto } from '../../proto/load';
 
 export interface MetaState {
   core: MetaCore;

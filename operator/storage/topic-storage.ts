@@ -1,7 +1,7 @@
 // What the Topic and ConsumerGroup controllers need from a pool's message store: create and
 // drop a topic's tables, and read offsets for lag. All of it goes through the broker's own
 // MessageStore (broker/storage), so its SQL is never repeated here.
-import type { Logger } from '../../broker/logger';
+import type { Logger } from '../../client/logger';
 import { createMysqlStore } from '../../broker/storage/mysql/mysql-store';
 import type { MessageStore } from '../../broker/storage/storage';
 

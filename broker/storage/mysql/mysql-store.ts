@@ -2,8 +2,8 @@
 // file only runs them, converts rows and classifies driver errors into HeraldErrors.
 import mysql from 'mysql2/promise';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
-import { HeraldError } from '../../errors';
-import type { Logger } from '../../logger';
+import { HeraldError } from '../../../client/errors';
+import type { Logger } from '../../../client/logger';
 import type { AppendBatch, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
 import { MIGRATIONS, SQL } from './sql';
 import type { MessageRow } from './sql';

@@ -1,7 +1,7 @@
 // The behaviour every MessageStore adapter must show (MySQL now, Kafka later). Call
 // describeMessageStoreConformance from an adapter's test file with a factory that gives a
 // fresh, empty store for each test.
-import { HeraldError } from '../../../broker/errors';
+import { HeraldError } from '../../../client/errors';
 import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/storage/storage';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;

@@ -3,7 +3,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { HeraldError } from '../../../broker/errors';
+import { HeraldError } from '../../../client/errors';
 import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
 import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
 import { describeMessageStoreConformance } from './storage-conformance';

@@ -4,7 +4,7 @@
 // processes in lease mode (the config the pool's ConfigMap holds, plus the pod's environment).
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { MetaConnection } from '../../../operator/meta/lease-client';
+import { MetaConnection } from '../../../client/meta/lease-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
 import type { RowDataPacket } from 'mysql2/promise';

@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../../broker/errors';
+import { HeraldError } from '../../../client/errors';
 import { RouteTable } from '../../../broker/lease/route-table';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../../broker/options';
 import type { TopicOptions } from '../../../broker/options';
-import type { MetaConnection } from '../../../operator/meta/lease-client';
+import type { MetaConnection } from '../../../client/meta/lease-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { MetaClient } from '../../../proto/gen/herald/v1/Meta';
 

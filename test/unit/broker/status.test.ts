@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { HeraldError, REASONS } from '../../../broker/errors';
-import { STATUS_DETAILS_KEY, readErrorInfo, toServiceError } from '../../../broker/server/status';
+import { HeraldError, REASONS } from '../../../client/errors';
+import { toServiceError } from '../../../broker/server/status';
+import { STATUS_DETAILS_KEY, readErrorInfo } from '../../../client/errors';
 import { loadProtos } from '../../../proto/load';
 
 test('a HeraldError becomes its gRPC code with ErrorInfo in grpc-status-details-bin', () => {

@@ -1,4 +1,4 @@
-import { silentLogger } from '../../../broker/logger';
+import { silentLogger } from '../../../client/logger';
 import { Controller, TerminalError } from '../../../operator/controllers/controller';
 import { Checkpointer } from '../../../operator/meta/checkpointer';
 import { MetaCore } from '../../../operator/meta/meta-core';

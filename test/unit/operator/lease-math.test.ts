@@ -5,7 +5,7 @@ import {
   metaExpiresAt,
   nextEpoch,
   renewIntervalMs,
-} from '../../../operator/leases/lease-math';
+} from '../../../client/meta/lease-math';
 
 test('the holder stops a safety margin before the meta-server lets go', () => {
   const sentAt = 1_000;

@@ -1,8 +1,17 @@
-// Typed errors of the broker. Every failure a client can see is a HeraldError with a reason
-// from herald.v1.ErrorReason; the server edge (server/status.ts) is the only place that turns
-// one into a gRPC status. Code decides on `reason`, never on message text.
+// Herald's typed errors, shared by servers and clients. Every failure a client can see is a
+// HeraldError with a reason from herald.v1.ErrorReason; a server's edge
+// (broker/server/status.ts) is the only place that turns one into a gRPC status, and
+// readErrorInfo below reads it back. Code decides on `reason`, never on message text.
 import { status as GrpcCode } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { loadProtos } from '../proto/load';
+import type { ErrorInfo } from '../proto/gen/google/rpc/ErrorInfo';
+import type { Status } from '../proto/gen/google/rpc/Status';
 import type { ErrorReason } from '../proto/gen/herald/v1/ErrorReason';
+
+export const ERROR_DOMAIN = 'herald.dev';
+export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+export const ERROR_INFO_TYPE = 'type.googleapis.com/google.rpc.ErrorInfo';
 
 export type Reason = Exclude<ErrorReason, 'ERROR_REASON_UNSPECIFIED'>;
 
@@ -53,4 +62,27 @@ export function asHeraldError(err: unknown): HeraldError {
   if (err instanceof HeraldError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new HeraldError('INTERNAL_ERROR', message, {}, { cause: err });
+}
+
+/** The ErrorInfo of a failed call, for clients and tests; undefined when the server sent none. */
+export function readErrorInfo(err: { metadata?: grpc.Metadata }): ErrorInfo | undefined {
+  const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!Buffer.isBuffer(raw)) return undefined;
+  return errorInfoOf(loadProtos().grpc.google.rpc.Status.deserialize(raw));
+}
+
+/** The ErrorInfo inside a google.rpc.Status (for example a PublishStream error result). */
+export function errorInfoOf(status: Status): ErrorInfo | undefined {
+  const found = status.details.find((d) => d.type_url === ERROR_INFO_TYPE);
+  return found?.value ? loadProtos().grpc.google.rpc.ErrorInfo.deserialize(found.value) : undefined;
+}
+
+/**
+ * A failed call to another Herald server (a forwarded call, the meta-server) as a HeraldError:
+ * its reason and metadata when it sent an ErrorInfo, otherwise undefined (a transport failure).
+ */
+export function fromServiceError(err: grpc.ServiceError): HeraldError | undefined {
+  const info = readErrorInfo(err);
+  if (info === undefined || !(info.reason in REASONS)) return undefined;
+  return new HeraldError(info.reason as Reason, err.details, info.metadata, { cause: err });
 }
