@@ -78,9 +78,7 @@ export function loadMetaProto(): LoadedMeta {
  * - it leaves type references relative and files without their `dependency` list, so a field
  *   of a type from another package (google.rpc.Status) cannot be resolved (grpc-node#2595).
  */
-function asProtocDescriptors(
-  definition: protoLoader.PackageDefinition,
-): protoLoader.PackageDefinition {
+function asProtocDescriptors(definition: protoLoader.PackageDefinition): protoLoader.PackageDefinition {
   const files = new Map<Buffer, IFileDescriptorProto>();
   for (const def of Object.values(definition)) {
     // Services carry no descriptors of their own; @grpc/reflection reads the message types'.
