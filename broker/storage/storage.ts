@@ -19,9 +19,19 @@ export interface NewMessage {
   tags: string[];
   properties: Record<string, string>;
   body: Buffer;
+  /**
+   * Stored in the partition's priority table, which every group reads before the normal one.
+   * Both tables share the partition's offsets: an offset is in exactly one of them.
+   */
+  priority: boolean;
+  /** Set for a message that was published delayed and has now fallen due. */
+  scheduled?: { id: number; deliverAt: number };
 }
 
-/** Messages for one partition, to be stored at firstOffset, firstOffset + 1, ... */
+/**
+ * Messages for one partition, to be stored at firstOffset, firstOffset + 1, ... A message with
+ * `scheduled` is removed from the delay table (DelayStore) in the same transaction.
+ */
 export interface AppendBatch {
   ref: PartitionRef;
   firstOffset: number;
@@ -33,6 +43,9 @@ export interface StoredMessage extends NewMessage {
   /** Milliseconds since the Unix epoch when the owner stored it. */
   publishedAt: number;
 }
+
+/** Which of a partition's two message tables. */
+export type Lane = 'normal' | 'priority';
 
 export interface OffsetCommit {
   group: string;
@@ -53,9 +66,9 @@ export interface MessageStore {
    * and STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
    */
   append(batches: AppendBatch[], publishedAt: number): Promise<void>;
-  /** Up to `limit` messages with offset > afterOffset, in offset order. */
-  read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]>;
-  /** The messages at these offsets that exist, in offset order. */
+  /** Up to `limit` messages of one lane with offset > afterOffset, in offset order. */
+  read(ref: PartitionRef, afterOffset: number, limit: number, lane?: Lane): Promise<StoredMessage[]>;
+  /** The messages at these offsets that exist (in either lane), in offset order. */
   readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]>;
   /** The group's committed offset on the partition, 0 when it never committed. */
   committedOffset(group: string, ref: PartitionRef): Promise<number>;
@@ -63,6 +76,25 @@ export interface MessageStore {
   commitOffsets(commits: OffsetCommit[]): Promise<void>;
   /** commitOffsets for one group and partition (the operator sets start positions with it). */
   commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void>;
+  /** Stores a group's committed offset even when lower (an offset reset). */
+  forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void>;
+  /** The first offset (either lane) published at or after `at`; undefined when there is none. */
+  offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined>;
+  /** The lowest retained offset (either lane); undefined when the partition is empty. */
+  firstOffset(ref: PartitionRef): Promise<number | undefined>;
+  /**
+   * Retention without DELETE: message tables are range-partitioned by offset in segments of
+   * `segmentMessages`. Keeps at least two empty segments ahead of `endOffset` (so a new segment
+   * is split off an empty tail, which copies nothing), and drops every whole segment below
+   * endOffset whose newest message was published before `expireBefore`. Returns the dropped
+   * segments' offset ranges.
+   */
+  maintainSegments(
+    ref: PartitionRef,
+    endOffset: number,
+    segmentMessages: number,
+    expireBefore: number,
+  ): Promise<{ from: number; to: number }[]>;
   /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
