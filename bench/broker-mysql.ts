@@ -4,14 +4,18 @@
 //  1. end-to-end latency (publish -> Subscribe receipt) at fixed 1,000 and 5,000 msg/s;
 //  2. the physical limit: raw multi-row INSERTs of the same rows from this Node process;
 //  3. publish throughput with N concurrent producers at batch sizes 1, 10 and 100;
-//  4. a 1,000,000-message backlog: produce rate, drain rate, broker RSS throughout.
+//  4. a 1,000,000-message backlog: produce rate, drain rate, broker RSS throughout;
+//  5. mixed publish: the same publish runs on a topic with priority and delay enabled, plain
+//     and then with 10% priority and 10% delayed messages (due within the phase, so the
+//     dispatcher runs too), and the ratio of the two.
 // Prints a table and writes JSON to bench/results/. Environment:
 //   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   BENCH_SECONDS     duration of each throughput and latency phase (default 10)
 //   BENCH_BACKLOG     backlog size (default 1000000)
 //   BENCH_PROFILE=1   run the broker with --cpu-prof (profiles in bench/results/profiles)
 //   BENCH_NODE_ARGS   more node flags for the broker, e.g. --trace-gc
-//   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog (default all)
+//   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog,mixed (default all)
+//   BENCH_MIXED       mixed runs as batch x producers (default 1x64,100x16)
 //   BENCH_PUBLISH     publish runs as batch x producers, suffix s for PublishStream
 //                     (default 1x64,1x64s,10x64,100x16,100x64)
 //   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
@@ -32,7 +36,7 @@ const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'raw,publish,latency,backlog').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'raw,publish,latency,backlog,mixed').split(','));
 const PARTITIONS = 16;
 const BODY = Buffer.alloc(1024, 'x');
 const RESULTS = join(__dirname, 'results');
@@ -196,6 +200,20 @@ function streamProducer(clients: ReturnType<typeof connect>) {
   };
 }
 
+type BenchMessage = NonNullable<PublishRequest__Input['messages']>[number];
+
+/** Plain messages, or 10% priority and 10% delayed (due within the next `SECONDS`) ones. */
+function messageMix(kind: 'plain' | 'mixed'): (batch: number, request: number) => BenchMessage[] {
+  return (batch, request) =>
+    Array.from({ length: batch }, (_, i) => {
+      const slot = (request * batch + i) % 10;
+      if (kind === 'plain' || slot > 1) return { body: BODY };
+      return slot === 0
+        ? { body: BODY, priority: true }
+        : { body: BODY, delayMs: Math.floor(Math.random() * SECONDS * 1000) };
+    });
+}
+
 async function publishThroughput(
   broker: BrokerProcess,
   clients: ReturnType<typeof connect>,
@@ -203,15 +221,17 @@ async function publishThroughput(
   batch: number,
   producers: number,
   mode: 'unary' | 'stream',
+  topic = 'bench',
+  makeMessages: (batch: number, request: number) => BenchMessage[] = messageMix('plain'),
 ) {
-  const messages = Array.from({ length: batch }, () => ({ body: BODY }));
   const streams = mode === 'stream' ? Array.from({ length: producers }, () => streamProducer(clients)) : [];
   const publish = (i: number, req: PublishRequest__Input) =>
     mode === 'stream' ? streams[i].publish(req) : call.publish(req).then(() => undefined);
   const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
   const cpu = cpuMeter(broker.child.pid!);
+  let requests = 0;
   const rate = await loops(producers, SECONDS, async (i) => {
-    await publish(i, { topic: 'bench', partition: i % PARTITIONS, messages });
+    await publish(i, { topic, partition: i % PARTITIONS, messages: makeMessages(batch, requests++) });
     return batch;
   });
   for (const s of streams) s.end();
@@ -439,6 +459,12 @@ async function main(): Promise<void> {
       name,
       partitions: PARTITIONS,
     })),
+    ...['mixed-plain', 'mixed'].map((name) => ({
+      name,
+      partitions: PARTITIONS,
+      priority: true,
+      delay: true,
+    })),
     ...(JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as Partial<BrokerOptionsInput>),
   };
   const broker = await spawnBroker(options, nodeArgs);
@@ -495,6 +521,45 @@ async function main(): Promise<void> {
     );
   }
 
+  const mixed: {
+    batch: number;
+    producers: number;
+    plain: number;
+    mixed: number;
+    ratio: number;
+    plainCpu: CpuShare;
+    mixedCpu: CpuShare;
+  }[] = [];
+  const mixedRuns = (process.env.BENCH_MIXED ?? '1x64,100x16')
+    .split(',')
+    .map((run) => run.split('x').map(Number));
+  for (const [batch, producers] of PHASES.has('mixed') ? mixedRuns : []) {
+    const plain = await publishThroughput(broker, clients, call, batch, producers, 'unary', 'mixed-plain');
+    const mix = await publishThroughput(
+      broker,
+      clients,
+      call,
+      batch,
+      producers,
+      'unary',
+      'mixed',
+      messageMix('mixed'),
+    );
+    const r = {
+      batch,
+      producers,
+      plain: plain.rate,
+      mixed: mix.rate,
+      ratio: mix.rate / plain.rate,
+      plainCpu: plain.cpu,
+      mixedCpu: mix.cpu,
+    };
+    mixed.push(r);
+    console.log(
+      `mixed publish batch ${batch}, ${producers} producers: plain ${r.plain.toFixed(0)} msg/s, 10% priority + 10% delayed ${r.mixed.toFixed(0)} msg/s (${(100 * r.ratio).toFixed(1)}% of plain); ${cpuText(r.mixedCpu)}`,
+    );
+  }
+
   const drain = PHASES.has('backlog') ? await backlog(broker, call) : undefined;
   if (drain) {
     console.log(
@@ -515,6 +580,11 @@ async function main(): Promise<void> {
     const share = Number.isNaN(p.ofRaw) ? '' : ` (${(100 * p.ofRaw).toFixed(0)}% of raw)`;
     console.log(
       `| publish batch ${p.batch}, ${p.producers} ${p.mode} producers | ${p.rate.toFixed(0)} msg/s${share} | ${cpuCell(p.cpu)} |`,
+    );
+  }
+  for (const m of mixed) {
+    console.log(
+      `| publish batch ${m.batch}, ${m.producers} producers: plain / 10% priority + 10% delayed | ${m.plain.toFixed(0)} / ${m.mixed.toFixed(0)} msg/s (${(100 * m.ratio).toFixed(0)}% of plain) | ${cpuCell(m.mixedCpu)} |`,
     );
   }
   for (const l of latency) {
@@ -543,6 +613,7 @@ async function main(): Promise<void> {
         rawLimit,
         publish,
         latency,
+        mixed,
         backlog: drain,
       },
       null,
