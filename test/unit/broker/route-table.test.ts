@@ -31,6 +31,9 @@ function fakeMeta(answer: (topic: string) => GetRoutesResponse | Error) {
 const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   topic: 'orders',
   maxMessageBytes,
+  priority: false,
+  delay: false,
+  retentionHours: 0,
   routes: [
     { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
     { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
