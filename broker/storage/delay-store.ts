@@ -2,7 +2,7 @@
 // partition's delay table, keyed by (deliverAt, id), until it falls due; the partition's owner
 // keeps the near future in an in-memory timer wheel and, when a message is due, appends it to
 // the partition and deletes it from the delay table in the same transaction
-// (MessageStore.append with `dispatched`), so it is delivered once across restarts and
+// (MessageStore.append with NewMessage.scheduled), so it is delivered once across restarts and
 // changes of owner.
 import type { NewMessage, PartitionRef } from './storage';
 
