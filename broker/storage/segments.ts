@@ -9,9 +9,12 @@ export interface Segment {
   to: number;
 }
 
-/** Partitions as information_schema lists them, in order: bound is 'MAXVALUE' for the tail. */
+/**
+ * Partitions as information_schema lists them, in order: bound is 'MAXVALUE' for the tail.
+ * The first one starts where its name says (segments below it were dropped), else at 1.
+ */
 export function segmentsOf(partitions: { name: string; bound: string }[]): Segment[] {
-  let from = 1;
+  let from = Number(/^p(\d+)_\d+$/.exec(partitions[0]?.name ?? '')?.[1] ?? 1);
   return partitions.map((p) => {
     const to = p.bound === 'MAXVALUE' ? Infinity : Number(p.bound) - 1;
     const s = { name: p.name, from, to };

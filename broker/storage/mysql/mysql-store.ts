@@ -404,6 +404,8 @@ function toStored(row: MessageRow): StoredMessage {
     tags: JSON.parse(row.tags) as string[],
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
+    // Rows of the normal table (the priority table is read as its own lane).
+    priority: false,
     ...(row.scheduled_id === null || row.deliver_at === null
       ? {}
       : { scheduled: { id: Number(row.scheduled_id), deliverAt: Number(row.deliver_at) } }),

@@ -15,6 +15,18 @@ describe('segments', () => {
     ]);
   });
 
+  it('starts after the segments already dropped', () => {
+    expect(
+      segmentsOf([
+        { name: 'p201_300', bound: '301' },
+        { name: 'p_max', bound: 'MAXVALUE' },
+      ]),
+    ).toEqual([
+      { name: 'p201_300', from: 201, to: 300 },
+      { name: 'p_max', from: 301, to: Infinity },
+    ]);
+  });
+
   it('splits two empty segments ahead of an empty partition', () => {
     expect(planSplit(1, 0, 100)).toEqual([
       { name: 'p1_100', from: 1, to: 100 },
