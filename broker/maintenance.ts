@@ -57,6 +57,7 @@ export class Maintenance {
             expireBefore,
           );
           if (dropped.length > 0) {
+            log.droppedBelow(Math.max(...dropped.map((d) => d.to)) + 1);
             this.metrics.retentionDroppedSegments.inc({ topic: ref.topic }, dropped.length);
             this.logger.info('dropped expired segments', { ...ref, segments: dropped, expireBefore });
           }
