@@ -71,7 +71,14 @@ function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): P
 }
 
 function toNewMessage(m: Message): NewMessage {
-  return { key: m.key, refKey: m.refKey, tags: m.tags, properties: m.properties, body: m.body };
+  return {
+    key: m.key,
+    refKey: m.refKey,
+    tags: m.tags,
+    properties: m.properties,
+    body: m.body,
+    priority: m.priority,
+  };
 }
 
 function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {

@@ -226,7 +226,7 @@ class MysqlStore implements MessageStore, DelayStore {
     ].join(';\n');
     const [results] = await conn.query<ResultSetHeader[]>({
       sql,
-      values: dispatched.map((d) => [d.ids]),
+      values: dispatched.map((d) => d.ids),
       timeout: this.timeout,
     });
     dispatched.forEach((d, i) => {

@@ -336,8 +336,9 @@ export function describeDelayStoreConformance(name: string, factory: DelayStoreF
     });
 
     test('an append of due messages removes them from the delay table in its transaction', async () => {
-      const [a, b] = await store.scheduleDelayed(t, [at(1000, 'a'), at(2000, 'b')]);
+      const [a, a2, b] = await store.scheduleDelayed(t, [at(1000, 'a'), at(1200, 'a2'), at(2000, 'b')]);
       const due = await store.dueDelayed(t, 1500, 10);
+      expect(due.map((d) => d.id)).toEqual([a, a2]);
       await store.append(
         [
           {
