@@ -28,6 +28,8 @@ export class PartitionDelays {
   private nextLoadAt = 0;
   private loading = false;
   private stopped = false;
+  /** The time of the last tick (failures schedule their retry from it). */
+  private now: number;
 
   constructor(
     readonly ref: PartitionRef,
@@ -38,6 +40,7 @@ export class PartitionDelays {
     private readonly logger: Logger,
     now: number,
   ) {
+    this.now = now;
     const slots = Math.ceil(options.windowMs / options.tickMs) + 1;
     this.wheel = new TimerWheel(options.tickMs, slots, now);
   }
@@ -60,6 +63,7 @@ export class PartitionDelays {
   /** Called every tick: dispatches what fell due and reloads the window when it is time. */
   tick(now: number): void {
     if (this.stopped) return;
+    this.now = now;
     const due = this.wheel.advance(now).map((e) => e.value);
     for (let i = 0; i < due.length; i += this.chunkRows) this.send(due.slice(i, i + this.chunkRows));
     const reload = now >= this.nextLoadAt || (this.capped && this.known.size < this.options.maxLoaded / 2);
@@ -80,7 +84,7 @@ export class PartitionDelays {
       (err: unknown) => {
         if (this.stopped) return;
         for (const m of chunk) this.known.delete(m.id);
-        this.nextLoadAt = Math.min(this.nextLoadAt, Date.now() + RETRY_LOAD_MS);
+        this.nextLoadAt = Math.min(this.nextLoadAt, this.now + RETRY_LOAD_MS);
         this.logger.warn('dispatching delayed messages failed; reloading them', {
           ...this.ref,
           count: chunk.length,
@@ -119,7 +123,7 @@ export class PartitionDelays {
       this.capped = capped;
       this.nextLoadAt = now + this.options.windowMs / 2;
     } catch (err) {
-      this.nextLoadAt = Date.now() + RETRY_LOAD_MS;
+      this.nextLoadAt = now + RETRY_LOAD_MS;
       this.logger.warn('loading delayed messages failed', { ...this.ref, err });
     } finally {
       this.loading = false;
