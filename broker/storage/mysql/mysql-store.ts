@@ -171,11 +171,7 @@ class MysqlStore implements MessageStore, DelayStore {
       b.messages.map((m, i) => [
         b.firstOffset + i,
         publishedAt,
-        m.key,
-        m.refKey,
-        JSON.stringify(m.tags),
-        JSON.stringify(m.properties),
-        m.body,
+        ...messageColumns(m),
         m.scheduled?.id ?? null,
         m.scheduled?.deliverAt ?? null,
       ]),
@@ -283,15 +279,7 @@ class MysqlStore implements MessageStore, DelayStore {
     messages: { deliverAt: number; message: NewMessage }[],
   ): Promise<number[]> {
     if (messages.length === 0) return [];
-    const rows = messages.map(({ deliverAt, message: m }) => [
-      deliverAt,
-      m.key,
-      m.refKey,
-      JSON.stringify(m.tags),
-      JSON.stringify(m.properties),
-      m.body,
-      m.priority,
-    ]);
+    const rows = messages.map(({ deliverAt, message: m }) => [deliverAt, ...messageColumns(m), m.priority]);
     const insert = () =>
       this.pool.query<ResultSetHeader>({
         sql: DELAY_SQL.insertDelayed(ref.topic, ref.partition),
@@ -395,15 +383,26 @@ class MysqlStore implements MessageStore, DelayStore {
   }
 }
 
-function toStored(row: MessageRow): StoredMessage {
+/** msg_key, ref_key, tags, properties, body: the columns every message table shares. */
+function messageColumns(m: NewMessage): unknown[] {
+  return [m.key, m.refKey, JSON.stringify(m.tags), JSON.stringify(m.properties), m.body];
+}
+
+function messageFields(row: Pick<MessageRow, 'msg_key' | 'ref_key' | 'tags' | 'properties' | 'body'>) {
   return {
-    offset: Number(row.id),
-    publishedAt: Number(row.published_at),
     key: row.msg_key,
     refKey: row.ref_key,
     tags: JSON.parse(row.tags) as string[],
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
+  };
+}
+
+function toStored(row: MessageRow): StoredMessage {
+  return {
+    offset: Number(row.id),
+    publishedAt: Number(row.published_at),
+    ...messageFields(row),
     // Rows of the normal table (the priority table is read as its own lane).
     priority: false,
     ...(row.scheduled_id === null || row.deliver_at === null
@@ -416,14 +415,7 @@ function toDelayed(row: DelayedRow): DelayedMessage {
   return {
     id: Number(row.id),
     deliverAt: Number(row.deliver_at),
-    message: {
-      key: row.msg_key,
-      refKey: row.ref_key,
-      tags: JSON.parse(row.tags) as string[],
-      properties: JSON.parse(row.properties) as Record<string, string>,
-      body: row.body,
-      priority: Boolean(row.priority),
-    },
+    message: { ...messageFields(row), priority: Boolean(row.priority) },
   };
 }
 
