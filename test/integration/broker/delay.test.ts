@@ -2,6 +2,7 @@
 // about a tick late, in due order, once across a broker restart, and refused where the topic
 // or the horizon does not allow them.
 import type { Delivery } from '../../../proto/gen/herald/v1/Delivery';
+import type { PublishResponse } from '../../../proto/gen/herald/v1/PublishResponse';
 import {
   api,
   body,
@@ -145,17 +146,22 @@ describe('delayed messages across a broker restart', () => {
     const database = testDatabase('delay-restart');
     const options = brokerOptions(database, topics);
     const first = await runBroker(options);
-    const published = await api(first.clients).publish({
-      topic: 'later',
-      messages: [{ ...body('survives'), delayMs: 4000 }],
-    });
-    const overdue = await api(first.clients).publish({
-      topic: 'later',
-      messages: [{ ...body('overdue'), delayMs: 1000 }],
-    });
-    await first.stop();
+    let published: PublishResponse;
+    let overdue: PublishResponse;
+    try {
+      published = await api(first.clients).publish({
+        topic: 'later',
+        messages: [{ ...body('survives'), delayMs: 4000 }],
+      });
+      overdue = await api(first.clients).publish({
+        topic: 'later',
+        messages: [{ ...body('overdue'), delayMs: 1000 }],
+      });
+    } finally {
+      await first.stop();
+    }
     const deliverAt = Number(published.results[0].deliverAtMs);
-    // The second broker starts after the first message fell due: dispatched at once.
+    // The second broker starts after "overdue" fell due: it is dispatched at once.
     await new Promise((resolve) =>
       setTimeout(resolve, Math.max(0, Number(overdue.results[0].deliverAtMs) + 200 - Date.now())),
     );
