@@ -13,14 +13,18 @@ import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
 import { PartitionWriter } from './publish/partition-writer';
-import { Publisher } from './publish/publisher';
+import { Publisher, messageBytes } from './publish/publisher';
+import { HeraldError } from '../client/errors';
+import { Delays } from './delay/delays';
+import { Maintenance } from './maintenance';
+import type { DelayedMessage } from './storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from './server/grpc-server';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
-import type { MessageStore } from './storage/storage';
+import type { MysqlStores } from './storage/mysql/mysql-store';
 import { Topics, partitionKey } from './topics';
 import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
@@ -50,7 +54,7 @@ export async function startBroker(
   ownership: Ownership = new StandaloneOwnership(),
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MessageStore = await createMysqlStore({
+  const store: MysqlStores = await createMysqlStore({
     ...options.mysql,
     logger: logger.namespace('storage'),
   });
@@ -64,7 +68,7 @@ export async function startBroker(
 
 async function assemble(
   options: BrokerOptions,
-  store: MessageStore,
+  store: MysqlStores,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
@@ -90,12 +94,32 @@ async function assemble(
     logger.namespace('publish'),
     (err) => health.failed(err),
   );
-  /** Loads a partition to serve: its end offset, and a log and writer starting there. */
+  /** Appends delayed messages that fell due through the group commit (owner-allocated offsets). */
+  const dispatch = async (ref: PartitionRef, due: DelayedMessage[]): Promise<void> => {
+    const writer = writers.get(partitionKey(ref));
+    if (!writer) throw new HeraldError('NOT_PARTITION_OWNER', `${partitionKey(ref)} is not loaded`);
+    const messages = due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } }));
+    const bytes = messages.reduce((n, m) => n + messageBytes(m), 0);
+    await committer.publish(writer, messages, bytes);
+    const now = Date.now();
+    metrics.delayedDispatched.inc({ topic: ref.topic }, due.length);
+    for (const d of due) metrics.delayedLateness.observe((now - d.deliverAt) / 1000);
+  };
+  const delays = new Delays(
+    store,
+    options.delay,
+    options.publish.maxBatchRows,
+    dispatch,
+    metrics,
+    logger.namespace('delay'),
+  );
+  /** Loads a partition to serve: its end offset, a log and writer starting there, its delays. */
   const load = async (ref: PartitionRef): Promise<number> => {
     const endOffset = await store.lastOffset(ref);
     const known = writers.get(partitionKey(ref));
     if (known) {
       known.takeOver(endOffset);
+      delays.acquired(ref);
       return endOffset;
     }
     const log = new PartitionLog(ref, endOffset, {
@@ -106,6 +130,7 @@ async function assemble(
     logs.set(partitionKey(ref), log);
     writers.set(partitionKey(ref), writer);
     committer.add(writer);
+    delays.acquired(ref);
     return endOffset;
   };
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
@@ -123,7 +148,24 @@ async function assemble(
     logger.namespace('delivery'),
     cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
   );
-  const publisher = new Publisher(topics, writers, committer, health, options.publish, metrics);
+  const publisher = new Publisher(
+    topics,
+    writers,
+    committer,
+    health,
+    options.publish,
+    metrics,
+    delays,
+    options.delay,
+  );
+  const maintenance = new Maintenance(
+    topics,
+    logs,
+    store,
+    options.retention,
+    metrics,
+    logger.namespace('maintenance'),
+  );
   const protos = loadProtos().grpc.herald.v1;
   const grpcServer = await startGrpcServer(options.listen, [
     {
@@ -150,6 +192,7 @@ async function assemble(
     grpcServer.setServing(available && !stopping);
   });
   health.start();
+  maintenance.start();
   grpcServer.setServing(true);
   cluster?.ownership.start({
     acquired: async (ref) => {
@@ -157,7 +200,10 @@ async function assemble(
       delivery.forget(ref);
       return endOffset;
     },
-    lost: (ref) => delivery.forget(ref),
+    lost: (ref) => {
+      delays.lost(ref);
+      delivery.forget(ref);
+    },
   });
   logger.info('broker started', {
     address: grpcServer.address,
@@ -171,7 +217,10 @@ async function assemble(
     stopping = true;
     grpcServer.setServing(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
+    // Delayed publishes are answered and due messages stop entering the write queues first.
+    await delays.stop();
     await committer.drain();
+    await maintenance.stop();
     await delivery.stop();
     // Nothing is written any more: hand the partitions over now rather than at expiry.
     await cluster?.ownership.stop({ release: true });

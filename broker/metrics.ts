@@ -79,6 +79,31 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly delayedScheduled = new Counter({
+    name: 'herald_delayed_scheduled_messages_total',
+    help: 'Delayed messages stored in the delay tables',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
+  readonly delayedDispatched = new Counter({
+    name: 'herald_delayed_dispatched_messages_total',
+    help: 'Delayed messages that fell due and were appended to their partition',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
+  readonly delayedLateness = new Histogram({
+    name: 'herald_delayed_lateness_seconds',
+    help: 'From a delayed message falling due to its commit in the partition',
+    buckets: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 30],
+    registers: [this.registry],
+  });
+  readonly retentionDroppedSegments = new Counter({
+    name: 'herald_retention_dropped_segments_total',
+    help: 'Table partitions (segments) dropped by retention',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
+
   constructor(lag: () => LagSample[]) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({

@@ -7,6 +7,10 @@ export interface TopicOptions {
   partitions: number;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
+  /** spec.delay: accepts delayed and scheduled messages. */
+  delay: boolean;
+  /** spec.retention.hours: whole segments older than this are dropped (fractions allowed). */
+  retentionHours: number;
 }
 
 /** Lease mode: the broker serves what the meta-server leases it (DESIGN.md, "Leases"). */
@@ -74,6 +78,24 @@ export interface BrokerOptions {
     tailCacheMessages: number;
     tailCacheBytes: number;
   };
+  /** Delayed and scheduled messages (docs/delayed-messages.md). */
+  delay: {
+    /** The furthest a message may be scheduled ahead (default 366 days). */
+    maxHorizonMs: number;
+    /** The timer wheel's tick: a due message is dispatched at most about one tick late. */
+    tickMs: number;
+    /** How far ahead an owner keeps the delay table in memory; reloaded every half window. */
+    windowMs: number;
+    /** At most this many delayed messages of one partition in memory at once. */
+    maxLoaded: number;
+  };
+  /** Retention by table partitions (docs/delayed-messages.md, "Retention"). */
+  retention: {
+    /** Offsets per table partition (segment). */
+    segmentMessages: number;
+    /** How often the owner maintains the segments of its partitions. */
+    intervalMs: number;
+  };
   /** How long shutdown waits for calls to finish before cancelling them. */
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
@@ -99,8 +121,10 @@ export interface MetaOptionsInput {
 }
 
 export type BrokerOptionsInput = Partial<
-  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta'>
+  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta' | 'delay' | 'retention'>
 > & {
+  delay?: Partial<BrokerOptions['delay']>;
+  retention?: Partial<BrokerOptions['retention']>;
   meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
@@ -109,6 +133,8 @@ export type BrokerOptionsInput = Partial<
 };
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** The Topic CRD's default spec.retention.hours (7 days). */
+export const DEFAULT_RETENTION_HOURS = 168;
 
 export const DEFAULTS = {
   listen: '127.0.0.1:7600',
@@ -133,6 +159,8 @@ export const DEFAULTS = {
     tailCacheMessages: 500,
     tailCacheBytes: 512 * 1024,
   },
+  delay: { maxHorizonMs: 366 * 86_400_000, tickMs: 100, windowMs: 60_000, maxLoaded: 100_000 },
+  retention: { segmentMessages: 1_000_000, intervalMs: 60_000 },
   shutdownTimeoutMs: 10_000,
   meta: { weight: 1, safetyMarginSeconds: 2, routeTtlMs: 5_000, consumerLeaseCacheMs: 1_000 },
 };
@@ -154,9 +182,16 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     advertisedAddress: input.advertisedAddress ?? listen,
     metricsListen: input.metricsListen ?? DEFAULTS.metricsListen,
     mysql: { ...DEFAULTS.mysql, ...input.mysql },
-    topics: (input.topics ?? []).map((t) => ({ maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, ...t })),
+    topics: (input.topics ?? []).map((t) => ({
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+      delay: false,
+      retentionHours: DEFAULT_RETENTION_HOURS,
+      ...t,
+    })),
     publish: { ...DEFAULTS.publish, ...input.publish },
     delivery: { ...DEFAULTS.delivery, ...input.delivery },
+    delay: { ...DEFAULTS.delay, ...input.delay },
+    retention: { ...DEFAULTS.retention, ...input.retention },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
@@ -185,6 +220,12 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('delivery.prefetchMessages', o.delivery.prefetchMessages, 1);
   int('delivery.tailCacheMessages', o.delivery.tailCacheMessages, 1);
   int('delivery.tailCacheBytes', o.delivery.tailCacheBytes, 1);
+  int('delay.maxHorizonMs', o.delay.maxHorizonMs, 1);
+  int('delay.tickMs', o.delay.tickMs, 1, 1000);
+  int('delay.windowMs', o.delay.windowMs, o.delay.tickMs);
+  int('delay.maxLoaded', o.delay.maxLoaded, 1);
+  int('retention.segmentMessages', o.retention.segmentMessages, 1);
+  int('retention.intervalMs', o.retention.intervalMs, 1);
   int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
   const seen = new Set<string>();
   o.topics.forEach((t, i) => {
@@ -195,6 +236,14 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     seen.add(t.name);
     int(`${field}.partitions`, t.partitions, 1, 1024);
     int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
+    if (typeof t.delay !== 'boolean') throw new OptionsError(`${field}.delay`, 'must be true or false');
+    const hours = t.retentionHours;
+    if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 87_600) {
+      throw new OptionsError(
+        `${field}.retentionHours`,
+        `must be a number in (0, 87600], got ${JSON.stringify(hours)}`,
+      );
+    }
   });
   return o;
 }

@@ -316,6 +316,8 @@ export class Operator {
         pool: t.spec.pool,
         partitions: t.status?.provisionedPartitions ?? t.spec.partitions,
         maxMessageBytes: t.spec.maxMessageBytes,
+        delay: t.spec.delay,
+        retentionHours: t.spec.retention.hours,
       };
       const entries = (t.status?.assignment ?? []).map((a) => ({
         partition: a.partition,

@@ -56,6 +56,15 @@ export class PartitionLog {
     this.notify();
   }
 
+  /** Retention dropped every offset below `offset`: the cache stops serving them too. */
+  droppedBelow(offset: number): void {
+    while (this.head < this.cache.length && this.cache[this.head].offset < offset) {
+      this.bytes -= this.cache[this.head].body.length;
+      this.head++;
+    }
+    this.coveredFrom = this.cache[this.head]?.offset ?? this.endOffset + 1;
+  }
+
   /** Up to `max` cached messages from offset `from` on; undefined when the cache does not cover `from`. */
   readCached(from: number, max: number): StoredMessage[] | undefined {
     if (from < this.coveredFrom) return undefined;

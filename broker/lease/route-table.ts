@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MetaConnection } from '../../client/meta/lease-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
 import { HeraldError } from '../../client/errors';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../options';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../options';
 import type { TopicOptions } from '../options';
 import { fromServiceError } from '../../client/errors';
 
@@ -78,6 +78,8 @@ export class RouteTable {
       name,
       partitions: res.routes.length,
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
+      delay: res.delay,
+      retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

@@ -3,7 +3,9 @@
 // storage, and queues the batch on the partition's writer.
 import { HeraldError } from '../../client/errors';
 import type { BrokerMetrics } from '../metrics';
-import type { BrokerOptions } from '../options';
+import type { BrokerOptions, TopicOptions } from '../options';
+import type { Delays } from '../delay/delays';
+import type { DelayedMessage } from '../storage/delay-store';
 import type { StorageHealth } from '../storage/health';
 import type { NewMessage, PartitionRef } from '../storage/storage';
 import { partitionKey } from '../topics';
@@ -14,16 +16,23 @@ import type { PartitionWriter } from './partition-writer';
 
 export type Route = { partition: number } | { key: string } | undefined;
 
+/** Message.schedule: deliverable at a time (ms since the epoch) or after a delay (ms). */
+export type Schedule = { deliverAtMs: number } | { delayMs: number } | undefined;
+
 export interface PublishInput {
   topic: string;
   route: Route;
   messages: NewMessage[];
+  /** Per message (same order); absent: every message is deliverable at once. */
+  schedules?: Schedule[];
 }
 
 export interface PublishOutput {
   ref: PartitionRef;
   firstOffset: number;
   count: number;
+  /** Set when the messages went to the delay table: their ids and due times, in order. */
+  delayed?: DelayedMessage[];
 }
 
 export function messageBytes(m: NewMessage): number {
@@ -43,6 +52,8 @@ export class Publisher {
     private readonly health: StorageHealth,
     private readonly limits: BrokerOptions['publish'],
     private readonly metrics: BrokerMetrics,
+    private readonly delays: Delays,
+    private readonly delayLimits: BrokerOptions['delay'],
   ) {}
 
   async publish(input: PublishInput): Promise<PublishOutput> {
@@ -97,6 +108,7 @@ export class Publisher {
         },
       );
     }
+    const deliverAt = this.deliverAt(topic, input.schedules ?? [], messages.length, Date.now());
     const ref = this.route(input);
     if (!this.health.available) {
       throw new HeraldError('STORAGE_UNAVAILABLE', 'the message store is unavailable; nothing was stored', {
@@ -106,9 +118,60 @@ export class Publisher {
     const writer = this.writers.get(partitionKey(ref))!;
     const key = input.route && 'key' in input.route ? input.route.key : undefined;
     const stored = key === undefined ? messages : messages.map((m) => (m.key === '' ? { ...m, key } : m));
+    if (deliverAt) {
+      const items = stored.map((message, i) => ({ deliverAt: deliverAt[i], message }));
+      return this.delays
+        .schedule(ref, items)
+        .then((delayed) => ({ ref, firstOffset: 0, count: messages.length, delayed }));
+    }
     return this.committer
       .publish(writer, stored, bytes)
       .then((firstOffset) => ({ ref, firstOffset, count: messages.length }));
+  }
+
+  /**
+   * Each message's due time when the request is delayed, undefined when it is deliverable at
+   * once (no schedule, or a due time already past). A request is stored in one transaction,
+   * so its messages are either all delayed or all immediate.
+   */
+  private deliverAt(
+    topic: TopicOptions,
+    schedules: Schedule[],
+    count: number,
+    now: number,
+  ): number[] | undefined {
+    let delayed = 0;
+    const due = schedules.map((s, index) => {
+      if (s === undefined) return now;
+      const field = 'deliverAtMs' in s ? `messages[${index}].deliver_at_ms` : `messages[${index}].delay_ms`;
+      if (!topic.delay) {
+        throw new HeraldError(
+          'INVALID_REQUEST',
+          `${field}: topic ${topic.name} does not accept delayed messages (spec.delay is off)`,
+          { field, topic: topic.name },
+        );
+      }
+      const at = 'deliverAtMs' in s ? s.deliverAtMs : now + s.delayMs;
+      if (at - now > this.delayLimits.maxHorizonMs) {
+        throw new HeraldError(
+          'INVALID_REQUEST',
+          `${field}: at most ${this.delayLimits.maxHorizonMs} ms ahead (the broker's delay horizon)`,
+          { field, limit: String(this.delayLimits.maxHorizonMs) },
+        );
+      }
+      if (at > now) delayed++;
+      return at;
+    });
+    if (delayed === 0) return undefined;
+    if (delayed < count) {
+      const index = Array.from({ length: count }, (_, i) => due[i] ?? now).findIndex((at) => at <= now);
+      throw new HeraldError(
+        'INVALID_REQUEST',
+        `messages[${index}] is deliverable at once but others in the request are delayed; publish them in separate requests`,
+        { field: `messages[${index}]` },
+      );
+    }
+    return due;
   }
 
   private route(input: PublishInput): PartitionRef {

@@ -15,7 +15,7 @@ import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
 import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
-import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
+import type { PublishInput, PublishOutput, Publisher, Route, Schedule } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
 import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus, toServiceError } from './status';
@@ -31,10 +31,35 @@ function publishInput(req: PublishRequest): PublishInput {
       : req.route === 'key'
         ? { key: req.key! }
         : undefined;
-  return { topic: req.topic, route, messages: req.messages.map(toNewMessage) };
+  const schedules = req.messages.some((m) => m.schedule !== undefined)
+    ? req.messages.map(toSchedule)
+    : undefined;
+  return { topic: req.topic, route, messages: req.messages.map(toNewMessage), schedules };
 }
 
-function publishResponse({ ref, firstOffset, count }: PublishOutput): PublishResponse__Input {
+function toSchedule(m: Message): Schedule {
+  if (m.schedule === 'deliverAtMs') return { deliverAtMs: Number(m.deliverAtMs) };
+  if (m.schedule === 'delayMs') return { delayMs: Number(m.delayMs) };
+  return undefined;
+}
+
+/** The id of a delayed message, which its deliveries and trace keep. */
+export function scheduledId(ref: PartitionRef, id: number): string {
+  return `${ref.topic}/${ref.partition}/d${id}`;
+}
+
+function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): PublishResponse__Input {
+  if (delayed) {
+    return {
+      topic: ref.topic,
+      partition: ref.partition,
+      results: delayed.map((d) => ({
+        offset: 0,
+        messageId: scheduledId(ref, d.id),
+        deliverAtMs: d.deliverAt,
+      })),
+    };
+  }
   return {
     topic: ref.topic,
     partition: ref.partition,
@@ -46,7 +71,14 @@ function publishResponse({ ref, firstOffset, count }: PublishOutput): PublishRes
 }
 
 function toNewMessage(m: Message): NewMessage {
-  return { key: m.key, refKey: m.refKey, tags: m.tags, properties: m.properties, body: m.body };
+  return {
+    key: m.key,
+    refKey: m.refKey,
+    tags: m.tags,
+    properties: m.properties,
+    body: m.body,
+    priority: m.priority,
+  };
 }
 
 function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
@@ -63,6 +95,9 @@ function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
     body: m.body,
     publishTimeMs: m.publishedAt,
     deliveryAttempt: d.attempt,
+    ...(m.scheduled
+      ? { scheduledId: scheduledId(ref, m.scheduled.id), deliverAtMs: m.scheduled.deliverAt }
+      : {}),
   };
 }
 

@@ -28,6 +28,9 @@ export interface TopicInfo {
   partitions: number;
   /** The Topic's spec.maxMessageBytes, passed to brokers through GetRoutes; unset: their default. */
   maxMessageBytes?: number;
+  /** spec.delay and spec.retention.hours, passed to brokers through GetRoutes. */
+  delay?: boolean;
+  retentionHours?: number;
 }
 
 export interface GroupInfo {

@@ -144,8 +144,14 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     GetRoutes: unary('GetRoutes', (req) => {
       const s = leaderState();
       const routes = s.core.routes(req.namespace, req.topic, Date.now());
-      const maxMessageBytes = s.core.topic(req.namespace, req.topic)?.maxMessageBytes ?? 0;
-      return { topic: req.topic, routes, maxMessageBytes };
+      const t = s.core.topic(req.namespace, req.topic);
+      return {
+        topic: req.topic,
+        routes,
+        maxMessageBytes: t?.maxMessageBytes ?? 0,
+        delay: t?.delay ?? false,
+        retentionHours: t?.retentionHours ?? 0,
+      };
     }),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {
       const s = leaderState();

@@ -1,12 +1,24 @@
 // The MySQL/MariaDB adapter of MessageStore, on mysql2. Statements come from sql.ts; this
 // file only runs them, converts rows and classifies driver errors into HeraldErrors.
 import mysql from 'mysql2/promise';
-import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { HeraldError } from '../../../client/errors';
 import type { Logger } from '../../../client/logger';
-import type { AppendBatch, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
+import type { DelayStore, DelayedMessage } from '../delay-store';
+import { droppable, planSplit, segmentsOf } from '../segments';
+import type {
+  AppendBatch,
+  MessageStore,
+  NewMessage,
+  OffsetCommit,
+  PartitionRef,
+  StoredMessage,
+} from '../storage';
 import { MIGRATIONS, SQL } from './sql';
 import type { MessageRow } from './sql';
+import { DELAY_SQL } from './sql-delay';
+import type { DelayedRow } from './sql-delay';
+import { SEGMENT_SQL, TAIL_SEGMENT, segmentedTables } from './sql-segments';
 
 export interface MysqlStoreOptions {
   /** mysql://user:password@host:port/database; the database is created when missing. */
@@ -52,7 +64,10 @@ export function classifyMysqlError(err: unknown, what: string): HeraldError {
   return new HeraldError('INTERNAL_ERROR', detail, {}, { cause: err });
 }
 
-export async function createMysqlStore(options: MysqlStoreOptions): Promise<MessageStore> {
+/** Everything the MySQL adapter stores. */
+export type MysqlStores = MessageStore & DelayStore;
+
+export async function createMysqlStore(options: MysqlStoreOptions): Promise<MysqlStores> {
   const url = new URL(options.url);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   const base: PoolOptions = {
@@ -96,7 +111,7 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mess
   return store;
 }
 
-class MysqlStore implements MessageStore {
+class MysqlStore implements MessageStore, DelayStore {
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,
@@ -139,7 +154,10 @@ class MysqlStore implements MessageStore {
   }
 
   async dropTopic(topic: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) await this.run('drop table', SQL.dropMessageTable(topic, p), []);
+    for (let p = 0; p < partitions; p++) {
+      await this.run('drop table', SQL.dropMessageTable(topic, p), []);
+      await this.run('drop delay table', DELAY_SQL.dropDelayTable(topic, p), []);
+    }
     await this.run('delete topic offsets', SQL.deleteTopicOffsets, [topic]);
   }
 
@@ -153,27 +171,33 @@ class MysqlStore implements MessageStore {
       b.messages.map((m, i) => [
         b.firstOffset + i,
         publishedAt,
-        m.key,
-        m.refKey,
-        JSON.stringify(m.tags),
-        JSON.stringify(m.properties),
-        m.body,
+        ...messageColumns(m),
+        m.scheduled?.id ?? null,
+        m.scheduled?.deliverAt ?? null,
       ]),
     ]);
     const statements = batches.map((b) => SQL.insertMessages(b.ref.topic, b.ref.partition));
-    // One round trip: the INSERTs and the COMMIT travel as one multi-statement query.
-    const sql = statements.length === 1 ? statements[0] : [SQL.begin, ...statements, SQL.commit].join(';\n');
+    const dispatched = batches.flatMap((b) => {
+      const ids = b.messages.flatMap((m) => (m.scheduled ? [m.scheduled.id] : []));
+      return ids.length > 0 ? [{ ref: b.ref, ids }] : [];
+    });
+    const transaction = statements.length > 1 || dispatched.length > 0;
+    // One round trip: the INSERTs and the COMMIT travel as one multi-statement query (after
+    // the delay-table DELETEs, which open the transaction, when messages fell due).
+    const begin = dispatched.length > 0 ? [] : [SQL.begin];
+    const sql = transaction ? [...begin, ...statements, SQL.commit].join(';\n') : statements[0];
     const conn = await this.pool.getConnection().catch((err: unknown) => {
       throw classifyMysqlError(err, 'insert messages');
     });
     try {
+      if (dispatched.length > 0) await this.deleteDispatched(conn, dispatched);
       await conn.query({ sql, values: values.flat(), timeout: this.timeout });
       conn.release();
     } catch (err) {
       const e = classifyMysqlError(err, 'insert messages');
       if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();
       // A failed statement leaves the transaction open: roll it back, or drop the connection.
-      else if (statements.length > 1)
+      else if (transaction)
         await conn.query(SQL.rollback).then(
           () => conn.release(),
           () => conn.destroy(),
@@ -181,6 +205,35 @@ class MysqlStore implements MessageStore {
       else conn.release();
       throw e;
     }
+  }
+
+  /**
+   * Opens the append's transaction by deleting the delayed messages it dispatches. A row
+   * already gone was dispatched by another owner: the append is fenced, so a delayed message
+   * is stored once even when two brokers briefly both hold it in their wheels.
+   */
+  private async deleteDispatched(
+    conn: PoolConnection,
+    dispatched: { ref: PartitionRef; ids: number[] }[],
+  ): Promise<void> {
+    const sql = [
+      SQL.begin,
+      ...dispatched.map((d) => DELAY_SQL.deleteDelayed(d.ref.topic, d.ref.partition)),
+    ].join(';\n');
+    const [results] = await conn.query<ResultSetHeader[]>({
+      sql,
+      values: dispatched.map((d) => d.ids),
+      timeout: this.timeout,
+    });
+    dispatched.forEach((d, i) => {
+      if (results[i + 1].affectedRows !== d.ids.length) {
+        throw new HeraldError(
+          'PARTITION_FENCED',
+          `delayed messages of ${d.ref.topic}/${d.ref.partition} were already dispatched by another writer`,
+          { topic: d.ref.topic, partition: String(d.ref.partition) },
+        );
+      }
+    });
   }
 
   async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
@@ -221,6 +274,106 @@ class MysqlStore implements MessageStore {
     await this.run('commit offsets', SQL.commitOffsets, [rows]);
   }
 
+  async scheduleDelayed(
+    ref: PartitionRef,
+    messages: { deliverAt: number; message: NewMessage }[],
+  ): Promise<number[]> {
+    if (messages.length === 0) return [];
+    const rows = messages.map(({ deliverAt, message: m }) => [deliverAt, ...messageColumns(m), m.priority]);
+    const insert = () =>
+      this.pool.query<ResultSetHeader>({
+        sql: DELAY_SQL.insertDelayed(ref.topic, ref.partition),
+        values: [rows],
+        timeout: this.timeout,
+      });
+    try {
+      const [res] = await insert().catch(async (err: unknown) => {
+        // The table is created with the partition's first delayed message.
+        if (!isMissingTable(err)) throw err;
+        await this.pool.query(DELAY_SQL.createDelayTable(ref.topic, ref.partition));
+        return insert();
+      });
+      return messages.map((_, i) => Number(res.insertId) + i);
+    } catch (err) {
+      throw classifyMysqlError(err, 'insert delayed messages');
+    }
+  }
+
+  async dueDelayed(
+    ref: PartitionRef,
+    until: number,
+    limit: number,
+    after?: { deliverAt: number; id: number },
+  ): Promise<DelayedMessage[]> {
+    const { topic, partition } = ref;
+    const [sql, values] = after
+      ? [
+          DELAY_SQL.dueDelayedAfter(topic, partition),
+          [until, after.deliverAt, after.deliverAt, after.id, limit],
+        ]
+      : [DELAY_SQL.dueDelayed(topic, partition), [until, limit]];
+    try {
+      const [rows] = await this.pool.query<(DelayedRow & RowDataPacket)[]>({
+        sql,
+        values,
+        timeout: this.timeout,
+      });
+      return rows.map(toDelayed);
+    } catch (err) {
+      if (isMissingTable(err)) return [];
+      throw classifyMysqlError(err, 'read delayed messages');
+    }
+  }
+
+  async maintainSegments(
+    ref: PartitionRef,
+    endOffset: number,
+    segmentMessages: number,
+    expireBefore: number,
+  ): Promise<{ from: number; to: number }[]> {
+    const dropped: { from: number; to: number }[] = [];
+    for (const table of segmentedTables(ref.topic, ref.partition)) {
+      const listed = await this.run<({ name: string; bound: string } & RowDataPacket)[]>(
+        'list segments',
+        SEGMENT_SQL.listSegments,
+        [table],
+      );
+      const segments = segmentsOf(listed);
+      const tail = segments[segments.length - 1];
+      // A missing table (no priority table yet) lists nothing.
+      if (tail?.name !== TAIL_SEGMENT) continue;
+      const expired = [];
+      for (const s of droppable(segments, endOffset)) {
+        const newest = await this.run('read segment age', SEGMENT_SQL.newestInSegment(table, s.name), []);
+        if (newest.length > 0 && Number(newest[0].published_at) >= expireBefore) break;
+        expired.push(s);
+      }
+      if (expired.length > 0) {
+        await this.run(
+          'drop segments',
+          SEGMENT_SQL.dropSegments(
+            table,
+            expired.map((s) => s.name),
+          ),
+          [],
+        );
+        dropped.push(...expired.map(({ from, to }) => ({ from, to })));
+      }
+      const split = planSplit(tail.from, endOffset, segmentMessages);
+      if (split.length > 0) {
+        await this.run(
+          'split segments',
+          SEGMENT_SQL.splitTail(
+            table,
+            split.map((s) => ({ name: s.name, lessThan: s.to + 1 })),
+          ),
+          [],
+        );
+      }
+    }
+    return dropped;
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', SQL.ping, []);
   }
@@ -230,14 +383,42 @@ class MysqlStore implements MessageStore {
   }
 }
 
-function toStored(row: MessageRow): StoredMessage {
+/** msg_key, ref_key, tags, properties, body: the columns every message table shares. */
+function messageColumns(m: NewMessage): unknown[] {
+  return [m.key, m.refKey, JSON.stringify(m.tags), JSON.stringify(m.properties), m.body];
+}
+
+function messageFields(row: Pick<MessageRow, 'msg_key' | 'ref_key' | 'tags' | 'properties' | 'body'>) {
   return {
-    offset: Number(row.id),
-    publishedAt: Number(row.published_at),
     key: row.msg_key,
     refKey: row.ref_key,
     tags: JSON.parse(row.tags) as string[],
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
   };
+}
+
+function toStored(row: MessageRow): StoredMessage {
+  return {
+    offset: Number(row.id),
+    publishedAt: Number(row.published_at),
+    ...messageFields(row),
+    // Rows of the normal table (the priority table is read as its own lane).
+    priority: false,
+    ...(row.scheduled_id === null || row.deliver_at === null
+      ? {}
+      : { scheduled: { id: Number(row.scheduled_id), deliverAt: Number(row.deliver_at) } }),
+  };
+}
+
+function toDelayed(row: DelayedRow): DelayedMessage {
+  return {
+    id: Number(row.id),
+    deliverAt: Number(row.deliver_at),
+    message: { ...messageFields(row), priority: Boolean(row.priority) },
+  };
+}
+
+function isMissingTable(err: unknown): boolean {
+  return (err as { code?: string }).code === 'ER_NO_SUCH_TABLE';
 }

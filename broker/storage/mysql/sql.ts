@@ -60,6 +60,8 @@ export const SQL = {
        tags TEXT NOT NULL,
        properties TEXT NOT NULL,
        body LONGBLOB NOT NULL,
+       scheduled_id BIGINT UNSIGNED NULL,
+       deliver_at BIGINT UNSIGNED NULL,
        PRIMARY KEY (id)
      ) ENGINE=InnoDB
      PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
@@ -79,19 +81,20 @@ export const SQL = {
   rollback: `ROLLBACK`,
   /**
    * One multi-row INSERT (a single statement, so atomic under autocommit). Params: [rows],
-   * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body][];
+   * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body,
+   * scheduled_id, deliver_at][] (the last two NULL unless the message was delayed);
    * mysql2's query() expands the nested array into (?, ...), (?, ...).
    */
   insertMessages: (topic: string, partition: number) =>
     `INSERT INTO ${messageTable(topic, partition)}
-       (id, published_at, msg_key, ref_key, tags, properties, body) VALUES ?`,
+       (id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at) VALUES ?`,
   /** Params: [afterOffset, limit]. Rows: MessageRow. */
   readMessages: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at
        FROM ${messageTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
   /** Params: [offsets[]] (expanded to an IN list by query()). Rows: MessageRow. */
   readMessagesByOffsets: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at
        FROM ${messageTable(topic, partition)} WHERE id IN (?) ORDER BY id`,
 
   /** Params: [group, topic, partition]. Rows: { committed_offset }. */
@@ -117,6 +120,9 @@ export interface MessageRow {
   tags: string;
   properties: string;
   body: Buffer;
+  /** Set for a message that was published delayed (its delay-table id and due time). */
+  scheduled_id: number | string | null;
+  deliver_at: number | string | null;
 }
 
 /** `m_<topic>_<partition>`, quoted; throws on a name that could escape the identifier. */

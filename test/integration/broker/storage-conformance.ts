@@ -2,12 +2,29 @@
 // describeMessageStoreConformance from an adapter's test file with a factory that gives a
 // fresh, empty store for each test.
 import { HeraldError } from '../../../client/errors';
+import type { DelayStore } from '../../../broker/storage/delay-store';
 import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/storage/storage';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
+export type DelayStoreFactory = () => Promise<{
+  store: MessageStore & DelayStore;
+  cleanup?: () => Promise<void>;
+}>;
 
 function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from(body), ...extra };
+  return {
+    key: '',
+    refKey: '',
+    tags: [],
+    properties: {},
+    body: Buffer.from(body),
+    priority: false,
+    ...extra,
+  };
+}
+
+function msgs(from: number, to: number): NewMessage[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => msg(`m${from + i}`));
 }
 
 async function reason(p: Promise<unknown>): Promise<string> {
@@ -219,6 +236,155 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
 
     test('ping answers', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    test('maintainSegments drops whole expired segments below the end offset, never the last message', async () => {
+      // Offsets 1..10 and 11..20 are split off the empty table first.
+      expect(await store.maintainSegments(t, 0, 10, 0)).toEqual([]);
+      await appendOne(t, 1, msgs(1, 10), 1000);
+      expect(await store.maintainSegments(t, 10, 10, 0)).toEqual([]);
+      await appendOne(t, 11, msgs(11, 25), 1000);
+      await appendOne(t, 26, msgs(26, 28), 5000);
+      expect(await store.maintainSegments(t, 28, 10, 2000)).toEqual([
+        { from: 1, to: 10 },
+        { from: 11, to: 20 },
+      ]);
+      expect((await store.read(t, 0, 100)).map((m) => m.offset)).toEqual([21, 22, 23, 24, 25, 26, 27, 28]);
+      expect(await store.readOffsets(t, [5, 21])).toHaveLength(1);
+      // 21..30 holds the end offset: kept however old, so the numbering continues.
+      expect(await store.maintainSegments(t, 28, 10, 1_000_000)).toEqual([]);
+      expect(await store.lastOffset(t)).toBe(28);
+      await appendOne(t, 29, msgs(29, 45), 6000);
+      expect(await store.maintainSegments(t, 45, 10, 7000)).toEqual([
+        { from: 21, to: 30 },
+        { from: 31, to: 40 },
+      ]);
+      expect((await store.read(t, 0, 3)).map((m) => m.offset)).toEqual([41, 42, 43]);
+      // Other partitions are untouched.
+      await appendOne(t1, 1, msgs(1, 3), 1000);
+      expect(await store.maintainSegments(t1, 3, 10, 2000)).toEqual([]);
+      expect(await store.read(t1, 0, 10)).toHaveLength(3);
+    });
+
+    test('maintainSegments keeps a segment whose newest message is not expired, and those after it', async () => {
+      await store.maintainSegments(t, 0, 5, 0);
+      await appendOne(t, 1, msgs(1, 5), 1000);
+      await appendOne(t, 6, msgs(6, 10), 9000);
+      await appendOne(t, 11, msgs(11, 12), 1000);
+      await store.maintainSegments(t, 12, 5, 0);
+      await appendOne(t, 13, msgs(13, 20), 1000);
+      // 1..5 is expired, 6..10 is not, so 11..15 stays although it is old.
+      expect(await store.maintainSegments(t, 20, 5, 5000)).toEqual([{ from: 1, to: 5 }]);
+      expect((await store.read(t, 0, 1))[0].offset).toBe(6);
+    });
+  });
+}
+
+export function describeDelayStoreConformance(name: string, factory: DelayStoreFactory): void {
+  describe(`DelayStore conformance: ${name}`, () => {
+    let store: MessageStore & DelayStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    const t = { topic: 'later', partition: 0 };
+    const t1 = { topic: 'later', partition: 1 };
+    const at = (deliverAt: number, body: string) => ({ deliverAt, message: msg(body) });
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.ensureTopic('later', 2);
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    test('a partition without delayed messages has nothing due', async () => {
+      expect(await store.dueDelayed(t, Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    });
+
+    test('delayed messages come back due before `until`, by (deliverAt, id), in pages', async () => {
+      const ids = await store.scheduleDelayed(t, [
+        at(3000, 'c'),
+        at(1000, 'a'),
+        at(3000, 'd'),
+        at(2000, 'b'),
+      ]);
+      expect(ids).toHaveLength(4);
+      expect(new Set(ids).size).toBe(4);
+      await store.scheduleDelayed(t1, [at(500, 'other')]);
+      const due = await store.dueDelayed(t, 3000, 10);
+      expect(due.map((d) => d.message.body.toString())).toEqual(['a', 'b']);
+      expect(due[0]).toMatchObject({ id: ids[1], deliverAt: 1000, message: { priority: false } });
+      const all = await store.dueDelayed(t, 10_000, 10);
+      expect(all.map((d) => d.message.body.toString())).toEqual(['a', 'b', 'c', 'd']);
+      const first = await store.dueDelayed(t, 10_000, 2);
+      const rest = await store.dueDelayed(t, 10_000, 10, first[1]);
+      expect([...first, ...rest].map((d) => d.id)).toEqual(all.map((d) => d.id));
+      expect(all[2].id).toBeLessThan(all[3].id);
+    });
+
+    test('messages keep their fields in the delay table', async () => {
+      const message = msg('body', {
+        key: 'k',
+        refKey: 'r',
+        tags: ['x'],
+        properties: { p: 'v' },
+        priority: true,
+      });
+      await store.scheduleDelayed(t, [{ deliverAt: 1000, message }]);
+      const [due] = await store.dueDelayed(t, 2000, 1);
+      expect(due.message).toEqual(message);
+    });
+
+    test('an append of due messages removes them from the delay table in its transaction', async () => {
+      const [a, a2, b] = await store.scheduleDelayed(t, [at(1000, 'a'), at(1200, 'a2'), at(2000, 'b')]);
+      const due = await store.dueDelayed(t, 1500, 10);
+      expect(due.map((d) => d.id)).toEqual([a, a2]);
+      await store.append(
+        [
+          {
+            ref: t,
+            firstOffset: 1,
+            messages: due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } })),
+          },
+        ],
+        1600,
+      );
+      expect((await store.dueDelayed(t, 10_000, 10)).map((d) => d.id)).toEqual([b]);
+      const [stored] = await store.read(t, 0, 10);
+      expect(stored).toMatchObject({ offset: 1, scheduled: { id: a, deliverAt: 1000 } });
+      expect((await store.readOffsets(t, [1]))[0].scheduled).toEqual({ id: a, deliverAt: 1000 });
+    });
+
+    test('dispatching a message twice is fenced and stores nothing of the second append', async () => {
+      await store.scheduleDelayed(t, [at(1000, 'a')]);
+      const [d] = await store.dueDelayed(t, 2000, 1);
+      const dispatched = { ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } };
+      await store.append([{ ref: t, firstOffset: 1, messages: [dispatched] }], 1000);
+      expect(
+        await reason(store.append([{ ref: t, firstOffset: 2, messages: [msg('x'), dispatched] }], 1000)),
+      ).toBe('PARTITION_FENCED');
+      expect(await store.lastOffset(t)).toBe(1);
+      // The connection is usable again after the rollback.
+      await store.append([{ ref: t, firstOffset: 2, messages: [msg('y')] }], 1000);
+      expect(await store.lastOffset(t)).toBe(2);
+    });
+
+    test('ids are never reused after their messages were dispatched', async () => {
+      const [a] = await store.scheduleDelayed(t, [at(1000, 'a')]);
+      const [d] = await store.dueDelayed(t, 2000, 1);
+      await store.append(
+        [{ ref: t, firstOffset: 1, messages: [{ ...d.message, scheduled: { id: a, deliverAt: 1000 } }] }],
+        1000,
+      );
+      const [b] = await store.scheduleDelayed(t, [at(1000, 'b')]);
+      expect(b).toBeGreaterThan(a);
+    });
+
+    test('dropTopic removes delayed messages', async () => {
+      await store.scheduleDelayed(t, [at(1000, 'a')]);
+      await store.dropTopic('later', 2);
+      await store.ensureTopic('later', 2);
+      expect(await store.dueDelayed(t, 10_000, 10)).toEqual([]);
     });
   });
 }

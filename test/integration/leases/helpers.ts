@@ -26,7 +26,8 @@ import { waitFor } from '../wait';
 export interface LeaseClusterOptions {
   prefix: string;
   brokers: number;
-  topics: { name: string; partitions: number }[];
+  /** `spec` holds extra Topic spec lines, e.g. "  delay: true". */
+  topics: { name: string; partitions: number; spec?: string }[];
   groups?: { name: string; topic: string }[];
   brokerLeaseSeconds?: number;
   consumerLeaseSeconds?: number;
@@ -103,7 +104,7 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
       `  leases: {brokerSeconds: ${brokerSeconds}, consumerSeconds: ${consumerSeconds}, safetyMarginSeconds: 1}`,
     ),
   );
-  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions));
+  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions, t.spec));
   for (const g of o.groups ?? []) {
     await kubectlApply(
       ns.name,

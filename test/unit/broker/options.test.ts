@@ -22,7 +22,16 @@ function fieldOf(input: BrokerOptionsInput): string {
 test('defaults fill what is not given', () => {
   const o = resolveOptions(base);
   expect(o.publish).toEqual(DEFAULTS.publish);
-  expect(o.topics).toEqual([{ name: 'orders', partitions: 4, maxMessageBytes: 1024 * 1024 }]);
+  expect(o.topics).toEqual([
+    { name: 'orders', partitions: 4, maxMessageBytes: 1024 * 1024, delay: false, retentionHours: 168 },
+  ]);
+  expect(o.delay).toEqual({
+    maxHorizonMs: 366 * 86_400_000,
+    tickMs: 100,
+    windowMs: 60_000,
+    maxLoaded: 100_000,
+  });
+  expect(o.retention).toEqual({ segmentMessages: 1_000_000, intervalMs: 60_000 });
   expect(o.advertisedAddress).toBe(o.listen);
   expect(o.metricsListen).toBe('127.0.0.1:9600');
 });
@@ -51,8 +60,20 @@ test.each<[string, BrokerOptionsInput]>([
   ],
   ['topics[0].partitions', { ...base, topics: [{ name: 'a', partitions: 0 }] }],
   ['topics[0].maxMessageBytes', { ...base, topics: [{ name: 'a', partitions: 1, maxMessageBytes: 0 }] }],
+  ['topics[0].retentionHours', { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 0 }] }],
+  ['topics[0].retentionHours', { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 87_601 }] }],
+  ['delay.tickMs', { ...base, delay: { tickMs: 0 } }],
+  ['delay.windowMs', { ...base, delay: { tickMs: 100, windowMs: 50 } }],
+  ['delay.maxHorizonMs', { ...base, delay: { maxHorizonMs: -1 } }],
+  ['retention.segmentMessages', { ...base, retention: { segmentMessages: 0 } }],
+  ['retention.intervalMs', { ...base, retention: { intervalMs: 0.5 } }],
 ])('an invalid %s is named in the error', (field, input) => {
   expect(fieldOf(input)).toBe(field);
+});
+
+test('retention may be a fraction of an hour (tests use seconds)', () => {
+  const o = resolveOptions({ ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 1 / 3600 }] });
+  expect(o.topics[0].retentionHours).toBeCloseTo(1 / 3600);
 });
 
 test('the message says what is wrong', () => {

@@ -41,6 +41,18 @@ describe('PartitionLog', () => {
     expect(log.readCached(3, 10)!.map((x) => x.offset)).toEqual([3, 4]);
   });
 
+  test('stops serving offsets that retention dropped', () => {
+    const log = new PartitionLog(ref, 0, { maxMessages: 10, maxBytes: 1000 });
+    log.appended([m(1), m(2), m(3), m(4)]);
+    log.droppedBelow(3);
+    expect(log.readCached(1, 10)).toBeUndefined();
+    expect(log.cached(2)).toBeUndefined();
+    expect(log.readCached(3, 10)!.map((x) => x.offset)).toEqual([3, 4]);
+    log.droppedBelow(10);
+    expect(log.readCached(4, 10)).toBeUndefined();
+    expect(log.readCached(5, 10)).toEqual([]);
+  });
+
   test('reset after an unknown write outcome empties the cache at the new end', () => {
     const log = new PartitionLog(ref, 0, { maxMessages: 10, maxBytes: 1000 });
     log.appended([m(1)]);

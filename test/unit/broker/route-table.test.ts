@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../../client/errors';
 import { RouteTable } from '../../../broker/lease/route-table';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../../../broker/options';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../../broker/options';
 import type { TopicOptions } from '../../../broker/options';
 import type { MetaConnection } from '../../../client/meta/lease-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
@@ -31,6 +31,9 @@ function fakeMeta(answer: (topic: string) => GetRoutesResponse | Error) {
 const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   topic: 'orders',
   maxMessageBytes,
+  priority: false,
+  delay: false,
+  retentionHours: 0,
   routes: [
     { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
     { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
@@ -46,9 +49,25 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
     (t) => defined.push(t),
   );
   const r = await table.get('orders');
-  expect(r.topic).toEqual({ name: 'orders', partitions: 2, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES });
+  expect(r.topic).toEqual({
+    name: 'orders',
+    partitions: 2,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    delay: false,
+    retentionHours: DEFAULT_RETENTION_HOURS,
+  });
   expect(defined).toEqual([r.topic]);
   expect(table.cached('orders', 1)).toEqual({ partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 });
+});
+
+test('routes carry the topic spec: delay and retention hours', async () => {
+  const table = new RouteTable(
+    fakeMeta(() => ({ ...routes(0), delay: true, retentionHours: 24 })),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  expect((await table.get('orders')).topic).toMatchObject({ delay: true, retentionHours: 24 });
 });
 
 test('cached for the TTL; concurrent refreshes share one call', async () => {
