@@ -2,6 +2,7 @@
 // paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
 // apart again in the order that loses nothing.
 import { loadProtos } from '../proto/load';
+import { HeraldError } from '../client/errors';
 import { Delivery } from './delivery/delivery';
 import { PartitionLog } from './delivery/partition-log';
 import type { Logger } from '../client/logger';
@@ -21,6 +22,11 @@ import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
 import type { MessageStore } from './storage/storage';
+import type { TraceStore } from './storage/trace-store';
+import { CommandPoller } from './commands/command-poller';
+import { LogExpiry } from './trace/log-expiry';
+import { TraceWriter } from './trace/trace-writer';
+import { NO_TRACE } from './trace/tracer';
 import { Topics, partitionKey } from './topics';
 import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
@@ -50,7 +56,7 @@ export async function startBroker(
   ownership: Ownership = new StandaloneOwnership(),
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MessageStore = await createMysqlStore({
+  const store = await createMysqlStore({
     ...options.mysql,
     logger: logger.namespace('storage'),
   });
@@ -64,7 +70,7 @@ export async function startBroker(
 
 async function assemble(
   options: BrokerOptions,
-  store: MessageStore,
+  store: MessageStore & TraceStore,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
@@ -72,11 +78,26 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
+  const brokerId = options.meta?.brokerId ?? options.advertisedAddress;
   const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
+  const traceWriter = options.trace.enabled
+    ? new TraceWriter(
+        store,
+        {
+          broker: brokerId,
+          flushIntervalMs: options.trace.flushIntervalMs,
+          maxBatchEvents: options.trace.maxBatchEvents,
+          maxBufferedEvents: options.trace.maxBufferedEvents,
+          logIntervalMs: 10_000,
+        },
+        metrics,
+        logger.namespace('trace'),
+      )
+    : undefined;
   const committer = new GroupCommitter(
     store,
     {
@@ -123,7 +144,41 @@ async function assemble(
     logger.namespace('delivery'),
     cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
   );
-  const publisher = new Publisher(topics, writers, committer, health, options.publish, metrics);
+  const publisher = new Publisher(
+    topics,
+    writers,
+    committer,
+    health,
+    options.publish,
+    metrics,
+    traceWriter ?? NO_TRACE,
+  );
+  const commands = new CommandPoller(
+    store,
+    delivery,
+    (ref) => logs.has(partitionKey(ref)) && (cluster?.ownership ?? ownership).owner(ref).owned,
+    { intervalMs: options.commands.pollIntervalMs, batch: 100 },
+    logger.namespace('commands'),
+  );
+  await commands.start();
+  const expiry = new LogExpiry(
+    store,
+    {
+      intervalMs: options.trace.expireIntervalMs,
+      traceRetentionMs: options.trace.retentionHours * 3_600_000,
+      commandRetentionMs: options.commands.retentionMs,
+    },
+    logger.namespace('trace'),
+  );
+  // Admin calls for topics this broker has not met yet learn them from the meta-server.
+  const topicOf = async (name: string) => {
+    try {
+      return topics.topic(name);
+    } catch (err) {
+      if (!cluster || !(err instanceof HeraldError) || err.reason !== 'TOPIC_NOT_FOUND') throw err;
+      return (await cluster.routes.refresh(name)).topic;
+    }
+  };
   const protos = loadProtos().grpc.herald.v1;
   const grpcServer = await startGrpcServer(options.listen, [
     {
@@ -136,7 +191,11 @@ async function assemble(
         logger.namespace('server'),
       ),
     },
-    { name: 'herald.v1.Admin', definition: protos.Admin.service, handlers: adminHandlers(delivery) },
+    {
+      name: 'herald.v1.Admin',
+      definition: protos.Admin.service,
+      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: brokerId }),
+    },
   ]);
   const metricsServer = await startMetricsServer(
     options.metricsListen,
@@ -150,6 +209,8 @@ async function assemble(
     grpcServer.setServing(available && !stopping);
   });
   health.start();
+  traceWriter?.start();
+  expiry.start();
   grpcServer.setServing(true);
   cluster?.ownership.start({
     acquired: async (ref) => {
@@ -172,6 +233,8 @@ async function assemble(
     grpcServer.setServing(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     await committer.drain();
+    await commands.stop();
+    await expiry.stop();
     await delivery.stop();
     // Nothing is written any more: hand the partitions over now rather than at expiry.
     await cluster?.ownership.stop({ release: true });
@@ -184,6 +247,8 @@ async function assemble(
       grpcServer.server.forceShutdown();
     }
     health.stop();
+    // After the last call: every event recorded is written (or dropped, if the store is down).
+    await traceWriter?.stop();
     await metricsServer.close();
     await store.close();
     logger.info('broker stopped');
@@ -212,6 +277,7 @@ function leaseMode(
   );
   return {
     ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases')),
+    routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {
       safetyMarginMs: meta.safetyMarginMs,

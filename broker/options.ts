@@ -74,6 +74,28 @@ export interface BrokerOptions {
     tailCacheMessages: number;
     tailCacheBytes: number;
   };
+  /** Message tracing (docs/tracing.md). */
+  trace: {
+    /** Off: no events are recorded (Admin Trace still answers from what is stored). */
+    enabled: boolean;
+    /** Events are written at least this often... */
+    flushIntervalMs: number;
+    /** ...and as soon as this many are waiting, in one INSERT. */
+    maxBatchEvents: number;
+    /** Events held while the store is slow; beyond it events are dropped (and counted). */
+    maxBufferedEvents: number;
+    /** Events older than this are deleted. */
+    retentionHours: number;
+    /** How often old trace events and commands are deleted. */
+    expireIntervalMs: number;
+  };
+  /** The command log (offset resets, replays) that Admin calls leave for partition owners. */
+  commands: {
+    /** How often each broker reads new commands. */
+    pollIntervalMs: number;
+    /** Commands older than this are deleted. */
+    retentionMs: number;
+  };
   /** How long shutdown waits for calls to finish before cancelling them. */
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
@@ -99,8 +121,10 @@ export interface MetaOptionsInput {
 }
 
 export type BrokerOptionsInput = Partial<
-  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta'>
+  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta' | 'trace' | 'commands'>
 > & {
+  trace?: Partial<BrokerOptions['trace']>;
+  commands?: Partial<BrokerOptions['commands']>;
   meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
@@ -133,6 +157,15 @@ export const DEFAULTS = {
     tailCacheMessages: 500,
     tailCacheBytes: 512 * 1024,
   },
+  trace: {
+    enabled: true,
+    flushIntervalMs: 200,
+    maxBatchEvents: 1000,
+    maxBufferedEvents: 100_000,
+    retentionHours: 72,
+    expireIntervalMs: 60_000,
+  },
+  commands: { pollIntervalMs: 1000, retentionMs: 3_600_000 },
   shutdownTimeoutMs: 10_000,
   meta: { weight: 1, safetyMarginSeconds: 2, routeTtlMs: 5_000, consumerLeaseCacheMs: 1_000 },
 };
@@ -157,6 +190,8 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     topics: (input.topics ?? []).map((t) => ({ maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, ...t })),
     publish: { ...DEFAULTS.publish, ...input.publish },
     delivery: { ...DEFAULTS.delivery, ...input.delivery },
+    trace: { ...DEFAULTS.trace, ...input.trace },
+    commands: { ...DEFAULTS.commands, ...input.commands },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
@@ -185,6 +220,16 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('delivery.prefetchMessages', o.delivery.prefetchMessages, 1);
   int('delivery.tailCacheMessages', o.delivery.tailCacheMessages, 1);
   int('delivery.tailCacheBytes', o.delivery.tailCacheBytes, 1);
+  if (typeof o.trace.enabled !== 'boolean') {
+    throw new OptionsError('trace.enabled', `must be true or false, got ${JSON.stringify(o.trace.enabled)}`);
+  }
+  int('trace.flushIntervalMs', o.trace.flushIntervalMs, 1);
+  int('trace.maxBatchEvents', o.trace.maxBatchEvents, 1, 10_000);
+  int('trace.maxBufferedEvents', o.trace.maxBufferedEvents, o.trace.maxBatchEvents);
+  int('trace.retentionHours', o.trace.retentionHours, 1);
+  int('trace.expireIntervalMs', o.trace.expireIntervalMs, 1);
+  int('commands.pollIntervalMs', o.commands.pollIntervalMs, 1);
+  int('commands.retentionMs', o.commands.retentionMs, 1);
   int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
   const seen = new Set<string>();
   o.topics.forEach((t, i) => {

@@ -230,6 +230,50 @@ export class Delivery {
     if (redeliveries > 0) this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'true' }, redeliveries);
     return taken;
   }
+  /**
+   * An offset reset (CommandTarget): drops the group's cursor on the owned partition with what
+   * it has in flight, stores the acks it had not stored yet and then `offset` itself, forcibly,
+   * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
+   */
+  async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    const key = cursorKey(group, ref);
+    const old = this.cursors.get(key);
+    const log = this.logs.get(partitionKey(ref));
+    const reopened = (async () => {
+      const cursor = await old?.catch(() => undefined);
+      if (cursor) {
+        this.opened = this.opened.filter((o) => o !== cursor);
+        cursor.close();
+      }
+      await this.offsets.flush();
+      // A late ack on the dropped cursor must never be stored over the reset.
+      if (cursor) cursor.storedOffset = Number.MAX_SAFE_INTEGER;
+      await this.store.forceCommittedOffset(group, ref, offset);
+      return log ? GroupCursor.open(group, log, this.store, this.options, this.logger) : undefined;
+    })();
+    if (!log) {
+      await reopened;
+      return;
+    }
+    const open = reopened.then((c) => c!);
+    this.cursors.set(key, open);
+    open.then(
+      (c) => this.opened.push(c),
+      () => {
+        if (this.cursors.get(key) === open) this.cursors.delete(key);
+      },
+    );
+    await open;
+  }
+
+  /** Wakes the group's waiting pulls and subscriptions on the partition (CommandTarget). */
+  wakeResends(group: string, ref: PartitionRef): void {
+    this.cursors.get(cursorKey(group, ref))?.then(
+      (c) => c.signal.notify(),
+      () => undefined,
+    );
+  }
+
 }
 
 function cursorKey(group: string, ref: PartitionRef): string {

@@ -6,6 +6,7 @@ import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { StorageHealth } from '../storage/health';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
 import { partitionForKey } from './partitioner';
@@ -18,6 +19,8 @@ export interface PublishInput {
   topic: string;
   route: Route;
   messages: NewMessage[];
+  /** The producer's address (the gRPC peer, or the original one of a forwarded call). */
+  peer: string;
 }
 
 export interface PublishOutput {
@@ -43,6 +46,7 @@ export class Publisher {
     private readonly health: StorageHealth,
     private readonly limits: BrokerOptions['publish'],
     private readonly metrics: BrokerMetrics,
+    private readonly tracer: Tracer,
   ) {}
 
   async publish(input: PublishInput): Promise<PublishOutput> {
@@ -106,9 +110,28 @@ export class Publisher {
     const writer = this.writers.get(partitionKey(ref))!;
     const key = input.route && 'key' in input.route ? input.route.key : undefined;
     const stored = key === undefined ? messages : messages.map((m) => (m.key === '' ? { ...m, key } : m));
-    return this.committer
-      .publish(writer, stored, bytes)
-      .then((firstOffset) => ({ ref, firstOffset, count: messages.length }));
+    const receivedAt = Date.now();
+    return this.committer.publish(writer, stored, bytes).then((firstOffset) => {
+      this.traceStored(ref, firstOffset, stored, input.peer, receivedAt);
+      return { ref, firstOffset, count: messages.length };
+    });
+  }
+
+  /** "published" (at arrival, with the producer) and "stored" of every message; no I/O. */
+  private traceStored(
+    ref: PartitionRef,
+    firstOffset: number,
+    messages: NewMessage[],
+    peer: string,
+    receivedAt: number,
+  ): void {
+    const detail = { producer: peer };
+    messages.forEach((m, i) => {
+      const offset = firstOffset + i;
+      const messageId = `${ref.topic}/${ref.partition}/${offset}`;
+      this.tracer.record({ at: receivedAt, event: 'published', ref, offset, messageId, refKey: m.refKey, detail });
+      this.tracer.record({ event: 'stored', ref, offset, messageId, refKey: m.refKey });
+    });
   }
 
   private route(input: PublishInput): PartitionRef {

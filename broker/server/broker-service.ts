@@ -17,6 +17,7 @@ import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
 import type { PublishInput, PublishOutput, Publisher, Route } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import { callerAddress } from './forwarding';
 import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus, toServiceError } from './status';
 
@@ -24,14 +25,14 @@ export function messageId(ref: PartitionRef, offset: number): string {
   return `${ref.topic}/${ref.partition}/${offset}`;
 }
 
-function publishInput(req: PublishRequest): PublishInput {
+function publishInput(req: PublishRequest, peer: string): PublishInput {
   const route: Route =
     req.route === 'partition'
       ? { partition: req.partition! }
       : req.route === 'key'
         ? { key: req.key! }
         : undefined;
-  return { topic: req.topic, route, messages: req.messages.map(toNewMessage) };
+  return { topic: req.topic, route, messages: req.messages.map(toNewMessage), peer };
 }
 
 function publishResponse({ ref, firstOffset, count }: PublishOutput): PublishResponse__Input {
@@ -100,6 +101,7 @@ export function brokerHandlers(
     call: {
       request: { topic: string };
       metadata: grpc.Metadata;
+      getPeer(): string;
       on(event: 'cancelled', cb: () => void): unknown;
     },
     callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
@@ -108,7 +110,11 @@ export function brokerHandlers(
   ): void => {
     const cancelled = cancellation(call);
     router
-      .run({ topic: call.request.topic, metadata: call.metadata, cancelled }, () => local(cancelled), remote)
+      .run(
+        { topic: call.request.topic, metadata: call.metadata, peer: callerAddress(call), cancelled },
+        () => local(cancelled),
+        remote,
+      )
       .then(
         (res) => callback(null, res),
         (err: unknown) => callback(fail(method, err)),
@@ -122,7 +128,7 @@ export function brokerHandlers(
         'Publish',
         call,
         callback,
-        () => publisher.publish(publishInput(req)).then(publishResponse),
+        () => publisher.publish(publishInput(req, callerAddress(call))).then(publishResponse),
         (c, md, cb) => c.Publish(req, md, cb),
       );
     },
@@ -142,6 +148,7 @@ export function brokerHandlers(
         paused = stop;
       };
       const cancelled = cancellation(call);
+      const peer = callerAddress(call);
       call.on('drain', () => {
         writeBlocked = false;
         flow();
@@ -162,9 +169,9 @@ export function brokerHandlers(
           return;
         }
         const publish = req.publish;
-        const ctx = { topic: publish.topic, metadata: call.metadata, cancelled };
+        const ctx = { topic: publish.topic, metadata: call.metadata, peer, cancelled };
         router
-          .run(ctx, () => publisher.publish(publishInput(publish)), undefined)
+          .run(ctx, () => publisher.publish(publishInput(publish, peer)), undefined)
           .then(
             (out) => answer({ requestId, ok: publishResponse(out) }),
             (err: unknown) => {
@@ -250,7 +257,7 @@ export function brokerHandlers(
         };
         router
           .run(
-            { topic: s.topic, metadata: call.metadata, cancelled },
+            { topic: s.topic, metadata: call.metadata, peer: callerAddress(call), cancelled },
             () => delivery.subscribe(start, credits, sink, cancelled),
             undefined,
           )

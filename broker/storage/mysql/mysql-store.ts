@@ -1,12 +1,17 @@
 // The MySQL/MariaDB adapter of MessageStore, on mysql2. Statements come from sql.ts; this
 // file only runs them, converts rows and classifies driver errors into HeraldErrors.
 import mysql from 'mysql2/promise';
-import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { HeraldError } from '../../../client/errors';
 import type { Logger } from '../../../client/logger';
 import type { AppendBatch, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
-import { MIGRATIONS, SQL } from './sql';
+import { firstAtOrAfter } from '../time-search';
+import type { TimedRow } from '../time-search';
+import type { Command, TraceEvent, TraceQuery, TraceStore } from '../trace-store';
+import { MIGRATIONS, SQL, messageTable, priorityTable } from './sql';
 import type { MessageRow } from './sql';
+import { TRACE_SQL } from './trace-sql';
+import type { CommandRow, LogTable, TraceRow } from './trace-sql';
 
 export interface MysqlStoreOptions {
   /** mysql://user:password@host:port/database; the database is created when missing. */
@@ -52,7 +57,10 @@ export function classifyMysqlError(err: unknown, what: string): HeraldError {
   return new HeraldError('INTERNAL_ERROR', detail, {}, { cause: err });
 }
 
-export async function createMysqlStore(options: MysqlStoreOptions): Promise<MessageStore> {
+/** Rows per DELETE when expiring trace events and commands: short transactions. */
+const EXPIRE_CHUNK = 5000;
+
+export async function createMysqlStore(options: MysqlStoreOptions): Promise<MessageStore & TraceStore> {
   const url = new URL(options.url);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   const base: PoolOptions = {
@@ -96,7 +104,7 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mess
   return store;
 }
 
-class MysqlStore implements MessageStore {
+class MysqlStore implements MessageStore, TraceStore {
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,
@@ -221,6 +229,159 @@ class MysqlStore implements MessageStore {
     await this.run('commit offsets', SQL.commitOffsets, [rows]);
   }
 
+  async forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    await this.run('force committed offset', TRACE_SQL.forceCommittedOffset, [
+      group,
+      ref.topic,
+      ref.partition,
+      offset,
+    ]);
+  }
+
+  async offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined> {
+    let best: number | undefined;
+    for (const table of lanes(ref)) {
+      const range = await this.idRange(table);
+      if (range === undefined) continue;
+      const row = await firstAtOrAfter(range.lo, range.hi, at, (id) =>
+        this.timedRow('find offset by time', TRACE_SQL.messageAtOrAfter(table), id),
+      );
+      if (row && (best === undefined || row.id < best)) best = row.id;
+    }
+    return best;
+  }
+
+  async firstOffset(ref: PartitionRef): Promise<number | undefined> {
+    let best: number | undefined;
+    for (const table of lanes(ref)) {
+      const range = await this.idRange(table);
+      if (range && (best === undefined || range.lo < best)) best = range.lo;
+    }
+    return best;
+  }
+
+  /** The id range of a message table; undefined when it is empty or does not exist (priority). */
+  private async idRange(table: string): Promise<{ lo: number; hi: number } | undefined> {
+    let rows: RowDataPacket[];
+    try {
+      [rows] = await this.pool.query<RowDataPacket[]>({
+        sql: TRACE_SQL.messageIdRange(table),
+        timeout: this.timeout,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') return undefined;
+      throw classifyMysqlError(err, `read the offset range of ${table}`);
+    }
+    return bounds(rows[0]);
+  }
+
+  async appendTrace(events: TraceEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map((e) => [
+      e.at,
+      e.event,
+      e.ref.topic,
+      e.ref.partition,
+      e.offset,
+      e.messageId,
+      e.refKey.slice(0, 1024),
+      e.group,
+      e.consumerId.slice(0, 255),
+      e.attempt,
+      e.broker.slice(0, 255),
+      JSON.stringify(e.detail),
+    ]);
+    await this.run('append trace events', TRACE_SQL.insertTraceEvents, [rows]);
+  }
+
+  async trace(query: TraceQuery, limit: number): Promise<TraceEvent[]> {
+    const rows =
+      'messageId' in query
+        ? await this.run<(TraceRow & RowDataPacket)[]>('read trace', TRACE_SQL.traceByMessage, [
+            query.messageId,
+            limit,
+          ])
+        : await this.run<(TraceRow & RowDataPacket)[]>('read trace', TRACE_SQL.traceByRef, [
+            query.topic,
+            query.refKey,
+            limit,
+          ]);
+    return rows.map(toTraceEvent);
+  }
+
+  expireTrace(before: number): Promise<number> {
+    return this.expire('trace_events', before);
+  }
+
+  async appendCommands(commands: Command[]): Promise<number> {
+    if (commands.length === 0) return this.lastCommandId();
+    const now = Date.now();
+    const rows = commands.map((c) => [
+      now,
+      c.kind,
+      c.group,
+      c.ref.topic,
+      c.ref.partition,
+      c.kind === 'reset' ? c.offset : 0,
+    ]);
+    try {
+      const [result] = await this.pool.query<ResultSetHeader>({
+        sql: TRACE_SQL.insertCommands,
+        values: [rows],
+        timeout: this.timeout,
+      });
+      // One multi-row INSERT takes consecutive AUTO_INCREMENT ids; insertId is the first.
+      return result.insertId + commands.length - 1;
+    } catch (err) {
+      throw classifyMysqlError(err, 'append commands');
+    }
+  }
+
+  async commandsAfter(afterId: number, limit: number): Promise<{ id: number; command: Command }[]> {
+    const rows = await this.run<(CommandRow & RowDataPacket)[]>('read commands', TRACE_SQL.commandsAfter, [
+      afterId,
+      limit,
+    ]);
+    return rows.flatMap((r) => {
+      const command = toCommand(r);
+      return command ? [{ id: Number(r.id), command }] : [];
+    });
+  }
+
+  async lastCommandId(): Promise<number> {
+    const rows = await this.run('read last command id', TRACE_SQL.lastCommandId, []);
+    return Number(rows[0]?.last ?? 0);
+  }
+
+  expireCommands(before: number): Promise<number> {
+    return this.expire('commands', before);
+  }
+
+  /** Deletes the rows of a log table written before `before`, by primary-key ranges. */
+  private async expire(table: LogTable, before: number): Promise<number> {
+    const what = `expire ${table}`;
+    const range = bounds((await this.run(what, TRACE_SQL.idRange(table), []))[0]);
+    if (range === undefined) return 0;
+    const keep = await firstAtOrAfter(range.lo, range.hi, before, (id) =>
+      this.timedRow(what, TRACE_SQL.rowAtOrAfter(table), id),
+    );
+    const last = keep ? keep.id - 1 : range.hi;
+    let deleted = 0;
+    for (;;) {
+      const result = await this.run<RowDataPacket[] & ResultSetHeader>(what, TRACE_SQL.deleteUpTo(table), [
+        last,
+        EXPIRE_CHUNK,
+      ]);
+      deleted += result.affectedRows;
+      if (result.affectedRows < EXPIRE_CHUNK) return deleted;
+    }
+  }
+
+  private async timedRow(what: string, sql: string, id: number): Promise<TimedRow | undefined> {
+    const rows = await this.run(what, sql, [id]);
+    return rows[0] ? { id: Number(rows[0].id), at: Number(rows[0].at) } : undefined;
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', SQL.ping, []);
   }
@@ -228,6 +389,43 @@ class MysqlStore implements MessageStore {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** Both message tables of a partition (the priority one exists only for priority topics). */
+function lanes(ref: PartitionRef): string[] {
+  return [messageTable(ref.topic, ref.partition), priorityTable(ref.topic, ref.partition)];
+}
+
+/** { lo, hi } of a MIN/MAX row; undefined for an empty table (NULLs). */
+function bounds(row: RowDataPacket | undefined): { lo: number; hi: number } | undefined {
+  const lo = row?.lo as number | string | null | undefined;
+  const hi = row?.hi as number | string | null | undefined;
+  if (lo === null || lo === undefined || hi === null || hi === undefined) return undefined;
+  return { lo: Number(lo), hi: Number(hi) };
+}
+
+function toTraceEvent(row: TraceRow): TraceEvent {
+  return {
+    at: Number(row.at_ms),
+    event: row.event,
+    ref: { topic: row.topic, partition: Number(row.partition_id) },
+    offset: Number(row.offset_id),
+    messageId: row.message_id,
+    refKey: row.ref_key,
+    group: row.group_name,
+    consumerId: row.consumer_id,
+    attempt: Number(row.attempt),
+    broker: row.broker,
+    detail: JSON.parse(row.detail) as Record<string, string>,
+  };
+}
+
+/** A stored command, or undefined for a kind this broker does not know (a newer broker's). */
+function toCommand(row: CommandRow): Command | undefined {
+  const ref = { topic: row.topic, partition: Number(row.partition_id) };
+  if (row.kind === 'reset') return { kind: 'reset', group: row.group_name, ref, offset: Number(row.offset_id) };
+  if (row.kind === 'resend-wakeup') return { kind: 'resend-wakeup', group: row.group_name, ref };
+  return undefined;
 }
 
 function toStored(row: MessageRow): StoredMessage {

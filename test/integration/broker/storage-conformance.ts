@@ -7,7 +7,7 @@ import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/sto
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
 
 function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from(body), ...extra };
+  return { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from(body), priority: false, ...extra };
 }
 
 async function reason(p: Promise<unknown>): Promise<string> {
