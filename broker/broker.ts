@@ -78,7 +78,9 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
-  const brokerId = options.meta?.brokerId ?? options.advertisedAddress;
+  // Traces name the recording broker: its id in lease mode, else its address once bound.
+  let brokerId = options.meta?.brokerId ?? options.advertisedAddress;
+  const identity = () => brokerId;
   const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
@@ -88,7 +90,7 @@ async function assemble(
     ? new TraceWriter(
         store,
         {
-          broker: brokerId,
+          broker: identity,
           flushIntervalMs: options.trace.flushIntervalMs,
           maxBatchEvents: options.trace.maxBatchEvents,
           maxBufferedEvents: options.trace.maxBufferedEvents,
@@ -194,9 +196,10 @@ async function assemble(
     {
       name: 'herald.v1.Admin',
       definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: brokerId }),
+      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity }),
     },
   ]);
+  if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,
     metrics.registry,

@@ -38,7 +38,7 @@ export interface ResetDeps {
   /** The topic's definition, or TOPIC_NOT_FOUND. */
   topic(name: string): Promise<TopicOptions>;
   /** This broker's identity, for the trace event. */
-  broker: string;
+  broker: () => string;
   now?: () => number;
 }
 
@@ -51,7 +51,12 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
       throw new HeraldError(
         'PARTITION_OUT_OF_RANGE',
         `partition ${p} is out of range: topic ${topic.name} has ${topic.partitions} partitions`,
-        { topic: topic.name, partition: String(p), partitions: String(topic.partitions), field: 'partitions' },
+        {
+          topic: topic.name,
+          partition: String(p),
+          partitions: String(topic.partitions),
+          field: 'partitions',
+        },
       );
     }
   }
@@ -62,7 +67,12 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
     const ref = { topic: topic.name, partition };
     const end = await store.lastOffset(ref);
     const committedOffset = await targetOffset(store, ref, end, req.target);
-    resets.push({ ref, partition, previousOffset: await store.committedOffset(req.group, ref), committedOffset });
+    resets.push({
+      ref,
+      partition,
+      previousOffset: await store.committedOffset(req.group, ref),
+      committedOffset,
+    });
   }
   const at = (deps.now ?? Date.now)();
   for (const r of resets) await store.forceCommittedOffset(req.group, r.ref, r.committedOffset);
@@ -81,7 +91,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
       group: req.group,
       consumerId: '',
       attempt: 0,
-      broker: deps.broker,
+      broker: deps.broker(),
       detail: {
         previous_offset: String(r.previousOffset),
         committed_offset: String(r.committedOffset),

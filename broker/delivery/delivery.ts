@@ -59,12 +59,15 @@ export class Delivery {
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
-    const cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
+    let cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
     const max = clamp(input.maxMessages || 1, 1, this.options.maxPullMessages);
     const ackTimeout = input.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const deadline = Date.now() + Math.min(input.maxWaitMs, this.options.maxPullWaitMs);
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     for (;;) {
+      // An offset reset or a change of owner replaced the cursor: go on with the new one.
+      if (this.retired(cursor))
+        cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
       const seen = cursor.signal.version;
       const taken = await cursor.take(max, ackTimeout);
       if (taken.length > 0) return this.delivered(cursor, taken);
@@ -86,10 +89,12 @@ export class Delivery {
     sink: SubscriptionSink,
     cancelled: AbortSignal,
   ): Promise<void> {
-    const cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
+    let cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
     const ackTimeout = start.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     while (!abort.aborted) {
+      if (this.retired(cursor))
+        cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
       if (credits.available <= 0) {
         const seen = credits.signal.version;
         if (credits.available <= 0 && credits.signal.version === seen)
@@ -266,6 +271,11 @@ export class Delivery {
     await open;
   }
 
+  /** Whether the cursor was dropped (reset, forget) since a call took it. */
+  private retired(cursor: GroupCursor): boolean {
+    return !this.opened.includes(cursor);
+  }
+
   /** Wakes the group's waiting pulls and subscriptions on the partition (CommandTarget). */
   wakeResends(group: string, ref: PartitionRef): void {
     this.cursors.get(cursorKey(group, ref))?.then(
@@ -273,7 +283,6 @@ export class Delivery {
       () => undefined,
     );
   }
-
 }
 
 function cursorKey(group: string, ref: PartitionRef): string {

@@ -129,7 +129,15 @@ export class Publisher {
     messages.forEach((m, i) => {
       const offset = firstOffset + i;
       const messageId = `${ref.topic}/${ref.partition}/${offset}`;
-      this.tracer.record({ at: receivedAt, event: 'published', ref, offset, messageId, refKey: m.refKey, detail });
+      this.tracer.record({
+        at: receivedAt,
+        event: 'published',
+        ref,
+        offset,
+        messageId,
+        refKey: m.refKey,
+        detail,
+      });
       this.tracer.record({ event: 'stored', ref, offset, messageId, refKey: m.refKey });
     });
   }

@@ -18,10 +18,10 @@ export type AdminDeps = ResetDeps & { store: Pick<TraceStore, 'trace'> };
 export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
-export function adminHandlers(delivery: Delivery, deps: AdminDeps): Pick<
-  AdminHandlers,
-  'GetLag' | 'Trace' | 'ResetOffsets'
-> {
+export function adminHandlers(
+  delivery: Delivery,
+  deps: AdminDeps,
+): Pick<AdminHandlers, 'GetLag' | 'Trace' | 'ResetOffsets'> {
   return {
     GetLag(call, callback) {
       delivery.lag(call.request.group, call.request.topic).then(
@@ -116,8 +116,12 @@ function resetTarget(req: ResetOffsetsRequest): ResetTarget {
     case 'offset':
       return { kind: 'offset', offset: req.offset! };
     default:
-      throw new HeraldError('INVALID_REQUEST', 'a reset needs a target: earliest, latest, timestamp_ms or offset', {
-        field: 'target',
-      });
+      throw new HeraldError(
+        'INVALID_REQUEST',
+        'a reset needs a target: earliest, latest, timestamp_ms or offset',
+        {
+          field: 'target',
+        },
+      );
   }
 }

@@ -9,8 +9,8 @@ import type { TraceEvent, TraceStore } from '../storage/trace-store';
 import type { TraceInput, Tracer } from './tracer';
 
 export interface TraceWriterOptions {
-  /** The recording broker's identity, stored with every event. */
-  broker: string;
+  /** The recording broker's identity, stored with every event (known once it listens). */
+  broker: () => string;
   flushIntervalMs: number;
   maxBatchEvents: number;
   /** Events held at most; beyond it new events are dropped. */
@@ -55,7 +55,7 @@ export class TraceWriter implements Tracer {
         attempt: 0,
         detail: {},
         ...input,
-        broker: this.options.broker,
+        broker: this.options.broker(),
       });
       if (this.buffer.length >= this.options.maxBatchEvents) this.kick();
     } catch (err) {
@@ -74,12 +74,13 @@ export class TraceWriter implements Tracer {
     this.timer.unref();
   }
 
-  /** Writes everything buffered now (shutdown, tests). Never rejects. */
+  /** Writes everything buffered now (shutdown, tests); a batch the store refuses is dropped. */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.buffer.length > 0) {
-      this.kick();
-      await this.writing;
+    for (;;) {
+      const writing = this.writing;
+      if (writing) await writing;
+      else if (this.buffer.length > 0) this.kick();
+      else return;
     }
   }
 

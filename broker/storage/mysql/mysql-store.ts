@@ -423,7 +423,8 @@ function toTraceEvent(row: TraceRow): TraceEvent {
 /** A stored command, or undefined for a kind this broker does not know (a newer broker's). */
 function toCommand(row: CommandRow): Command | undefined {
   const ref = { topic: row.topic, partition: Number(row.partition_id) };
-  if (row.kind === 'reset') return { kind: 'reset', group: row.group_name, ref, offset: Number(row.offset_id) };
+  if (row.kind === 'reset')
+    return { kind: 'reset', group: row.group_name, ref, offset: Number(row.offset_id) };
   if (row.kind === 'resend-wakeup') return { kind: 'resend-wakeup', group: row.group_name, ref };
   return undefined;
 }

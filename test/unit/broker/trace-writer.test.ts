@@ -45,7 +45,14 @@ function writer(store: FakeStore, options: Partial<TraceWriterOptions> = {}, log
   const { c, metrics } = counters();
   const w = new TraceWriter(
     store,
-    { broker: 'b-1', flushIntervalMs: 50, maxBatchEvents: 3, maxBufferedEvents: 10, logIntervalMs: 60_000, ...options },
+    {
+      broker: () => 'b-1',
+      flushIntervalMs: 50,
+      maxBatchEvents: 3,
+      maxBufferedEvents: 10,
+      logIntervalMs: 60_000,
+      ...options,
+    },
     metrics,
     logger,
   );
@@ -66,7 +73,15 @@ test('fills in the defaults, the broker and the time', async () => {
   w.record({ ...input(8), at: 1234, group: 'g', attempt: 2, detail: { producer: 'ipv4:1.2.3.4:5' } });
   await w.flush();
   const [a, b] = store.batches[0];
-  expect(a).toMatchObject({ event: 'stored', ref, offset: 7, refKey: '', group: '', consumerId: '', attempt: 0 });
+  expect(a).toMatchObject({
+    event: 'stored',
+    ref,
+    offset: 7,
+    refKey: '',
+    group: '',
+    consumerId: '',
+    attempt: 0,
+  });
   expect(a.broker).toBe('b-1');
   expect(a.at).toBeGreaterThanOrEqual(before);
   expect(b).toMatchObject({ at: 1234, group: 'g', attempt: 2, detail: { producer: 'ipv4:1.2.3.4:5' } });
@@ -160,7 +175,7 @@ test('a throwing metric does not reach the caller', () => {
   const store = new FakeStore();
   const w = new TraceWriter(
     store,
-    { broker: 'b', flushIntervalMs: 50, maxBatchEvents: 3, maxBufferedEvents: 3, logIntervalMs: 1000 },
+    { broker: () => 'b', flushIntervalMs: 50, maxBatchEvents: 3, maxBufferedEvents: 3, logIntervalMs: 1000 },
     {
       traceEventsWritten: { inc: () => undefined },
       traceEventsDropped: {
