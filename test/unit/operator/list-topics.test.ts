@@ -99,7 +99,7 @@ describe('over gRPC', () => {
       isLeader: () => leader,
     });
     const Meta = loadMetaProto().grpc.herald.v1.Meta;
-    client = new Meta(server.address, grpc.credentials.createInsecure()) as unknown as typeof client;
+    client = new Meta(server.address, grpc.credentials.createInsecure());
   });
   afterAll(async () => {
     client.close();
