@@ -6,6 +6,7 @@ import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { StorageHealth } from '../storage/health';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import { publishDetail, storedEvent } from '../trace/publish-events';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
@@ -117,7 +118,7 @@ export class Publisher {
     });
   }
 
-  /** "published" (at arrival, with the producer) and "stored" of every message; no I/O. */
+  /** One trace event per message (publish-events.ts); no I/O. */
   private traceStored(
     ref: PartitionRef,
     firstOffset: number,
@@ -125,21 +126,8 @@ export class Publisher {
     peer: string,
     receivedAt: number,
   ): void {
-    const detail = { producer: peer };
-    messages.forEach((m, i) => {
-      const offset = firstOffset + i;
-      const messageId = `${ref.topic}/${ref.partition}/${offset}`;
-      this.tracer.record({
-        at: receivedAt,
-        event: 'published',
-        ref,
-        offset,
-        messageId,
-        refKey: m.refKey,
-        detail,
-      });
-      this.tracer.record({ event: 'stored', ref, offset, messageId, refKey: m.refKey });
-    });
+    const detail = publishDetail(peer, receivedAt);
+    messages.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
   }
 
   private route(input: PublishInput): PartitionRef {

@@ -10,6 +10,7 @@ import type { Delivery } from '../delivery/delivery';
 import type { TraceQuery, TraceStore } from '../storage/trace-store';
 import { requireName } from '../topics';
 import { parseMessageId } from '../trace/message-id';
+import { expandPublished } from '../trace/publish-events';
 import { toServiceError } from './status';
 
 export type AdminDeps = ResetDeps & { store: Pick<TraceStore, 'trace'> };
@@ -43,7 +44,8 @@ export function adminHandlers(
       Promise.resolve()
         .then(() => {
           const { query, limit } = traceQuery(call.request);
-          return deps.store.trace(query, limit);
+          // A stored row shows as two events: the limit counts what the caller sees.
+          return deps.store.trace(query, limit).then((rows) => expandPublished(rows).slice(0, limit));
         })
         .then(
           (events) =>
