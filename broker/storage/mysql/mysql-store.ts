@@ -277,6 +277,13 @@ class MysqlStore implements MessageStore, TraceStore {
 
   async appendTrace(events: TraceEvent[]): Promise<void> {
     if (events.length === 0) return;
+    // The messages of one Publish share one detail object: serialise it once.
+    const details = new Map<Record<string, string>, string>();
+    const json = (d: Record<string, string>) => {
+      let text = details.get(d);
+      if (text === undefined) details.set(d, (text = JSON.stringify(d)));
+      return text;
+    };
     const rows = events.map((e) => [
       e.at,
       e.event,
@@ -289,7 +296,7 @@ class MysqlStore implements MessageStore, TraceStore {
       e.consumerId.slice(0, 255),
       e.attempt,
       e.broker.slice(0, 255),
-      JSON.stringify(e.detail),
+      json(e.detail),
     ]);
     await this.run('append trace events', TRACE_SQL.insertTraceEvents, [rows]);
   }
