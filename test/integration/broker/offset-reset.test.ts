@@ -4,11 +4,8 @@
 // by one broker to the broker that owns the partition.
 import { status } from '@grpc/grpc-js';
 import type { Owner, Ownership } from '../../../broker/ownership';
-import type { PartitionRef } from '../../../broker/storage/storage';
 import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
-import type { ResetOffsetsResponse } from '../../../proto/gen/herald/v1/ResetOffsetsResponse';
-import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
-import type { TraceResponse } from '../../../proto/gen/herald/v1/TraceResponse';
+import type { PartitionRef } from '../../../broker/storage/storage';
 import type { Clients, Running } from './helpers';
 import type { RowDataPacket } from 'mysql2/promise';
 import { waitFor } from '../wait';
@@ -21,7 +18,6 @@ import {
   runBroker,
   sql,
   testDatabase,
-  unary,
   until,
 } from './helpers';
 
@@ -32,12 +28,8 @@ const topics = [{ name: TOPIC, partitions: 2 }];
 const fast = { commands: { pollIntervalMs: 50 }, trace: { flushIntervalMs: 20 } };
 
 function admin(c: Clients) {
-  const a = c.admin;
-  return {
-    reset: (r: ResetOffsetsRequest__Input) =>
-      unary<ResetOffsetsRequest__Input, ResetOffsetsResponse>(a.ResetOffsets.bind(a), r),
-    trace: (r: TraceRequest__Input) => unary<TraceRequest__Input, TraceResponse>(a.Trace.bind(a), r),
-  };
+  const { resetOffsets: reset, trace } = api(c);
+  return { reset, trace };
 }
 
 /** Publishes one message at a time so each has its own publish time; returns the times. */

@@ -5,7 +5,6 @@
 import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
-import type { TraceResponse } from '../../../proto/gen/herald/v1/TraceResponse';
 import { waitFor } from '../wait';
 import {
   api,
@@ -17,7 +16,6 @@ import {
   runBroker,
   sql,
   testDatabase,
-  unary,
 } from './helpers';
 import type { Running } from './helpers';
 
@@ -26,10 +24,7 @@ afterAll(dropTestDatabases);
 const TOPIC = 'traced';
 const topics = [{ name: TOPIC, partitions: 2 }];
 
-function traceOf(running: Running) {
-  const admin = running.clients.admin;
-  return (r: TraceRequest__Input) => unary<TraceRequest__Input, TraceResponse>(admin.Trace.bind(admin), r);
-}
+const traceOf = (running: Running) => api(running.clients).trace;
 
 describe('tracing', () => {
   let database: string;

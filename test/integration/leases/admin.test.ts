@@ -3,12 +3,8 @@
 // forwarded Publish is traced with the original producer's address. Meta ListTopics describes
 // the topic as the operator declared it.
 import type { ListTopicsResponse } from '../../../proto/gen/herald/v1/ListTopicsResponse';
-import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
-import type { ResetOffsetsResponse } from '../../../proto/gen/herald/v1/ResetOffsetsResponse';
-import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
-import type { TraceResponse } from '../../../proto/gen/herald/v1/TraceResponse';
 import { waitFor } from '../wait';
-import { api, body, unary } from '../broker/helpers';
+import { api, body } from '../broker/helpers';
 import type { Clients } from '../broker/helpers';
 import { startLeaseCluster } from './helpers';
 import type { LeaseCluster } from './helpers';
@@ -22,12 +18,8 @@ afterAll(async () => {
 });
 
 function admin(c: Clients) {
-  const a = c.admin;
-  return {
-    reset: (r: ResetOffsetsRequest__Input) =>
-      unary<ResetOffsetsRequest__Input, ResetOffsetsResponse>(a.ResetOffsets.bind(a), r),
-    trace: (r: TraceRequest__Input) => unary<TraceRequest__Input, TraceResponse>(a.Trace.bind(a), r),
-  };
+  const { resetOffsets: reset, trace } = api(c);
+  return { reset, trace };
 }
 
 test('any broker traces and resets any partition; forwarded publishes keep the producer address', async () => {
