@@ -331,16 +331,39 @@ class MysqlStore implements MessageStore, TraceStore {
       c.ref.partition,
       c.kind === 'reset' ? c.offset : 0,
     ]);
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, 'append commands');
+    });
     try {
-      const [result] = await this.pool.query<ResultSetHeader>({
-        sql: TRACE_SQL.insertCommands,
-        values: [rows],
+      // Readers take every id above the last they saw, so ids must become visible in order:
+      // appenders take turns (the lock), and each INSERT commits before the next one starts.
+      const [locked] = await conn.query<RowDataPacket[]>({
+        sql: TRACE_SQL.lockCommands,
+        values: [Math.ceil(this.timeout / 1000)],
         timeout: this.timeout,
       });
-      // One multi-row INSERT takes consecutive AUTO_INCREMENT ids; insertId is the first.
-      return result.insertId + commands.length - 1;
+      if (Number(locked[0]?.locked) !== 1) {
+        throw new HeraldError('STORAGE_UNAVAILABLE', 'append commands: the command log stayed locked');
+      }
+      let last: number;
+      try {
+        const [result] = await conn.query<ResultSetHeader>({
+          sql: TRACE_SQL.insertCommands,
+          values: [rows],
+          timeout: this.timeout,
+        });
+        // One multi-row INSERT takes consecutive AUTO_INCREMENT ids; insertId is the first.
+        last = result.insertId + commands.length - 1;
+      } finally {
+        await conn.query(TRACE_SQL.unlockCommands);
+      }
+      conn.release();
+      return last;
     } catch (err) {
-      throw classifyMysqlError(err, 'append commands');
+      const e = classifyMysqlError(err, 'append commands');
+      // Dropping the connection also drops the lock it may hold.
+      conn.destroy();
+      throw e;
     }
   }
 

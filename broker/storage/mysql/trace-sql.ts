@@ -55,6 +55,10 @@ export const TRACE_SQL = {
   /** Params: [topic, refKey, limit]. Rows: TraceRow, oldest first. */
   traceByRef: `SELECT * FROM trace_events WHERE topic = ? AND ref_key = ? ORDER BY at_ms, id LIMIT ?`,
 
+  /** Serialises command appends (ids visible in id order). Params: [timeoutSeconds]. Rows: { locked }. */
+  lockCommands: `SELECT GET_LOCK('herald_commands', ?) AS locked`,
+  /** Params: none. */
+  unlockCommands: `SELECT RELEASE_LOCK('herald_commands')`,
   /** Params: [rows], rows being [created_ms, kind, group, topic, partition, offset][]. */
   insertCommands: `INSERT INTO commands (created_ms, kind, group_name, topic, partition_id, offset_id)
       VALUES ?`,

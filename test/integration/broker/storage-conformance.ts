@@ -351,6 +351,23 @@ export function describeTraceStoreConformance(name: string, factory: TraceStoreF
       expect((await store.commandsAfter(last, 10)).map((c) => c.id)).toEqual([next]);
     });
 
+    test('concurrent appends each get their own ids, all read back in id order', async () => {
+      const start = await store.lastCommandId();
+      const lasts = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.appendCommands([
+            { kind: 'reset', group: `g${i}`, ref: t, offset: i },
+            { kind: 'resend-wakeup', group: `g${i}`, ref: t },
+          ]),
+        ),
+      );
+      const read = await store.commandsAfter(start, 100);
+      expect(read).toHaveLength(16);
+      const ids = read.map((c) => c.id);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      for (const last of lasts) expect(ids).toContain(last);
+    });
+
     test('expireCommands deletes commands older than the cut-off', async () => {
       const before = await store.lastCommandId();
       await store.appendCommands([{ kind: 'reset', group: 'g', ref: t, offset: 1 }]);
