@@ -6,13 +6,16 @@ import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
 import { waitFor } from '../wait';
+import { testEnv } from '../env';
 import {
+  TcpProxy,
   api,
   body,
   brokerOptions,
   dropTestDatabases,
   failure,
   metricValue,
+  mysqlUrl,
   runBroker,
   sql,
   testDatabase,
@@ -141,4 +144,46 @@ test('with tracing on, shutdown writes what is still buffered', async () => {
   expect(rows.map((r) => r.event as string)).toEqual(['stored']);
   const detail = JSON.parse(rows[0].detail as string) as Record<string, string>;
   expect(detail.producer).toMatch(/:\d+$/);
+});
+
+test('MySQL down: buffered events are dropped and counted, Admin calls fail as UNAVAILABLE', async () => {
+  const database = testDatabase('trace-outage');
+  const target = new URL(testEnv().mysqlUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port));
+  await proxy.start();
+  const url = new URL(mysqlUrl(database));
+  url.port = String(proxy.port);
+  const options = brokerOptions(database, topics, { trace: { flushIntervalMs: 3000 } });
+  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  const running = await runBroker(options);
+  const call = api(running.clients);
+  try {
+    // Stored, but its trace event waits in the buffer for the next flush: then the store goes.
+    await call.publish({ topic: TOPIC, partition: 0, messages: [{ ...body('x'), refKey: 'lost' }] });
+    await proxy.stop();
+    await waitFor(
+      'the buffered event to be dropped',
+      async () =>
+        (await metricValue(running.broker.metricsAddress, 'herald_trace_events_dropped_total')) === 1
+          ? true
+          : undefined,
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    for (const f of [
+      await failure(call.trace({ topic: TOPIC, refKey: 'lost' })),
+      await failure(call.resetOffsets({ group: 'g', topic: TOPIC, latest: true })),
+    ]) {
+      expect([f.code, f.info?.reason]).toEqual([status.UNAVAILABLE, 'STORAGE_UNAVAILABLE']);
+    }
+    await proxy.start();
+    await waitFor('tracing to work again', async () => {
+      await call.publish({ topic: TOPIC, partition: 0, messages: [{ ...body('y'), refKey: 'back' }] });
+      const r = await call.trace({ topic: TOPIC, refKey: 'back' });
+      return r.events.length > 0 ? true : undefined;
+    });
+    expect((await call.trace({ topic: TOPIC, refKey: 'lost' })).events).toEqual([]);
+  } finally {
+    await running.stop();
+    await proxy.stop();
+  }
 });
