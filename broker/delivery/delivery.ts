@@ -235,16 +235,18 @@ export class Delivery {
     if (redeliveries > 0) this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'true' }, redeliveries);
     return taken;
   }
+
   /**
-   * An offset reset (CommandTarget): drops the group's cursor on the owned partition with what
-   * it has in flight, stores the acks it had not stored yet and then `offset` itself, forcibly,
+   * An offset reset (CommandTarget): drops the group's cursor on the partition with what it
+   * has in flight, stores the acks it had not stored yet and then `offset` itself, forcibly,
    * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
    */
   async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    const log = this.logs.get(partitionKey(ref));
+    if (!log) return this.store.forceCommittedOffset(group, ref, offset);
     const key = cursorKey(group, ref);
     const old = this.cursors.get(key);
-    const log = this.logs.get(partitionKey(ref));
-    const reopened = (async () => {
+    const open = (async () => {
       const cursor = await old?.catch(() => undefined);
       if (cursor) {
         this.opened = this.opened.filter((o) => o !== cursor);
@@ -254,13 +256,8 @@ export class Delivery {
       // A late ack on the dropped cursor must never be stored over the reset.
       if (cursor) cursor.storedOffset = Number.MAX_SAFE_INTEGER;
       await this.store.forceCommittedOffset(group, ref, offset);
-      return log ? GroupCursor.open(group, log, this.store, this.options, this.logger) : undefined;
+      return GroupCursor.open(group, log, this.store, this.options, this.logger);
     })();
-    if (!log) {
-      await reopened;
-      return;
-    }
-    const open = reopened.then((c) => c!);
     this.cursors.set(key, open);
     open.then(
       (c) => this.opened.push(c),
