@@ -174,6 +174,15 @@ async function histogram(metricsAddress: string, name: string): Promise<{ sum: n
   return { sum, count };
 }
 
+/** Trace events the broker wrote and dropped so far (0 and 0 with tracing off). */
+async function traceCounts(metricsAddress: string): Promise<{ written: number; dropped: number }> {
+  const [written, dropped] = await Promise.all([
+    metricValue(metricsAddress, 'herald_trace_events_written_total'),
+    metricValue(metricsAddress, 'herald_trace_events_dropped_total'),
+  ]);
+  return { written, dropped };
+}
+
 /** A producer on its own PublishStream: publish() resolves when that request is answered. */
 function streamProducer(clients: ReturnType<typeof connect>) {
   const stream = clients.broker.PublishStream();
@@ -228,6 +237,8 @@ async function publishThroughput(
   const publish = (i: number, req: PublishRequest__Input) =>
     mode === 'stream' ? streams[i].publish(req) : call.publish(req).then(() => undefined);
   const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
+  const traced = () => traceCounts(broker.metricsAddress);
+  const tracedBefore = await traced();
   const cpu = cpuMeter(broker.child.pid!);
   let requests = 0;
   const rate = await loops(producers, SECONDS, async (i) => {
@@ -237,10 +248,13 @@ async function publishThroughput(
   for (const s of streams) s.end();
   const cpuShare = cpu();
   const after = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
+  const tracedAfter = await traced();
   const commits = after.count - before.count;
   return {
     rate,
     cpu: cpuShare,
+    traceEventsWritten: tracedAfter.written - tracedBefore.written,
+    traceEventsDropped: tracedAfter.dropped - tracedBefore.dropped,
     commitsPerSecond: commits / SECONDS,
     messagesPerCommit: (rate * SECONDS) / commits,
     commitMs: (1000 * (after.sum - before.sum)) / commits,
@@ -517,7 +531,8 @@ async function main(): Promise<void> {
     publish.push({ batch, producers, mode, ...r, ofRaw: r.rate / rawLimit });
     console.log(
       `publish batch ${batch}, ${producers} ${mode} producers: ${r.rate.toFixed(0)} msg/s (${((100 * r.rate) / rawLimit).toFixed(1)}% of raw); ` +
-        `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit; ${cpuText(r.cpu)}`,
+        `${r.commitsPerSecond.toFixed(0)} commits/s, ${r.messagesPerCommit.toFixed(1)} msg/commit, ${r.commitMs.toFixed(2)} ms/commit; ` +
+        `trace events written ${r.traceEventsWritten}, dropped ${r.traceEventsDropped}; ${cpuText(r.cpu)}`,
     );
   }
 

@@ -2,6 +2,7 @@
 // paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
 // apart again in the order that loses nothing.
 import { loadProtos } from '../proto/load';
+import { HeraldError } from '../client/errors';
 import { Delivery } from './delivery/delivery';
 import { PartitionLog } from './delivery/partition-log';
 import type { Logger } from '../client/logger';
@@ -14,7 +15,6 @@ import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
 import { PartitionWriter } from './publish/partition-writer';
 import { Publisher, messageBytes } from './publish/publisher';
-import { HeraldError } from '../client/errors';
 import { Delays } from './delay/delays';
 import { Maintenance } from './maintenance';
 import type { DelayedMessage } from './storage/delay-store';
@@ -25,6 +25,11 @@ import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
 import type { MysqlStores } from './storage/mysql/mysql-store';
+import { CommandPoller } from './commands/command-poller';
+import { LogExpiry } from './trace/log-expiry';
+import { TraceWriter } from './trace/trace-writer';
+import { NO_TRACE } from './trace/tracer';
+import { dispatchedEvent } from './trace/publish-events';
 import { Topics, partitionKey } from './topics';
 import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
@@ -76,11 +81,29 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
+  // Traces name the recording broker: its id in lease mode, else its address once bound.
+  let brokerId = options.meta?.brokerId ?? options.advertisedAddress;
+  const identity = () => brokerId;
   const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
+  const traceWriter = options.trace.enabled
+    ? new TraceWriter(
+        store,
+        {
+          broker: identity,
+          flushIntervalMs: options.trace.flushIntervalMs,
+          maxBatchEvents: options.trace.maxBatchEvents,
+          maxBufferedEvents: options.trace.maxBufferedEvents,
+          logIntervalMs: 10_000,
+        },
+        metrics,
+        logger.namespace('trace'),
+      )
+    : undefined;
+  const tracer = traceWriter ?? NO_TRACE;
   const committer = new GroupCommitter(
     store,
     {
@@ -100,8 +123,9 @@ async function assemble(
     if (!writer) throw new HeraldError('NOT_PARTITION_OWNER', `${partitionKey(ref)} is not loaded`);
     const messages = due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } }));
     const bytes = messages.reduce((n, m) => n + messageBytes(m), 0);
-    await committer.publish(writer, messages, bytes);
+    const firstOffset = await committer.publish(writer, messages, bytes);
     const now = Date.now();
+    due.forEach((d, i) => tracer.record(dispatchedEvent(ref, firstOffset + i, d)));
     metrics.delayedDispatched.inc({ topic: ref.topic }, due.length);
     for (const d of due) metrics.delayedLateness.observe((now - d.deliverAt) / 1000);
   };
@@ -157,6 +181,7 @@ async function assemble(
     metrics,
     delays,
     options.delay,
+    tracer,
   );
   const maintenance = new Maintenance(
     topics,
@@ -166,6 +191,32 @@ async function assemble(
     metrics,
     logger.namespace('maintenance'),
   );
+  const commands = new CommandPoller(
+    store,
+    delivery,
+    (ref) => logs.has(partitionKey(ref)) && (cluster?.ownership ?? ownership).owner(ref).owned,
+    { intervalMs: options.commands.pollIntervalMs, batch: 100 },
+    logger.namespace('commands'),
+  );
+  await commands.start();
+  const expiry = new LogExpiry(
+    store,
+    {
+      intervalMs: options.trace.expireIntervalMs,
+      traceRetentionMs: options.trace.retentionHours * 3_600_000,
+      commandRetentionMs: options.commands.retentionMs,
+    },
+    logger.namespace('trace'),
+  );
+  // Admin calls for topics this broker has not met yet learn them from the meta-server.
+  const topicOf = async (name: string) => {
+    try {
+      return topics.topic(name);
+    } catch (err) {
+      if (!cluster || !(err instanceof HeraldError) || err.reason !== 'TOPIC_NOT_FOUND') throw err;
+      return (await cluster.routes.refresh(name)).topic;
+    }
+  };
   const protos = loadProtos().grpc.herald.v1;
   const grpcServer = await startGrpcServer(options.listen, [
     {
@@ -178,8 +229,13 @@ async function assemble(
         logger.namespace('server'),
       ),
     },
-    { name: 'herald.v1.Admin', definition: protos.Admin.service, handlers: adminHandlers(delivery) },
+    {
+      name: 'herald.v1.Admin',
+      definition: protos.Admin.service,
+      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity }),
+    },
   ]);
+  if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,
     metrics.registry,
@@ -193,6 +249,8 @@ async function assemble(
   });
   health.start();
   maintenance.start();
+  traceWriter?.start();
+  expiry.start();
   grpcServer.setServing(true);
   cluster?.ownership.start({
     acquired: async (ref) => {
@@ -221,6 +279,8 @@ async function assemble(
     await delays.stop();
     await committer.drain();
     await maintenance.stop();
+    await commands.stop();
+    await expiry.stop();
     await delivery.stop();
     // Nothing is written any more: hand the partitions over now rather than at expiry.
     await cluster?.ownership.stop({ release: true });
@@ -233,6 +293,8 @@ async function assemble(
       grpcServer.server.forceShutdown();
     }
     health.stop();
+    // After the last call: every event recorded is written (or dropped, if the store is down).
+    await traceWriter?.stop();
     await metricsServer.close();
     await store.close();
     logger.info('broker stopped');
@@ -261,6 +323,7 @@ function leaseMode(
   );
   return {
     ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases')),
+    routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {
       safetyMarginMs: meta.safetyMarginMs,

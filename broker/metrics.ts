@@ -73,6 +73,16 @@ export class BrokerMetrics {
     help: 'Pull calls waiting for a message to arrive',
     registers: [this.registry],
   });
+  readonly traceEventsWritten = new Counter({
+    name: 'herald_trace_events_written_total',
+    help: 'Trace events written to the trace store',
+    registers: [this.registry],
+  });
+  readonly traceEventsDropped = new Counter({
+    name: 'herald_trace_events_dropped_total',
+    help: 'Trace events dropped because the trace store was slow or unavailable',
+    registers: [this.registry],
+  });
   readonly storageUp = new Gauge({
     name: 'herald_storage_up',
     help: '1 while the message store answers, 0 otherwise',

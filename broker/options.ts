@@ -96,6 +96,28 @@ export interface BrokerOptions {
     /** How often the owner maintains the segments of its partitions. */
     intervalMs: number;
   };
+  /** Message tracing (docs/tracing.md). */
+  trace: {
+    /** Off: no events are recorded (Admin Trace still answers from what is stored). */
+    enabled: boolean;
+    /** Events are written at least this often... */
+    flushIntervalMs: number;
+    /** ...and as soon as this many are waiting, in one INSERT. */
+    maxBatchEvents: number;
+    /** Events held while the store is slow; beyond it events are dropped (and counted). */
+    maxBufferedEvents: number;
+    /** Events older than this are deleted. */
+    retentionHours: number;
+    /** How often old trace events and commands are deleted. */
+    expireIntervalMs: number;
+  };
+  /** The command log (offset resets, replays) that Admin calls leave for partition owners. */
+  commands: {
+    /** How often each broker reads new commands. */
+    pollIntervalMs: number;
+    /** Commands older than this are deleted. */
+    retentionMs: number;
+  };
   /** How long shutdown waits for calls to finish before cancelling them. */
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
@@ -121,10 +143,15 @@ export interface MetaOptionsInput {
 }
 
 export type BrokerOptionsInput = Partial<
-  Omit<BrokerOptions, 'mysql' | 'publish' | 'delivery' | 'topics' | 'meta' | 'delay' | 'retention'>
+  Omit<
+    BrokerOptions,
+    'mysql' | 'publish' | 'delivery' | 'topics' | 'meta' | 'delay' | 'retention' | 'trace' | 'commands'
+  >
 > & {
   delay?: Partial<BrokerOptions['delay']>;
   retention?: Partial<BrokerOptions['retention']>;
+  trace?: Partial<BrokerOptions['trace']>;
+  commands?: Partial<BrokerOptions['commands']>;
   meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
@@ -161,6 +188,15 @@ export const DEFAULTS = {
   },
   delay: { maxHorizonMs: 366 * 86_400_000, tickMs: 100, windowMs: 60_000, maxLoaded: 100_000 },
   retention: { segmentMessages: 1_000_000, intervalMs: 60_000 },
+  trace: {
+    enabled: true,
+    flushIntervalMs: 200,
+    maxBatchEvents: 1000,
+    maxBufferedEvents: 100_000,
+    retentionHours: 72,
+    expireIntervalMs: 60_000,
+  },
+  commands: { pollIntervalMs: 1000, retentionMs: 3_600_000 },
   shutdownTimeoutMs: 10_000,
   meta: { weight: 1, safetyMarginSeconds: 2, routeTtlMs: 5_000, consumerLeaseCacheMs: 1_000 },
 };
@@ -192,6 +228,8 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     delivery: { ...DEFAULTS.delivery, ...input.delivery },
     delay: { ...DEFAULTS.delay, ...input.delay },
     retention: { ...DEFAULTS.retention, ...input.retention },
+    trace: { ...DEFAULTS.trace, ...input.trace },
+    commands: { ...DEFAULTS.commands, ...input.commands },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
@@ -226,6 +264,16 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('delay.maxLoaded', o.delay.maxLoaded, 1);
   int('retention.segmentMessages', o.retention.segmentMessages, 1);
   int('retention.intervalMs', o.retention.intervalMs, 1);
+  if (typeof o.trace.enabled !== 'boolean') {
+    throw new OptionsError('trace.enabled', `must be true or false, got ${JSON.stringify(o.trace.enabled)}`);
+  }
+  int('trace.flushIntervalMs', o.trace.flushIntervalMs, 1);
+  int('trace.maxBatchEvents', o.trace.maxBatchEvents, 1, 10_000);
+  int('trace.maxBufferedEvents', o.trace.maxBufferedEvents, o.trace.maxBatchEvents);
+  int('trace.retentionHours', o.trace.retentionHours, 1);
+  int('trace.expireIntervalMs', o.trace.expireIntervalMs, 1);
+  int('commands.pollIntervalMs', o.commands.pollIntervalMs, 1);
+  int('commands.retentionMs', o.commands.retentionMs, 1);
   int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
   const seen = new Set<string>();
   o.topics.forEach((t, i) => {

@@ -59,12 +59,15 @@ export class Delivery {
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
-    const cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
+    let cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
     const max = clamp(input.maxMessages || 1, 1, this.options.maxPullMessages);
     const ackTimeout = input.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const deadline = Date.now() + Math.min(input.maxWaitMs, this.options.maxPullWaitMs);
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     for (;;) {
+      // An offset reset or a change of owner replaced the cursor: go on with the new one.
+      if (this.retired(cursor))
+        cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
       const seen = cursor.signal.version;
       const taken = await cursor.take(max, ackTimeout);
       if (taken.length > 0) return this.delivered(cursor, taken);
@@ -86,10 +89,12 @@ export class Delivery {
     sink: SubscriptionSink,
     cancelled: AbortSignal,
   ): Promise<void> {
-    const cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
+    let cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
     const ackTimeout = start.ackTimeoutMs || this.options.defaultAckTimeoutMs;
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     while (!abort.aborted) {
+      if (this.retired(cursor))
+        cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
       if (credits.available <= 0) {
         const seen = credits.signal.version;
         if (credits.available <= 0 && credits.signal.version === seen)
@@ -229,6 +234,51 @@ export class Delivery {
       this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'false' }, taken.length - redeliveries);
     if (redeliveries > 0) this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'true' }, redeliveries);
     return taken;
+  }
+
+  /**
+   * An offset reset (CommandTarget): drops the group's cursor on the partition with what it
+   * has in flight, stores the acks it had not stored yet and then `offset` itself, forcibly,
+   * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
+   */
+  async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    const log = this.logs.get(partitionKey(ref));
+    if (!log) return this.store.forceCommittedOffset(group, ref, offset);
+    const key = cursorKey(group, ref);
+    const old = this.cursors.get(key);
+    const open = (async () => {
+      const cursor = await old?.catch(() => undefined);
+      if (cursor) {
+        this.opened = this.opened.filter((o) => o !== cursor);
+        cursor.close();
+      }
+      await this.offsets.flush();
+      // A late ack on the dropped cursor must never be stored over the reset.
+      if (cursor) cursor.storedOffset = Number.MAX_SAFE_INTEGER;
+      await this.store.forceCommittedOffset(group, ref, offset);
+      return GroupCursor.open(group, log, this.store, this.options, this.logger);
+    })();
+    this.cursors.set(key, open);
+    open.then(
+      (c) => this.opened.push(c),
+      () => {
+        if (this.cursors.get(key) === open) this.cursors.delete(key);
+      },
+    );
+    await open;
+  }
+
+  /** Whether the cursor was dropped (reset, forget) since a call took it. */
+  private retired(cursor: GroupCursor): boolean {
+    return !this.opened.includes(cursor);
+  }
+
+  /** Wakes the group's waiting pulls and subscriptions on the partition (CommandTarget). */
+  wakeResends(group: string, ref: PartitionRef): void {
+    this.cursors.get(cursorKey(group, ref))?.then(
+      (c) => c.signal.notify(),
+      () => undefined,
+    );
   }
 }
 

@@ -8,6 +8,8 @@ import type { Delays } from '../delay/delays';
 import type { DelayedMessage } from '../storage/delay-store';
 import type { StorageHealth } from '../storage/health';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import { publishDetail, scheduledEvent, storedEvent } from '../trace/publish-events';
+import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
 import { partitionForKey } from './partitioner';
@@ -25,6 +27,8 @@ export interface PublishInput {
   messages: NewMessage[];
   /** Per message (same order); absent: every message is deliverable at once. */
   schedules?: Schedule[];
+  /** The producer's address (the gRPC peer, or the original one of a forwarded call). */
+  peer: string;
 }
 
 export interface PublishOutput {
@@ -54,6 +58,7 @@ export class Publisher {
     private readonly metrics: BrokerMetrics,
     private readonly delays: Delays,
     private readonly delayLimits: BrokerOptions['delay'],
+    private readonly tracer: Tracer,
   ) {}
 
   async publish(input: PublishInput): Promise<PublishOutput> {
@@ -118,15 +123,20 @@ export class Publisher {
     const writer = this.writers.get(partitionKey(ref))!;
     const key = input.route && 'key' in input.route ? input.route.key : undefined;
     const stored = key === undefined ? messages : messages.map((m) => (m.key === '' ? { ...m, key } : m));
+    const receivedAt = Date.now();
     if (deliverAt) {
       const items = stored.map((message, i) => ({ deliverAt: deliverAt[i], message }));
-      return this.delays
-        .schedule(ref, items)
-        .then((delayed) => ({ ref, firstOffset: 0, count: messages.length, delayed }));
+      return this.delays.schedule(ref, items).then((delayed) => {
+        const detail = publishDetail(input.peer, receivedAt);
+        delayed.forEach((d, i) => this.tracer.record(scheduledEvent(ref, d, stored[i].refKey, detail)));
+        return { ref, firstOffset: 0, count: messages.length, delayed };
+      });
     }
-    return this.committer
-      .publish(writer, stored, bytes)
-      .then((firstOffset) => ({ ref, firstOffset, count: messages.length }));
+    return this.committer.publish(writer, stored, bytes).then((firstOffset) => {
+      const detail = publishDetail(input.peer, receivedAt);
+      stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
+      return { ref, firstOffset, count: messages.length };
+    });
   }
 
   /**

@@ -17,14 +17,12 @@ import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
 import type { PublishInput, PublishOutput, Publisher, Route, Schedule } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../storage/storage';
+import { callerAddress } from './forwarding';
+import { messageId, scheduledId } from '../trace/message-id';
 import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus, toServiceError } from './status';
 
-export function messageId(ref: PartitionRef, offset: number): string {
-  return `${ref.topic}/${ref.partition}/${offset}`;
-}
-
-function publishInput(req: PublishRequest): PublishInput {
+function publishInput(req: PublishRequest, peer: string): PublishInput {
   const route: Route =
     req.route === 'partition'
       ? { partition: req.partition! }
@@ -34,18 +32,13 @@ function publishInput(req: PublishRequest): PublishInput {
   const schedules = req.messages.some((m) => m.schedule !== undefined)
     ? req.messages.map(toSchedule)
     : undefined;
-  return { topic: req.topic, route, messages: req.messages.map(toNewMessage), schedules };
+  return { topic: req.topic, route, messages: req.messages.map(toNewMessage), schedules, peer };
 }
 
 function toSchedule(m: Message): Schedule {
   if (m.schedule === 'deliverAtMs') return { deliverAtMs: Number(m.deliverAtMs) };
   if (m.schedule === 'delayMs') return { delayMs: Number(m.delayMs) };
   return undefined;
-}
-
-/** The id of a delayed message, which its deliveries and trace keep. */
-export function scheduledId(ref: PartitionRef, id: number): string {
-  return `${ref.topic}/${ref.partition}/d${id}`;
 }
 
 function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): PublishResponse__Input {
@@ -135,6 +128,7 @@ export function brokerHandlers(
     call: {
       request: { topic: string };
       metadata: grpc.Metadata;
+      getPeer(): string;
       on(event: 'cancelled', cb: () => void): unknown;
     },
     callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
@@ -143,7 +137,11 @@ export function brokerHandlers(
   ): void => {
     const cancelled = cancellation(call);
     router
-      .run({ topic: call.request.topic, metadata: call.metadata, cancelled }, () => local(cancelled), remote)
+      .run(
+        { topic: call.request.topic, metadata: call.metadata, peer: callerAddress(call), cancelled },
+        () => local(cancelled),
+        remote,
+      )
       .then(
         (res) => callback(null, res),
         (err: unknown) => callback(fail(method, err)),
@@ -157,7 +155,7 @@ export function brokerHandlers(
         'Publish',
         call,
         callback,
-        () => publisher.publish(publishInput(req)).then(publishResponse),
+        () => publisher.publish(publishInput(req, callerAddress(call))).then(publishResponse),
         (c, md, cb) => c.Publish(req, md, cb),
       );
     },
@@ -177,6 +175,7 @@ export function brokerHandlers(
         paused = stop;
       };
       const cancelled = cancellation(call);
+      const peer = callerAddress(call);
       call.on('drain', () => {
         writeBlocked = false;
         flow();
@@ -197,9 +196,9 @@ export function brokerHandlers(
           return;
         }
         const publish = req.publish;
-        const ctx = { topic: publish.topic, metadata: call.metadata, cancelled };
+        const ctx = { topic: publish.topic, metadata: call.metadata, peer, cancelled };
         router
-          .run(ctx, () => publisher.publish(publishInput(publish)), undefined)
+          .run(ctx, () => publisher.publish(publishInput(publish, peer)), undefined)
           .then(
             (out) => answer({ requestId, ok: publishResponse(out) }),
             (err: unknown) => {
@@ -285,7 +284,7 @@ export function brokerHandlers(
         };
         router
           .run(
-            { topic: s.topic, metadata: call.metadata, cancelled },
+            { topic: s.topic, metadata: call.metadata, peer: callerAddress(call), cancelled },
             () => delivery.subscribe(start, credits, sink, cancelled),
             undefined,
           )

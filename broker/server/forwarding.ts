@@ -12,6 +12,14 @@ import type { PartitionRoute, RouteTable } from '../lease/route-table';
 import { fromServiceError } from '../../client/errors';
 
 export const FORWARDED_BY = 'herald-forwarded-by';
+/** The original caller's address on a forwarded call (traced as the producer). */
+export const FORWARDED_FOR = 'herald-forwarded-for';
+
+/** The address of whoever made the call: the original caller's when it was forwarded. */
+export function callerAddress(call: { getPeer(): string; metadata: grpc.Metadata }): string {
+  const original = call.metadata.get(FORWARDED_FOR)[0];
+  return typeof original === 'string' && original !== '' ? original : call.getPeer();
+}
 
 export type Remote<T> = (
   client: BrokerClient,
@@ -22,6 +30,8 @@ export type Remote<T> = (
 export interface CallContext {
   topic: string;
   metadata: grpc.Metadata;
+  /** The caller's address (callerAddress), passed on when the call is forwarded. */
+  peer: string;
   cancelled: AbortSignal;
 }
 
@@ -112,6 +122,7 @@ export class Forwarder implements CallRouter {
   private forward<T>(address: string, remote: Remote<T>, ctx: CallContext, partition?: string): Promise<T> {
     const metadata = new grpc.Metadata();
     metadata.set(FORWARDED_BY, this.self.id);
+    metadata.set(FORWARDED_FOR, ctx.peer);
     this.logger.debug('forwarding', { topic: ctx.topic, partition, to: address });
     return new Promise<T>((resolve, reject) => {
       const call = remote(this.client(address), metadata, (err, res) => {

@@ -4,10 +4,19 @@
 // tracing can never slow or fail a publish or a delivery.
 import type { TraceEvent } from '../storage/trace-store';
 
-/** An event as the paths report it; the tracer adds the time and the broker's identity. */
-export type TraceInput = Omit<TraceEvent, 'at' | 'broker' | 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'> &
-  Partial<Pick<TraceEvent, 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'>>;
+/**
+ * An event as the paths report it; the tracer adds the broker's identity and, unless given
+ * (an event recorded after the fact, such as "published" at the request's arrival), the time.
+ */
+export type TraceInput = Omit<
+  TraceEvent,
+  'at' | 'broker' | 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'
+> &
+  Partial<Pick<TraceEvent, 'at' | 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'>>;
 
 export interface Tracer {
   record(event: TraceInput): void;
 }
+
+/** Tracing turned off (the broker option trace.enabled = false). */
+export const NO_TRACE: Tracer = { record: () => undefined };

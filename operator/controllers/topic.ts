@@ -101,6 +101,8 @@ export async function reconcileTopic(
       pool: topic.spec.pool,
       partitions: provisioned,
       maxMessageBytes: topic.spec.maxMessageBytes,
+      storage: topic.spec.storage,
+      priority: topic.spec.priority,
       delay: topic.spec.delay,
       retentionHours: topic.spec.retention.hours,
     });

@@ -28,9 +28,27 @@ export interface TopicInfo {
   partitions: number;
   /** The Topic's spec.maxMessageBytes, passed to brokers through GetRoutes; unset: their default. */
   maxMessageBytes?: number;
-  /** spec.delay and spec.retention.hours, passed to brokers through GetRoutes. */
+  /** The Topic's spec.storage, spec.priority, spec.delay and spec.retention.hours (ListTopics). */
+  storage?: 'mysql' | 'kafka';
+  priority?: boolean;
   delay?: boolean;
   retentionHours?: number;
+}
+
+/** A topic as Meta ListTopics describes it. */
+export interface TopicSummary {
+  name: string;
+  partitions: number;
+  storage: string;
+  pool: string;
+  priority: boolean;
+  delay: boolean;
+  retentionHours: number;
+  maxMessageBytes: number;
+  /** Partitions held by a broker now. */
+  assignedPartitions: number;
+  /** The consumer groups reading the topic, by name. */
+  groups: string[];
 }
 
 export interface GroupInfo {
@@ -323,6 +341,30 @@ export class MetaCore {
   /** The declared topic, or undefined. */
   topic(namespace: string, name: string): TopicInfo | undefined {
     return this.topics.get(key(namespace, name));
+  }
+
+  /** The namespace's topics by name, with their assignment and the groups reading them. */
+  listTopics(namespace: string, now: number): TopicSummary[] {
+    const readers = new Map<string, string[]>();
+    for (const g of this.groups.values()) {
+      if (g.namespace !== namespace) continue;
+      readers.set(g.topic, [...(readers.get(g.topic) ?? []), g.name]);
+    }
+    return [...this.topics.values()]
+      .filter((t) => t.namespace === namespace)
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((t) => ({
+        name: t.name,
+        partitions: t.partitions,
+        storage: t.storage ?? 'mysql',
+        pool: t.pool,
+        priority: t.priority ?? false,
+        delay: t.delay ?? false,
+        retentionHours: t.retentionHours ?? 0,
+        maxMessageBytes: t.maxMessageBytes ?? 0,
+        assignedPartitions: this.routes(namespace, t.name, now).filter((r) => r.brokerId !== '').length,
+        groups: (readers.get(t.name) ?? []).sort(),
+      }));
   }
 
   // ---- Consumer groups ----

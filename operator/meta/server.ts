@@ -158,6 +158,11 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       need('group', req.group);
       return s.core.consumerLeasesOf(req.namespace, req.group, Date.now());
     }),
+    ListTopics: unary('ListTopics', (req) => {
+      const s = leaderState();
+      need('namespace', req.namespace);
+      return { topics: s.core.listTopics(req.namespace, Date.now()) };
+    }),
     GetLeader: unary('GetLeader', () => {
       const leader = options.leader();
       return {

@@ -14,11 +14,16 @@ import type {
   PartitionRef,
   StoredMessage,
 } from '../storage';
-import { MIGRATIONS, SQL } from './sql';
+import { firstAtOrAfter } from '../time-search';
+import type { TimedRow } from '../time-search';
+import type { Command, TraceEvent, TraceQuery, TraceStore } from '../trace-store';
+import { MIGRATIONS, SQL, messageTable, priorityTable } from './sql';
 import type { MessageRow } from './sql';
 import { DELAY_SQL } from './sql-delay';
 import type { DelayedRow } from './sql-delay';
 import { SEGMENT_SQL, TAIL_SEGMENT, segmentedTables } from './sql-segments';
+import { TRACE_SQL } from './trace-sql';
+import type { CommandRow, LogTable, TraceRow } from './trace-sql';
 
 export interface MysqlStoreOptions {
   /** mysql://user:password@host:port/database; the database is created when missing. */
@@ -65,7 +70,10 @@ export function classifyMysqlError(err: unknown, what: string): HeraldError {
 }
 
 /** Everything the MySQL adapter stores. */
-export type MysqlStores = MessageStore & DelayStore;
+export type MysqlStores = MessageStore & DelayStore & TraceStore;
+
+/** Rows per DELETE when expiring trace events and commands: short transactions. */
+const EXPIRE_CHUNK = 5000;
 
 export async function createMysqlStore(options: MysqlStoreOptions): Promise<MysqlStores> {
   const url = new URL(options.url);
@@ -111,7 +119,7 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mysq
   return store;
 }
 
-class MysqlStore implements MessageStore, DelayStore {
+class MysqlStore implements MessageStore, DelayStore, TraceStore {
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,
@@ -374,6 +382,189 @@ class MysqlStore implements MessageStore, DelayStore {
     return dropped;
   }
 
+  async forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    await this.run('force committed offset', TRACE_SQL.forceCommittedOffset, [
+      group,
+      ref.topic,
+      ref.partition,
+      offset,
+    ]);
+  }
+
+  async offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined> {
+    let best: number | undefined;
+    for (const table of lanes(ref)) {
+      const range = await this.idRange(table);
+      if (range === undefined) continue;
+      const row = await firstAtOrAfter(range.lo, range.hi, at, (id) =>
+        this.timedRow('find offset by time', TRACE_SQL.messageAtOrAfter(table), id),
+      );
+      if (row && (best === undefined || row.id < best)) best = row.id;
+    }
+    return best;
+  }
+
+  async firstOffset(ref: PartitionRef): Promise<number | undefined> {
+    let best: number | undefined;
+    for (const table of lanes(ref)) {
+      const range = await this.idRange(table);
+      if (range && (best === undefined || range.lo < best)) best = range.lo;
+    }
+    return best;
+  }
+
+  /** The id range of a message table; undefined when it is empty or does not exist (priority). */
+  private async idRange(table: string): Promise<{ lo: number; hi: number } | undefined> {
+    let rows: RowDataPacket[];
+    try {
+      [rows] = await this.pool.query<RowDataPacket[]>({
+        sql: TRACE_SQL.messageIdRange(table),
+        timeout: this.timeout,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') return undefined;
+      throw classifyMysqlError(err, `read the offset range of ${table}`);
+    }
+    return bounds(rows[0]);
+  }
+
+  async appendTrace(events: TraceEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // The messages of one Publish share one detail object: serialise it once.
+    const details = new Map<Record<string, string>, string>();
+    const json = (d: Record<string, string>) => {
+      let text = details.get(d);
+      if (text === undefined) details.set(d, (text = JSON.stringify(d)));
+      return text;
+    };
+    const rows = events.map((e) => [
+      e.at,
+      e.event,
+      e.ref.topic,
+      e.ref.partition,
+      e.offset,
+      e.messageId,
+      e.refKey.slice(0, 1024),
+      e.group,
+      e.consumerId.slice(0, 255),
+      e.attempt,
+      e.broker.slice(0, 255),
+      json(e.detail),
+    ]);
+    await this.run('append trace events', TRACE_SQL.insertTraceEvents, [rows]);
+  }
+
+  async trace(query: TraceQuery, limit: number): Promise<TraceEvent[]> {
+    const rows =
+      'messageId' in query
+        ? await this.run<(TraceRow & RowDataPacket)[]>('read trace', TRACE_SQL.traceByMessage, [
+            query.messageId,
+            limit,
+          ])
+        : await this.run<(TraceRow & RowDataPacket)[]>('read trace', TRACE_SQL.traceByRef, [
+            query.topic,
+            query.refKey,
+            limit,
+          ]);
+    return rows.map(toTraceEvent);
+  }
+
+  expireTrace(before: number): Promise<number> {
+    return this.expire('trace_events', before);
+  }
+
+  async appendCommands(commands: Command[]): Promise<number> {
+    if (commands.length === 0) return this.lastCommandId();
+    const now = Date.now();
+    const rows = commands.map((c) => [
+      now,
+      c.kind,
+      c.group,
+      c.ref.topic,
+      c.ref.partition,
+      c.kind === 'reset' ? c.offset : 0,
+    ]);
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, 'append commands');
+    });
+    try {
+      // Readers take every id above the last they saw, so ids must become visible in order:
+      // appenders take turns (the lock), and each INSERT commits before the next one starts.
+      const [locked] = await conn.query<RowDataPacket[]>({
+        sql: TRACE_SQL.lockCommands,
+        values: [Math.ceil(this.timeout / 1000)],
+        timeout: this.timeout,
+      });
+      if (Number(locked[0]?.locked) !== 1) {
+        throw new HeraldError('STORAGE_UNAVAILABLE', 'append commands: the command log stayed locked');
+      }
+      let last: number;
+      try {
+        const [result] = await conn.query<ResultSetHeader>({
+          sql: TRACE_SQL.insertCommands,
+          values: [rows],
+          timeout: this.timeout,
+        });
+        // One multi-row INSERT takes consecutive AUTO_INCREMENT ids; insertId is the first.
+        last = result.insertId + commands.length - 1;
+      } finally {
+        await conn.query(TRACE_SQL.unlockCommands);
+      }
+      conn.release();
+      return last;
+    } catch (err) {
+      const e = classifyMysqlError(err, 'append commands');
+      // Dropping the connection also drops the lock it may hold.
+      conn.destroy();
+      throw e;
+    }
+  }
+
+  async commandsAfter(afterId: number, limit: number): Promise<{ id: number; command: Command }[]> {
+    const rows = await this.run<(CommandRow & RowDataPacket)[]>('read commands', TRACE_SQL.commandsAfter, [
+      afterId,
+      limit,
+    ]);
+    return rows.flatMap((r) => {
+      const command = toCommand(r);
+      return command ? [{ id: Number(r.id), command }] : [];
+    });
+  }
+
+  async lastCommandId(): Promise<number> {
+    const rows = await this.run('read last command id', TRACE_SQL.lastCommandId, []);
+    return Number(rows[0]?.last ?? 0);
+  }
+
+  expireCommands(before: number): Promise<number> {
+    return this.expire('commands', before);
+  }
+
+  /** Deletes the rows of a log table written before `before`, by primary-key ranges. */
+  private async expire(table: LogTable, before: number): Promise<number> {
+    const what = `expire ${table}`;
+    const range = bounds((await this.run(what, TRACE_SQL.idRange(table), []))[0]);
+    if (range === undefined) return 0;
+    const keep = await firstAtOrAfter(range.lo, range.hi, before, (id) =>
+      this.timedRow(what, TRACE_SQL.rowAtOrAfter(table), id),
+    );
+    const last = keep ? keep.id - 1 : range.hi;
+    let deleted = 0;
+    for (;;) {
+      const result = await this.run<RowDataPacket[] & ResultSetHeader>(what, TRACE_SQL.deleteUpTo(table), [
+        last,
+        EXPIRE_CHUNK,
+      ]);
+      deleted += result.affectedRows;
+      if (result.affectedRows < EXPIRE_CHUNK) return deleted;
+    }
+  }
+
+  private async timedRow(what: string, sql: string, id: number): Promise<TimedRow | undefined> {
+    const rows = await this.run(what, sql, [id]);
+    return rows[0] ? { id: Number(rows[0].id), at: Number(rows[0].at) } : undefined;
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', SQL.ping, []);
   }
@@ -396,6 +587,44 @@ function messageFields(row: Pick<MessageRow, 'msg_key' | 'ref_key' | 'tags' | 'p
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
   };
+}
+
+/** Both message tables of a partition (the priority one exists only for priority topics). */
+function lanes(ref: PartitionRef): string[] {
+  return [messageTable(ref.topic, ref.partition), priorityTable(ref.topic, ref.partition)];
+}
+
+/** { lo, hi } of a MIN/MAX row; undefined for an empty table (NULLs). */
+function bounds(row: RowDataPacket | undefined): { lo: number; hi: number } | undefined {
+  const lo = row?.lo as number | string | null | undefined;
+  const hi = row?.hi as number | string | null | undefined;
+  if (lo === null || lo === undefined || hi === null || hi === undefined) return undefined;
+  return { lo: Number(lo), hi: Number(hi) };
+}
+
+function toTraceEvent(row: TraceRow): TraceEvent {
+  return {
+    at: Number(row.at_ms),
+    event: row.event,
+    ref: { topic: row.topic, partition: Number(row.partition_id) },
+    offset: Number(row.offset_id),
+    messageId: row.message_id,
+    refKey: row.ref_key,
+    group: row.group_name,
+    consumerId: row.consumer_id,
+    attempt: Number(row.attempt),
+    broker: row.broker,
+    detail: JSON.parse(row.detail) as Record<string, string>,
+  };
+}
+
+/** A stored command, or undefined for a kind this broker does not know (a newer broker's). */
+function toCommand(row: CommandRow): Command | undefined {
+  const ref = { topic: row.topic, partition: Number(row.partition_id) };
+  if (row.kind === 'reset')
+    return { kind: 'reset', group: row.group_name, ref, offset: Number(row.offset_id) };
+  if (row.kind === 'resend-wakeup') return { kind: 'resend-wakeup', group: row.group_name, ref };
+  return undefined;
 }
 
 function toStored(row: MessageRow): StoredMessage {

@@ -7,6 +7,7 @@
 // ids are the partition offsets and are allocated by the owning broker (fencing: a stale
 // owner's INSERT collides on the primary key). Consumer offsets live in consumer_offsets.
 import { nameProblem } from '../../names';
+import { TRACE_MIGRATION } from './trace-sql';
 
 /** A migration: applied once, in version order, recorded in herald_schema_migrations. */
 export interface Migration {
@@ -30,6 +31,7 @@ export const MIGRATIONS: Migration[] = [
        ) ENGINE=InnoDB`,
     ],
   },
+  TRACE_MIGRATION,
 ];
 
 export const SQL = {
@@ -133,6 +135,11 @@ export function messageTable(topic: string, partition: number): string {
     throw new Error(`partition ${partition} is not an integer in 0..99999`);
   }
   return `\`m_${topic}_${partition}\``;
+}
+
+/** `p_<topic>_<partition>`, quoted: the partition's priority table (created for priority topics). */
+export function priorityTable(topic: string, partition: number): string {
+  return messageTable(topic, partition).replace(/^`m_/, '`p_');
 }
 
 function databaseIdent(database: string): string {

@@ -28,6 +28,10 @@ import type { GetLagRequest__Input } from '../../../proto/gen/herald/v1/GetLagRe
 import type { NackRequest__Input } from '../../../proto/gen/herald/v1/NackRequest';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PullRequest__Input } from '../../../proto/gen/herald/v1/PullRequest';
+import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
+import type { ResetOffsetsResponse } from '../../../proto/gen/herald/v1/ResetOffsetsResponse';
+import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
+import type { TraceResponse } from '../../../proto/gen/herald/v1/TraceResponse';
 import { testEnv, uniqueDatabase } from '../env';
 import { waitFor } from '../wait';
 
@@ -237,6 +241,10 @@ export function api(c: Clients) {
     ack: (r: AckRequest__Input) => unary(b.Ack.bind(b), r),
     nack: (r: NackRequest__Input) => unary(b.Nack.bind(b), r),
     getLag: (r: GetLagRequest__Input) => unary(c.admin.GetLag.bind(c.admin), r),
+    trace: (r: TraceRequest__Input) =>
+      unary<TraceRequest__Input, TraceResponse>(c.admin.Trace.bind(c.admin), r),
+    resetOffsets: (r: ResetOffsetsRequest__Input) =>
+      unary<ResetOffsetsRequest__Input, ResetOffsetsResponse>(c.admin.ResetOffsets.bind(c.admin), r),
   };
 }
 

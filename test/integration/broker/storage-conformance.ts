@@ -4,6 +4,7 @@
 import { HeraldError } from '../../../client/errors';
 import type { DelayStore } from '../../../broker/storage/delay-store';
 import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/storage/storage';
+import type { TraceEvent, TraceStore } from '../../../broker/storage/trace-store';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
 export type DelayStoreFactory = () => Promise<{
@@ -234,6 +235,41 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
       await store.commitOffsets([]);
     });
 
+    test('forceCommittedOffset moves a committed offset back, and forward', async () => {
+      await store.commitOffset('g1', t, 10);
+      await store.forceCommittedOffset('g1', t, 4);
+      expect(await store.committedOffset('g1', t)).toBe(4);
+      await store.forceCommittedOffset('g1', t, 12);
+      expect(await store.committedOffset('g1', t)).toBe(12);
+      await store.forceCommittedOffset('g2', t1, 0);
+      expect(await store.committedOffset('g2', t1)).toBe(0);
+      expect(await store.committedOffset('g1', t1)).toBe(0);
+    });
+
+    test('firstOffset: undefined when empty, then the lowest retained offset', async () => {
+      expect(await store.firstOffset(t)).toBeUndefined();
+      await appendOne(t, 5, [msg('a'), msg('b')], 1);
+      expect(await store.firstOffset(t)).toBe(5);
+      expect(await store.firstOffset(t1)).toBeUndefined();
+    });
+
+    test('offsetAtTime: the first offset published at or after a time, across holes', async () => {
+      expect(await store.offsetAtTime(t, 0)).toBeUndefined();
+      // Offsets 1-3 at 1000, 7-8 at 2000 (a hole at 4-6), 9 at 3000, 10-12 at 3000.
+      await appendOne(t, 1, [msg('1'), msg('2'), msg('3')], 1000);
+      await appendOne(t, 7, [msg('7'), msg('8')], 2000);
+      await appendOne(t, 9, [msg('9')], 3000);
+      await appendOne(t, 10, [msg('10'), msg('11'), msg('12')], 3000);
+      expect(await store.offsetAtTime(t, 0)).toBe(1);
+      expect(await store.offsetAtTime(t, 1000)).toBe(1);
+      expect(await store.offsetAtTime(t, 1001)).toBe(7);
+      expect(await store.offsetAtTime(t, 2000)).toBe(7);
+      expect(await store.offsetAtTime(t, 2500)).toBe(9);
+      expect(await store.offsetAtTime(t, 3000)).toBe(9);
+      expect(await store.offsetAtTime(t, 3001)).toBeUndefined();
+      expect(await store.offsetAtTime(t1, 0)).toBeUndefined();
+    });
+
     test('ping answers', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
@@ -385,6 +421,126 @@ export function describeDelayStoreConformance(name: string, factory: DelayStoreF
       await store.dropTopic('later', 2);
       await store.ensureTopic('later', 2);
       expect(await store.dueDelayed(t, 10_000, 10)).toEqual([]);
+    });
+  });
+}
+
+export type TraceStoreFactory = () => Promise<{ store: TraceStore & { close(): Promise<void> } }>;
+
+function event(overrides: Partial<TraceEvent> = {}): TraceEvent {
+  return {
+    at: 1000,
+    event: 'stored',
+    ref: { topic: 'orders', partition: 1 },
+    offset: 5,
+    messageId: 'orders/1/5',
+    refKey: 'order-5',
+    group: '',
+    consumerId: '',
+    attempt: 0,
+    broker: 'broker-0',
+    detail: {},
+    ...overrides,
+  };
+}
+
+/** The behaviour every TraceStore adapter must show: trace events and the command log. */
+export function describeTraceStoreConformance(name: string, factory: TraceStoreFactory): void {
+  describe(`TraceStore conformance: ${name}`, () => {
+    let store: TraceStore & { close(): Promise<void> };
+    const t = { topic: 'orders', partition: 1 };
+
+    beforeEach(async () => {
+      ({ store } = await factory());
+    });
+    afterEach(() => store.close());
+
+    test('events round-trip every field and are found by message id, oldest first', async () => {
+      const delivered = event({
+        at: 2000,
+        event: 'delivered',
+        group: 'billing',
+        consumerId: 'c-1',
+        attempt: 2,
+        detail: { producer: 'ipv4:127.0.0.1:5000', note: 'ü' },
+      });
+      await store.appendTrace([delivered, event({ at: 1000, event: 'published' })]);
+      await store.appendTrace([event({ messageId: 'orders/1/6', offset: 6 })]);
+      const found = await store.trace({ messageId: 'orders/1/5' }, 100);
+      expect(found).toEqual([event({ at: 1000, event: 'published' }), delivered]);
+      expect(await store.trace({ messageId: 'orders/1/7' }, 100)).toEqual([]);
+    });
+
+    test('events are found by topic and ref key, with a limit', async () => {
+      await store.appendTrace([
+        event({ at: 1, offset: 1, messageId: 'orders/1/1' }),
+        event({ at: 2, offset: 2, messageId: 'orders/1/2', refKey: 'other' }),
+        event({ at: 3, offset: 3, messageId: 'orders/1/3' }),
+        event({ at: 4, ref: { topic: 'invoices', partition: 1 }, messageId: 'invoices/1/5' }),
+      ]);
+      const all = await store.trace({ topic: 'orders', refKey: 'order-5' }, 100);
+      expect(all.map((e) => e.offset)).toEqual([1, 3]);
+      expect((await store.trace({ topic: 'orders', refKey: 'order-5' }, 1)).map((e) => e.offset)).toEqual([
+        1,
+      ]);
+      expect(await store.trace({ topic: 'invoices', refKey: 'other' }, 100)).toEqual([]);
+      await store.appendTrace([]);
+    });
+
+    test('expireTrace deletes what is older than the cut-off and counts it', async () => {
+      await store.appendTrace([1000, 2000, 3000, 4000].map((at) => event({ at })));
+      expect(await store.expireTrace(2500)).toBe(2);
+      expect((await store.trace({ messageId: 'orders/1/5' }, 100)).map((e) => e.at)).toEqual([3000, 4000]);
+      expect(await store.expireTrace(2500)).toBe(0);
+      expect(await store.expireTrace(10_000)).toBe(2);
+      expect(await store.expireTrace(10_000)).toBe(0);
+    });
+
+    test('commands are read back in order after an id, from where the log stood', async () => {
+      const start = await store.lastCommandId();
+      const last = await store.appendCommands([
+        { kind: 'reset', group: 'g', ref: t, offset: 7 },
+        { kind: 'resend-wakeup', group: 'h', ref: { topic: 'orders', partition: 2 } },
+      ]);
+      expect(await store.lastCommandId()).toBe(last);
+      const read = await store.commandsAfter(start, 10);
+      expect(read.map((c) => c.command)).toEqual([
+        { kind: 'reset', group: 'g', ref: t, offset: 7 },
+        { kind: 'resend-wakeup', group: 'h', ref: { topic: 'orders', partition: 2 } },
+      ]);
+      expect(read[1].id).toBe(last);
+      expect(read[0].id).toBeLessThan(last);
+      expect(await store.commandsAfter(last, 10)).toEqual([]);
+      expect((await store.commandsAfter(start, 1)).map((c) => c.id)).toEqual([read[0].id]);
+      const next = await store.appendCommands([{ kind: 'reset', group: 'g', ref: t, offset: 0 }]);
+      expect(next).toBeGreaterThan(last);
+      expect((await store.commandsAfter(last, 10)).map((c) => c.id)).toEqual([next]);
+    });
+
+    test('concurrent appends each get their own ids, all read back in id order', async () => {
+      const start = await store.lastCommandId();
+      const lasts = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.appendCommands([
+            { kind: 'reset', group: `g${i}`, ref: t, offset: i },
+            { kind: 'resend-wakeup', group: `g${i}`, ref: t },
+          ]),
+        ),
+      );
+      const read = await store.commandsAfter(start, 100);
+      expect(read).toHaveLength(16);
+      const ids = read.map((c) => c.id);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      for (const last of lasts) expect(ids).toContain(last);
+    });
+
+    test('expireCommands deletes commands older than the cut-off', async () => {
+      const before = await store.lastCommandId();
+      await store.appendCommands([{ kind: 'reset', group: 'g', ref: t, offset: 1 }]);
+      const cutoff = Date.now() + 1;
+      expect(await store.expireCommands(0)).toBe(0);
+      expect(await store.expireCommands(cutoff)).toBeGreaterThanOrEqual(1);
+      expect(await store.commandsAfter(before, 10)).toEqual([]);
     });
   });
 }

@@ -6,7 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { HeraldError } from '../../../client/errors';
 import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
 import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
-import { describeDelayStoreConformance, describeMessageStoreConformance } from './storage-conformance';
+import {
+  describeDelayStoreConformance,
+  describeMessageStoreConformance,
+  describeTraceStoreConformance,
+} from './storage-conformance';
 import { dropTestDatabases, mysqlUrl, sql, testDatabase, testLogger } from './helpers';
 
 afterAll(dropTestDatabases);
@@ -29,7 +33,49 @@ describeDelayStoreConformance('mysql', async () => {
   return { store: await createMysqlStore(storeOptions(database)) };
 });
 
+describeTraceStoreConformance('mysql', async () => {
+  const database = testDatabase('trace');
+  return { store: await createMysqlStore(storeOptions(database)) };
+});
+
 describe('MySQL store specifics', () => {
+  test('offset resets see both lanes: a missing priority table is empty, an existing one counts', async () => {
+    const database = testDatabase('lanes');
+    const store = await createMysqlStore(storeOptions(database));
+    await store.ensureTopic('lanes', 1);
+    const ref = { topic: 'lanes', partition: 0 };
+    const m = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('x'), priority: false };
+    await store.append([{ ref, firstOffset: 3, messages: [m, m] }], 5000);
+    expect(await store.firstOffset(ref)).toBe(3);
+    expect(await store.offsetAtTime(ref, 0)).toBe(3);
+    // A priority table holding offsets 1 (older) and 5 (newer).
+    await sql(database, 'CREATE TABLE `p_lanes_0` LIKE `m_lanes_0`');
+    await sql(
+      database,
+      "INSERT INTO `p_lanes_0` (id, published_at, msg_key, ref_key, tags, properties, body) VALUES (1, 4000, '', '', '[]', '{}', ''), (5, 6000, '', '', '[]', '{}', '')",
+    );
+    expect(await store.firstOffset(ref)).toBe(1);
+    expect(await store.offsetAtTime(ref, 4500)).toBe(3);
+    expect(await store.offsetAtTime(ref, 5500)).toBe(5);
+    await store.close();
+  });
+
+  test('trace lookups and expiry use indexes and the primary key', async () => {
+    const database = testDatabase('trace-idx');
+    const store = await createMysqlStore(storeOptions(database));
+    const indexes = await sql<RowDataPacket>(
+      database,
+      'SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? GROUP BY INDEX_NAME ORDER BY INDEX_NAME',
+      [database, 'trace_events'],
+    );
+    expect(indexes.map((r) => [r.INDEX_NAME as string, r.cols as string])).toEqual([
+      ['PRIMARY', 'id'],
+      ['trace_by_message', 'message_id'],
+      ['trace_by_ref', 'topic,ref_key'],
+    ]);
+    await store.close();
+  });
+
   test('migrations are numbered, recorded once, and re-running them is a no-op', async () => {
     const database = testDatabase('migrate');
     const first = await createMysqlStore(storeOptions(database));

@@ -36,6 +36,17 @@ test('defaults fill what is not given', () => {
   expect(o.metricsListen).toBe('127.0.0.1:9600');
 });
 
+test('tracing is on by default, with a bounded buffer and 72 hours of retention', () => {
+  const o = resolveOptions(base);
+  expect(o.trace).toEqual(DEFAULTS.trace);
+  expect(o.trace).toMatchObject({ enabled: true, retentionHours: 72 });
+  expect(o.commands).toEqual({ pollIntervalMs: 1000, retentionMs: 3_600_000 });
+  expect(resolveOptions({ ...base, trace: { enabled: false } }).trace).toEqual({
+    ...DEFAULTS.trace,
+    enabled: false,
+  });
+});
+
 test('given values override defaults field by field', () => {
   const o = resolveOptions({ ...base, publish: { lingerMs: 5 } });
   expect(o.publish).toEqual({ ...DEFAULTS.publish, lingerMs: 5 });
@@ -59,6 +70,11 @@ test.each<[string, BrokerOptionsInput]>([
     },
   ],
   ['topics[0].partitions', { ...base, topics: [{ name: 'a', partitions: 0 }] }],
+  ['trace.enabled', { ...base, trace: { enabled: 'yes' as unknown as boolean } }],
+  ['trace.flushIntervalMs', { ...base, trace: { flushIntervalMs: 0 } }],
+  ['trace.maxBufferedEvents', { ...base, trace: { maxBatchEvents: 500, maxBufferedEvents: 100 } }],
+  ['trace.retentionHours', { ...base, trace: { retentionHours: 0 } }],
+  ['commands.pollIntervalMs', { ...base, commands: { pollIntervalMs: -5 } }],
   ['topics[0].maxMessageBytes', { ...base, topics: [{ name: 'a', partitions: 1, maxMessageBytes: 0 }] }],
   ['topics[0].retentionHours', { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 0 }] }],
   ['topics[0].retentionHours', { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 87_601 }] }],
