@@ -1,10 +1,13 @@
 // The MySQL/MariaDB adapter of MessageStore, on mysql2. Statements come from sql.ts; this
 // file only runs them, converts rows and classifies driver errors into HeraldErrors.
 import mysql from 'mysql2/promise';
-import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { HeraldError } from '../../../client/errors';
 import type { Logger } from '../../../client/logger';
-import type { AppendBatch, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
+import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
+import type { AppendBatch, Lane, MessageStore, OffsetCommit, PartitionRef, StoredMessage } from '../storage';
+import { RETRY_SQL, deadLetterFilterParams } from './retry-sql';
+import type { DeadLetterRow, ResendRow } from './retry-sql';
 import { MIGRATIONS, SQL } from './sql';
 import type { MessageRow } from './sql';
 
@@ -52,7 +55,10 @@ export function classifyMysqlError(err: unknown, what: string): HeraldError {
   return new HeraldError('INTERNAL_ERROR', detail, {}, { cause: err });
 }
 
-export async function createMysqlStore(options: MysqlStoreOptions): Promise<MessageStore> {
+/** What the MySQL adapter stores: messages and offsets, and the retry schedule and dead letters. */
+export type MysqlStores = MessageStore & RetryStore;
+
+export async function createMysqlStore(options: MysqlStoreOptions): Promise<MysqlStores> {
   const url = new URL(options.url);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   const base: PoolOptions = {
@@ -96,7 +102,7 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mess
   return store;
 }
 
-class MysqlStore implements MessageStore {
+class MysqlStore implements MessageStore, RetryStore {
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,
@@ -108,6 +114,29 @@ class MysqlStore implements MessageStore {
       return rows;
     } catch (err) {
       throw classifyMysqlError(err, what);
+    }
+  }
+
+  /** Runs `work` in a transaction on one connection; rolls back (or drops the connection) on failure. */
+  private async transaction<T>(what: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, what);
+    });
+    try {
+      await conn.query(SQL.begin);
+      const out = await work(conn);
+      await conn.query(SQL.commit);
+      conn.release();
+      return out;
+    } catch (err) {
+      const e = classifyMysqlError(err, what);
+      if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();
+      else
+        await conn.query(SQL.rollback).then(
+          () => conn.release(),
+          () => conn.destroy(),
+        );
+      throw e;
     }
   }
 
@@ -135,11 +164,18 @@ class MysqlStore implements MessageStore {
   }
 
   async ensureTopic(topic: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) await this.run('create table', SQL.createMessageTable(topic, p), []);
+    for (let p = 0; p < partitions; p++) {
+      await this.run('create table', SQL.createMessageTable(topic, p), []);
+      await this.run('add lane column', SQL.addLaneColumn(topic, p), []);
+      await this.run('create priority table', SQL.createPriorityTable(topic, p), []);
+    }
   }
 
   async dropTopic(topic: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) await this.run('drop table', SQL.dropMessageTable(topic, p), []);
+    for (let p = 0; p < partitions; p++) {
+      await this.run('drop table', SQL.dropMessageTable(topic, p), []);
+      await this.run('drop priority table', SQL.dropPriorityTable(topic, p), []);
+    }
     await this.run('delete topic offsets', SQL.deleteTopicOffsets, [topic]);
   }
 
@@ -149,8 +185,10 @@ class MysqlStore implements MessageStore {
   }
 
   async append(batches: AppendBatch[], publishedAt: number): Promise<void> {
-    const values = batches.map((b) => [
-      b.messages.map((m, i) => [
+    const statements: string[] = [];
+    const values: unknown[] = [];
+    for (const b of batches) {
+      const row = (m: AppendBatch['messages'][number], i: number, lane: number) => [
         b.firstOffset + i,
         publishedAt,
         m.key,
@@ -158,16 +196,25 @@ class MysqlStore implements MessageStore {
         JSON.stringify(m.tags),
         JSON.stringify(m.properties),
         m.body,
-      ]),
-    ]);
-    const statements = batches.map((b) => SQL.insertMessages(b.ref.topic, b.ref.partition));
+        lane,
+      ];
+      // A priority message: its row in the priority table, a placeholder in the normal one.
+      const placeholder = (i: number) => [b.firstOffset + i, publishedAt, '', '', '[]', '{}', EMPTY, 1];
+      statements.push(SQL.insertMessages(b.ref.topic, b.ref.partition));
+      values.push(b.messages.map((m, i) => (m.priority ? placeholder(i) : row(m, i, 0))));
+      const priority = b.messages.flatMap((m, i) => (m.priority ? [row(m, i, 0)] : []));
+      if (priority.length > 0) {
+        statements.push(SQL.insertPriorityMessages(b.ref.topic, b.ref.partition));
+        values.push(priority);
+      }
+    }
     // One round trip: the INSERTs and the COMMIT travel as one multi-statement query.
     const sql = statements.length === 1 ? statements[0] : [SQL.begin, ...statements, SQL.commit].join(';\n');
     const conn = await this.pool.getConnection().catch((err: unknown) => {
       throw classifyMysqlError(err, 'insert messages');
     });
     try {
-      await conn.query({ sql, values: values.flat(), timeout: this.timeout });
+      await conn.query({ sql, values, timeout: this.timeout });
       conn.release();
     } catch (err) {
       const e = classifyMysqlError(err, 'insert messages');
@@ -183,10 +230,16 @@ class MysqlStore implements MessageStore {
     }
   }
 
-  async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
+  async read(
+    ref: PartitionRef,
+    afterOffset: number,
+    limit: number,
+    lane: Lane = 'normal',
+  ): Promise<StoredMessage[]> {
+    const statement = lane === 'priority' ? SQL.readPriorityMessages : SQL.readMessages;
     const rows = await this.run<(MessageRow & RowDataPacket)[]>(
       'read messages',
-      SQL.readMessages(ref.topic, ref.partition),
+      statement(ref.topic, ref.partition),
       [afterOffset, limit],
     );
     return rows.map(toStored);
@@ -197,9 +250,29 @@ class MysqlStore implements MessageStore {
     const rows = await this.run<(MessageRow & RowDataPacket)[]>(
       'read messages by offset',
       SQL.readMessagesByOffsets(ref.topic, ref.partition),
-      [offsets],
+      [offsets, offsets],
     );
     return rows.map(toStored);
+  }
+
+  async firstOffset(ref: PartitionRef): Promise<number | undefined> {
+    const rows = await this.run('read first offset', SQL.firstOffset(ref.topic, ref.partition), []);
+    const first = rows[0]?.first as number | string | null | undefined;
+    return first === null || first === undefined ? undefined : Number(first);
+  }
+
+  async offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined> {
+    const rows = await this.run('read offset at time', SQL.offsetAtTime(ref.topic, ref.partition), [at]);
+    return rows[0] ? Number(rows[0].id) : undefined;
+  }
+
+  async forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    await this.run('force committed offset', SQL.forceCommittedOffset, [
+      group,
+      ref.topic,
+      ref.partition,
+      offset,
+    ]);
   }
 
   async committedOffset(group: string, ref: PartitionRef): Promise<number> {
@@ -221,6 +294,161 @@ class MysqlStore implements MessageStore {
     await this.run('commit offsets', SQL.commitOffsets, [rows]);
   }
 
+  /**
+   * MERGE POINT: segment retention is built on the delay/retention branch; its implementation
+   * replaces this one. This branch only needs the class to satisfy MessageStore.
+   */
+  maintainSegments(): Promise<{ from: number; to: number }[]> {
+    return Promise.reject(new HeraldError('INTERNAL_ERROR', 'segment retention is not part of this build'));
+  }
+
+  // ---- RetryStore ----
+
+  async scheduleResends(resends: Resend[]): Promise<void> {
+    if (resends.length === 0) return;
+    const rows = resends.map((r) => [
+      r.group,
+      r.ref.topic,
+      r.ref.partition,
+      r.scheduleAt,
+      r.offset,
+      r.attempts,
+      r.lastError,
+    ]);
+    await this.run('schedule resends', RETRY_SQL.scheduleResends, [rows]);
+  }
+
+  async dueResends(group: string, ref: PartitionRef, now: number, limit: number): Promise<Resend[]> {
+    const rows = await this.run<(ResendRow & RowDataPacket)[]>('read due resends', RETRY_SQL.dueResends, [
+      group,
+      ref.topic,
+      ref.partition,
+      now,
+      limit,
+    ]);
+    return rows.map((r) => ({
+      group: r.group_name,
+      ref: { topic: r.topic, partition: Number(r.partition_id) },
+      offset: Number(r.msg_offset),
+      scheduleAt: Number(r.schedule_at),
+      attempts: Number(r.attempts),
+      lastError: r.last_error,
+    }));
+  }
+
+  async nextResendAt(group: string, ref: PartitionRef): Promise<number | undefined> {
+    const rows = await this.run('read next resend', RETRY_SQL.nextResendAt, [
+      group,
+      ref.topic,
+      ref.partition,
+    ]);
+    const next = rows[0]?.next as number | string | null | undefined;
+    return next === null || next === undefined ? undefined : Number(next);
+  }
+
+  async deleteResends(group: string, ref: PartitionRef, offsets: number[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.run('delete resends', RETRY_SQL.deleteResends, [group, ref.topic, ref.partition, offsets]);
+  }
+
+  async deadLetter(letters: NewDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const deadAt = Date.now();
+    const rows = letters.map((l) => [
+      l.group,
+      l.message.ref.topic,
+      l.message.ref.partition,
+      l.message.offset,
+      l.message.publishedAt,
+      l.message.key,
+      l.message.refKey,
+      JSON.stringify(l.message.tags),
+      JSON.stringify(l.message.properties),
+      l.message.body,
+      l.message.priority ? 1 : 0,
+      l.reason,
+      l.attempts,
+      l.lastError,
+      deadAt,
+    ]);
+    await this.transaction('dead-letter', async (conn) => {
+      await conn.query({ sql: RETRY_SQL.insertDeadLetters, values: [rows], timeout: this.timeout });
+      for (const [, group] of groupByPartition(letters)) {
+        const { group: name, message } = group[0];
+        const offsets = group.map((l) => l.message.offset);
+        await conn.query({
+          sql: RETRY_SQL.deleteResends,
+          values: [name, message.ref.topic, message.ref.partition, offsets],
+          timeout: this.timeout,
+        });
+      }
+    });
+  }
+
+  async listDeadLetters(query: DeadLetterQuery, limit: number, after: number): Promise<DeadLetter[]> {
+    const rows = await this.run<(DeadLetterRow & RowDataPacket)[]>(
+      'list dead letters',
+      RETRY_SQL.listDeadLetters,
+      [...deadLetterFilterParams(query), after, after, limit],
+    );
+    return rows.map(toDeadLetter);
+  }
+
+  replayDeadLetters(query: DeadLetterQuery, now: number): Promise<DeadLetter[]> {
+    return this.transaction('replay dead letters', async (conn) => {
+      const [rows] = await conn.query<(DeadLetterRow & RowDataPacket)[]>({
+        sql: RETRY_SQL.lockDeadLetters,
+        values: deadLetterFilterParams(query),
+        timeout: this.timeout,
+      });
+      const letters = rows.map(toDeadLetter);
+      if (letters.length === 0) return letters;
+      // Due now, with a fresh budget: the replay is delivered as attempt 1 again.
+      const resends = letters.map((l) => [
+        l.group,
+        l.message.ref.topic,
+        l.message.ref.partition,
+        now,
+        l.message.offset,
+        0,
+        '',
+      ]);
+      await conn.query({ sql: RETRY_SQL.scheduleResends, values: [resends], timeout: this.timeout });
+      await conn.query({
+        sql: RETRY_SQL.deleteDeadLettersById,
+        values: [letters.map((l) => l.id)],
+        timeout: this.timeout,
+      });
+      return letters;
+    });
+  }
+
+  async purgeDeadLetters(query: DeadLetterQuery): Promise<number> {
+    try {
+      const [result] = await this.pool.query<ResultSetHeader>({
+        sql: RETRY_SQL.purgeDeadLetters,
+        values: deadLetterFilterParams(query),
+        timeout: this.timeout,
+      });
+      return result.affectedRows;
+    } catch (err) {
+      throw classifyMysqlError(err, 'purge dead letters');
+    }
+  }
+
+  async expireDeadLetters(topic: string, group: string, before: number): Promise<number> {
+    try {
+      const [result] = await this.pool.query<ResultSetHeader>({
+        sql: RETRY_SQL.expireDeadLetters,
+        values: [topic, group, before],
+        timeout: this.timeout,
+      });
+      return result.affectedRows;
+    } catch (err) {
+      throw classifyMysqlError(err, 'expire dead letters');
+    }
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', SQL.ping, []);
   }
@@ -239,5 +467,40 @@ function toStored(row: MessageRow): StoredMessage {
     tags: JSON.parse(row.tags) as string[],
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
+    priority: Number(row.priority) === 1,
   };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  const ref = { topic: row.topic, partition: Number(row.partition_id) };
+  return {
+    id: Number(row.id),
+    group: row.group_name,
+    message: {
+      ref,
+      offset: Number(row.msg_offset),
+      publishedAt: Number(row.published_at),
+      key: row.msg_key,
+      refKey: row.ref_key,
+      tags: JSON.parse(row.tags) as string[],
+      properties: JSON.parse(row.properties) as Record<string, string>,
+      body: row.body,
+      priority: Number(row.priority) === 1,
+    },
+    reason: row.reason,
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    deadAt: Number(row.dead_at),
+  };
+}
+
+function groupByPartition(letters: NewDeadLetter[]): Map<string, NewDeadLetter[]> {
+  const out = new Map<string, NewDeadLetter[]>();
+  for (const l of letters) {
+    const k = `${l.group}\u0000${l.message.ref.topic}\u0000${l.message.ref.partition}`;
+    out.set(k, [...(out.get(k) ?? []), l]);
+  }
+  return out;
 }

@@ -6,7 +6,17 @@
 // PARTITION BY RANGE (id) so that retention can DROP PARTITION instead of DELETE. Message
 // ids are the partition offsets and are allocated by the owning broker (fencing: a stale
 // owner's INSERT collides on the primary key). Consumer offsets live in consumer_offsets.
+//
+// Priority: a second table per partition, p_<topic>_<partition>, with the same columns and
+// partitioning, holds the priority lane. Both lanes share the partition's offsets. So that
+// the primary-key fence covers both lanes, a priority message also leaves a placeholder row
+// (lane = 1, empty body) at its offset in the normal table: every offset of the partition
+// has exactly one row in m_, a stale owner collides whichever lane it writes, and the last
+// offset, the first offset and the offset at a time are read from m_ alone. Normal-lane
+// reads skip placeholders. The tables exist for every topic (empty ones cost nothing), so a
+// topic can gain spec.priority without a schema change.
 import { nameProblem } from '../../names';
+import { RETRY_MIGRATION } from './retry-sql';
 
 /** A migration: applied once, in version order, recorded in herald_schema_migrations. */
 export interface Migration {
@@ -30,6 +40,7 @@ export const MIGRATIONS: Migration[] = [
        ) ENGINE=InnoDB`,
     ],
   },
+  RETRY_MIGRATION,
 ];
 
 export const SQL = {
@@ -50,7 +61,7 @@ export const SQL = {
   /** Params: [version, name]. */
   recordMigration: `INSERT INTO herald_schema_migrations (version, name) VALUES (?, ?)`,
 
-  /** The message table of one topic partition. Params: none. */
+  /** The message table of one topic partition (lane 1: a priority placeholder). Params: none. */
   createMessageTable: (topic: string, partition: number) =>
     `CREATE TABLE IF NOT EXISTS ${messageTable(topic, partition)} (
        id BIGINT UNSIGNED NOT NULL,
@@ -60,12 +71,34 @@ export const SQL = {
        tags TEXT NOT NULL,
        properties TEXT NOT NULL,
        body LONGBLOB NOT NULL,
+       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
+       PRIMARY KEY (id)
+     ) ENGINE=InnoDB
+     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  /** Message tables created before priority lanes gain the lane column. Params: none. */
+  addLaneColumn: (topic: string, partition: number) =>
+    `ALTER TABLE ${messageTable(topic, partition)}
+       ADD COLUMN IF NOT EXISTS lane TINYINT UNSIGNED NOT NULL DEFAULT 0`,
+  /** The priority table of one topic partition: the message table's columns. Params: none. */
+  createPriorityTable: (topic: string, partition: number) =>
+    `CREATE TABLE IF NOT EXISTS ${priorityTable(topic, partition)} (
+       id BIGINT UNSIGNED NOT NULL,
+       published_at BIGINT UNSIGNED NOT NULL,
+       msg_key TEXT NOT NULL,
+       ref_key TEXT NOT NULL,
+       tags TEXT NOT NULL,
+       properties TEXT NOT NULL,
+       body LONGBLOB NOT NULL,
+       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
        PRIMARY KEY (id)
      ) ENGINE=InnoDB
      PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
   /** Drops one partition's message table (topic deletion). Params: none. */
   dropMessageTable: (topic: string, partition: number) =>
     `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`,
+  /** Params: none. */
+  dropPriorityTable: (topic: string, partition: number) =>
+    `DROP TABLE IF EXISTS ${priorityTable(topic, partition)}`,
   /** Forgets every group's offsets on a topic (topic deletion). Params: [topic]. */
   deleteTopicOffsets: `DELETE FROM consumer_offsets WHERE topic = ?`,
   /** The highest offset. Params: none. Rows: { last } (0 when empty). */
@@ -79,20 +112,38 @@ export const SQL = {
   rollback: `ROLLBACK`,
   /**
    * One multi-row INSERT (a single statement, so atomic under autocommit). Params: [rows],
-   * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body][];
-   * mysql2's query() expands the nested array into (?, ...), (?, ...).
+   * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body, lane][]
+   * (lane 1 for a priority placeholder); query() expands the nested array into (?, ...), ...
    */
   insertMessages: (topic: string, partition: number) =>
     `INSERT INTO ${messageTable(topic, partition)}
-       (id, published_at, msg_key, ref_key, tags, properties, body) VALUES ?`,
-  /** Params: [afterOffset, limit]. Rows: MessageRow. */
+       (id, published_at, msg_key, ref_key, tags, properties, body, lane) VALUES ?`,
+  /** The same into the priority table. Params: [rows] as insertMessages, lane 0. */
+  insertPriorityMessages: (topic: string, partition: number) =>
+    `INSERT INTO ${priorityTable(topic, partition)}
+       (id, published_at, msg_key, ref_key, tags, properties, body, lane) VALUES ?`,
+  /** The normal lane. Params: [afterOffset, limit]. Rows: MessageRow. */
   readMessages: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
-       FROM ${messageTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
-  /** Params: [offsets[]] (expanded to an IN list by query()). Rows: MessageRow. */
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, 0 AS priority
+       FROM ${messageTable(topic, partition)} WHERE id > ? AND lane = 0 ORDER BY id LIMIT ?`,
+  /** The priority lane. Params: [afterOffset, limit]. Rows: MessageRow. */
+  readPriorityMessages: (topic: string, partition: number) =>
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, 1 AS priority
+       FROM ${priorityTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
+  /** Both lanes. Params: [offsets[], offsets[]] (each expanded to an IN list). Rows: MessageRow. */
   readMessagesByOffsets: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body
-       FROM ${messageTable(topic, partition)} WHERE id IN (?) ORDER BY id`,
+    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, 0 AS priority
+       FROM ${messageTable(topic, partition)} WHERE id IN (?) AND lane = 0
+     UNION ALL
+     SELECT id, published_at, msg_key, ref_key, tags, properties, body, 1 AS priority
+       FROM ${priorityTable(topic, partition)} WHERE id IN (?)
+     ORDER BY id`,
+  /** The lowest stored offset (either lane). Params: none. Rows: { first } (NULL when empty). */
+  firstOffset: (topic: string, partition: number) =>
+    `SELECT MIN(id) AS first FROM ${messageTable(topic, partition)}`,
+  /** The first offset (either lane) published at or after a time. Params: [at]. Rows: { id }. */
+  offsetAtTime: (topic: string, partition: number) =>
+    `SELECT id FROM ${messageTable(topic, partition)} WHERE published_at >= ? ORDER BY id LIMIT 1`,
 
   /** Params: [group, topic, partition]. Rows: { committed_offset }. */
   committedOffset: `SELECT committed_offset FROM consumer_offsets
@@ -104,6 +155,10 @@ export const SQL = {
   commitOffsets: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
       VALUES ?
       ON DUPLICATE KEY UPDATE committed_offset = GREATEST(committed_offset, VALUES(committed_offset))`,
+  /** Sets a committed offset, also backwards (an offset reset). Params: [group, topic, partition, offset]. */
+  forceCommittedOffset: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
+      VALUES (?, ?, ?, ?)
+      ON DUPLICATE KEY UPDATE committed_offset = VALUES(committed_offset)`,
   /** Params: none. */
   ping: `SELECT 1`,
 };
@@ -117,6 +172,8 @@ export interface MessageRow {
   tags: string;
   properties: string;
   body: Buffer;
+  /** 1 for a row of the priority table. */
+  priority: number | string;
 }
 
 /** `m_<topic>_<partition>`, quoted; throws on a name that could escape the identifier. */
@@ -127,6 +184,11 @@ export function messageTable(topic: string, partition: number): string {
     throw new Error(`partition ${partition} is not an integer in 0..99999`);
   }
   return `\`m_${topic}_${partition}\``;
+}
+
+/** `p_<topic>_<partition>`, the priority lane, quoted and validated like messageTable. */
+export function priorityTable(topic: string, partition: number): string {
+  return messageTable(topic, partition).replace(/^`m_/, '`p_');
 }
 
 function databaseIdent(database: string): string {

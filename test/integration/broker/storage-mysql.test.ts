@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { HeraldError } from '../../../client/errors';
 import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
 import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
-import { describeMessageStoreConformance } from './storage-conformance';
+import { describeMessageStoreConformance, describeRetryStoreConformance } from './storage-conformance';
 import { dropTestDatabases, mysqlUrl, sql, testDatabase, testLogger } from './helpers';
 
 afterAll(dropTestDatabases);
@@ -21,6 +21,11 @@ const storeOptions = (database: string) => ({
 
 describeMessageStoreConformance('mysql', async () => {
   const database = testDatabase('store');
+  return { store: await createMysqlStore(storeOptions(database)) };
+});
+
+describeRetryStoreConformance('mysql', async () => {
+  const database = testDatabase('retries');
   return { store: await createMysqlStore(storeOptions(database)) };
 });
 
