@@ -20,7 +20,9 @@ import { startGrpcServer } from './server/grpc-server';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage/health';
 import { createMysqlStore } from './storage/mysql/mysql-store';
-import type { MessageStore } from './storage/storage';
+import type { MysqlStores } from './storage/mysql/mysql-store';
+import { StaticGroupPolicies } from './delivery/group-policy';
+import type { Tracer } from './trace/tracer';
 import { Topics, partitionKey } from './topics';
 import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
@@ -50,7 +52,7 @@ export async function startBroker(
   ownership: Ownership = new StandaloneOwnership(),
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MessageStore = await createMysqlStore({
+  const store: MysqlStores = await createMysqlStore({
     ...options.mysql,
     logger: logger.namespace('storage'),
   });
@@ -64,7 +66,7 @@ export async function startBroker(
 
 async function assemble(
   options: BrokerOptions,
-  store: MessageStore,
+  store: MysqlStores,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
@@ -114,14 +116,22 @@ async function assemble(
     await store.ensureTopic(t.name, t.partitions);
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
+  // MERGE POINT: the batching TraceWriter (broker/trace/trace-writer.ts, built on another
+  // branch) replaces this tracer, which discards every event.
+  const tracer: Tracer = { record: () => undefined };
   const delivery: Delivery = new Delivery(
-    topics,
-    logs,
-    store,
+    {
+      topics,
+      logs,
+      store,
+      retries: store,
+      metrics,
+      logger: logger.namespace('delivery'),
+      leases: cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
+      policies: cluster?.consumerLeases ?? new StaticGroupPolicies(options.groups, options.defaultGroup),
+      tracer,
+    },
     options.delivery,
-    metrics,
-    logger.namespace('delivery'),
-    cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
   );
   const publisher = new Publisher(topics, writers, committer, health, options.publish, metrics);
   const protos = loadProtos().grpc.herald.v1;
@@ -136,7 +146,11 @@ async function assemble(
         logger.namespace('server'),
       ),
     },
-    { name: 'herald.v1.Admin', definition: protos.Admin.service, handlers: adminHandlers(delivery) },
+    {
+      name: 'herald.v1.Admin',
+      definition: protos.Admin.service,
+      handlers: adminHandlers(delivery, store, tracer),
+    },
   ]);
   const metricsServer = await startMetricsServer(
     options.metricsListen,

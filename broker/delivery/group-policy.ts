@@ -150,3 +150,21 @@ function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_I
     throw new GroupPolicyError(field, `must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
   }
 }
+
+/** Where the delivery path finds each group's policy. */
+export interface GroupPolicies {
+  /** The group's current policy (may ask the meta-server; cached by the implementation). */
+  policy(group: string): Promise<GroupPolicy>;
+}
+
+/** Standalone mode: the groups of BrokerOptions, and a default for every other group. */
+export class StaticGroupPolicies implements GroupPolicies {
+  constructor(
+    private readonly groups: Record<string, GroupPolicy>,
+    private readonly fallback: GroupPolicy,
+  ) {}
+
+  policy(group: string): Promise<GroupPolicy> {
+    return Promise.resolve(Object.hasOwn(this.groups, group) ? this.groups[group] : this.fallback);
+  }
+}

@@ -29,6 +29,11 @@ export class OffsetCommitter {
     this.dirty.add(cursor);
   }
 
+  /** The cursor is gone (an offset reset, a lost lease): its acks are no longer stored. */
+  forget(cursor: GroupCursor): void {
+    this.dirty.delete(cursor);
+  }
+
   /** Stores every moved offset; one write at a time. Failed ones are retried next time. */
   async flush(): Promise<void> {
     while (this.running) await this.running;

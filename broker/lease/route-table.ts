@@ -78,6 +78,7 @@ export class RouteTable {
       name,
       partitions: res.routes.length,
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
+      priority: res.priority,
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

@@ -46,7 +46,14 @@ function publishResponse({ ref, firstOffset, count }: PublishOutput): PublishRes
 }
 
 function toNewMessage(m: Message): NewMessage {
-  return { key: m.key, refKey: m.refKey, tags: m.tags, properties: m.properties, body: m.body };
+  return {
+    key: m.key,
+    refKey: m.refKey,
+    tags: m.tags,
+    properties: m.properties,
+    body: m.body,
+    priority: m.priority,
+  };
 }
 
 function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
@@ -63,6 +70,7 @@ function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
     body: m.body,
     publishTimeMs: m.publishedAt,
     deliveryAttempt: d.attempt,
+    priority: m.priority,
   };
 }
 
@@ -288,7 +296,7 @@ export function brokerHandlers(
         callback,
         () =>
           delivery
-            .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, claim(req))
+            .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, req.error, claim(req))
             .then(() => ({})),
         (c, md, cb) => c.Nack(req, md, cb),
       );

@@ -15,7 +15,10 @@ export interface DelayedMessage {
 
 export interface DelayStore {
   /** Stores delayed messages for one partition atomically; returns their ids in order. */
-  scheduleDelayed(ref: PartitionRef, messages: { deliverAt: number; message: NewMessage }[]): Promise<number[]>;
+  scheduleDelayed(
+    ref: PartitionRef,
+    messages: { deliverAt: number; message: NewMessage }[],
+  ): Promise<number[]>;
   /** Up to `limit` delayed messages due before `until`, by (deliverAt, id), after `after`. */
   dueDelayed(
     ref: PartitionRef,

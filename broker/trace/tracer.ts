@@ -5,7 +5,10 @@
 import type { TraceEvent } from '../storage/trace-store';
 
 /** An event as the paths report it; the tracer adds the time and the broker's identity. */
-export type TraceInput = Omit<TraceEvent, 'at' | 'broker' | 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'> &
+export type TraceInput = Omit<
+  TraceEvent,
+  'at' | 'broker' | 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'
+> &
   Partial<Pick<TraceEvent, 'consumerId' | 'group' | 'attempt' | 'refKey' | 'detail'>>;
 
 export interface Tracer {

@@ -31,6 +31,9 @@ function fakeMeta(answer: (topic: string) => GetRoutesResponse | Error) {
 const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   topic: 'orders',
   maxMessageBytes,
+  priority: false,
+  delay: false,
+  retentionHours: 0,
   routes: [
     { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
     { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
@@ -46,7 +49,12 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
     (t) => defined.push(t),
   );
   const r = await table.get('orders');
-  expect(r.topic).toEqual({ name: 'orders', partitions: 2, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES });
+  expect(r.topic).toEqual({
+    name: 'orders',
+    partitions: 2,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    priority: false,
+  });
   expect(defined).toEqual([r.topic]);
   expect(table.cached('orders', 1)).toEqual({ partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 });
 });
