@@ -101,6 +101,7 @@ export async function reconcileTopic(
       pool: topic.spec.pool,
       partitions: provisioned,
       maxMessageBytes: topic.spec.maxMessageBytes,
+      priority: topic.spec.priority,
     });
     const routes = ctx.meta.routes(namespace, name, Date.now());
     const assigned = routes.filter((r) => r.brokerId !== '').length;

@@ -144,14 +144,23 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     GetRoutes: unary('GetRoutes', (req) => {
       const s = leaderState();
       const routes = s.core.routes(req.namespace, req.topic, Date.now());
-      const maxMessageBytes = s.core.topic(req.namespace, req.topic)?.maxMessageBytes ?? 0;
-      return { topic: req.topic, routes, maxMessageBytes };
+      const topic = s.core.topic(req.namespace, req.topic);
+      return {
+        topic: req.topic,
+        routes,
+        maxMessageBytes: topic?.maxMessageBytes ?? 0,
+        priority: topic?.priority ?? false,
+      };
     }),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {
       const s = leaderState();
       need('group', req.group);
       return s.core.consumerLeasesOf(req.namespace, req.group, Date.now());
     }),
+    // MERGE POINT: ListTopics is built on the SDK/CLI branch; this build does not serve it.
+    ListTopics: (_call, callback) => {
+      callback({ code: grpc.status.UNIMPLEMENTED, details: 'ListTopics is not part of this build' });
+    },
     GetLeader: unary('GetLeader', () => {
       const leader = options.leader();
       return {

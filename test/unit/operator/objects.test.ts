@@ -94,7 +94,7 @@ test('alerts: maximum lag first, then maximum age', () => {
       mode: 'clustering',
       startFrom: 'latest',
       retry: { maxRetries: 16 },
-      deadLetter: { enabled: true },
+      deadLetter: { enabled: true, retentionHours: 336 },
       ackTimeoutSeconds: 30,
       maxInFlight: 1000,
       alerts,
