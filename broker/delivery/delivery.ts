@@ -7,6 +7,7 @@ import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { RetryStore } from '../storage/retry-store';
 import type { MessageStore, PartitionRef } from '../storage/storage';
+import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
@@ -306,12 +307,7 @@ export class Delivery {
     detail?: Record<string, string>,
     attempt?: number,
   ): void {
-    this.ctx.tracer.record({
-      event,
-      ref: cursor.ref,
-      offset,
-      messageId: `${cursor.ref.topic}/${cursor.ref.partition}/${offset}`,
-      group: cursor.group,
+    recordDelivery(this.ctx.tracer, event, cursor.ref, offset, cursor.group, {
       ...(consumer.id ? { consumerId: consumer.id } : {}),
       ...(attempt !== undefined ? { attempt } : {}),
       ...(detail ? { detail } : {}),

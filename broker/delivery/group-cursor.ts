@@ -17,6 +17,7 @@ import type { Logger } from '../../client/logger';
 import type { BrokerMetrics } from '../metrics';
 import type { NewDeadLetter, Resend, RetryStore } from '../storage/retry-store';
 import type { MessageStore, PartitionRef, StoredMessage } from '../storage/storage';
+import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { AckTracker } from './ack-tracker';
 import type { GroupPolicy } from './group-policy';
@@ -566,12 +567,7 @@ export class GroupCursor {
     refKey: string,
     extra: { attempt?: number; detail?: Record<string, string> } = {},
   ): void {
-    this.ctx.tracer.record({
-      event,
-      ref: this.ref,
-      offset,
-      messageId: `${this.ref.topic}/${this.ref.partition}/${offset}`,
-      group: this.group,
+    recordDelivery(this.ctx.tracer, event, this.ref, offset, this.group, {
       ...(refKey ? { refKey } : {}),
       ...extra,
     });

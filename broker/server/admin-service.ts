@@ -10,8 +10,10 @@ import type { DeadLetterFilter } from '../../proto/gen/herald/v1/DeadLetterFilte
 import { HeraldError } from '../../client/errors';
 import type { Delivery } from '../delivery/delivery';
 import type { DeadLetter, DeadLetterQuery, RetryStore } from '../storage/retry-store';
+import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { requireName } from '../topics';
+import { toDelivery } from './broker-service';
 import { toServiceError } from './status';
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
@@ -48,24 +50,10 @@ export function pageAfter(token: string): number {
 }
 
 function toProto(l: DeadLetter): DeadLetter__Input {
-  const m = l.message;
   return {
     id: l.id,
     group: l.group,
-    message: {
-      topic: m.ref.topic,
-      partition: m.ref.partition,
-      offset: m.offset,
-      messageId: `${m.ref.topic}/${m.ref.partition}/${m.offset}`,
-      key: m.key,
-      refKey: m.refKey,
-      tags: m.tags,
-      properties: m.properties,
-      body: m.body,
-      publishTimeMs: m.publishedAt,
-      deliveryAttempt: l.attempts,
-      priority: m.priority,
-    },
+    message: toDelivery(l.message.ref, { message: l.message, attempt: l.attempts }),
     reason: l.reason,
     attempts: l.attempts,
     lastError: l.lastError,
@@ -135,13 +123,8 @@ export function adminHandlers(delivery: Delivery, retries: RetryStore, tracer: T
         const woken = new Set<string>();
         for (const l of replayed) {
           const ref = l.message.ref;
-          tracer.record({
-            event: 'replayed',
-            ref,
-            offset: l.message.offset,
-            messageId: `${ref.topic}/${ref.partition}/${l.message.offset}`,
+          recordDelivery(tracer, 'replayed', ref, l.message.offset, l.group, {
             refKey: l.message.refKey,
-            group: l.group,
             detail: { deadLetterId: String(l.id) },
           });
           const k = `${l.group}/${ref.topic}/${ref.partition}`;

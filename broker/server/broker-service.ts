@@ -56,7 +56,7 @@ function toNewMessage(m: Message): NewMessage {
   };
 }
 
-function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
+export function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
   const m = d.message;
   return {
     topic: ref.topic,

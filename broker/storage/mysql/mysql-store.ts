@@ -474,20 +474,12 @@ function toStored(row: MessageRow): StoredMessage {
 const EMPTY = Buffer.alloc(0);
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {
-  const ref = { topic: row.topic, partition: Number(row.partition_id) };
   return {
     id: Number(row.id),
     group: row.group_name,
     message: {
-      ref,
-      offset: Number(row.msg_offset),
-      publishedAt: Number(row.published_at),
-      key: row.msg_key,
-      refKey: row.ref_key,
-      tags: JSON.parse(row.tags) as string[],
-      properties: JSON.parse(row.properties) as Record<string, string>,
-      body: row.body,
-      priority: Number(row.priority) === 1,
+      ...toStored({ ...row, id: row.msg_offset }),
+      ref: { topic: row.topic, partition: Number(row.partition_id) },
     },
     reason: row.reason,
     attempts: Number(row.attempts),

@@ -62,37 +62,13 @@ export const SQL = {
   recordMigration: `INSERT INTO herald_schema_migrations (version, name) VALUES (?, ?)`,
 
   /** The message table of one topic partition (lane 1: a priority placeholder). Params: none. */
-  createMessageTable: (topic: string, partition: number) =>
-    `CREATE TABLE IF NOT EXISTS ${messageTable(topic, partition)} (
-       id BIGINT UNSIGNED NOT NULL,
-       published_at BIGINT UNSIGNED NOT NULL,
-       msg_key TEXT NOT NULL,
-       ref_key TEXT NOT NULL,
-       tags TEXT NOT NULL,
-       properties TEXT NOT NULL,
-       body LONGBLOB NOT NULL,
-       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
-       PRIMARY KEY (id)
-     ) ENGINE=InnoDB
-     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  createMessageTable: (topic: string, partition: number) => createTable(messageTable(topic, partition)),
   /** Message tables created before priority lanes gain the lane column. Params: none. */
   addLaneColumn: (topic: string, partition: number) =>
     `ALTER TABLE ${messageTable(topic, partition)}
        ADD COLUMN IF NOT EXISTS lane TINYINT UNSIGNED NOT NULL DEFAULT 0`,
-  /** The priority table of one topic partition: the message table's columns. Params: none. */
-  createPriorityTable: (topic: string, partition: number) =>
-    `CREATE TABLE IF NOT EXISTS ${priorityTable(topic, partition)} (
-       id BIGINT UNSIGNED NOT NULL,
-       published_at BIGINT UNSIGNED NOT NULL,
-       msg_key TEXT NOT NULL,
-       ref_key TEXT NOT NULL,
-       tags TEXT NOT NULL,
-       properties TEXT NOT NULL,
-       body LONGBLOB NOT NULL,
-       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
-       PRIMARY KEY (id)
-     ) ENGINE=InnoDB
-     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  /** The priority table of one topic partition: the message table's layout. Params: none. */
+  createPriorityTable: (topic: string, partition: number) => createTable(priorityTable(topic, partition)),
   /** Drops one partition's message table (topic deletion). Params: none. */
   dropMessageTable: (topic: string, partition: number) =>
     `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`,
@@ -162,6 +138,22 @@ export const SQL = {
   /** Params: none. */
   ping: `SELECT 1`,
 };
+
+/** Both lanes' tables: insert-only, primary key only, range-partitioned by offset. */
+function createTable(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+       id BIGINT UNSIGNED NOT NULL,
+       published_at BIGINT UNSIGNED NOT NULL,
+       msg_key TEXT NOT NULL,
+       ref_key TEXT NOT NULL,
+       tags TEXT NOT NULL,
+       properties TEXT NOT NULL,
+       body LONGBLOB NOT NULL,
+       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
+       PRIMARY KEY (id)
+     ) ENGINE=InnoDB
+     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`;
+}
 
 /** A row of readMessages / readMessagesByOffsets. */
 export interface MessageRow {

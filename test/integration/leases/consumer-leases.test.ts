@@ -28,6 +28,13 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
     consumerLeaseSeconds: CONSUMER_LEASE_SECONDS,
   });
   const { meta, ns } = cluster;
+  // Publish once the partitions have settled on both brokers, not during the first handover.
+  const routes = cluster.routes;
+  await waitFor('orders balanced over b0 and b1', async () => {
+    const r = await routes('orders');
+    const held = (id: string) => r.filter((x) => x.brokerId === id).length;
+    return r.length === 4 && held('b0') === 2 && held('b1') === 2 ? r : undefined;
+  });
   const c = api(cluster.brokers[0].clients);
   for (let p = 0; p < 4; p++)
     await c.publish({ topic: 'orders', partition: p, messages: [body('1'), body('2'), body('3')] });

@@ -26,8 +26,10 @@ import { waitFor } from '../wait';
 export interface LeaseClusterOptions {
   prefix: string;
   brokers: number;
-  topics: { name: string; partitions: number }[];
-  groups?: { name: string; topic: string }[];
+  /** `extra`: more spec lines of the Topic, indented two spaces ("  priority: true"). */
+  topics: { name: string; partitions: number; extra?: string }[];
+  /** `spec`: more fields of the ConsumerGroup's spec, as YAML flow ("tagFilter: red"). */
+  groups?: { name: string; topic: string; spec?: string }[];
   brokerLeaseSeconds?: number;
   consumerLeaseSeconds?: number;
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
@@ -103,14 +105,14 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
       `  leases: {brokerSeconds: ${brokerSeconds}, consumerSeconds: ${consumerSeconds}, safetyMarginSeconds: 1}`,
     ),
   );
-  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions));
+  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions, t.extra));
   for (const g of o.groups ?? []) {
     await kubectlApply(
       ns.name,
       `apiVersion: herald.dev/v1alpha1
 kind: ConsumerGroup
 metadata: {name: ${g.name}}
-spec: {topic: ${g.topic}}
+spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
 `,
     );
   }

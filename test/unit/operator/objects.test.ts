@@ -93,6 +93,7 @@ test('alerts: maximum lag first, then maximum age', () => {
       topic: 't',
       mode: 'clustering',
       startFrom: 'latest',
+      ordering: 'concurrent',
       retry: { maxRetries: 16 },
       deadLetter: { enabled: true, retentionHours: 336 },
       ackTimeoutSeconds: 30,
