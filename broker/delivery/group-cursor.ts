@@ -42,8 +42,11 @@ export interface CursorOptions {
 
 /** What a cursor uses besides its partition's log. */
 export interface CursorContext {
-  store: MessageStore;
-  retries: RetryStore;
+  store: Pick<MessageStore, 'read' | 'readOffsets'>;
+  retries: Pick<
+    RetryStore,
+    'scheduleResends' | 'dueResends' | 'nextResendAt' | 'deleteResends' | 'deadLetter'
+  >;
   tracer: Tracer;
   metrics: BrokerMetrics;
   logger: Logger;
@@ -143,11 +146,11 @@ export class GroupCursor {
     return this.locked(async () => {
       this.requireDelivered(offsets);
       const resends = offsets.filter((o) => this.resending.has(o));
+      for (const o of offsets) if (!this.resending.has(o)) this.tracker.ack(o);
       if (resends.length > 0) {
         await this.ctx.retries.deleteResends(this.group, this.ref, resends);
         for (const o of resends) this.resending.delete(o);
       }
-      for (const o of offsets) if (!this.resending.has(o)) this.tracker.ack(o);
       this.signal.notify(); // room under maxInFlight
       return this.tracker.committed;
     });
@@ -243,7 +246,9 @@ export class GroupCursor {
     const filter = this.policy.filter.ok ? this.policy.filter.expr : undefined;
     while (room() > 0) {
       const messages = lane === 'priority' ? await this.readPriority(room()) : await this.readNormal(room());
-      if (messages.length === 0) return;
+      // Nothing read: the lane is exhausted, or the cache held only the other lane's messages.
+      const next = lane === 'priority' ? this.priorityNext : this.normalNext;
+      if (messages.length === 0 && next > this.log.endOffset) return;
       for (const message of messages) {
         if (!matchesTags(filter, message.tags)) {
           this.filtered(message);

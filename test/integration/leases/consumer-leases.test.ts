@@ -29,9 +29,9 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
   });
   const { meta, ns } = cluster;
   // Publish once the partitions have settled on both brokers, not during the first handover.
-  const routes = cluster.routes;
+  const settled = cluster;
   await waitFor('orders balanced over b0 and b1', async () => {
-    const r = await routes('orders');
+    const r = await settled.routes('orders');
     const held = (id: string) => r.filter((x) => x.brokerId === id).length;
     return r.length === 4 && held('b0') === 2 && held('b1') === 2 ? r : undefined;
   });
