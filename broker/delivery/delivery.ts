@@ -5,14 +5,13 @@ import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
 import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../options';
-import type { RetryStore } from '../storage/retry-store';
 import type { MessageStore, PartitionRef } from '../storage/storage';
 import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
 import { GroupCursor } from './group-cursor';
-import type { Delivered } from './group-cursor';
+import type { CursorContext, Delivered } from './group-cursor';
 import type { GroupPolicies, GroupPolicy } from './group-policy';
 import type { PartitionLog } from './partition-log';
 import { OffsetCommitter } from './offset-committer';
@@ -46,8 +45,8 @@ export interface SubscriptionSink {
 export interface DeliveryContext {
   topics: Topics;
   logs: Map<string, PartitionLog>;
-  store: MessageStore;
-  retries: RetryStore;
+  store: Pick<MessageStore, 'read' | 'readOffsets' | 'committedOffset' | 'commitOffsets'>;
+  retries: CursorContext['retries'];
   metrics: BrokerMetrics;
   logger: Logger;
   leases: ConsumerLeaseGuard;
@@ -64,7 +63,7 @@ export class Delivery {
   private readonly offsets: OffsetCommitter;
   private readonly topics: Topics;
   private readonly logs: Map<string, PartitionLog>;
-  private readonly store: MessageStore;
+  private readonly store: DeliveryContext['store'];
   private readonly metrics: BrokerMetrics;
   private readonly logger: Logger;
 

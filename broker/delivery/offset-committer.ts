@@ -12,7 +12,7 @@ export class OffsetCommitter {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly store: Pick<MessageStore, 'commitOffsets'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}

@@ -2,6 +2,7 @@
 // in storage, and status: lag per partition, Ready, Registered and LagAlert. Alerts (maximum
 // lag, maximum age of the oldest unconsumed message) raise a Warning event when they start.
 // status.assignment, consumers and activeConsumers belong to the meta-server's checkpoints.
+// Dead letters older than spec.deadLetter.retentionHours are deleted at each resync.
 // The group's delivery policy goes to the brokers through the meta-server; a tagFilter that
 // does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
 // brokers refuse the group's reads until it is fixed.
@@ -85,6 +86,8 @@ export async function reconcileConsumerGroup(
       );
     }
     lag = await readLag(storage, name, group.spec.topic, partitions, Date.now());
+    const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
+    await storage.retries.expireDeadLetters(group.spec.topic, name, Date.now() - retentionMs);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
     const alert = alertOf(group, lag);
     const wasAlerting = isTrue(conditions, 'LagAlert');
