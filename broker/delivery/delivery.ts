@@ -158,8 +158,9 @@ export class Delivery {
     consumer: ConsumerClaim,
   ): Promise<void> {
     const cursor = await this.cursor(group, topic, partition, consumer);
-    for (const offset of offsets) this.trace('nacked', cursor, offset, consumer, { error });
-    await cursor.nack(offsets, delayMs, error);
+    await cursor.nack(offsets, delayMs, error, () => {
+      for (const offset of offsets) this.trace('nacked', cursor, offset, consumer, { error });
+    });
     // Dead letters and retries move the committed offset too.
     this.offsets.changed(cursor);
   }

@@ -158,11 +158,18 @@ export class GroupCursor {
 
   /**
    * Gives delivered messages back: each is retried per the policy (or after `delayMs`), or
-   * given up after maxRetries. Resolves once that is stored.
+   * given up after maxRetries. Resolves once that is stored. `accepted` runs once the offsets
+   * are checked, before anything is retried (the caller traces the Nack there).
    */
-  nack(offsets: number[], delayMs: number, error: string): Promise<void> {
+  nack(
+    offsets: number[],
+    delayMs: number,
+    error: string,
+    accepted: () => void = () => undefined,
+  ): Promise<void> {
     return this.locked(async () => {
       this.requireDelivered(offsets);
+      accepted();
       const lastError = truncateUtf8(error, MAX_ERROR_BYTES);
       const failures: Failure[] = [];
       for (const offset of offsets) {
@@ -226,8 +233,17 @@ export class GroupCursor {
     }
     if (!this.policy.ordered || this.tracker.troubled === 0) {
       await this.takeLane('priority', room, now, ackTimeoutMs, out);
-      if (!this.policy.ordered && room() > 0)
-        out.push(...(await this.takeResends(room(), now, ackTimeoutMs)));
+      if (!this.policy.ordered && room() > 0) {
+        try {
+          out.push(...(await this.takeResends(room(), now, ackTimeoutMs)));
+        } catch (err) {
+          // Priority messages taken above are in flight already: deliver them, retry later.
+          if (out.length === 0) throw err;
+          this.ctx.logger.warn('could not read due resends', { ...this.ref, group: this.group, err });
+          this.armTimer();
+          return out;
+        }
+      }
       await this.takeLane('normal', room, now, ackTimeoutMs, out);
     }
     this.tracker.advanceSeen(Math.min(this.normalNext, this.priorityNext) - 1);
