@@ -29,12 +29,7 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
   });
   const { meta, ns } = cluster;
   // Publish once the partitions have settled on both brokers, not during the first handover.
-  const settled = cluster;
-  await waitFor('orders balanced over b0 and b1', async () => {
-    const r = await settled.routes('orders');
-    const held = (id: string) => r.filter((x) => x.brokerId === id).length;
-    return r.length === 4 && held('b0') === 2 && held('b1') === 2 ? r : undefined;
-  });
+  await cluster.waitBalanced('orders', ['b0', 'b1']);
   const c = api(cluster.brokers[0].clients);
   for (let p = 0; p < 4; p++)
     await c.publish({ topic: 'orders', partition: p, messages: [body('1'), body('2'), body('3')] });

@@ -54,6 +54,11 @@ export interface LeaseCluster {
   routes(topic: string): Promise<PartitionRoute[]>;
   /** Waits until every partition of the topic has a broker among `ids`. */
   waitAssigned(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
+  /**
+   * Waits until the topic's partitions are spread over all of `ids` (counts differ by at most
+   * one): brokers start one after another, so the first ones hold everything for a while.
+   */
+  waitBalanced(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
   stop(): Promise<void>;
 }
 
@@ -136,6 +141,17 @@ spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
         async () => {
           const r = await routes(topic);
           return r.length > 0 && r.every((x) => ids.includes(x.brokerId)) ? r : undefined;
+        },
+        { timeoutMs, intervalMs: 100 },
+      ),
+    waitBalanced: (topic, ids, timeoutMs = 60_000) =>
+      waitFor(
+        `${topic} spread over ${ids.join(',')}`,
+        async () => {
+          const r = await routes(topic);
+          const counts = ids.map((id) => r.filter((x) => x.brokerId === id).length);
+          const all = counts.reduce((a, b) => a + b, 0) === r.length;
+          return r.length > 0 && all && Math.max(...counts) - Math.min(...counts) <= 1 ? r : undefined;
         },
         { timeoutMs, intervalMs: 100 },
       ),
