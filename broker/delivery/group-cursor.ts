@@ -460,8 +460,7 @@ export class GroupCursor {
     if (rows.length >= this.options.resendBatch) this.resendStale = true;
     else {
       // The rows just read are due (and about to be rescheduled as delivered): only a later head counts.
-      const next = await this.ctx.retries.nextResendAt(this.group, this.ref);
-      this.resendHeadAt = next !== undefined && next > now ? next : undefined;
+      this.resendHeadAt = await this.ctx.retries.nextResendAt(this.group, this.ref, now);
     }
   }
 

@@ -336,11 +336,12 @@ class MysqlStore implements MessageStore, RetryStore {
     }));
   }
 
-  async nextResendAt(group: string, ref: PartitionRef): Promise<number | undefined> {
+  async nextResendAt(group: string, ref: PartitionRef, after = -1): Promise<number | undefined> {
     const rows = await this.run('read next resend', RETRY_SQL.nextResendAt, [
       group,
       ref.topic,
       ref.partition,
+      after,
     ]);
     const next = rows[0]?.next as number | string | null | undefined;
     return next === null || next === undefined ? undefined : Number(next);

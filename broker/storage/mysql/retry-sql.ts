@@ -71,9 +71,9 @@ export const RETRY_SQL = {
   dueResends: `SELECT group_name, topic, partition_id, schedule_at, msg_offset, attempts, last_error
       FROM resends WHERE group_name = ? AND topic = ? AND partition_id = ? AND schedule_at <= ?
       ORDER BY schedule_at, msg_offset LIMIT ?`,
-  /** Params: [group, topic, partition]. Rows: { next } (NULL when none). */
+  /** Params: [group, topic, partition, after]. Rows: { next } (NULL when none). */
   nextResendAt: `SELECT MIN(schedule_at) AS next FROM resends
-      WHERE group_name = ? AND topic = ? AND partition_id = ?`,
+      WHERE group_name = ? AND topic = ? AND partition_id = ? AND schedule_at > ?`,
   /** Params: [group, topic, partition, offsets[]]. */
   deleteResends: `DELETE FROM resends
       WHERE group_name = ? AND topic = ? AND partition_id = ? AND msg_offset IN (?)`,

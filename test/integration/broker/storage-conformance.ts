@@ -329,6 +329,8 @@ export function describeRetryStoreConformance(name: string, factory: RetryStoreF
       expect((await store.dueResends('g', t, 500, 10)).map((r) => r.offset)).toEqual([9, 5, 7]);
       expect((await store.dueResends('g', t, 500, 2)).map((r) => r.offset)).toEqual([9, 5]);
       expect(await store.nextResendAt('g', t)).toBe(100);
+      expect(await store.nextResendAt('g', t, 300)).toBe(900);
+      expect(await store.nextResendAt('g', t, 900)).toBeUndefined();
       expect(await store.nextResendAt('g', { topic: 'orders', partition: 5 })).toBeUndefined();
       expect((await store.dueResends('g', t1, 500, 10)).map((r) => r.offset)).toEqual([2]);
     });

@@ -56,8 +56,8 @@ function fixture(policy: GroupPolicyInput, options: { priority?: boolean; cached
             .sort((a, b) => a.scheduleAt - b.scheduleAt || a.offset - b.offset)
             .slice(0, limit),
         ),
-      nextResendAt: () => {
-        const times = [...resends.values()].map((r) => r.scheduleAt);
+      nextResendAt: (_g, _r, after = -1) => {
+        const times = [...resends.values()].map((r) => r.scheduleAt).filter((t) => t > after);
         return Promise.resolve(times.length > 0 ? Math.min(...times) : undefined);
       },
       deleteResends: async (_g, _r, offsets) => {
