@@ -30,6 +30,7 @@ import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
 import { NO_TRACE } from './trace/tracer';
 import { dispatchedEvent } from './trace/publish-events';
+import { StaticGroupPolicies } from './delivery/group-policy';
 import { Topics, partitionKey } from './topics';
 import { MetaConnection } from '../client/meta/lease-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
@@ -164,13 +165,18 @@ async function assemble(
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(
-    topics,
-    logs,
-    store,
+    {
+      topics,
+      logs,
+      store,
+      retries: store,
+      metrics,
+      logger: logger.namespace('delivery'),
+      leases: cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
+      policies: cluster?.consumerLeases ?? new StaticGroupPolicies(options.groups, options.defaultGroup),
+      tracer,
+    },
     options.delivery,
-    metrics,
-    logger.namespace('delivery'),
-    cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
   );
   const publisher = new Publisher(
     topics,
@@ -232,7 +238,7 @@ async function assemble(
     {
       name: 'herald.v1.Admin',
       definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity }),
+      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
     },
   ]);
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;

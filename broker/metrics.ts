@@ -63,6 +63,30 @@ export class BrokerMetrics {
     labelNames: ['topic', 'group'] as const,
     registers: [this.registry],
   });
+  readonly retriesScheduled = new Counter({
+    name: 'herald_retries_scheduled_total',
+    help: 'Failed deliveries (Nack or ack timeout) scheduled for a retry',
+    labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
+  readonly deadLettered = new Counter({
+    name: 'herald_dead_lettered_total',
+    help: 'Messages moved to the dead-letter table after their last retry',
+    labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
+  readonly droppedMessages = new Counter({
+    name: 'herald_dropped_messages_total',
+    help: 'Messages given up after their last retry by groups without dead letters',
+    labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
+  readonly filteredMessages = new Counter({
+    name: 'herald_filtered_messages_total',
+    help: "Messages skipped by a group's tag filter (counted as acknowledged)",
+    labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
   readonly pendingPublishes = new Gauge({
     name: 'herald_publish_pending_requests',
     help: 'Publish calls queued or being written, not yet answered',

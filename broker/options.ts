@@ -1,5 +1,7 @@
 // Broker options: defaults spread first, then every field checked, with errors that name
 // the field ("publish.maxBatchRows must be an integer >= 1"). Pure; unit-tested.
+import { GroupPolicyError, resolveGroupPolicy } from './delivery/group-policy';
+import type { GroupPolicy, GroupPolicyInput } from './delivery/group-policy';
 import { nameProblem } from './names';
 
 export interface TopicOptions {
@@ -7,6 +9,8 @@ export interface TopicOptions {
   partitions: number;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
+  /** The Topic's spec.priority: messages may be published to the partition's priority lane. */
+  priority: boolean;
   /** spec.delay: accepts delayed and scheduled messages. */
   delay: boolean;
   /** spec.retention.hours: whole segments older than this are dropped (fractions allowed). */
@@ -77,6 +81,12 @@ export interface BrokerOptions {
     /** The per-partition cache of the newest committed messages. */
     tailCacheMessages: number;
     tailCacheBytes: number;
+    /** An idle cursor re-reads its resend schedule's head at most this often (a lost wake-up's bound). */
+    resendPollMs: number;
+    /** Due resends read per query. */
+    resendBatch: number;
+    /** After a failed write of a retry, the failure is tried again this much later. */
+    retryWriteBackoffMs: number;
   };
   /** Delayed and scheduled messages (docs/delayed-messages.md). */
   delay: {
@@ -118,6 +128,13 @@ export interface BrokerOptions {
     /** Commands older than this are deleted. */
     retentionMs: number;
   };
+  /**
+   * Standalone mode: the declared consumer groups' policies (a ConsumerGroup's fields, in
+   * milliseconds). Lease mode takes them from the ConsumerGroups through the meta-server.
+   */
+  groups: Record<string, GroupPolicy>;
+  /** The policy of groups not in `groups` (standalone mode). */
+  defaultGroup: GroupPolicy;
   /** How long shutdown waits for calls to finish before cancelling them. */
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
@@ -145,13 +162,25 @@ export interface MetaOptionsInput {
 export type BrokerOptionsInput = Partial<
   Omit<
     BrokerOptions,
-    'mysql' | 'publish' | 'delivery' | 'topics' | 'meta' | 'delay' | 'retention' | 'trace' | 'commands'
+    | 'mysql'
+    | 'publish'
+    | 'delivery'
+    | 'topics'
+    | 'meta'
+    | 'delay'
+    | 'retention'
+    | 'trace'
+    | 'commands'
+    | 'groups'
+    | 'defaultGroup'
   >
 > & {
   delay?: Partial<BrokerOptions['delay']>;
   retention?: Partial<BrokerOptions['retention']>;
   trace?: Partial<BrokerOptions['trace']>;
   commands?: Partial<BrokerOptions['commands']>;
+  groups?: Record<string, GroupPolicyInput>;
+  defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
@@ -185,6 +214,9 @@ export const DEFAULTS = {
     prefetchMessages: 500,
     tailCacheMessages: 500,
     tailCacheBytes: 512 * 1024,
+    resendPollMs: 3_000,
+    resendBatch: 200,
+    retryWriteBackoffMs: 1_000,
   },
   delay: { maxHorizonMs: 366 * 86_400_000, tickMs: 100, windowMs: 60_000, maxLoaded: 100_000 },
   retention: { segmentMessages: 1_000_000, intervalMs: 60_000 },
@@ -220,6 +252,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     mysql: { ...DEFAULTS.mysql, ...input.mysql },
     topics: (input.topics ?? []).map((t) => ({
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+      priority: false,
       delay: false,
       retentionHours: DEFAULT_RETENTION_HOURS,
       ...t,
@@ -230,6 +263,8 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     retention: { ...DEFAULTS.retention, ...input.retention },
     trace: { ...DEFAULTS.trace, ...input.trace },
     commands: { ...DEFAULTS.commands, ...input.commands },
+    groups: {},
+    defaultGroup: resolveGroupPolicy(),
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
@@ -274,6 +309,20 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('trace.expireIntervalMs', o.trace.expireIntervalMs, 1);
   int('commands.pollIntervalMs', o.commands.pollIntervalMs, 1);
   int('commands.retentionMs', o.commands.retentionMs, 1);
+  int('delivery.resendPollMs', o.delivery.resendPollMs, 1);
+  int('delivery.resendBatch', o.delivery.resendBatch, 1, 10_000);
+  int('delivery.retryWriteBackoffMs', o.delivery.retryWriteBackoffMs, 1);
+  // Undeclared groups keep the broker-wide delivery settings unless defaultGroup names others.
+  o.defaultGroup = groupPolicy('defaultGroup', {
+    ackTimeoutMs: o.delivery.defaultAckTimeoutMs,
+    maxInFlight: Math.min(o.delivery.maxInFlight, 100_000),
+    ...input.defaultGroup,
+  });
+  for (const [name, policy] of Object.entries(input.groups ?? {})) {
+    const problem = nameProblem(name);
+    if (problem) throw new OptionsError(`groups.${name}`, `is not a valid group name: it ${problem}`);
+    o.groups[name] = groupPolicy(`groups.${name}`, policy);
+  }
   int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
   const seen = new Set<string>();
   o.topics.forEach((t, i) => {
@@ -284,6 +333,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     seen.add(t.name);
     int(`${field}.partitions`, t.partitions, 1, 1024);
     int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
+    if (typeof t.priority !== 'boolean') throw new OptionsError(`${field}.priority`, 'must be a boolean');
     if (typeof t.delay !== 'boolean') throw new OptionsError(`${field}.delay`, 'must be true or false');
     const hours = t.retentionHours;
     if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 87_600) {
@@ -353,6 +403,17 @@ function metaOptions(m: MetaOptionsInput): MetaOptions {
   int('meta.routeTtlMs', o.routeTtlMs, 1);
   int('meta.consumerLeaseCacheMs', o.consumerLeaseCacheMs, 0);
   return o;
+}
+
+/** A group's policy with the CRD's defaults, its errors naming the option's field. */
+function groupPolicy(field: string, input: GroupPolicyInput): GroupPolicy {
+  try {
+    return resolveGroupPolicy(input);
+  } catch (err) {
+    if (err instanceof GroupPolicyError)
+      throw new OptionsError(`${field}.${err.field}`, err.message.slice(err.field.length + 1));
+    throw err;
+  }
 }
 
 function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {

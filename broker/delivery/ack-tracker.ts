@@ -1,11 +1,18 @@
-// What one consumer group has outstanding on one partition, as pure state: which delivered
-// offsets are in flight (with their ack deadline), waiting for a Nack delay, ready for
-// redelivery, or acked; and the committed offset, the highest offset up to which every
-// delivered offset is acked. Time is passed in; nothing here does I/O or sets timers.
+// What one consumer group has outstanding on one partition's offset sequence, as pure state:
+// which delivered offsets are in flight (with their ack deadline), failing (their retry being
+// written), waiting for an in-order retry, ready for redelivery, or acked; and the committed
+// offset. Time is passed in; nothing here does I/O or sets timers.
+//
+// The committed offset: every offset up to it is acked or needs no delivery. With two lanes
+// (priority and normal) offsets are not delivered in order, so the cursor also says how far
+// it has looked (`advanceSeen`): offsets up to `seen` that were never delivered are holes
+// (offsets of the other lane not yet delivered are not: the cursor keeps `seen` below them),
+// filtered messages, or nothing. committed = min(lowest unacked - 1, seen).
 import { MinHeap } from './min-heap';
 
 type Entry =
   | { state: 'in-flight'; due: number; attempts: number }
+  | { state: 'failing'; attempts: number }
   | { state: 'delayed'; due: number; attempts: number }
   | { state: 'ready'; attempts: number }
   | { state: 'acked'; attempts: number };
@@ -13,12 +20,17 @@ type Entry =
 export type AckOutcome = 'acked' | 'already-acked' | 'not-delivered';
 
 export class AckTracker {
-  /** Delivered offsets above `committed`, in offset order (Map keeps insertion order). */
   private entries = new Map<number, Entry>();
+  /** Tracked offsets, ascending. */
+  private order: number[] = [];
   private due = new MinHeap<number>();
   private ready: number[] = [];
   private acked = 0;
-  /** The highest offset ever delivered (new messages are delivered in offset order). */
+  /** Offsets that failed at least once and are not yet acked (ordered mode blocks on them). */
+  private failed = new Set<number>();
+  /** How far the cursor has looked in every lane. */
+  private seen: number;
+  /** The highest offset ever delivered. */
   lastDelivered: number;
 
   constructor(
@@ -26,6 +38,7 @@ export class AckTracker {
     public committed: number,
   ) {
     this.lastDelivered = committed;
+    this.seen = committed;
   }
 
   /** Delivered messages not yet acked (what maxInFlight bounds). */
@@ -33,28 +46,74 @@ export class AckTracker {
     return this.entries.size - this.acked;
   }
 
-  /** Records the first delivery of a new offset (greater than any delivered before). */
+  /** Failed messages not yet acked or given up. */
+  get troubled(): number {
+    return this.failed.size;
+  }
+
+  /** Records the first delivery of an offset above the committed one, not delivered before. */
   deliverNew(offset: number, now: number, ackTimeoutMs: number): void {
-    if (offset <= this.lastDelivered) throw new Error(`offset ${offset} is not after ${this.lastDelivered}`);
-    this.lastDelivered = offset;
+    if (offset <= this.committed || this.entries.has(offset)) {
+      throw new Error(`offset ${offset} was delivered before or is committed (${this.committed})`);
+    }
+    this.lastDelivered = Math.max(this.lastDelivered, offset);
     this.entries.set(offset, { state: 'in-flight', due: now + ackTimeoutMs, attempts: 1 });
+    this.insertOrder(offset);
     this.due.push(now + ackTimeoutMs, offset);
   }
 
-  /** Moves expired in-flight and due delayed offsets to ready; returns how many moved. */
-  expire(now: number): number {
-    let moved = 0;
+  /** The cursor has looked at every lane up to `offset`. */
+  advanceSeen(offset: number): void {
+    if (offset <= this.seen) return;
+    this.seen = offset;
+    this.settle();
+  }
+
+  /**
+   * Moves due delayed offsets to ready, and in-flight offsets past their ack deadline to
+   * failing; returns the latter as [offset, attempts] for the caller's retry decision.
+   */
+  expire(now: number): [number, number][] {
+    const timedOut: [number, number][] = [];
     for (let top = this.due.peek(); top && top.at <= now; top = this.due.peek()) {
       this.due.pop();
       const e = this.entries.get(top.value);
       // Stale heap items (acked, re-delivered since) are skipped.
-      if (e && (e.state === 'in-flight' || e.state === 'delayed') && e.due === top.at) {
+      if (e?.state === 'delayed' && e.due === top.at) {
         this.entries.set(top.value, { state: 'ready', attempts: e.attempts });
         this.insertReady(top.value);
-        moved++;
+      } else if (e?.state === 'in-flight' && e.due === top.at) {
+        this.entries.set(top.value, { state: 'failing', attempts: e.attempts });
+        this.failed.add(top.value);
+        timedOut.push([top.value, e.attempts]);
       }
     }
-    return moved;
+    return timedOut;
+  }
+
+  /** Marks a delivered (in-flight) offset as failing (a Nack); returns its attempts. */
+  fail(offset: number): number | undefined {
+    const e = this.entries.get(offset);
+    if (e?.state !== 'in-flight') return undefined;
+    this.entries.set(offset, { state: 'failing', attempts: e.attempts });
+    this.failed.add(offset);
+    return e.attempts;
+  }
+
+  /** A failing offset goes back into flight (its retry could not be written). */
+  unfail(offset: number, due: number): void {
+    const e = this.entries.get(offset);
+    if (e?.state !== 'failing') return;
+    this.entries.set(offset, { state: 'in-flight', due, attempts: e.attempts });
+    this.due.push(due, offset);
+  }
+
+  /** Ordered mode: a failing offset is redelivered in place once `due` passes. */
+  retryAt(offset: number, due: number): void {
+    const e = this.entries.get(offset);
+    if (e?.state !== 'failing') return;
+    this.entries.set(offset, { state: 'delayed', due, attempts: e.attempts });
+    this.due.push(due, offset);
   }
 
   /** Takes up to `max` ready offsets (lowest first) for redelivery; returns [offset, attempt]. */
@@ -68,42 +127,31 @@ export class AckTracker {
     });
   }
 
-  /** Whether ack/nack would accept this offset, without changing anything. */
+  /** Whether ack would accept this offset, without changing anything. */
   check(offset: number): AckOutcome {
     if (offset <= this.committed || this.entries.get(offset)?.state === 'acked') return 'already-acked';
     return this.entries.has(offset) ? 'acked' : 'not-delivered';
   }
 
+  /** Whether the offset is delivered and awaiting its ack (a Nack may give it back). */
+  inFlight(offset: number): boolean {
+    return this.entries.get(offset)?.state === 'in-flight';
+  }
+
+  /** Acks an offset in any state (also a failing one whose retry or dead letter is stored). */
   ack(offset: number): AckOutcome {
     const outcome = this.check(offset);
     if (outcome !== 'acked') return outcome;
     const e = this.entries.get(offset)!;
     if (e.state === 'ready') this.ready.splice(this.ready.indexOf(offset), 1);
     this.entries.set(offset, { state: 'acked', attempts: e.attempts });
+    this.failed.delete(offset);
     this.acked++;
-    for (const [first, entry] of this.entries) {
-      if (entry.state !== 'acked') break;
-      this.entries.delete(first);
-      this.acked--;
-      this.committed = first;
-    }
-    if (this.entries.size === 0) this.committed = this.lastDelivered;
+    this.settle();
     return 'acked';
   }
 
-  /** Gives a delivered offset back: ready at once (delayMs 0) or after delayMs. */
-  nack(offset: number, now: number, delayMs: number): AckOutcome {
-    const outcome = this.check(offset);
-    if (outcome !== 'acked') return outcome;
-    const e = this.entries.get(offset)!;
-    if (e.state === 'ready') return 'acked';
-    this.entries.set(offset, { state: 'delayed', due: now + delayMs, attempts: e.attempts });
-    this.due.push(now + delayMs, offset);
-    if (delayMs <= 0) this.expire(now);
-    return 'acked';
-  }
-
-  /** The earliest time something becomes ready, for the caller's timer. */
+  /** The earliest deadline or retry time, for the caller's timer. */
   nextDue(): number | undefined {
     return this.due.peek()?.at;
   }
@@ -112,14 +160,39 @@ export class AckTracker {
     return this.ready.length;
   }
 
-  private insertReady(offset: number): void {
-    let lo = 0;
-    let hi = this.ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.ready[mid] < offset) lo = mid + 1;
-      else hi = mid;
+  /** Drops the acked prefix and moves the committed offset. */
+  private settle(): void {
+    let drop = 0;
+    for (const offset of this.order) {
+      if (offset > this.seen || this.entries.get(offset)!.state !== 'acked') break;
+      this.entries.delete(offset);
+      this.acked--;
+      drop++;
     }
-    this.ready.splice(lo, 0, offset);
+    this.order.splice(0, drop);
+    const lowest = this.order[0];
+    const next = lowest === undefined ? this.seen : Math.min(lowest - 1, this.seen);
+    if (next > this.committed) this.committed = next;
   }
+
+  private insertOrder(offset: number): void {
+    const last = this.order[this.order.length - 1];
+    if (last === undefined || last < offset) this.order.push(offset);
+    else this.order.splice(lowerBound(this.order, offset), 0, offset);
+  }
+
+  private insertReady(offset: number): void {
+    this.ready.splice(lowerBound(this.ready, offset), 0, offset);
+  }
+}
+
+function lowerBound(sorted: number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

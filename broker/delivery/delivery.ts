@@ -1,14 +1,18 @@
-// The delivery path: one GroupCursor per (group, topic, partition), opened on first use;
-// long-poll Pull, credit-paced subscriptions, Ack, Nack and lag.
+// The delivery path: one GroupCursor per (group, topic, partition), opened on first use with
+// the group's policy; long-poll Pull, credit-paced subscriptions, Ack, Nack, lag, and the
+// owner's side of Admin changes (resend wake-ups after a replay, offset resets).
 import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
 import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../options';
 import type { MessageStore, PartitionRef } from '../storage/storage';
+import { recordDelivery } from '../trace/record';
+import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
 import { GroupCursor } from './group-cursor';
-import type { Delivered } from './group-cursor';
+import type { CursorContext, Delivered } from './group-cursor';
+import type { GroupPolicies, GroupPolicy } from './group-policy';
 import type { PartitionLog } from './partition-log';
 import { OffsetCommitter } from './offset-committer';
 import type { Signal } from './signal';
@@ -37,6 +41,22 @@ export interface SubscriptionSink {
   send(d: Delivered, ref: PartitionRef): Promise<void>;
 }
 
+/** What Delivery works with besides its options. */
+export interface DeliveryContext {
+  topics: Topics;
+  logs: Map<string, PartitionLog>;
+  store: Pick<
+    MessageStore,
+    'read' | 'readOffsets' | 'committedOffset' | 'commitOffsets' | 'forceCommittedOffset'
+  >;
+  retries: CursorContext['retries'];
+  metrics: BrokerMetrics;
+  logger: Logger;
+  leases: ConsumerLeaseGuard;
+  policies: GroupPolicies;
+  tracer: Tracer;
+}
+
 export class Delivery {
   private cursors = new Map<string, Promise<GroupCursor>>();
   /** The cursors whose open completed, for synchronous metrics collection. */
@@ -44,24 +64,32 @@ export class Delivery {
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
   private readonly offsets: OffsetCommitter;
+  private readonly topics: Topics;
+  private readonly logs: Map<string, PartitionLog>;
+  private readonly store: DeliveryContext['store'];
+  private readonly metrics: BrokerMetrics;
+  private readonly logger: Logger;
 
   constructor(
-    private readonly topics: Topics,
-    private readonly logs: Map<string, PartitionLog>,
-    private readonly store: MessageStore,
+    private readonly ctx: DeliveryContext,
     private readonly options: BrokerOptions['delivery'],
-    private readonly metrics: BrokerMetrics,
-    private readonly logger: Logger,
-    private readonly leases: ConsumerLeaseGuard,
   ) {
-    this.offsets = new OffsetCommitter(store, options.commitIntervalMs, logger);
+    ({
+      topics: this.topics,
+      logs: this.logs,
+      store: this.store,
+      metrics: this.metrics,
+      logger: this.logger,
+    } = ctx);
+    this.offsets = new OffsetCommitter(ctx.store, options.commitIntervalMs, ctx.logger);
     this.offsets.start();
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
     let cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
+    requireFilter(cursor);
     const max = clamp(input.maxMessages || 1, 1, this.options.maxPullMessages);
-    const ackTimeout = input.ackTimeoutMs || this.options.defaultAckTimeoutMs;
+    const ackTimeout = input.ackTimeoutMs || cursor.policy.ackTimeoutMs;
     const deadline = Date.now() + Math.min(input.maxWaitMs, this.options.maxPullWaitMs);
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     for (;;) {
@@ -70,7 +98,7 @@ export class Delivery {
         cursor = await this.cursor(input.group, input.topic, input.partition, input.consumer);
       const seen = cursor.signal.version;
       const taken = await cursor.take(max, ackTimeout);
-      if (taken.length > 0) return this.delivered(cursor, taken);
+      if (taken.length > 0) return this.delivered(cursor, taken, input.consumer);
       const remaining = deadline - Date.now();
       if (remaining <= 0 || abort.aborted) return [];
       if (cursor.signal.version !== seen) continue;
@@ -90,7 +118,8 @@ export class Delivery {
     cancelled: AbortSignal,
   ): Promise<void> {
     let cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
-    const ackTimeout = start.ackTimeoutMs || this.options.defaultAckTimeoutMs;
+    requireFilter(cursor);
+    const ackTimeout = start.ackTimeoutMs || cursor.policy.ackTimeoutMs;
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     while (!abort.aborted) {
       if (this.retired(cursor))
@@ -108,7 +137,7 @@ export class Delivery {
         continue;
       }
       credits.available -= taken.length;
-      for (const d of this.delivered(cursor, taken)) await sink.send(d, cursor.ref);
+      for (const d of this.delivered(cursor, taken, start.consumer)) await sink.send(d, cursor.ref);
     }
   }
 
@@ -120,9 +149,10 @@ export class Delivery {
     consumer: ConsumerClaim,
   ): Promise<number> {
     const cursor = await this.cursor(group, topic, partition, consumer);
-    const committed = cursor.ack(offsets);
+    const committed = await cursor.ack(offsets);
     this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
+    for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
     return committed;
   }
 
@@ -132,10 +162,27 @@ export class Delivery {
     partition: number,
     offsets: number[],
     delayMs: number,
+    error: string,
     consumer: ConsumerClaim,
   ): Promise<void> {
     const cursor = await this.cursor(group, topic, partition, consumer);
-    cursor.nack(offsets, delayMs);
+    await cursor.nack(offsets, delayMs, error, () => {
+      for (const offset of offsets) this.trace('nacked', cursor, offset, consumer, { error });
+    });
+    // Dead letters and retries move the committed offset too.
+    this.offsets.changed(cursor);
+  }
+
+  /**
+   * The group's resend schedule on a partition changed in the store (a dead-letter replay):
+   * an open cursor re-reads its head. A cursor opened later reads the schedule anyway.
+   */
+  wakeResends(group: string, ref: PartitionRef): void {
+    const open = this.cursors.get(cursorKey(group, ref));
+    open?.then(
+      (c) => c.wakeResends(),
+      () => undefined,
+    );
   }
 
   async lag(group: string, topic: string): Promise<PartitionLagInfo[]> {
@@ -190,13 +237,22 @@ export class Delivery {
       if (!key.endsWith(suffix)) continue;
       this.cursors.delete(key);
       open.then(
-        (c) => {
-          this.opened = this.opened.filter((o) => o !== c);
-          c.close();
-        },
+        (c) => this.close(c),
         () => undefined,
       );
     }
+  }
+
+  private close(c: GroupCursor): void {
+    this.opened = this.opened.filter((o) => o !== c);
+    this.offsets.forget(c);
+    c.close();
+  }
+
+  private newCursor(group: string, ref: PartitionRef, policy: GroupPolicy, committed: number): GroupCursor {
+    const log = this.logs.get(partitionKey(ref))!;
+    const priority = this.topics.topic(ref.topic).priority;
+    return new GroupCursor(group, log, this.ctx, this.options, policy, priority, committed);
   }
 
   private async cursor(
@@ -208,14 +264,17 @@ export class Delivery {
     if (this.stopping.signal.aborted) throw new HeraldError('SHUTTING_DOWN', 'the broker is shutting down');
     requireName('group', group);
     let ref = this.topics.ownedPartition(topic, partition);
-    await this.leases.check(group, ref, consumer);
-    // The lease check may have waited on the meta-server: ownership again, with no await after.
+    await this.ctx.leases.check(group, ref, consumer);
+    const policy = await this.ctx.policies.policy(group);
+    // The checks may have waited on the meta-server: ownership again, with no await after.
     ref = this.topics.ownedPartition(topic, partition);
     const key = cursorKey(group, ref);
     let open = this.cursors.get(key);
     if (!open) {
-      const log = this.logs.get(partitionKey(ref))!;
-      open = GroupCursor.open(group, log, this.store, this.options, this.logger);
+      const at = ref;
+      open = this.store
+        .committedOffset(group, at)
+        .then((committed) => this.newCursor(group, at, policy, committed));
       this.cursors.set(key, open);
       open.then(
         (c) => this.opened.push(c),
@@ -223,10 +282,30 @@ export class Delivery {
         () => this.cursors.delete(key),
       );
     }
-    return open;
+    const cursor = await open;
+    cursor.policy = policy;
+    return cursor;
   }
 
-  private delivered(cursor: GroupCursor, taken: Delivered[]): Delivered[] {
+  private trace(
+    event: string,
+    cursor: GroupCursor,
+    offset: number,
+    consumer: ConsumerClaim,
+    detail?: Record<string, string>,
+    attempt?: number,
+  ): void {
+    recordDelivery(this.ctx.tracer, event, cursor.ref, offset, cursor.group, {
+      ...(consumer.id ? { consumerId: consumer.id } : {}),
+      ...(attempt !== undefined ? { attempt } : {}),
+      ...(detail ? { detail } : {}),
+    });
+  }
+
+  private delivered(cursor: GroupCursor, taken: Delivered[], consumer: ConsumerClaim): Delivered[] {
+    for (const d of taken) {
+      this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
+    }
     let redeliveries = 0;
     for (const d of taken) if (d.attempt > 1) redeliveries++;
     const labels = { topic: cursor.ref.topic, group: cursor.group };
@@ -242,21 +321,16 @@ export class Delivery {
    * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
    */
   async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
-    const log = this.logs.get(partitionKey(ref));
-    if (!log) return this.store.forceCommittedOffset(group, ref, offset);
+    if (!this.logs.has(partitionKey(ref))) return this.store.forceCommittedOffset(group, ref, offset);
     const key = cursorKey(group, ref);
     const old = this.cursors.get(key);
     const open = (async () => {
       const cursor = await old?.catch(() => undefined);
-      if (cursor) {
-        this.opened = this.opened.filter((o) => o !== cursor);
-        cursor.close();
-      }
+      // Acks taken before the reset are stored first; then the dropped cursor stores nothing.
       await this.offsets.flush();
-      // A late ack on the dropped cursor must never be stored over the reset.
-      if (cursor) cursor.storedOffset = Number.MAX_SAFE_INTEGER;
+      if (cursor) this.close(cursor);
       await this.store.forceCommittedOffset(group, ref, offset);
-      return GroupCursor.open(group, log, this.store, this.options, this.logger);
+      return this.newCursor(group, ref, await this.ctx.policies.policy(group), offset);
     })();
     this.cursors.set(key, open);
     open.then(
@@ -272,12 +346,16 @@ export class Delivery {
   private retired(cursor: GroupCursor): boolean {
     return !this.opened.includes(cursor);
   }
+}
 
-  /** Wakes the group's waiting pulls and subscriptions on the partition (CommandTarget). */
-  wakeResends(group: string, ref: PartitionRef): void {
-    this.cursors.get(cursorKey(group, ref))?.then(
-      (c) => c.signal.notify(),
-      () => undefined,
+/** A group whose tagFilter does not parse gets no deliveries (the operator reports why). */
+function requireFilter(cursor: GroupCursor): void {
+  const f = cursor.policy.filter;
+  if (!f.ok) {
+    throw new HeraldError(
+      'INVALID_REQUEST',
+      `group ${cursor.group} has an invalid tagFilter ${JSON.stringify(cursor.policy.tagFilter)}: ${f.error.message}`,
+      { field: 'tagFilter', group: cursor.group, position: String(f.error.position) },
     );
   }
 }

@@ -1,19 +1,55 @@
-// One consumer group's reading position on one owned partition: committed offset (loaded
-// from and stored to the store), in-flight tracking with ack-timeout redelivery (AckTracker),
-// a bounded prefetch buffer for reads behind the log's tail cache, and a Signal that wakes
-// waiting pulls when messages arrive or redeliveries fall due.
+// One consumer group's reading position on one owned partition. It delivers, in Hermes'
+// order: the priority lane, then due resends, then the normal lane; it tracks what is in
+// flight (AckTracker for the partition's offsets, a map for resends), applies the group's
+// tag filter and retry policy, and wakes waiting pulls through its Signal.
+//
+// Failures (Nack, ack timeout) follow the group's policy (retry-schedule.ts):
+// - concurrent: the message leaves the partition's order. Its retry is written to the resend
+//   schedule FIRST; only then is its offset treated as acked, so the committed offset can pass
+//   it. A crash in between redelivers it from the partition (at-least-once), never loses it.
+//   A resend is rescheduled to (now + ack timeout, attempts + 1) as it is delivered, so a
+//   delivery lost with its broker comes back with the right attempt number.
+// - ordered: the message stays in the partition's order and is redelivered in place after the
+//   policy's delay; nothing later is delivered until it is acked or given up.
+// After maxRetries a failure dead-letters the message (or drops it, without dead letters).
 import { HeraldError } from '../../client/errors';
 import type { Logger } from '../../client/logger';
+import type { BrokerMetrics } from '../metrics';
+import type { NewDeadLetter, Resend, RetryStore } from '../storage/retry-store';
 import type { MessageStore, PartitionRef, StoredMessage } from '../storage/storage';
+import { recordDelivery } from '../trace/record';
+import type { Tracer } from '../trace/tracer';
 import { AckTracker } from './ack-tracker';
+import type { GroupPolicy } from './group-policy';
+import { MinHeap } from './min-heap';
 import type { PartitionLog } from './partition-log';
+import { nextRetry } from './retry-schedule';
 import { Signal } from './signal';
+import { matchesTags } from './tag-filter';
 
 export interface CursorOptions {
-  /** Delivered-but-unacked messages per group and partition; no new deliveries beyond it. */
+  /** Delivered-but-unacked messages per group and partition (the broker's cap). */
   maxInFlight: number;
   /** Messages per read from the store when the cursor is behind the log's cache. */
   prefetchMessages: number;
+  /** An idle cursor re-reads the head of its resend schedule at most this often. */
+  resendPollMs: number;
+  /** Due resends read per query. */
+  resendBatch: number;
+  /** After a failed write of a retry, the failure is tried again this much later. */
+  retryWriteBackoffMs: number;
+}
+
+/** What a cursor uses besides its partition's log. */
+export interface CursorContext {
+  store: Pick<MessageStore, 'read' | 'readOffsets'>;
+  retries: Pick<
+    RetryStore,
+    'scheduleResends' | 'dueResends' | 'nextResendAt' | 'deleteResends' | 'deadLetter'
+  >;
+  tracer: Tracer;
+  metrics: BrokerMetrics;
+  logger: Logger;
 }
 
 export interface Delivered {
@@ -21,43 +57,64 @@ export interface Delivered {
   attempt: number;
 }
 
+/** Nack error texts are kept up to this many bytes. */
+export const MAX_ERROR_BYTES = 4096;
+
+interface ResendInFlight {
+  attempt: number;
+  due: number;
+  lastError: string;
+  failing: boolean;
+}
+
+interface Failure {
+  offset: number;
+  attempts: number;
+  lastError: string;
+  overrideMs: number;
+  source: 'partition' | 'resend';
+}
+
 export class GroupCursor {
   readonly signal = new Signal();
   private readonly tracker: AckTracker;
-  /** The next new offset to deliver. */
-  private position: number;
-  /** Messages read ahead from the store, from `position` on. */
+  /** The next normal-lane offset to look at. */
+  private normalNext: number;
+  /** The next priority-lane offset to look at (Infinity: the topic has no priority lane). */
+  private priorityNext: number;
+  /** Normal-lane messages read ahead from the store, from `normalNext` on. */
   private buffer: StoredMessage[] = [];
   private prefetching: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** Due resends read from the store, not yet delivered. */
+  private resendQueue: Resend[] = [];
+  /** The earliest scheduleAt known to this cursor; undefined when none is known. */
+  private resendHeadAt: number | undefined;
+  private resendCheckedAt = 0;
+  /** Re-read the schedule's head at the next take (a replay, or a retry due at once). */
+  private resendStale = true;
+  private readonly resending = new Map<number, ResendInFlight>();
+  private readonly resendDue = new MinHeap<number>();
+  private closed = false;
   /** The committed offset last stored (the OffsetCommitter moves it). */
   storedOffset: number;
   private readonly unlisten: () => void;
 
-  private constructor(
+  constructor(
     readonly group: string,
     private readonly log: PartitionLog,
-    private readonly store: MessageStore,
+    private readonly ctx: CursorContext,
     private readonly options: CursorOptions,
-    private readonly logger: Logger,
+    public policy: GroupPolicy,
+    priorityLane: boolean,
     committed: number,
   ) {
     this.tracker = new AckTracker(committed);
     this.storedOffset = committed;
-    this.position = committed + 1;
+    this.normalNext = committed + 1;
+    this.priorityNext = priorityLane ? committed + 1 : Infinity;
     this.unlisten = log.listen(() => this.signal.notify());
-  }
-
-  static async open(
-    group: string,
-    log: PartitionLog,
-    store: MessageStore,
-    options: CursorOptions,
-    logger: Logger,
-  ): Promise<GroupCursor> {
-    const committed = await store.committedOffset(group, log.ref);
-    return new GroupCursor(group, log, store, options, logger, committed);
   }
 
   get ref(): PartitionRef {
@@ -69,91 +126,384 @@ export class GroupCursor {
   }
 
   get inFlight(): number {
-    return this.tracker.outstanding;
+    return this.tracker.outstanding + this.resending.size;
   }
 
   /**
-   * Up to `max` deliveries available now: due redeliveries first, then new messages. Never
-   * waits for new messages (callers wait on `signal`), but may read ahead from the store.
+   * Up to `max` deliveries available now. Never waits for new messages (callers wait on
+   * `signal`), but reads from the store and writes resend bookkeeping.
    */
   take(max: number, ackTimeoutMs: number): Promise<Delivered[]> {
-    const run = this.lock.then(() => this.takeLocked(max, ackTimeoutMs));
+    return this.locked(() => this.takeLocked(max, ackTimeoutMs));
+  }
+
+  /**
+   * Applies acks (all or none: an offset never delivered rejects the whole call) and returns
+   * the committed offset; the OffsetCommitter stores it shortly after. An acked resend leaves
+   * the schedule before this resolves.
+   */
+  ack(offsets: number[]): Promise<number> {
+    return this.locked(async () => {
+      this.requireDelivered(offsets);
+      const resends = offsets.filter((o) => this.resending.has(o));
+      for (const o of offsets) if (!this.resending.has(o)) this.tracker.ack(o);
+      if (resends.length > 0) {
+        await this.ctx.retries.deleteResends(this.group, this.ref, resends);
+        for (const o of resends) this.resending.delete(o);
+      }
+      this.signal.notify(); // room under maxInFlight
+      return this.tracker.committed;
+    });
+  }
+
+  /**
+   * Gives delivered messages back: each is retried per the policy (or after `delayMs`), or
+   * given up after maxRetries. Resolves once that is stored. `accepted` runs once the offsets
+   * are checked, before anything is retried (the caller traces the Nack there).
+   */
+  nack(
+    offsets: number[],
+    delayMs: number,
+    error: string,
+    accepted: () => void = () => undefined,
+  ): Promise<void> {
+    return this.locked(async () => {
+      this.requireDelivered(offsets);
+      accepted();
+      const lastError = truncateUtf8(error, MAX_ERROR_BYTES);
+      const failures: Failure[] = [];
+      for (const offset of offsets) {
+        const resend = this.resending.get(offset);
+        if (resend && !resend.failing) {
+          resend.failing = true;
+          failures.push({
+            offset,
+            attempts: resend.attempt,
+            lastError,
+            overrideMs: delayMs,
+            source: 'resend',
+          });
+          continue;
+        }
+        const attempts = resend ? undefined : this.tracker.fail(offset);
+        // Offsets already acked or already failing are left as they are.
+        if (attempts !== undefined)
+          failures.push({ offset, attempts, lastError, overrideMs: delayMs, source: 'partition' });
+      }
+      await this.failed(failures, Date.now());
+      this.signal.notify();
+    });
+  }
+
+  /** The resend schedule changed in the store (a replay): re-read its head. */
+  wakeResends(): void {
+    this.resendStale = true;
+    this.signal.notify();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unlisten();
+    if (this.timer) clearTimeout(this.timer);
+    this.signal.notify();
+  }
+
+  private locked<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(work);
     this.lock = run.catch(() => undefined);
     return run;
   }
 
   private async takeLocked(max: number, ackTimeoutMs: number): Promise<Delivered[]> {
     const now = Date.now();
-    this.tracker.expire(now);
+    await this.expire(now);
     const out: Delivered[] = [];
-    const redeliver = this.tracker.takeReady(max, now, ackTimeoutMs);
-    if (redeliver.length > 0) {
-      const messages = await this.fetchOffsets(redeliver.map(([o]) => o));
-      for (const [offset, attempt] of redeliver) {
+    const cap = Math.min(this.policy.maxInFlight, this.options.maxInFlight);
+    const room = () => Math.min(max - out.length, cap - this.inFlight);
+    // In-place redeliveries (ordered mode) come first.
+    const ready = this.tracker.takeReady(Math.max(0, max), now, ackTimeoutMs);
+    if (ready.length > 0) {
+      const messages = await this.fetchOffsets(ready.map(([o]) => o));
+      for (const [offset, attempt] of ready) {
         const message = messages.get(offset);
         // A message gone from the store (retention) cannot be redelivered: it counts as acked.
         if (message) out.push({ message, attempt });
         else this.tracker.ack(offset);
       }
     }
-    const room = Math.min(max - out.length, this.options.maxInFlight - this.tracker.outstanding);
-    for (const message of await this.readNew(room)) {
-      this.tracker.deliverNew(message.offset, now, ackTimeoutMs);
-      out.push({ message, attempt: 1 });
+    if (!this.policy.ordered || this.tracker.troubled === 0) {
+      await this.takeLane('priority', room, now, ackTimeoutMs, out);
+      if (!this.policy.ordered && room() > 0) {
+        try {
+          out.push(...(await this.takeResends(room(), now, ackTimeoutMs)));
+        } catch (err) {
+          // Priority messages taken above are in flight already: deliver them, retry later.
+          if (out.length === 0) throw err;
+          this.ctx.logger.warn('could not read due resends', { ...this.ref, group: this.group, err });
+          this.armTimer();
+          return out;
+        }
+      }
+      await this.takeLane('normal', room, now, ackTimeoutMs, out);
     }
+    this.tracker.advanceSeen(Math.min(this.normalNext, this.priorityNext) - 1);
     this.armTimer();
     return out;
   }
 
-  /**
-   * Applies acks (all or none: an offset never delivered rejects the whole call) and returns
-   * the committed offset; the OffsetCommitter stores it shortly after.
-   */
-  ack(offsets: number[]): number {
-    this.requireDelivered(offsets);
-    for (const o of offsets) this.tracker.ack(o);
-    this.signal.notify(); // room under maxInFlight
-    return this.tracker.committed;
-  }
-
-  nack(offsets: number[], delayMs: number): void {
-    this.requireDelivered(offsets);
-    const now = Date.now();
-    for (const o of offsets) this.tracker.nack(o, now, delayMs);
-    this.armTimer();
-    if (this.tracker.readyCount() > 0) this.signal.notify();
-  }
-
-  close(): void {
-    this.unlisten();
-    if (this.timer) clearTimeout(this.timer);
-    this.signal.notify();
-  }
-
-  private requireDelivered(offsets: number[]): void {
-    for (const o of offsets) {
-      if (!Number.isSafeInteger(o) || this.tracker.check(o) === 'not-delivered') {
-        throw new HeraldError(
-          'OFFSET_NOT_DELIVERED',
-          `offset ${o} of ${this.ref.topic}/${this.ref.partition} was not delivered to group ${this.group} (committed ${this.tracker.committed}, last delivered ${this.tracker.lastDelivered})`,
-          { offset: String(o), group: this.group, committed: String(this.tracker.committed) },
-        );
+  /** Delivers new messages of one lane while there is room, skipping what the filter rejects. */
+  private async takeLane(
+    lane: 'priority' | 'normal',
+    room: () => number,
+    now: number,
+    ackTimeoutMs: number,
+    out: Delivered[],
+  ): Promise<void> {
+    const filter = this.policy.filter.ok ? this.policy.filter.expr : undefined;
+    while (room() > 0) {
+      const messages = lane === 'priority' ? await this.readPriority(room()) : await this.readNormal(room());
+      // Nothing read: the lane is exhausted, or the cache held only the other lane's messages.
+      const next = lane === 'priority' ? this.priorityNext : this.normalNext;
+      if (messages.length === 0 && next > this.log.endOffset) return;
+      for (const message of messages) {
+        if (!matchesTags(filter, message.tags)) {
+          this.filtered(message);
+          continue;
+        }
+        this.tracker.deliverNew(message.offset, now, ackTimeoutMs);
+        out.push({ message, attempt: 1 });
       }
     }
   }
 
+  private filtered(message: StoredMessage): void {
+    this.ctx.metrics.filteredMessages.inc({ topic: this.ref.topic, group: this.group });
+    this.trace('filtered', message.offset, message.refKey, { detail: { filter: this.policy.tagFilter } });
+  }
+
+  /** Moves timed-out deliveries (first deliveries and resends) into their retry. */
+  private async expire(now: number): Promise<void> {
+    const failures: Failure[] = this.tracker
+      .expire(now)
+      .map(([offset, attempts]) => ({ offset, attempts, lastError: '', overrideMs: 0, source: 'partition' }));
+    for (let top = this.resendDue.peek(); top && top.at <= now; top = this.resendDue.peek()) {
+      this.resendDue.pop();
+      const r = this.resending.get(top.value);
+      if (!r || r.failing || r.due !== top.at) continue;
+      r.failing = true;
+      failures.push({
+        offset: top.value,
+        attempts: r.attempt,
+        lastError: r.lastError,
+        overrideMs: 0,
+        source: 'resend',
+      });
+    }
+    await this.failed(failures, now);
+  }
+
+  /** Applies the retry policy to failures; durable before anything changes in memory. */
+  private async failed(failures: Failure[], now: number): Promise<void> {
+    if (failures.length === 0) return;
+    const retry: { f: Failure; at: number }[] = [];
+    const dead: Failure[] = [];
+    const dropped: Failure[] = [];
+    for (const f of failures) {
+      const step = nextRetry(this.policy.retry, f.attempts, now, f.overrideMs);
+      if (step.kind === 'retry') retry.push({ f, at: step.at });
+      else if (step.kind === 'dead-letter') dead.push(f);
+      else dropped.push(f);
+    }
+    // Ordered mode: a partition message is retried in place and keeps blocking the partition.
+    const inPlace = this.policy.ordered ? retry.filter((r) => r.f.source === 'partition') : [];
+    const scheduled = retry.filter((r) => !inPlace.includes(r));
+    try {
+      await this.ctx.retries.scheduleResends(
+        scheduled.map(({ f, at }) => ({
+          group: this.group,
+          ref: this.ref,
+          offset: f.offset,
+          scheduleAt: at,
+          attempts: f.attempts,
+          lastError: f.lastError,
+        })),
+      );
+      await this.deadLetter(dead);
+      const gone = dropped.filter((f) => f.source === 'resend').map((f) => f.offset);
+      if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+    } catch (err) {
+      // Nothing changed: the failures go back into flight and time out again shortly.
+      const due = Date.now() + this.options.retryWriteBackoffMs;
+      for (const f of failures) {
+        if (f.source === 'partition') this.tracker.unfail(f.offset, due);
+        else
+          this.resendInFlight(f.offset, { attempt: f.attempts, due, lastError: f.lastError, failing: false });
+      }
+      this.armTimer();
+      throw err;
+    }
+    const labels = { topic: this.ref.topic, group: this.group };
+    for (const { f, at } of retry) {
+      this.ctx.metrics.retriesScheduled.inc(labels);
+      this.trace('retried', f.offset, '', {
+        attempt: f.attempts,
+        detail: { scheduleAt: new Date(at).toISOString() },
+      });
+    }
+    for (const { f, at } of inPlace) this.tracker.retryAt(f.offset, at);
+    for (const { f, at } of scheduled) {
+      this.release(f);
+      if (at <= Date.now()) this.resendStale = true;
+      else if (
+        this.resendHeadAt === undefined ||
+        this.resendHeadAt <= this.resendCheckedAt ||
+        at < this.resendHeadAt
+      )
+        this.resendHeadAt = at;
+    }
+    for (const f of dead) {
+      this.release(f);
+      this.ctx.metrics.deadLettered.inc(labels);
+      this.trace('dead-lettered', f.offset, '', { attempt: f.attempts, detail: { reason: 'max-retries' } });
+    }
+    for (const f of dropped) {
+      this.release(f);
+      this.ctx.metrics.droppedMessages.inc(labels);
+      this.trace('dead-lettered', f.offset, '', {
+        attempt: f.attempts,
+        detail: { reason: 'max-retries', dropped: 'true' },
+      });
+    }
+    this.armTimer();
+  }
+
+  private async deadLetter(dead: Failure[]): Promise<void> {
+    if (dead.length === 0) return;
+    const messages = await this.fetchOffsets(dead.map((f) => f.offset));
+    const letters: NewDeadLetter[] = [];
+    const gone: number[] = [];
+    for (const f of dead) {
+      const message = messages.get(f.offset);
+      if (!message) {
+        gone.push(f.offset);
+        continue;
+      }
+      letters.push({
+        group: this.group,
+        message: { ...message, ref: this.ref },
+        reason: 'max-retries',
+        attempts: f.attempts,
+        lastError: f.lastError,
+      });
+    }
+    await this.ctx.retries.deadLetter(letters);
+    // A message gone from the store (retention) has nothing to keep.
+    if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+  }
+
+  /** A failure whose retry (or end) is stored no longer holds its place. */
+  private release(f: Failure): void {
+    if (f.source === 'partition') this.tracker.ack(f.offset);
+    else this.resending.delete(f.offset);
+  }
+
+  private resendInFlight(offset: number, r: ResendInFlight): void {
+    this.resending.set(offset, r);
+    this.resendDue.push(r.due, offset);
+  }
+
+  /** Due resends, marked delivered in the store (due again after the ack timeout) first. */
+  private async takeResends(max: number, now: number, ackTimeoutMs: number): Promise<Delivered[]> {
+    await this.refreshResends(now);
+    const picked: Resend[] = [];
+    while (picked.length < max && this.resendQueue.length > 0) {
+      const r = this.resendQueue.shift()!;
+      // In flight already (as a resend, or still in the partition's tracker): not due twice.
+      if (this.resending.has(r.offset) || this.tracker.check(r.offset) === 'acked') continue;
+      picked.push(r);
+    }
+    if (picked.length === 0) return [];
+    try {
+      const messages = await this.fetchOffsets(picked.map((r) => r.offset));
+      const live = picked.filter((r) => messages.has(r.offset));
+      const gone = picked.filter((r) => !messages.has(r.offset)).map((r) => r.offset);
+      const due = now + ackTimeoutMs;
+      await this.ctx.retries.scheduleResends(
+        live.map((r) => ({ ...r, scheduleAt: due, attempts: r.attempts + 1 })),
+      );
+      if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+      return live.map((r) => {
+        this.resendInFlight(r.offset, {
+          attempt: r.attempts + 1,
+          due,
+          lastError: r.lastError,
+          failing: false,
+        });
+        return { message: messages.get(r.offset)!, attempt: r.attempts + 1 };
+      });
+    } catch (err) {
+      this.resendStale = true;
+      throw err;
+    }
+  }
+
+  private async refreshResends(now: number): Promise<void> {
+    if (this.resendQueue.length > 0) return;
+    const headDue =
+      this.resendHeadAt !== undefined && this.resendHeadAt <= now && this.resendHeadAt > this.resendCheckedAt;
+    if (!this.resendStale && !headDue && now - this.resendCheckedAt < this.options.resendPollMs) return;
+    this.resendStale = false;
+    this.resendCheckedAt = now;
+    const rows = await this.ctx.retries.dueResends(this.group, this.ref, now, this.options.resendBatch);
+    this.resendQueue = rows.filter((r) => !this.resending.has(r.offset));
+    // A full batch: more may be due; read again once this batch is delivered.
+    if (rows.length >= this.options.resendBatch) this.resendStale = true;
+    else {
+      // The rows just read are due (and about to be rescheduled as delivered): only a later head counts.
+      this.resendHeadAt = await this.ctx.retries.nextResendAt(this.group, this.ref, now);
+    }
+  }
+
+  private requireDelivered(offsets: number[]): void {
+    for (const o of offsets) {
+      if (Number.isSafeInteger(o) && (this.resending.has(o) || this.tracker.check(o) !== 'not-delivered'))
+        continue;
+      throw new HeraldError(
+        'OFFSET_NOT_DELIVERED',
+        `offset ${o} of ${this.ref.topic}/${this.ref.partition} was not delivered to group ${this.group} (committed ${this.tracker.committed}, last delivered ${this.tracker.lastDelivered})`,
+        { offset: String(o), group: this.group, committed: String(this.tracker.committed) },
+      );
+    }
+  }
+
   private armTimer(): void {
-    const due = this.tracker.nextDue();
+    if (this.closed) return;
+    const now = Date.now();
+    const candidates = [
+      this.tracker.nextDue(),
+      this.resendDue.peek()?.at,
+      this.resendHeadAt !== undefined && this.resendHeadAt > this.resendCheckedAt
+        ? this.resendHeadAt
+        : undefined,
+      this.resendCheckedAt + this.options.resendPollMs,
+    ].filter((t): t is number => t !== undefined);
+    const due = Math.min(...candidates);
     if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (due === undefined) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        if (this.tracker.expire(Date.now()) > 0) this.signal.notify();
-        this.armTimer();
+        this.locked(() => this.expire(Date.now())).then(
+          () => {
+            this.signal.notify();
+            this.armTimer();
+          },
+          (err: unknown) => {
+            this.ctx.logger.warn('could not store a retry', { ...this.ref, group: this.group, err });
+            this.armTimer();
+          },
+        );
       },
-      Math.max(0, due - Date.now()),
+      Math.max(0, due - now),
     );
     this.timer.unref();
   }
@@ -166,46 +516,63 @@ export class GroupCursor {
       if (m) found.set(o, m);
       else missing.push(o);
     }
-    for (const m of await this.store.readOffsets(this.ref, missing)) found.set(m.offset, m);
+    for (const m of await this.ctx.store.readOffsets(this.ref, missing)) found.set(m.offset, m);
     return found;
   }
 
-  private async readNew(max: number): Promise<StoredMessage[]> {
-    if (max <= 0 || this.position > this.log.endOffset) return [];
-    const cached = this.log.readCached(this.position, max);
+  /** Priority-lane messages from `priorityNext` on: from the log's cache, else the store. */
+  private async readPriority(max: number): Promise<StoredMessage[]> {
+    const end = this.log.endOffset;
+    if (this.priorityNext > end) return [];
+    const cached = this.log.readCached(this.priorityNext, end - this.priorityNext + 1);
+    let found: StoredMessage[];
+    if (cached) {
+      found = cached.filter((m) => m.priority).slice(0, max);
+    } else {
+      found = await this.ctx.store.read(this.ref, this.priorityNext - 1, max, 'priority');
+      found = found.filter((m) => m.offset <= end);
+    }
+    const last = found[found.length - 1];
+    // Fewer than asked: the lane holds nothing else up to the end offset read before.
+    this.priorityNext = found.length < max || !last ? end + 1 : last.offset + 1;
+    return found;
+  }
+
+  /** Normal-lane messages from `normalNext` on: the log's cache, else a prefetch buffer. */
+  private async readNormal(max: number): Promise<StoredMessage[]> {
+    const end = this.log.endOffset;
+    if (max <= 0 || this.normalNext > end) return [];
+    const cached = this.log.readCached(this.normalNext, max);
     if (cached) {
       this.buffer = [];
-      return this.advance(cached);
+      const last = cached[cached.length - 1];
+      if (last) this.normalNext = last.offset + 1;
+      return cached.filter((m) => !m.priority);
     }
-    while (this.buffer[0] && this.buffer[0].offset < this.position) this.buffer.shift();
+    while (this.buffer[0] && this.buffer[0].offset < this.normalNext) this.buffer.shift();
     if (this.buffer.length === 0) {
       await (this.prefetching ?? this.prefetch());
       if (this.buffer.length === 0) {
-        // Nothing stored at or after position up to the end offset: skip the hole.
-        this.position = this.log.endOffset + 1;
+        // Nothing stored in this lane from normalNext up to the end offset: skip the hole.
+        this.normalNext = end + 1;
         return [];
       }
     }
-    const taken = this.advance(this.buffer.splice(0, max));
+    const taken = this.buffer.splice(0, max);
+    this.normalNext = taken[taken.length - 1].offset + 1;
     if (this.buffer.length < this.options.prefetchMessages / 2 && !this.prefetching) {
-      this.prefetch().catch((err: unknown) => this.logger.warn('prefetch failed', { ...this.ref, err }));
+      this.prefetch().catch((err: unknown) => this.ctx.logger.warn('prefetch failed', { ...this.ref, err }));
     }
     return taken;
   }
 
-  private advance(messages: StoredMessage[]): StoredMessage[] {
-    const last = messages[messages.length - 1];
-    if (last) this.position = last.offset + 1;
-    return messages;
-  }
-
   private prefetch(): Promise<void> {
-    const after = this.buffer[this.buffer.length - 1]?.offset ?? this.position - 1;
+    const after = this.buffer[this.buffer.length - 1]?.offset ?? this.normalNext - 1;
     if (after >= this.log.endOffset) return Promise.resolve();
-    this.prefetching = this.store
-      .read(this.ref, after, this.options.prefetchMessages)
+    this.prefetching = this.ctx.store
+      .read(this.ref, after, this.options.prefetchMessages, 'normal')
       .then((messages) => {
-        const tail = this.buffer[this.buffer.length - 1]?.offset ?? this.position - 1;
+        const tail = this.buffer[this.buffer.length - 1]?.offset ?? this.normalNext - 1;
         for (const m of messages) if (m.offset > tail) this.buffer.push(m);
       })
       .finally(() => {
@@ -213,4 +580,25 @@ export class GroupCursor {
       });
     return this.prefetching;
   }
+
+  private trace(
+    event: string,
+    offset: number,
+    refKey: string,
+    extra: { attempt?: number; detail?: Record<string, string> } = {},
+  ): void {
+    recordDelivery(this.ctx.tracer, event, this.ref, offset, this.group, {
+      ...(refKey ? { refKey } : {}),
+      ...extra,
+    });
+  }
+}
+
+/** The longest prefix of `text` that fits in `maxBytes` of UTF-8, never splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let out = Buffer.from(text).subarray(0, maxBytes).toString();
+  // A cut multi-byte character decodes as U+FFFD: drop it.
+  while (out.endsWith('\uFFFD') && Buffer.byteLength(out) > maxBytes - 3) out = out.slice(0, -1);
+  return out;
 }

@@ -12,7 +12,7 @@ export class OffsetCommitter {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly store: Pick<MessageStore, 'commitOffsets'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}
@@ -27,6 +27,11 @@ export class OffsetCommitter {
   /** The cursor's committed offset moved. */
   changed(cursor: GroupCursor): void {
     this.dirty.add(cursor);
+  }
+
+  /** The cursor is gone (an offset reset, a lost lease): its acks are no longer stored. */
+  forget(cursor: GroupCursor): void {
+    this.dirty.delete(cursor);
   }
 
   /** Stores every moved offset; one write at a time. Failed ones are retried next time. */

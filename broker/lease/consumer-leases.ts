@@ -14,6 +14,8 @@ import type { GetConsumerLeasesResponse } from '../../proto/gen/herald/v1/GetCon
 import { HeraldError } from '../../client/errors';
 import type { PartitionRef } from '../storage/storage';
 import { fromServiceError } from '../../client/errors';
+import { policyFromProto } from '../delivery/group-policy';
+import type { GroupPolicies, GroupPolicy } from '../delivery/group-policy';
 
 /** Who makes a delivery call: empty id for clients that hold no lease. */
 export interface ConsumerClaim {
@@ -26,6 +28,8 @@ export interface ConsumerLeaseGuard {
   check(group: string, ref: PartitionRef, claim: ConsumerClaim): Promise<void>;
 }
 
+export const DEFAULT_POLICY_MAX_AGE_MS = 5_000;
+
 /** Standalone mode: no consumer leases. */
 export const NO_CONSUMER_LEASES: ConsumerLeaseGuard = { check: () => Promise.resolve() };
 
@@ -34,6 +38,9 @@ export interface LeaseSnapshot {
   sentAt: number;
   leases: { partition: number; consumerId: string; epoch: number; remainingMs: number }[];
 }
+
+/** A GetConsumerLeases answer: the leases, and the group's policy (its ConsumerGroup spec). */
+type GroupSnapshot = LeaseSnapshot & { policy: GroupPolicy };
 
 export type Verdict = 'allowed' | 'expired' | 'ask';
 
@@ -56,16 +63,28 @@ export function leaseVerdict(
   return onPartition.some((l) => now < snapshot.sentAt + l.remainingMs) ? 'expired' : 'allowed';
 }
 
-export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
-  private readonly snapshots = new Map<string, LeaseSnapshot>();
-  private readonly fetching = new Map<string, Promise<LeaseSnapshot>>();
+/**
+ * Also the lease-mode source of group policies: every GetConsumerLeases answer carries the
+ * group's policy, and a policy older than `policyMaxAgeMs` is asked for again, so a changed
+ * ConsumerGroup reaches the broker within that time.
+ */
+export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard, GroupPolicies {
+  private readonly snapshots = new Map<string, GroupSnapshot>();
+  private readonly fetching = new Map<string, Promise<GroupSnapshot>>();
 
   constructor(
     private readonly meta: Pick<MetaConnection, 'call'>,
     private readonly namespace: string,
-    private readonly options: { safetyMarginMs: number; maxAgeMs: number },
+    private readonly options: { safetyMarginMs: number; maxAgeMs: number; policyMaxAgeMs?: number },
     private readonly now: () => number = Date.now,
   ) {}
+
+  async policy(group: string): Promise<GroupPolicy> {
+    const snapshot = this.snapshots.get(group);
+    const maxAge = this.options.policyMaxAgeMs ?? DEFAULT_POLICY_MAX_AGE_MS;
+    if (snapshot && this.now() - snapshot.sentAt < maxAge) return snapshot.policy;
+    return (await this.refresh(group)).policy;
+  }
 
   async check(group: string, ref: PartitionRef, claim: ConsumerClaim): Promise<void> {
     let snapshot = this.snapshots.get(group);
@@ -88,7 +107,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
     }
   }
 
-  private refresh(group: string): Promise<LeaseSnapshot> {
+  private refresh(group: string): Promise<GroupSnapshot> {
     let running = this.fetching.get(group);
     if (!running) {
       running = this.fetch(group).finally(() => this.fetching.delete(group));
@@ -97,7 +116,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
     return running;
   }
 
-  private async fetch(group: string): Promise<LeaseSnapshot> {
+  private async fetch(group: string): Promise<GroupSnapshot> {
     const sentAt = this.now();
     let res: GetConsumerLeasesResponse;
     try {
@@ -112,7 +131,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
         })
       );
     }
-    const snapshot: LeaseSnapshot = {
+    const snapshot: GroupSnapshot = {
       sentAt,
       leases: res.leases.map((l) => ({
         partition: l.partition,
@@ -120,6 +139,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard {
         epoch: Number(l.epoch),
         remainingMs: Number(l.remainingMs),
       })),
+      policy: policyFromProto(res.policy),
     };
     this.snapshots.set(group, snapshot);
     return snapshot;

@@ -80,6 +80,7 @@ export class RouteTable {
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
       delay: res.delay,
       retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
+      priority: res.priority,
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

@@ -2,6 +2,7 @@
 // the batch), picks the partition (explicit, key hash or round-robin), checks ownership and
 // storage, and queues the batch on the partition's writer.
 import { HeraldError } from '../../client/errors';
+import { TAG_PATTERN } from '../delivery/tag-filter';
 import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions, TopicOptions } from '../options';
 import type { Delays } from '../delay/delays';
@@ -93,6 +94,22 @@ export class Publisher {
     }
     let bytes = 0;
     messages.forEach((m, index) => {
+      if (m.priority && !topic.priority) {
+        throw new HeraldError(
+          'INVALID_REQUEST',
+          `message ${index} asks for priority, but topic ${topic.name} has no priority lane (spec.priority)`,
+          { field: `messages[${index}].priority`, index: String(index) },
+        );
+      }
+      m.tags.forEach((tag, t) => {
+        if (!TAG_PATTERN.test(tag)) {
+          throw new HeraldError(
+            'INVALID_REQUEST',
+            `message ${index} has tag ${JSON.stringify(tag)}: tags are 1-64 characters of [A-Za-z0-9._:-]`,
+            { field: `messages[${index}].tags[${t}]`, index: String(index) },
+          );
+        }
+      });
       const size = messageBytes(m);
       if (size > topic.maxMessageBytes) {
         throw new HeraldError(

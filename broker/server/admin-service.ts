@@ -1,43 +1,161 @@
-// herald.v1.Admin handlers. Every broker answers Trace and ResetOffsets from the shared store
-// (no forwarding): a reset reaches the partition's owner through the command log.
+// herald.v1.Admin handlers. Dead letters, traces and committed offsets live in the shared
+// store, so any broker serves every Admin call (no forwarding). What a partition's owner must
+// apply reaches it through the command log: offset resets, and after a dead-letter replay a
+// re-read of the resend schedule.
+import type * as grpc from '@grpc/grpc-js';
 import type { AdminHandlers } from '../../proto/gen/herald/v1/Admin';
+import type { DeadLetter__Input } from '../../proto/gen/herald/v1/DeadLetter';
+import type { DeadLetterFilter } from '../../proto/gen/herald/v1/DeadLetterFilter';
+import { HeraldError } from '../../client/errors';
 import type { ResetOffsetsRequest } from '../../proto/gen/herald/v1/ResetOffsetsRequest';
 import type { TraceRequest } from '../../proto/gen/herald/v1/TraceRequest';
-import { HeraldError } from '../../client/errors';
 import { resetOffsets } from '../commands/offset-reset';
 import type { ResetDeps, ResetTarget } from '../commands/offset-reset';
 import type { Delivery } from '../delivery/delivery';
+import type { DeadLetter, DeadLetterQuery, RetryStore } from '../storage/retry-store';
 import type { TraceEvent, TraceQuery, TraceStore } from '../storage/trace-store';
-import { requireName } from '../topics';
 import { parseMessageId } from '../trace/message-id';
 import { dispatchedAs, expandPublished } from '../trace/publish-events';
+import { recordDelivery } from '../trace/record';
+import type { Tracer } from '../trace/tracer';
+import { requireName } from '../topics';
+import { toDelivery } from './broker-service';
 import { toServiceError } from './status';
 
-export type AdminDeps = ResetDeps & { store: Pick<TraceStore, 'trace'> };
+export const DEFAULT_DEAD_LETTER_PAGE = 100;
+export const MAX_DEAD_LETTER_PAGE = 1000;
+
+/** The store query of a DeadLetterFilter, or INVALID_NAME / INVALID_REQUEST naming the field. */
+export function deadLetterQuery(filter: DeadLetterFilter | null): DeadLetterQuery {
+  if (!filter) throw new HeraldError('INVALID_REQUEST', 'filter is required', { field: 'filter' });
+  requireName('filter.topic', filter.topic);
+  requireName('filter.group', filter.group);
+  if (filter.untilMs > 0 && filter.sinceMs >= filter.untilMs) {
+    throw new HeraldError('INVALID_REQUEST', 'filter.since_ms must be before filter.until_ms', {
+      field: 'filter.since_ms',
+    });
+  }
+  return {
+    topic: filter.topic,
+    group: filter.group,
+    sinceMs: filter.sinceMs,
+    untilMs: filter.untilMs,
+    ids: filter.ids.map(Number),
+  };
+}
+
+/** The id after which a page starts: the previous page's last id, as a decimal string. */
+export function pageAfter(token: string): number {
+  if (token === '') return 0;
+  if (!/^[1-9][0-9]{0,15}$/.test(token)) {
+    throw new HeraldError('INVALID_REQUEST', 'page_token is not one this server returned', {
+      field: 'page_token',
+    });
+  }
+  return Number(token);
+}
+
+function toProto(l: DeadLetter): DeadLetter__Input {
+  return {
+    id: l.id,
+    group: l.group,
+    message: toDelivery(l.message.ref, { message: l.message, attempt: l.attempts }),
+    reason: l.reason,
+    attempts: l.attempts,
+    lastError: l.lastError,
+    deadAtMs: l.deadAt,
+  };
+}
+
+/** Answers a unary call from a promise, through the one error mapping. */
+function answer<Res>(
+  callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
+  work: () => Promise<Res>,
+): void {
+  Promise.resolve()
+    .then(work)
+    .then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+}
+
+export type AdminDeps = ResetDeps & {
+  store: Pick<TraceStore, 'trace'> & RetryStore;
+  tracer: Tracer;
+};
 
 /** Trace returns at most this many events; 0 in a request means DEFAULT_TRACE_LIMIT. */
 export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
-export function adminHandlers(
-  delivery: Delivery,
-  deps: AdminDeps,
-): Pick<AdminHandlers, 'GetLag' | 'Trace' | 'ResetOffsets'> {
+export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandlers {
+  const { store, tracer } = deps;
   return {
     GetLag(call, callback) {
-      delivery.lag(call.request.group, call.request.topic).then(
-        (partitions) =>
-          callback(null, {
-            partitions: partitions.map((p) => ({
-              partition: p.partition,
-              endOffset: p.endOffset,
-              committedOffset: p.committedOffset,
-              lag: p.lag,
-              inFlight: p.inFlight,
-            })),
-          }),
-        (err: unknown) => callback(toServiceError(err)),
-      );
+      answer(callback, async () => {
+        const partitions = await delivery.lag(call.request.group, call.request.topic);
+        return {
+          partitions: partitions.map((p) => ({
+            partition: p.partition,
+            endOffset: p.endOffset,
+            committedOffset: p.committedOffset,
+            lag: p.lag,
+            inFlight: p.inFlight,
+          })),
+        };
+      });
+    },
+
+    ListDeadLetters(call, callback) {
+      answer(callback, async () => {
+        const req = call.request;
+        const query = deadLetterQuery(req.filter);
+        const size = req.pageSize || DEFAULT_DEAD_LETTER_PAGE;
+        if (size > MAX_DEAD_LETTER_PAGE) {
+          throw new HeraldError('INVALID_REQUEST', `page_size must be at most ${MAX_DEAD_LETTER_PAGE}`, {
+            field: 'page_size',
+          });
+        }
+        // One more than the page: whether another page follows.
+        const found = await store.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const page = found.slice(0, size);
+        return {
+          deadLetters: page.map(toProto),
+          nextPageToken: found.length > size ? String(page[page.length - 1].id) : '',
+        };
+      });
+    },
+
+    ReplayDeadLetters(call, callback) {
+      answer(callback, async () => {
+        const query = deadLetterQuery(call.request.filter);
+        const replayed = await store.replayDeadLetters(query, Date.now());
+        const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
+        for (const l of replayed) {
+          const ref = l.message.ref;
+          recordDelivery(tracer, 'replayed', ref, l.message.offset, l.group, {
+            refKey: l.message.refKey,
+            detail: { deadLetterId: String(l.id) },
+          });
+          woken.set(`${l.group}/${ref.topic}/${ref.partition}`, { group: l.group, ref: { ...ref } });
+        }
+        // The owner re-reads its resend schedule: at once when it is this broker, through the
+        // command log otherwise (and its idle re-read is the fallback if that write fails).
+        for (const w of woken.values()) delivery.wakeResends(w.group, w.ref);
+        if (woken.size > 0) {
+          await store.appendCommands(
+            [...woken.values()].map((w) => ({ kind: 'resend-wakeup' as const, ...w })),
+          );
+        }
+        return { replayed: replayed.length };
+      });
+    },
+
+    PurgeDeadLetters(call, callback) {
+      answer(callback, async () => ({
+        purged: await store.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+      }));
     },
 
     Trace(call, callback) {
@@ -45,7 +163,7 @@ export function adminHandlers(
         .then(() => {
           const { query, limit } = traceQuery(call.request);
           // A stored row shows as two events: the limit counts what the caller sees.
-          return traceRows(deps.store, query, limit).then((rows) => expandPublished(rows).slice(0, limit));
+          return traceRows(store, query, limit).then((rows) => expandPublished(rows).slice(0, limit));
         })
         .then(
           (events) =>

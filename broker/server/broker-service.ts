@@ -74,7 +74,7 @@ function toNewMessage(m: Message): NewMessage {
   };
 }
 
-function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
+export function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
   const m = d.message;
   return {
     topic: ref.topic,
@@ -91,6 +91,7 @@ function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
     ...(m.scheduled
       ? { scheduledId: scheduledId(ref, m.scheduled.id), deliverAtMs: m.scheduled.deliverAt }
       : {}),
+    priority: m.priority,
   };
 }
 
@@ -322,7 +323,7 @@ export function brokerHandlers(
         callback,
         () =>
           delivery
-            .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, claim(req))
+            .nack(req.group, req.topic, req.partition, req.offsets, req.delayMs, req.error, claim(req))
             .then(() => ({})),
         (c, md, cb) => c.Nack(req, md, cb),
       );

@@ -49,8 +49,8 @@ export interface RetryStore {
   scheduleResends(resends: Resend[]): Promise<void>;
   /** Up to `limit` resends of the group on the partition due at `now`, by (scheduleAt, offset). */
   dueResends(group: string, ref: PartitionRef, now: number, limit: number): Promise<Resend[]>;
-  /** The earliest scheduleAt of the group on the partition, undefined when none. */
-  nextResendAt(group: string, ref: PartitionRef): Promise<number | undefined>;
+  /** The earliest scheduleAt of the group on the partition (after `after`, when given), undefined when none. */
+  nextResendAt(group: string, ref: PartitionRef, after?: number): Promise<number | undefined>;
   /** Removes offsets from the schedule (their retry was acked). */
   deleteResends(group: string, ref: PartitionRef, offsets: number[]): Promise<void>;
   /** Inserts dead letters and removes their offsets from the resend schedule, atomically. */

@@ -2,7 +2,13 @@
 // in storage, and status: lag per partition, Ready, Registered and LagAlert. Alerts (maximum
 // lag, maximum age of the oldest unconsumed message) raise a Warning event when they start.
 // status.assignment, consumers and activeConsumers belong to the meta-server's checkpoints.
-import type { ConsumerGroup, ConsumerGroupStatus } from '../gen/crds';
+// Dead letters older than spec.deadLetter.retentionHours are deleted at each resync.
+// The group's delivery policy goes to the brokers through the meta-server; a tagFilter that
+// does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
+// brokers refuse the group's reads until it is fixed.
+import { parseTagFilter, TagFilterError } from '../../broker/delivery/tag-filter';
+import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
+import type { ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus } from '../gen/crds';
 import { ConsumerGroupResource } from '../gen/crds';
 import { patchStatus } from '../kube/client';
 import { isTrue, setCondition } from '../reconcile/conditions';
@@ -34,6 +40,14 @@ export async function reconcileConsumerGroup(
     conditions = setCondition(conditions, c, generation, new Date());
   };
   let lag: Lag | undefined = old.lag;
+  const info = {
+    namespace,
+    name,
+    topic: group.spec.topic,
+    mode: group.spec.mode,
+    policy: groupPolicyOf(group.spec),
+  };
+  const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
   const topic = ctx.caches.topics.get(`${namespace}/${group.spec.topic}`);
   const pool = topic ? ctx.caches.pools.get(`${namespace}/${topic.spec.pool}`) : undefined;
@@ -44,7 +58,7 @@ export async function reconcileConsumerGroup(
   } else if (topic.spec.storage === 'kafka') {
     // Leases work alike; start positions and lag live in Kafka's group offsets, which the
     // brokers' Kafka storage will own.
-    ctx.meta.setGroup({ namespace, name, topic: group.spec.topic, mode: group.spec.mode });
+    ctx.meta.setGroup(info);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
     set({
       type: 'Registered',
@@ -53,7 +67,7 @@ export async function reconcileConsumerGroup(
       message: 'start positions and lag of Kafka topics are not managed by the operator yet',
     });
   } else {
-    ctx.meta.setGroup({ namespace, name, topic: group.spec.topic, mode: group.spec.mode });
+    ctx.meta.setGroup(info);
     const storage = await ctx.storage(pool);
     const partitions = topic.status?.provisionedPartitions ?? topic.spec.partitions;
     if (!isTrue(conditions, 'Registered')) {
@@ -72,6 +86,8 @@ export async function reconcileConsumerGroup(
       );
     }
     lag = await readLag(storage, name, group.spec.topic, partitions, Date.now());
+    const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
+    await storage.retries.expireDeadLetters(group.spec.topic, name, Date.now() - retentionMs);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
     const alert = alertOf(group, lag);
     const wasAlerting = isTrue(conditions, 'LagAlert');
@@ -86,6 +102,15 @@ export async function reconcileConsumerGroup(
           },
     );
     if (alert && !wasAlerting) await ctx.events.record(group, 'Warning', alert.reason, alert.message);
+  }
+
+  const filterWasValid = findValid(conditions);
+  if (filterProblem) {
+    set({ type: 'TagFilterValid', status: 'False', reason: 'InvalidTagFilter', message: filterProblem });
+    set({ type: 'Ready', status: 'False', reason: 'InvalidTagFilter', message: filterProblem });
+    if (filterWasValid) await ctx.events.record(group, 'Warning', 'InvalidTagFilter', filterProblem);
+  } else {
+    set({ type: 'TagFilterValid', status: 'True', reason: 'Valid', message: 'the tag filter parses' });
   }
 
   const status: OwnStatus = {
@@ -103,6 +128,36 @@ export async function reconcileConsumerGroup(
   if (!sameJson(status, oldOwn))
     await patchStatus(ctx.custom, ConsumerGroupResource, namespace, name, status);
   return { requeueAfterMs: ctx.options.lagIntervalMs };
+}
+
+/** Whether the TagFilterValid condition is not False (so a new problem raises one event). */
+function findValid(conditions: ConsumerGroupStatus['conditions']): boolean {
+  return conditions?.find((c) => c.type === 'TagFilterValid')?.status !== 'False';
+}
+
+/** Why the tag filter does not parse (with the position), or undefined. Pure. */
+export function tagFilterProblem(tagFilter: string): string | undefined {
+  try {
+    parseTagFilter(tagFilter);
+    return undefined;
+  } catch (err) {
+    if (err instanceof TagFilterError) return `spec.tagFilter: ${err.message}`;
+    throw err;
+  }
+}
+
+/** The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec. Pure. */
+export function groupPolicyOf(spec: ConsumerGroupSpec): GroupPolicy__Input {
+  return {
+    tagFilter: spec.tagFilter ?? '',
+    retryDelaysSeconds: spec.retry.delaysSeconds ?? [],
+    exponential: spec.retry.exponential ?? null,
+    maxRetries: spec.retry.maxRetries,
+    deadLetter: spec.deadLetter.enabled,
+    ordered: spec.ordering === 'ordered',
+    ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
+    maxInFlight: spec.maxInFlight,
+  };
 }
 
 /** Records where a new group starts: with startFrom latest, at each partition's current end. */

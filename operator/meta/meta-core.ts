@@ -14,6 +14,7 @@ import type { Member } from '../assignment/assign';
 import { BROKER_LEASE, checkDurations, CONSUMER_LEASE, renewIntervalMs } from '../../client/meta/lease-math';
 import type { LeaseDurations } from '../../client/meta/lease-math';
 import { LeaseTable } from '../leases/lease-table';
+import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
 import type { Granted } from '../leases/lease-table';
 
 export interface PoolDurations {
@@ -56,6 +57,8 @@ export interface GroupInfo {
   name: string;
   topic: string;
   mode: 'clustering' | 'broadcast';
+  /** The group's delivery policy, passed to brokers through GetConsumerLeases; unset: their default. */
+  policy?: GroupPolicy__Input;
 }
 
 export interface BrokerInfo {
@@ -374,7 +377,12 @@ export class MetaCore {
     namespace: string,
     group: string,
     now: number,
-  ): { topic: string; mode: GroupInfo['mode']; leases: ConsumerLeaseHolder[] } {
+  ): {
+    topic: string;
+    mode: GroupInfo['mode'];
+    leases: ConsumerLeaseHolder[];
+    policy: GroupPolicy__Input | null;
+  } {
     const gk = key(namespace, group);
     const info = this.groups.get(gk);
     if (info === undefined)
@@ -394,7 +402,7 @@ export class MetaCore {
           });
       }
     }
-    return { topic: info.topic, mode: info.mode, leases };
+    return { topic: info.topic, mode: info.mode, leases, policy: info.policy ?? null };
   }
 
   joinGroup(namespace: string, group: string, consumerId: string, zone: string, now: number): GroupResult {

@@ -151,6 +151,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
         maxMessageBytes: t?.maxMessageBytes ?? 0,
         delay: t?.delay ?? false,
         retentionHours: t?.retentionHours ?? 0,
+        priority: t?.priority ?? false,
       };
     }),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {

@@ -3,6 +3,7 @@
 // MessageStore (broker/storage), so its SQL is never repeated here.
 import type { Logger } from '../../client/logger';
 import { createMysqlStore } from '../../broker/storage/mysql/mysql-store';
+import type { RetryStore } from '../../broker/storage/retry-store';
 import type { MessageStore } from '../../broker/storage/storage';
 
 /** Creates, grows and drops a topic's storage. */
@@ -17,6 +18,8 @@ export interface TopicProvisioner {
 /** A pool's MySQL storage: provisioning, and the message store itself for offsets and lag. */
 export interface TopicStorage extends TopicProvisioner {
   readonly messages: MessageStore;
+  /** Dead letters, for their retention (ConsumerGroup spec.deadLetter.retentionHours). */
+  readonly retries: Pick<RetryStore, 'expireDeadLetters'>;
 }
 
 export async function openMysqlTopicStorage(url: string, logger: Logger): Promise<TopicStorage> {
@@ -29,6 +32,7 @@ export async function openMysqlTopicStorage(url: string, logger: Logger): Promis
   });
   return {
     messages,
+    retries: messages,
     ensureTopic: (topic, partitions) => messages.ensureTopic(topic, partitions),
     dropTopic: (topic, partitions) => messages.dropTopic(topic, partitions),
     close: () => messages.close(),

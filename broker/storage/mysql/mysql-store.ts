@@ -5,9 +5,11 @@ import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket 
 import { HeraldError } from '../../../client/errors';
 import type { Logger } from '../../../client/logger';
 import type { DelayStore, DelayedMessage } from '../delay-store';
+import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
 import { droppable, planSplit, segmentsOf } from '../segments';
 import type {
   AppendBatch,
+  Lane,
   MessageStore,
   NewMessage,
   OffsetCommit,
@@ -17,6 +19,8 @@ import type {
 import { firstAtOrAfter } from '../time-search';
 import type { TimedRow } from '../time-search';
 import type { Command, TraceEvent, TraceQuery, TraceStore } from '../trace-store';
+import { RETRY_SQL, deadLetterFilterParams } from './retry-sql';
+import type { DeadLetterRow, ResendRow } from './retry-sql';
 import { MIGRATIONS, SQL, messageTable, priorityTable } from './sql';
 import type { MessageRow } from './sql';
 import { DELAY_SQL } from './sql-delay';
@@ -70,7 +74,7 @@ export function classifyMysqlError(err: unknown, what: string): HeraldError {
 }
 
 /** Everything the MySQL adapter stores. */
-export type MysqlStores = MessageStore & DelayStore & TraceStore;
+export type MysqlStores = MessageStore & RetryStore & DelayStore & TraceStore;
 
 /** Rows per DELETE when expiring trace events and commands: short transactions. */
 const EXPIRE_CHUNK = 5000;
@@ -119,7 +123,7 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mysq
   return store;
 }
 
-class MysqlStore implements MessageStore, DelayStore, TraceStore {
+class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,
@@ -131,6 +135,29 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
       return rows;
     } catch (err) {
       throw classifyMysqlError(err, what);
+    }
+  }
+
+  /** Runs `work` in a transaction on one connection; rolls back (or drops the connection) on failure. */
+  private async transaction<T>(what: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    const conn = await this.pool.getConnection().catch((err: unknown) => {
+      throw classifyMysqlError(err, what);
+    });
+    try {
+      await conn.query(SQL.begin);
+      const out = await work(conn);
+      await conn.query(SQL.commit);
+      conn.release();
+      return out;
+    } catch (err) {
+      const e = classifyMysqlError(err, what);
+      if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();
+      else
+        await conn.query(SQL.rollback).then(
+          () => conn.release(),
+          () => conn.destroy(),
+        );
+      throw e;
     }
   }
 
@@ -158,13 +185,19 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
   }
 
   async ensureTopic(topic: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) await this.run('create table', SQL.createMessageTable(topic, p), []);
+    for (let p = 0; p < partitions; p++) {
+      await this.run('create table', SQL.createMessageTable(topic, p), []);
+      await this.run('create priority table', SQL.createPriorityTable(topic, p), []);
+      for (const table of [messageTable(topic, p), priorityTable(topic, p)])
+        await this.run('add message columns', SQL.addMessageColumns(table), []);
+    }
   }
 
   async dropTopic(topic: string, partitions: number): Promise<void> {
     for (let p = 0; p < partitions; p++) {
       await this.run('drop table', SQL.dropMessageTable(topic, p), []);
       await this.run('drop delay table', DELAY_SQL.dropDelayTable(topic, p), []);
+      await this.run('drop priority table', SQL.dropPriorityTable(topic, p), []);
     }
     await this.run('delete topic offsets', SQL.deleteTopicOffsets, [topic]);
   }
@@ -175,16 +208,38 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
   }
 
   async append(batches: AppendBatch[], publishedAt: number): Promise<void> {
-    const values = batches.map((b) => [
-      b.messages.map((m, i) => [
+    const statements: string[] = [];
+    const values: unknown[] = [];
+    for (const b of batches) {
+      const row = (m: NewMessage, i: number) => [
         b.firstOffset + i,
         publishedAt,
         ...messageColumns(m),
         m.scheduled?.id ?? null,
         m.scheduled?.deliverAt ?? null,
-      ]),
-    ]);
-    const statements = batches.map((b) => SQL.insertMessages(b.ref.topic, b.ref.partition));
+        0,
+      ];
+      // A priority message: its row in the priority table, a placeholder in the normal one.
+      const placeholder = (i: number) => [
+        b.firstOffset + i,
+        publishedAt,
+        '',
+        '',
+        '[]',
+        '{}',
+        EMPTY,
+        null,
+        null,
+        1,
+      ];
+      statements.push(SQL.insertMessages(b.ref.topic, b.ref.partition));
+      values.push(b.messages.map((m, i) => (m.priority ? placeholder(i) : row(m, i))));
+      const priority = b.messages.flatMap((m, i) => (m.priority ? [row(m, i)] : []));
+      if (priority.length > 0) {
+        statements.push(SQL.insertPriorityMessages(b.ref.topic, b.ref.partition));
+        values.push(priority);
+      }
+    }
     const dispatched = batches.flatMap((b) => {
       const ids = b.messages.flatMap((m) => (m.scheduled ? [m.scheduled.id] : []));
       return ids.length > 0 ? [{ ref: b.ref, ids }] : [];
@@ -199,7 +254,7 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
     });
     try {
       if (dispatched.length > 0) await this.deleteDispatched(conn, dispatched);
-      await conn.query({ sql, values: values.flat(), timeout: this.timeout });
+      await conn.query({ sql, values, timeout: this.timeout });
       conn.release();
     } catch (err) {
       const e = classifyMysqlError(err, 'insert messages');
@@ -244,10 +299,16 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
     });
   }
 
-  async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
+  async read(
+    ref: PartitionRef,
+    afterOffset: number,
+    limit: number,
+    lane: Lane = 'normal',
+  ): Promise<StoredMessage[]> {
+    const statement = lane === 'priority' ? SQL.readPriorityMessages : SQL.readMessages;
     const rows = await this.run<(MessageRow & RowDataPacket)[]>(
       'read messages',
-      SQL.readMessages(ref.topic, ref.partition),
+      statement(ref.topic, ref.partition),
       [afterOffset, limit],
     );
     return rows.map(toStored);
@@ -258,9 +319,18 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
     const rows = await this.run<(MessageRow & RowDataPacket)[]>(
       'read messages by offset',
       SQL.readMessagesByOffsets(ref.topic, ref.partition),
-      [offsets],
+      [offsets, offsets],
     );
     return rows.map(toStored);
+  }
+
+  async forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    await this.run('force committed offset', SQL.forceCommittedOffset, [
+      group,
+      ref.topic,
+      ref.partition,
+      offset,
+    ]);
   }
 
   async committedOffset(group: string, ref: PartitionRef): Promise<number> {
@@ -382,50 +452,25 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
     return dropped;
   }
 
-  async forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
-    await this.run('force committed offset', TRACE_SQL.forceCommittedOffset, [
-      group,
-      ref.topic,
-      ref.partition,
-      offset,
-    ]);
-  }
-
+  // The normal table holds every offset (a priority message leaves a placeholder there), so
+  // the offset searches read it alone: binary searches of primary-key point reads.
   async offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined> {
-    let best: number | undefined;
-    for (const table of lanes(ref)) {
-      const range = await this.idRange(table);
-      if (range === undefined) continue;
-      const row = await firstAtOrAfter(range.lo, range.hi, at, (id) =>
-        this.timedRow('find offset by time', TRACE_SQL.messageAtOrAfter(table), id),
-      );
-      if (row && (best === undefined || row.id < best)) best = row.id;
-    }
-    return best;
+    const table = messageTable(ref.topic, ref.partition);
+    const range = await this.idRange(table);
+    if (range === undefined) return undefined;
+    const row = await firstAtOrAfter(range.lo, range.hi, at, (id) =>
+      this.timedRow('find offset by time', TRACE_SQL.messageAtOrAfter(table), id),
+    );
+    return row?.id;
   }
 
   async firstOffset(ref: PartitionRef): Promise<number | undefined> {
-    let best: number | undefined;
-    for (const table of lanes(ref)) {
-      const range = await this.idRange(table);
-      if (range && (best === undefined || range.lo < best)) best = range.lo;
-    }
-    return best;
+    return (await this.idRange(messageTable(ref.topic, ref.partition)))?.lo;
   }
 
-  /** The id range of a message table; undefined when it is empty or does not exist (priority). */
+  /** The id range of a message table; undefined when it is empty. */
   private async idRange(table: string): Promise<{ lo: number; hi: number } | undefined> {
-    let rows: RowDataPacket[];
-    try {
-      [rows] = await this.pool.query<RowDataPacket[]>({
-        sql: TRACE_SQL.messageIdRange(table),
-        timeout: this.timeout,
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') return undefined;
-      throw classifyMysqlError(err, `read the offset range of ${table}`);
-    }
-    return bounds(rows[0]);
+    return bounds((await this.run('read the offset range', TRACE_SQL.messageIdRange(table), []))[0]);
   }
 
   async appendTrace(events: TraceEvent[]): Promise<void> {
@@ -565,6 +610,152 @@ class MysqlStore implements MessageStore, DelayStore, TraceStore {
     return rows[0] ? { id: Number(rows[0].id), at: Number(rows[0].at) } : undefined;
   }
 
+  async scheduleResends(resends: Resend[]): Promise<void> {
+    if (resends.length === 0) return;
+    const rows = resends.map((r) => [
+      r.group,
+      r.ref.topic,
+      r.ref.partition,
+      r.scheduleAt,
+      r.offset,
+      r.attempts,
+      r.lastError,
+    ]);
+    await this.run('schedule resends', RETRY_SQL.scheduleResends, [rows]);
+  }
+
+  async dueResends(group: string, ref: PartitionRef, now: number, limit: number): Promise<Resend[]> {
+    const rows = await this.run<(ResendRow & RowDataPacket)[]>('read due resends', RETRY_SQL.dueResends, [
+      group,
+      ref.topic,
+      ref.partition,
+      now,
+      limit,
+    ]);
+    return rows.map((r) => ({
+      group: r.group_name,
+      ref: { topic: r.topic, partition: Number(r.partition_id) },
+      offset: Number(r.msg_offset),
+      scheduleAt: Number(r.schedule_at),
+      attempts: Number(r.attempts),
+      lastError: r.last_error,
+    }));
+  }
+
+  async nextResendAt(group: string, ref: PartitionRef, after = -1): Promise<number | undefined> {
+    const rows = await this.run('read next resend', RETRY_SQL.nextResendAt, [
+      group,
+      ref.topic,
+      ref.partition,
+      after,
+    ]);
+    const next = rows[0]?.next as number | string | null | undefined;
+    return next === null || next === undefined ? undefined : Number(next);
+  }
+
+  async deleteResends(group: string, ref: PartitionRef, offsets: number[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.run('delete resends', RETRY_SQL.deleteResends, [group, ref.topic, ref.partition, offsets]);
+  }
+
+  async deadLetter(letters: NewDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const deadAt = Date.now();
+    const rows = letters.map((l) => [
+      l.group,
+      l.message.ref.topic,
+      l.message.ref.partition,
+      l.message.offset,
+      l.message.publishedAt,
+      l.message.key,
+      l.message.refKey,
+      JSON.stringify(l.message.tags),
+      JSON.stringify(l.message.properties),
+      l.message.body,
+      l.message.priority ? 1 : 0,
+      l.reason,
+      l.attempts,
+      l.lastError,
+      deadAt,
+    ]);
+    await this.transaction('dead-letter', async (conn) => {
+      await conn.query({ sql: RETRY_SQL.insertDeadLetters, values: [rows], timeout: this.timeout });
+      for (const [, group] of groupByPartition(letters)) {
+        const { group: name, message } = group[0];
+        const offsets = group.map((l) => l.message.offset);
+        await conn.query({
+          sql: RETRY_SQL.deleteResends,
+          values: [name, message.ref.topic, message.ref.partition, offsets],
+          timeout: this.timeout,
+        });
+      }
+    });
+  }
+
+  async listDeadLetters(query: DeadLetterQuery, limit: number, after: number): Promise<DeadLetter[]> {
+    const rows = await this.run<(DeadLetterRow & RowDataPacket)[]>(
+      'list dead letters',
+      RETRY_SQL.listDeadLetters,
+      [...deadLetterFilterParams(query), after, after, limit],
+    );
+    return rows.map(toDeadLetter);
+  }
+
+  replayDeadLetters(query: DeadLetterQuery, now: number): Promise<DeadLetter[]> {
+    return this.transaction('replay dead letters', async (conn) => {
+      const [rows] = await conn.query<(DeadLetterRow & RowDataPacket)[]>({
+        sql: RETRY_SQL.lockDeadLetters,
+        values: deadLetterFilterParams(query),
+        timeout: this.timeout,
+      });
+      const letters = rows.map(toDeadLetter);
+      if (letters.length === 0) return letters;
+      // Due now, with a fresh budget: the replay is delivered as attempt 1 again.
+      const resends = letters.map((l) => [
+        l.group,
+        l.message.ref.topic,
+        l.message.ref.partition,
+        now,
+        l.message.offset,
+        0,
+        '',
+      ]);
+      await conn.query({ sql: RETRY_SQL.scheduleResends, values: [resends], timeout: this.timeout });
+      await conn.query({
+        sql: RETRY_SQL.deleteDeadLettersById,
+        values: [letters.map((l) => l.id)],
+        timeout: this.timeout,
+      });
+      return letters;
+    });
+  }
+
+  async purgeDeadLetters(query: DeadLetterQuery): Promise<number> {
+    try {
+      const [result] = await this.pool.query<ResultSetHeader>({
+        sql: RETRY_SQL.purgeDeadLetters,
+        values: deadLetterFilterParams(query),
+        timeout: this.timeout,
+      });
+      return result.affectedRows;
+    } catch (err) {
+      throw classifyMysqlError(err, 'purge dead letters');
+    }
+  }
+
+  async expireDeadLetters(topic: string, group: string, before: number): Promise<number> {
+    try {
+      const [result] = await this.pool.query<ResultSetHeader>({
+        sql: RETRY_SQL.expireDeadLetters,
+        values: [topic, group, before],
+        timeout: this.timeout,
+      });
+      return result.affectedRows;
+    } catch (err) {
+      throw classifyMysqlError(err, 'expire dead letters');
+    }
+  }
+
   async ping(): Promise<void> {
     await this.run('ping', SQL.ping, []);
   }
@@ -587,11 +778,6 @@ function messageFields(row: Pick<MessageRow, 'msg_key' | 'ref_key' | 'tags' | 'p
     properties: JSON.parse(row.properties) as Record<string, string>,
     body: row.body,
   };
-}
-
-/** Both message tables of a partition (the priority one exists only for priority topics). */
-function lanes(ref: PartitionRef): string[] {
-  return [messageTable(ref.topic, ref.partition), priorityTable(ref.topic, ref.partition)];
 }
 
 /** { lo, hi } of a MIN/MAX row; undefined for an empty table (NULLs). */
@@ -632,8 +818,7 @@ function toStored(row: MessageRow): StoredMessage {
     offset: Number(row.id),
     publishedAt: Number(row.published_at),
     ...messageFields(row),
-    // Rows of the normal table (the priority table is read as its own lane).
-    priority: false,
+    priority: Number(row.priority) === 1,
     ...(row.scheduled_id === null || row.deliver_at === null
       ? {}
       : { scheduled: { id: Number(row.scheduled_id), deliverAt: Number(row.deliver_at) } }),
@@ -650,4 +835,30 @@ function toDelayed(row: DelayedRow): DelayedMessage {
 
 function isMissingTable(err: unknown): boolean {
   return (err as { code?: string }).code === 'ER_NO_SUCH_TABLE';
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    id: Number(row.id),
+    group: row.group_name,
+    message: {
+      ...toStored({ ...row, id: row.msg_offset, scheduled_id: null, deliver_at: null }),
+      ref: { topic: row.topic, partition: Number(row.partition_id) },
+    },
+    reason: row.reason,
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    deadAt: Number(row.dead_at),
+  };
+}
+
+function groupByPartition(letters: NewDeadLetter[]): Map<string, NewDeadLetter[]> {
+  const out = new Map<string, NewDeadLetter[]>();
+  for (const l of letters) {
+    const k = `${l.group}\u0000${l.message.ref.topic}\u0000${l.message.ref.partition}`;
+    out.set(k, [...(out.get(k) ?? []), l]);
+  }
+  return out;
 }

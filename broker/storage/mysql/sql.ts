@@ -6,8 +6,18 @@
 // PARTITION BY RANGE (id) so that retention can DROP PARTITION instead of DELETE. Message
 // ids are the partition offsets and are allocated by the owning broker (fencing: a stale
 // owner's INSERT collides on the primary key). Consumer offsets live in consumer_offsets.
+//
+// Priority: a second table per partition, p_<topic>_<partition>, with the same columns and
+// partitioning, holds the priority lane. Both lanes share the partition's offsets. So that
+// the primary-key fence covers both lanes, a priority message also leaves a placeholder row
+// (lane = 1, empty body) at its offset in the normal table: every offset of the partition
+// has exactly one row in m_, a stale owner collides whichever lane it writes, and the last
+// offset, the first offset and the offset at a time are read from m_ alone. Normal-lane
+// reads skip placeholders. The tables exist for every topic (empty ones cost nothing), so a
+// topic can gain spec.priority without a schema change.
 import { nameProblem } from '../../names';
 import { TRACE_MIGRATION } from './trace-sql';
+import { RETRY_MIGRATION } from './retry-sql';
 
 /** A migration: applied once, in version order, recorded in herald_schema_migrations. */
 export interface Migration {
@@ -31,6 +41,7 @@ export const MIGRATIONS: Migration[] = [
        ) ENGINE=InnoDB`,
     ],
   },
+  RETRY_MIGRATION,
   TRACE_MIGRATION,
 ];
 
@@ -52,24 +63,25 @@ export const SQL = {
   /** Params: [version, name]. */
   recordMigration: `INSERT INTO herald_schema_migrations (version, name) VALUES (?, ?)`,
 
-  /** The message table of one topic partition. Params: none. */
-  createMessageTable: (topic: string, partition: number) =>
-    `CREATE TABLE IF NOT EXISTS ${messageTable(topic, partition)} (
-       id BIGINT UNSIGNED NOT NULL,
-       published_at BIGINT UNSIGNED NOT NULL,
-       msg_key TEXT NOT NULL,
-       ref_key TEXT NOT NULL,
-       tags TEXT NOT NULL,
-       properties TEXT NOT NULL,
-       body LONGBLOB NOT NULL,
-       scheduled_id BIGINT UNSIGNED NULL,
-       deliver_at BIGINT UNSIGNED NULL,
-       PRIMARY KEY (id)
-     ) ENGINE=InnoDB
-     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`,
+  /** The message table of one topic partition (lane 1: a priority placeholder). Params: none. */
+  createMessageTable: (topic: string, partition: number) => createTable(messageTable(topic, partition)),
+  /**
+   * Message tables created by earlier versions gain the columns added since (instant in
+   * MariaDB: columns at the end). Params: none.
+   */
+  addMessageColumns: (table: string) =>
+    `ALTER TABLE ${table}
+       ADD COLUMN IF NOT EXISTS scheduled_id BIGINT UNSIGNED NULL,
+       ADD COLUMN IF NOT EXISTS deliver_at BIGINT UNSIGNED NULL,
+       ADD COLUMN IF NOT EXISTS lane TINYINT UNSIGNED NOT NULL DEFAULT 0`,
+  /** The priority table of one topic partition: the message table's layout. Params: none. */
+  createPriorityTable: (topic: string, partition: number) => createTable(priorityTable(topic, partition)),
   /** Drops one partition's message table (topic deletion). Params: none. */
   dropMessageTable: (topic: string, partition: number) =>
     `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`,
+  /** Params: none. */
+  dropPriorityTable: (topic: string, partition: number) =>
+    `DROP TABLE IF EXISTS ${priorityTable(topic, partition)}`,
   /** Forgets every group's offsets on a topic (topic deletion). Params: [topic]. */
   deleteTopicOffsets: `DELETE FROM consumer_offsets WHERE topic = ?`,
   /** The highest offset. Params: none. Rows: { last } (0 when empty). */
@@ -84,20 +96,32 @@ export const SQL = {
   /**
    * One multi-row INSERT (a single statement, so atomic under autocommit). Params: [rows],
    * rows being [id, published_at, msg_key, ref_key, tags JSON, properties JSON, body,
-   * scheduled_id, deliver_at][] (the last two NULL unless the message was delayed);
-   * mysql2's query() expands the nested array into (?, ...), (?, ...).
+   * scheduled_id, deliver_at, lane][] (scheduled_id and deliver_at NULL unless the message was
+   * delayed; lane 1 for a priority placeholder); query() expands the nested array.
    */
   insertMessages: (topic: string, partition: number) =>
     `INSERT INTO ${messageTable(topic, partition)}
-       (id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at) VALUES ?`,
-  /** Params: [afterOffset, limit]. Rows: MessageRow. */
+       (id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at, lane) VALUES ?`,
+  /** The same into the priority table. Params: [rows] as insertMessages, lane 0. */
+  insertPriorityMessages: (topic: string, partition: number) =>
+    `INSERT INTO ${priorityTable(topic, partition)}
+       (id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at, lane) VALUES ?`,
+  /** The normal lane. Params: [afterOffset, limit]. Rows: MessageRow. */
   readMessages: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at
-       FROM ${messageTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
-  /** Params: [offsets[]] (expanded to an IN list by query()). Rows: MessageRow. */
+    `SELECT ${MESSAGE_COLUMNS}, 0 AS priority
+       FROM ${messageTable(topic, partition)} WHERE id > ? AND lane = 0 ORDER BY id LIMIT ?`,
+  /** The priority lane. Params: [afterOffset, limit]. Rows: MessageRow. */
+  readPriorityMessages: (topic: string, partition: number) =>
+    `SELECT ${MESSAGE_COLUMNS}, 1 AS priority
+       FROM ${priorityTable(topic, partition)} WHERE id > ? ORDER BY id LIMIT ?`,
+  /** Both lanes. Params: [offsets[], offsets[]] (each expanded to an IN list). Rows: MessageRow. */
   readMessagesByOffsets: (topic: string, partition: number) =>
-    `SELECT id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at
-       FROM ${messageTable(topic, partition)} WHERE id IN (?) ORDER BY id`,
+    `SELECT ${MESSAGE_COLUMNS}, 0 AS priority
+       FROM ${messageTable(topic, partition)} WHERE id IN (?) AND lane = 0
+     UNION ALL
+     SELECT ${MESSAGE_COLUMNS}, 1 AS priority
+       FROM ${priorityTable(topic, partition)} WHERE id IN (?)
+     ORDER BY id`,
 
   /** Params: [group, topic, partition]. Rows: { committed_offset }. */
   committedOffset: `SELECT committed_offset FROM consumer_offsets
@@ -109,9 +133,35 @@ export const SQL = {
   commitOffsets: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
       VALUES ?
       ON DUPLICATE KEY UPDATE committed_offset = GREATEST(committed_offset, VALUES(committed_offset))`,
+  /** Sets a committed offset, also backwards (an offset reset). Params: [group, topic, partition, offset]. */
+  forceCommittedOffset: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
+      VALUES (?, ?, ?, ?)
+      ON DUPLICATE KEY UPDATE committed_offset = VALUES(committed_offset)`,
   /** Params: none. */
   ping: `SELECT 1`,
 };
+
+/** What every read of a message table selects. */
+const MESSAGE_COLUMNS =
+  'id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at';
+
+/** Both lanes' tables: insert-only, primary key only, range-partitioned by offset. */
+function createTable(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+       id BIGINT UNSIGNED NOT NULL,
+       published_at BIGINT UNSIGNED NOT NULL,
+       msg_key TEXT NOT NULL,
+       ref_key TEXT NOT NULL,
+       tags TEXT NOT NULL,
+       properties TEXT NOT NULL,
+       body LONGBLOB NOT NULL,
+       scheduled_id BIGINT UNSIGNED NULL,
+       deliver_at BIGINT UNSIGNED NULL,
+       lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
+       PRIMARY KEY (id)
+     ) ENGINE=InnoDB
+     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`;
+}
 
 /** A row of readMessages / readMessagesByOffsets. */
 export interface MessageRow {
@@ -125,6 +175,8 @@ export interface MessageRow {
   /** Set for a message that was published delayed (its delay-table id and due time). */
   scheduled_id: number | string | null;
   deliver_at: number | string | null;
+  /** 1 for a row of the priority table. */
+  priority: number | string;
 }
 
 /** `m_<topic>_<partition>`, quoted; throws on a name that could escape the identifier. */
@@ -137,7 +189,7 @@ export function messageTable(topic: string, partition: number): string {
   return `\`m_${topic}_${partition}\``;
 }
 
-/** `p_<topic>_<partition>`, quoted: the partition's priority table (created for priority topics). */
+/** `p_<topic>_<partition>`, the priority lane, quoted and validated like messageTable. */
 export function priorityTable(topic: string, partition: number): string {
   return messageTable(topic, partition).replace(/^`m_/, '`p_');
 }

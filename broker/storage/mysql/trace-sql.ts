@@ -1,5 +1,5 @@
-// The statements of the trace events and the command log (TraceStore), and of offset resets
-// (forceCommittedOffset, offsetAtTime, firstOffset). Both tables are append-only with an
+// The statements of the trace events and the command log (TraceStore), and the searches of
+// offset resets (offsetAtTime, firstOffset). Both tables are append-only with an
 // AUTO_INCREMENT primary key, so expiry finds its cut-off id by a binary search of point reads
 // (time-search.ts) and deletes a primary-key range, never scanning by time.
 
@@ -81,10 +81,6 @@ export const TRACE_SQL = {
   /** The first message at or after an offset (one primary-key seek). Params: [id]. Rows: { id, at }. */
   messageAtOrAfter: (table: string) =>
     `SELECT id, published_at AS at FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`,
-  /** Sets a committed offset, lower or not (an offset reset). Params: [group, topic, partition, offset]. */
-  forceCommittedOffset: `INSERT INTO consumer_offsets (group_name, topic, partition_id, committed_offset)
-      VALUES (?, ?, ?, ?)
-      ON DUPLICATE KEY UPDATE committed_offset = VALUES(committed_offset)`,
 };
 
 /** A row of traceByMessage / traceByRef. */

@@ -25,6 +25,9 @@ import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
 import type { ErrorInfo } from '../../../proto/gen/google/rpc/ErrorInfo';
 import type { AckRequest__Input } from '../../../proto/gen/herald/v1/AckRequest';
 import type { GetLagRequest__Input } from '../../../proto/gen/herald/v1/GetLagRequest';
+import type { ListDeadLettersRequest__Input } from '../../../proto/gen/herald/v1/ListDeadLettersRequest';
+import type { PurgeDeadLettersRequest__Input } from '../../../proto/gen/herald/v1/PurgeDeadLettersRequest';
+import type { ReplayDeadLettersRequest__Input } from '../../../proto/gen/herald/v1/ReplayDeadLettersRequest';
 import type { NackRequest__Input } from '../../../proto/gen/herald/v1/NackRequest';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PullRequest__Input } from '../../../proto/gen/herald/v1/PullRequest';
@@ -245,6 +248,10 @@ export function api(c: Clients) {
       unary<TraceRequest__Input, TraceResponse>(c.admin.Trace.bind(c.admin), r),
     resetOffsets: (r: ResetOffsetsRequest__Input) =>
       unary<ResetOffsetsRequest__Input, ResetOffsetsResponse>(c.admin.ResetOffsets.bind(c.admin), r),
+    listDeadLetters: (r: ListDeadLettersRequest__Input) => unary(c.admin.ListDeadLetters.bind(c.admin), r),
+    replayDeadLetters: (r: ReplayDeadLettersRequest__Input) =>
+      unary(c.admin.ReplayDeadLetters.bind(c.admin), r),
+    purgeDeadLetters: (r: PurgeDeadLettersRequest__Input) => unary(c.admin.PurgeDeadLetters.bind(c.admin), r),
   };
 }
 

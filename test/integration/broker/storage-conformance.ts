@@ -3,7 +3,8 @@
 // fresh, empty store for each test.
 import { HeraldError } from '../../../client/errors';
 import type { DelayStore } from '../../../broker/storage/delay-store';
-import type { MessageStore, NewMessage, PartitionRef } from '../../../broker/storage/storage';
+import type { DeadLetterQuery, RetryStore } from '../../../broker/storage/retry-store';
+import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../../../broker/storage/storage';
 import type { TraceEvent, TraceStore } from '../../../broker/storage/trace-store';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
@@ -268,6 +269,44 @@ export function describeMessageStoreConformance(name: string, factory: StoreFact
       expect(await store.offsetAtTime(t, 3000)).toBe(9);
       expect(await store.offsetAtTime(t, 3001)).toBeUndefined();
       expect(await store.offsetAtTime(t1, 0)).toBeUndefined();
+    });
+
+    test('priority messages share the offsets but live in their own lane', async () => {
+      await appendOne(t, 1, [msg('n1'), msg('p2', { priority: true }), msg('n3')], 10);
+      await appendOne(t, 4, [msg('p4', { priority: true, tags: ['x'] })], 11);
+      expect((await store.read(t, 0, 10)).map((m) => [m.offset, m.body.toString(), m.priority])).toEqual([
+        [1, 'n1', false],
+        [3, 'n3', false],
+      ]);
+      expect((await store.read(t, 0, 10, 'priority')).map((m) => [m.offset, m.body.toString()])).toEqual([
+        [2, 'p2'],
+        [4, 'p4'],
+      ]);
+      expect(await store.read(t, 2, 1, 'priority')).toEqual([
+        { ...msg('p4', { priority: true, tags: ['x'] }), offset: 4, publishedAt: 11 },
+      ]);
+      expect((await store.readOffsets(t, [4, 1, 2])).map((m) => [m.offset, m.priority])).toEqual([
+        [1, false],
+        [2, true],
+        [4, true],
+      ]);
+      expect(await store.lastOffset(t)).toBe(4);
+      expect(await store.firstOffset(t)).toBe(1);
+      expect(await store.offsetAtTime(t, 11)).toBe(4);
+    });
+
+    test('an append is fenced by an offset taken in the other lane', async () => {
+      await appendOne(t, 1, [msg('p1', { priority: true })], 1);
+      expect(await reason(appendOne(t, 1, [msg('n1')], 2))).toBe('PARTITION_FENCED');
+      await appendOne(t, 2, [msg('n2')], 3);
+      expect(await reason(appendOne(t, 2, [msg('p2', { priority: true })], 4))).toBe('PARTITION_FENCED');
+      expect((await store.read(t, 0, 10, 'priority')).map((m) => m.body.toString())).toEqual(['p1']);
+      expect((await store.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['n2']);
+    });
+
+    test('an empty partition has no first offset and no offset at a time', async () => {
+      expect(await store.firstOffset(t)).toBeUndefined();
+      expect(await store.offsetAtTime(t, 0)).toBeUndefined();
     });
 
     test('ping answers', async () => {
@@ -541,6 +580,154 @@ export function describeTraceStoreConformance(name: string, factory: TraceStoreF
       expect(await store.expireCommands(0)).toBe(0);
       expect(await store.expireCommands(cutoff)).toBeGreaterThanOrEqual(1);
       expect(await store.commandsAfter(before, 10)).toEqual([]);
+    });
+  });
+}
+
+export type RetryStoreFactory = () => Promise<{
+  store: MessageStore & RetryStore;
+  cleanup?: () => Promise<void>;
+}>;
+
+/** The behaviour every RetryStore adapter must show (with the MessageStore it lives beside). */
+export function describeRetryStoreConformance(name: string, factory: RetryStoreFactory): void {
+  describe(`RetryStore conformance: ${name}`, () => {
+    let store: MessageStore & RetryStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    const t = { topic: 'orders', partition: 0 };
+    const t1 = { topic: 'orders', partition: 1 };
+    const resend = (
+      offset: number,
+      scheduleAt: number,
+      extra: { group?: string; ref?: PartitionRef } = {},
+    ) => ({
+      group: extra.group ?? 'g',
+      ref: extra.ref ?? t,
+      offset,
+      scheduleAt,
+      attempts: 1,
+      lastError: '',
+    });
+    const stored = (offset: number, body: string): StoredMessage & { ref: PartitionRef } => ({
+      ...msg(body, { tags: ['a'], properties: { k: 'v' }, refKey: `ref-${offset}` }),
+      offset,
+      publishedAt: 1000 + offset,
+      ref: t,
+    });
+    const all: DeadLetterQuery = { topic: 'orders', group: 'g', sinceMs: 0, untilMs: 0, ids: [] };
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.ensureTopic('orders', 2);
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    test('due resends come in (scheduleAt, offset) order, per group and partition', async () => {
+      await store.scheduleResends([
+        resend(7, 300),
+        resend(5, 300),
+        resend(9, 100),
+        resend(3, 900),
+        resend(1, 100, { group: 'other' }),
+        resend(2, 100, { ref: t1 }),
+      ]);
+      expect((await store.dueResends('g', t, 500, 10)).map((r) => r.offset)).toEqual([9, 5, 7]);
+      expect((await store.dueResends('g', t, 500, 2)).map((r) => r.offset)).toEqual([9, 5]);
+      expect(await store.nextResendAt('g', t)).toBe(100);
+      expect(await store.nextResendAt('g', t, 300)).toBe(900);
+      expect(await store.nextResendAt('g', t, 900)).toBeUndefined();
+      expect(await store.nextResendAt('g', { topic: 'orders', partition: 5 })).toBeUndefined();
+      expect((await store.dueResends('g', t1, 500, 10)).map((r) => r.offset)).toEqual([2]);
+    });
+
+    test('rescheduling an offset replaces its row, attempts and error included', async () => {
+      await store.scheduleResends([resend(4, 100)]);
+      await store.scheduleResends([{ ...resend(4, 200), attempts: 3, lastError: 'boom' }]);
+      expect(await store.dueResends('g', t, 1000, 10)).toEqual([
+        { group: 'g', ref: t, offset: 4, scheduleAt: 200, attempts: 3, lastError: 'boom' },
+      ]);
+      await store.deleteResends('g', t, [4, 99]);
+      expect(await store.dueResends('g', t, 1000, 10)).toEqual([]);
+      await store.deleteResends('g', t, []);
+    });
+
+    test('dead-lettering stores the message and removes its resend, atomically', async () => {
+      await store.scheduleResends([resend(1, 100), resend(2, 100)]);
+      await store.deadLetter([
+        { group: 'g', message: stored(1, 'one'), reason: 'max-retries', attempts: 4, lastError: 'bad input' },
+      ]);
+      expect((await store.dueResends('g', t, 1000, 10)).map((r) => r.offset)).toEqual([2]);
+      const [letter] = await store.listDeadLetters(all, 10, 0);
+      expect(letter).toMatchObject({
+        group: 'g',
+        message: stored(1, 'one'),
+        reason: 'max-retries',
+        attempts: 4,
+        lastError: 'bad input',
+      });
+      expect(letter.deadAt).toBeGreaterThan(0);
+    });
+
+    test('dead letters page newest first and filter by group, ids and time', async () => {
+      for (let i = 1; i <= 5; i++) {
+        await store.deadLetter([
+          { group: 'g', message: stored(i, `m${i}`), reason: 'max-retries', attempts: 1, lastError: '' },
+        ]);
+      }
+      await store.deadLetter([
+        { group: 'h', message: stored(9, 'h'), reason: 'max-retries', attempts: 1, lastError: '' },
+      ]);
+      const first = await store.listDeadLetters(all, 2, 0);
+      expect(first.map((l) => l.message.offset)).toEqual([5, 4]);
+      const second = await store.listDeadLetters(all, 2, first[1].id);
+      expect(second.map((l) => l.message.offset)).toEqual([3, 2]);
+      const third = await store.listDeadLetters(all, 2, second[1].id);
+      expect(third.map((l) => l.message.offset)).toEqual([1]);
+      const ids = [first[0].id, third[0].id];
+      expect((await store.listDeadLetters({ ...all, ids }, 10, 0)).map((l) => l.message.offset)).toEqual([
+        5, 1,
+      ]);
+      expect(
+        (await store.listDeadLetters({ ...all, group: 'h' }, 10, 0)).map((l) => l.message.offset),
+      ).toEqual([9]);
+      const deadAt = first[0].deadAt;
+      expect(await store.listDeadLetters({ ...all, sinceMs: deadAt + 60_000 }, 10, 0)).toEqual([]);
+      expect(await store.listDeadLetters({ ...all, untilMs: deadAt - 60_000 }, 10, 0)).toEqual([]);
+      expect(
+        await store.listDeadLetters({ ...all, sinceMs: deadAt - 60_000, untilMs: deadAt + 60_000 }, 10, 0),
+      ).toHaveLength(5);
+    });
+
+    test('a replay moves dead letters back into the schedule, due now with attempts reset', async () => {
+      await store.deadLetter([
+        { group: 'g', message: stored(1, 'a'), reason: 'max-retries', attempts: 3, lastError: 'x' },
+        { group: 'g', message: stored(2, 'b'), reason: 'max-retries', attempts: 3, lastError: 'y' },
+      ]);
+      const [newest] = await store.listDeadLetters(all, 1, 0);
+      const replayed = await store.replayDeadLetters({ ...all, ids: [newest.id] }, 5000);
+      expect(replayed.map((l) => l.message.offset)).toEqual([2]);
+      expect(await store.dueResends('g', t, 5000, 10)).toEqual([
+        { group: 'g', ref: t, offset: 2, scheduleAt: 5000, attempts: 0, lastError: '' },
+      ]);
+      expect((await store.listDeadLetters(all, 10, 0)).map((l) => l.message.offset)).toEqual([1]);
+      expect(await store.replayDeadLetters({ ...all, group: 'nobody' }, 5000)).toEqual([]);
+    });
+
+    test('purge and expiry delete dead letters', async () => {
+      for (let i = 1; i <= 3; i++) {
+        await store.deadLetter([
+          { group: 'g', message: stored(i, 'x'), reason: 'max-retries', attempts: 1, lastError: '' },
+        ]);
+      }
+      const [newest] = await store.listDeadLetters(all, 1, 0);
+      expect(await store.purgeDeadLetters({ ...all, ids: [newest.id] })).toBe(1);
+      expect(await store.listDeadLetters(all, 10, 0)).toHaveLength(2);
+      expect(await store.expireDeadLetters('orders', 'g', 0)).toBe(0);
+      expect(await store.expireDeadLetters('orders', 'g', Date.now() + 60_000)).toBe(2);
+      expect(await store.purgeDeadLetters(all)).toBe(0);
     });
   });
 }

@@ -9,6 +9,7 @@ import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
 import {
   describeDelayStoreConformance,
   describeMessageStoreConformance,
+  describeRetryStoreConformance,
   describeTraceStoreConformance,
 } from './storage-conformance';
 import { dropTestDatabases, mysqlUrl, sql, testDatabase, testLogger } from './helpers';
@@ -35,6 +36,11 @@ describeDelayStoreConformance('mysql', async () => {
 
 describeTraceStoreConformance('mysql', async () => {
   const database = testDatabase('trace');
+  return { store: await createMysqlStore(storeOptions(database)) };
+});
+
+describeRetryStoreConformance('mysql', async () => {
+  const database = testDatabase('retries');
   return { store: await createMysqlStore(storeOptions(database)) };
 });
 

@@ -28,6 +28,8 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
     consumerLeaseSeconds: CONSUMER_LEASE_SECONDS,
   });
   const { meta, ns } = cluster;
+  // Publish once the partitions have settled on both brokers, not during the first handover.
+  await cluster.waitBalanced('orders', ['b0', 'b1']);
   const c = api(cluster.brokers[0].clients);
   for (let p = 0; p < 4; p++)
     await c.publish({ topic: 'orders', partition: p, messages: [body('1'), body('2'), body('3')] });

@@ -21,7 +21,7 @@ test('a new owner dispatches the delayed messages of a killed broker, once', asy
   cluster = await startLeaseCluster({
     prefix: 'delay',
     brokers: 2,
-    topics: [{ name: 'later', partitions: 2, spec: '  delay: true\n  retention: {hours: 48}\n' }],
+    topics: [{ name: 'later', partitions: 2, extra: '  delay: true\n  retention: {hours: 48}\n' }],
     groups: [{ name: 'g', topic: 'later' }],
   });
   const c = cluster;

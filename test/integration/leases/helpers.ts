@@ -26,9 +26,10 @@ import { waitFor } from '../wait';
 export interface LeaseClusterOptions {
   prefix: string;
   brokers: number;
-  /** `spec` holds extra Topic spec lines, e.g. "  delay: true". */
-  topics: { name: string; partitions: number; spec?: string }[];
-  groups?: { name: string; topic: string }[];
+  /** `extra`: more spec lines of the Topic, indented two spaces ("  priority: true"). */
+  topics: { name: string; partitions: number; extra?: string }[];
+  /** `spec`: more fields of the ConsumerGroup's spec, as YAML flow ("tagFilter: red"). */
+  groups?: { name: string; topic: string; spec?: string }[];
   brokerLeaseSeconds?: number;
   consumerLeaseSeconds?: number;
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
@@ -53,6 +54,11 @@ export interface LeaseCluster {
   routes(topic: string): Promise<PartitionRoute[]>;
   /** Waits until every partition of the topic has a broker among `ids`. */
   waitAssigned(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
+  /**
+   * Waits until the topic's partitions are spread over all of `ids` (counts differ by at most
+   * one): brokers start one after another, so the first ones hold everything for a while.
+   */
+  waitBalanced(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
   stop(): Promise<void>;
 }
 
@@ -104,14 +110,14 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
       `  leases: {brokerSeconds: ${brokerSeconds}, consumerSeconds: ${consumerSeconds}, safetyMarginSeconds: 1}`,
     ),
   );
-  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions, t.spec));
+  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions, t.extra));
   for (const g of o.groups ?? []) {
     await kubectlApply(
       ns.name,
       `apiVersion: herald.dev/v1alpha1
 kind: ConsumerGroup
 metadata: {name: ${g.name}}
-spec: {topic: ${g.topic}}
+spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
 `,
     );
   }
@@ -135,6 +141,17 @@ spec: {topic: ${g.topic}}
         async () => {
           const r = await routes(topic);
           return r.length > 0 && r.every((x) => ids.includes(x.brokerId)) ? r : undefined;
+        },
+        { timeoutMs, intervalMs: 100 },
+      ),
+    waitBalanced: (topic, ids, timeoutMs = 60_000) =>
+      waitFor(
+        `${topic} spread over ${ids.join(',')}`,
+        async () => {
+          const r = await routes(topic);
+          const counts = ids.map((id) => r.filter((x) => x.brokerId === id).length);
+          const all = counts.reduce((a, b) => a + b, 0) === r.length;
+          return r.length > 0 && all && Math.max(...counts) - Math.min(...counts) <= 1 ? r : undefined;
         },
         { timeoutMs, intervalMs: 100 },
       ),

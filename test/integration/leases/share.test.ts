@@ -32,7 +32,7 @@ test('three brokers share 16 partitions within one; each serves exactly its own'
     topics: [{ name: 'orders', partitions: 16 }],
   });
   const ids = cluster.brokers.map((b) => b.id);
-  const routes = await cluster.waitAssigned('orders', ids);
+  const routes = await cluster.waitBalanced('orders', ids);
   const counts = ids.map((id) => routes.filter((r) => r.brokerId === id).length);
   expect(counts.reduce((a, b) => a + b, 0)).toBe(16);
   expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);

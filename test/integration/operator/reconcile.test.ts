@@ -156,7 +156,7 @@ test('a ConsumerGroup registers, reports lag, and alerts with a Warning event', 
     queryTimeoutMs: 10_000,
     logger: createLogger({ write: () => undefined }),
   });
-  const message = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('x') };
+  const message = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('x'), priority: false };
   try {
     await kubectlApply(
       ns.name,

@@ -1,7 +1,11 @@
 import { AckTracker } from '../../../broker/delivery/ack-tracker';
 
+/** Delivers offsets in order, as a single-lane cursor does. */
 function delivered(t: AckTracker, offsets: number[], now = 0, timeout = 1000): void {
-  for (const o of offsets) t.deliverNew(o, now, timeout);
+  for (const o of offsets) {
+    t.deliverNew(o, now, timeout);
+    t.advanceSeen(o);
+  }
 }
 
 describe('AckTracker', () => {
@@ -18,13 +22,36 @@ describe('AckTracker', () => {
     expect(t.outstanding).toBe(0);
   });
 
-  test('gaps in the offsets (never stored) do not block the committed offset', () => {
+  test('gaps in the offsets (never stored, or filtered) do not block the committed offset', () => {
     const t = new AckTracker(10);
     delivered(t, [12, 15]);
+    // 11 was never stored: the committed offset may pass it, but not the unacked 12.
+    expect(t.committed).toBe(11);
     t.ack(15);
-    expect(t.committed).toBe(10);
+    expect(t.committed).toBe(11);
     t.ack(12);
     expect(t.committed).toBe(15);
+    t.advanceSeen(20);
+    expect(t.committed).toBe(20);
+  });
+
+  test('out-of-order deliveries (two lanes) commit only up to what was seen in every lane', () => {
+    const t = new AckTracker(0);
+    // A priority message at 5 is delivered while the normal lane has only been read to 2.
+    t.deliverNew(5, 0, 1000);
+    delivered(t, [1, 2]);
+    t.ack(5);
+    t.ack(1);
+    t.ack(2);
+    expect(t.committed).toBe(2);
+    delivered(t, [3, 4]);
+    t.ack(3);
+    expect(t.committed).toBe(3);
+    t.ack(4);
+    expect(t.committed).toBe(4);
+    // The normal lane has been read past 5: 5 (acked, priority) is covered too.
+    t.advanceSeen(6);
+    expect(t.committed).toBe(6);
   });
 
   test('acks of offsets never delivered, or of another range, are refused', () => {
@@ -45,21 +72,48 @@ describe('AckTracker', () => {
     expect(t.outstanding).toBe(1);
   });
 
-  test('an unacked message becomes ready after its ack timeout, with a higher attempt', () => {
+  test('an unacked message times out as failing, once, with its attempts', () => {
     const t = new AckTracker(0);
     delivered(t, [1, 2], 0, 1000);
-    expect(t.expire(999)).toBe(0);
+    expect(t.expire(999)).toEqual([]);
     t.ack(2);
-    expect(t.expire(1000)).toBe(1);
-    expect(t.takeReady(10, 1000, 500)).toEqual([[1, 2]]);
-    expect(t.nextDue()).toBe(1500);
-    expect(t.expire(1500)).toBe(1);
-    expect(t.takeReady(10, 1500, 500)).toEqual([[1, 3]]);
+    expect(t.expire(1000)).toEqual([[1, 1]]);
+    expect(t.expire(5000)).toEqual([]);
+    expect(t.troubled).toBe(1);
+    // Its retry is stored elsewhere: acking it moves the committed offset past it.
+    t.ack(1);
+    expect(t.committed).toBe(2);
+    expect(t.troubled).toBe(0);
   });
 
-  test('a message acked after its timeout is not redelivered', () => {
+  test('a failing message retried in place comes back after its delay with a higher attempt', () => {
+    const t = new AckTracker(0);
+    delivered(t, [1, 2, 3], 0, 60_000);
+    expect(t.fail(2)).toBe(1);
+    expect(t.fail(2)).toBeUndefined();
+    t.retryAt(2, 500);
+    expect(t.expire(499)).toEqual([]);
+    expect(t.readyCount()).toBe(0);
+    t.expire(500);
+    expect(t.takeReady(10, 500, 100)).toEqual([[2, 2]]);
+    expect(t.nextDue()).toBe(600);
+    expect(t.expire(600)).toEqual([[2, 2]]);
+  });
+
+  test('a failing message whose retry could not be stored goes back into flight', () => {
+    const t = new AckTracker(0);
+    delivered(t, [1], 0, 1000);
+    t.fail(1);
+    t.unfail(1, 2000);
+    expect(t.inFlight(1)).toBe(true);
+    expect(t.expire(2000)).toEqual([[1, 1]]);
+  });
+
+  test('a ready message acked before its redelivery is not redelivered', () => {
     const t = new AckTracker(0);
     delivered(t, [1]);
+    t.fail(1);
+    t.retryAt(1, 10);
     t.expire(5000);
     expect(t.readyCount()).toBe(1);
     t.ack(1);
@@ -68,30 +122,26 @@ describe('AckTracker', () => {
     expect(t.committed).toBe(1);
   });
 
-  test('nack with a delay makes the message ready after the delay; without, at once', () => {
-    const t = new AckTracker(0);
-    delivered(t, [1, 2, 3], 0, 60_000);
-    t.nack(2, 100, 0);
-    expect(t.takeReady(10, 100, 60_000)).toEqual([[2, 2]]);
-    t.nack(1, 100, 500);
-    expect(t.expire(599)).toBe(0);
-    expect(t.expire(600)).toBe(1);
-    expect(t.takeReady(10, 600, 60_000)).toEqual([[1, 2]]);
-  });
-
   test('ready messages come back lowest offset first', () => {
     const t = new AckTracker(0);
-    t.deliverNew(1, 0, 300);
-    t.deliverNew(2, 0, 100);
-    t.deliverNew(3, 0, 200);
+    delivered(t, [1, 2, 3]);
+    for (const [o, at] of [
+      [1, 300],
+      [2, 100],
+      [3, 200],
+    ]) {
+      t.fail(o);
+      t.retryAt(o, at);
+    }
     t.expire(1000);
     expect(t.takeReady(2, 1000, 100).map(([o]) => o)).toEqual([1, 2]);
     expect(t.takeReady(2, 1000, 100).map(([o]) => o)).toEqual([3]);
   });
 
-  test('offsets must be delivered in increasing order', () => {
-    const t = new AckTracker(0);
+  test('an offset cannot be delivered twice as new, nor at or below the committed offset', () => {
+    const t = new AckTracker(2);
     delivered(t, [3]);
-    expect(() => t.deliverNew(2, 0, 1)).toThrow('not after 3');
+    expect(() => t.deliverNew(3, 0, 1)).toThrow('delivered before');
+    expect(() => t.deliverNew(2, 0, 1)).toThrow('delivered before');
   });
 });

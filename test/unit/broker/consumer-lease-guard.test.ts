@@ -30,6 +30,7 @@ const held = (consumerId: string, epoch: number, remainingMs = 6_000): GetConsum
   topic: 'orders',
   mode: 'clustering',
   leases: [{ partition: 0, consumerId, epoch, remainingMs }],
+  policy: null,
 });
 
 async function reason(p: Promise<void>): Promise<string | undefined> {

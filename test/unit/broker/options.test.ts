@@ -23,7 +23,14 @@ test('defaults fill what is not given', () => {
   const o = resolveOptions(base);
   expect(o.publish).toEqual(DEFAULTS.publish);
   expect(o.topics).toEqual([
-    { name: 'orders', partitions: 4, maxMessageBytes: 1024 * 1024, delay: false, retentionHours: 168 },
+    {
+      name: 'orders',
+      partitions: 4,
+      maxMessageBytes: 1024 * 1024,
+      priority: false,
+      delay: false,
+      retentionHours: 168,
+    },
   ]);
   expect(o.delay).toEqual({
     maxHorizonMs: 366 * 86_400_000,
@@ -175,5 +182,43 @@ describe('the pod: the ConfigMap the operator writes plus the environment it set
 
   test('without the pod name the broker refuses to start, naming the field', () => {
     expect(fieldOf(withEnvironment(file, { HERALD_MYSQL_URL: 'mysql://u:p@h:1/d' }))).toBe('meta.brokerId');
+  });
+});
+
+describe('consumer group policies (standalone)', () => {
+  test('declared groups get the CRD defaults; undeclared ones the broker-wide delivery settings', () => {
+    const o = resolveOptions({
+      ...base,
+      delivery: { defaultAckTimeoutMs: 5000 },
+      groups: { billing: { tagFilter: 'a || b', ordering: 'ordered', retry: { delaysMs: [0, 10] } } },
+    });
+    expect(o.groups.billing).toMatchObject({
+      tagFilter: 'a || b',
+      ordered: true,
+      retry: { delays: { kind: 'delays', delaysMs: [0, 10] }, maxRetries: 16, deadLetter: true },
+      ackTimeoutMs: 30_000,
+      maxInFlight: 1000,
+    });
+    expect(o.defaultGroup).toMatchObject({
+      tagFilter: '',
+      ordered: false,
+      retry: { delays: { kind: 'delays', delaysMs: [3000, 6000, 9000] }, maxRetries: 16 },
+      ackTimeoutMs: 5000,
+    });
+  });
+
+  test('a bad policy is refused with the field named', () => {
+    const bad = (groups: BrokerOptionsInput['groups']) => fieldOf({ ...base, groups });
+    expect(bad({ g: { tagFilter: 'a ||' } })).toBe('groups.g.tagFilter');
+    expect(bad({ g: { retry: { delaysMs: [] } } })).toBe('groups.g.retry.delaysMs');
+    expect(bad({ g: { retry: { delaysMs: [1], exponential: { initialMs: 1, maxMs: 2 } } } })).toBe(
+      'groups.g.retry',
+    );
+    expect(bad({ g: { retry: { exponential: { initialMs: 10, maxMs: 5 } } } })).toBe(
+      'groups.g.retry.exponential.maxMs',
+    );
+    expect(bad({ g: { retry: { maxRetries: -1 } } })).toBe('groups.g.retry.maxRetries');
+    expect(bad({ g: { ackTimeoutMs: 0 } })).toBe('groups.g.ackTimeoutMs');
+    expect(bad({ Bad_Name: {} })).toBe('groups.Bad_Name');
   });
 });

@@ -10,6 +10,7 @@ const m = (offset: number, size = 10): StoredMessage => ({
   refKey: '',
   tags: [],
   properties: {},
+  priority: false,
   body: Buffer.alloc(size),
 });
 

@@ -55,6 +55,7 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     delay: false,
     retentionHours: DEFAULT_RETENTION_HOURS,
+    priority: false,
   });
   expect(defined).toEqual([r.topic]);
   expect(table.cached('orders', 1)).toEqual({ partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4 });

@@ -1,0 +1,170 @@
+// A consumer group's delivery policy: its tag filter, retry schedule, dead letters, ordering,
+// ack timeout and in-flight bound. Lease mode reads it from the ConsumerGroup through the
+// meta-server (GetConsumerLeasesResponse.policy); standalone mode from BrokerOptions.groups.
+// Defaults are the ConsumerGroup CRD's. Pure: validation and conversion only.
+import type { GroupPolicy as GroupPolicyProto } from '../../proto/gen/herald/v1/GroupPolicy';
+import type { RetryDelays, RetryPolicy } from './retry-schedule';
+import { TagFilterError, parseTagFilter } from './tag-filter';
+import type { TagExpr } from './tag-filter';
+
+export interface GroupPolicy {
+  /** The expression as declared ('' delivers everything). */
+  tagFilter: string;
+  /** The parsed filter, or the parse error that makes the broker refuse the group's reads. */
+  filter: { ok: true; expr: TagExpr | undefined } | { ok: false; error: TagFilterError };
+  retry: RetryPolicy;
+  /** A failed message blocks its partition until it is acked or given up. */
+  ordered: boolean;
+  ackTimeoutMs: number;
+  maxInFlight: number;
+}
+
+/** How a group is declared in standalone BrokerOptions (the CRD's fields, in milliseconds). */
+export interface GroupPolicyInput {
+  tagFilter?: string;
+  ordering?: 'concurrent' | 'ordered';
+  retry?: {
+    delaysMs?: number[];
+    exponential?: { initialMs: number; multiplier?: number; maxMs: number };
+    maxRetries?: number;
+  };
+  deadLetter?: { enabled?: boolean };
+  ackTimeoutMs?: number;
+  maxInFlight?: number;
+}
+
+/** Hermes' 1:[3,6,9]: used when a group names neither delays nor exponential backoff. */
+export const DEFAULT_RETRY_DELAYS_MS = [3_000, 6_000, 9_000];
+export const POLICY_DEFAULTS = {
+  maxRetries: 16,
+  deadLetter: true,
+  ackTimeoutMs: 30_000,
+  maxInFlight: 1000,
+  multiplier: 2,
+};
+
+/** A policy input that breaks a rule: `field` is relative to the group ("retry.maxRetries"). */
+export class GroupPolicyError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field} ${problem}`);
+  }
+}
+
+export function compileFilter(tagFilter: string): GroupPolicy['filter'] {
+  try {
+    return { ok: true, expr: parseTagFilter(tagFilter) };
+  } catch (err) {
+    if (err instanceof TagFilterError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
+/** A standalone group's policy with defaults, or GroupPolicyError naming the bad field. */
+export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
+  const retry = input.retry ?? {};
+  if (retry.delaysMs !== undefined && retry.exponential !== undefined) {
+    throw new GroupPolicyError('retry', 'takes delaysMs or exponential, not both');
+  }
+  let delays: RetryDelays;
+  if (retry.exponential !== undefined) {
+    const e = retry.exponential;
+    int('retry.exponential.initialMs', e.initialMs, 1);
+    int('retry.exponential.maxMs', e.maxMs, e.initialMs);
+    const multiplier = e.multiplier ?? POLICY_DEFAULTS.multiplier;
+    if (typeof multiplier !== 'number' || !(multiplier >= 1 && multiplier <= 100)) {
+      throw new GroupPolicyError(
+        'retry.exponential.multiplier',
+        `must be a number in 1..100, got ${JSON.stringify(multiplier)}`,
+      );
+    }
+    delays = { kind: 'exponential', initialMs: e.initialMs, multiplier, maxMs: e.maxMs };
+  } else {
+    const list = retry.delaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    if (!Array.isArray(list) || list.length < 1 || list.length > 64) {
+      throw new GroupPolicyError('retry.delaysMs', 'must list 1..64 delays');
+    }
+    list.forEach((d, i) => int(`retry.delaysMs[${i}]`, d, 0, 86_400_000));
+    delays = { kind: 'delays', delaysMs: [...list] };
+  }
+  const maxRetries = retry.maxRetries ?? POLICY_DEFAULTS.maxRetries;
+  int('retry.maxRetries', maxRetries, 0, 1000);
+  const ordering = input.ordering ?? 'concurrent';
+  if (ordering !== 'concurrent' && ordering !== 'ordered') {
+    throw new GroupPolicyError('ordering', `must be concurrent or ordered, got ${JSON.stringify(ordering)}`);
+  }
+  const deadLetter = input.deadLetter?.enabled ?? POLICY_DEFAULTS.deadLetter;
+  if (typeof deadLetter !== 'boolean') throw new GroupPolicyError('deadLetter.enabled', 'must be a boolean');
+  const ackTimeoutMs = input.ackTimeoutMs ?? POLICY_DEFAULTS.ackTimeoutMs;
+  int('ackTimeoutMs', ackTimeoutMs, 1, 86_400_000);
+  const maxInFlight = input.maxInFlight ?? POLICY_DEFAULTS.maxInFlight;
+  int('maxInFlight', maxInFlight, 1, 100_000);
+  const tagFilter = input.tagFilter ?? '';
+  if (typeof tagFilter !== 'string') throw new GroupPolicyError('tagFilter', 'must be a string');
+  const filter = compileFilter(tagFilter);
+  if (!filter.ok)
+    throw new GroupPolicyError('tagFilter', `is not a valid expression: ${filter.error.message}`);
+  return {
+    tagFilter,
+    filter,
+    retry: { delays, maxRetries, deadLetter },
+    ordered: ordering === 'ordered',
+    ackTimeoutMs,
+    maxInFlight,
+  };
+}
+
+/**
+ * The policy the meta-server sent (absent: the defaults). Values the CRD already validated are
+ * taken as they are; a filter that does not parse is kept as an error, so only that group's
+ * reads are refused.
+ */
+export function policyFromProto(p: GroupPolicyProto | null | undefined): GroupPolicy {
+  const defaults = resolveGroupPolicy();
+  if (!p) return defaults;
+  const delays: RetryDelays =
+    p.retryDelaysSeconds.length > 0
+      ? { kind: 'delays', delaysMs: p.retryDelaysSeconds.map((s) => s * 1000) }
+      : p.exponential
+        ? {
+            kind: 'exponential',
+            initialMs: p.exponential.initialSeconds * 1000,
+            multiplier: p.exponential.multiplier || POLICY_DEFAULTS.multiplier,
+            maxMs: Math.max(p.exponential.maxSeconds, p.exponential.initialSeconds) * 1000,
+          }
+        : defaults.retry.delays;
+  return {
+    tagFilter: p.tagFilter,
+    filter: compileFilter(p.tagFilter),
+    retry: { delays, maxRetries: p.maxRetries, deadLetter: p.deadLetter },
+    ordered: p.ordered,
+    ackTimeoutMs: p.ackTimeoutMs || defaults.ackTimeoutMs,
+    maxInFlight: p.maxInFlight || defaults.maxInFlight,
+  };
+}
+
+function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new GroupPolicyError(field, `must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Where the delivery path finds each group's policy. */
+export interface GroupPolicies {
+  /** The group's current policy (may ask the meta-server; cached by the implementation). */
+  policy(group: string): Promise<GroupPolicy>;
+}
+
+/** Standalone mode: the groups of BrokerOptions, and a default for every other group. */
+export class StaticGroupPolicies implements GroupPolicies {
+  constructor(
+    private readonly groups: Record<string, GroupPolicy>,
+    private readonly fallback: GroupPolicy,
+  ) {}
+
+  policy(group: string): Promise<GroupPolicy> {
+    return Promise.resolve(Object.hasOwn(this.groups, group) ? this.groups[group] : this.fallback);
+  }
+}

@@ -1,0 +1,22 @@
+// How the delivery path records an event about one message of a partition for a group.
+import type { PartitionRef } from '../storage/storage';
+import { messageId } from './message-id';
+import type { TraceInput, Tracer } from './tracer';
+
+export function recordDelivery(
+  tracer: Tracer,
+  event: string,
+  ref: PartitionRef,
+  offset: number,
+  group: string,
+  extra: Partial<Pick<TraceInput, 'consumerId' | 'attempt' | 'refKey' | 'detail'>> = {},
+): void {
+  tracer.record({
+    event,
+    ref,
+    offset,
+    messageId: messageId(ref, offset),
+    group,
+    ...extra,
+  });
+}
