@@ -211,16 +211,21 @@ function streamProducer(clients: ReturnType<typeof connect>) {
 
 type BenchMessage = NonNullable<PublishRequest__Input['messages']>[number];
 
-/** Plain messages, or 10% priority and 10% delayed (due within the next `SECONDS`) ones. */
+/**
+ * Plain messages, or a mix: every tenth request delayed (due within the next `SECONDS`, so
+ * the dispatcher runs during the phase too; a request is all delayed or all immediate), and
+ * every tenth message of the others priority. That is 10% delayed and 9-10% priority.
+ */
 function messageMix(kind: 'plain' | 'mixed'): (batch: number, request: number) => BenchMessage[] {
-  return (batch, request) =>
-    Array.from({ length: batch }, (_, i) => {
-      const slot = (request * batch + i) % 10;
-      if (kind === 'plain' || slot > 1) return { body: BODY };
-      return slot === 0
+  return (batch, request) => {
+    const delayMs = kind === 'mixed' && request % 10 === 1 ? Math.floor(Math.random() * SECONDS * 1000) : 0;
+    return Array.from({ length: batch }, (_, i) => {
+      if (delayMs > 0) return { body: BODY, delayMs };
+      return kind === 'mixed' && (request * batch + i) % 10 === 0
         ? { body: BODY, priority: true }
-        : { body: BODY, delayMs: Math.floor(Math.random() * SECONDS * 1000) };
+        : { body: BODY };
     });
+  };
 }
 
 async function publishThroughput(

@@ -166,8 +166,8 @@ export class Delivery {
     consumer: ConsumerClaim,
   ): Promise<void> {
     const cursor = await this.cursor(group, topic, partition, consumer);
-    await cursor.nack(offsets, delayMs, error, () => {
-      for (const offset of offsets) this.trace('nacked', cursor, offset, consumer, { error });
+    await cursor.nack(offsets, delayMs, error, (failed) => {
+      for (const f of failed) this.trace('nacked', cursor, f.offset, consumer, { error }, f.attempts);
     });
     // Dead letters and retries move the committed offset too.
     this.offsets.changed(cursor);

@@ -159,17 +159,17 @@ export class GroupCursor {
   /**
    * Gives delivered messages back: each is retried per the policy (or after `delayMs`), or
    * given up after maxRetries. Resolves once that is stored. `accepted` runs once the offsets
-   * are checked, before anything is retried (the caller traces the Nack there).
+   * are checked, before anything is retried (the caller traces the Nack there), with the
+   * delivery attempt that failed of each offset it changed.
    */
   nack(
     offsets: number[],
     delayMs: number,
     error: string,
-    accepted: () => void = () => undefined,
+    accepted: (failed: { offset: number; attempts: number }[]) => void = () => undefined,
   ): Promise<void> {
     return this.locked(async () => {
       this.requireDelivered(offsets);
-      accepted();
       const lastError = truncateUtf8(error, MAX_ERROR_BYTES);
       const failures: Failure[] = [];
       for (const offset of offsets) {
@@ -190,6 +190,7 @@ export class GroupCursor {
         if (attempts !== undefined)
           failures.push({ offset, attempts, lastError, overrideMs: delayMs, source: 'partition' });
       }
+      accepted(failures);
       await this.failed(failures, Date.now());
       this.signal.notify();
     });

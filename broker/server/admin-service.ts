@@ -206,16 +206,27 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
   };
 }
 
-/** The events of a query; a delayed message's trace goes on under its offset's id once dispatched. */
+/**
+ * The events of a query. Only the publish path knows a message's ref key, so a ref-key query
+ * finds the messages and then follows each by id; a delayed message's trace goes on under its
+ * offset's id once dispatched.
+ */
 async function traceRows(
   store: Pick<TraceStore, 'trace'>,
   query: TraceQuery,
   limit: number,
 ): Promise<TraceEvent[]> {
-  const rows = await store.trace(query, limit);
-  if (!('messageId' in query)) return rows;
-  const later = await Promise.all(dispatchedAs(rows).map((messageId) => store.trace({ messageId }, limit)));
-  return [...rows, ...later.flat()].sort((a, b) => a.at - b.at);
+  const byId = async (messageId: string): Promise<TraceEvent[]> => {
+    const rows = await store.trace({ messageId }, limit);
+    const later = await Promise.all(dispatchedAs(rows).map((id) => store.trace({ messageId: id }, limit)));
+    return [...rows, ...later.flat()];
+  };
+  const ids =
+    'messageId' in query
+      ? [query.messageId]
+      : [...new Set((await store.trace(query, limit)).map((e) => e.messageId))];
+  const events = (await Promise.all(ids.map(byId))).flat();
+  return events.sort((a, b) => a.at - b.at);
 }
 
 function traceQuery(req: TraceRequest): { query: TraceQuery; limit: number } {

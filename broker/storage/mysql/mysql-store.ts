@@ -410,7 +410,8 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     expireBefore: number,
   ): Promise<{ from: number; to: number }[]> {
     const dropped: { from: number; to: number }[] = [];
-    for (const table of segmentedTables(ref.topic, ref.partition)) {
+    const [normal, priority] = segmentedTables(ref.topic, ref.partition);
+    for (const table of [normal, priority]) {
       const listed = await this.run<({ name: string; bound: string } & RowDataPacket)[]>(
         'list segments',
         SEGMENT_SQL.listSegments,
@@ -435,7 +436,9 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
           ),
           [],
         );
-        dropped.push(...expired.map(({ from, to }) => ({ from, to })));
+        // The normal table holds every offset (placeholders for priority ones): what it drops
+        // is what consumers lose. The priority table's segments expire on their own messages.
+        if (table === normal) dropped.push(...expired.map(({ from, to }) => ({ from, to })));
       }
       const split = planSplit(tail.from, endOffset, segmentMessages);
       if (split.length > 0) {

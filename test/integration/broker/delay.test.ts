@@ -126,7 +126,7 @@ describe('delayed messages', () => {
       call.publish({ topic: 'later', messages: [{ ...body('x'), delayMs: 5000 }, body('y')] }),
     );
     expect(mixed.info).toMatchObject({ reason: 'INVALID_REQUEST', metadata: { field: 'messages[1]' } });
-    expect(await sql(database, "SHOW TABLES LIKE 'd_%'")).toEqual([]);
+    expect(await sql(database, "SHOW TABLES LIKE 'd\\_%'")).toEqual([]);
     // 365 days ahead is within the horizon; a past due time is delivered at once.
     const yearAhead = await call.publish({
       topic: 'later',

@@ -18,6 +18,7 @@ import {
   testLogger,
 } from './helpers';
 import type { Running } from './helpers';
+import { waitFor } from '../wait';
 
 afterAll(dropTestDatabases);
 
@@ -106,6 +107,27 @@ describe('delivery: retries, dead letters, ordering, priority, filters', () => {
     });
     expect(await metricValue(running.broker.metricsAddress, 'herald_dead_lettered_total')).toBe(1);
     expect(await metricValue(running.broker.metricsAddress, 'herald_retries_scheduled_total')).toBe(2);
+    // Its trace shows every attempt: events are written in batches, so wait for the last one.
+    const expected = [
+      'published',
+      'stored',
+      ...[1, 2, 3].flatMap((n) => [`delivered#${n}`, `nacked#${n}`, ...(n < 3 ? [`retried#${n}`] : [])]),
+      'dead-lettered#3',
+    ];
+    const life = async () =>
+      (await call.trace({ messageId: `${TOPIC}/0/1` })).events.map((e) =>
+        e.attempt > 0 ? `${e.event}#${e.attempt}` : e.event,
+      );
+    await waitFor('the dead-lettered event in the trace', async () =>
+      (await life()).includes('dead-lettered#3') ? true : undefined,
+    );
+    expect(await life()).toEqual(expected);
+    const byRef = await call.trace({ refKey: 'job-1', topic: TOPIC });
+    expect(byRef.events.filter((e) => e.event === 'nacked').map((e) => e.detail.error)).toEqual([
+      'failure 1',
+      'failure 2',
+      'failure 3',
+    ]);
   });
 
   test('Nack error texts are kept up to 4 KiB', async () => {

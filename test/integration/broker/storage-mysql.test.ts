@@ -45,24 +45,25 @@ describeRetryStoreConformance('mysql', async () => {
 });
 
 describe('MySQL store specifics', () => {
-  test('offset resets see both lanes: a missing priority table is empty, an existing one counts', async () => {
-    const database = testDatabase('lanes');
+  test('message tables of an earlier layout gain the new columns and keep their messages', async () => {
+    const database = testDatabase('upgrade');
     const store = await createMysqlStore(storeOptions(database));
-    await store.ensureTopic('lanes', 1);
-    const ref = { topic: 'lanes', partition: 0 };
-    const m = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('x'), priority: false };
-    await store.append([{ ref, firstOffset: 3, messages: [m, m] }], 5000);
-    expect(await store.firstOffset(ref)).toBe(3);
-    expect(await store.offsetAtTime(ref, 0)).toBe(3);
-    // A priority table holding offsets 1 (older) and 5 (newer).
-    await sql(database, 'CREATE TABLE `p_lanes_0` LIKE `m_lanes_0`');
+    // The layout of the first release: no lane, scheduled_id or deliver_at.
     await sql(
       database,
-      "INSERT INTO `p_lanes_0` (id, published_at, msg_key, ref_key, tags, properties, body) VALUES (1, 4000, '', '', '[]', '{}', ''), (5, 6000, '', '', '[]', '{}', '')",
+      'CREATE TABLE `m_old_0` (id BIGINT UNSIGNED NOT NULL, published_at BIGINT UNSIGNED NOT NULL, msg_key TEXT NOT NULL, ref_key TEXT NOT NULL, tags TEXT NOT NULL, properties TEXT NOT NULL, body LONGBLOB NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)',
     );
-    expect(await store.firstOffset(ref)).toBe(1);
-    expect(await store.offsetAtTime(ref, 4500)).toBe(3);
-    expect(await store.offsetAtTime(ref, 5500)).toBe(5);
+    await sql(database, `INSERT INTO \`m_old_0\` VALUES (1, 1000, 'k', 'r', '["a"]', '{}', 'before')`);
+    await store.ensureTopic('old', 1);
+    const ref = { topic: 'old', partition: 0 };
+    expect(
+      (await store.read(ref, 0, 10)).map((m) => [m.offset, m.body.toString(), m.tags, m.priority]),
+    ).toEqual([[1, 'before', ['a'], false]]);
+    const m = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('after'), priority: true };
+    await store.append([{ ref, firstOffset: 2, messages: [m] }], 2000);
+    expect(await store.lastOffset(ref)).toBe(2);
+    expect((await store.read(ref, 0, 10, 'priority')).map((r) => r.body.toString())).toEqual(['after']);
+    expect(await store.offsetAtTime(ref, 1500)).toBe(2);
     await store.close();
   });
 
