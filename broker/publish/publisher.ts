@@ -8,7 +8,7 @@ import type { StorageHealth } from '../storage/health';
 import type { NewMessage, PartitionRef } from '../storage/storage';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
-import { partitionForKey } from './partitioner';
+import { partitionForKey } from '../../client/partitioner';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 
