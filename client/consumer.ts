@@ -68,12 +68,16 @@ export class Consumer {
   private topic = '';
   private handler: MessageHandler | undefined;
   private readonly workers = new Map<number, Promise<void>>();
+  /** Running Pull calls and Subscribe streams, cancelled by close(). */
   private readonly calls = new Set<{ cancel(): void }>();
+  private readonly streams = new Set<{ cancel(): void }>();
   private readonly acks = new Map<number, AckBatch>();
   private readonly settling = new Set<Promise<void>>();
   private inFlight = 0;
   private reserved = 0;
   private readonly waiters: (() => void)[] = [];
+  /** Deliveries waiting for a free handler slot. */
+  private readonly queue: { d: Delivery; epoch: number; done: (() => void) | undefined }[] = [];
   private reconcileTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private stopped = false;
@@ -98,6 +102,11 @@ export class Consumer {
     } else {
       this.topic = o.topic ?? '';
     }
+  }
+
+  /** The topic read: the group's (known once run() resolved), or the one given without a meta-server. */
+  get subscribedTopic(): string {
+    return this.topic;
   }
 
   /** Messages whose handler finished (acked or nacked). */
@@ -144,9 +153,14 @@ export class Consumer {
   private async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconcileTimer);
-    for (const c of this.calls) c.cancel();
+    for (const s of this.streams) s.cancel();
     this.wake();
     const deadline = Date.now() + this.options.closeTimeoutMs;
+    const until = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+    // Running long polls end within maxWaitMs; cancelling one would strand what the broker has
+    // already handed it until the ack timeout, so they are awaited and their messages given back.
+    await Promise.race([Promise.all([...this.workers.values()]), until(deadline - Date.now())]);
+    for (const c of this.calls) c.cancel();
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
@@ -154,6 +168,10 @@ export class Consumer {
       });
     }
     if (this.inFlight > 0) this.log.warn('closing with handlers still running', { inFlight: this.inFlight });
+    // Fetched but never handed to the handler: redeliverable at once instead of after the ack timeout.
+    for (const { d, epoch } of this.queue.splice(0)) {
+      this.nack(d.partition, d.offset, epoch, 'the consumer closed before processing the message', 0);
+    }
     for (const p of [...this.acks.keys()]) this.flushAcks(p);
     await Promise.all([...this.settling]);
     await Promise.all([...this.workers.values()]);
@@ -243,8 +261,9 @@ export class Consumer {
       try {
         address = await this.address(partition);
         const res = await this.pull(address, partition, epoch, slots, waitMs);
-        this.release(slots - res.messages.length);
+        // The reserved slots become running handlers (dispatch counts them) before they are freed.
         for (const d of res.messages) this.dispatch(d, epoch);
+        this.release(slots);
         attempt = 0;
       } catch (err) {
         this.release(slots);
@@ -291,7 +310,7 @@ export class Consumer {
       try {
         address = await this.address(partition);
         const stream = this.conns.get(address).broker.Subscribe();
-        this.calls.add(stream);
+        this.streams.add(stream);
         const ended = new Promise<void>((resolve, reject) => {
           stream.on('data', (res: SubscribeResponse) => {
             attempt = 0;
@@ -323,7 +342,7 @@ export class Consumer {
           await ended;
         } finally {
           clearInterval(watch);
-          this.calls.delete(stream);
+          this.streams.delete(stream);
         }
       } catch (err) {
         if ((err as grpc.ServiceError).code === grpc.status.CANCELLED && !this.holds(partition, epoch)) break;
@@ -352,9 +371,25 @@ export class Consumer {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Runs the handler on a delivery, then acks or nacks it. A delivery after close() is left unacked. */
+  /**
+   * Runs the handler on a delivery once a slot is free (pulled deliveries have one reserved;
+   * streamed ones may wait), then acks or nacks it. After close() deliveries stay queued and
+   * close() nacks them.
+   */
   private dispatch(d: Delivery, epoch: number, done?: () => void): void {
-    if (this.stopped || !this.handler) return;
+    this.queue.push({ d, epoch, done });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.queue.length > 0 && this.inFlight < this.options.concurrency) {
+      const { d, epoch, done } = this.queue.shift()!;
+      this.handle(d, epoch, done);
+    }
+  }
+
+  private handle(d: Delivery, epoch: number, done?: () => void): void {
+    if (!this.handler) return;
     this.inFlight++;
     const handler = this.handler;
     void (async () => {
@@ -367,6 +402,7 @@ export class Consumer {
       } finally {
         this.inFlight--;
         this.processedCount++;
+        this.pump();
         this.wake();
         done?.();
       }
@@ -393,19 +429,17 @@ export class Consumer {
     this.acks.delete(partition);
     clearTimeout(b.timer);
     this.settle('ack', partition, (address, opts, cb) =>
-      this.conns
-        .get(address)
-        .broker.Ack(
-          {
-            group: this.options.group,
-            topic: this.topic,
-            partition,
-            offsets: b.offsets,
-            ...this.holder(b.epoch),
-          },
-          opts,
-          cb,
-        ),
+      this.conns.get(address).broker.Ack(
+        {
+          group: this.options.group,
+          topic: this.topic,
+          partition,
+          offsets: b.offsets,
+          ...this.holder(b.epoch),
+        },
+        opts,
+        cb,
+      ),
     );
   }
 
