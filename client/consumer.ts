@@ -74,7 +74,6 @@ export class Consumer {
   private readonly acks = new Map<number, AckBatch>();
   private readonly settling = new Set<Promise<void>>();
   private inFlight = 0;
-  private reserved = 0;
   private readonly waiters: (() => void)[] = [];
   /** Deliveries waiting for a free handler slot. */
   private readonly queue: { d: Delivery; epoch: number; done: (() => void) | undefined }[] = [];
@@ -246,27 +245,24 @@ export class Consumer {
     await this.sleep(backoffDelay(attempt, this.options.retry) + 10);
   }
 
+  /**
+   * One long poll at a time per partition, so a message on any partition is fetched at once;
+   * a partition waits while `concurrency` fetched messages are already waiting for a handler.
+   */
   private async pullLoop(partition: number, epoch: number): Promise<void> {
     let attempt = 0;
-    for (let lease = this.holds(partition, epoch); lease; lease = this.holds(partition, epoch)) {
-      const slots = await this.reserve();
-      if (slots === 0) break;
-      const current = this.holds(partition, epoch);
-      const waitMs = current ? Math.min(this.options.maxWaitMs, current.validUntil - Date.now() - 50) : 0;
-      if (!current || waitMs <= 0) {
-        this.release(slots);
-        break;
-      }
+    while (await this.bufferRoom()) {
+      const lease = this.holds(partition, epoch);
+      const waitMs = lease ? Math.min(this.options.maxWaitMs, lease.validUntil - Date.now() - 50) : 0;
+      if (waitMs <= 0) break;
       let address = '';
       try {
         address = await this.address(partition);
-        const res = await this.pull(address, partition, epoch, slots, waitMs);
-        // The reserved slots become running handlers (dispatch counts them) before they are freed.
+        const max = Math.max(1, this.options.concurrency - this.queue.length);
+        const res = await this.pull(address, partition, epoch, max, waitMs);
         for (const d of res.messages) this.dispatch(d, epoch);
-        this.release(slots);
         attempt = 0;
       } catch (err) {
-        this.release(slots);
         await this.recover(partition, err, ++attempt, address);
       }
     }
@@ -351,20 +347,12 @@ export class Consumer {
     }
   }
 
-  /** Waits for free handler slots and takes up to all of them (0 once closing). */
-  private async reserve(): Promise<number> {
-    while (!this.stopped && this.inFlight + this.reserved >= this.options.concurrency) {
+  /** Waits until fewer than `concurrency` fetched messages wait for a handler; false once closing. */
+  private async bufferRoom(): Promise<boolean> {
+    while (!this.stopped && this.queue.length >= this.options.concurrency) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    if (this.stopped) return 0;
-    const n = this.options.concurrency - this.inFlight - this.reserved;
-    this.reserved += n;
-    return n;
-  }
-
-  private release(n: number): void {
-    this.reserved -= n;
-    if (n > 0) this.wake();
+    return !this.stopped;
   }
 
   private wake(): void {
@@ -372,9 +360,8 @@ export class Consumer {
   }
 
   /**
-   * Runs the handler on a delivery once a slot is free (pulled deliveries have one reserved;
-   * streamed ones may wait), then acks or nacks it. After close() deliveries stay queued and
-   * close() nacks them.
+   * Runs the handler on a delivery once one of the `concurrency` slots is free, then acks or
+   * nacks it. After close() deliveries stay queued and close() gives them back (Nack).
    */
   private dispatch(d: Delivery, epoch: number, done?: () => void): void {
     this.queue.push({ d, epoch, done });

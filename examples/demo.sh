@@ -91,7 +91,11 @@ for ((i = 0; i < REPLICAS; i++)); do
   WHAT="broker default-broker-$i" wait_for "demo-broker-$i" 60 port_open "$((BROKER_PORT + i))"
 done
 kubectl -n "$NS" wait --for=condition=Ready --timeout=120s topic/orders >/dev/null
-log "topic orders is Ready: every partition is leased to a broker"
+# The Topic's status may still show an earlier run; the routes tell whether every partition is
+# held now (a restarted meta-server grants nothing new for one lease duration, 10 s).
+PARTITIONS="$(kubectl -n "$NS" get topic orders -o jsonpath='{.spec.partitions}')"
+all_leased() { [[ "$(herald lag --group billing --topic orders -o json 2>/dev/null | wc -l)" -eq "$PARTITIONS" ]]; }
+WHAT="every partition of orders leased to a broker" wait_for demo-operator 90 all_leased
 
 step "5/6 publish $MESSAGES messages with the herald CLI, then consume them as group billing"
 PUBLISHED="$LOG_DIR/demo-published.txt"

@@ -167,7 +167,8 @@ async function consume(
     group: c.group,
     concurrency: 1,
     autoAck: c.ack,
-    maxWaitMs: Math.min(5_000, c.follow ? 5_000 : Math.max(1, c.idleMs)),
+    // Short polls: close() waits for running ones, and their messages are given back.
+    maxWaitMs: 1_000,
     closeTimeoutMs: 5_000,
     ...(global.meta ? {} : { topic: c.topic, partitions: c.partitions }),
   });
@@ -207,8 +208,10 @@ async function consume(
         : ` until ${c.max ?? 'every'} message${c.max === 1 ? '' : 's'} or ${c.idleMs} ms idle`) +
       '\n',
   );
+  // Idle time counts from when the group first gives this consumer a partition.
   const idle = setInterval(() => {
-    if (!c.follow && Date.now() - last >= c.idleMs) finished();
+    if (consumer.assignment().length === 0 && count === 0) last = Date.now();
+    else if (!c.follow && Date.now() - last >= c.idleMs) finished();
   }, 50);
   await Promise.race([done, io.interrupted]);
   clearInterval(idle);

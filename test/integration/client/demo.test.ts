@@ -1,0 +1,39 @@
+// `make demo` is the first thing a newcomer runs: examples/demo.sh end to end on the running
+// environment (operator, brokers, the CLI round trip), then `--stop`.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+jest.setTimeout(180_000);
+
+const root = join(__dirname, '..', '..', '..');
+
+function demo(args: string[]): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn('bash', [join(root, 'examples', 'demo.sh'), ...args], { cwd: root });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', (code) => resolve({ code, output, ms: Date.now() - started }));
+  });
+}
+
+afterAll(async () => {
+  await demo(['--stop']);
+});
+
+test('the demo publishes and consumes through the CLI, then stops', async () => {
+  const run = await demo([]);
+  if (run.code !== 0) throw new Error(`demo failed:\n${run.output}`);
+  expect(run.output).toContain('published 5 of 5 messages to orders');
+  expect(run.output).toContain('consumed 5 messages');
+  expect(run.output).toMatch(/MESSAGE-ID\s+PARTITION\s+OFFSET/);
+  expect(run.output).toContain('Try next:');
+  // Warm environment: well under a minute, even when the demo starts every process.
+  expect(run.ms).toBeLessThan(90_000);
+
+  const stop = await demo(['--stop']);
+  expect(stop.code).toBe(0);
+  expect(stop.output).toMatch(/stopped demo-operator/);
+  expect(stop.output).toMatch(/stopped demo-broker-0/);
+});
