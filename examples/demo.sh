@@ -37,25 +37,27 @@ fi
 
 STARTED=$SECONDS
 STEP=""
-step() { STEP="$*"; log "$*"; }
-on_error() {
+STEP_LOGS=""
+# step "LOGS" "WHAT": WHAT is printed, LOGS (names under logs/) are shown if the step fails.
+step() { STEP_LOGS="$1"; STEP="$2"; log "$2"; }
+on_exit() {
   local code=$?
+  [[ $code -eq 0 ]] && return 0
   printf '\n[%s] ERROR: the demo failed at: %s (exit %s)\n' "$(_ts)" "$STEP" "$code" >&2
-  for f in "$LOG_DIR"/demo-*.log; do
-    [[ -f "$f" ]] || continue
-    printf -- '--- last lines of %s ---\n' "$f" >&2
-    tail -n 8 "$f" >&2
+  for name in $STEP_LOGS; do
+    [[ -f "$LOG_DIR/$name.log" ]] || continue
+    printf -- '--- last lines of %s ---\n' "$LOG_DIR/$name.log" >&2
+    tail -n 10 "$LOG_DIR/$name.log" >&2
   done
   printf 'Stop what was started with: examples/demo.sh --stop\n' >&2
-  exit "$code"
 }
-trap on_error ERR
+trap on_exit EXIT
 
-step "1/6 local environment (a cold first run builds the control plane; later runs take seconds)"
+step "demo-env" "1/6 local environment (a cold first run builds the control plane; later runs take seconds)"
 run_logged demo-env bash test/env/up.sh
 . "$HERALD_STATE/env.sh"
 
-step "2/6 CRDs, namespace $NS, the MySQL Secret, and the operator (meta-server on $META)"
+step "demo-operator" "2/6 CRDs, namespace $NS, the MySQL Secret, and the operator (meta-server on $META)"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -67,13 +69,14 @@ start_daemon demo-operator "${NODE_TS[@]}" operator/main.ts --kubeconfig "$KUBEC
   --broker-meta-address "$META" --assignment-poll-ms 500
 WHAT="meta-server on $META" wait_for demo-operator 60 port_open "$META_PORT"
 
-step "3/6 examples/: BrokerPool default, Topic orders, ConsumerGroup billing"
+step "demo-operator" "3/6 examples/: BrokerPool default, Topic orders, ConsumerGroup billing"
 kubectl -n "$NS" apply -f examples/ >/dev/null
 config_json() { kubectl -n "$NS" get configmap default-broker-config -o jsonpath='{.data.broker\.json}'; }
 WHAT="the pool's ConfigMap" wait_for demo-operator 60 config_json
 
 REPLICAS="$(kubectl -n "$NS" get brokerpool default -o jsonpath='{.spec.replicas}')"
-step "4/6 $REPLICAS brokers in lease mode (as pods default-broker-0..$((REPLICAS - 1)))"
+BROKER_LOGS="$(seq -f 'demo-broker-%g' 0 $((REPLICAS - 1)) | tr '\n' ' ')"
+step "demo-operator $BROKER_LOGS" "4/6 $REPLICAS brokers in lease mode (as pods default-broker-0..$((REPLICAS - 1)))"
 for ((i = 0; i < REPLICAS; i++)); do
   name="demo-broker-$i"
   config="$RUN_DIR/$name.json"
@@ -97,13 +100,13 @@ PARTITIONS="$(kubectl -n "$NS" get topic orders -o jsonpath='{.spec.partitions}'
 all_leased() { [[ "$(herald lag --group billing --topic orders -o json 2>/dev/null | wc -l)" -eq "$PARTITIONS" ]]; }
 WHAT="every partition of orders leased to a broker" wait_for demo-operator 90 all_leased
 
-step "5/6 publish $MESSAGES messages with the herald CLI, then consume them as group billing"
+step "$BROKER_LOGS" "5/6 publish $MESSAGES messages with the herald CLI, then consume them as group billing"
 PUBLISHED="$LOG_DIR/demo-published.txt"
 seq 1 "$MESSAGES" | sed 's/^/order #/' | herald publish orders --lines --key customer-17 \
   --ref-key "demo-$(date +%s)" --tag demo | tee "$PUBLISHED"
 herald consume orders --group billing --max "$MESSAGES" --idle 15s
 
-step "6/6 the trace of the first message"
+step "$BROKER_LOGS" "6/6 the trace of the first message"
 FIRST_ID="$(awk 'NR == 2 { print $1 }' "$PUBLISHED")"
 # Admin.Trace is served once the tracing work of issue #6 is merged; until then this step
 # reports the server's answer and the demo goes on.
@@ -111,7 +114,6 @@ if ! herald trace "$FIRST_ID"; then
   log "herald trace $FIRST_ID failed: this broker does not record traces yet"
 fi
 
-trap - ERR
 cat <<MSG
 
 Herald runs locally (ready in $((SECONDS - STARTED)) s): the operator (meta-server $META) and

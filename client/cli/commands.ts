@@ -124,7 +124,7 @@ async function publish(
   if (texts.length === 0) throw new UsageError('no message to publish (the input was empty)');
   const producer = new Producer({ ...connection, deliveryTimeoutMs: global.timeoutMs });
   const results: SendResult[] = [];
-  let failed: unknown;
+  let failed: Error | undefined;
   try {
     const sends = texts.map((body) => {
       const m: OutgoingMessage = {
@@ -142,7 +142,7 @@ async function publish(
     });
     for (const s of await Promise.allSettled(sends)) {
       if (s.status === 'fulfilled') results.push(s.value);
-      else failed ??= s.reason;
+      else failed ??= s.reason instanceof Error ? s.reason : new Error(String(s.reason));
     }
   } finally {
     await producer.close();

@@ -40,12 +40,16 @@ function oneLine(s: string): string {
 /** A body as text when it is printable UTF-8, else base64 (with the encoding said). */
 export function bodyOf(body: Buffer): { body: string; bodyEncoding: 'utf8' | 'base64' } {
   const text = body.toString('utf8');
-  // eslint-disable-next-line no-control-regex
-  const printable =
-    Buffer.from(text, 'utf8').equals(body) && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(text);
+  const printable = Buffer.from(text, 'utf8').equals(body) && ![...text].some(isControl);
   return printable
     ? { body: text, bodyEncoding: 'utf8' }
     : { body: body.toString('base64'), bodyEncoding: 'base64' };
+}
+
+/** C0 control characters other than tab, newline and carriage return. */
+function isControl(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d;
 }
 
 export function isoTime(ms: number): string {

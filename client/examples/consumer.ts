@@ -12,7 +12,7 @@ async function main(): Promise<void> {
     logger: createLogger(),
   });
   await consumer.run({
-    eachMessage: async (m) => {
+    eachMessage: (m) => {
       const text = m.body.toString();
       // A thrown error nacks the message with its text; the group's retry policy brings it back.
       if (text.includes('fail')) throw new Error(`cannot process ${m.messageId}`);
