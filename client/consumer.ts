@@ -127,6 +127,7 @@ export class Consumer {
         await this.leases.sync();
       } catch (err) {
         this.stopped = true;
+        await this.leases.stop({ leave: false });
         this.meta?.close();
         throw callError(err, 'meta-server');
       }
@@ -155,16 +156,12 @@ export class Consumer {
     for (const s of this.streams) s.cancel();
     this.wake();
     const deadline = Date.now() + this.options.closeTimeoutMs;
-    const until = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
     // Running long polls end within maxWaitMs; cancelling one would strand what the broker has
     // already handed it until the ack timeout, so they are awaited and their messages given back.
-    await Promise.race([Promise.all([...this.workers.values()]), until(deadline - Date.now())]);
+    await withDeadline(Promise.all([...this.workers.values()]), deadline);
     for (const c of this.calls) c.cancel();
     while (this.inFlight > 0 && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, Math.max(1, deadline - Date.now()));
-      });
+      await withDeadline(new Promise<void>((resolve) => this.waiters.push(resolve)), deadline);
     }
     if (this.inFlight > 0) this.log.warn('closing with handlers still running', { inFlight: this.inFlight });
     // Fetched but never handed to the handler: redeliverable at once instead of after the ack timeout.
@@ -503,5 +500,18 @@ export class Consumer {
         }
       });
     });
+  }
+}
+
+/** Waits for `p`, but not past `deadline` (Date.now() clock); leaves no timer behind. */
+async function withDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      p,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
