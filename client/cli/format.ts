@@ -22,7 +22,10 @@ export function table<T>(rows: T[], columns: Column<T>[]): string {
   return (
     cells
       .map((line) =>
-        line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i]))).join('  '),
+        line
+          .map((cell, i) => cell.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
       )
       .join('\n') + '\n'
   );
