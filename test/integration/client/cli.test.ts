@@ -120,6 +120,40 @@ test('publish from stdin (one message per line) and from a file, consume them as
   expect(idle.stderr).toContain('consumed 0 messages');
 });
 
+test('--broker without a meta-server, and --follow until Ctrl-C', async () => {
+  const broker = cluster.brokers[0].address;
+  const published = await herald(
+    ['publish', 'orders', 'direct', '--partition', '1', '--broker', broker, '-o', 'json'],
+    undefined,
+    {
+      HERALD_META: '',
+    },
+  );
+  expect(published.code).toBe(0);
+  expect(jsonLines(published.stdout)[0]).toMatchObject({ partition: 1 });
+
+  // --follow keeps reading until SIGINT, then closes (acks, leaves) and exits 0.
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin', 'herald'), 'consume', 'orders', '--group', 'readers', '--follow', '-o', 'json'],
+    {
+      cwd: root,
+      env: { ...process.env, HERALD_META: cluster.operator.metaAddress, HERALD_NAMESPACE: cluster.ns.name },
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor('the message printed', () =>
+    Promise.resolve(stdout.includes('"body":"direct"') ? true : undefined),
+  );
+  child.kill('SIGINT');
+  expect(await exited).toBe(0);
+  expect(stderr).toContain('consumed 1 message');
+});
+
 test('exit codes: usage errors, an unknown topic or group, an unreachable meta-server', async () => {
   const usage = await herald(['publish']);
   expect(usage.code).toBe(2);

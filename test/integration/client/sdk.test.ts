@@ -2,7 +2,7 @@
 // keys land where the broker hashes them, linger batching saves Publish calls, non-retriable
 // errors fail fast with typed errors, a consumer group of two splits the partitions, a handler
 // that throws gets the message again, close() hands partitions over without losing messages,
-// and a producer survives the loss of a broker without losing an acknowledged message.
+// and a producer and a consumer survive the loss of a broker without losing an acknowledged message.
 import type { RowDataPacket } from 'mysql2/promise';
 import { Consumer, HeraldError, Producer, partitionForKey } from '../../../client';
 import type { Delivery, SendResult } from '../../../client';
@@ -34,6 +34,7 @@ beforeAll(async () => {
       { name: 'again', topic: 'retry' },
       { name: 'leaving', topic: 'handover' },
       { name: 'streamed', topic: 'stream' },
+      { name: 'movers', topic: 'moves' },
     ],
     consumerLeaseSeconds: 6,
   });
@@ -220,8 +221,15 @@ test('close() waits for handlers, acks them and leaves the group; the other cons
   expect(Date.now() - handedOver).toBeLessThan(15_000);
 });
 
-test('a producer survives the loss of a broker without losing an acknowledged message', async () => {
+test('a producer and a consumer survive the loss of a broker: every acknowledged message is stored and consumed', async () => {
   const p = producer({ deliveryTimeoutMs: 60_000 });
+  const consumed = new Set<string>();
+  const c = consumer('movers', { ackTimeoutMs: 3_000 });
+  await c.run({
+    eachMessage: (m) => {
+      consumed.add(m.body.toString());
+    },
+  });
   const acked: SendResult[] = [];
   const bodies = new Map<string, string>();
   let stop = false;
@@ -260,4 +268,8 @@ test('a producer survives the loss of a broker without losing an acknowledged me
     );
     expect(rows.map((x) => Buffer.from(x.body as Buffer).toString())).toEqual([bodies.get(r.messageId)]);
   }
+  // The consumer follows its partitions to b1 (routes refreshed after b0 stopped answering).
+  await waitFor('every acknowledged message consumed', () =>
+    Promise.resolve([...bodies.values()].every((b) => consumed.has(b)) ? true : undefined),
+  );
 });
