@@ -49,6 +49,8 @@ export class Producer {
   /** The tail of each batch id's chain of sends: one batch per partition in flight. */
   private readonly lanes = new Map<string, Promise<void>>();
   private readonly sticky = new Map<string, number>();
+  /** Per topic, the routing of the latest send (settled, never rejected). */
+  private readonly routing = new Map<string, Promise<void>>();
   private publishCalls = 0;
   private closed = false;
 
@@ -72,7 +74,19 @@ export class Producer {
       throw new HeraldError('INVALID_REQUEST', 'the producer is closed', { field: 'producer' });
     const wire = toWire(message);
     const deadline = Date.now() + this.options.deliveryTimeoutMs;
-    const route = await this.route(topic, message, wire, deadline);
+    // Routing waits for a topic's earlier sends, so messages reach their batches in send() order
+    // even when the first ones wait for GetRoutes.
+    const previous = this.routing.get(topic) ?? Promise.resolve();
+    const routed = previous.then(() => this.route(topic, message, wire, deadline));
+    const settled = routed.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.routing.set(topic, settled);
+    void settled.then(() => {
+      if (this.routing.get(topic) === settled) this.routing.delete(topic);
+    });
+    const route = await routed;
     return new Promise<SendResult>((resolve, reject) =>
       this.enqueue(topic, route, { wire, resolve, reject, deadline }),
     );
@@ -80,6 +94,9 @@ export class Producer {
 
   /** Sends every queued message now and waits until all sends have settled. */
   async flush(): Promise<void> {
+    while (this.routing.size > 0) await Promise.all([...this.routing.values()]);
+    // Routed sends enqueue in the continuation that follows their routing.
+    await new Promise((resolve) => setImmediate(resolve));
     for (const b of [...this.open.values()]) this.dispatch(b);
     while (this.lanes.size > 0) await Promise.all([...this.lanes.values()]);
   }
