@@ -140,7 +140,16 @@ async function publish(
       };
       return producer.send(c.topic, m);
     });
-    for (const s of await Promise.allSettled(sends)) {
+    // Long runs report progress on stderr every 2 s.
+    let settledCount = 0;
+    for (const s of sends)
+      void s.then(
+        () => settledCount++,
+        () => settledCount++,
+      );
+    const progress = setInterval(() => io.err(`published ${settledCount} of ${texts.length}...\n`), 2_000);
+    const outcomes = await Promise.allSettled(sends).finally(() => clearInterval(progress));
+    for (const s of outcomes) {
       if (s.status === 'fulfilled') results.push(s.value);
       else failed ??= s.reason instanceof Error ? s.reason : new Error(String(s.reason));
     }

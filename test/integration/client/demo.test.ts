@@ -36,8 +36,9 @@ test('the demo publishes and consumes through the CLI, then stops', async () => 
   expect(Number(/consumed (\d+) messages/.exec(run.output)?.[1])).toBeGreaterThanOrEqual(5);
   expect(run.output).toMatch(/MESSAGE-ID\s+PARTITION\s+OFFSET/);
   expect(run.output).toContain('Try next:');
-  // Warm environment: under a minute, even when the demo starts every process.
-  expect(run.ms).toBeLessThan(60_000);
+  // Warm environment: 35-45 s when the demo starts every process (README); the bound leaves
+  // room for a busy machine.
+  expect(run.ms).toBeLessThan(90_000);
 
   const stop = await demo(['--stop']);
   expect(stop.code).toBe(0);
