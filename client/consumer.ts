@@ -65,6 +65,8 @@ export class Consumer {
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
   private readonly leases: ConsumerLeaseClient | undefined;
+  /** Without a meta-server: owners that brokers named in NOT_PARTITION_OWNER answers. */
+  private readonly redirects = new Map<number, string>();
   private topic = '';
   private handler: MessageHandler | undefined;
   private readonly workers = new Map<number, Promise<void>>();
@@ -206,7 +208,7 @@ export class Consumer {
   }
 
   private async address(partition: number): Promise<string> {
-    if (!this.routes) return this.options.broker ?? '';
+    if (!this.routes) return this.redirects.get(partition) ?? this.options.broker ?? '';
     const r = await this.routes.get(this.topic);
     const owner = r.owners[partition] ?? r.owners.find((a) => a !== undefined);
     if (!owner) {
@@ -214,6 +216,18 @@ export class Consumer {
       throw new HeraldError('NOT_PARTITION_OWNER', `no broker holds ${this.topic}/${partition} yet`, {});
     }
     return owner;
+  }
+
+  /** A broker named the partition's owner (Subscribe is not forwarded, so even direct mode follows it). */
+  private followOwner(partition: number, owner: string): void {
+    if (this.routes) this.routes.setOwner(this.topic, partition, owner);
+    else this.redirects.set(partition, owner);
+  }
+
+  /** The route stopped working: ask the meta-server again, or go back to the configured broker. */
+  private forgetRoute(partition: number): void {
+    this.routes?.invalidate(this.topic);
+    this.redirects.delete(partition);
   }
 
   /** After a failed fetch: follow a new owner at once, else wait a backoff step. */
@@ -227,14 +241,14 @@ export class Consumer {
     if (this.stopped) return;
     const owner =
       e instanceof HeraldError && e.reason === 'NOT_PARTITION_OWNER' ? e.metadata.owner : undefined;
-    if (owner && owner !== calledAddress && this.routes) {
-      this.routes.setOwner(this.topic, partition, owner);
+    if (owner && owner !== calledAddress) {
+      this.followOwner(partition, owner);
       return;
     }
     if (e instanceof HeraldError && e.reason === 'LEASE_EXPIRED') {
       this.log.info('lease no longer valid at the broker', { partition });
     } else if (isRetriable(e)) {
-      this.routes?.invalidate(this.topic);
+      this.forgetRoute(partition);
       this.log.debug('fetch failed, retrying', { partition, err: e });
     } else {
       this.log.error('fetch failed', { partition, err: e });
@@ -473,11 +487,11 @@ export class Consumer {
             err instanceof HeraldError && err.reason === 'NOT_PARTITION_OWNER'
               ? err.metadata.owner
               : undefined;
-          if (owner && owner !== address && this.routes) {
-            this.routes.setOwner(this.topic, partition, owner);
+          if (owner && owner !== address) {
+            this.followOwner(partition, owner);
             return 0;
           }
-          this.routes?.invalidate(this.topic);
+          this.forgetRoute(partition);
           return undefined;
         },
       },

@@ -28,6 +28,7 @@ beforeAll(async () => {
       { name: 'handover', partitions: 4 },
       { name: 'moves', partitions: 4 },
       { name: 'stream', partitions: 2 },
+      { name: 'direct', partitions: 2 },
     ],
     groups: [
       { name: 'split', topic: 'work' },
@@ -35,12 +36,13 @@ beforeAll(async () => {
       { name: 'leaving', topic: 'handover' },
       { name: 'streamed', topic: 'stream' },
       { name: 'movers', topic: 'moves' },
+      { name: 'direct-readers', topic: 'direct' },
     ],
     consumerLeaseSeconds: 6,
   });
   await kubectlApply(cluster.ns.name, topicManifest('small', 2, '  maxMessageBytes: 1024\n'));
   await waitReady(cluster.ns.name, 'small');
-  for (const t of ['keys', 'work', 'retry', 'handover', 'moves', 'stream', 'small'])
+  for (const t of ['keys', 'work', 'retry', 'handover', 'moves', 'stream', 'direct', 'small'])
     await cluster.waitAssigned(t, ['b0', 'b1']);
 });
 
@@ -219,6 +221,25 @@ test('close() waits for handlers, acks them and leaves the group; the other cons
     Promise.resolve(processed.size === total ? true : undefined),
   );
   expect(Date.now() - handedOver).toBeLessThan(15_000);
+});
+
+test('without a meta-server, a Subscribe to a broker that does not own the partition follows the owner it names', async () => {
+  const routes = await cluster.routes('direct');
+  const [other] = cluster.brokers.filter((b) => b.id !== routes[0].brokerId);
+  const p = producer({ meta: undefined, broker: other.address });
+  await Promise.all(Array.from({ length: 5 }, (_, i) => p.send('direct', { partition: 0, body: `d-${i}` })));
+  const seen: string[] = [];
+  const c = consumer('direct-readers', {
+    meta: undefined,
+    broker: other.address,
+    topic: 'direct',
+    partitions: [0],
+    fetch: 'subscribe',
+  });
+  await c.run({ eachMessage: (m) => void seen.push(m.body.toString()) });
+  await waitFor('the messages', () => Promise.resolve(seen.length === 5 ? true : undefined));
+  expect(seen).toEqual(['d-0', 'd-1', 'd-2', 'd-3', 'd-4']);
+  await c.close();
 });
 
 test('a producer and a consumer survive the loss of a broker: every acknowledged message is stored and consumed', async () => {
