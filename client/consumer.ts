@@ -351,6 +351,8 @@ export class Consumer {
           clearInterval(watch);
           this.streams.delete(stream);
         }
+        // The broker ended the stream (shutting down): reconnect after a backoff step.
+        await this.sleep(backoffDelay(++attempt, this.options.retry));
       } catch (err) {
         if ((err as grpc.ServiceError).code === grpc.status.CANCELLED && !this.holds(partition, epoch)) break;
         await this.recover(partition, err, ++attempt, address);

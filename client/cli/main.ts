@@ -10,6 +10,12 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+// A closed pipe (herald consume ... | head -1) ends the run quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 async function main(): Promise<number> {
   const { global, command } = parseCommandLine(process.argv.slice(2), process.env);
   const interrupted = new Promise<void>((resolve) => {
