@@ -86,3 +86,58 @@ export function fromServiceError(err: grpc.ServiceError): HeraldError | undefine
   if (info === undefined || !(info.reason in REASONS)) return undefined;
   return new HeraldError(info.reason as Reason, err.details, info.metadata, { cause: err });
 }
+
+/**
+ * A call that failed without an answer from Herald: the server could not be reached, the call
+ * ran out of time, or the connection broke. Always retriable; the SDK then asks the meta-server
+ * for fresh routes. Separate from HeraldError because no server chose a reason for it.
+ */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+  readonly retriable = true;
+
+  constructor(
+    message: string,
+    /** The gRPC status the transport reported (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED...). */
+    readonly code: GrpcCode,
+    /** The address that was called. */
+    readonly address: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** What a failed SDK call throws. */
+export type CallError = HeraldError | UnavailableError;
+
+const TRANSPORT_CODES = new Set<GrpcCode>([
+  GrpcCode.UNAVAILABLE,
+  GrpcCode.DEADLINE_EXCEEDED,
+  GrpcCode.CANCELLED,
+  GrpcCode.RESOURCE_EXHAUSTED,
+]);
+
+/**
+ * A failed call to `address` as a typed error: a HeraldError when the server sent a reason;
+ * an UnavailableError for transport failures; otherwise (e.g. UNIMPLEMENTED by an older
+ * server) an INTERNAL_ERROR HeraldError that keeps the status in its metadata.
+ */
+export function callError(err: unknown, address: string): CallError {
+  if (err instanceof HeraldError || err instanceof UnavailableError) return err;
+  const e = err as Partial<grpc.ServiceError>;
+  if (typeof e.code !== 'number') return asHeraldError(err);
+  const typed = fromServiceError(e as grpc.ServiceError);
+  if (typed) return typed;
+  if (TRANSPORT_CODES.has(e.code)) {
+    return new UnavailableError(`${address}: ${e.details ?? e.message ?? 'unavailable'}`, e.code, address, {
+      cause: err,
+    });
+  }
+  return new HeraldError(
+    'INTERNAL_ERROR',
+    `${address}: ${GrpcCode[e.code] ?? e.code}: ${e.details ?? ''}`,
+    { grpcCode: String(e.code) },
+    { cause: err },
+  );
+}

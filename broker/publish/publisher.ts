@@ -13,7 +13,7 @@ import { publishDetail, scheduledEvent, storedEvent } from '../trace/publish-eve
 import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
-import { partitionForKey } from './partitioner';
+import { partitionForKey } from '../../client/partitioner';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 

@@ -200,6 +200,7 @@ export class ConsumerLeaseClient {
   private running: Promise<void> | undefined;
   private stopped = false;
   private joined = false;
+  private assignedTopic = '';
 
   constructor(
     private readonly options: LeaseClientOptions & {
@@ -220,6 +221,17 @@ export class ConsumerLeaseClient {
       .filter(([, l]) => now < l.validUntil)
       .map(([p]) => p)
       .sort((a, b) => a - b);
+  }
+
+  /** The lease on a partition while it is valid (holder clock, safety margin applied). */
+  lease(partition: number): HeldLease | undefined {
+    const l = this.held.get(partition);
+    return l && this.now() < l.validUntil ? l : undefined;
+  }
+
+  /** The group's topic, known after the first successful sync(). */
+  topic(): string {
+    return this.assignedTopic;
   }
 
   start(): void {
@@ -249,6 +261,7 @@ export class ConsumerLeaseClient {
           )
         ).assignment;
     this.joined = true;
+    this.assignedTopic = assignment?.topic ?? this.assignedTopic;
     const next = new Map<number, HeldLease>();
     for (const l of assignment?.leases ?? []) {
       next.set(l.partition, {

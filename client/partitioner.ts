@@ -1,7 +1,7 @@
 // Key → partition, exactly as Kafka's default partitioner does it, so a key lands in the same
 // partition whether the topic is stored in MySQL or (later) Kafka, and any language can
 // compute it: partition = (murmur2(utf8(key)) & 0x7fffffff) % partitions.
-// Test vectors are in docs/broker.md and test/unit/broker/partitioner.test.ts.
+// Test vectors are in docs/broker.md and test/unit/client/partitioner.test.ts.
 
 /** Kafka's murmur2 (seed 0x9747b28c) of the bytes, as a signed 32-bit integer. */
 export function murmur2(data: Uint8Array): number {

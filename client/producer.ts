@@ -1,0 +1,267 @@
+// The Producer: routes each message to its partition's owner (GetRoutes from the meta-server,
+// cached), batches per partition for `lingerMs` or up to a size, sends one Publish per batch,
+// and retries retriable failures with backoff until the message's delivery timeout.
+//
+// Order: one batch per partition is in flight at a time, so messages with one key are stored
+// in the order send() was called, retries included. Delivery is at least once: a Publish whose
+// answer was lost is sent again and may be stored twice (pair with client/idempotency/).
+import { HeraldError } from './errors';
+import { retry } from './backoff';
+import { BrokerConnections, unary } from './connections';
+import { MetaConnection } from './meta/lease-client';
+import { partitionForKey } from './partitioner';
+import { RouteCache } from './routes';
+import { toWire, wireSize } from './message';
+import type { OutgoingMessage, SendResult } from './message';
+import { producerOptions } from './options';
+import type { Input, ProducerOptions } from './options';
+import type { Logger } from './logger';
+import type { Message__Input } from '../proto/gen/herald/v1/Message';
+import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
+import type { PublishResponse } from '../proto/gen/herald/v1/PublishResponse';
+
+interface Pending {
+  wire: Message__Input;
+  resolve(result: SendResult): void;
+  reject(err: unknown): void;
+  deadline: number;
+}
+
+/** Where a batch goes: a partition, or (without a meta-server) a key the broker hashes, or neither. */
+type Route = { partition: number } | { key: string } | Record<string, never>;
+
+interface Batch {
+  id: string;
+  topic: string;
+  route: Route;
+  items: Pending[];
+  bytes: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class Producer {
+  readonly options: ProducerOptions;
+  private readonly log: Logger;
+  private readonly conns = new BrokerConnections();
+  private readonly meta: MetaConnection | undefined;
+  private readonly routes: RouteCache | undefined;
+  private readonly open = new Map<string, Batch>();
+  /** The tail of each batch id's chain of sends: one batch per partition in flight. */
+  private readonly lanes = new Map<string, Promise<void>>();
+  private readonly sticky = new Map<string, number>();
+  /** Per topic, the routing of the latest send (settled, never rejected). */
+  private readonly routing = new Map<string, Promise<void>>();
+  private publishCalls = 0;
+  private closed = false;
+
+  constructor(input: Input<ProducerOptions>) {
+    this.options = producerOptions(input);
+    this.log = this.options.logger.namespace('producer');
+    if (this.options.meta.length > 0) {
+      this.meta = new MetaConnection(this.options.meta);
+      this.routes = new RouteCache(this.meta, this.options.namespace, this.options.routeTtlMs);
+    }
+  }
+
+  /** Publish calls made so far (each carries one batch), for tests and metrics. */
+  get publishRequests(): number {
+    return this.publishCalls;
+  }
+
+  /** Queues a message; resolves once the broker stored it, rejects with a HeraldError or UnavailableError. */
+  async send(topic: string, message: OutgoingMessage): Promise<SendResult> {
+    if (this.closed)
+      throw new HeraldError('INVALID_REQUEST', 'the producer is closed', { field: 'producer' });
+    const wire = toWire(message);
+    const deadline = Date.now() + this.options.deliveryTimeoutMs;
+    // Routing waits for a topic's earlier sends, so messages reach their batches in send() order
+    // even when the first ones wait for GetRoutes.
+    const previous = this.routing.get(topic) ?? Promise.resolve();
+    const routed = previous.then(() => this.route(topic, message, wire, deadline));
+    const settled = routed.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.routing.set(topic, settled);
+    void settled.then(() => {
+      if (this.routing.get(topic) === settled) this.routing.delete(topic);
+    });
+    const route = await routed;
+    return new Promise<SendResult>((resolve, reject) =>
+      this.enqueue(topic, route, { wire, resolve, reject, deadline }),
+    );
+  }
+
+  /** Sends every queued message now and waits until all sends have settled. */
+  async flush(): Promise<void> {
+    while (this.routing.size > 0) await Promise.all([...this.routing.values()]);
+    // Routed sends enqueue in the continuation that follows their routing.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const b of [...this.open.values()]) this.dispatch(b);
+    while (this.lanes.size > 0) await Promise.all([...this.lanes.values()]);
+  }
+
+  /** Flushes, then closes the connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    this.conns.close();
+    this.meta?.close();
+  }
+
+  private async route(
+    topic: string,
+    m: OutgoingMessage,
+    wire: Message__Input,
+    deadline: number,
+  ): Promise<Route> {
+    if (!this.routes) {
+      if (m.partition !== undefined) return { partition: m.partition };
+      return m.key !== undefined ? { key: m.key } : {};
+    }
+    const routes = this.routes;
+    const r = await retry(() => routes.get(topic), { ...this.options.retry, deadline });
+    const size = wireSize(wire);
+    if (r.maxMessageBytes > 0 && size > r.maxMessageBytes) {
+      throw new HeraldError(
+        'MESSAGE_TOO_LARGE',
+        `message is ${size} bytes; topic ${topic} accepts at most ${r.maxMessageBytes}`,
+        { size: String(size), limit: String(r.maxMessageBytes) },
+      );
+    }
+    let partition: number;
+    if (m.partition !== undefined) partition = m.partition;
+    else if (m.key !== undefined) partition = partitionForKey(m.key, r.partitions);
+    else partition = this.sticky.get(topic) ?? Math.floor(Math.random() * r.partitions);
+    if (partition >= r.partitions) {
+      throw new HeraldError(
+        'PARTITION_OUT_OF_RANGE',
+        `partition ${partition} >= topic ${topic}'s ${r.partitions} partitions`,
+        { partition: String(partition), partitions: String(r.partitions) },
+      );
+    }
+    if (m.partition === undefined && m.key === undefined) this.sticky.set(topic, partition);
+    return { partition };
+  }
+
+  private enqueue(topic: string, route: Route, p: Pending): void {
+    const id = `${topic}\0${'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-'}`;
+    const size = wireSize(p.wire);
+    let b = this.open.get(id);
+    if (
+      b &&
+      (b.items.length >= this.options.maxBatchMessages || b.bytes + size > this.options.maxBatchBytes)
+    ) {
+      this.dispatch(b);
+      b = undefined;
+    }
+    if (!b) {
+      const batch: Batch = { id, topic, route, items: [], bytes: 0, timer: undefined };
+      batch.timer = setTimeout(() => this.dispatch(batch), this.options.lingerMs);
+      this.open.set(id, batch);
+      b = batch;
+    }
+    b.items.push(p);
+    b.bytes += size;
+    if (b.items.length >= this.options.maxBatchMessages) this.dispatch(b);
+  }
+
+  private dispatch(b: Batch): void {
+    if (this.open.get(b.id) !== b) return;
+    this.open.delete(b.id);
+    clearTimeout(b.timer);
+    // Unkeyed messages stick to one partition per batch, then move on (Kafka's sticky partitioner).
+    if ('partition' in b.route && this.sticky.get(b.topic) === b.route.partition) this.sticky.delete(b.topic);
+    const previous = this.lanes.get(b.id) ?? Promise.resolve();
+    const lane = previous.then(() => this.publish(b));
+    this.lanes.set(b.id, lane);
+    void lane.then(() => {
+      if (this.lanes.get(b.id) === lane) this.lanes.delete(b.id);
+    });
+  }
+
+  /** Sends a batch until it is stored or fails; settles every message. Never rejects. */
+  private async publish(b: Batch): Promise<void> {
+    let items = b.items;
+    while (items.length > 0) {
+      const batch = items;
+      try {
+        const res = await this.publishOnce(b, batch);
+        batch.forEach((p, i) => {
+          const r = res.results[i];
+          p.resolve({
+            topic: res.topic || b.topic,
+            partition: res.partition,
+            offset: r?.offset ?? 0,
+            messageId: r?.messageId ?? '',
+            deliverAtMs: r?.deliverAtMs ?? 0,
+          });
+        });
+        return;
+      } catch (err) {
+        // One oversize message fails the whole (atomic) batch: reject it alone, send the rest.
+        const index =
+          err instanceof HeraldError && err.reason === 'MESSAGE_TOO_LARGE' ? Number(err.metadata.index) : NaN;
+        if (Number.isInteger(index) && index >= 0 && index < batch.length && batch.length > 1) {
+          batch[index].reject(err);
+          items = batch.filter((_, i) => i !== index);
+          continue;
+        }
+        for (const p of batch) p.reject(err);
+        return;
+      }
+    }
+  }
+
+  private async publishOnce(b: Batch, items: Pending[]): Promise<PublishResponse> {
+    const request: PublishRequest__Input = { topic: b.topic, ...b.route, messages: items.map((p) => p.wire) };
+    const deadline = Math.min(...items.map((p) => p.deadline));
+    let calledAddress = '';
+    return retry(
+      async () => {
+        const address = await this.address(b);
+        calledAddress = address;
+        const timeout = Math.max(1, Math.min(this.options.callTimeoutMs, deadline - Date.now()));
+        this.publishCalls++;
+        return unary<PublishResponse>(address, timeout, (opts, cb) =>
+          this.conns.get(address).broker.Publish(request, opts, cb),
+        );
+      },
+      {
+        ...this.options.retry,
+        deadline,
+        onRetry: (err, attempt) => {
+          this.log.debug('publish retry', { topic: b.topic, attempt, err });
+          if (!this.routes || !('partition' in b.route)) return undefined;
+          const owner =
+            err instanceof HeraldError && err.reason === 'NOT_PARTITION_OWNER'
+              ? err.metadata.owner
+              : undefined;
+          if (owner && owner !== calledAddress) {
+            this.routes.setOwner(b.topic, b.route.partition, owner);
+            return 0;
+          }
+          this.routes.invalidate(b.topic);
+          return undefined;
+        },
+      },
+    );
+  }
+
+  private async address(b: Batch): Promise<string> {
+    if (!this.routes || !('partition' in b.route)) return this.options.broker ?? '';
+    const r = await this.routes.get(b.topic);
+    const owner = r.owners[b.route.partition];
+    // No owner yet (a partition between brokers): any broker answers NOT_PARTITION_OWNER or forwards.
+    if (owner) return owner;
+    const any = this.options.broker ?? r.owners.find((a) => a !== undefined);
+    if (!any) {
+      this.routes.invalidate(b.topic);
+      throw new HeraldError('NOT_PARTITION_OWNER', `no broker holds ${b.topic}/${b.route.partition} yet`, {
+        topic: b.topic,
+        partition: String(b.route.partition),
+      });
+    }
+    return any;
+  }
+}
