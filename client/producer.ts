@@ -145,7 +145,11 @@ export class Producer {
   }
 
   private enqueue(topic: string, route: Route, p: Pending): void {
-    const id = `${topic}\0${'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-'}`;
+    const target = 'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-';
+    // A Publish is stored in one transaction, so delayed and immediate messages go in separate
+    // batches (a broker refuses a request that mixes them).
+    const delayed = p.wire.deliverAtMs !== undefined || p.wire.delayMs !== undefined;
+    const id = `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
     const size = wireSize(p.wire);
     let b = this.open.get(id);
     if (

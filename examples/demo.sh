@@ -109,11 +109,7 @@ herald consume orders --group billing --idle 3s
 
 step "$BROKER_LOGS" "6/6 the trace of the first message"
 FIRST_ID="$(awk 'NR == 2 { print $1 }' "$PUBLISHED")"
-# Admin.Trace is served once the tracing work of issue #6 is merged; until then this step
-# reports the server's answer and the demo goes on.
-if ! herald trace "$FIRST_ID"; then
-  log "herald trace $FIRST_ID failed: this broker does not record traces yet"
-fi
+herald trace "$FIRST_ID"
 
 cat <<MSG
 
@@ -124,10 +120,13 @@ Logs: $LOG_DIR/demo-*.log
 Try next:
   export HERALD_META=$META HERALD_NAMESPACE=$NS
   npx herald publish orders "hello" --key customer-42 --tag vip
+  npx herald publish orders "rush" --priority                  # delivered before the backlog
+  npx herald publish orders "later" --delay 10s                # delivered in 10 s
   npx herald consume orders --group billing --follow          # Ctrl-C to stop
   npx herald lag --group billing --topic orders
   npx herald trace $FIRST_ID
   npx herald reset-offsets --group billing --topic orders --to earliest
+  npx herald dlq list --group billing --topic orders
   npx herald --help
   source $HERALD_STATE/env.sh && kubectl -n $NS get topics,consumergroups,brokerpools,pods
   make demo-stop                                              # stop the demo's processes

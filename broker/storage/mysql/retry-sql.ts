@@ -6,7 +6,7 @@
 // (schedule_at, offset) order, which is all the owner reads. A unique key on the offset lets
 // a rescheduled offset replace its row. `dead_letters` keeps a copy of each message, so a dead
 // letter outlives the topic's retention; its id orders pages (newest first).
-import type { Migration } from './sql';
+import type { Migration } from './migration';
 
 export const RETRY_MIGRATION: Migration = {
   // Numbered apart from the other #4 migrations so that branches merge without renumbering.

@@ -19,12 +19,8 @@ import { nameProblem } from '../../names';
 import { TRACE_MIGRATION } from './trace-sql';
 import { RETRY_MIGRATION } from './retry-sql';
 
-/** A migration: applied once, in version order, recorded in herald_schema_migrations. */
-export interface Migration {
-  version: number;
-  name: string;
-  statements: string[];
-}
+import type { Migration } from './migration';
+
 
 export const MIGRATIONS: Migration[] = [
   {

@@ -3,8 +3,9 @@
 // AUTO_INCREMENT primary key, so expiry finds its cut-off id by a binary search of point reads
 // (time-search.ts) and deletes a primary-key range, never scanning by time.
 
-/** A Migration (sql.ts) of MIGRATIONS. */
-export const TRACE_MIGRATION = {
+import type { Migration } from './migration';
+
+export const TRACE_MIGRATION: Migration = {
   version: 3,
   name: 'trace events and command log',
   statements: [

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../wait';
+import { api } from '../broker/helpers';
 import { startLeaseCluster } from '../leases/helpers';
 import type { LeaseCluster } from '../leases/helpers';
 
@@ -19,7 +20,11 @@ beforeAll(async () => {
     prefix: 'cli',
     brokers: 1,
     topics: [{ name: 'orders', partitions: 2 }],
-    groups: [{ name: 'readers', topic: 'orders' }],
+    groups: [
+      { name: 'readers', topic: 'orders' },
+      // Given up at the first failure: dead-lettered at once.
+      { name: 'fragile', topic: 'orders', spec: 'retry: {delaysSeconds: [0], maxRetries: 0}' },
+    ],
   });
   await cluster.waitAssigned('orders', ['b0']);
 });
@@ -118,6 +123,125 @@ test('publish from stdin (one message per line) and from a file, consume them as
   const idle = await herald(['consume', 'orders', '--group', 'readers', '--idle', '500ms']);
   expect(idle).toMatchObject({ code: 0, stdout: '' });
   expect(idle.stderr).toContain('consumed 0 messages');
+});
+
+test('trace, dlq list/replay/purge, reset-offsets and topics list against the real brokers', async () => {
+  const published = await herald([
+    'publish',
+    'orders',
+    'poison',
+    '--partition',
+    '0',
+    '--ref-key',
+    'r-1',
+    '-o',
+    'json',
+  ]);
+  expect(published.code).toBe(0);
+  const [{ messageId, offset }] = jsonLines(published.stdout) as { messageId: string; offset: number }[];
+  // The group fails the message once, through the broker's own API: it is dead-lettered.
+  const call = api(cluster.brokers[0].clients);
+  const pulled = await call.pull({
+    group: 'fragile',
+    topic: 'orders',
+    partition: 0,
+    maxMessages: 100,
+    maxWaitMs: 5000,
+  });
+  expect(pulled.messages.map((m) => m.messageId)).toContain(messageId);
+  await call.nack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [offset], error: 'bad input' });
+  for (const m of pulled.messages.filter((d) => d.offset !== offset))
+    await call.ack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [m.offset] });
+
+  const listed = await herald(['dlq', 'list', '--topic', 'orders', '--group', 'fragile', '-o', 'json']);
+  expect(listed.code).toBe(0);
+  const letters = jsonLines(listed.stdout);
+  expect(letters).toHaveLength(1);
+  expect(letters[0]).toMatchObject({
+    reason: 'max-retries',
+    attempts: 1,
+    lastError: 'bad input',
+    message: { messageId, body: 'poison' },
+  });
+
+  const replayed = await herald([
+    'dlq',
+    'replay',
+    '--topic',
+    'orders',
+    '--group',
+    'fragile',
+    '--all',
+    '-o',
+    'json',
+  ]);
+  expect(jsonLines(replayed.stdout)).toEqual([{ replayed: 1 }]);
+  const again = await call.pull({
+    group: 'fragile',
+    topic: 'orders',
+    partition: 0,
+    maxMessages: 10,
+    maxWaitMs: 5000,
+  });
+  expect(again.messages.map((m) => [m.messageId, m.deliveryAttempt])).toEqual([[messageId, 1]]);
+  await call.ack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [offset] });
+  const empty = await herald([
+    'dlq',
+    'purge',
+    '--topic',
+    'orders',
+    '--group',
+    'fragile',
+    '--all',
+    '-o',
+    'json',
+  ]);
+  expect(jsonLines(empty.stdout)).toEqual([{ purged: 0 }]);
+
+  // Trace events are written in batches: wait for the last one.
+  const life = async () =>
+    jsonLines((await herald(['trace', messageId, '-o', 'json'])).stdout).map((e) => e.event as string);
+  await waitFor('the acked event in the trace', async () =>
+    (await life()).includes('acked') ? true : undefined,
+  );
+  expect(await life()).toEqual([
+    'published',
+    'stored',
+    'delivered',
+    'nacked',
+    'dead-lettered',
+    'replayed',
+    'delivered',
+    'acked',
+  ]);
+  const byRef = await herald(['trace', '--ref-key', 'r-1', '--topic', 'orders']);
+  expect(byRef.code).toBe(0);
+  expect(byRef.stdout).toContain('dead-lettered');
+
+  const reset = await herald([
+    'reset-offsets',
+    '--group',
+    'fragile',
+    '--topic',
+    'orders',
+    '--to',
+    'earliest',
+    '-o',
+    'json',
+  ]);
+  expect(reset.code).toBe(0);
+  expect(jsonLines(reset.stdout).map((r) => r.committedOffset)).toEqual([0, 0]);
+
+  const topicsList = await herald(['topics', 'list', '-o', 'json']);
+  expect(topicsList.code).toBe(0);
+  expect(jsonLines(topicsList.stdout)).toEqual([
+    expect.objectContaining({
+      name: 'orders',
+      partitions: 2,
+      storage: 'mysql',
+      groups: ['fragile', 'readers'],
+    }),
+  ]);
 });
 
 test('--broker without a meta-server, and --follow until Ctrl-C', async () => {
