@@ -21,7 +21,6 @@ import { RETRY_MIGRATION } from './retry-sql';
 
 import type { Migration } from './migration';
 
-
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
