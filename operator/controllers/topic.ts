@@ -63,19 +63,26 @@ export async function reconcileTopic(
     });
   } else if (
     provisioned !== topic.spec.partitions ||
-    findCondition(conditions, 'StorageProvisioned')?.status !== 'True'
+    findCondition(conditions, 'StorageProvisioned')?.status !== 'True' ||
+    !schemaChecked(ctx).has(`${topic.metadata!.uid}/${topic.spec.partitions}`)
   ) {
     try {
+      const changed =
+        provisioned !== topic.spec.partitions ||
+        findCondition(conditions, 'StorageProvisioned')?.status !== 'True';
       await (await provisioner(ctx, topic, pool)).ensureTopic(name, topic.spec.partitions);
+      schemaChecked(ctx).add(`${topic.metadata!.uid}/${topic.spec.partitions}`);
       const grown = provisioned > 0 && provisioned < topic.spec.partitions;
-      await ctx.events.record(
-        topic,
-        'Normal',
-        grown ? 'PartitionsAdded' : 'StorageProvisioned',
-        grown
-          ? `partitions grew from ${provisioned} to ${topic.spec.partitions}`
-          : `created storage for ${topic.spec.partitions} partitions`,
-      );
+      if (changed) {
+        await ctx.events.record(
+          topic,
+          'Normal',
+          grown ? 'PartitionsAdded' : 'StorageProvisioned',
+          grown
+            ? `partitions grew from ${provisioned} to ${topic.spec.partitions}`
+            : `created storage for ${topic.spec.partitions} partitions`,
+        );
+      }
       provisioned = topic.spec.partitions;
       set({
         type: 'StorageProvisioned',
@@ -185,6 +192,18 @@ async function finalize(ctx: ControllerContext, topic: Topic): Promise<Reconcile
     if (!isNotFound(err)) throw err;
   }
   return undefined;
+}
+
+/**
+ * The topics whose storage this operator process has ensured. ensureTopic also brings tables of
+ * an earlier Herald version to the current layout, so each process runs it once per topic even
+ * when the Topic's status says it is provisioned (an upgrade changes no Topic).
+ */
+const checked = new WeakMap<ControllerContext, Set<string>>();
+function schemaChecked(ctx: ControllerContext): Set<string> {
+  let set = checked.get(ctx);
+  if (!set) checked.set(ctx, (set = new Set()));
+  return set;
 }
 
 function provisioner(ctx: ControllerContext, topic: Topic, pool: BrokerPool): Promise<TopicProvisioner> {

@@ -9,7 +9,6 @@
 import type { Migration } from './migration';
 
 export const RETRY_MIGRATION: Migration = {
-  // Numbered apart from the other #4 migrations so that branches merge without renumbering.
   version: 2,
   name: 'resend schedule and dead letters',
   statements: [

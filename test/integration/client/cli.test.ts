@@ -19,14 +19,18 @@ beforeAll(async () => {
   cluster = await startLeaseCluster({
     prefix: 'cli',
     brokers: 1,
-    topics: [{ name: 'orders', partitions: 2 }],
+    topics: [
+      { name: 'orders', partitions: 2 },
+      { name: 'jobs', partitions: 2 },
+    ],
     groups: [
       { name: 'readers', topic: 'orders' },
       // Given up at the first failure: dead-lettered at once.
-      { name: 'fragile', topic: 'orders', spec: 'retry: {delaysSeconds: [0], maxRetries: 0}' },
+      { name: 'fragile', topic: 'jobs', spec: 'retry: {delaysSeconds: [0], maxRetries: 0}' },
     ],
   });
   await cluster.waitAssigned('orders', ['b0']);
+  await cluster.waitAssigned('jobs', ['b0']);
 });
 
 afterAll(async () => {
@@ -128,7 +132,7 @@ test('publish from stdin (one message per line) and from a file, consume them as
 test('trace, dlq list/replay/purge, reset-offsets and topics list against the real brokers', async () => {
   const published = await herald([
     'publish',
-    'orders',
+    'jobs',
     'poison',
     '--partition',
     '0',
@@ -143,17 +147,17 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
   const call = api(cluster.brokers[0].clients);
   const pulled = await call.pull({
     group: 'fragile',
-    topic: 'orders',
+    topic: 'jobs',
     partition: 0,
     maxMessages: 100,
     maxWaitMs: 5000,
   });
   expect(pulled.messages.map((m) => m.messageId)).toContain(messageId);
-  await call.nack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [offset], error: 'bad input' });
+  await call.nack({ group: 'fragile', topic: 'jobs', partition: 0, offsets: [offset], error: 'bad input' });
   for (const m of pulled.messages.filter((d) => d.offset !== offset))
-    await call.ack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [m.offset] });
+    await call.ack({ group: 'fragile', topic: 'jobs', partition: 0, offsets: [m.offset] });
 
-  const listed = await herald(['dlq', 'list', '--topic', 'orders', '--group', 'fragile', '-o', 'json']);
+  const listed = await herald(['dlq', 'list', '--topic', 'jobs', '--group', 'fragile', '-o', 'json']);
   expect(listed.code).toBe(0);
   const letters = jsonLines(listed.stdout);
   expect(letters).toHaveLength(1);
@@ -168,7 +172,7 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
     'dlq',
     'replay',
     '--topic',
-    'orders',
+    'jobs',
     '--group',
     'fragile',
     '--all',
@@ -178,18 +182,18 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
   expect(jsonLines(replayed.stdout)).toEqual([{ replayed: 1 }]);
   const again = await call.pull({
     group: 'fragile',
-    topic: 'orders',
+    topic: 'jobs',
     partition: 0,
     maxMessages: 10,
     maxWaitMs: 5000,
   });
   expect(again.messages.map((m) => [m.messageId, m.deliveryAttempt])).toEqual([[messageId, 1]]);
-  await call.ack({ group: 'fragile', topic: 'orders', partition: 0, offsets: [offset] });
+  await call.ack({ group: 'fragile', topic: 'jobs', partition: 0, offsets: [offset] });
   const empty = await herald([
     'dlq',
     'purge',
     '--topic',
-    'orders',
+    'jobs',
     '--group',
     'fragile',
     '--all',
@@ -214,7 +218,7 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
     'delivered',
     'acked',
   ]);
-  const byRef = await herald(['trace', '--ref-key', 'r-1', '--topic', 'orders']);
+  const byRef = await herald(['trace', '--ref-key', 'r-1', '--topic', 'jobs']);
   expect(byRef.code).toBe(0);
   expect(byRef.stdout).toContain('dead-lettered');
 
@@ -223,7 +227,7 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
     '--group',
     'fragile',
     '--topic',
-    'orders',
+    'jobs',
     '--to',
     'earliest',
     '-o',
@@ -235,12 +239,8 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
   const topicsList = await herald(['topics', 'list', '-o', 'json']);
   expect(topicsList.code).toBe(0);
   expect(jsonLines(topicsList.stdout)).toEqual([
-    expect.objectContaining({
-      name: 'orders',
-      partitions: 2,
-      storage: 'mysql',
-      groups: ['fragile', 'readers'],
-    }),
+    expect.objectContaining({ name: 'jobs', partitions: 2, storage: 'mysql', groups: ['fragile'] }),
+    expect.objectContaining({ name: 'orders', partitions: 2, storage: 'mysql', groups: ['readers'] }),
   ]);
 });
 
