@@ -16,6 +16,7 @@
 //   BENCH_NODE_ARGS   more node flags for the broker, e.g. --trace-gc
 //   BENCH_PHASES      comma-separated subset of raw,publish,latency,backlog,mixed (default all)
 //   BENCH_MIXED       mixed runs as batch x producers (default 1x64,100x16)
+//   BENCH_ROUNDS      alternating plain/mixed rounds per mixed run (default 3; medians compared)
 //   BENCH_PUBLISH     publish runs as batch x producers, suffix s for PublishStream
 //                     (default 1x64,1x64s,10x64,100x16,100x64)
 //   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
@@ -136,7 +137,18 @@ async function rawInsertLimit(database: string, rowsPerInsert: number, connectio
     const first = next[p];
     next[p] = first + rowsPerInsert;
     const now = Date.now();
-    const rows = Array.from({ length: rowsPerInsert }, (_, k) => [first + k, now, '', '', '[]', '{}', BODY]);
+    const rows = Array.from({ length: rowsPerInsert }, (_, k) => [
+      first + k,
+      now,
+      '',
+      '',
+      '[]',
+      '{}',
+      BODY,
+      null,
+      null,
+      0,
+    ]);
     await pool.query(SQL.insertMessages(table, p), [rows]);
     return rowsPerInsert;
   });
@@ -474,16 +486,16 @@ async function main(): Promise<void> {
       'bench',
       'backlog',
       ...['1000', '5000'].flatMap((r) => [`latency-${r}-unary`, `latency-${r}-stream`]),
-    ].map((name) => ({
-      name,
-      partitions: PARTITIONS,
-    })),
-    ...['mixed-plain', 'mixed'].map((name) => ({
-      name,
-      partitions: PARTITIONS,
-      priority: true,
-      delay: true,
-    })),
+    ]
+      .map((name) => ({ name, partitions: PARTITIONS }))
+      .concat(
+        ['mixed-plain', 'mixed'].map((name) => ({
+          name,
+          partitions: PARTITIONS,
+          priority: true,
+          delay: true,
+        })),
+      ),
     ...(JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as Partial<BrokerOptionsInput>),
   };
   const broker = await spawnBroker(options, nodeArgs);
@@ -547,36 +559,54 @@ async function main(): Promise<void> {
     plain: number;
     mixed: number;
     ratio: number;
+    plainRuns: number[];
+    mixedRuns: number[];
     plainCpu: CpuShare;
     mixedCpu: CpuShare;
   }[] = [];
   const mixedRuns = (process.env.BENCH_MIXED ?? '1x64,100x16')
     .split(',')
     .map((run) => run.split('x').map(Number));
+  // Rounds alternate plain and mixed runs and the ratio is of the medians: on a 2-core machine
+  // one 10 s run against another moves by tens of percent.
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   for (const [batch, producers] of PHASES.has('mixed') ? mixedRuns : []) {
-    const plain = await publishThroughput(broker, clients, call, batch, producers, 'unary', 'mixed-plain');
-    const mix = await publishThroughput(
-      broker,
-      clients,
-      call,
-      batch,
-      producers,
-      'unary',
-      'mixed',
-      messageMix('mixed'),
-    );
+    const plainRuns: Awaited<ReturnType<typeof publishThroughput>>[] = [];
+    const mixRuns: Awaited<ReturnType<typeof publishThroughput>>[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      plainRuns.push(
+        await publishThroughput(broker, clients, call, batch, producers, 'unary', 'mixed-plain'),
+      );
+      mixRuns.push(
+        await publishThroughput(
+          broker,
+          clients,
+          call,
+          batch,
+          producers,
+          'unary',
+          'mixed',
+          messageMix('mixed'),
+        ),
+      );
+    }
+    const plain = median(plainRuns.map((r) => r.rate));
+    const mix = median(mixRuns.map((r) => r.rate));
     const r = {
       batch,
       producers,
-      plain: plain.rate,
-      mixed: mix.rate,
-      ratio: mix.rate / plain.rate,
-      plainCpu: plain.cpu,
-      mixedCpu: mix.cpu,
+      plain,
+      mixed: mix,
+      ratio: mix / plain,
+      plainRuns: plainRuns.map((x) => Math.round(x.rate)),
+      mixedRuns: mixRuns.map((x) => Math.round(x.rate)),
+      plainCpu: plainRuns[plainRuns.length - 1].cpu,
+      mixedCpu: mixRuns[mixRuns.length - 1].cpu,
     };
     mixed.push(r);
     console.log(
-      `mixed publish batch ${batch}, ${producers} producers: plain ${r.plain.toFixed(0)} msg/s, 10% priority + 10% delayed ${r.mixed.toFixed(0)} msg/s (${(100 * r.ratio).toFixed(1)}% of plain); ${cpuText(r.mixedCpu)}`,
+      `mixed publish batch ${batch}, ${producers} producers: plain ${r.plain.toFixed(0)} msg/s (runs ${r.plainRuns.join(', ')}), 10% priority + 10% delayed ${r.mixed.toFixed(0)} msg/s (runs ${r.mixedRuns.join(', ')}): ${(100 * r.ratio).toFixed(1)}% of plain; ${cpuText(r.mixedCpu)}`,
     );
   }
 
