@@ -53,7 +53,10 @@ on_exit() {
 }
 trap on_exit EXIT
 
-step "demo-env" "1/6 local environment (a cold first run builds the control plane; later runs take seconds)"
+step "demo-env" "1/6 npm dependencies, generated types, and the local environment (a cold first run builds the control plane; later runs take seconds)"
+need node "see the README's prerequisites"
+need npm "see the README's prerequisites"
+node_deps
 run_logged demo-env bash test/env/up.sh
 . "$HERALD_STATE/env.sh"
 

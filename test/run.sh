@@ -13,16 +13,8 @@ for tool in node npm go java mvn; do
 done
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js 20 or newer is required (found $(node --version))"
 
-# npm ci only when package-lock.json changed since the last install.
-lock_sum="$(sha256sum package-lock.json | cut -c1-16)"
-if [[ "$(cat node_modules/.herald-lock 2>/dev/null)" != "$lock_sum" ]]; then
-  step "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$lock_sum" >node_modules/.herald-lock
-fi
-
-step "generating types from proto/"
-npm run --silent gen
+step "npm dependencies and generated types"
+node_deps
 step "lint and formatting"
 npm run --silent lint
 step "type check"

@@ -57,6 +57,20 @@ run_logged() {
   log "  $name done in $((SECONDS - start)) s"
 }
 
+# node_deps: the npm dependencies (npm ci, only when package-lock.json changed since the last
+# install) and the types generated from proto/ and the CRDs, which a fresh clone lacks.
+node_deps() {
+  local lock_sum
+  lock_sum="$(sha256sum package-lock.json | cut -c1-16)"
+  if [[ "$(cat node_modules/.herald-lock 2>/dev/null)" != "$lock_sum" ]]; then
+    log "installing npm dependencies (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock_sum" >node_modules/.herald-lock
+  fi
+  log "generating types from proto/ and the CRDs"
+  npm run --silent gen
+}
+
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 
 is_running() { # is_running NAME
