@@ -214,7 +214,9 @@ async function consume(
     `consuming ${consumer.subscribedTopic} as group ${c.group}` +
       (c.follow
         ? ' (Ctrl-C to stop)'
-        : ` until ${c.max ?? 'every'} message${c.max === 1 ? '' : 's'} or ${c.idleMs} ms idle`) +
+        : c.max === undefined
+          ? ` until ${c.idleMs} ms pass without a message`
+          : ` until ${c.max} message${c.max === 1 ? '' : 's'} or ${c.idleMs} ms without one`) +
       '\n',
   );
   // Idle time counts from when the group first gives this consumer a partition.
