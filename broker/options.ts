@@ -83,6 +83,11 @@ export interface BrokerOptions {
     tailCacheBytes: number;
     /** An idle cursor re-reads its resend schedule's head at most this often (a lost wake-up's bound). */
     resendPollMs: number;
+    /**
+     * An idle subscription re-checks ownership and the consumer's lease at least this often, so
+     * a stream whose lease ended stops within this time even when no message arrives.
+     */
+    subscribeRecheckMs: number;
     /** Due resends read per query. */
     resendBatch: number;
     /** After a failed write of a retry, the failure is tried again this much later. */
@@ -215,6 +220,7 @@ export const DEFAULTS = {
     tailCacheMessages: 500,
     tailCacheBytes: 512 * 1024,
     resendPollMs: 3_000,
+    subscribeRecheckMs: 2_000,
     resendBatch: 200,
     retryWriteBackoffMs: 1_000,
   },
@@ -310,6 +316,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('commands.pollIntervalMs', o.commands.pollIntervalMs, 1);
   int('commands.retentionMs', o.commands.retentionMs, 1);
   int('delivery.resendPollMs', o.delivery.resendPollMs, 1);
+  int('delivery.subscribeRecheckMs', o.delivery.subscribeRecheckMs, 1);
   int('delivery.resendBatch', o.delivery.resendBatch, 1, 10_000);
   int('delivery.retryWriteBackoffMs', o.delivery.retryWriteBackoffMs, 1);
   // Undeclared groups keep the broker-wide delivery settings unless defaultGroup names others.

@@ -122,18 +122,20 @@ export class Delivery {
     const ackTimeout = start.ackTimeoutMs || cursor.policy.ackTimeoutMs;
     const abort = AbortSignal.any([cancelled, this.stopping.signal]);
     while (!abort.aborted) {
-      if (this.retired(cursor))
-        cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
       if (credits.available <= 0) {
         const seen = credits.signal.version;
         if (credits.available <= 0 && credits.signal.version === seen)
           await credits.signal.wait(Infinity, abort);
         continue;
       }
+      // Ownership and the consumer's lease again before every take (both cached): a stream whose
+      // lease ended or whose partition moved ends with the reason instead of feeding a zombie.
+      // This also moves on to a cursor that an offset reset replaced.
+      cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
       const seen = cursor.signal.version;
       const taken = await cursor.take(Math.min(credits.available, this.options.maxPullMessages), ackTimeout);
       if (taken.length === 0) {
-        if (cursor.signal.version === seen) await cursor.signal.wait(Infinity, abort);
+        if (cursor.signal.version === seen) await cursor.signal.wait(this.options.subscribeRecheckMs, abort);
         continue;
       }
       credits.available -= taken.length;

@@ -6,6 +6,9 @@ import { api, body, failure } from '../broker/helpers';
 import type { JoinGroupResponse } from '../../../proto/gen/herald/v1/JoinGroupResponse';
 import type { GroupHeartbeatResponse } from '../../../proto/gen/herald/v1/GroupHeartbeatResponse';
 import type { ConsumerLease } from '../../../proto/gen/herald/v1/ConsumerLease';
+import type { ServiceError } from '@grpc/grpc-js';
+import { readErrorInfo } from '../../../client/errors';
+import type { SubscribeResponse } from '../../../proto/gen/herald/v1/SubscribeResponse';
 import { waitFor } from '../wait';
 import { startLeaseCluster } from './helpers';
 import type { LeaseCluster } from './helpers';
@@ -63,6 +66,26 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
     expect((await failure(c.pull({ ...where, ...claim, maxWaitMs: 0 }))).info?.reason).toBe('LEASE_EXPIRED');
   }
 
+  // consumer-a also subscribes to another partition and takes its three messages.
+  const pb = a[1].partition;
+  const stream = cluster.brokers[0].clients.broker.Subscribe();
+  const streamed: number[] = [];
+  const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+  stream.on('data', (r: SubscribeResponse) => streamed.push(Number(r.delivery!.offset)));
+  stream.write({
+    start: {
+      group: 'billing',
+      topic: 'orders',
+      partition: pb,
+      credits: 100,
+      ackTimeoutMs: 60_000,
+      ...claimA,
+    },
+  });
+  await waitFor('three deliveries on the stream', () =>
+    Promise.resolve(streamed.length === 3 ? true : undefined),
+  );
+
   // consumer-a goes silent (a zombie); consumer-b joins and heartbeats until it holds everything.
   let b: ConsumerLease[] = await join('consumer-b');
   b = await waitFor(
@@ -79,6 +102,12 @@ test('an ack from a consumer without the current lease is rejected with LEASE_EX
   const zombie = await failure(c.ack({ ...where, ...claimA, offsets: [2] }));
   expect(zombie.info?.reason).toBe('LEASE_EXPIRED');
   expect(zombie.info?.metadata.partition).toBe(String(pa));
+  // The zombie's stream ends with LEASE_EXPIRED (it re-checks its lease while idle) and never
+  // delivers what is published after.
+  await c.publish({ topic: 'orders', partition: pb, messages: [body('4')] });
+  const streamEnd = await ended;
+  expect(readErrorInfo(streamEnd)?.reason).toBe('LEASE_EXPIRED');
+  expect(streamed).toEqual([1, 2, 3]);
 
   // The new holder gets the zombie's unacked messages again and acks them.
   const claimB = { consumerId: 'consumer-b', leaseEpoch: Number(b.find((l) => l.partition === pa)!.epoch) };
