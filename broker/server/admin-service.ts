@@ -159,49 +159,41 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     },
 
     Trace(call, callback) {
-      Promise.resolve()
-        .then(() => {
-          const { query, limit } = traceQuery(call.request);
-          // A stored row shows as two events: the limit counts what the caller sees.
-          return traceRows(store, query, limit).then((rows) => expandPublished(rows).slice(0, limit));
-        })
-        .then(
-          (events) =>
-            callback(null, {
-              events: events.map((e) => ({
-                atMs: e.at,
-                event: e.event,
-                topic: e.ref.topic,
-                partition: e.ref.partition,
-                offset: e.offset,
-                messageId: e.messageId,
-                refKey: e.refKey,
-                group: e.group,
-                consumerId: e.consumerId,
-                attempt: e.attempt,
-                broker: e.broker,
-                detail: e.detail,
-              })),
-            }),
-          (err: unknown) => callback(toServiceError(err)),
-        );
+      answer(callback, async () => {
+        const { query, limit } = traceQuery(call.request);
+        // A stored row shows as two events: the limit counts what the caller sees.
+        const events = expandPublished(await traceRows(store, query, limit)).slice(0, limit);
+        return {
+          events: events.map((e) => ({
+            atMs: e.at,
+            event: e.event,
+            topic: e.ref.topic,
+            partition: e.ref.partition,
+            offset: e.offset,
+            messageId: e.messageId,
+            refKey: e.refKey,
+            group: e.group,
+            consumerId: e.consumerId,
+            attempt: e.attempt,
+            broker: e.broker,
+            detail: e.detail,
+          })),
+        };
+      });
     },
 
     ResetOffsets(call, callback) {
-      const req = call.request;
-      Promise.resolve()
-        .then(() =>
-          resetOffsets(deps, {
-            group: req.group,
-            topic: req.topic,
-            partitions: req.partitions,
-            target: resetTarget(req),
-          }),
-        )
-        .then(
-          (partitions) => callback(null, { partitions }),
-          (err: unknown) => callback(toServiceError(err)),
-        );
+      answer(callback, async () => {
+        const req = call.request;
+        const target = resetTarget(req);
+        const partitions = await resetOffsets(deps, {
+          group: req.group,
+          topic: req.topic,
+          partitions: req.partitions,
+          target,
+        });
+        return { partitions };
+      });
     },
   };
 }

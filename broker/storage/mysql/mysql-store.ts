@@ -138,6 +138,11 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     }
   }
 
+  /** Runs a DELETE or UPDATE; returns how many rows it changed. */
+  private async affected(what: string, sql: string, values: unknown[]): Promise<number> {
+    return (await this.run<RowDataPacket[] & ResultSetHeader>(what, sql, values)).affectedRows;
+  }
+
   /** Runs `work` in a transaction on one connection; rolls back (or drops the connection) on failure. */
   private async transaction<T>(what: string, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
     const conn = await this.pool.getConnection().catch((err: unknown) => {
@@ -599,12 +604,9 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     const last = keep ? keep.id - 1 : range.hi;
     let deleted = 0;
     for (;;) {
-      const result = await this.run<RowDataPacket[] & ResultSetHeader>(what, TRACE_SQL.deleteUpTo(table), [
-        last,
-        EXPIRE_CHUNK,
-      ]);
-      deleted += result.affectedRows;
-      if (result.affectedRows < EXPIRE_CHUNK) return deleted;
+      const changed = await this.affected(what, TRACE_SQL.deleteUpTo(table), [last, EXPIRE_CHUNK]);
+      deleted += changed;
+      if (changed < EXPIRE_CHUNK) return deleted;
     }
   }
 
@@ -734,29 +736,11 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
   }
 
   async purgeDeadLetters(query: DeadLetterQuery): Promise<number> {
-    try {
-      const [result] = await this.pool.query<ResultSetHeader>({
-        sql: RETRY_SQL.purgeDeadLetters,
-        values: deadLetterFilterParams(query),
-        timeout: this.timeout,
-      });
-      return result.affectedRows;
-    } catch (err) {
-      throw classifyMysqlError(err, 'purge dead letters');
-    }
+    return this.affected('purge dead letters', RETRY_SQL.purgeDeadLetters, deadLetterFilterParams(query));
   }
 
   async expireDeadLetters(topic: string, group: string, before: number): Promise<number> {
-    try {
-      const [result] = await this.pool.query<ResultSetHeader>({
-        sql: RETRY_SQL.expireDeadLetters,
-        values: [topic, group, before],
-        timeout: this.timeout,
-      });
-      return result.affectedRows;
-    } catch (err) {
-      throw classifyMysqlError(err, 'expire dead letters');
-    }
+    return this.affected('expire dead letters', RETRY_SQL.expireDeadLetters, [topic, group, before]);
   }
 
   async ping(): Promise<void> {
