@@ -14,7 +14,8 @@ import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
 import { PartitionWriter } from './publish/partition-writer';
-import { Publisher, messageBytes } from './publish/publisher';
+import { Publisher } from './publish/publisher';
+import { messageSize } from '../client/message-size';
 import { Delays } from './delay/delays';
 import { Maintenance } from './maintenance';
 import type { DelayedMessage } from './storage/delay-store';
@@ -123,7 +124,7 @@ async function assemble(
     const writer = writers.get(partitionKey(ref));
     if (!writer) throw new HeraldError('NOT_PARTITION_OWNER', `${partitionKey(ref)} is not loaded`);
     const messages = due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } }));
-    const bytes = messages.reduce((n, m) => n + messageBytes(m), 0);
+    const bytes = messages.reduce((n, m) => n + messageSize(m), 0);
     const firstOffset = await committer.publish(writer, messages, bytes);
     const now = Date.now();
     due.forEach((d, i) => tracer.record(dispatchedEvent(ref, firstOffset + i, d)));

@@ -1,6 +1,7 @@
 // A message as an application hands it to the Producer, checked and turned into the wire
 // form (herald.v1.Message). Pure; unit-tested.
 import { HeraldError } from './errors';
+import { messageSize } from './message-size';
 import type { Message__Input } from '../proto/gen/herald/v1/Message';
 
 export interface OutgoingMessage {
@@ -91,8 +92,5 @@ export function toWire(m: OutgoingMessage): Message__Input {
 
 /** The bytes a message counts against a batch and the topic's maxMessageBytes, as the broker counts them. */
 export function wireSize(m: Message__Input): number {
-  let n = (m.body as Uint8Array).length + Buffer.byteLength(m.key ?? '') + Buffer.byteLength(m.refKey ?? '');
-  for (const t of m.tags ?? []) n += t.length;
-  for (const [k, v] of Object.entries(m.properties ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return n;
+  return messageSize({ ...m, body: m.body as Uint8Array });
 }

@@ -2,6 +2,7 @@
 // the batch), picks the partition (explicit, key hash or round-robin), checks ownership and
 // storage, and queues the batch on the partition's writer.
 import { HeraldError } from '../../client/errors';
+import { messageSize } from '../../client/message-size';
 import { TAG_PATTERN } from '../delivery/tag-filter';
 import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions, TopicOptions } from '../options';
@@ -38,13 +39,6 @@ export interface PublishOutput {
   count: number;
   /** Set when the messages went to the delay table: their ids and due times, in order. */
   delayed?: DelayedMessage[];
-}
-
-export function messageBytes(m: NewMessage): number {
-  let n = m.body.length + Buffer.byteLength(m.key) + Buffer.byteLength(m.refKey);
-  for (const t of m.tags) n += Buffer.byteLength(t);
-  for (const [k, v] of Object.entries(m.properties)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return n;
 }
 
 export class Publisher {
@@ -110,7 +104,7 @@ export class Publisher {
           );
         }
       });
-      const size = messageBytes(m);
+      const size = messageSize(m);
       if (size > topic.maxMessageBytes) {
         throw new HeraldError(
           'MESSAGE_TOO_LARGE',
