@@ -280,6 +280,25 @@ export function healthStatus(address: string): Promise<string> {
   }).finally(() => client.close());
 }
 
+/**
+ * Broker options whose MySQL connection goes through a started TcpProxy the test can cut, with
+ * short connect and query timeouts so that an outage shows at once.
+ */
+export async function proxiedBrokerOptions(
+  database: string,
+  topics: BrokerOptionsInput['topics'],
+  overrides: Partial<BrokerOptionsInput> = {},
+): Promise<{ options: BrokerOptionsInput; proxy: TcpProxy }> {
+  const target = new URL(testEnv().mysqlUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port));
+  await proxy.start();
+  const url = new URL(mysqlUrl(database));
+  url.port = String(proxy.port);
+  const options = brokerOptions(database, topics, overrides);
+  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  return { options, proxy };
+}
+
 /** A TCP proxy in front of MariaDB that a test can cut and restore, to simulate an outage. */
 export class TcpProxy {
   private server: Server | undefined;

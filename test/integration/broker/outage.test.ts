@@ -2,17 +2,14 @@
 // fast with UNAVAILABLE and store nothing, readiness goes NOT_SERVING, and after the store
 // comes back the broker reconnects, turns SERVING, and continues at the right offset.
 import { status } from '@grpc/grpc-js';
-import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import {
-  TcpProxy,
   api,
   body,
-  brokerOptions,
   dropTestDatabases,
   failure,
   healthStatus,
-  mysqlUrl,
+  proxiedBrokerOptions,
   runBroker,
   storedCount,
   testDatabase,
@@ -22,13 +19,7 @@ afterAll(dropTestDatabases);
 
 test('MySQL down: fail fast, not ready, then reconnect', async () => {
   const database = testDatabase('outage');
-  const target = new URL(testEnv().mysqlUrl);
-  const proxy = new TcpProxy(target.hostname, Number(target.port));
-  await proxy.start();
-  const url = new URL(mysqlUrl(database));
-  url.port = String(proxy.port);
-  const options = brokerOptions(database, [{ name: 'events', partitions: 1 }]);
-  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  const { options, proxy } = await proxiedBrokerOptions(database, [{ name: 'events', partitions: 1 }]);
   const running = await runBroker(options);
   const call = api(running.clients);
   const publish = (text: string) => call.publish({ topic: 'events', partition: 0, messages: [body(text)] });

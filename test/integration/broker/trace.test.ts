@@ -6,16 +6,14 @@ import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
 import { waitFor } from '../wait';
-import { testEnv } from '../env';
 import {
-  TcpProxy,
   api,
   body,
   brokerOptions,
   dropTestDatabases,
   failure,
   metricValue,
-  mysqlUrl,
+  proxiedBrokerOptions,
   runBroker,
   sql,
   testDatabase,
@@ -148,13 +146,9 @@ test('with tracing on, shutdown writes what is still buffered', async () => {
 
 test('MySQL down: buffered events are dropped and counted, Admin calls fail as UNAVAILABLE', async () => {
   const database = testDatabase('trace-outage');
-  const target = new URL(testEnv().mysqlUrl);
-  const proxy = new TcpProxy(target.hostname, Number(target.port));
-  await proxy.start();
-  const url = new URL(mysqlUrl(database));
-  url.port = String(proxy.port);
-  const options = brokerOptions(database, topics, { trace: { flushIntervalMs: 3000 } });
-  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  const { options, proxy } = await proxiedBrokerOptions(database, topics, {
+    trace: { flushIntervalMs: 3000 },
+  });
   const running = await runBroker(options);
   const call = api(running.clients);
   try {
