@@ -3,6 +3,7 @@
 // makes the whole topic stale (invalidate), and the next lookup asks the meta-server again.
 import { callError } from './errors';
 import type { MetaConnection } from './meta/lease-client';
+import { TtlCache } from './ttl-cache';
 import type { GetRoutesResponse } from '../proto/gen/herald/v1/GetRoutesResponse';
 
 export interface TopicRoutes {
@@ -14,40 +15,33 @@ export interface TopicRoutes {
   maxMessageBytes: number;
   priority: boolean;
   delay: boolean;
-  fetchedAt: number;
 }
 
 export class RouteCache {
-  private readonly cache = new Map<string, TopicRoutes>();
-  private readonly pending = new Map<string, Promise<TopicRoutes>>();
+  private readonly cache: TtlCache<TopicRoutes>;
 
   constructor(
     private readonly meta: MetaConnection,
     private readonly namespace: string,
-    private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    ttlMs: number,
+    now: () => number = Date.now,
+  ) {
+    this.cache = new TtlCache((topic) => this.fetch(topic), ttlMs, now);
+  }
 
   /** The topic's routes, from the cache while fresh; TOPIC_NOT_FOUND for an undeclared topic. */
-  async get(topic: string): Promise<TopicRoutes> {
-    const cached = this.cache.get(topic);
-    if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached;
-    return this.refresh(topic);
+  get(topic: string): Promise<TopicRoutes> {
+    return this.cache.get(topic);
   }
 
   /** Asks the meta-server now; concurrent callers share one request. */
   refresh(topic: string): Promise<TopicRoutes> {
-    let p = this.pending.get(topic);
-    if (!p) {
-      p = this.fetch(topic).finally(() => this.pending.delete(topic));
-      this.pending.set(topic, p);
-    }
-    return p;
+    return this.cache.refresh(topic);
   }
 
   /** A broker said who owns the partition now. */
   setOwner(topic: string, partition: number, address: string): void {
-    const r = this.cache.get(topic);
+    const r = this.cache.peek(topic);
     if (r && partition < r.partitions) r.owners[partition] = address;
   }
 
@@ -56,7 +50,6 @@ export class RouteCache {
   }
 
   private async fetch(topic: string): Promise<TopicRoutes> {
-    const sentAt = this.now();
     let res: GetRoutesResponse;
     try {
       res = await this.meta.call<GetRoutesResponse>((c, cb) =>
@@ -67,16 +60,13 @@ export class RouteCache {
     }
     const owners: (string | undefined)[] = [];
     for (const r of res.routes) owners[r.partition] = r.address || undefined;
-    const routes: TopicRoutes = {
+    return {
       topic,
       partitions: res.routes.length,
       owners,
       maxMessageBytes: res.maxMessageBytes,
       priority: res.priority,
       delay: res.delay,
-      fetchedAt: sentAt,
     };
-    this.cache.set(topic, routes);
-    return routes;
   }
 }

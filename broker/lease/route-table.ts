@@ -8,6 +8,7 @@ import { HeraldError } from '../../client/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../options';
 import type { TopicOptions } from '../options';
 import { fromServiceError } from '../../client/errors';
+import { TtlCache } from '../../client/ttl-cache';
 
 export interface PartitionRoute {
   partition: number;
@@ -20,47 +21,38 @@ export interface PartitionRoute {
 export interface TopicRoutes {
   topic: TopicOptions;
   routes: PartitionRoute[];
-  /** Local clock. */
-  fetchedAt: number;
 }
 
 export class RouteTable {
-  private readonly byTopic = new Map<string, TopicRoutes>();
-  private readonly fetching = new Map<string, Promise<TopicRoutes>>();
+  private readonly cache: TtlCache<TopicRoutes>;
 
   constructor(
     private readonly meta: Pick<MetaConnection, 'call'>,
     private readonly namespace: string,
-    private readonly ttlMs: number,
+    ttlMs: number,
     /** Called with every topic definition fetched, so the broker knows the topic. */
     private readonly onTopic: (topic: TopicOptions) => void,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.cache = new TtlCache((topic) => this.fetch(topic), ttlMs, now);
+  }
 
   /** The cached route of a partition, however old (for the owner hint in errors). */
   cached(topic: string, partition: number): PartitionRoute | undefined {
-    return this.byTopic.get(topic)?.routes[partition];
+    return this.cache.peek(topic)?.routes[partition];
   }
 
   /** The topic's routes, fetched when missing or older than the TTL. */
-  async get(topic: string): Promise<TopicRoutes> {
-    const known = this.byTopic.get(topic);
-    if (known && this.now() - known.fetchedAt < this.ttlMs) return known;
-    return this.refresh(topic);
+  get(topic: string): Promise<TopicRoutes> {
+    return this.cache.get(topic);
   }
 
   /** Fetches the topic's routes now (one fetch per topic at a time). TOPIC_NOT_FOUND when undeclared. */
   refresh(topic: string): Promise<TopicRoutes> {
-    let running = this.fetching.get(topic);
-    if (!running) {
-      running = this.fetch(topic).finally(() => this.fetching.delete(topic));
-      this.fetching.set(topic, running);
-    }
-    return running;
+    return this.cache.refresh(topic);
   }
 
   private async fetch(name: string): Promise<TopicRoutes> {
-    const fetchedAt = this.now();
     let res: GetRoutesResponse;
     try {
       res = await this.meta.call<GetRoutesResponse>((c, cb) =>
@@ -89,9 +81,7 @@ export class RouteTable {
       epoch: Number(r.epoch),
     }));
     routes.sort((a, b) => a.partition - b.partition);
-    const entry = { topic, routes, fetchedAt };
-    this.byTopic.set(name, entry);
     this.onTopic(topic);
-    return entry;
+    return { topic, routes };
   }
 }
