@@ -101,7 +101,7 @@ test('kill -9 a broker: the others serve its partitions within the lease + 5 s; 
   });
   clusters.push(cluster);
   const ids = cluster.brokers.map((b) => b.id);
-  const before = await cluster.waitAssigned('orders', ids);
+  const before = await cluster.waitBalanced('orders', ids);
   const victim = cluster.brokers[2];
   const orphaned = before.filter((r) => r.brokerId === victim.id).map((r) => r.partition);
   expect(orphaned.length).toBeGreaterThanOrEqual(5);
@@ -160,7 +160,7 @@ test('a stale owner (paused past its lease) is fenced: its queued writes collide
   });
   clusters.push(cluster);
   const [b0, b1] = cluster.brokers;
-  const before = await cluster.waitAssigned('orders', ['b0', 'b1']);
+  const before = await cluster.waitBalanced('orders', ['b0', 'b1']);
   const staleParts = before.filter((r) => r.brokerId === 'b1').map((r) => r.partition);
   expect(staleParts.length).toBeGreaterThan(0);
   const p = staleParts[0];
