@@ -18,6 +18,8 @@ COPY proto ./proto
 COPY crds ./crds
 # crds/*.yaml link to the chart's copies, the one source of the CRDs.
 COPY charts/herald/crds ./charts/herald/crds
+COPY common ./common
+COPY storage ./storage
 COPY broker ./broker
 COPY operator ./operator
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --ignore-scripts

@@ -2,9 +2,23 @@
 // unawaited promise (which can lose a message in a broker) is an error.
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import boundariesConfig from './eslint.boundaries.cjs';
+
+const { boundaries } = boundariesConfig;
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'proto/gen/', 'operator/gen/', 'coverage/', '**/*.mjs', '**/*.js'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'proto/gen/',
+      'operator/gen/',
+      'coverage/',
+      '**/*.mjs',
+      '**/*.js',
+      '**/*.cjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -26,4 +40,5 @@ export default tseslint.config(
       ],
     },
   },
+  ...boundaries,
 );

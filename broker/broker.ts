@@ -2,43 +2,47 @@
 // paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
 // apart again in the order that loses nothing.
 import { loadProtos } from '../proto/load';
-import { HeraldError } from '../client/errors';
+import { HeraldError } from '../common/errors';
 import { Delivery } from './delivery/delivery';
 import { PartitionLog } from './delivery/partition-log';
-import type { Logger } from '../client/logger';
+import type { Logger } from '../common/logger';
 import { BrokerMetrics } from './metrics';
 import type { LagSample } from './metrics';
-import { resolveOptions } from './options';
-import type { BrokerOptions, BrokerOptionsInput, MetaOptions, TopicOptions } from './options';
+import { resolveOptions } from '../common/broker-options';
+import type { BrokerOptions, BrokerOptionsInput, MetaOptions, TopicOptions } from '../common/broker-options';
 import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
 import { PartitionWriter } from './publish/partition-writer';
 import { Publisher } from './publish/publisher';
-import { messageSize } from '../client/message-size';
+import { messageSize } from '../common/message-size';
 import { Delays } from './delay/delays';
 import { Maintenance } from './maintenance';
-import type { DelayedMessage } from './storage/delay-store';
+import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
-import { startGrpcServer } from './server/grpc-server';
+import { startGrpcServer } from '../common/grpc/server';
 import { startMetricsServer } from './server/metrics-http';
-import { StorageHealth } from './storage/health';
-import { createMysqlStore } from './storage/mysql/mysql-store';
-import type { MysqlStores } from './storage/mysql/mysql-store';
+import { StorageHealth } from './storage-health';
+// The storage factory replaces these two imports in the seams work (#10); until then the
+// boundary rule has this one exception.
+// eslint-disable-next-line no-restricted-imports
+import { createMysqlStore } from '../storage/mysql/mysql-store';
+// eslint-disable-next-line no-restricted-imports
+import type { MysqlStores } from '../storage/mysql/mysql-store';
 import { CommandPoller } from './commands/command-poller';
 import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
 import { NO_TRACE } from './trace/tracer';
 import { dispatchedEvent } from './trace/publish-events';
-import { StaticGroupPolicies } from './delivery/group-policy';
+import { StaticGroupPolicies } from '../common/group-policy';
 import { Topics, partitionKey } from './topics';
-import { MetaConnection } from '../client/meta/lease-client';
+import { MetaConnection } from '../common/meta-client';
 import { MetaConsumerLeaseGuard, NO_CONSUMER_LEASES } from './lease/consumer-leases';
 import { LeaseOwnership } from './lease/lease-ownership';
 import { RouteTable } from './lease/route-table';
 import { Forwarder, LOCAL_ONLY } from './server/forwarding';
-import type { PartitionRef } from './storage/storage';
+import type { PartitionRef } from '../storage/storage';
 
 export interface Broker {
   options: BrokerOptions;

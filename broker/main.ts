@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { startBroker } from './broker';
 import type { Broker } from './broker';
-import { createLogger } from '../client/logger';
-import { withEnvironment } from './options';
-import type { BrokerOptionsInput } from './options';
+import { createLogger } from '../common/logger';
+import { withEnvironment } from '../common/broker-options';
+import type { BrokerOptionsInput } from '../common/broker-options';
 
 async function main(argv: string[]): Promise<void> {
   const logger = createLogger({ base: { pid: process.pid } });

@@ -2,11 +2,11 @@
 // partitions (MessageStore.maintainSegments), which also keeps empty segments ahead of the
 // end offset. Runs once at start and then every retention.intervalMs; a failure on one
 // partition is logged and the next one is still maintained.
-import type { Logger } from '../client/logger';
+import type { Logger } from '../common/logger';
 import type { PartitionLog } from './delivery/partition-log';
 import type { BrokerMetrics } from './metrics';
-import type { BrokerOptions } from './options';
-import type { MessageStore } from './storage/storage';
+import type { BrokerOptions } from '../common/broker-options';
+import type { MessageStore } from '../storage/storage';
 import { partitionKey } from './topics';
 import type { Topics } from './topics';
 

@@ -1,10 +1,10 @@
 // The topics this broker knows and the checks every call makes before touching a partition:
 // a valid name, a known topic, a partition in range, and ownership.
-import { HeraldError } from '../client/errors';
-import { nameProblem } from './names';
-import type { TopicOptions } from './options';
+import { HeraldError } from '../common/errors';
+import { nameProblem } from '../common/names';
+import type { TopicOptions } from '../common/broker-options';
 import type { Ownership } from './ownership';
-import type { PartitionRef } from './storage/storage';
+import type { PartitionRef } from '../storage/storage';
 
 export class Topics {
   private readonly byName: Map<string, TopicOptions>;

@@ -4,8 +4,8 @@
 import type { CallOptions } from '@grpc/grpc-js';
 import { BrokerConnections, unary } from './connections';
 import type { BrokerStubs, Callback } from './connections';
-import { callError, HeraldError } from './errors';
-import { MetaConnection } from './meta/lease-client';
+import { callError, HeraldError } from '../common/errors';
+import { MetaConnection } from '../common/meta-client';
 import { connectionOptions } from './options';
 import type { ConnectionOptions, Input } from './options';
 import { RouteCache } from './routes';

@@ -8,15 +8,15 @@
 // meta-server can give the partition to another consumer. Acks carry consumer id and epoch;
 // the broker refuses those of a lost lease (LEASE_EXPIRED) and the message is redelivered.
 import * as grpc from '@grpc/grpc-js';
-import { backoffDelay, isRetriable, retry } from './backoff';
+import { backoffDelay, isRetriable, retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
-import { callError, HeraldError } from './errors';
-import { ConsumerLeaseClient, MetaConnection } from './meta/lease-client';
-import { CONSUMER_LEASE } from './meta/lease-math';
+import { callError, HeraldError } from '../common/errors';
+import { ConsumerLeaseClient, MetaConnection } from '../common/meta-client';
+import { CONSUMER_LEASE } from '../common/lease-math';
 import { consumerOptions } from './options';
 import type { ConsumerOptions, Input } from './options';
 import { RouteCache } from './routes';
-import type { Logger } from './logger';
+import type { Logger } from '../common/logger';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PullResponse } from '../proto/gen/herald/v1/PullResponse';
 import type { SubscribeResponse } from '../proto/gen/herald/v1/SubscribeResponse';

@@ -15,10 +15,10 @@ export type {
 } from './admin';
 export type { OutgoingMessage, SendResult } from './message';
 export type { ConnectionOptions, ConsumerOptions, Input, ProducerOptions } from './options';
-export { HeraldError, UnavailableError, REASONS } from './errors';
-export type { CallError, Reason } from './errors';
-export { createLogger, silentLogger } from './logger';
-export type { Logger } from './logger';
-export { murmur2, partitionForKey } from './partitioner';
+export { HeraldError, UnavailableError, REASONS } from '../common/errors';
+export type { CallError, Reason } from '../common/errors';
+export { createLogger, silentLogger } from '../common/logger';
+export type { Logger } from '../common/logger';
+export { murmur2, partitionForKey } from '../common/partitioner';
 export { IDEMPOTENCY_DEFAULTS, KeyInProgressError, MysqlIdempotencyChecker } from './idempotency/checker';
 export type { IdempotencyOptions, Outcome } from './idempotency/checker';

@@ -1,7 +1,7 @@
 // A message as an application hands it to the Producer, checked and turned into the wire
 // form (herald.v1.Message). Pure; unit-tested.
-import { HeraldError } from './errors';
-import { messageSize } from './message-size';
+import { HeraldError } from '../common/errors';
+import { messageSize } from '../common/message-size';
 import type { Message__Input } from '../proto/gen/herald/v1/Message';
 
 export interface OutgoingMessage {

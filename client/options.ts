@@ -1,9 +1,9 @@
 // The SDK's options: defaults spread first, then every field checked, with errors naming the
 // field ("lingerMs must be an integer in 0..60000, got -1"). Pure; unit-tested.
-import { BACKOFF_DEFAULTS, checkBackoff } from './backoff';
-import type { BackoffOptions } from './backoff';
-import { silentLogger } from './logger';
-import type { Logger } from './logger';
+import { BACKOFF_DEFAULTS, checkBackoff } from '../common/backoff';
+import type { BackoffOptions } from '../common/backoff';
+import { silentLogger } from '../common/logger';
+import type { Logger } from '../common/logger';
 
 /** Where the SDK finds Herald: the meta-server (routing) or, for simple setups, one broker. */
 export interface ConnectionOptions {

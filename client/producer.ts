@@ -5,17 +5,17 @@
 // Order: one batch per partition is in flight at a time, so messages with one key are stored
 // in the order send() was called, retries included. Delivery is at least once: a Publish whose
 // answer was lost is sent again and may be stored twice (pair with client/idempotency/).
-import { HeraldError } from './errors';
-import { retry } from './backoff';
+import { HeraldError } from '../common/errors';
+import { retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
-import { MetaConnection } from './meta/lease-client';
-import { partitionForKey } from './partitioner';
+import { MetaConnection } from '../common/meta-client';
+import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
 import { toWire, wireSize } from './message';
 import type { OutgoingMessage, SendResult } from './message';
 import { producerOptions } from './options';
 import type { Input, ProducerOptions } from './options';
-import type { Logger } from './logger';
+import type { Logger } from '../common/logger';
 import type { Message__Input } from '../proto/gen/herald/v1/Message';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../proto/gen/herald/v1/PublishResponse';

@@ -1,9 +1,9 @@
 // Which broker owns each partition, from the meta-server's GetRoutes, cached per topic. A
 // NOT_PARTITION_OWNER answer names the new owner (setOwner); a broker that cannot be reached
 // makes the whole topic stale (invalidate), and the next lookup asks the meta-server again.
-import { callError } from './errors';
-import type { MetaConnection } from './meta/lease-client';
-import { TtlCache } from './ttl-cache';
+import { callError } from '../common/errors';
+import type { MetaConnection } from '../common/meta-client';
+import { TtlCache } from '../common/ttl-cache';
 import type { GetRoutesResponse } from '../proto/gen/herald/v1/GetRoutesResponse';
 
 export interface TopicRoutes {

@@ -10,7 +10,7 @@
 // It prints one JSON line {"event":"started","metaAddress":...} on stdout once the meta-server
 // listens, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
-import { createLogger } from '../client/logger';
+import { createLogger } from '../common/logger';
 import { Operator } from './operator';
 import type { OperatorInput } from './operator';
 

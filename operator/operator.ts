@@ -13,7 +13,7 @@ import type {
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import type { Logger } from '../client/logger';
+import type { Logger } from '../common/logger';
 import { poolDurations, reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';

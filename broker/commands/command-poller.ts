@@ -4,10 +4,10 @@
 // `intervalMs` (one primary-key range read) and applies those for partitions it owns. A broker
 // starts after the newest command: what came before it is already in the store, which it reads
 // when it opens a partition.
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
-import type { PartitionRef } from '../storage/storage';
-import type { Command, TraceStore } from '../storage/trace-store';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import type { PartitionRef } from '../../storage/storage';
+import type { Command, TraceStore } from '../../storage/trace-store';
 
 /** What the owner does with a command (the delivery path). */
 export interface CommandTarget {

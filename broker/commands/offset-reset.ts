@@ -2,10 +2,10 @@
 // partition from the shared store, writes it, records an "offsets-reset" trace event, and
 // appends a 'reset' command so that the partition's owner drops its in-memory position and
 // applies it (command-poller.ts) within a poll interval.
-import { HeraldError } from '../../client/errors';
-import type { TopicOptions } from '../options';
-import type { MessageStore, PartitionRef } from '../storage/storage';
-import type { TraceStore } from '../storage/trace-store';
+import { HeraldError } from '../../common/errors';
+import type { TopicOptions } from '../../common/broker-options';
+import type { MessageStore, PartitionRef } from '../../storage/storage';
+import type { TraceStore } from '../../storage/trace-store';
 import { requireName } from '../topics';
 import { messageId } from '../trace/message-id';
 

@@ -2,12 +2,12 @@
 // delay tables with batched inserts (requests arriving while a partition's insert runs share
 // the next one), answers after the commit, and keeps one PartitionDelays per owned partition,
 // all ticked by one timer.
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
-import type { BrokerOptions } from '../options';
-import type { DelayStore, DelayedMessage } from '../storage/delay-store';
-import type { NewMessage, PartitionRef } from '../storage/storage';
+import type { BrokerOptions } from '../../common/broker-options';
+import type { DelayStore, DelayedMessage } from '../../storage/delay-store';
+import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { partitionKey } from '../topics';
 import { PartitionDelays } from './partition-delays';
 import type { Dispatch } from './partition-delays';

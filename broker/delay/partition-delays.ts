@@ -5,10 +5,10 @@
 // rows. Nothing here is authoritative: the table is. A failed or fenced dispatch only drops
 // the entries from memory; a reload finds every row still in the table, so a message is
 // neither lost nor, because dispatch deletes its row in the append's transaction, duplicated.
-import type { Logger } from '../../client/logger';
-import type { BrokerOptions } from '../options';
-import type { DelayStore, DelayedMessage } from '../storage/delay-store';
-import type { PartitionRef } from '../storage/storage';
+import type { Logger } from '../../common/logger';
+import type { BrokerOptions } from '../../common/broker-options';
+import type { DelayStore, DelayedMessage } from '../../storage/delay-store';
+import type { PartitionRef } from '../../storage/storage';
 import { TimerWheel } from './timer-wheel';
 
 /** Appends due messages to the partition (resolves after their commit). */

@@ -1,18 +1,18 @@
 // The delivery path: one GroupCursor per (group, topic, partition), opened on first use with
 // the group's policy; long-poll Pull, credit-paced subscriptions, Ack, Nack, lag, and the
 // owner's side of Admin changes (resend wake-ups after a replay, offset resets).
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { BrokerMetrics, LagSample } from '../metrics';
-import type { BrokerOptions } from '../options';
-import type { MessageStore, PartitionRef } from '../storage/storage';
+import type { BrokerOptions } from '../../common/broker-options';
+import type { MessageStore, PartitionRef } from '../../storage/storage';
 import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
 import { GroupCursor } from './group-cursor';
 import type { CursorContext, Delivered } from './group-cursor';
-import type { GroupPolicies, GroupPolicy } from './group-policy';
+import type { GroupPolicies, GroupPolicy } from '../../common/group-policy';
 import type { PartitionLog } from './partition-log';
 import { OffsetCommitter } from './offset-committer';
 import type { Signal } from './signal';

@@ -12,20 +12,20 @@
 // - ordered: the message stays in the partition's order and is redelivered in place after the
 //   policy's delay; nothing later is delivered until it is acked or given up.
 // After maxRetries a failure dead-letters the message (or drops it, without dead letters).
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
-import type { NewDeadLetter, Resend, RetryStore } from '../storage/retry-store';
-import type { MessageStore, PartitionRef, StoredMessage } from '../storage/storage';
+import type { NewDeadLetter, Resend, RetryStore } from '../../storage/retry-store';
+import type { MessageStore, PartitionRef, StoredMessage } from '../../storage/storage';
 import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { AckTracker } from './ack-tracker';
-import type { GroupPolicy } from './group-policy';
+import type { GroupPolicy } from '../../common/group-policy';
 import { MinHeap } from './min-heap';
 import type { PartitionLog } from './partition-log';
-import { nextRetry } from './retry-schedule';
+import { nextRetry } from '../../common/retry-schedule';
 import { Signal } from './signal';
-import { matchesTags } from './tag-filter';
+import { matchesTags } from '../../common/tag-filter';
 
 export interface CursorOptions {
   /** Delivered-but-unacked messages per group and partition (the broker's cap). */

@@ -2,8 +2,8 @@
 // `intervalMs` and on shutdown. Acks therefore cost no fsync each: a crash can lose at most
 // the last interval of acks, which are then delivered again (at-least-once), while a
 // graceful stop loses none.
-import type { Logger } from '../../client/logger';
-import type { MessageStore } from '../storage/storage';
+import type { Logger } from '../../common/logger';
+import type { MessageStore } from '../../storage/storage';
 import type { GroupCursor } from './group-cursor';
 
 export class OffsetCommitter {

@@ -1,7 +1,7 @@
 // The owner's view of one partition's committed messages: the end offset, and a bounded
 // cache of the newest messages, filled by the writer right after each commit. Consumers at
 // the tail read the cache and are woken through it, so a waiting Pull never polls MySQL.
-import type { PartitionRef, StoredMessage } from '../storage/storage';
+import type { PartitionRef, StoredMessage } from '../../storage/storage';
 
 export interface LogCacheLimits {
   maxMessages: number;

@@ -9,13 +9,13 @@
 // have given it away yet). Anything else (a mismatch, or no consumer id) is decided only by an
 // answer younger than `maxAgeMs`; otherwise the broker asks again.
 import type * as grpc from '@grpc/grpc-js';
-import type { MetaConnection } from '../../client/meta/lease-client';
+import type { MetaConnection } from '../../common/meta-client';
 import type { GetConsumerLeasesResponse } from '../../proto/gen/herald/v1/GetConsumerLeasesResponse';
-import { HeraldError } from '../../client/errors';
-import type { PartitionRef } from '../storage/storage';
-import { fromServiceError } from '../../client/errors';
-import { policyFromProto } from '../delivery/group-policy';
-import type { GroupPolicies, GroupPolicy } from '../delivery/group-policy';
+import { HeraldError } from '../../common/errors';
+import type { PartitionRef } from '../../storage/storage';
+import { fromServiceError } from '../../common/errors';
+import { policyFromProto } from '../../common/group-policy';
+import type { GroupPolicies, GroupPolicy } from '../../common/group-policy';
 
 /** Who makes a delivery call: empty id for clients that hold no lease. */
 export interface ConsumerClaim {

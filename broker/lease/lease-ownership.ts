@@ -5,11 +5,11 @@
 // group cursors) before serving it, and drops the ones it no longer holds. Shutdown releases
 // every lease so the next owners need not wait for expiry. Each round also refreshes the routes
 // of the topics it holds (cached for routeTtlMs): that is how topic definitions reach the broker.
-import { BrokerLeaseClient } from '../../client/meta/lease-client';
-import type { Logger } from '../../client/logger';
-import type { MetaOptions } from '../options';
+import { BrokerLeaseClient } from '../../common/meta-client';
+import type { Logger } from '../../common/logger';
+import type { MetaOptions } from '../../common/broker-options';
 import type { Owner, Ownership } from '../ownership';
-import type { PartitionRef } from '../storage/storage';
+import type { PartitionRef } from '../../storage/storage';
 import type { RouteTable } from './route-table';
 
 /** What the broker does when a partition becomes, or stops being, its own. */

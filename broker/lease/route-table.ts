@@ -2,13 +2,13 @@
 // topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
 // its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
-import type { MetaConnection } from '../../client/meta/lease-client';
+import type { MetaConnection } from '../../common/meta-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
-import { HeraldError } from '../../client/errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../options';
-import type { TopicOptions } from '../options';
-import { fromServiceError } from '../../client/errors';
-import { TtlCache } from '../../client/ttl-cache';
+import { HeraldError } from '../../common/errors';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../common/broker-options';
+import type { TopicOptions } from '../../common/broker-options';
+import { fromServiceError } from '../../common/errors';
+import { TtlCache } from '../../common/ttl-cache';
 
 export interface PartitionRoute {
   partition: number;

@@ -3,10 +3,10 @@
 // request in it is answered after the commit. Several commits may run at once, on different
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
 // its batches are then retried one partition at a time so only the fenced one fails.
-import { HeraldError, asHeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError, asHeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
-import type { MessageStore } from '../storage/storage';
+import type { MessageStore } from '../../storage/storage';
 import { planCommit } from './batching';
 import type { BatchLimits } from './batching';
 import type { PartitionWriter, TakenBatch } from './partition-writer';

@@ -4,11 +4,17 @@
 //
 // Offsets: nextOffset is only trusted while every write succeeded. After any failed write
 // (outcome unknown) or a fence, the partition re-reads its end offset before the next write.
-import type { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import type { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
 import type { PartitionLog } from '../delivery/partition-log';
-import type { AppendBatch, MessageStore, NewMessage, PartitionRef, StoredMessage } from '../storage/storage';
+import type {
+  AppendBatch,
+  MessageStore,
+  NewMessage,
+  PartitionRef,
+  StoredMessage,
+} from '../../storage/storage';
 import type { PartitionQueue } from './batching';
 
 interface Queued {

@@ -1,20 +1,20 @@
 // The publish path: validates a request as a whole (so a bad message stores nothing of
 // the batch), picks the partition (explicit, key hash or round-robin), checks ownership and
 // storage, and queues the batch on the partition's writer.
-import { HeraldError } from '../../client/errors';
-import { messageSize } from '../../client/message-size';
-import { TAG_PATTERN } from '../delivery/tag-filter';
+import { HeraldError } from '../../common/errors';
+import { messageSize } from '../../common/message-size';
+import { TAG_PATTERN } from '../../common/tag-filter';
 import type { BrokerMetrics } from '../metrics';
-import type { BrokerOptions, TopicOptions } from '../options';
+import type { BrokerOptions, TopicOptions } from '../../common/broker-options';
 import type { Delays } from '../delay/delays';
-import type { DelayedMessage } from '../storage/delay-store';
-import type { StorageHealth } from '../storage/health';
-import type { NewMessage, PartitionRef } from '../storage/storage';
+import type { DelayedMessage } from '../../storage/delay-store';
+import type { StorageHealth } from '../storage-health';
+import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { publishDetail, scheduledEvent, storedEvent } from '../trace/publish-events';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
-import { partitionForKey } from '../../client/partitioner';
+import { partitionForKey } from '../../common/partitioner';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 

@@ -13,14 +13,14 @@ import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/Subscri
 import type { Delivered } from '../delivery/group-cursor';
 import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { PublishInput, PublishOutput, Publisher, Route, Schedule } from '../publish/publisher';
-import type { NewMessage, PartitionRef } from '../storage/storage';
+import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { callerAddress } from './forwarding';
 import { messageId, scheduledId } from '../trace/message-id';
 import type { CallRouter, Remote } from './forwarding';
-import { toRpcStatus, toServiceError } from './status';
+import { toRpcStatus, toServiceError } from '../../common/grpc/status';
 
 function publishInput(req: PublishRequest, peer: string): PublishInput {
   const route: Route =

@@ -6,10 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../../proto/load';
 import type { BrokerClient } from '../../proto/gen/herald/v1/Broker';
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { PartitionRoute, RouteTable } from '../lease/route-table';
-import { fromServiceError } from '../../client/errors';
+import { fromServiceError } from '../../common/errors';
 
 export const FORWARDED_BY = 'herald-forwarded-by';
 /** The original caller's address on a forwarded call (traced as the producer). */

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 
 export interface MetricsServer {
   /** host:port actually bound. */

@@ -1,8 +1,8 @@
 // Bounds the trace events and the command log by age: every `intervalMs`, deletes trace
 // events older than the trace retention and commands older than theirs. Every broker runs it;
 // the deletes are primary-key ranges, so brokers running it together only repeat cheap work.
-import type { Logger } from '../../client/logger';
-import type { TraceStore } from '../storage/trace-store';
+import type { Logger } from '../../common/logger';
+import type { TraceStore } from '../../storage/trace-store';
 
 export interface LogExpiryOptions {
   intervalMs: number;

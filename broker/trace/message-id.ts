@@ -1,8 +1,8 @@
 // Message ids as clients see them: "<topic>/<partition>/<offset>" for a stored message and
 // "<topic>/<partition>/d<id>" for a delayed one before it falls due. Pure.
-import { HeraldError } from '../../client/errors';
-import { nameProblem } from '../names';
-import type { PartitionRef } from '../storage/storage';
+import { HeraldError } from '../../common/errors';
+import { nameProblem } from '../../common/names';
+import type { PartitionRef } from '../../storage/storage';
 
 export function messageId(ref: PartitionRef, offset: number): string {
   return `${ref.topic}/${ref.partition}/${offset}`;

@@ -2,9 +2,9 @@
 // when its Publish arrived and from whom (detail received_at, producer); Admin Trace shows it as
 // the two events "published" (at arrival, with the producer) and "stored" (at commit, with the
 // offset). Halving the rows halves the trace's share of the store's insert capacity. Pure.
-import type { PartitionRef } from '../storage/storage';
-import type { TraceEvent } from '../storage/trace-store';
-import type { DelayedMessage } from '../storage/delay-store';
+import type { PartitionRef } from '../../storage/storage';
+import type { TraceEvent } from '../../storage/trace-store';
+import type { DelayedMessage } from '../../storage/delay-store';
 import { messageId, scheduledId } from './message-id';
 import type { TraceInput } from './tracer';
 

@@ -1,5 +1,5 @@
 // How the delivery path records an event about one message of a partition for a group.
-import type { PartitionRef } from '../storage/storage';
+import type { PartitionRef } from '../../storage/storage';
 import { messageId } from './message-id';
 import type { TraceInput, Tracer } from './tracer';
 

@@ -4,8 +4,8 @@
 // new events are dropped; a failed write drops its batch. Drops are counted in a metric and
 // logged at most once per `logIntervalMs`, so a store outage costs neither memory nor log
 // volume, and record() never waits or throws.
-import type { Logger } from '../../client/logger';
-import type { TraceEvent, TraceStore } from '../storage/trace-store';
+import type { Logger } from '../../common/logger';
+import type { TraceEvent, TraceStore } from '../../storage/trace-store';
 import type { TraceInput, Tracer } from './tracer';
 
 export interface TraceWriterOptions {

@@ -2,7 +2,7 @@
 // and never throws: the implementation (trace-writer.ts) buffers events and writes them to the
 // TraceStore in batches, dropping (and counting) events when the store falls behind, so
 // tracing can never slow or fail a publish or a delivery.
-import type { TraceEvent } from '../storage/trace-store';
+import type { TraceEvent } from '../../storage/trace-store';
 
 /**
  * An event as the paths report it; the tracer adds the broker's identity and, unless given

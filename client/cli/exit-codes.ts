@@ -1,6 +1,6 @@
 // The herald CLI's exit codes (docs/cli.md), decided by the error's type and reason, never by
 // its text. Pure; unit-tested.
-import { HeraldError, UnavailableError } from '../errors';
+import { HeraldError, UnavailableError } from '../../common/errors';
 import { UsageError } from './args';
 
 export const EXIT = {

@@ -10,7 +10,7 @@ import type {
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import type { BrokerOptionsInput } from '../../broker/options';
+import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { BrokerPool } from '../gen/crds';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' };

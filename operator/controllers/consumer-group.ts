@@ -6,7 +6,7 @@
 // The group's delivery policy goes to the brokers through the meta-server; a tagFilter that
 // does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
 // brokers refuse the group's reads until it is fixed.
-import { parseTagFilter, TagFilterError } from '../../broker/delivery/tag-filter';
+import { parseTagFilter, TagFilterError } from '../../common/tag-filter';
 import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
 import type { ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus } from '../gen/crds';
 import { ConsumerGroupResource } from '../gen/crds';

@@ -10,7 +10,7 @@ import type {
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import type { BrokerPool, ConsumerGroup, Topic } from '../gen/crds';
 import type { Reflector } from '../kube/reflector';
 import type { MetaCore } from '../meta/meta-core';

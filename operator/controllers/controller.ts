@@ -2,7 +2,7 @@
 // the current state and act on the difference, so a missed or repeated event does no harm.
 // A reconcile returns when to look again (if ever), or throws: a TerminalError is logged and
 // dropped until the object changes; anything else is retried with per-key backoff.
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import { WorkQueue } from '../kube/work-queue';
 
 export interface ReconcileResult {

@@ -2,7 +2,7 @@
 // record them on transitions only, so a steady state writes none.
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -8,7 +8,7 @@
 // callers to it.
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import { isConflict, isNotFound } from './client';
 
 export const LEADER_ADDRESS_ANNOTATION = 'herald.dev/meta-address';

@@ -7,7 +7,7 @@
 //   having arrived (level-based reconciles need only "something may have changed").
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import { resourcePath } from './client';
 import type { ResourceType } from './client';
 

@@ -3,7 +3,7 @@
 // name is its broker id) and that node's topology.kubernetes.io/zone. Answers are cached, and
 // anything missing or forbidden means "unknown" (''), which only turns the nearby rule off.
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import { statusCode } from './client';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

@@ -2,8 +2,8 @@
 // time is passed in, on the meta-server's clock. The one invariant: a lease is granted to a new
 // holder only when the previous holder's lease has expired or was released, so no key ever
 // has two valid holders (checked by the property tests in test/unit/operator).
-import { metaExpiresAt, nextEpoch } from '../../client/meta/lease-math';
-import type { LeaseDurations } from '../../client/meta/lease-math';
+import { metaExpiresAt, nextEpoch } from '../../common/lease-math';
+import type { LeaseDurations } from '../../common/lease-math';
 
 export interface Lease {
   holder: string;

@@ -1,7 +1,7 @@
 // Writes the meta-server's assignment to Kubernetes objects when, and only when, it changes:
 // a Topic's status.assignment (partition -> broker, epoch) and a ConsumerGroup's
 // status.assignment and consumers. Renewals never write. A new leader restores from these.
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import type { MetaCore, Unit } from './meta-core';
 
 export interface CheckpointSink {

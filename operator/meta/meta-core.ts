@@ -8,11 +8,11 @@
 //   renewed but nothing new is granted, so every grant of the previous leader has ended.
 // - A unit (topic or group) is marked dirty exactly when a partition's holder changes, or a
 //   group's membership does; only dirty units are checkpointed.
-import { HeraldError } from '../../client/errors';
+import { HeraldError } from '../../common/errors';
 import { assign, limitMoves, loads } from '../assignment/assign';
 import type { Member } from '../assignment/assign';
-import { BROKER_LEASE, checkDurations, CONSUMER_LEASE, renewIntervalMs } from '../../client/meta/lease-math';
-import type { LeaseDurations } from '../../client/meta/lease-math';
+import { BROKER_LEASE, checkDurations, CONSUMER_LEASE, renewIntervalMs } from '../../common/lease-math';
+import type { LeaseDurations } from '../../common/lease-math';
 import { LeaseTable } from '../leases/lease-table';
 import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
 import type { Granted } from '../leases/lease-table';

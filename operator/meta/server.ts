@@ -5,9 +5,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
-import { toServiceError } from '../../broker/server/status';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import { toServiceError } from '../../common/grpc/status';
 import type { MetaHandlers } from '../../proto/gen/herald/v1/Meta';
 import type { LeaderInfo } from '../kube/leader-election';
 import type { Checkpointer } from './checkpointer';

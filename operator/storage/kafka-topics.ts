@@ -2,7 +2,7 @@
 // Kafka topic has the Topic's name, as a MySQL topic's tables do within the pool's database:
 // pools that share a Kafka cluster share its topic names.
 import { Kafka, logLevel } from 'kafkajs';
-import type { Logger } from '../../client/logger';
+import type { Logger } from '../../common/logger';
 import type { TopicProvisioner } from './topic-storage';
 
 export async function openKafkaTopics(bootstrapServers: string[], logger: Logger): Promise<TopicProvisioner> {

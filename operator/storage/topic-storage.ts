@@ -1,10 +1,10 @@
 // What the Topic and ConsumerGroup controllers need from a pool's message store: create and
 // drop a topic's tables, and read offsets for lag. All of it goes through the broker's own
 // MessageStore (broker/storage), so its SQL is never repeated here.
-import type { Logger } from '../../client/logger';
-import { createMysqlStore } from '../../broker/storage/mysql/mysql-store';
-import type { RetryStore } from '../../broker/storage/retry-store';
-import type { MessageStore } from '../../broker/storage/storage';
+import type { Logger } from '../../common/logger';
+import { createMysqlStore } from '../../storage/mysql/mysql-store';
+import type { RetryStore } from '../../storage/retry-store';
+import type { MessageStore } from '../../storage/storage';
 
 /** Creates, grows and drops a topic's storage. */
 export interface TopicProvisioner {

@@ -3,8 +3,8 @@
 // and ordering, and every bad input with its code and nothing stored.
 import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
-import { errorInfoOf } from '../../../client/errors';
-import type { PartitionRef } from '../../../broker/storage/storage';
+import { errorInfoOf } from '../../../common/errors';
+import type { PartitionRef } from '../../../storage/storage';
 import type { PublishStreamResponse } from '../../../proto/gen/herald/v1/PublishStreamResponse';
 import { waitFor } from '../wait';
 import {

@@ -4,7 +4,7 @@
 import { status } from '@grpc/grpc-js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startBroker } from '../../../broker/broker';
-import type { BrokerOptionsInput } from '../../../broker/options';
+import type { BrokerOptionsInput } from '../../../common/broker-options';
 import {
   api,
   body,

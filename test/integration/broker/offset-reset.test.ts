@@ -5,7 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Owner, Ownership } from '../../../broker/ownership';
 import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
-import type { PartitionRef } from '../../../broker/storage/storage';
+import type { PartitionRef } from '../../../storage/storage';
 import type { Clients, Running } from './helpers';
 import type { RowDataPacket } from 'mysql2/promise';
 import { waitFor } from '../wait';

@@ -1,11 +1,11 @@
 // The behaviour every MessageStore adapter must show (MySQL now, Kafka later). Call
 // describeMessageStoreConformance from an adapter's test file with a factory that gives a
 // fresh, empty store for each test.
-import { HeraldError } from '../../../client/errors';
-import type { DelayStore } from '../../../broker/storage/delay-store';
-import type { DeadLetterQuery, RetryStore } from '../../../broker/storage/retry-store';
-import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../../../broker/storage/storage';
-import type { TraceEvent, TraceStore } from '../../../broker/storage/trace-store';
+import { HeraldError } from '../../../common/errors';
+import type { DelayStore } from '../../../storage/delay-store';
+import type { DeadLetterQuery, RetryStore } from '../../../storage/retry-store';
+import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../../../storage/storage';
+import type { TraceEvent, TraceStore } from '../../../storage/trace-store';
 
 export type StoreFactory = () => Promise<{ store: MessageStore; cleanup?: () => Promise<void> }>;
 export type DelayStoreFactory = () => Promise<{

@@ -3,9 +3,9 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { HeraldError } from '../../../client/errors';
-import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
-import { MIGRATIONS } from '../../../broker/storage/mysql/sql';
+import { HeraldError } from '../../../common/errors';
+import { createMysqlStore } from '../../../storage/mysql/mysql-store';
+import { MIGRATIONS } from '../../../storage/mysql/sql';
 import {
   describeDelayStoreConformance,
   describeMessageStoreConformance,

@@ -7,7 +7,7 @@ import type { JoinGroupResponse } from '../../../proto/gen/herald/v1/JoinGroupRe
 import type { GroupHeartbeatResponse } from '../../../proto/gen/herald/v1/GroupHeartbeatResponse';
 import type { ConsumerLease } from '../../../proto/gen/herald/v1/ConsumerLease';
 import type { ServiceError } from '@grpc/grpc-js';
-import { readErrorInfo } from '../../../client/errors';
+import { readErrorInfo } from '../../../common/errors';
 import type { SubscribeResponse } from '../../../proto/gen/herald/v1/SubscribeResponse';
 import { waitFor } from '../wait';
 import { startLeaseCluster } from './helpers';

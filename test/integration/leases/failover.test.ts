@@ -5,7 +5,7 @@
 // by the storage fence: they collide on the primary key with the new owner's.
 import * as grpc from '@grpc/grpc-js';
 import { FORWARDED_BY } from '../../../broker/server/forwarding';
-import { readErrorInfo } from '../../../client/errors';
+import { readErrorInfo } from '../../../common/errors';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../../../proto/gen/herald/v1/PublishResponse';
 import type { RowDataPacket } from 'mysql2/promise';

@@ -2,7 +2,7 @@
 // every partition, most of which other brokers own; the broker forwards each call to the owner.
 // Subscribe is not forwarded: it answers NOT_PARTITION_OWNER with the owner's address.
 import * as grpc from '@grpc/grpc-js';
-import { readErrorInfo } from '../../../client/errors';
+import { readErrorInfo } from '../../../common/errors';
 import { api, body, failure } from '../broker/helpers';
 import type { SubscribeResponse } from '../../../proto/gen/herald/v1/SubscribeResponse';
 import { startLeaseCluster } from './helpers';

@@ -4,11 +4,11 @@
 // processes in lease mode (the config the pool's ConfigMap holds, plus the pod's environment).
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { MetaConnection } from '../../../client/meta/lease-client';
+import { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
 import type { RowDataPacket } from 'mysql2/promise';
-import type { BrokerOptionsInput } from '../../../broker/options';
+import type { BrokerOptionsInput } from '../../../common/broker-options';
 import { brokerOptions, connect, spawnBroker, sql } from '../broker/helpers';
 import type { BrokerProcess, Clients } from '../broker/helpers';
 import {

@@ -4,12 +4,12 @@
 // holders while the brokers move from the dead leader to the new one.
 import { credentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { readErrorInfo } from '../../../client/errors';
+import { readErrorInfo } from '../../../common/errors';
 import { loadMetaProto } from '../../../proto/load';
 import type { GetLeaderResponse } from '../../../proto/gen/herald/v1/GetLeaderResponse';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
-import type { BrokerLeaseClient } from '../../../client/meta/lease-client';
-import { MetaConnection } from '../../../client/meta/lease-client';
+import type { BrokerLeaseClient } from '../../../common/meta-client';
+import { MetaConnection } from '../../../common/meta-client';
 import { waitFor } from '../wait';
 import {
   fakeBroker,

@@ -15,10 +15,10 @@ import {
   PolicyV1Api,
 } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import type { BrokerPool, ConsumerGroup, Topic } from '../../../operator/gen/crds';
 import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from '../../../operator/gen/crds';
-import { BrokerLeaseClient, ConsumerLeaseClient } from '../../../client/meta/lease-client';
+import { BrokerLeaseClient, ConsumerLeaseClient } from '../../../common/meta-client';
 import { testEnv, uniqueDatabase, uniqueName } from '../env';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';

@@ -3,7 +3,7 @@
 // release on stop), and the reflector's relist and watchdog.
 import { KubernetesObjectApi, V1MicroTime } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { LeaderElector } from '../../../operator/kube/leader-election';
 import { Reflector } from '../../../operator/kube/reflector';
 import { runTool } from '../exec';

@@ -6,7 +6,7 @@
 // ever held by two at once. grpcurl, with reflection alone, reads the routes.
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import type { BrokerLeaseClient, ConsumerLeaseClient } from '../../../client/meta/lease-client';
+import type { BrokerLeaseClient, ConsumerLeaseClient } from '../../../common/meta-client';
 import {
   fakeBroker,
   fakeConsumer,

@@ -2,11 +2,11 @@
 // control plane and MariaDB: owned objects with ownerReferences, tables, conditions with
 // observedGeneration, growing partitions, consumer groups with lag alerts, and deletion
 // with deletionPolicy delete (tables dropped, finalizer removed) or retain (tables kept).
-import { createLogger } from '../../../client/logger';
-import { createMysqlStore } from '../../../broker/storage/mysql/mysql-store';
+import { createLogger } from '../../../common/logger';
+import { createMysqlStore } from '../../../storage/mysql/mysql-store';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import type { BrokerLeaseClient } from '../../../client/meta/lease-client';
+import type { BrokerLeaseClient } from '../../../common/meta-client';
 import {
   condition,
   fakeBroker,

@@ -8,7 +8,7 @@
 // a 60 s window. The apiserver's global apiserver_request_total for mutating verbs is printed
 // alongside for context; it also counts other clients (controller-manager, kwok, other tests).
 import { KubernetesObjectApi, Watch } from '@kubernetes/client-node';
-import type { BrokerLeaseClient } from '../../../client/meta/lease-client';
+import type { BrokerLeaseClient } from '../../../common/meta-client';
 import { resourcePath } from '../../../operator/kube/client';
 import type { ResourceType } from '../../../operator/kube/client';
 import { runTool } from '../exec';

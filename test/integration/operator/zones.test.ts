@@ -2,8 +2,8 @@
 // through the downward API, so the meta-server looks the zone up from the pod named after the
 // broker and its node. The pods here are the pool's real StatefulSet pods, placed by the
 // scheduler on kwok nodes in three zones.
-import type { BrokerLeaseClient } from '../../../client/meta/lease-client';
-import { MetaConnection } from '../../../client/meta/lease-client';
+import type { BrokerLeaseClient } from '../../../common/meta-client';
+import { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import { waitFor } from '../wait';
 import {

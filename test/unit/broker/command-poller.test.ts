@@ -1,12 +1,12 @@
 // The CommandPoller against a fake command log and target: it starts after the newest
 // command, applies only what this broker owns, in order, retries a command whose application
 // met an unreachable store, and skips one that fails otherwise.
-import { HeraldError } from '../../../client/errors';
-import { silentLogger } from '../../../client/logger';
+import { HeraldError } from '../../../common/errors';
+import { silentLogger } from '../../../common/logger';
 import { CommandPoller } from '../../../broker/commands/command-poller';
 import type { CommandTarget } from '../../../broker/commands/command-poller';
-import type { PartitionRef } from '../../../broker/storage/storage';
-import type { Command } from '../../../broker/storage/trace-store';
+import type { PartitionRef } from '../../../storage/storage';
+import type { Command } from '../../../storage/trace-store';
 
 class FakeLog {
   commands: { id: number; command: Command }[] = [];

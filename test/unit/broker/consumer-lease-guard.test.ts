@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../../client/errors';
+import { HeraldError } from '../../../common/errors';
 import { MetaConsumerLeaseGuard } from '../../../broker/lease/consumer-leases';
-import type { MetaConnection } from '../../../client/meta/lease-client';
+import type { MetaConnection } from '../../../common/meta-client';
 import type { GetConsumerLeasesResponse } from '../../../proto/gen/herald/v1/GetConsumerLeasesResponse';
 import type { MetaClient } from '../../../proto/gen/herald/v1/Meta';
 

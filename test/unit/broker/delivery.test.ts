@@ -1,17 +1,17 @@
 // Delivery's side of Admin changes and its trace events, against in-memory stores: an offset
 // reset drops the group's cursor state, a resend wake-up reaches a waiting pull at once, and
 // deliveries, acks and nacks are traced with the consumer.
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { Delivery } from '../../../broker/delivery/delivery';
 import type { DeliveryContext } from '../../../broker/delivery/delivery';
-import { StaticGroupPolicies, resolveGroupPolicy } from '../../../broker/delivery/group-policy';
+import { StaticGroupPolicies, resolveGroupPolicy } from '../../../common/group-policy';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { NO_CONSUMER_LEASES } from '../../../broker/lease/consumer-leases';
 import { BrokerMetrics } from '../../../broker/metrics';
-import { DEFAULTS } from '../../../broker/options';
+import { DEFAULTS } from '../../../common/broker-options';
 import { StandaloneOwnership } from '../../../broker/ownership';
-import type { Resend } from '../../../broker/storage/retry-store';
-import type { OffsetCommit, StoredMessage } from '../../../broker/storage/storage';
+import type { Resend } from '../../../storage/retry-store';
+import type { OffsetCommit, StoredMessage } from '../../../storage/storage';
 import type { TraceInput } from '../../../broker/trace/tracer';
 import { Topics } from '../../../broker/topics';
 

@@ -1,15 +1,15 @@
 // GroupCursor against in-memory stores and a recording tracer: the retry policy, dead letters,
 // tag filters, ordered mode and priority lanes, and the order of writes that keeps a failed
 // message safe (its retry is stored before its offset is committed past).
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { GroupCursor, truncateUtf8 } from '../../../broker/delivery/group-cursor';
 import type { CursorContext } from '../../../broker/delivery/group-cursor';
-import { resolveGroupPolicy } from '../../../broker/delivery/group-policy';
-import type { GroupPolicyInput } from '../../../broker/delivery/group-policy';
+import { resolveGroupPolicy } from '../../../common/group-policy';
+import type { GroupPolicyInput } from '../../../common/group-policy';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { BrokerMetrics } from '../../../broker/metrics';
-import type { NewDeadLetter, Resend } from '../../../broker/storage/retry-store';
-import type { PartitionRef, StoredMessage } from '../../../broker/storage/storage';
+import type { NewDeadLetter, Resend } from '../../../storage/retry-store';
+import type { PartitionRef, StoredMessage } from '../../../storage/storage';
 import type { TraceInput } from '../../../broker/trace/tracer';
 
 const ref: PartitionRef = { topic: 't', partition: 0 };

@@ -1,5 +1,5 @@
 // LogExpiry's cut-offs: trace events by the trace retention, commands by theirs.
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { LogExpiry } from '../../../broker/trace/log-expiry';
 
 test('each table is expired at its own retention, from the current time', async () => {

@@ -1,4 +1,4 @@
-import { HeraldError } from '../../../client/errors';
+import { HeraldError } from '../../../common/errors';
 import { messageId, parseMessageId } from '../../../broker/trace/message-id';
 
 test('stored and delayed ids parse to their canonical form', () => {

@@ -1,6 +1,6 @@
 import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
-import { DEFAULTS, OptionsError, resolveOptions, withEnvironment } from '../../../broker/options';
-import type { BrokerOptionsInput } from '../../../broker/options';
+import { DEFAULTS, OptionsError, resolveOptions, withEnvironment } from '../../../common/broker-options';
+import type { BrokerOptionsInput } from '../../../common/broker-options';
 import { brokerPoolObjects, CONFIG_FILE } from '../../../operator/controllers/broker-pool-objects';
 import { samplePool } from '../fixtures';
 

@@ -1,6 +1,6 @@
 import { PartitionDelays } from '../../../broker/delay/partition-delays';
-import type { DelayStore, DelayedMessage } from '../../../broker/storage/delay-store';
-import { silentLogger } from '../../../client/logger';
+import type { DelayStore, DelayedMessage } from '../../../storage/delay-store';
+import { silentLogger } from '../../../common/logger';
 
 const ref = { topic: 't', partition: 0 };
 const T0 = 1_700_000_000_000;

@@ -1,6 +1,6 @@
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { Signal } from '../../../broker/delivery/signal';
-import type { StoredMessage } from '../../../broker/storage/storage';
+import type { StoredMessage } from '../../../storage/storage';
 
 const ref = { topic: 't', partition: 0 };
 const m = (offset: number, size = 10): StoredMessage => ({

@@ -1,5 +1,5 @@
 // The publish path's one trace row per message, shown as "published" + "stored".
-import type { TraceEvent } from '../../../broker/storage/trace-store';
+import type { TraceEvent } from '../../../storage/trace-store';
 import { expandPublished, publishDetail, storedEvent } from '../../../broker/trace/publish-events';
 
 const ref = { topic: 'orders', partition: 1 };

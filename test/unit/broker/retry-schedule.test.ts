@@ -1,6 +1,6 @@
-import { nextRetry, retryDelayMs } from '../../../broker/delivery/retry-schedule';
-import type { RetryPolicy } from '../../../broker/delivery/retry-schedule';
-import { policyFromProto } from '../../../broker/delivery/group-policy';
+import { nextRetry, retryDelayMs } from '../../../common/retry-schedule';
+import type { RetryPolicy } from '../../../common/retry-schedule';
+import { policyFromProto } from '../../../common/group-policy';
 
 describe('retry schedule', () => {
   test("a list of delays: retry n waits delays[min(n, len) - 1] (Hermes' [3,6,9])", () => {

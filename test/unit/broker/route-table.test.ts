@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../../client/errors';
+import { HeraldError } from '../../../common/errors';
 import { RouteTable } from '../../../broker/lease/route-table';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../../broker/options';
-import type { TopicOptions } from '../../../broker/options';
-import type { MetaConnection } from '../../../client/meta/lease-client';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../../common/broker-options';
+import type { TopicOptions } from '../../../common/broker-options';
+import type { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { MetaClient } from '../../../proto/gen/herald/v1/Meta';
 

@@ -1,7 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { HeraldError, REASONS } from '../../../client/errors';
-import { toServiceError } from '../../../broker/server/status';
-import { STATUS_DETAILS_KEY, readErrorInfo } from '../../../client/errors';
+import { HeraldError, REASONS } from '../../../common/errors';
+import { toServiceError } from '../../../common/grpc/status';
+import { STATUS_DETAILS_KEY, readErrorInfo } from '../../../common/errors';
 import { loadProtos } from '../../../proto/load';
 
 test('a HeraldError becomes its gRPC code with ErrorInfo in grpc-status-details-bin', () => {

@@ -1,8 +1,8 @@
 // The TraceWriter against a fake TraceStore: batching by size and by time, one write at a
 // time, a bounded buffer that drops and counts, failed writes that drop and never throw.
-import { silentLogger } from '../../../client/logger';
-import type { Logger } from '../../../client/logger';
-import type { TraceEvent } from '../../../broker/storage/trace-store';
+import { silentLogger } from '../../../common/logger';
+import type { Logger } from '../../../common/logger';
+import type { TraceEvent } from '../../../storage/trace-store';
 import { TraceWriter } from '../../../broker/trace/trace-writer';
 import type { TraceWriterOptions } from '../../../broker/trace/trace-writer';
 

@@ -9,7 +9,7 @@ import {
 } from '../../../client/cli/format';
 import { EXIT, exitCodeFor } from '../../../client/cli/exit-codes';
 import { UsageError } from '../../../client/cli/args';
-import { HeraldError, UnavailableError } from '../../../client/errors';
+import { HeraldError, UnavailableError } from '../../../common/errors';
 import { status } from '@grpc/grpc-js';
 import type { Delivery } from '../../../client';
 

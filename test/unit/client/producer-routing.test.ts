@@ -3,8 +3,8 @@
 // with the owner's address. Checks the order of a key's messages, the redirect, and batching.
 import * as grpc from '@grpc/grpc-js';
 import { Producer } from '../../../client';
-import { HeraldError } from '../../../client/errors';
-import { toServiceError } from '../../../broker/server/status';
+import { HeraldError } from '../../../common/errors';
+import { toServiceError } from '../../../common/grpc/status';
 import { loadMetaProto, loadProtos } from '../../../proto/load';
 import type { BrokerHandlers } from '../../../proto/gen/herald/v1/Broker';
 import type { MetaHandlers } from '../../../proto/gen/herald/v1/Meta';

@@ -1,8 +1,8 @@
 // The SDK's pure parts: backoff and the retry loop, option checks, message checks.
-import { backoffDelay, checkBackoff, isRetriable, retry } from '../../../client/backoff';
+import { backoffDelay, checkBackoff, isRetriable, retry } from '../../../common/backoff';
 import { consumerOptions, producerOptions } from '../../../client/options';
 import { toWire, wireSize } from '../../../client/message';
-import { HeraldError, UnavailableError, callError } from '../../../client/errors';
+import { HeraldError, UnavailableError, callError } from '../../../common/errors';
 import { status } from '@grpc/grpc-js';
 
 const o = { initialMs: 100, maxMs: 1000, multiplier: 2 };

@@ -1,4 +1,4 @@
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { Controller, TerminalError } from '../../../operator/controllers/controller';
 import { Checkpointer } from '../../../operator/meta/checkpointer';
 import { MetaCore } from '../../../operator/meta/meta-core';

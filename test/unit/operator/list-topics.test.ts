@@ -1,14 +1,14 @@
 // Meta ListTopics: the namespace's topics with their spec, how many partitions a broker holds,
 // and the groups reading each; through MetaCore and over real gRPC on loopback.
 import * as grpc from '@grpc/grpc-js';
-import { silentLogger } from '../../../client/logger';
+import { silentLogger } from '../../../common/logger';
 import { MetaCore } from '../../../operator/meta/meta-core';
 import { Checkpointer } from '../../../operator/meta/checkpointer';
 import { startMetaServer } from '../../../operator/meta/server';
 import type { MetaServer } from '../../../operator/meta/server';
 import { loadMetaProto } from '../../../proto/load';
 import type { ListTopicsResponse } from '../../../proto/gen/herald/v1/ListTopicsResponse';
-import { readErrorInfo } from '../../../client/errors';
+import { readErrorInfo } from '../../../common/errors';
 
 const durations = {
   broker: { durationMs: 10_000, safetyMarginMs: 2_000 },

@@ -1,6 +1,6 @@
-import { HeraldError } from '../../../client/errors';
+import { HeraldError } from '../../../common/errors';
 import { loads } from '../../../operator/assignment/assign';
-import { holderValidUntil } from '../../../client/meta/lease-math';
+import { holderValidUntil } from '../../../common/lease-math';
 import { MetaCore } from '../../../operator/meta/meta-core';
 import type { AcquireResult, BrokerLeaseRef } from '../../../operator/meta/meta-core';
 import { seeded } from './random';

@@ -1,5 +1,5 @@
 import { Partitioners } from 'kafkajs';
-import { murmur2, partitionForKey } from '../../../client/partitioner';
+import { murmur2, partitionForKey } from '../../../common/partitioner';
 
 // The same vectors are in docs/broker.md for implementers in other languages.
 const VECTORS: [string, number, number][] = [

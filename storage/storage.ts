@@ -7,6 +7,8 @@
 // whose offsets already exist fails as a whole with PARTITION_FENCED. So a stale owner that
 // still believes it owns a partition cannot write once a newer owner has written.
 
+import type { StorageCapabilities, StorageKind } from './capabilities';
+
 export interface PartitionRef {
   topic: string;
   partition: number;
@@ -54,6 +56,9 @@ export interface OffsetCommit {
 }
 
 export interface MessageStore {
+  /** Which adapter this is, for messages and metrics only: decide on `capabilities`. */
+  readonly kind: StorageKind;
+  readonly capabilities: StorageCapabilities;
   /** Creates what the topic's partitions need (idempotent; partitions only grow). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
   /** Deletes everything stored for the topic: messages and committed offsets (idempotent). */

@@ -15,7 +15,7 @@
 // offset, the first offset and the offset at a time are read from m_ alone. Normal-lane
 // reads skip placeholders. The tables exist for every topic (empty ones cost nothing), so a
 // topic can gain spec.priority without a schema change.
-import { nameProblem } from '../../names';
+import { nameProblem } from '../../common/names';
 import { TRACE_MIGRATION } from './trace-sql';
 import { RETRY_MIGRATION } from './retry-sql';
 

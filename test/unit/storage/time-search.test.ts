@@ -1,7 +1,7 @@
 // firstAtOrAfter: the binary search behind offsetAtTime and the expiry of trace events and
 // commands, against an in-memory table with holes and equal times.
-import { firstAtOrAfter } from '../../../broker/storage/time-search';
-import type { TimedRow } from '../../../broker/storage/time-search';
+import { firstAtOrAfter } from '../../../storage/time-search';
+import type { TimedRow } from '../../../storage/time-search';
 
 function table(rows: TimedRow[]) {
   let probes = 0;

@@ -2,11 +2,11 @@
 // file only runs them, converts rows and classifies driver errors into HeraldErrors.
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { HeraldError } from '../../../client/errors';
-import type { Logger } from '../../../client/logger';
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
 import type { DelayStore, DelayedMessage } from '../delay-store';
 import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
-import { droppable, planSplit, segmentsOf } from '../segments';
+import { droppable, planSplit, segmentsOf } from './segments';
 import type {
   AppendBatch,
   Lane,
@@ -16,6 +16,7 @@ import type {
   PartitionRef,
   StoredMessage,
 } from '../storage';
+import type { StorageCapabilities } from '../capabilities';
 import { firstAtOrAfter } from '../time-search';
 import type { TimedRow } from '../time-search';
 import type { Command, TraceEvent, TraceQuery, TraceStore } from '../trace-store';
@@ -124,6 +125,14 @@ export async function createMysqlStore(options: MysqlStoreOptions): Promise<Mysq
 }
 
 class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
+  readonly kind = 'mysql';
+  readonly capabilities: StorageCapabilities = {
+    priorityLanes: true,
+    delayedMessages: true,
+    ownerFencing: true,
+    atomicMultiPartitionAppend: true,
+    segmentRetention: true,
+  };
   constructor(
     private readonly pool: Pool,
     private readonly timeout: number,

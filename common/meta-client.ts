@@ -3,14 +3,14 @@
 // judges validity by its own clock from the moment it sent each request, minus the safety
 // margin, so it stops using a lease before the meta-server can give it to anyone else.
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../logger';
-import { readErrorInfo } from '../errors';
-import type { AcquireBrokerLeasesResponse } from '../../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
-import type { GroupHeartbeatResponse } from '../../proto/gen/herald/v1/GroupHeartbeatResponse';
-import type { JoinGroupResponse } from '../../proto/gen/herald/v1/JoinGroupResponse';
-import type { MetaClient } from '../../proto/gen/herald/v1/Meta';
+import type { Logger } from './logger';
+import { readErrorInfo } from './errors';
+import type { AcquireBrokerLeasesResponse } from '../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
+import type { GroupHeartbeatResponse } from '../proto/gen/herald/v1/GroupHeartbeatResponse';
+import type { JoinGroupResponse } from '../proto/gen/herald/v1/JoinGroupResponse';
+import type { MetaClient } from '../proto/gen/herald/v1/Meta';
 import { holderValidUntil } from './lease-math';
-import { loadMetaProto } from '../../proto/load';
+import { loadMetaProto } from '../proto/load';
 
 export interface LeaseClientOptions {
   /** Meta-server addresses to try (every operator replica; followers redirect). */

@@ -1,4 +1,4 @@
-import { TagFilterError, matchesTags, parseTagFilter } from '../../../broker/delivery/tag-filter';
+import { TagFilterError, matchesTags, parseTagFilter } from '../../../common/tag-filter';
 
 const matches = (expr: string, tags: string[]) => matchesTags(parseTagFilter(expr), tags);
 

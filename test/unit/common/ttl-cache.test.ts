@@ -1,4 +1,4 @@
-import { TtlCache } from '../../../client/ttl-cache';
+import { TtlCache } from '../../../common/ttl-cache';
 
 function fixture() {
   let clock = 1000;

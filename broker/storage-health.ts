@@ -1,9 +1,9 @@
 // Whether the message store answers. Failed writes report at once (so publishes fail fast
 // while it is down); a periodic ping notices both outages and recovery. Listeners drive
 // readiness (grpc.health.v1) and the herald_storage_up metric.
-import type { HeraldError } from '../../client/errors';
-import type { Logger } from '../../client/logger';
-import type { MessageStore } from './storage';
+import type { HeraldError } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { MessageStore } from '../storage/storage';
 
 export class StorageHealth {
   available = true;

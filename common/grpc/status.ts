@@ -2,7 +2,7 @@
 // google.rpc.Status with a google.rpc.ErrorInfo (domain herald.dev) in the
 // grpc-status-details-bin trailer, the way Google APIs carry machine-readable reasons.
 import * as grpc from '@grpc/grpc-js';
-import { asHeraldError, ERROR_DOMAIN, ERROR_INFO_TYPE, STATUS_DETAILS_KEY } from '../../client/errors';
+import { asHeraldError, ERROR_DOMAIN, ERROR_INFO_TYPE, STATUS_DETAILS_KEY } from '../errors';
 import { loadProtos } from '../../proto/load';
 import type { Status__Input } from '../../proto/gen/google/rpc/Status';
 

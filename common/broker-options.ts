@@ -1,7 +1,7 @@
 // Broker options: defaults spread first, then every field checked, with errors that name
 // the field ("publish.maxBatchRows must be an integer >= 1"). Pure; unit-tested.
-import { GroupPolicyError, resolveGroupPolicy } from './delivery/group-policy';
-import type { GroupPolicy, GroupPolicyInput } from './delivery/group-policy';
+import { GroupPolicyError, resolveGroupPolicy } from './group-policy';
+import type { GroupPolicy, GroupPolicyInput } from './group-policy';
 import { nameProblem } from './names';
 
 export interface TopicOptions {

@@ -1,4 +1,4 @@
-import { droppable, planSplit, segmentsOf } from '../../../broker/storage/segments';
+import { droppable, planSplit, segmentsOf } from '../../../storage/mysql/segments';
 
 describe('segments', () => {
   it('reads partitions as offset ranges', () => {

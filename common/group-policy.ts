@@ -2,7 +2,7 @@
 // ack timeout and in-flight bound. Lease mode reads it from the ConsumerGroup through the
 // meta-server (GetConsumerLeasesResponse.policy); standalone mode from BrokerOptions.groups.
 // Defaults are the ConsumerGroup CRD's. Pure: validation and conversion only.
-import type { GroupPolicy as GroupPolicyProto } from '../../proto/gen/herald/v1/GroupPolicy';
+import type { GroupPolicy as GroupPolicyProto } from '../proto/gen/herald/v1/GroupPolicy';
 import type { RetryDelays, RetryPolicy } from './retry-schedule';
 import { TagFilterError, parseTagFilter } from './tag-filter';
 import type { TagExpr } from './tag-filter';

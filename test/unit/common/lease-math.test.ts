@@ -5,7 +5,7 @@ import {
   metaExpiresAt,
   nextEpoch,
   renewIntervalMs,
-} from '../../../client/meta/lease-math';
+} from '../../../common/lease-math';
 
 test('the holder stops a safety margin before the meta-server lets go', () => {
   const sentAt = 1_000;

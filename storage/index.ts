@@ -1,0 +1,63 @@
+// The storage layer's one entry point: the interfaces the broker core and the operator program
+// against, and the factory that opens a pool's stores. No connection, transaction or driver type
+// crosses it. Adapters live in storage/<kind>/ and are reached only through openStorage (lint
+// enforces it for broker/).
+//
+// A pool has one "pool store" (MySQL, or memory in tests) that holds, for every topic, the
+// retry schedules, dead letters, delayed messages, traces and the command log, and one
+// message store per storage kind its topics use (a Topic's spec.storage). Each message store
+// declares its capabilities; the core refuses a feature a topic's storage lacks
+// (requireCapability), never asking which adapter it is.
+import { HeraldError } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { StorageKind } from './capabilities';
+import type { DelayStore } from './delay-store';
+import { createMysqlStore } from './mysql/mysql-store';
+import type { MysqlStoreOptions } from './mysql/mysql-store';
+import type { RetryStore } from './retry-store';
+import type { MessageStore } from './storage';
+import type { TraceStore } from './trace-store';
+
+export type { StorageCapabilities, StorageKind } from './capabilities';
+export { CAPABILITY_FEATURES, requireCapability } from './capabilities';
+export type * from './storage';
+export type * from './retry-store';
+export type * from './delay-store';
+export type * from './trace-store';
+
+export interface StorageConfig {
+  /**
+   * The pool's MySQL: the messages of `storage: mysql` topics, and the retries, dead letters,
+   * delayed messages, traces and commands of every topic.
+   */
+  mysql: Omit<MysqlStoreOptions, 'logger'>;
+}
+
+/** A pool's stores, opened once per process. */
+export interface Storage {
+  /** The message store of topics with this storage kind; INVALID_REQUEST when the pool has none. */
+  messages(kind: StorageKind): MessageStore;
+  readonly retries: RetryStore;
+  readonly delays: DelayStore;
+  readonly traces: TraceStore;
+  /** Resolves when every store answers; throws STORAGE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
+  const mysql = await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
+  return {
+    messages(kind) {
+      if (kind === 'mysql') return mysql;
+      throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
+        storage: kind,
+      });
+    },
+    retries: mysql,
+    delays: mysql,
+    traces: mysql,
+    ping: () => mysql.ping(),
+    close: () => mysql.close(),
+  };
+}
