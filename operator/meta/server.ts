@@ -152,6 +152,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
         delay: t?.delay ?? false,
         retentionHours: t?.retentionHours ?? 0,
         priority: t?.priority ?? false,
+        storage: t?.storage ?? 'mysql',
       };
     }),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {

@@ -34,6 +34,7 @@ const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   priority: false,
   delay: false,
   retentionHours: 0,
+  storage: 'mysql',
   routes: [
     { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
     { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
