@@ -22,6 +22,7 @@ import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
+import { rpcMetrics } from '../common/grpc/rpc-metrics';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
 // The storage factory replaces these two imports in the seams work (#10); until then the
@@ -228,24 +229,34 @@ async function assemble(
       return (await cluster.routes.refresh(name)).topic;
     }
   };
-  const protos = loadProtos().grpc.herald.v1;
-  const grpcServer = await startGrpcServer(options.listen, [
-    {
-      name: 'herald.v1.Broker',
-      definition: protos.Broker.service,
-      handlers: brokerHandlers(
-        publisher,
-        delivery,
-        cluster?.router ?? LOCAL_ONLY,
-        logger.namespace('server'),
-      ),
-    },
-    {
-      name: 'herald.v1.Admin',
-      definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
-    },
-  ]);
+  const loaded = loadProtos();
+  const protos = loaded.grpc.herald.v1;
+  const grpcServer = await startGrpcServer({
+    listen: options.listen,
+    services: [
+      {
+        name: 'herald.v1.Broker',
+        definition: protos.Broker.service,
+        handlers: brokerHandlers(
+          publisher,
+          delivery,
+          cluster?.router ?? LOCAL_ONLY,
+          logger.namespace('server'),
+        ),
+      },
+      {
+        name: 'herald.v1.Admin',
+        definition: protos.Admin.service,
+        handlers: adminHandlers(
+          delivery,
+          { store, topic: topicOf, broker: identity, tracer },
+          logger.namespace('server'),
+        ),
+      },
+    ],
+    reflection: loaded.reflection,
+    interceptors: [rpcMetrics(metrics.registry)],
+  });
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,

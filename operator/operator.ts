@@ -4,6 +4,7 @@
 // granting anything new, and runs the BrokerPool, Topic and ConsumerGroup controllers.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { register } from 'prom-client';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
 import type {
   KubeConfig,
@@ -131,6 +132,8 @@ export class Operator {
       leader: () => self.operator?.elector.currentLeader(),
       isLeader: () => self.operator?.elector.isLeader ?? false,
       brokerZone: (namespace, brokerId) => zones.zoneOfPod(namespace, brokerId),
+      // The process's registry (the operator serves no /metrics endpoint yet).
+      registry: register,
     });
     const elector = new LeaderElector(
       {
