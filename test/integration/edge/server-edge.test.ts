@@ -34,6 +34,11 @@ const Health = grpc.makeGenericClientConstructor(
 ) as unknown as ClientClass<HealthClient>;
 const v1 = loadProtos().grpc.herald.v1;
 
+/** A Herald service with only the handlers a test gives (the rest answer UNIMPLEMENTED). */
+function service(name: 'Broker' | 'Admin', handlers: grpc.UntypedServiceImplementation) {
+  return { name: `herald.v1.${name}`, definition: v1[name].service, handlers };
+}
+
 function check(client: HealthClient, service: string): Promise<HealthResponse> {
   return new Promise((resolve, reject) =>
     client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res))),
@@ -147,16 +152,12 @@ describe('server edge', () => {
     const lookups: string[] = [];
     const { server } = await serve({
       services: [
-        {
-          name: 'herald.v1.Admin',
-          definition: v1.Admin.service,
-          handlers: {
-            GetLag: unary(silentLogger, 'GetLag', () => {
-              handled++;
-              return { partitions: [] };
-            }),
-          },
-        },
+        service('Admin', {
+          GetLag: unary(silentLogger, 'GetLag', () => {
+            handled++;
+            return { partitions: [] };
+          }),
+        }),
       ],
       interceptors: [
         {
@@ -221,16 +222,12 @@ describe('server edge', () => {
     let handlerCancelled = false;
     const { server } = await serve({
       services: [
-        {
-          name: 'herald.v1.Broker',
-          definition: v1.Broker.service,
-          handlers: {
-            Subscribe: (call: grpc.ServerDuplexStream<SubscribeRequest, unknown>) => {
-              call.on('cancelled', () => (handlerCancelled = true));
-              call.on('data', () => call.write({}));
-            },
+        service('Broker', {
+          Subscribe: (call: grpc.ServerDuplexStream<SubscribeRequest, unknown>) => {
+            call.on('cancelled', () => (handlerCancelled = true));
+            call.on('data', () => call.write({}));
           },
-        },
+        }),
       ],
       interceptors: [{ name: 'registry', admit: (ctx) => void running.push(ctx) }],
     });
@@ -264,16 +261,12 @@ describe('server edge', () => {
     const handled: string[] = [];
     const { server } = await serve({
       services: [
-        {
-          name: 'herald.v1.Broker',
-          definition: v1.Broker.service,
-          handlers: {
-            Subscribe: (call: grpc.ServerDuplexStream<SubscribeRequest, unknown>) => {
-              call.on('data', (req: SubscribeRequest) => handled.push(req.kind ?? ''));
-              call.on('end', () => call.end());
-            },
+        service('Broker', {
+          Subscribe: (call: grpc.ServerDuplexStream<SubscribeRequest, unknown>) => {
+            call.on('data', (req: SubscribeRequest) => handled.push(req.kind ?? ''));
+            call.on('end', () => call.end());
           },
-        },
+        }),
       ],
       interceptors: [
         {
@@ -380,7 +373,7 @@ describe('server edge', () => {
 
   test('health is kept per service', async () => {
     const { server, health } = await serve({
-      services: [{ name: 'herald.v1.Admin', definition: v1.Admin.service, handlers: {} }],
+      services: [service('Admin', {})],
       health: { '': 'SERVING' },
     });
     server.setServing(false);
