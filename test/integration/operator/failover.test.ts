@@ -61,9 +61,13 @@ test('kill -9 the leader: the other replica serves within 20 s with the assignme
   if (!leader || !follower) throw new Error('two operators expected');
   const ns = fixture!.ns;
   await waitReady(ns.name, 'orders');
+  // Spread over all three, not merely assigned: the brokers start one after another, so the
+  // first holds everything for a while and moves would still be pending at the kill.
   const before = await waitFor('a stable, complete assignment', async () => {
     const r = await routes(leader.metaAddress, 'orders');
-    return r.length === 16 && r.every((x) => !x.includes(':@')) ? r : undefined;
+    const counts = ['b0', 'b1', 'b2'].map((id) => r.filter((x) => x.includes(`:${id}@`)).length);
+    const spread = Math.max(...counts) - Math.min(...counts) <= 1;
+    return r.length === 16 && counts.reduce((a, b) => a + b, 0) === 16 && spread ? r : undefined;
   });
   // The follower knows the leader and redirects to it: NOT_LEADER with the leader's address.
   const refused = await new Promise<ServiceError>((resolve, reject) => {
