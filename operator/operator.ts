@@ -15,7 +15,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger';
-import { poolDurations, reconcileBrokerPool } from './controllers/broker-pool';
+import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';
 import type { ControllerContext } from './controllers/context';
@@ -31,10 +31,17 @@ import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election'
 import { Reflector } from './kube/reflector';
 import { PodZones } from './kube/zones';
 import { Checkpointer } from './meta/checkpointer';
+import {
+  groupCheckpointOf,
+  groupInfoOf,
+  poolDurationsOf,
+  restorableTopic,
+  topicCheckpointOf,
+  topicInfoOf,
+} from './meta/from-crds';
 import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
-import { isTrue } from './reconcile/conditions';
 import { openKafkaTopics } from './storage/kafka-topics';
 import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
 import type { TopicProvisioner, TopicStorage } from './storage/topic-storage';
@@ -304,51 +311,21 @@ export class Operator {
 
     // Restore the last checkpoint, then wait one lease period before granting anything new.
     const now = Date.now();
+    // The same mapping as the controllers' (meta/from-crds.ts), so the restored view carries every
+    // feature even for objects no controller reconciles soon (paused ones, for instance).
     for (const pool of caches.pools.list()) {
       try {
-        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurations(pool));
+        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurationsOf(pool));
       } catch (err) {
         log.warn('pool lease durations refused; using the defaults', { pool: pool.metadata?.name, err });
       }
     }
     for (const t of caches.topics.list()) {
-      if (!isTrue(t.status?.conditions, 'StorageProvisioned') || t.metadata?.deletionTimestamp) continue;
-      const info = {
-        namespace: t.metadata?.namespace ?? '',
-        name: t.metadata?.name ?? '',
-        pool: t.spec.pool,
-        partitions: t.status?.provisionedPartitions ?? t.spec.partitions,
-        maxMessageBytes: t.spec.maxMessageBytes,
-        delay: t.spec.delay,
-        retentionHours: t.spec.retention.hours,
-      };
-      const entries = (t.status?.assignment ?? []).map((a) => ({
-        partition: a.partition,
-        holder: a.broker,
-        address: a.address ?? '',
-        epoch: a.epoch,
-      }));
-      meta.restoreTopic(info, entries, now);
+      if (restorableTopic(t)) meta.restoreTopic(topicInfoOf(t), topicCheckpointOf(t), now);
     }
     for (const g of caches.groups.list()) {
-      const info = {
-        namespace: g.metadata?.namespace ?? '',
-        name: g.metadata?.name ?? '',
-        topic: g.spec.topic,
-        mode: g.spec.mode,
-      };
-      const entries = (g.status?.assignment ?? []).map((a) => ({
-        partition: a.partition,
-        holder: a.consumer,
-        address: '',
-        epoch: a.epoch,
-      }));
-      meta.restoreGroup(
-        info,
-        entries,
-        (g.status?.consumers ?? []).map((c) => ({ id: c.id, zone: c.zone ?? '' })),
-        now,
-      );
+      const { entries, consumers } = groupCheckpointOf(g);
+      meta.restoreGroup(groupInfoOf(g), entries, consumers, now);
     }
     meta.blockGrantsUntil(now + meta.longestLeaseMs());
     log.info('restored the checkpoint; granting new leases after one lease period', {

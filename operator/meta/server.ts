@@ -129,20 +129,9 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       await mutated(s);
       return {};
     }),
-    GetRoutes: unary('GetRoutes', (req) => {
-      const s = leaderState();
-      const routes = s.core.routes(req.namespace, req.topic, Date.now());
-      const t = s.core.topic(req.namespace, req.topic);
-      return {
-        topic: req.topic,
-        routes,
-        maxMessageBytes: t?.maxMessageBytes ?? 0,
-        delay: t?.delay ?? false,
-        retentionHours: t?.retentionHours ?? 0,
-        priority: t?.priority ?? false,
-        storage: t?.storage ?? 'mysql',
-      };
-    }),
+    GetRoutes: unary('GetRoutes', (req) =>
+      leaderState().core.getRoutes(req.namespace, req.topic, Date.now()),
+    ),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {
       const s = leaderState();
       need('group', req.group);
