@@ -6,7 +6,7 @@
 //
 // A package imports only the packages to its left. The broker reaches storage adapters only
 // through the storage factory (storage/index.ts); the operator imports no broker code; the SDK
-// imports no server code. test/unit/lint-boundaries.test.ts proves each rule bites.
+// imports no server code. test/unit/lint/boundaries.test.ts proves each rule bites.
 const packages = ['common', 'storage', 'broker', 'operator', 'client', 'bench', 'test'];
 
 /** A no-restricted-imports pattern for a relative import that reaches into `pkg/`. */

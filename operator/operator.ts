@@ -15,6 +15,8 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger';
+import { field, hostPort, int, nonEmpty, resolve } from '../common/options';
+import type { Table } from '../common/options';
 import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';
@@ -27,7 +29,7 @@ import type { BrokerPool, ConsumerGroup, Topic } from './gen/crds';
 import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from './gen/crds';
 import { isNotFound, loadKubeConfig, patchStatus } from './kube/client';
 import type { ResourceType } from './kube/client';
-import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election';
+import { LeaderElector, leaderElectionTiming } from './kube/leader-election';
 import { Reflector } from './kube/reflector';
 import { PodZones } from './kube/zones';
 import { Checkpointer } from './meta/checkpointer';
@@ -73,35 +75,40 @@ export interface OperatorOptions {
   onLostLeadership?: () => void;
 }
 
-export const OPERATOR_DEFAULTS = {
-  leaseName: 'herald-operator',
-  metaListen: '0.0.0.0:7700',
-  leaderElection: LEADER_ELECTION_DEFAULTS,
-  relistMs: 5 * 60_000,
-  watchdogMs: 90_000,
-  lagIntervalMs: 30_000,
-  assignmentPollMs: 2_000,
-  tickMs: 1_000,
+type Tabled = Pick<
+  OperatorOptions,
+  | 'leaseNamespace'
+  | 'leaseName'
+  | 'metaListen'
+  | 'relistMs'
+  | 'watchdogMs'
+  | 'lagIntervalMs'
+  | 'assignmentPollMs'
+  | 'tickMs'
+>;
+
+/** The operator's options: default and rule of each, written once. */
+const OPERATOR: Table<Tabled> = {
+  leaseNamespace: field('default', nonEmpty),
+  leaseName: field('herald-operator', nonEmpty),
+  metaListen: field('0.0.0.0:7700', hostPort),
+  relistMs: field(5 * 60_000, int(1)),
+  watchdogMs: field(90_000, int(1)),
+  lagIntervalMs: field(30_000, int(1)),
+  assignmentPollMs: field(2_000, int(1)),
+  tickMs: field(1_000, int(1)),
 };
 
-export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaseNamespace'>> &
-  Pick<OperatorOptions, 'logger' | 'leaseNamespace'>;
+export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaderElection'>> &
+  Pick<OperatorOptions, 'logger'> & { leaderElection?: Partial<OperatorOptions['leaderElection']> };
 
 export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
-  const o: OperatorOptions = {
-    ...OPERATOR_DEFAULTS,
-    identity: `${hostname()}_${randomUUID()}`,
+  return {
     ...input,
-    leaderElection: { ...OPERATOR_DEFAULTS.leaderElection, ...input.leaderElection },
+    ...resolve('', OPERATOR, input),
+    identity: input.identity || `${hostname()}_${randomUUID()}`,
+    leaderElection: leaderElectionTiming('leaderElection', input.leaderElection),
   };
-  for (const field of ['relistMs', 'watchdogMs', 'lagIntervalMs', 'assignmentPollMs', 'tickMs'] as const) {
-    if (!Number.isInteger(o[field]) || o[field] < 1)
-      throw new RangeError(`${field} must be a positive integer, got ${o[field]}`);
-  }
-  if (o.leaseNamespace === '') throw new RangeError('leaseNamespace must not be empty');
-  if (!/^[^\s]+:\d{1,5}$/.test(o.metaListen))
-    throw new RangeError(`metaListen must be host:port, got ${o.metaListen}`);
-  return o;
 }
 
 interface Leading {

@@ -99,10 +99,36 @@ test('retention may be a fraction of an hour (tests use seconds)', () => {
   expect(o.topics[0].retentionHours).toBeCloseTo(1 / 3600);
 });
 
-test('the message says what is wrong', () => {
-  expect(() => resolveOptions({ ...base, publish: { maxBatchRows: 0 } })).toThrow(
-    'publish.maxBatchRows must be an integer in 1..',
-  );
+test('every message has one wording: the field, what it must be, what it got', () => {
+  const message = (input: BrokerOptionsInput): string => {
+    try {
+      resolveOptions(input);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('expected an OptionsError');
+  };
+  expect(
+    [
+      { ...base, publish: { maxBatchRows: 0 } },
+      { ...base, trace: { enabled: 'yes' as unknown as boolean } },
+      { ...base, topics: [{ name: 'a', partitions: 1, priority: 1 as unknown as boolean }] },
+      { ...base, topics: [{ name: 'a', partitions: 1, delay: 'no' as unknown as boolean }] },
+      { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 0 }] },
+      { ...base, delay: { tickMs: 100, windowMs: 50 } },
+      { ...base, mysql: { url: 'postgres://x/y' } },
+      { ...base, groups: { g: { deadLetter: { enabled: 'true' as unknown as boolean } } } },
+    ].map(message),
+  ).toEqual([
+    'publish.maxBatchRows must be an integer >= 1, got 0',
+    'trace.enabled must be true or false, got "yes"',
+    'topics[0].priority must be true or false, got 1',
+    'topics[0].delay must be true or false, got "no"',
+    'topics[0].retentionHours must be a number in (0, 87600], got 0',
+    'delay.windowMs must be an integer >= 100, got 50',
+    'mysql.url must be mysql://user:password@host:port/database, got "postgres://x/y"',
+    'groups.g.deadLetter.enabled must be true or false, got "true"',
+  ]);
 });
 
 describe('lease mode (meta)', () => {
