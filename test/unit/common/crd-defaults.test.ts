@@ -12,6 +12,7 @@ import {
   resolveOptions,
 } from '../../../common/broker-options';
 import { POLICY_DEFAULTS } from '../../../common/group-policy';
+import { leaderElectionTiming } from '../../../operator/kube/leader-election';
 
 interface Schema {
   type?: string;
@@ -134,4 +135,10 @@ test("the broker accepts exactly the CRD's range of partitions", () => {
     }
   };
   expect([minimum! - 1, minimum!, maximum!, maximum! + 1].map(accepts)).toEqual([false, true, true, false]);
+});
+
+test("the chart's operator leader election values are the code's defaults", () => {
+  const file = join(__dirname, '..', '..', '..', 'charts', 'herald', 'values.yaml');
+  const values = parse(readFileSync(file, 'utf8')) as { operator: { leaderElection: unknown } };
+  expect(values.operator.leaderElection).toEqual(leaderElectionTiming('leaderElection', undefined));
 });
