@@ -4,8 +4,14 @@ import { GroupPolicyError, resolveGroupPolicy } from './group-policy';
 import type { GroupPolicy, GroupPolicyInput } from './group-policy';
 import { nameProblem } from './names';
 
+/** Where a topic's messages live (Topic spec.storage). */
+export const STORAGE_KINDS = ['mysql', 'kafka', 'memory'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
+
 export interface TopicOptions {
   name: string;
+  /** The message store of its partitions (Topic spec.storage). */
+  storage: StorageKind;
   partitions: number;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
@@ -45,6 +51,11 @@ export interface BrokerOptions {
   advertisedAddress: string;
   /** host:port for the Prometheus /metrics endpoint; port 0 picks a free port. */
   metricsListen: string;
+  /**
+   * The pool store: `mysql`, or `memory` (nothing durable: tests and SDK development). It is
+   * also the default storage of the configured topics.
+   */
+  storage: 'mysql' | 'memory';
   mysql: {
     url: string;
     poolSize: number;
@@ -187,7 +198,8 @@ export type BrokerOptionsInput = Partial<
   groups?: Record<string, GroupPolicyInput>;
   defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
-  mysql: Partial<BrokerOptions['mysql']> & { url: string };
+  /** Required with `storage: mysql` (the default). */
+  mysql?: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
   topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
@@ -200,6 +212,7 @@ export const DEFAULT_RETENTION_HOURS = 168;
 export const DEFAULTS = {
   listen: '127.0.0.1:7600',
   metricsListen: '127.0.0.1:9600',
+  storage: 'mysql' as const,
   mysql: { poolSize: 16, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, pingIntervalMs: 1000 },
   publish: {
     maxBatchRows: 500,
@@ -255,8 +268,10 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     listen,
     advertisedAddress: input.advertisedAddress ?? listen,
     metricsListen: input.metricsListen ?? DEFAULTS.metricsListen,
-    mysql: { ...DEFAULTS.mysql, ...input.mysql },
+    storage: input.storage ?? DEFAULTS.storage,
+    mysql: { ...DEFAULTS.mysql, url: '', ...input.mysql },
     topics: (input.topics ?? []).map((t) => ({
+      storage: input.storage ?? DEFAULTS.storage,
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       priority: false,
       delay: false,
@@ -277,7 +292,13 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   hostPort('listen', o.listen);
   hostPort('advertisedAddress', o.advertisedAddress);
   hostPort('metricsListen', o.metricsListen);
-  if (typeof o.mysql.url !== 'string' || !/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+$/.test(o.mysql.url)) {
+  if (o.storage !== 'mysql' && o.storage !== 'memory') {
+    throw new OptionsError('storage', `must be mysql or memory, got ${JSON.stringify(o.storage)}`);
+  }
+  if (
+    o.storage === 'mysql' &&
+    (typeof o.mysql.url !== 'string' || !/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+$/.test(o.mysql.url))
+  ) {
     throw new OptionsError('mysql.url', 'must look like mysql://user:password@host:port/database');
   }
   int('mysql.poolSize', o.mysql.poolSize, 1);
@@ -338,6 +359,12 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     if (problem) throw new OptionsError(`${field}.name`, problem);
     if (seen.has(t.name)) throw new OptionsError(`${field}.name`, `repeats topic ${t.name}`);
     seen.add(t.name);
+    if (!STORAGE_KINDS.includes(t.storage)) {
+      throw new OptionsError(
+        `${field}.storage`,
+        `must be one of ${STORAGE_KINDS.join(', ')}, got ${JSON.stringify(t.storage)}`,
+      );
+    }
     int(`${field}.partitions`, t.partitions, 1, 1024);
     int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
     if (typeof t.priority !== 'boolean') throw new OptionsError(`${field}.priority`, 'must be a boolean');

@@ -81,7 +81,8 @@ function answer<Res>(
 }
 
 export type AdminDeps = ResetDeps & {
-  store: Pick<TraceStore, 'trace'> & RetryStore;
+  traces: ResetDeps['traces'] & Pick<TraceStore, 'trace'>;
+  retries: RetryStore;
   tracer: Tracer;
 };
 
@@ -90,7 +91,7 @@ export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
 export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandlers {
-  const { store, tracer } = deps;
+  const { traces, retries, tracer } = deps;
   return {
     GetLag(call, callback) {
       answer(callback, async () => {
@@ -118,7 +119,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
           });
         }
         // One more than the page: whether another page follows.
-        const found = await store.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const found = await retries.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
         const page = found.slice(0, size);
         return {
           deadLetters: page.map(toProto),
@@ -130,7 +131,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     ReplayDeadLetters(call, callback) {
       answer(callback, async () => {
         const query = deadLetterQuery(call.request.filter);
-        const replayed = await store.replayDeadLetters(query, Date.now());
+        const replayed = await retries.replayDeadLetters(query, Date.now());
         const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
         for (const l of replayed) {
           const ref = l.message.ref;
@@ -144,7 +145,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
         // command log otherwise (and its idle re-read is the fallback if that write fails).
         for (const w of woken.values()) delivery.wakeResends(w.group, w.ref);
         if (woken.size > 0) {
-          await store.appendCommands(
+          await traces.appendCommands(
             [...woken.values()].map((w) => ({ kind: 'resend-wakeup' as const, ...w })),
           );
         }
@@ -154,7 +155,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
 
     PurgeDeadLetters(call, callback) {
       answer(callback, async () => ({
-        purged: await store.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+        purged: await retries.purgeDeadLetters(deadLetterQuery(call.request.filter)),
       }));
     },
 
@@ -162,7 +163,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
       answer(callback, async () => {
         const { query, limit } = traceQuery(call.request);
         // A stored row shows as two events: the limit counts what the caller sees.
-        const events = expandPublished(await traceRows(store, query, limit)).slice(0, limit);
+        const events = expandPublished(await traceRows(traces, query, limit)).slice(0, limit);
         return {
           events: events.map((e) => ({
             atMs: e.at,
