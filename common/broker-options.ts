@@ -15,14 +15,21 @@ import {
   matches,
   nonEmpty,
   num,
+  oneOf,
   resolve,
 } from './options';
 import type { Rule, Table } from './options';
 
 export { OptionsError };
 
+/** Where a topic's messages live (Topic spec.storage). */
+export const STORAGE_KINDS = ['mysql', 'kafka', 'memory'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
+
 export interface TopicOptions {
   name: string;
+  /** The message store of its partitions (Topic spec.storage). */
+  storage: StorageKind;
   partitions: number;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
@@ -62,6 +69,11 @@ export interface BrokerOptions {
   advertisedAddress: string;
   /** host:port for the Prometheus /metrics endpoint; port 0 picks a free port. */
   metricsListen: string;
+  /**
+   * The pool store: `mysql`, or `memory` (nothing durable: tests and SDK development). It is
+   * also the default storage of the configured topics.
+   */
+  storage: 'mysql' | 'memory';
   mysql: {
     url: string;
     poolSize: number;
@@ -204,7 +216,8 @@ export type BrokerOptionsInput = Partial<
   groups?: Record<string, GroupPolicyInput>;
   defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
-  mysql: Partial<BrokerOptions['mysql']> & { url: string };
+  /** Required with `storage: mysql` (the default). */
+  mysql?: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
   topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
@@ -214,9 +227,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** The Topic CRD's default spec.retention.hours (7 days). */
 export const DEFAULT_RETENTION_HOURS = 168;
 
-type Server = Pick<BrokerOptions, 'listen' | 'metricsListen' | 'shutdownTimeoutMs'>;
+type Server = Pick<BrokerOptions, 'listen' | 'metricsListen' | 'storage' | 'shutdownTimeoutMs'>;
 const SERVER: Table<Server> = {
   listen: field('127.0.0.1:7600', hostPort),
+  storage: field<BrokerOptions['storage']>('mysql', oneOf('mysql', 'memory')),
   metricsListen: field('127.0.0.1:9600', hostPort),
   shutdownTimeoutMs: field(10_000, int(0)),
 };
@@ -284,6 +298,7 @@ const COMMANDS: Table<BrokerOptions['commands']> = {
 
 /** A topic's optional fields; topics[].maxMessageBytes must also fit publish.maxRequestBytes. */
 const TOPIC: Table<Omit<TopicOptions, 'name' | 'partitions'>> = {
+  storage: field<StorageKind>('mysql', oneOf(...STORAGE_KINDS)),
   maxMessageBytes: field(DEFAULT_MAX_MESSAGE_BYTES, int(1)),
   priority: field(false, bool),
   delay: field(false, bool),
@@ -333,7 +348,8 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   const o: BrokerOptions = {
     ...server,
     advertisedAddress: input.advertisedAddress ?? server.listen,
-    mysql: resolve('mysql', MYSQL, input.mysql),
+    // The pool's MySQL is needed (and checked) only when it is the pool store.
+    mysql: server.storage === 'mysql' ? resolve('mysql', MYSQL, input.mysql) : defaults(MYSQL),
     topics: [],
     publish: resolve('publish', PUBLISH, input.publish),
     delivery: resolve('delivery', DELIVERY, input.delivery),
@@ -366,7 +382,11 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     if (seen.has(t.name)) throw new OptionsError(`${f}.name`, `repeats topic ${t.name}`);
     seen.add(t.name);
     check(`${f}.partitions`, t.partitions, PARTITIONS);
-    const topic: TopicOptions = { name: t.name, partitions: t.partitions, ...resolve(f, TOPIC, t) };
+    const topic: TopicOptions = {
+      name: t.name,
+      partitions: t.partitions,
+      ...resolve(f, TOPIC, { ...t, storage: t.storage ?? o.storage }),
+    };
     check(`${f}.maxMessageBytes`, topic.maxMessageBytes, int(1, o.publish.maxRequestBytes));
     o.topics.push(topic);
   });

@@ -69,7 +69,8 @@ function toProto(l: DeadLetter): DeadLetter__Input {
 }
 
 export type AdminDeps = ResetDeps & {
-  store: Pick<TraceStore, 'trace'> & RetryStore;
+  traces: ResetDeps['traces'] & Pick<TraceStore, 'trace'>;
+  retries: RetryStore;
   tracer: Tracer;
 };
 
@@ -78,7 +79,7 @@ export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
 export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logger): AdminHandlers {
-  const { store, tracer } = deps;
+  const { traces, retries, tracer } = deps;
   const answer = <Res>(method: string, callback: UnaryCallback<Res>, work: () => Promise<Res>) =>
     answerWith(logger, method, callback, work);
   return {
@@ -108,7 +109,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
           });
         }
         // One more than the page: whether another page follows.
-        const found = await store.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const found = await retries.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
         const page = found.slice(0, size);
         return {
           deadLetters: page.map(toProto),
@@ -120,7 +121,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
     ReplayDeadLetters(call, callback) {
       answer('ReplayDeadLetters', callback, async () => {
         const query = deadLetterQuery(call.request.filter);
-        const replayed = await store.replayDeadLetters(query, Date.now());
+        const replayed = await retries.replayDeadLetters(query, Date.now());
         const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
         for (const l of replayed) {
           const ref = l.message.ref;
@@ -134,7 +135,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
         // command log otherwise (and its idle re-read is the fallback if that write fails).
         for (const w of woken.values()) delivery.wakeResends(w.group, w.ref);
         if (woken.size > 0) {
-          await store.appendCommands(
+          await traces.appendCommands(
             [...woken.values()].map((w) => ({ kind: 'resend-wakeup' as const, ...w })),
           );
         }
@@ -144,7 +145,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
 
     PurgeDeadLetters(call, callback) {
       answer('PurgeDeadLetters', callback, async () => ({
-        purged: await store.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+        purged: await retries.purgeDeadLetters(deadLetterQuery(call.request.filter)),
       }));
     },
 
@@ -152,7 +153,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
       answer('Trace', callback, async () => {
         const { query, limit } = traceQuery(call.request);
         // A stored row shows as two events: the limit counts what the caller sees.
-        const events = expandPublished(await traceRows(store, query, limit)).slice(0, limit);
+        const events = expandPublished(await traceRows(traces, query, limit)).slice(0, limit);
         return {
           events: events.map((e) => ({
             atMs: e.at,

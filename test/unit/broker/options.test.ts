@@ -25,6 +25,7 @@ test('defaults fill what is not given', () => {
   expect(o.topics).toEqual([
     {
       name: 'orders',
+      storage: 'mysql',
       partitions: 4,
       maxMessageBytes: 1024 * 1024,
       priority: false,
@@ -59,11 +60,23 @@ test('given values override defaults field by field', () => {
   expect(o.publish).toEqual({ ...DEFAULTS.publish, lingerMs: 5 });
 });
 
+test('storage: memory needs no MySQL and is the default storage of the topics', () => {
+  const o = resolveOptions({ storage: 'memory', topics: [{ name: 'a', partitions: 1 }] });
+  expect(o.storage).toBe('memory');
+  expect(o.topics[0].storage).toBe('memory');
+  expect(
+    resolveOptions({ ...base, topics: [{ name: 'k', partitions: 1, storage: 'kafka' }] }).topics[0].storage,
+  ).toBe('kafka');
+});
+
 test.each<[string, BrokerOptionsInput]>([
   ['publish.maxBatchRows', { ...base, publish: { maxBatchRows: 0 } }],
   ['publish.lingerMs', { ...base, publish: { lingerMs: -1 } }],
   ['delivery.maxInFlight', { ...base, delivery: { maxInFlight: 1.5 } }],
   ['mysql.url', { ...base, mysql: { url: 'postgres://x/y' } }],
+  ['mysql.url', { ...base, mysql: undefined }],
+  ['storage', { ...base, storage: 'tape' as 'memory' }],
+  ['topics[0].storage', { ...base, topics: [{ name: 'a', partitions: 1, storage: 'tape' as 'kafka' }] }],
   ['listen', { ...base, listen: 'nohost' }],
   ['topics[0].name', { ...base, topics: [{ name: 'Bad_Name', partitions: 1 }] }],
   [
