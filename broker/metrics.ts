@@ -25,6 +25,12 @@ export class BrokerMetrics {
     labelNames: ['topic', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly rateLimitShare = new Gauge({
+    name: 'herald_rate_limit_share_messages_per_second',
+    help: 'This broker\'s share of a topic\'s rate limit (limit x partitions held / partitions); refusals count in herald_publish_requests_total{outcome="RATE_LIMITED"}',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
   readonly publishLatency = new Histogram({
     name: 'herald_publish_latency_seconds',
     help: 'From a Publish call entering the writer queue to its commit',

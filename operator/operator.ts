@@ -318,6 +318,7 @@ export class Operator {
         maxMessageBytes: t.spec.maxMessageBytes,
         delay: t.spec.delay,
         retentionHours: t.spec.retention.hours,
+        rateLimit: t.spec.rateLimit,
       };
       const entries = (t.status?.assignment ?? []).map((a) => ({
         partition: a.partition,

@@ -1,5 +1,5 @@
 // Routes of topics (Meta GetRoutes), cached: which broker holds each partition, and the
-// topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
+// topic's definition (partitions, maxMessageBytes, rateLimit), which is how a broker in lease mode learns
 // its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
 import type { MetaConnection } from '../../common/meta-client';
@@ -73,6 +73,9 @@ export class RouteTable {
       delay: res.delay,
       retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
       priority: res.priority,
+      ...(res.rateLimit && res.rateLimit.messagesPerSecond > 0
+        ? { rateLimit: { messagesPerSecond: res.rateLimit.messagesPerSecond, burst: res.rateLimit.burst } }
+        : {}),
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

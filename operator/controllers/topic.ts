@@ -112,6 +112,7 @@ export async function reconcileTopic(
       priority: topic.spec.priority,
       delay: topic.spec.delay,
       retentionHours: topic.spec.retention.hours,
+      rateLimit: topic.spec.rateLimit,
     });
     const routes = ctx.meta.routes(namespace, name, Date.now());
     const assigned = routes.filter((r) => r.brokerId !== '').length;

@@ -34,6 +34,8 @@ export interface TopicInfo {
   priority?: boolean;
   delay?: boolean;
   retentionHours?: number;
+  /** The Topic's spec.rateLimit, passed to brokers through GetRoutes; unset: no limit. */
+  rateLimit?: { messagesPerSecond: number; burst?: number };
 }
 
 /** A topic as Meta ListTopics describes it. */

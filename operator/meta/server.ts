@@ -153,6 +153,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
         retentionHours: t?.retentionHours ?? 0,
         priority: t?.priority ?? false,
         storage: t?.storage ?? 'mysql',
+        rateLimit: t?.rateLimit ?? null,
       };
     }),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {

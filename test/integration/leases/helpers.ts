@@ -8,7 +8,7 @@ import { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
 import type { RowDataPacket } from 'mysql2/promise';
-import type { BrokerOptionsInput } from '../../../common/broker-options';
+import type { BrokerOptionsInput, MetaOptionsInput } from '../../../common/broker-options';
 import { brokerOptions, connect, spawnBroker, sql } from '../broker/helpers';
 import type { BrokerProcess, Clients } from '../broker/helpers';
 import {
@@ -34,9 +34,13 @@ export interface LeaseClusterOptions {
   consumerLeaseSeconds?: number;
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
   brokerEnv?: Record<string, string>;
-  /** Per-broker option overrides, by index. */
-  brokerOverrides?: Partial<BrokerOptionsInput>[];
+  /** Per-broker option overrides, by index (`meta` fields are added to the lease-mode ones). */
+  brokerOverrides?: BrokerOverrides[];
 }
+
+export type BrokerOverrides = Partial<Omit<BrokerOptionsInput, 'meta'>> & {
+  meta?: Partial<MetaOptionsInput>;
+};
 
 export interface LeaseBroker {
   id: string;
@@ -76,13 +80,14 @@ export async function startLeaseBroker(
   metaAddress: string,
   id: string,
   env: Record<string, string> = {},
-  overrides: Partial<BrokerOptionsInput> = {},
+  overrides: BrokerOverrides = {},
 ): Promise<LeaseBroker> {
   const address = `127.0.0.1:${await freePort()}`;
   const options = brokerOptions(ns.database, [], {
     ...overrides,
     listen: address,
     meta: {
+      ...overrides.meta,
       address: metaAddress,
       namespace: ns.name,
       pool: 'default',
