@@ -132,7 +132,8 @@ export interface CheckpointEntry {
 
 export interface GroupCheckpoint {
   assignment: CheckpointEntry[];
-  consumers: { id: string; zone: string; partitions: number[] }[];
+  /** lastHeartbeat: when the meta-server last heard from the consumer (ISO 8601). */
+  consumers: { id: string; zone: string; partitions: number[]; lastHeartbeat: string }[];
 }
 
 export type Unit = `topic:${string}` | `group:${string}`;
@@ -505,7 +506,12 @@ export class MetaCore {
     for (const [id] of this.consumers.get(gk) ?? [])
       byConsumer.set(id, this.heldPartitions(gk, id, topic?.partitions ?? 0, now));
     const consumers = [...(this.consumers.get(gk) ?? [])]
-      .map(([id, m]) => ({ id, zone: m.info.zone, partitions: byConsumer.get(id) ?? [] }))
+      .map(([id, m]) => ({
+        id,
+        zone: m.info.zone,
+        partitions: byConsumer.get(id) ?? [],
+        lastHeartbeat: new Date(m.lastSeen).toISOString(),
+      }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     return { assignment, consumers };
   }

@@ -34,6 +34,8 @@ export interface LeaseClusterOptions {
   consumerLeaseSeconds?: number;
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
   brokerEnv?: Record<string, string>;
+  /** More command-line flags of the operator, e.g. ['--lag-interval-ms', '1000']. */
+  operatorArgs?: string[];
   /** Per-broker option overrides, by index (`meta` fields are added to the lease-mode ones). */
   brokerOverrides?: BrokerOverrides[];
 }
@@ -126,7 +128,7 @@ spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
 `,
     );
   }
-  const operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500']);
+  const operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500', ...(o.operatorArgs ?? [])]);
   const meta = new MetaConnection([operator.metaAddress]);
   const brokers: LeaseBroker[] = [];
   const routes = async (topic: string) =>
