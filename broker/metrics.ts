@@ -69,6 +69,13 @@ export class BrokerMetrics {
     labelNames: ['topic', 'group'] as const,
     registers: [this.registry],
   });
+  readonly handlingTime = new Histogram({
+    name: 'herald_handling_seconds',
+    help: 'From a delivery to its ack, per group (first deliveries and in-place redeliveries; retries from the resend table are not timed)',
+    labelNames: ['topic', 'group'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
   readonly retriesScheduled = new Counter({
     name: 'herald_retries_scheduled_total',
     help: 'Failed deliveries (Nack or ack timeout) scheduled for a retry',
