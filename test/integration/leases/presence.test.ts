@@ -32,7 +32,7 @@ test('all consumers killed: ConsumersOnline=False and a Warning event within off
         spec: `startFrom: earliest, alerts: {minConsumers: 2, offlineSeconds: ${OFFLINE_SECONDS}}`,
       },
     ],
-    operatorArgs: ['--lag-interval-ms', String(RESYNC_MS)],
+    operatorArgs: ['--lag-interval-ms', String(RESYNC_MS), '--assignment-poll-ms', '500'],
   });
   const c = cluster;
   const ns = c.ns.name;

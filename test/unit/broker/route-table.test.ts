@@ -53,6 +53,7 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
   const r = await table.get('orders');
   expect(r.topic).toEqual({
     name: 'orders',
+    storage: 'mysql',
     partitions: 2,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     delay: false,
@@ -88,6 +89,20 @@ test('routes carry the rate limit; none when unset', async () => {
     () => undefined,
   );
   expect((await free.get('orders')).topic).not.toHaveProperty('rateLimit');
+});
+
+test("routes carry the topic's storage kind: '' (an older meta-server) is mysql, an unknown one is refused", async () => {
+  const answers: Record<string, string> = { k: 'kafka', old: '', odd: 'tape' };
+  const table = new RouteTable(
+    fakeMeta((topic) => ({ ...routes(0), storage: answers[topic] })),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  expect((await table.get('k')).topic.storage).toBe('kafka');
+  expect((await table.get('old')).topic.storage).toBe('mysql');
+  const err = await table.get('odd').catch((e: unknown) => e);
+  expect(err).toMatchObject({ reason: 'INVALID_REQUEST', metadata: { topic: 'odd', storage: 'tape' } });
 });
 
 test('cached for the TTL; concurrent refreshes share one call', async () => {
