@@ -25,6 +25,12 @@ export class BrokerMetrics {
     labelNames: ['topic', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly rateLimitShare = new Gauge({
+    name: 'herald_rate_limit_share_messages_per_second',
+    help: 'This broker\'s share of a topic\'s rate limit (limit x partitions held / partitions); refusals count in herald_publish_requests_total{outcome="RATE_LIMITED"}',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
   readonly publishLatency = new Histogram({
     name: 'herald_publish_latency_seconds',
     help: 'From a Publish call entering the writer queue to its commit',
@@ -61,6 +67,13 @@ export class BrokerMetrics {
     name: 'herald_acked_messages_total',
     help: 'Messages acknowledged',
     labelNames: ['topic', 'group'] as const,
+    registers: [this.registry],
+  });
+  readonly handlingTime = new Histogram({
+    name: 'herald_handling_seconds',
+    help: 'From a delivery to its ack, per group (first deliveries and in-place redeliveries; retries from the resend table are not timed)',
+    labelNames: ['topic', 'group'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers: [this.registry],
   });
   readonly retriesScheduled = new Counter({

@@ -1,6 +1,8 @@
 // The Producer: routes each message to its partition's owner (GetRoutes from the meta-server,
 // cached), batches per partition for `lingerMs` or up to a size, sends one Publish per batch,
-// and retries retriable failures with backoff until the message's delivery timeout.
+// and retries retriable failures with backoff until the message's delivery timeout. A topic
+// over its rate limit (RATE_LIMITED) says how long to wait (retry_after_ms): the batch is sent
+// again after that wait, still within the delivery timeout.
 //
 // Order: one batch per partition is in flight at a time, so messages with one key are stored
 // in the order send() was called, retries included. Delivery is at least once: a Publish whose
@@ -52,6 +54,7 @@ export class Producer {
   /** Per topic, the routing of the latest send (settled, never rejected). */
   private readonly routing = new Map<string, Promise<void>>();
   private publishCalls = 0;
+  private throttledCalls = 0;
   private closed = false;
 
   constructor(input: Input<ProducerOptions>) {
@@ -66,6 +69,11 @@ export class Producer {
   /** Publish calls made so far (each carries one batch), for tests and metrics. */
   get publishRequests(): number {
     return this.publishCalls;
+  }
+
+  /** Publish calls refused with RATE_LIMITED so far (each was sent again after the wait it named). */
+  get throttledRequests(): number {
+    return this.throttledCalls;
   }
 
   /** Queues a message; resolves once the broker stored it, rejects with a HeraldError or UnavailableError. */
@@ -236,6 +244,10 @@ export class Producer {
         deadline,
         onRetry: (err, attempt) => {
           this.log.debug('publish retry', { topic: b.topic, attempt, err });
+          if (err instanceof HeraldError && err.reason === 'RATE_LIMITED') {
+            this.throttledCalls++;
+            return rateLimitWait(err);
+          }
           if (!this.routes || !('partition' in b.route)) return undefined;
           const owner =
             err instanceof HeraldError && err.reason === 'NOT_PARTITION_OWNER'
@@ -268,4 +280,13 @@ export class Producer {
     }
     return any;
   }
+}
+
+/**
+ * How long a RATE_LIMITED refusal asks to wait, plus up to 10 % so producers refused at the
+ * same moment do not all come back at once; without a hint, the usual backoff.
+ */
+function rateLimitWait(err: HeraldError): number | undefined {
+  const hint = Number(err.metadata.retry_after_ms);
+  return hint > 0 ? Math.ceil(hint * (1 + Math.random() * 0.1)) : undefined;
 }

@@ -39,6 +39,11 @@ export interface TopicOptions {
   delay: boolean;
   /** spec.retention.hours: whole segments older than this are dropped (fractions allowed). */
   retentionHours: number;
+  /**
+   * spec.rateLimit, in lease mode (from the meta-server): publishes per second for the whole
+   * topic, of which this broker admits its share; burst 0 means messagesPerSecond.
+   */
+  rateLimit?: { messagesPerSecond: number; burst: number };
 }
 
 /** Lease mode: the broker serves what the meta-server leases it (DESIGN.md, "Leases"). */
@@ -220,7 +225,7 @@ export type BrokerOptionsInput = Partial<
   mysql?: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
-  topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
+  topics: (Partial<Omit<TopicOptions, 'rateLimit'>> & { name: string; partitions: number })[];
 };
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;

@@ -37,6 +37,7 @@ export const REASONS: Record<Reason, ReasonSpec> = {
   NOT_LEADER: { code: GrpcCode.FAILED_PRECONDITION, retriable: true },
   LEASE_EXPIRED: { code: GrpcCode.FAILED_PRECONDITION, retriable: false },
   GROUP_NOT_FOUND: { code: GrpcCode.NOT_FOUND, retriable: false },
+  RATE_LIMITED: { code: GrpcCode.RESOURCE_EXHAUSTED, retriable: true },
 };
 
 export class HeraldError extends Error {
@@ -111,11 +112,13 @@ export class UnavailableError extends Error {
 /** What a failed SDK call throws. */
 export type CallError = HeraldError | UnavailableError;
 
+// RESOURCE_EXHAUSTED is not among them: Herald's own (RATE_LIMITED) carries a reason and a
+// wait; without one it is grpc-js refusing a message over its size limit, which the same call
+// would hit again, so it is an error to report, not to retry.
 const TRANSPORT_CODES = new Set<GrpcCode>([
   GrpcCode.UNAVAILABLE,
   GrpcCode.DEADLINE_EXCEEDED,
   GrpcCode.CANCELLED,
-  GrpcCode.RESOURCE_EXHAUSTED,
 ]);
 
 /**

@@ -11,7 +11,8 @@
 import { MinHeap } from './min-heap';
 
 type Entry =
-  | { state: 'in-flight'; due: number; attempts: number }
+  // since: when this delivery was handed out (unset after a failed retry write put it back).
+  | { state: 'in-flight'; due: number; attempts: number; since?: number }
   | { state: 'failing'; attempts: number }
   | { state: 'delayed'; due: number; attempts: number }
   | { state: 'ready'; attempts: number }
@@ -57,7 +58,7 @@ export class AckTracker {
       throw new Error(`offset ${offset} was delivered before or is committed (${this.committed})`);
     }
     this.lastDelivered = Math.max(this.lastDelivered, offset);
-    this.entries.set(offset, { state: 'in-flight', due: now + ackTimeoutMs, attempts: 1 });
+    this.entries.set(offset, { state: 'in-flight', due: now + ackTimeoutMs, attempts: 1, since: now });
     this.insertOrder(offset);
     this.due.push(now + ackTimeoutMs, offset);
   }
@@ -121,7 +122,7 @@ export class AckTracker {
     const taken = this.ready.splice(0, max);
     return taken.map((offset) => {
       const attempts = this.entries.get(offset)!.attempts + 1;
-      this.entries.set(offset, { state: 'in-flight', due: now + ackTimeoutMs, attempts });
+      this.entries.set(offset, { state: 'in-flight', due: now + ackTimeoutMs, attempts, since: now });
       this.due.push(now + ackTimeoutMs, offset);
       return [offset, attempts];
     });
@@ -131,6 +132,12 @@ export class AckTracker {
   check(offset: number): AckOutcome {
     if (offset <= this.committed || this.entries.get(offset)?.state === 'acked') return 'already-acked';
     return this.entries.has(offset) ? 'acked' : 'not-delivered';
+  }
+
+  /** When an in-flight offset was delivered (for the handling-time histogram); else undefined. */
+  deliveredAt(offset: number): number | undefined {
+    const e = this.entries.get(offset);
+    return e?.state === 'in-flight' ? e.since : undefined;
   }
 
   /** Whether the offset is delivered and awaiting its ack (a Nack may give it back). */

@@ -148,9 +148,13 @@ export class Delivery {
     consumer: ConsumerClaim,
   ): Promise<number> {
     const cursor = await this.cursor(group, topic, partition, consumer);
+    const since = offsets.map((o) => cursor.deliveredAt(o));
     const committed = await cursor.ack(offsets);
     this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
+    const now = Date.now();
+    for (const at of since)
+      if (at !== undefined) this.metrics.handlingTime.observe({ topic, group }, (now - at) / 1000);
     for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
     return committed;
   }

@@ -137,6 +137,11 @@ export class GroupCursor {
     return this.locked(() => this.takeLocked(max, ackTimeoutMs));
   }
 
+  /** When an offset now awaiting its ack was delivered; undefined for others and for resends. */
+  deliveredAt(offset: number): number | undefined {
+    return this.resending.has(offset) ? undefined : this.tracker.deliveredAt(offset);
+  }
+
   /**
    * Applies acks (all or none: an offset never delivered rejects the whole call) and returns
    * the committed offset; the OffsetCommitter stores it shortly after. An acked resend leaves

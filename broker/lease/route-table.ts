@@ -1,6 +1,6 @@
 // Routes of topics (Meta GetRoutes), cached: which broker holds each partition, and the
-// topic's definition (partitions, storage, maxMessageBytes), which is how a broker in lease mode learns
-// its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
+// topic's definition (partitions, storage, maxMessageBytes, rateLimit), which is how a broker in
+// lease mode learns its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
 import type { MetaConnection } from '../../common/meta-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
@@ -78,6 +78,9 @@ export class RouteTable {
       delay: res.delay,
       retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
       priority: res.priority,
+      ...(res.rateLimit && res.rateLimit.messagesPerSecond > 0
+        ? { rateLimit: { messagesPerSecond: res.rateLimit.messagesPerSecond, burst: res.rateLimit.burst } }
+        : {}),
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

@@ -1,6 +1,7 @@
 // The publish path: validates a request as a whole (so a bad message stores nothing of
-// the batch), picks the partition (explicit, key hash or round-robin), checks ownership and
-// storage, and queues the batch on the partition's writer.
+// the batch), picks the partition (explicit, key hash or round-robin), checks ownership,
+// storage and the topic's rate limit (this owner's share of it, publish/rate-limit.ts), and
+// queues the batch on the partition's writer.
 import { HeraldError } from '../../common/errors';
 import { messageSize } from '../../common/message-size';
 import { TAG_PATTERN } from '../../common/tag-filter';
@@ -18,6 +19,7 @@ import type { Topics } from '../topics';
 import { partitionForKey } from '../../common/partitioner';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
+import { TopicRateLimits } from './rate-limit';
 
 export type Route = { partition: number } | { key: string } | undefined;
 
@@ -44,6 +46,7 @@ export interface PublishOutput {
 
 export class Publisher {
   private roundRobin = 0;
+  private readonly rateLimits = new TopicRateLimits();
 
   constructor(
     private readonly topics: Topics,
@@ -138,6 +141,18 @@ export class Publisher {
       throw new HeraldError('STORAGE_UNAVAILABLE', 'the message store is unavailable; nothing was stored', {
         cause: this.health.lastError?.message ?? '',
       });
+    }
+    if (topic.rateLimit) {
+      const held = this.topics.ownedPartitions(topic.name).length;
+      const share = this.rateLimits.admit(
+        topic.name,
+        topic.rateLimit,
+        held,
+        topic.partitions,
+        messages.length,
+        Date.now(),
+      );
+      this.metrics.rateLimitShare.set({ topic: topic.name }, share);
     }
     const writer = this.writers.get(partitionKey(ref))!;
     const key = input.route && 'key' in input.route ? input.route.key : undefined;

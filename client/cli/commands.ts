@@ -147,7 +147,10 @@ async function publish(
         () => settledCount++,
         () => settledCount++,
       );
-    const progress = setInterval(() => io.err(`published ${settledCount} of ${texts.length}...\n`), 2_000);
+    const progress = setInterval(
+      () => io.err(`published ${settledCount} of ${texts.length}...${throttled(producer)}\n`),
+      2_000,
+    );
     const outcomes = await Promise.allSettled(sends).finally(() => clearInterval(progress));
     for (const s of outcomes) {
       if (s.status === 'fulfilled') results.push(s.value);
@@ -156,6 +159,7 @@ async function publish(
   } finally {
     await producer.close();
   }
+  if (producer.throttledRequests > 0) io.err(`${c.topic} is over its rate limit:${throttled(producer)}\n`);
   if (results.length > 0) {
     io.out(global.output === 'json' ? jsonLines(results.map(sendRecord)) : table(results, SEND_COLUMNS));
   }
@@ -229,4 +233,12 @@ async function consume(
   await consumer.close();
   io.err(`consumed ${count} message${count === 1 ? '' : 's'}${c.ack ? '' : ' (not acknowledged)'}\n`);
   return EXIT.OK;
+}
+
+/** The CLI's note on publishes slowed by the topic's rate limit (RATE_LIMITED); empty when none. */
+function throttled(producer: Producer): string {
+  const n = producer.throttledRequests;
+  return n === 0
+    ? ''
+    : ` ${n} publish call(s) refused with RATE_LIMITED, sent again after the wait the broker asked for`;
 }

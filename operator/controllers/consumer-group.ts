@@ -1,13 +1,16 @@
 // ConsumerGroup -> the meta-server's group (membership, leases), the group's start position
-// in storage, and status: lag per partition, Ready, Registered and LagAlert. Alerts (maximum
-// lag, maximum age of the oldest unconsumed message) raise a Warning event when they start.
-// status.assignment, consumers and activeConsumers belong to the meta-server's checkpoints.
+// in storage, and status: lag per partition, Ready, Registered, LagAlert and ConsumersOnline.
+// Alerts (maximum lag, maximum age of the oldest unconsumed message by its publish time, fewer
+// than minConsumers live consumers for offlineSeconds while there is a backlog) raise a
+// Warning event when they start. status.assignment belongs to the meta-server's checkpoints;
+// consumers and activeConsumers are written by those checkpoints when membership changes and
+// refreshed here at each resync (their last heartbeats), from the same meta-server state.
 // Dead letters older than spec.deadLetter.retentionHours are deleted at each resync.
 // The group's delivery policy goes to the brokers through the meta-server; a tagFilter that
 // does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
 // brokers refuse the group's reads until it is fixed.
 import { parseTagFilter, TagFilterError } from '../../common/tag-filter';
-import type { ConsumerGroup, ConsumerGroupStatus } from '../gen/crds';
+import type { ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus } from '../gen/crds';
 import { ConsumerGroupResource } from '../gen/crds';
 import { patchStatus } from '../kube/client';
 import { isTrue, setCondition } from '../reconcile/conditions';
@@ -19,7 +22,11 @@ import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
 
-type OwnStatus = Pick<ConsumerGroupStatus, 'observedGeneration' | 'lag' | 'totalLag' | 'conditions'>;
+/** The status fields this controller writes; null removes a field (merge patch). */
+type OwnStatus = Pick<
+  ConsumerGroupStatus,
+  'observedGeneration' | 'lag' | 'totalLag' | 'conditions' | 'consumers' | 'activeConsumers'
+> & { consumersBelowMinimumSince: string | null };
 type Lag = NonNullable<ConsumerGroupStatus['lag']>;
 
 export async function reconcileConsumerGroup(
@@ -40,6 +47,7 @@ export async function reconcileConsumerGroup(
     conditions = setCondition(conditions, c, generation, new Date());
   };
   let lag: Lag | undefined = old.lag;
+  let requeueMs = ctx.options.lagIntervalMs;
   const info = groupInfoOf(group);
   const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
@@ -98,6 +106,26 @@ export async function reconcileConsumerGroup(
     if (alert && !wasAlerting) await ctx.events.record(group, 'Warning', alert.reason, alert.message);
   }
 
+  const now = Date.now();
+  const { consumers } = ctx.meta.groupCheckpoint(namespace, name, now);
+  const backlog = lag?.reduce((sum, l) => sum + l.messages, 0) ?? 0;
+  const presence = presenceOf(
+    group.spec.alerts,
+    consumers.length,
+    backlog,
+    old.consumersBelowMinimumSince,
+    now,
+  );
+  let belowSince: string | undefined;
+  if (presence) {
+    belowSince = presence.belowSince;
+    const wasOnline = !isFalse(conditions, 'ConsumersOnline');
+    set(presence.condition);
+    if (presence.condition.status === 'False' && wasOnline)
+      await ctx.events.record(group, 'Warning', presence.condition.reason, presence.condition.message);
+    if (presence.recheckMs !== undefined) requeueMs = Math.min(requeueMs, presence.recheckMs);
+  }
+
   const filterWasValid = findValid(conditions);
   if (filterProblem) {
     set({ type: 'TagFilterValid', status: 'False', reason: 'InvalidTagFilter', message: filterProblem });
@@ -112,16 +140,100 @@ export async function reconcileConsumerGroup(
     lag,
     totalLag: lag?.reduce((sum, l) => sum + l.messages, 0),
     conditions,
+    consumers,
+    activeConsumers: consumers.length,
+    consumersBelowMinimumSince: belowSince ?? null,
   };
   const oldOwn: OwnStatus = {
     observedGeneration: old.observedGeneration,
     lag: old.lag,
     totalLag: old.totalLag,
     conditions: old.conditions,
+    consumers: old.consumers,
+    activeConsumers: old.activeConsumers,
+    consumersBelowMinimumSince: old.consumersBelowMinimumSince ?? null,
   };
   if (!sameJson(status, oldOwn))
     await patchStatus(ctx.custom, ConsumerGroupResource, namespace, name, status);
-  return { requeueAfterMs: ctx.options.lagIntervalMs };
+  return { requeueAfterMs: requeueMs };
+}
+
+/** Whether a condition is False now (so its next turn to False raises no second event). */
+function isFalse(conditions: ConsumerGroupStatus['conditions'], type: string): boolean {
+  return conditions?.find((c) => c.type === type)?.status === 'False';
+}
+
+export interface Presence {
+  condition: ConditionInput;
+  /** Since when the group has had fewer than minConsumers (ISO 8601); undefined: enough. */
+  belowSince: string | undefined;
+  /** When to look again so ConsumersOnline turns False on time; undefined: the usual resync. */
+  recheckMs: number | undefined;
+}
+
+/**
+ * The ConsumersOnline condition of a group with `online` live consumers and `backlog`
+ * unacknowledged messages, given since when it has had too few (from its status); undefined
+ * when spec.alerts.minConsumers is not set. It turns False once the group has had fewer than
+ * minConsumers for offlineSeconds while it has a backlog. Pure.
+ */
+export function presenceOf(
+  alerts: ConsumerGroupSpec['alerts'],
+  online: number,
+  backlog: number,
+  belowSince: string | undefined,
+  now: number,
+): Presence | undefined {
+  const min = alerts?.minConsumers;
+  if (!alerts || min === undefined) return undefined;
+  const counted = `${online} of at least ${min} consumers online`;
+  if (online >= min) {
+    return {
+      condition: { type: 'ConsumersOnline', status: 'True', reason: 'ConsumersOnline', message: counted },
+      belowSince: undefined,
+      recheckMs: undefined,
+    };
+  }
+  const since =
+    belowSince !== undefined && !Number.isNaN(Date.parse(belowSince))
+      ? belowSince
+      : new Date(now).toISOString();
+  const forMs = now - Date.parse(since);
+  const graceMs = alerts.offlineSeconds * 1000;
+  if (backlog === 0) {
+    return {
+      condition: {
+        type: 'ConsumersOnline',
+        status: 'True',
+        reason: 'NoBacklog',
+        message: `${counted}, but nothing is waiting for them`,
+      },
+      belowSince: since,
+      recheckMs: undefined,
+    };
+  }
+  if (forMs < graceMs) {
+    return {
+      condition: {
+        type: 'ConsumersOnline',
+        status: 'True',
+        reason: 'TooFewConsumers',
+        message: `${counted} for ${Math.floor(forMs / 1000)}s (alert after ${alerts.offlineSeconds}s)`,
+      },
+      belowSince: since,
+      recheckMs: Math.max(1, graceMs - forMs),
+    };
+  }
+  return {
+    condition: {
+      type: 'ConsumersOnline',
+      status: 'False',
+      reason: 'ConsumersOffline',
+      message: `${counted} for ${Math.floor(forMs / 1000)}s with ${backlog} messages waiting`,
+    },
+    belowSince: since,
+    recheckMs: undefined,
+  };
 }
 
 /** Whether the TagFilterValid condition is not False (so a new problem raises one event). */

@@ -28,6 +28,7 @@ export function topicInfoOf(
     priority: spec.priority,
     delay: spec.delay,
     retentionHours: spec.retention.hours,
+    rateLimit: spec.rateLimit ?? null,
   };
 }
 

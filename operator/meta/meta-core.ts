@@ -34,6 +34,14 @@ export interface TopicInfo {
   priority?: boolean;
   delay?: boolean;
   retentionHours?: number;
+  /** The Topic's spec.rateLimit, passed to brokers through GetRoutes; unset or null: no limit. */
+  rateLimit?: RateLimit | null;
+}
+
+/** A topic's publish rate limit (Topic spec.rateLimit; herald.v1.RateLimit). */
+export interface RateLimit {
+  messagesPerSecond: number;
+  burst?: number;
 }
 
 /** A topic as Meta ListTopics describes it. */
@@ -71,6 +79,7 @@ export function topicAttributes(t: TopicInfo): TopicAttributes {
 export interface TopicRoutes extends TopicAttributes {
   topic: string;
   routes: Route[];
+  rateLimit: RateLimit | null;
 }
 
 export interface GroupInfo {
@@ -151,7 +160,8 @@ export interface CheckpointEntry {
 
 export interface GroupCheckpoint {
   assignment: CheckpointEntry[];
-  consumers: { id: string; zone: string; partitions: number[] }[];
+  /** lastHeartbeat: when the meta-server last heard from the consumer (ISO 8601). */
+  consumers: { id: string; zone: string; partitions: number[]; lastHeartbeat: string }[];
 }
 
 export type Unit = `topic:${string}` | `group:${string}`;
@@ -370,7 +380,8 @@ export class MetaCore {
   /** Meta GetRoutes: the topic's routes and attributes, or TOPIC_NOT_FOUND. */
   getRoutes(namespace: string, name: string, now: number): TopicRoutes {
     const routes = this.routes(namespace, name, now);
-    return { topic: name, routes, ...topicAttributes(this.topics.get(key(namespace, name))!) };
+    const t = this.topics.get(key(namespace, name))!;
+    return { topic: name, routes, ...topicAttributes(t), rateLimit: t.rateLimit ?? null };
   }
 
   /** The namespace's topics by name, with their assignment and the groups reading them. */
@@ -526,7 +537,12 @@ export class MetaCore {
     for (const [id] of this.consumers.get(gk) ?? [])
       byConsumer.set(id, this.heldPartitions(gk, id, topic?.partitions ?? 0, now));
     const consumers = [...(this.consumers.get(gk) ?? [])]
-      .map(([id, m]) => ({ id, zone: m.info.zone, partitions: byConsumer.get(id) ?? [] }))
+      .map(([id, m]) => ({
+        id,
+        zone: m.info.zone,
+        partitions: byConsumer.get(id) ?? [],
+        lastHeartbeat: new Date(m.lastSeen).toISOString(),
+      }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     return { assignment, consumers };
   }

@@ -85,6 +85,8 @@ kwok_stages() {
 tools_cli() {
   go_install "grpcurl-$GRPCURL_VERSION-v2" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" "-X main.version=$GRPCURL_VERSION"
   go_install "ghz-$GHZ_VERSION-v2" "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" "-X main.version=$GHZ_VERSION"
+  # Prometheus's module has many dependencies: cold, this build takes tens of minutes on 2 cores.
+  go_install "promtool-$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
 }
 
 # Python tooling for the clients in other languages and for checks: protoc with its Python

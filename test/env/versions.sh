@@ -6,6 +6,7 @@ KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
 GRPCURL_VERSION=v1.9.4
 GHZ_VERSION=v0.120.0
+PROMETHEUS_VERSION=v0.316.0   # Prometheus 3.16.0's Go module: promtool (tests of the chart's alert rules)
 KAFKA_VERSION=4.1.1         # also pinned in kafka/pom.xml
 GRPCIO_TOOLS_VERSION=1.85.1           # Python: protoc and the Python plugins (client/python)
 PROTOC_GEN_GO_VERSION=v1.36.12        # Go: protoc-gen-go (client/go)

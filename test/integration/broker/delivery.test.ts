@@ -324,6 +324,13 @@ describe('delivery: retries, dead letters, ordering, priority, filters', () => {
     const lag = (await call.getLag({ group: 'red', topic: TOPIC })).partitions.find((p) => p.partition === 1);
     expect(lag).toMatchObject({ endOffset: 5, committedOffset: 5, lag: 0 });
     expect(await metricValue(running.broker.metricsAddress, 'herald_filtered_messages_total')).toBe(3);
+    // Both acks were timed from their delivery (the handling-time histogram of the group).
+    expect(
+      await metricValue(
+        running.broker.metricsAddress,
+        `herald_handling_seconds_count{topic="${TOPIC}",group="red"}`,
+      ),
+    ).toBe(2);
     const f = await failure(
       call.publish({ topic: TOPIC, partition: 1, messages: [tagged('x', ['ok', 'not ok'])] }),
     );

@@ -8,7 +8,7 @@ import type { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
 import type { RowDataPacket } from 'mysql2/promise';
-import type { BrokerOptionsInput } from '../../../common/broker-options';
+import type { BrokerOptionsInput, MetaOptionsInput } from '../../../common/broker-options';
 import { brokerOptions, connect, spawnBroker, sql } from '../broker/helpers';
 import type { BrokerProcess, Clients } from '../broker/helpers';
 import { poolManifest, waitReady } from '../operator/helpers';
@@ -31,9 +31,13 @@ export interface LeaseClusterOptions {
   operatorArgs?: string[];
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
   brokerEnv?: Record<string, string>;
-  /** Per-broker option overrides, by index. */
-  brokerOverrides?: Partial<BrokerOptionsInput>[];
+  /** Per-broker option overrides, by index (`meta` fields are added to the lease-mode ones). */
+  brokerOverrides?: BrokerOverrides[];
 }
+
+export type BrokerOverrides = Partial<Omit<BrokerOptionsInput, 'meta'>> & {
+  meta?: Partial<MetaOptionsInput>;
+};
 
 export interface LeaseBroker {
   id: string;
@@ -52,7 +56,7 @@ export interface LeaseCluster {
   brokerLeaseMs: number;
   routes(topic: string): Promise<PartitionRoute[]>;
   /** Starts one more lease-mode broker process against every operator replica. */
-  addBroker(id: string, overrides?: Partial<BrokerOptionsInput>): Promise<LeaseBroker>;
+  addBroker(id: string, overrides?: BrokerOverrides): Promise<LeaseBroker>;
   /** Waits until every partition of the topic has a broker among `ids`. */
   waitAssigned(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
   /**
@@ -77,13 +81,14 @@ export async function startLeaseBroker(
   metaAddress: string,
   id: string,
   env: Record<string, string> = {},
-  overrides: Partial<BrokerOptionsInput> = {},
+  overrides: BrokerOverrides = {},
 ): Promise<LeaseBroker> {
   const address = `127.0.0.1:${await freePort()}`;
   const options = brokerOptions(ns.database, [], {
     ...overrides,
     listen: address,
     meta: {
+      ...overrides.meta,
       address: metaAddress,
       namespace: ns.name,
       pool: 'default',

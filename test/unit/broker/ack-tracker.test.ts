@@ -9,6 +9,21 @@ function delivered(t: AckTracker, offsets: number[], now = 0, timeout = 1000): v
 }
 
 describe('AckTracker', () => {
+  test('deliveredAt: when an in-flight offset was handed out (first delivery or redelivery)', () => {
+    const t = new AckTracker(0);
+    delivered(t, [1, 2], 100);
+    expect(t.deliveredAt(1)).toBe(100);
+    t.ack(1);
+    expect(t.deliveredAt(1)).toBeUndefined();
+    // Timed out and redelivered: timed from the redelivery.
+    expect(t.expire(1200)).toEqual([[2, 1]]);
+    t.retryAt(2, 1300);
+    t.expire(1300);
+    expect(t.takeReady(10, 1500, 1000)).toEqual([[2, 2]]);
+    expect(t.deliveredAt(2)).toBe(1500);
+    expect(t.deliveredAt(3)).toBeUndefined();
+  });
+
   test('the committed offset is the highest contiguous ack', () => {
     const t = new AckTracker(0);
     delivered(t, [1, 2, 3, 4]);

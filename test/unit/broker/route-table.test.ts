@@ -35,6 +35,7 @@ const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   delay: false,
   retentionHours: 0,
   storage: 'mysql',
+  rateLimit: null,
   routes: [
     { partition: 1, brokerId: 'b1', address: 'b1:7600', epoch: 4, zone: 'zone-b' },
     { partition: 0, brokerId: 'b0', address: 'b0:7600', epoch: 2, zone: '' },
@@ -71,6 +72,23 @@ test('routes carry the topic spec: delay and retention hours', async () => {
     () => undefined,
   );
   expect((await table.get('orders')).topic).toMatchObject({ delay: true, retentionHours: 24 });
+});
+
+test('routes carry the rate limit; none when unset', async () => {
+  const limited = new RouteTable(
+    fakeMeta(() => ({ ...routes(0), rateLimit: { messagesPerSecond: 1000, burst: 0 } })),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  expect((await limited.get('orders')).topic.rateLimit).toEqual({ messagesPerSecond: 1000, burst: 0 });
+  const free = new RouteTable(
+    fakeMeta(() => routes(0)),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  expect((await free.get('orders')).topic).not.toHaveProperty('rateLimit');
 });
 
 test("routes carry the topic's storage kind: '' (an older meta-server) is mysql, an unknown one is refused", async () => {

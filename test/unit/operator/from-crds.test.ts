@@ -30,6 +30,7 @@ function sampleTopic(): Topic {
       maxMessageBytes: 2048,
       priority: true,
       delay: true,
+      rateLimit: { messagesPerSecond: 500, burst: 50 },
       deletionPolicy: 'retain',
     },
     status: {
@@ -109,6 +110,7 @@ describe('Topic -> TopicInfo', () => {
       priority: true,
       delay: true,
       retentionHours: 48,
+      rateLimit: { messagesPerSecond: 500, burst: 50 },
     });
     checkEveryField(
       sampleTopic,
@@ -121,6 +123,11 @@ describe('Topic -> TopicInfo', () => {
         ['spec.priority', (t) => (t.spec.priority = false), { priority: false }],
         ['spec.delay', (t) => (t.spec.delay = false), { delay: false }],
         ['spec.retention.hours', (t) => (t.spec.retention.hours = 1), { retentionHours: 1 }],
+        [
+          'spec.rateLimit',
+          (t) => (t.spec.rateLimit = { messagesPerSecond: 7 }),
+          { rateLimit: { messagesPerSecond: 7 } },
+        ],
       ],
       ['namespace', 'name'],
     );

@@ -142,7 +142,7 @@ test('consumer groups: join, rebalance, leave; broadcast gives everyone everythi
   c.leaveGroup(NS, 'billing', 'c0');
   expect(c.heartbeat(NS, 'billing', 'c1', [], 6).leases).toHaveLength(6);
   expect(c.groupCheckpoint(NS, 'billing', 6).consumers).toEqual([
-    { id: 'c1', zone: '', partitions: [0, 1, 2, 3, 4, 5] },
+    { id: 'c1', zone: '', partitions: [0, 1, 2, 3, 4, 5], lastHeartbeat: new Date(6).toISOString() },
   ]);
 
   c.setGroup({ namespace: NS, name: 'audit', topic: 'orders', mode: 'broadcast' });

@@ -88,7 +88,9 @@ test('autoscale sizes the pool from its partitions within min and max', () => {
 });
 
 test('alerts: maximum lag first, then maximum age', () => {
-  const group = (alerts: ConsumerGroup['spec']['alerts']): ConsumerGroup => ({
+  const group = (
+    alerts?: Omit<NonNullable<ConsumerGroup['spec']['alerts']>, 'offlineSeconds'>,
+  ): ConsumerGroup => ({
     spec: {
       topic: 't',
       mode: 'clustering',
@@ -98,7 +100,7 @@ test('alerts: maximum lag first, then maximum age', () => {
       deadLetter: { enabled: true, retentionHours: 336 },
       ackTimeoutSeconds: 30,
       maxInFlight: 1000,
-      alerts,
+      alerts: alerts && { offlineSeconds: 60, ...alerts },
     },
   });
   const lag = [
