@@ -37,6 +37,10 @@ export const REASONS: Record<Reason, ReasonSpec> = {
   NOT_LEADER: { code: GrpcCode.FAILED_PRECONDITION, retriable: true },
   LEASE_EXPIRED: { code: GrpcCode.FAILED_PRECONDITION, retriable: false },
   GROUP_NOT_FOUND: { code: GrpcCode.NOT_FOUND, retriable: false },
+  CREDENTIALS_MISSING: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  CREDENTIALS_EXPIRED: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  CREDENTIALS_INVALID: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  PERMISSION_DENIED: { code: GrpcCode.PERMISSION_DENIED, retriable: false },
 };
 
 export class HeraldError extends Error {
