@@ -22,6 +22,10 @@ import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
+import { startServerSecurity } from '../common/security/server-security';
+import type { ServerSecurity } from '../common/security/server-security';
+import { BROKER_ACCESS_BY_PATH } from './security/access-table';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
 // The storage factory replaces these two imports in the seams work (#10); until then the
@@ -65,14 +69,25 @@ export async function startBroker(
   ownership: Ownership = new StandaloneOwnership(),
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MysqlStores = await createMysqlStore({
-    ...options.mysql,
-    logger: logger.namespace('storage'),
-  });
+  const security = await startServerSecurity(
+    options.security,
+    BROKER_ACCESS_BY_PATH,
+    logger.namespace('security'),
+  );
   try {
-    return await assemble(options, store, ownership, logger);
+    const store: MysqlStores = await createMysqlStore({
+      ...options.mysql,
+      logger: logger.namespace('storage'),
+    });
+    try {
+      return await assemble(options, store, security, ownership, logger);
+    } catch (err) {
+      await store.close();
+      await security.stop();
+      throw err;
+    }
   } catch (err) {
-    await store.close();
+    await security.stop();
     throw err;
   }
 }
@@ -80,11 +95,18 @@ export async function startBroker(
 async function assemble(
   options: BrokerOptions,
   store: MysqlStores,
+  security: ServerSecurity,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
   const cluster = options.meta
-    ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
+    ? leaseMode(
+        options.meta,
+        options.advertisedAddress,
+        (t) => topics.define(t),
+        security.peerCredentials,
+        logger,
+      )
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
   // Traces name the recording broker: its id in lease mode, else its address once bound.
@@ -95,6 +117,7 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
+  security.onRefusal((r) => metrics.refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
         store,
@@ -229,23 +252,27 @@ async function assemble(
     }
   };
   const protos = loadProtos().grpc.herald.v1;
-  const grpcServer = await startGrpcServer(options.listen, [
-    {
-      name: 'herald.v1.Broker',
-      definition: protos.Broker.service,
-      handlers: brokerHandlers(
-        publisher,
-        delivery,
-        cluster?.router ?? LOCAL_ONLY,
-        logger.namespace('server'),
-      ),
-    },
-    {
-      name: 'herald.v1.Admin',
-      definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
-    },
-  ]);
+  const grpcServer = await startGrpcServer(
+    options.listen,
+    [
+      {
+        name: 'herald.v1.Broker',
+        definition: protos.Broker.service,
+        handlers: brokerHandlers(
+          publisher,
+          delivery,
+          cluster?.router ?? LOCAL_ONLY,
+          logger.namespace('server'),
+        ),
+      },
+      {
+        name: 'herald.v1.Admin',
+        definition: protos.Admin.service,
+        handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
+      },
+    ],
+    security,
+  );
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,
@@ -308,6 +335,7 @@ async function assemble(
     await traceWriter?.stop();
     await metricsServer.close();
     await store.close();
+    await security.stop();
     logger.info('broker stopped');
   };
   return {
@@ -323,17 +351,19 @@ function leaseMode(
   meta: MetaOptions,
   advertisedAddress: string,
   defineTopic: (t: TopicOptions) => void,
+  credentials: ChannelCredentials,
   logger: Logger,
 ) {
-  const conn = new MetaConnection(meta.addresses);
+  const conn = new MetaConnection(meta.addresses, credentials);
   const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
   const router = new Forwarder(
     routes,
     { id: meta.brokerId, address: advertisedAddress },
     logger.namespace('forward'),
+    credentials,
   );
   return {
-    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases')),
+    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases'), credentials),
     routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {

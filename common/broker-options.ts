@@ -3,6 +3,8 @@
 import { GroupPolicyError, resolveGroupPolicy } from './group-policy';
 import type { GroupPolicy, GroupPolicyInput } from './group-policy';
 import { nameProblem } from './names';
+import { SECURITY_DEFAULTS, securityProblem } from './security/server-security';
+import type { ServerSecurityOptions } from './security/server-security';
 
 export interface TopicOptions {
   name: string;
@@ -144,6 +146,8 @@ export interface BrokerOptions {
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
   meta: MetaOptions | undefined;
+  /** TLS, authentication and authorization (docs/security.md). */
+  security: ServerSecurityOptions;
 }
 
 /**
@@ -178,8 +182,10 @@ export type BrokerOptionsInput = Partial<
     | 'commands'
     | 'groups'
     | 'defaultGroup'
+    | 'security'
   >
 > & {
+  security?: Partial<ServerSecurityOptions>;
   delay?: Partial<BrokerOptions['delay']>;
   retention?: Partial<BrokerOptions['retention']>;
   trace?: Partial<BrokerOptions['trace']>;
@@ -273,7 +279,14 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     defaultGroup: resolveGroupPolicy(),
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
+    security: { ...SECURITY_DEFAULTS, ...input.security },
   };
+  const security = securityProblem(o.security);
+  if (security)
+    throw new OptionsError(
+      security.slice(0, security.indexOf(' ')),
+      security.slice(security.indexOf(' ') + 1),
+    );
   hostPort('listen', o.listen);
   hostPort('advertisedAddress', o.advertisedAddress);
   hostPort('metricsListen', o.metricsListen);

@@ -41,6 +41,7 @@ export const REASONS: Record<Reason, ReasonSpec> = {
   CREDENTIALS_EXPIRED: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
   CREDENTIALS_INVALID: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
   PERMISSION_DENIED: { code: GrpcCode.PERMISSION_DENIED, retriable: false },
+  AUTHENTICATION_UNAVAILABLE: { code: GrpcCode.UNAVAILABLE, retriable: true },
 };
 
 export class HeraldError extends Error {

@@ -15,6 +15,8 @@ import { loadMetaProto } from '../proto/load';
 export interface LeaseClientOptions {
   /** Meta-server addresses to try (every operator replica; followers redirect). */
   metaAddresses: string[];
+  /** TLS and token for the meta-server; plaintext when unset. */
+  credentials?: grpc.ChannelCredentials;
   safetyMarginMs: number;
   logger: Logger;
   now?: () => number;
@@ -31,7 +33,10 @@ export class MetaConnection {
   private readonly clients = new Map<string, MetaClient>();
   private current: string;
 
-  constructor(private readonly addresses: string[]) {
+  constructor(
+    private readonly addresses: string[],
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     if (addresses.length === 0) throw new RangeError('metaAddresses must name at least one address');
     this.current = addresses[0] ?? '';
   }
@@ -77,7 +82,7 @@ export class MetaConnection {
   private client(address: string): MetaClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new (loadMetaProto().grpc.herald.v1.Meta)(address, grpc.credentials.createInsecure());
+      c = new (loadMetaProto().grpc.herald.v1.Meta)(address, this.credentials);
       this.clients.set(address, c);
     }
     return c;
@@ -100,7 +105,7 @@ export class BrokerLeaseClient {
       broker: { id: string; address: string; zone: string; weight: number };
     },
   ) {
-    this.conn = new MetaConnection(options.metaAddresses);
+    this.conn = new MetaConnection(options.metaAddresses, options.credentials);
     this.now = options.now ?? Date.now;
   }
 
@@ -210,7 +215,7 @@ export class ConsumerLeaseClient {
       zone: string;
     },
   ) {
-    this.conn = new MetaConnection(options.metaAddresses);
+    this.conn = new MetaConnection(options.metaAddresses, options.credentials);
     this.now = options.now ?? Date.now;
   }
 

@@ -71,6 +71,8 @@ export class Forwarder implements CallRouter {
     private readonly routes: RouteTable,
     private readonly self: { id: string; address: string },
     private readonly logger: Logger,
+    /** This broker's own certificate (mTLS): the owner trusts what it forwards. */
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {}
 
   async run<T>(ctx: CallContext, local: () => Promise<T>, remote: Remote<T> | undefined): Promise<T> {
@@ -143,7 +145,7 @@ export class Forwarder implements CallRouter {
   private client(address: string): BrokerClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new (loadProtos().grpc.herald.v1.Broker)(address, grpc.credentials.createInsecure());
+      c = new (loadProtos().grpc.herald.v1.Broker)(address, this.credentials);
       this.clients.set(address, c);
     }
     return c;

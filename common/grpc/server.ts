@@ -21,16 +21,21 @@ export async function startGrpcServer(
     handlers: grpc.UntypedServiceImplementation;
     name: string;
   }[],
+  edge: { credentials: grpc.ServerCredentials; interceptors: grpc.ServerInterceptor[] } = {
+    credentials: grpc.ServerCredentials.createInsecure(),
+    interceptors: [],
+  },
 ): Promise<GrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    interceptors: edge.interceptors,
+  });
   for (const s of services) server.addService(s.definition, s.handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
   new ReflectionService(loadProtos().reflection).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(listen, edge.credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   const host = listen.slice(0, listen.lastIndexOf(':'));
   return {
