@@ -4,6 +4,9 @@ import { BACKOFF_DEFAULTS, checkBackoff } from '../common/backoff';
 import type { BackoffOptions } from '../common/backoff';
 import { silentLogger } from '../common/logger';
 import type { Logger } from '../common/logger';
+import type { ClientSecurity } from '../common/grpc/credentials';
+import { clientSecurity } from './security';
+import type { SecurityInput } from './security';
 
 /** Where the SDK finds Herald: the meta-server (routing) or, for simple setups, one broker. */
 export interface ConnectionOptions {
@@ -18,6 +21,11 @@ export interface ConnectionOptions {
   /** How long cached routes are trusted. */
   routeTtlMs: number;
   logger: Logger;
+  /**
+   * TLS and credentials, from caFile / certFile / keyFile / token / tokenFile, or in a pod the
+   * mounted CA and projected ServiceAccount token (client/security.ts); plaintext otherwise.
+   */
+  security: ClientSecurity | undefined;
 }
 
 export interface ProducerOptions extends ConnectionOptions {
@@ -56,10 +64,11 @@ export interface ConsumerOptions extends ConnectionOptions {
   retry: BackoffOptions;
 }
 
-export type Input<T> = Partial<Omit<T, 'meta' | 'retry'>> & {
-  meta?: string | string[];
-  retry?: Partial<BackoffOptions>;
-};
+export type Input<T> = Partial<Omit<T, 'meta' | 'retry' | 'security'>> &
+  SecurityInput & {
+    meta?: string | string[];
+    retry?: Partial<BackoffOptions>;
+  };
 
 export const CONNECTION_DEFAULTS = {
   namespace: 'default',
@@ -91,6 +100,7 @@ export function connectionOptions(input: Input<ConnectionOptions>): ConnectionOp
     broker: undefined,
     ...pick(input, ['broker', 'namespace', 'callTimeoutMs', 'routeTtlMs', 'logger']),
     meta: meta.map((a) => a.trim()).filter((a) => a !== ''),
+    security: clientSecurity(input),
   };
   if (o.meta.length === 0 && o.broker === undefined) {
     throw new RangeError('meta or broker must be set: a meta-server address (routing) or one broker address');
