@@ -17,13 +17,15 @@ export type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 export class BrokerConnections {
   private readonly stubs = new Map<string, BrokerStubs>();
 
+  constructor(private readonly credentials: grpc.ChannelCredentials) {}
+
   get(address: string): BrokerStubs {
     let s = this.stubs.get(address);
     if (!s) {
       const v1 = loadProtos().grpc.herald.v1;
-      const broker = new v1.Broker(address, grpc.credentials.createInsecure());
+      const broker = new v1.Broker(address, this.credentials);
       // The Admin stub reuses the Broker stub's channel.
-      const admin = new v1.Admin(address, grpc.credentials.createInsecure(), {
+      const admin = new v1.Admin(address, this.credentials, {
         channelOverride: broker.getChannel(),
       });
       s = { address, broker, admin };

@@ -15,6 +15,7 @@ import { Authenticator, kubeTokenReviewer } from '../../../common/security/authe
 import { AccessWatch } from '../../../common/security/access-watch';
 import { loadKubeConfig } from '../../../common/kube/config';
 import { startBroker } from '../../../broker/broker';
+import { Producer } from '../../../client';
 import type { Broker } from '../../../broker/broker';
 import { BROKER_ACCESS_BY_PATH } from '../../../broker/security/access-table';
 import { createCa, issue } from '../../../operator/ca/ca';
@@ -306,6 +307,35 @@ spec:
     );
     c.close();
     fresh.close();
+  });
+});
+
+describe('SDK', () => {
+  test('the SDK sends with a CA and a token file, and re-reads the file when it changes', async () => {
+    await policy(
+      'sdk',
+      `[{kind: ServiceAccount, name: writer}]`,
+      `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
+    );
+    const tokenFile = join(dir, 'sdk-token');
+    writeFileSync(tokenFile, await createToken('writer'));
+    const producer = new Producer({
+      broker: broker.address,
+      caFile: caFile(),
+      tokenFile,
+      deliveryTimeoutMs: 5_000,
+    });
+    try {
+      expect((await producer.send(TOPIC, { body: Buffer.from('sdk') })).offset).toBeGreaterThan(0);
+      // kubelet rotates the projected token by replacing the file: the next call sends the new one.
+      writeFileSync(`${tokenFile}.tmp`, await createToken('writer', 'vault'));
+      renameSync(`${tokenFile}.tmp`, tokenFile);
+      await expect(producer.send(TOPIC, { body: Buffer.from('sdk') })).rejects.toMatchObject({
+        reason: 'CREDENTIALS_INVALID',
+      });
+    } finally {
+      await producer.close();
+    }
   });
 });
 
