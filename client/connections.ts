@@ -1,6 +1,6 @@
 // One gRPC channel per broker address, shared by the Broker and Admin stubs, and unary calls as
 // promises that fail with typed errors (client/errors.ts).
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { callError } from '../common/errors';
 import { loadProtos } from '../proto/load';
 import type { AdminClient } from '../proto/gen/herald/v1/Admin';
