@@ -2,6 +2,7 @@
 // ServiceAccount tokens from `kubectl create token`, HeraldUser tokens issued by the operator,
 // AccessPolicies watched by the broker, certificates from the operator's CA code.
 import * as grpc from '@grpc/grpc-js';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -572,6 +573,50 @@ describe('authorization', () => {
       /herald_access_refusals_total\{reason="PERMISSION_DENIED",operation="publish"\} [1-9]/,
     );
     expect(await metricValue(broker.metricsAddress, 'herald_access_refusals_total')).toBeGreaterThan(0);
+  });
+});
+
+test('the TLS and token grpcurl examples of docs/clients.md do what the text says', async () => {
+  const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'clients.md'), 'utf8');
+  const lines = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'));
+  const exportToken = lines.find((l) => l.startsWith('export TOKEN=$(kubectl'))!;
+  const examples = lines.filter((l) => l.startsWith('grpcurl -cacert '));
+  expect(exportToken).toBeDefined();
+  expect(examples.length).toBe(3);
+  await createServiceAccount('orders-writer');
+  await policy(
+    'docs',
+    `[{kind: ServiceAccount, name: orders-writer}]`,
+    `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
+  );
+  const env = {
+    ...process.env,
+    PATH: `${testEnv().binDir}:${process.env.PATH ?? ''}`,
+    KUBECONFIG: testEnv().kubeconfig,
+  };
+  const run = (example: string) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      const script = [
+        exportToken.replace('-n shop', `-n ${ns.name}`),
+        example.replaceAll('127.0.0.1:7600', broker.address),
+      ].join('\n');
+      execFile('bash', ['-c', script], { env, cwd: dir }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+  const [list, published, denied] = [await run(examples[0]), await run(examples[1]), await run(examples[2])];
+  expect(list.out.split('\n')).toEqual(expect.arrayContaining(['herald.v1.Broker', 'herald.v1.Admin']));
+  expect(published.code).toBe(0);
+  expect(JSON.parse(published.out)).toMatchObject({ topic: TOPIC, results: [{}] });
+  expect(denied.code).not.toBe(0);
+  expect(JSON.parse(denied.out)).toMatchObject({
+    code: 7,
+    details: [
+      {
+        reason: 'PERMISSION_DENIED',
+        metadata: { operation: 'admin', subject: `system:serviceaccount:${ns.name}:orders-writer` },
+      },
+    ],
   });
 });
 
