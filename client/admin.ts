@@ -49,7 +49,7 @@ export class Admin {
 
   constructor(input: Input<ConnectionOptions>) {
     this.options = connectionOptions(input);
-    const credentials = channelCredentials(this.options.security);
+    const credentials = () => channelCredentials(this.options.security);
     this.conns = new BrokerConnections(credentials);
     if (this.options.meta.length > 0) {
       this.meta = new MetaConnection(this.options.meta, credentials);

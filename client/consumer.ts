@@ -89,7 +89,7 @@ export class Consumer {
     this.options = consumerOptions(input);
     this.log = this.options.logger.namespace('consumer');
     const o = this.options;
-    const credentials = channelCredentials(o.security);
+    const credentials = () => channelCredentials(o.security);
     this.conns = new BrokerConnections(credentials);
     if (o.meta.length > 0) {
       this.meta = new MetaConnection(o.meta, credentials);

@@ -58,7 +58,7 @@ export class Producer {
   constructor(input: Input<ProducerOptions>) {
     this.options = producerOptions(input);
     this.log = this.options.logger.namespace('producer');
-    const credentials = channelCredentials(this.options.security);
+    const credentials = () => channelCredentials(this.options.security);
     this.conns = new BrokerConnections(credentials);
     if (this.options.meta.length > 0) {
       this.meta = new MetaConnection(this.options.meta, credentials);

@@ -4,6 +4,7 @@
 // refreshes projected tokens before they expire).
 import { existsSync } from 'node:fs';
 import type { ClientSecurity, TlsFiles } from '../common/grpc/credentials';
+import { OptionsError } from '../common/options';
 
 /** Where a pod mounts Herald's CA bundle (docs/security.md). */
 export const DEFAULT_CA_FILE = '/var/run/secrets/herald.dev/ca.crt';
@@ -28,9 +29,9 @@ export function clientSecurity(
   exists: (path: string) => boolean = existsSync,
 ): ClientSecurity | undefined {
   if (input.token !== undefined && input.tokenFile !== undefined)
-    throw new RangeError('give token or tokenFile, not both');
+    throw new OptionsError('token and tokenFile', 'must not both be set');
   if ((input.certFile === undefined) !== (input.keyFile === undefined))
-    throw new RangeError('certFile and keyFile go together');
+    throw new OptionsError('certFile and keyFile', 'must be set together');
   const caFile = input.caFile ?? (exists(DEFAULT_CA_FILE) ? DEFAULT_CA_FILE : undefined);
   const auth =
     input.token !== undefined
@@ -41,7 +42,7 @@ export function clientSecurity(
           ? { tokenFile: DEFAULT_TOKEN_FILE }
           : undefined;
   if (caFile === undefined) {
-    if (auth || input.certFile) throw new RangeError('a token or client certificate needs TLS: set caFile');
+    if (auth || input.certFile) throw new OptionsError('caFile', 'must be set with a token or a client certificate (they travel over TLS only)');
     return undefined;
   }
   const tls: TlsFiles = {

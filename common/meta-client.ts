@@ -11,12 +11,13 @@ import type { JoinGroupResponse } from '../proto/gen/herald/v1/JoinGroupResponse
 import type { MetaClient } from '../proto/gen/herald/v1/Meta';
 import { holderValidUntil } from './lease-math';
 import { loadMetaProto } from '../proto/load';
+import { Channels } from './grpc/channels';
 
 export interface LeaseClientOptions {
   /** Meta-server addresses to try (every operator replica; followers redirect). */
   metaAddresses: string[];
   /** TLS and token for the meta-server; plaintext when unset. */
-  credentials?: grpc.ChannelCredentials;
+  credentials?: () => grpc.ChannelCredentials;
   safetyMarginMs: number;
   logger: Logger;
   now?: () => number;
@@ -30,13 +31,15 @@ export interface HeldLease {
 
 /** Calls a Meta method on the current leader, following NOT_LEADER redirects. */
 export class MetaConnection {
-  private readonly clients = new Map<string, MetaClient>();
+  private readonly channels: Channels;
   private current: string;
 
+  /** `credentials`: TLS and a token, or a server's certificate (mTLS); plaintext when unset. */
   constructor(
     private readonly addresses: string[],
-    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    credentials?: () => grpc.ChannelCredentials,
   ) {
+    this.channels = new Channels({ credentials });
     if (addresses.length === 0) throw new RangeError('metaAddresses must name at least one address');
     this.current = addresses[0] ?? '';
   }
@@ -75,17 +78,11 @@ export class MetaConnection {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.channels.close();
   }
 
   private client(address: string): MetaClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new (loadMetaProto().grpc.herald.v1.Meta)(address, this.credentials);
-      this.clients.set(address, c);
-    }
-    return c;
+    return this.channels.client(loadMetaProto().grpc.herald.v1.Meta, address);
   }
 }
 

@@ -41,7 +41,7 @@ export class LeaseOwnership implements Ownership {
     private readonly advertisedAddress: string,
     private readonly routes: RouteTable,
     private readonly logger: Logger,
-    credentials: ChannelCredentials,
+    credentials: () => ChannelCredentials,
   ) {
     this.client = new BrokerLeaseClient({
       metaAddresses: meta.addresses,

@@ -10,6 +10,7 @@ import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRoute, RouteTable } from '../lease/route-table';
 import { fromServiceError } from '../../common/errors';
+import { Channels } from '../../common/grpc/channels';
 
 export const FORWARDED_BY = 'herald-forwarded-by';
 /** The original caller's address on a forwarded call (traced as the producer). */
@@ -65,15 +66,17 @@ export function forwardTarget(
 }
 
 export class Forwarder implements CallRouter {
-  private readonly clients = new Map<string, BrokerClient>();
+  private readonly channels: Channels;
 
   constructor(
     private readonly routes: RouteTable,
     private readonly self: { id: string; address: string },
     private readonly logger: Logger,
-    /** This broker's own certificate (mTLS): the owner trusts what it forwards. */
-    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
-  ) {}
+    /** This broker's own certificate (mTLS): the owner trusts what it forwards. Plaintext when unset. */
+    credentials?: () => grpc.ChannelCredentials,
+  ) {
+    this.channels = new Channels({ credentials });
+  }
 
   async run<T>(ctx: CallContext, local: () => Promise<T>, remote: Remote<T> | undefined): Promise<T> {
     const forwarded = ctx.metadata.get(FORWARDED_BY).length > 0;
@@ -117,8 +120,7 @@ export class Forwarder implements CallRouter {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.channels.close();
   }
 
   private forward<T>(address: string, remote: Remote<T>, ctx: CallContext, partition?: string): Promise<T> {
@@ -143,12 +145,7 @@ export class Forwarder implements CallRouter {
   }
 
   private client(address: string): BrokerClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new (loadProtos().grpc.herald.v1.Broker)(address, this.credentials);
-      this.clients.set(address, c);
-    }
-    return c;
+    return this.channels.client(loadProtos().grpc.herald.v1.Broker, address);
   }
 }
 

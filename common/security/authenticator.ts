@@ -75,6 +75,11 @@ function claimedExpiryMs(token: string): number | undefined {
 
 const invalid = () => new HeraldError('CREDENTIALS_INVALID', 'the credential is not valid');
 
+function subjectOf(review: CachedReview): string {
+  if (review.subject === undefined) throw invalid();
+  return review.subject;
+}
+
 export class Authenticator {
   private readonly reviews = new Map<string, CachedReview>();
   private readonly now: () => number;
@@ -85,17 +90,21 @@ export class Authenticator {
 
   /**
    * The caller of a call with this authorization header value and this verified peer
-   * certificate CN (undefined without one). Throws CREDENTIALS_MISSING, CREDENTIALS_EXPIRED,
-   * CREDENTIALS_INVALID, or AUTHENTICATION_UNAVAILABLE.
+   * certificate CN (undefined without one); synchronous when the answer is known (a HeraldUser
+   * token or certificate, a cached review). Throws or rejects with CREDENTIALS_MISSING,
+   * CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, or AUTHENTICATION_UNAVAILABLE.
    */
-  async authenticate(
+  authenticate(
     authorization: string | undefined,
     certificateCn: string | undefined,
-  ): Promise<Principal> {
+  ): Principal | Promise<Principal> {
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw invalid();
-      return { subject: await this.tokenSubject(match[1]), server: false };
+      const subject = this.tokenSubject(match[1]);
+      return typeof subject === 'string'
+        ? { subject, server: false }
+        : subject.then((s) => ({ subject: s, server: false }));
     }
     if (certificateCn !== undefined) {
       if (certificateCn.startsWith(SERVER_SUBJECT_PREFIX)) return { subject: certificateCn, server: true };
@@ -110,7 +119,7 @@ export class Authenticator {
     );
   }
 
-  private async tokenSubject(token: string): Promise<string> {
+  private tokenSubject(token: string): string | Promise<string> {
     if (isHeraldToken(token)) {
       const subject = this.options.source.current().userByTokenHash.get(hashToken(token));
       if (!subject) throw invalid();
@@ -121,19 +130,16 @@ export class Authenticator {
     if (exp !== undefined && exp <= now)
       throw new HeraldError('CREDENTIALS_EXPIRED', 'the token has expired; request a fresh one');
     const key = createHash('sha256').update(token).digest('hex');
-    let cached = this.reviews.get(key);
-    if (!cached || cached.until <= now) {
-      cached = {
-        subject: await this.review(token),
-        until: Math.min(now + this.options.reviewCacheMs, exp ?? Infinity),
-      };
+    const cached = this.reviews.get(key);
+    if (cached && cached.until > now) return subjectOf(cached);
+    return this.review(token).then((subject) => {
+      const entry = { subject, until: Math.min(now + this.options.reviewCacheMs, exp ?? Infinity) };
       this.reviews.delete(key);
-      this.reviews.set(key, cached);
+      this.reviews.set(key, entry);
       while (this.reviews.size > this.options.maxCachedReviews)
         this.reviews.delete(this.reviews.keys().next().value!);
-    }
-    if (cached.subject === undefined) throw invalid();
-    return cached.subject;
+      return subjectOf(entry);
+    });
   }
 
   private async review(token: string): Promise<string | undefined> {

@@ -258,11 +258,13 @@ describe('authentication', () => {
       now: () => now,
     });
     const token = await createToken('writer');
-    expect((await auth.authenticate(`Bearer ${token}`, undefined)).subject).toBe(
+    expect((await Promise.resolve(auth.authenticate(`Bearer ${token}`, undefined))).subject).toBe(
       `system:serviceaccount:${ns.name}:writer`,
     );
     now += 11 * 60_000;
-    await expect(auth.authenticate(`Bearer ${token}`, undefined)).rejects.toMatchObject({
+    await expect(
+      Promise.resolve().then(() => auth.authenticate(`Bearer ${token}`, undefined)),
+    ).rejects.toMatchObject({
       reason: 'CREDENTIALS_EXPIRED',
     });
   });

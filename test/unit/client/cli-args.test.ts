@@ -38,7 +38,12 @@ test('global flags anywhere, with environment fallbacks', () => {
 
 test('TLS and credentials from flags or the environment', () => {
   const p = parse('topics --ca /ca.crt --token-file /t --cert /u.crt --cert-key /u.key');
-  expect(p.global).toMatchObject({ caFile: '/ca.crt', tokenFile: '/t', certFile: '/u.crt', keyFile: '/u.key' });
+  expect(p.global).toMatchObject({
+    caFile: '/ca.crt',
+    tokenFile: '/t',
+    certFile: '/u.crt',
+    keyFile: '/u.key',
+  });
   const e = parse('topics', { HERALD_CA_FILE: '/env-ca', HERALD_TOKEN: 'hrld_x' });
   expect(e.global).toMatchObject({ caFile: '/env-ca', token: 'hrld_x', tokenFile: undefined });
 });

@@ -13,9 +13,11 @@ test('plaintext without a CA; TLS with one; a token or certificate only over TLS
   expect(clientSecurity({ caFile: '/ca', certFile: '/c', keyFile: '/k' }, none)).toEqual({
     tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' },
   });
-  expect(() => clientSecurity({ token: 't' }, none)).toThrow('needs TLS');
-  expect(() => clientSecurity({ caFile: '/ca', token: 't', tokenFile: '/t' }, none)).toThrow('not both');
-  expect(() => clientSecurity({ caFile: '/ca', certFile: '/c' }, none)).toThrow('go together');
+  expect(() => clientSecurity({ token: 't' }, none)).toThrow('caFile must be set with a token');
+  expect(() => clientSecurity({ caFile: '/ca', token: 't', tokenFile: '/t' }, none)).toThrow(
+    'must not both be set',
+  );
+  expect(() => clientSecurity({ caFile: '/ca', certFile: '/c' }, none)).toThrow('must be set together');
 });
 
 test('in a pod the mounted CA and projected ServiceAccount token are used by default', () => {

@@ -43,6 +43,10 @@ function setup(answer: (token: string) => TokenReview | Error) {
   return { auth, reviews, advance: (ms: number) => (now += ms), now: () => now };
 }
 
+/** authenticate as a promise: it throws at once when it knows the answer. */
+const go = (a: Authenticator, header: string | undefined, cn: string | undefined) =>
+  Promise.resolve().then(() => a.authenticate(header, cn));
+
 const reason = async (p: Promise<unknown>) => {
   try {
     await p;
@@ -59,30 +63,28 @@ test('a ServiceAccount token is reviewed once per cache period and names the Ser
     audiences: ['herald'],
   }));
   const token = jwt({ exp: 2_000_000 });
-  expect(await t.auth.authenticate(`Bearer ${token}`, undefined)).toEqual({
+  expect(await go(t.auth, `Bearer ${token}`, undefined)).toEqual({
     subject: 'system:serviceaccount:a:b',
     server: false,
   });
-  await t.auth.authenticate(`Bearer ${token}`, undefined);
+  await go(t.auth, `Bearer ${token}`, undefined);
   expect(t.reviews).toHaveLength(1);
   t.advance(10_001);
-  await t.auth.authenticate(`bearer ${token}`, undefined);
+  await go(t.auth, `bearer ${token}`, undefined);
   expect(t.reviews).toHaveLength(2);
 });
 
 test('refusals: missing, expired (by its exp claim), another audience, not authenticated, unreachable apiserver', async () => {
   const ok = setup(() => ({ authenticated: true, username: 'u', audiences: ['herald'] }));
-  expect(await reason(ok.auth.authenticate(undefined, undefined))).toBe('CREDENTIALS_MISSING');
-  expect(await reason(ok.auth.authenticate(`Bearer ${jwt({ exp: 999 })}`, undefined))).toBe(
-    'CREDENTIALS_EXPIRED',
-  );
-  expect(await reason(ok.auth.authenticate('Basic abc', undefined))).toBe('CREDENTIALS_INVALID');
+  expect(await reason(go(ok.auth, undefined, undefined))).toBe('CREDENTIALS_MISSING');
+  expect(await reason(go(ok.auth, `Bearer ${jwt({ exp: 999 })}`, undefined))).toBe('CREDENTIALS_EXPIRED');
+  expect(await reason(go(ok.auth, 'Basic abc', undefined))).toBe('CREDENTIALS_INVALID');
   const other = setup(() => ({ authenticated: true, username: 'u', audiences: ['vault'] }));
-  expect(await reason(other.auth.authenticate(`Bearer ${jwt({})}`, undefined))).toBe('CREDENTIALS_INVALID');
+  expect(await reason(go(other.auth, `Bearer ${jwt({})}`, undefined))).toBe('CREDENTIALS_INVALID');
   const no = setup(() => ({ authenticated: false }));
-  expect(await reason(no.auth.authenticate(`Bearer ${jwt({})}`, undefined))).toBe('CREDENTIALS_INVALID');
+  expect(await reason(go(no.auth, `Bearer ${jwt({})}`, undefined))).toBe('CREDENTIALS_INVALID');
   const down = setup(() => new Error('connect ECONNREFUSED; request body had the token'));
-  const err = await down.auth.authenticate(`Bearer ${jwt({})}`, undefined).catch((e: HeraldError) => e);
+  const err = await go(down.auth, `Bearer ${jwt({})}`, undefined).catch((e: HeraldError) => e);
   expect((err as HeraldError).reason).toBe('AUTHENTICATION_UNAVAILABLE');
   expect((err as HeraldError).retriable).toBe(true);
   expect((err as HeraldError).cause).toBeUndefined();
@@ -91,27 +93,25 @@ test('refusals: missing, expired (by its exp claim), another audience, not authe
 test('a cached answer never outlives the token, and the cache is bounded', async () => {
   const t = setup(() => ({ authenticated: true, username: 'u' }));
   const token = jwt({ exp: (t.now() + 3_000) / 1000 });
-  await t.auth.authenticate(`Bearer ${token}`, undefined);
+  await go(t.auth, `Bearer ${token}`, undefined);
   t.advance(3_000);
-  expect(await reason(t.auth.authenticate(`Bearer ${token}`, undefined))).toBe('CREDENTIALS_EXPIRED');
-  for (const i of [1, 2, 3]) await t.auth.authenticate(`Bearer ${jwt({ i })}`, undefined);
-  await t.auth.authenticate(`Bearer ${jwt({ i: 1 })}`, undefined);
+  expect(await reason(go(t.auth, `Bearer ${token}`, undefined))).toBe('CREDENTIALS_EXPIRED');
+  for (const i of [1, 2, 3]) await go(t.auth, `Bearer ${jwt({ i })}`, undefined);
+  await go(t.auth, `Bearer ${jwt({ i: 1 })}`, undefined);
   // Three tokens in a cache of two: the first was dropped and reviewed again.
   expect(t.reviews.filter((r) => r === jwt({ i: 1 }))).toHaveLength(2);
 });
 
 test('HeraldUser tokens are matched by hash; certificates count for tls users and Herald servers only', async () => {
   const t = setup(() => new Error('not asked'));
-  expect((await t.auth.authenticate(`Bearer ${userToken}`, undefined)).subject).toBe('herald:user:p:acme');
-  expect(await reason(t.auth.authenticate(`Bearer ${generateToken()}`, undefined))).toBe(
-    'CREDENTIALS_INVALID',
-  );
-  expect(await t.auth.authenticate(undefined, 'herald:user:p:device')).toEqual({
+  expect((await go(t.auth, `Bearer ${userToken}`, undefined)).subject).toBe('herald:user:p:acme');
+  expect(await reason(go(t.auth, `Bearer ${generateToken()}`, undefined))).toBe('CREDENTIALS_INVALID');
+  expect(await go(t.auth, undefined, 'herald:user:p:device')).toEqual({
     subject: 'herald:user:p:device',
     server: false,
   });
-  expect(await reason(t.auth.authenticate(undefined, 'herald:user:p:acme'))).toBe('CREDENTIALS_INVALID');
-  expect(await t.auth.authenticate(undefined, 'herald:server:broker:ns:pool')).toEqual({
+  expect(await reason(go(t.auth, undefined, 'herald:user:p:acme'))).toBe('CREDENTIALS_INVALID');
+  expect(await go(t.auth, undefined, 'herald:server:broker:ns:pool')).toEqual({
     subject: 'herald:server:broker:ns:pool',
     server: true,
   });
