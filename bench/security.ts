@@ -201,7 +201,7 @@ spec:
       // Alternate the order too: plain first in odd rounds, secure first in even ones.
       const order = round % 2 === 1 ? brokers : [...brokers].reverse();
       for (const b of order) {
-        const client = new v1.Broker(b.broker.address, b.credentials) as BrokerClient;
+        const client = new v1.Broker(b.broker.address, b.credentials);
         await publish(client, 'bench', 0, 1); // connect (and authenticate) before measuring
         const rate = await throughput(client);
         const lat = await latency(client, `latency-${round}`);
