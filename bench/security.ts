@@ -202,7 +202,16 @@ spec:
       const order = round % 2 === 1 ? brokers : [...brokers].reverse();
       for (const b of order) {
         const client = new v1.Broker(b.broker.address, b.credentials);
-        await publish(client, 'bench', 0, 1); // connect (and authenticate) before measuring
+        // Connect (and authenticate) before measuring; a loaded apiserver may answer late.
+        for (let tries = 1; ; tries++) {
+          try {
+            await publish(client, 'bench', 0, 1);
+            break;
+          } catch (err) {
+            if (tries >= 10) throw err;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
         const rate = await throughput(client);
         const lat = await latency(client, `latency-${round}`);
         client.close();

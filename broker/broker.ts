@@ -69,7 +69,11 @@ export async function startBroker(
   opened?: Storage,
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const security = await startServerSecurity(options.security, BROKER_ACCESS_BY_PATH, logger.namespace('security'));
+  const security = await startServerSecurity(
+    options.security,
+    BROKER_ACCESS_BY_PATH,
+    logger.namespace('security'),
+  );
   try {
     const storage = opened ?? (await openStorage(storageConfig(options), logger.namespace('storage')));
     try {
@@ -98,7 +102,13 @@ async function assemble(
   logger: Logger,
 ): Promise<Broker> {
   const cluster = options.meta
-    ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), security.peerCredentials, logger)
+    ? leaseMode(
+        options.meta,
+        options.advertisedAddress,
+        (t) => topics.define(t),
+        security.peerCredentials,
+        logger,
+      )
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
   /** The message store of a topic: the one of its storage kind. */

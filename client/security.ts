@@ -42,7 +42,11 @@ export function clientSecurity(
           ? { tokenFile: DEFAULT_TOKEN_FILE }
           : undefined;
   if (caFile === undefined) {
-    if (auth || input.certFile) throw new OptionsError('caFile', 'must be set with a token or a client certificate (they travel over TLS only)');
+    if (auth || input.certFile)
+      throw new OptionsError(
+        'caFile',
+        'must be set with a token or a client certificate (they travel over TLS only)',
+      );
     return undefined;
   }
   const tls: TlsFiles = {

@@ -146,9 +146,12 @@ export class Authenticator {
     let answer: TokenReview;
     try {
       answer = await this.options.review(token);
-    } catch {
-      // The cause is dropped: a client library's error may quote the request, i.e. the token.
-      throw new HeraldError('AUTHENTICATION_UNAVAILABLE', 'the token could not be reviewed; try again');
+    } catch (err) {
+      // Only the HTTP status is kept: a client library's error may quote the request, i.e. the token.
+      const status = (err as { code?: unknown }).code;
+      throw new HeraldError('AUTHENTICATION_UNAVAILABLE', 'the token could not be reviewed; try again', {
+        ...(typeof status === 'number' ? { status: String(status) } : {}),
+      });
     }
     const forHerald = answer.audiences === undefined || answer.audiences.includes(HERALD_AUDIENCE);
     return answer.authenticated && forHerald && answer.username ? answer.username : undefined;
