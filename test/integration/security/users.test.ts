@@ -114,28 +114,19 @@ spec:
   });
   expect(policy.status?.subjects).toBe(2);
   expect(policy.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-  await expect(
+  const badPolicy = (name: string, rules: string) =>
     kubectlApply(
       ns.name,
       `apiVersion: herald.dev/v1alpha1
 kind: AccessPolicy
-metadata: {name: bad}
+metadata: {name: ${name}}
 spec:
   subjects: [{kind: ServiceAccount, name: x}]
-  rules: [{operations: [publish], topics: [{name: a, prefix: b}]}]
+  rules: ${rules}
 `,
-    ),
-  ).rejects.toThrow(/give exactly one of name and prefix/);
-  await expect(
-    kubectlApply(
-      ns.name,
-      `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: bad2}
-spec:
-  subjects: [{kind: ServiceAccount, name: x}]
-  rules: [{operations: [delete]}]
-`,
-    ),
-  ).rejects.toThrow(/Unsupported value: "delete"/);
+    );
+  await expect(badPolicy('bad', '[{operations: [publish], topics: [{name: a, prefix: b}]}]')).rejects.toThrow(
+    /give exactly one of name and prefix/,
+  );
+  await expect(badPolicy('bad2', '[{operations: [delete]}]')).rejects.toThrow(/Unsupported value: "delete"/);
 });
