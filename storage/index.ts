@@ -15,7 +15,8 @@ import type { DelayStore } from './delay-store';
 import { createMemoryStore } from './memory/memory-store';
 import type { MemoryStoreOptions, MemoryStores } from './memory/memory-store';
 import { createMysqlStore } from './mysql/mysql-store';
-import type { MysqlStoreOptions, MysqlStores } from './mysql/mysql-store';
+import type { MysqlStoreOptions } from './mysql/mysql-store';
+import type { AdapterStores } from './adapter';
 import type { RetryStore } from './retry-store';
 import type { MessageStore } from './storage';
 import type { TraceStore } from './trace-store';
@@ -55,21 +56,33 @@ export interface Storage {
 }
 
 export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
-  const pool: MysqlStores | MemoryStores =
+  const pool: AdapterStores =
     'memory' in config
-      ? createMemoryStore(config.memory)
+      ? memoryStores(createMemoryStore(config.memory))
       : await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
   return {
     messages(kind) {
-      if (kind === pool.kind) return pool;
+      if (kind === pool.messages.kind) return pool.messages;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
     },
-    retries: pool,
-    delays: pool,
-    traces: pool,
+    retries: pool.retries,
+    delays: pool.delays,
+    traces: pool.traces,
     ping: () => pool.ping(),
     close: () => pool.close(),
+  };
+}
+
+/** The memory store, one object, as the stores of a pool. */
+function memoryStores(store: MemoryStores): AdapterStores {
+  return {
+    messages: store,
+    retries: store,
+    delays: store,
+    traces: store,
+    ping: () => store.ping(),
+    close: () => store.close(),
   };
 }
