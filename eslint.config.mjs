@@ -13,6 +13,7 @@ export default tseslint.config(
       'dist/',
       'proto/gen/',
       'operator/gen/',
+      'common/gen/',
       'coverage/',
       '**/*.mjs',
       '**/*.js',

@@ -24,6 +24,10 @@ import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
+import { startServerSecurity } from '../common/security/server-security';
+import type { ServerSecurity } from '../common/security/server-security';
+import { BROKER_ACCESS_BY_PATH } from './security/access-table';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
 import { openStorage } from '../storage/index';
@@ -65,11 +69,21 @@ export async function startBroker(
   opened?: Storage,
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const storage = opened ?? (await openStorage(storageConfig(options), logger.namespace('storage')));
+  const security = await startServerSecurity(
+    options.security,
+    BROKER_ACCESS_BY_PATH,
+    logger.namespace('security'),
+  );
   try {
-    return await assemble(options, storage, ownership, logger);
+    const storage = opened ?? (await openStorage(storageConfig(options), logger.namespace('storage')));
+    try {
+      return await assemble(options, storage, security, ownership, logger);
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
   } catch (err) {
-    await storage.close();
+    await security.stop();
     throw err;
   }
 }
@@ -83,11 +97,18 @@ function storageConfig(options: BrokerOptions): StorageConfig {
 async function assemble(
   options: BrokerOptions,
   storage: Storage,
+  security: ServerSecurity,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
   const cluster = options.meta
-    ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
+    ? leaseMode(
+        options.meta,
+        options.advertisedAddress,
+        (t) => topics.define(t),
+        security.peerCredentials,
+        logger,
+      )
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
   /** The message store of a topic: the one of its storage kind. */
@@ -100,6 +121,7 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
+  security.onRefusal((r) => metrics.refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
         storage.traces,
@@ -277,7 +299,9 @@ async function assemble(
       },
     ],
     reflection: loaded.reflection,
-    interceptors: [rpcMetrics(metrics.registry)],
+    // Metrics first: refused calls are counted by RPC too.
+    interceptors: [rpcMetrics(metrics.registry), ...security.interceptors],
+    credentials: security.credentials,
   });
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
@@ -341,6 +365,7 @@ async function assemble(
     await traceWriter?.stop();
     await metricsServer.close();
     await storage.close();
+    await security.stop();
     logger.info('broker stopped');
   };
   return {
@@ -356,17 +381,19 @@ function leaseMode(
   meta: MetaOptions,
   advertisedAddress: string,
   defineTopic: (t: TopicOptions) => void,
+  credentials: () => ChannelCredentials,
   logger: Logger,
 ) {
-  const conn = new MetaConnection(meta.addresses);
+  const conn = new MetaConnection(meta.addresses, credentials);
   const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
   const router = new Forwarder(
     routes,
     { id: meta.brokerId, address: advertisedAddress },
     logger.namespace('forward'),
+    credentials,
   );
   return {
-    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases')),
+    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases'), credentials),
     routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {

@@ -1,6 +1,7 @@
 // Operations for tools and the herald CLI: lag, traces, dead letters, offset resets and the
 // topic list. Admin calls go to any broker (they read the shared store), except GetLag, which
 // each broker answers for the partitions it owns: lag() asks every owner and merges.
+import { channelCredentials } from '../common/grpc/credentials';
 import type { CallOptions } from '@grpc/grpc-js';
 import { BrokerConnections, unary } from './connections';
 import type { BrokerStubs, Callback } from './connections';
@@ -42,14 +43,16 @@ export type ResetTarget =
 
 export class Admin {
   readonly options: ConnectionOptions;
-  private readonly conns = new BrokerConnections();
+  private readonly conns: BrokerConnections;
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
 
   constructor(input: Input<ConnectionOptions>) {
     this.options = connectionOptions(input);
+    const credentials = () => channelCredentials(this.options.security);
+    this.conns = new BrokerConnections(credentials);
     if (this.options.meta.length > 0) {
-      this.meta = new MetaConnection(this.options.meta);
+      this.meta = new MetaConnection(this.options.meta, credentials);
       this.routes = new RouteCache(this.meta, this.options.namespace, this.options.routeTtlMs);
     }
   }

@@ -16,7 +16,12 @@ export interface BrokerStubs {
 export type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
 export class BrokerConnections {
-  private readonly channels = new Channels();
+  private readonly channels: Channels;
+
+  /** `credentials`: TLS and the caller's token or certificate; plaintext when unset. */
+  constructor(credentials?: () => grpc.ChannelCredentials) {
+    this.channels = new Channels({ credentials });
+  }
 
   get(address: string): BrokerStubs {
     const v1 = loadProtos().grpc.herald.v1;

@@ -7,6 +7,7 @@
 // the safety margin, and a long poll never waits past that point, so fetching stops before the
 // meta-server can give the partition to another consumer. Acks carry consumer id and epoch;
 // the broker refuses those of a lost lease (LEASE_EXPIRED) and the message is redelivered.
+import { channelCredentials } from '../common/grpc/credentials';
 import * as grpc from '@grpc/grpc-js';
 import { backoffDelay, isRetriable, retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
@@ -61,7 +62,7 @@ interface AckBatch {
 export class Consumer {
   readonly options: ConsumerOptions;
   private readonly log: Logger;
-  private readonly conns = new BrokerConnections();
+  private readonly conns: BrokerConnections;
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
   private readonly leases: ConsumerLeaseClient | undefined;
@@ -88,11 +89,14 @@ export class Consumer {
     this.options = consumerOptions(input);
     this.log = this.options.logger.namespace('consumer');
     const o = this.options;
+    const credentials = () => channelCredentials(o.security);
+    this.conns = new BrokerConnections(credentials);
     if (o.meta.length > 0) {
-      this.meta = new MetaConnection(o.meta);
+      this.meta = new MetaConnection(o.meta, credentials);
       this.routes = new RouteCache(this.meta, o.namespace, o.routeTtlMs);
       this.leases = new ConsumerLeaseClient({
         metaAddresses: o.meta,
+        credentials,
         safetyMarginMs: CONSUMER_LEASE.safetyMarginMs,
         logger: this.log,
         namespace: o.namespace,

@@ -5,6 +5,9 @@ import { BACKOFF_DEFAULTS, checkBackoff } from '../common/backoff';
 import type { BackoffOptions } from '../common/backoff';
 import { silentLogger } from '../common/logger';
 import type { Logger } from '../common/logger';
+import type { ClientSecurity } from '../common/grpc/credentials';
+import { clientSecurity } from './security';
+import type { SecurityInput } from './security';
 import {
   OptionsError,
   bool,
@@ -32,6 +35,11 @@ export interface ConnectionOptions {
   /** How long cached routes are trusted. */
   routeTtlMs: number;
   logger: Logger;
+  /**
+   * TLS and credentials, from caFile / certFile / keyFile / token / tokenFile, or in a pod the
+   * mounted CA and projected ServiceAccount token (client/security.ts); plaintext otherwise.
+   */
+  security: ClientSecurity | undefined;
 }
 
 export interface ProducerOptions extends ConnectionOptions {
@@ -70,10 +78,11 @@ export interface ConsumerOptions extends ConnectionOptions {
   retry: BackoffOptions;
 }
 
-export type Input<T> = Partial<Omit<T, 'meta' | 'retry'>> & {
-  meta?: string | string[];
-  retry?: Partial<BackoffOptions>;
-};
+export type Input<T> = Partial<Omit<T, 'meta' | 'retry' | 'security'>> &
+  SecurityInput & {
+    meta?: string | string[];
+    retry?: Partial<BackoffOptions>;
+  };
 
 const HOUR_MS = 3_600_000;
 
@@ -111,6 +120,7 @@ export function connectionOptions(input: Input<ConnectionOptions>): ConnectionOp
     logger: input.logger ?? silentLogger,
     broker: input.broker,
     meta: meta.map((a) => a.trim()).filter((a) => a !== ''),
+    security: clientSecurity(input),
   };
   if (o.meta.length === 0 && o.broker === undefined) {
     throw new OptionsError(

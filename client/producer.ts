@@ -7,6 +7,7 @@
 // Order: one batch per partition is in flight at a time, so messages with one key are stored
 // in the order send() was called, retries included. Delivery is at least once: a Publish whose
 // answer was lost is sent again and may be stored twice (pair with client/idempotency/).
+import { channelCredentials } from '../common/grpc/credentials';
 import { HeraldError } from '../common/errors';
 import { retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
@@ -44,7 +45,7 @@ interface Batch {
 export class Producer {
   readonly options: ProducerOptions;
   private readonly log: Logger;
-  private readonly conns = new BrokerConnections();
+  private readonly conns: BrokerConnections;
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
   private readonly open = new Map<string, Batch>();
@@ -60,8 +61,10 @@ export class Producer {
   constructor(input: Input<ProducerOptions>) {
     this.options = producerOptions(input);
     this.log = this.options.logger.namespace('producer');
+    const credentials = () => channelCredentials(this.options.security);
+    this.conns = new BrokerConnections(credentials);
     if (this.options.meta.length > 0) {
-      this.meta = new MetaConnection(this.options.meta);
+      this.meta = new MetaConnection(this.options.meta, credentials);
       this.routes = new RouteCache(this.meta, this.options.namespace, this.options.routeTtlMs);
     }
   }

@@ -19,6 +19,8 @@ import {
   resolve,
 } from './options';
 import type { Rule, Table } from './options';
+import { resolveSecurity } from './security/server-security';
+import type { ServerSecurityInput, ServerSecurityOptions } from './security/server-security';
 
 export { OptionsError };
 
@@ -178,6 +180,8 @@ export interface BrokerOptions {
   shutdownTimeoutMs: number;
   /** Set: lease mode (topics and partitions from the meta-server). Unset: standalone mode. */
   meta: MetaOptions | undefined;
+  /** TLS, authentication and authorization (docs/security.md). */
+  security: ServerSecurityOptions;
 }
 
 /**
@@ -212,8 +216,10 @@ export type BrokerOptionsInput = Partial<
     | 'commands'
     | 'groups'
     | 'defaultGroup'
+    | 'security'
   >
 > & {
+  security?: ServerSecurityInput;
   delay?: Partial<BrokerOptions['delay']>;
   retention?: Partial<BrokerOptions['retention']>;
   trace?: Partial<BrokerOptions['trace']>;
@@ -365,6 +371,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     groups: {},
     defaultGroup: resolveGroupPolicy(),
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
+    security: resolveSecurity('security', input.security),
   };
   check('advertisedAddress', o.advertisedAddress, hostPort);
   check('delay.windowMs', o.delay.windowMs, int(o.delay.tickMs));

@@ -38,6 +38,11 @@ export const REASONS: Record<Reason, ReasonSpec> = {
   LEASE_EXPIRED: { code: GrpcCode.FAILED_PRECONDITION, retriable: false },
   GROUP_NOT_FOUND: { code: GrpcCode.NOT_FOUND, retriable: false },
   RATE_LIMITED: { code: GrpcCode.RESOURCE_EXHAUSTED, retriable: true },
+  CREDENTIALS_MISSING: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  CREDENTIALS_EXPIRED: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  CREDENTIALS_INVALID: { code: GrpcCode.UNAUTHENTICATED, retriable: false },
+  PERMISSION_DENIED: { code: GrpcCode.PERMISSION_DENIED, retriable: false },
+  AUTHENTICATION_UNAVAILABLE: { code: GrpcCode.UNAVAILABLE, retriable: true },
 };
 
 export class HeraldError extends Error {

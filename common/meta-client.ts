@@ -16,6 +16,8 @@ import { Channels } from './grpc/channels';
 export interface LeaseClientOptions {
   /** Meta-server addresses to try (every operator replica; followers redirect). */
   metaAddresses: string[];
+  /** TLS and token for the meta-server; plaintext when unset. */
+  credentials?: () => grpc.ChannelCredentials;
   safetyMarginMs: number;
   logger: Logger;
   now?: () => number;
@@ -29,10 +31,15 @@ export interface HeldLease {
 
 /** Calls a Meta method on the current leader, following NOT_LEADER redirects. */
 export class MetaConnection {
-  private readonly channels = new Channels();
+  private readonly channels: Channels;
   private current: string;
 
-  constructor(private readonly addresses: string[]) {
+  /** `credentials`: TLS and a token, or a server's certificate (mTLS); plaintext when unset. */
+  constructor(
+    private readonly addresses: string[],
+    credentials?: () => grpc.ChannelCredentials,
+  ) {
+    this.channels = new Channels({ credentials });
     if (addresses.length === 0) throw new RangeError('metaAddresses must name at least one address');
     this.current = addresses[0] ?? '';
   }
@@ -95,7 +102,7 @@ export class BrokerLeaseClient {
       broker: { id: string; address: string; zone: string; weight: number };
     },
   ) {
-    this.conn = new MetaConnection(options.metaAddresses);
+    this.conn = new MetaConnection(options.metaAddresses, options.credentials);
     this.now = options.now ?? Date.now;
   }
 
@@ -205,7 +212,7 @@ export class ConsumerLeaseClient {
       zone: string;
     },
   ) {
-    this.conn = new MetaConnection(options.metaAddresses);
+    this.conn = new MetaConnection(options.metaAddresses, options.credentials);
     this.now = options.now ?? Date.now;
   }
 

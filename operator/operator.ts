@@ -11,6 +11,7 @@ import type {
   KubernetesObject,
   V1ConfigMap,
   V1PodDisruptionBudget,
+  V1Secret,
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
@@ -20,6 +21,11 @@ import type { Table } from '../common/options';
 import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';
+import { reconcileHeraldUser, userOfSecret } from './controllers/herald-user';
+import { reconcileAccessPolicy } from './controllers/access-policy';
+import { CaKeeper } from './ca/ca-secret';
+import { AccessPolicyResource, HeraldUserResource } from '../common/gen/crds';
+import type { AccessPolicy, HeraldUser } from '../common/gen/crds';
 import type { ControllerContext } from './controllers/context';
 import { Controller } from './controllers/controller';
 import { EventRecorder } from './controllers/events';
@@ -27,10 +33,11 @@ import { poolMysqlUrl } from './controllers/storage-url';
 import { reconcileTopic } from './controllers/topic';
 import type { BrokerPool, ConsumerGroup, Topic } from './gen/crds';
 import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from './gen/crds';
-import { isNotFound, loadKubeConfig, patchStatus } from './kube/client';
-import type { ResourceType } from './kube/client';
+import { isNotFound, patchStatus } from './kube/client';
+import { loadKubeConfig } from '../common/kube/config';
+import type { ResourceType } from '../common/kube/reflector';
 import { LeaderElector, leaderElectionTiming } from './kube/leader-election';
-import { Reflector } from './kube/reflector';
+import { Reflector } from '../common/kube/reflector';
 import { PodZones } from './kube/zones';
 import { Checkpointer } from './meta/checkpointer';
 import {
@@ -64,6 +71,8 @@ export interface OperatorOptions {
   metaAdvertise?: string;
   /** The meta address written into broker ConfigMaps (the meta Service in a cluster). */
   brokerMetaAddress?: string;
+  /** The Secret, in the lease namespace, that keeps the operator's CA (created when missing). */
+  caSecretName: string;
   leaderElection: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   relistMs: number;
   watchdogMs: number;
@@ -79,6 +88,7 @@ type Tabled = Pick<
   OperatorOptions,
   | 'leaseNamespace'
   | 'leaseName'
+  | 'caSecretName'
   | 'metaListen'
   | 'relistMs'
   | 'watchdogMs'
@@ -91,6 +101,7 @@ type Tabled = Pick<
 const OPERATOR: Table<Tabled> = {
   leaseNamespace: field('default', nonEmpty),
   leaseName: field('herald-operator', nonEmpty),
+  caSecretName: field('herald-ca', nonEmpty),
   metaListen: field('0.0.0.0:7700', hostPort),
   relistMs: field(5 * 60_000, int(1)),
   watchdogMs: field(90_000, int(1)),
@@ -283,6 +294,17 @@ export class Operator {
         (_k, obj) => enqueuePoolOf(obj),
         managed,
       ),
+      users: reflector<HeraldUser>(crd(HeraldUserResource), (key) => enqueue('HeraldUser', key)),
+      policies: reflector<AccessPolicy>(crd(AccessPolicyResource), (key) => enqueue('AccessPolicy', key)),
+      userSecrets: reflector<V1Secret>(
+        { apiVersion: 'v1', kind: 'Secret', plural: 'secrets' },
+        // By name, since a deleted Secret (a rotation) arrives without its object.
+        (key) => {
+          const user = userOfSecret(key);
+          if (user) enqueue('HeraldUser', user);
+        },
+        'herald.dev/user',
+      ),
     };
     const ctx: ControllerContext = {
       core,
@@ -294,6 +316,7 @@ export class Operator {
       storage: async (pool) => storages.get(await poolMysqlUrl(core, pool)),
       kafka: (pool) => kafkas.get((pool.spec.storage.kafka?.bootstrapServers ?? []).join(',')),
       caches,
+      ca: new CaKeeper(core, { namespace: o.leaseNamespace, name: o.caSecretName }),
       options: {
         metaAddress: o.brokerMetaAddress ?? this.metaAddress,
         lagIntervalMs: o.lagIntervalMs,
@@ -311,6 +334,8 @@ export class Operator {
     add('BrokerPool', reconcileBrokerPool);
     add('Topic', reconcileTopic);
     add('ConsumerGroup', reconcileConsumerGroup);
+    add('HeraldUser', reconcileHeraldUser);
+    add('AccessPolicy', reconcileAccessPolicy);
 
     const reflectors = Object.values(caches) as Reflector<KubernetesObject>[];
     for (const r of reflectors) r.start();

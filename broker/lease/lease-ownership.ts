@@ -7,6 +7,7 @@
 // of the topics it holds (cached for routeTtlMs): that is how topic definitions reach the broker.
 import { BrokerLeaseClient } from '../../common/meta-client';
 import type { Logger } from '../../common/logger';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { MetaOptions } from '../../common/broker-options';
 import type { Owner, Ownership } from '../ownership';
 import type { PartitionRef } from '../../storage/storage';
@@ -40,9 +41,11 @@ export class LeaseOwnership implements Ownership {
     private readonly advertisedAddress: string,
     private readonly routes: RouteTable,
     private readonly logger: Logger,
+    credentials: () => ChannelCredentials,
   ) {
     this.client = new BrokerLeaseClient({
       metaAddresses: meta.addresses,
+      credentials,
       safetyMarginMs: meta.safetyMarginMs,
       logger,
       namespace: meta.namespace,

@@ -66,13 +66,17 @@ export function forwardTarget(
 }
 
 export class Forwarder implements CallRouter {
-  private readonly channels = new Channels();
+  private readonly channels: Channels;
 
   constructor(
     private readonly routes: RouteTable,
     private readonly self: { id: string; address: string },
     private readonly logger: Logger,
-  ) {}
+    /** This broker's own certificate (mTLS): the owner trusts what it forwards. Plaintext when unset. */
+    credentials?: () => grpc.ChannelCredentials,
+  ) {
+    this.channels = new Channels({ credentials });
+  }
 
   async run<T>(ctx: CallContext, local: () => Promise<T>, remote: Remote<T> | undefined): Promise<T> {
     const forwarded = ctx.metadata.get(FORWARDED_BY).length > 0;

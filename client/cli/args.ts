@@ -15,6 +15,12 @@ export interface Global {
   output: Output;
   /** Per-call timeout. */
   timeoutMs: number;
+  /** TLS and credentials (client/security.ts); undefined fields fall back to the in-pod defaults. */
+  caFile: string | undefined;
+  certFile: string | undefined;
+  keyFile: string | undefined;
+  token: string | undefined;
+  tokenFile: string | undefined;
 }
 
 /** Where publish reads messages: the arguments, stdin, or a file. */
@@ -72,6 +78,11 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  'cert-key': { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
   key: { type: 'string' },
   partition: { type: 'string', multiple: true },
   tag: { type: 'string', multiple: true },
@@ -100,7 +111,19 @@ const OPTIONS = {
 type Flag = keyof typeof OPTIONS;
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-const GLOBAL_FLAGS: Flag[] = ['meta', 'broker', 'namespace', 'output', 'timeout', 'help'];
+const GLOBAL_FLAGS: Flag[] = [
+  'meta',
+  'broker',
+  'namespace',
+  'output',
+  'timeout',
+  'help',
+  'ca',
+  'cert',
+  'cert-key',
+  'token',
+  'token-file',
+];
 
 /** The flags each command accepts besides the global ones. */
 export const COMMAND_FLAGS: Record<string, Flag[]> = {
@@ -168,6 +191,12 @@ function globals(v: Values, env: Record<string, string | undefined>): Global {
     namespace: v.namespace ?? env.HERALD_NAMESPACE ?? 'default',
     output,
     timeoutMs: v.timeout === undefined ? 10_000 : duration('--timeout', v.timeout),
+    caFile: v.ca ?? (env.HERALD_CA_FILE || undefined),
+    certFile: v.cert,
+    keyFile: v['cert-key'],
+    // A token on the command line shows in `ps`: $HERALD_TOKEN or --token-file are better.
+    token: v.token ?? (env.HERALD_TOKEN || undefined),
+    tokenFile: v['token-file'] ?? (env.HERALD_TOKEN_FILE || undefined),
   };
 }
 

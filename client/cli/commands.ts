@@ -39,6 +39,11 @@ export async function runCommand(global: Global, command: Command, io: Io): Prom
     broker: global.broker,
     namespace: global.namespace,
     callTimeoutMs: global.timeoutMs,
+    caFile: global.caFile,
+    certFile: global.certFile,
+    keyFile: global.keyFile,
+    token: global.token,
+    tokenFile: global.tokenFile,
   };
   const print = <T>(rows: T[], columns: Column<T>[], record: (r: T) => object = (r) => r as object) =>
     io.out(global.output === 'json' ? jsonLines(rows.map(record)) : table(rows, columns));

@@ -24,6 +24,10 @@ Global flags:
   -n, --namespace NS    the topics' namespace (also $HERALD_NAMESPACE; default "default")
   -o, --output FORMAT   table (default) or json (one object per line)
   --timeout 10s         per call
+  --ca FILE             trust this CA bundle: TLS (also $HERALD_CA_FILE; in a pod the mounted one)
+  --token-file FILE     send the token in FILE (also $HERALD_TOKEN_FILE; in a pod the projected
+                        ServiceAccount token); --token T or $HERALD_TOKEN for a HeraldUser token
+  --cert FILE --cert-key FILE   a HeraldUser client certificate instead of a token
   -h, --help
 
 Times: ISO 8601 (2026-05-01T12:00:00Z), ms since the epoch, or a duration ago (1h, 30m).

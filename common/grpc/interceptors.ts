@@ -30,6 +30,8 @@ export interface CallContext {
   readonly metadata: grpc.Metadata;
   /** The transport peer (ip:port). */
   readonly peer: string;
+  /** The CN of the client certificate the TLS handshake verified, if the caller sent one. */
+  readonly peerCertificateCn: string | undefined;
   /**
    * The request message of a unary or server-streaming call (what it touches: topic, group),
    * set before `admit` runs; undefined for client-streaming and bidi calls (see `message`).
@@ -157,7 +159,7 @@ function intercept(
   const withRequest = name.kind === 'unary' || name.kind === 'server-stream';
   const listener = new grpc.ServerListenerBuilder()
     .withOnReceiveMetadata((metadata, pass) => {
-      const c = (ctx = new Context(name, metadata, next.getPeer(), refuse));
+      const c = (ctx = new Context(name, metadata, next.getPeer(), () => peerCn(next), refuse));
       if (withRequest || admitting.length === 0) pass(metadata);
       else
         gate(
@@ -200,6 +202,11 @@ function intercept(
   return call;
 }
 
+function peerCn(call: grpc.ServerInterceptingCallInterface): string | undefined {
+  const cn = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
+}
+
 class Context implements CallContext {
   readonly service: string;
   readonly method: string;
@@ -215,11 +222,20 @@ class Context implements CallContext {
     name: CallName,
     readonly metadata: grpc.Metadata,
     readonly peer: string,
+    private readonly readPeerCn: () => string | undefined,
     private readonly stop: (err: HeraldError) => void,
   ) {
     this.service = name.service;
     this.method = name.method;
     this.kind = name.kind;
+  }
+
+  // Read on first use: a TLS socket builds the certificate object on each ask.
+  private cn: { value: string | undefined } | undefined;
+
+  get peerCertificateCn(): string | undefined {
+    this.cn ??= { value: this.readPeerCn() };
+    return this.cn.value;
   }
 
   get ended(): AbortSignal {

@@ -7,12 +7,15 @@ import type {
   KubernetesObjectApi,
   V1ConfigMap,
   V1PodDisruptionBudget,
+  V1Secret,
   V1Service,
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger';
 import type { BrokerPool, ConsumerGroup, Topic } from '../gen/crds';
-import type { Reflector } from '../kube/reflector';
+import type { AccessPolicy, HeraldUser } from '../../common/gen/crds';
+import type { CaKeeper } from '../ca/ca-secret';
+import type { Reflector } from '../../common/kube/reflector';
 import type { MetaCore } from '../meta/meta-core';
 import type { TopicProvisioner, TopicStorage } from '../storage/topic-storage';
 import type { EventRecorder } from './events';
@@ -29,6 +32,8 @@ export interface ControllerContext {
   meta: MetaCore;
   /** The message store of a pool's MySQL database (by the URL in the pool's Secret). */
   storage(pool: BrokerPool): Promise<TopicStorage>;
+  /** The operator's certificate authority. */
+  ca: CaKeeper;
   /** The Kafka admin of a pool's Kafka cluster. */
   kafka(pool: BrokerPool): Promise<TopicProvisioner>;
   caches: {
@@ -39,6 +44,10 @@ export interface ControllerContext {
     services: Reflector<V1Service>;
     pdbs: Reflector<V1PodDisruptionBudget>;
     configMaps: Reflector<V1ConfigMap>;
+    users: Reflector<HeraldUser>;
+    policies: Reflector<AccessPolicy>;
+    /** The HeraldUsers' credential Secrets (label herald.dev/user). */
+    userSecrets: Reflector<V1Secret>;
   };
   options: {
     metaAddress: string;

@@ -96,8 +96,9 @@ test('the chart carries the CRDs, the same files crds/ links to', async () => {
   const r = await runTool('helm', ['show', 'crds', chart]);
   expect(r.code).toBe(0);
   const names = [...r.stdout.matchAll(/^ {2}name: (\S+)$/gm)].map((m) => m[1]).sort();
-  expect(names).toEqual(['brokerpools.herald.dev', 'consumergroups.herald.dev', 'topics.herald.dev']);
-  for (const name of ['brokerpools', 'consumergroups', 'topics']) {
+  const plurals = ['accesspolicies', 'brokerpools', 'consumergroups', 'heraldusers', 'topics'];
+  expect(names).toEqual(plurals.map((p) => `${p}.herald.dev`));
+  for (const name of plurals) {
     const file = `herald.dev_${name}.yaml`;
     expect(realpathSync(join(chart, '..', '..', 'crds', file))).toBe(join(chart, 'crds', file));
   }

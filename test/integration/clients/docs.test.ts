@@ -1,5 +1,6 @@
-// Every grpcurl example in docs/clients.md runs, in order, against a real broker, so the
-// documentation cannot drift from the server.
+// Every plaintext grpcurl example in docs/clients.md runs, in order, against a real broker, so
+// the documentation cannot drift from the server. (The TLS and token examples run against a
+// secure broker in test/integration/security/broker-security.test.ts.)
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import type { Running } from '../broker/helpers';
 const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'clients.md'), 'utf8');
 const examples = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)]
   .flatMap((m) => m[1].split('\n'))
-  .filter((line) => line.startsWith('grpcurl '));
+  .filter((line) => line.startsWith('grpcurl -plaintext '));
 
 let running: Running;
 

@@ -5,7 +5,7 @@ import { KubernetesObjectApi, V1MicroTime } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { silentLogger } from '../../../common/logger';
 import { LeaderElector } from '../../../operator/kube/leader-election';
-import { Reflector } from '../../../operator/kube/reflector';
+import { Reflector } from '../../../common/kube/reflector';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import { startOperatorFixture } from './fixture';

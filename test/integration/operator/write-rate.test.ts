@@ -9,8 +9,8 @@
 // alongside for context; it also counts other clients (controller-manager, kwok, other tests).
 import { KubernetesObjectApi, Watch } from '@kubernetes/client-node';
 import type { BrokerLeaseClient } from '../../../common/meta-client';
-import { resourcePath } from '../../../operator/kube/client';
-import type { ResourceType } from '../../../operator/kube/client';
+import { resourcePath } from '../../../common/kube/reflector';
+import type { ResourceType } from '../../../common/kube/reflector';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import { startOperatorFixture } from './fixture';

@@ -36,6 +36,18 @@ test('global flags anywhere, with environment fallbacks', () => {
   expect(e.command).toEqual({ name: 'topics-list' });
 });
 
+test('TLS and credentials from flags or the environment', () => {
+  const p = parse('topics --ca /ca.crt --token-file /t --cert /u.crt --cert-key /u.key');
+  expect(p.global).toMatchObject({
+    caFile: '/ca.crt',
+    tokenFile: '/t',
+    certFile: '/u.crt',
+    keyFile: '/u.key',
+  });
+  const e = parse('topics', { HERALD_CA_FILE: '/env-ca', HERALD_TOKEN: 'hrld_x' });
+  expect(e.global).toMatchObject({ caFile: '/env-ca', token: 'hrld_x', tokenFile: undefined });
+});
+
 test('publish: messages from arguments, a file, or stdin, with every message field', () => {
   const p = parse(
     'publish orders a b --key k1 --tag red --tag vip --ref-key order-1 --property src=cli --property x=a=b --priority --delay 1.5s',

@@ -7,9 +7,20 @@
 //   having arrived (level-based reconciles need only "something may have changed").
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
-import type { Logger } from '../../common/logger';
-import { resourcePath } from './client';
-import type { ResourceType } from './client';
+import type { Logger } from '../logger';
+
+/** A resource type: what to list and where to watch it. */
+export interface ResourceType {
+  apiVersion: string;
+  kind: string;
+  plural: string;
+}
+
+/** The watch (and list) URL path of a resource type, in one namespace or all. */
+export function resourcePath(type: ResourceType, namespace?: string): string {
+  const base = type.apiVersion.includes('/') ? `/apis/${type.apiVersion}` : `/api/${type.apiVersion}`;
+  return namespace ? `${base}/namespaces/${namespace}/${type.plural}` : `${base}/${type.plural}`;
+}
 
 export interface ReflectorOptions {
   kc: KubeConfig;

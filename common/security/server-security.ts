@@ -1,0 +1,115 @@
+// A server's security settings (broker and meta-server alike) and what they assemble into:
+// listener credentials, the credentials it calls other Herald servers with (its own
+// certificate: mTLS), and the authentication/authorization interceptor.
+import type * as grpc from '@grpc/grpc-js';
+import { loadKubeConfig } from '../kube/config';
+import type { Logger } from '../logger';
+import { authentication, authorization } from './interceptors';
+import type { Refusal } from './interceptors';
+import { DEFAULT_TLS_REFRESH_MS, channelCredentials, serverCredentials } from '../grpc/credentials';
+import { OptionsError, bool, field, int, nonEmpty, resolve } from '../options';
+import type { Table } from '../options';
+import type { Interceptor } from '../grpc/interceptors';
+import type { TlsFiles } from '../grpc/credentials';
+import type { AccessByPath } from './access-table';
+import { AccessWatch } from './access-watch';
+import { Authenticator, kubeTokenReviewer } from './authenticator';
+
+export interface ServerSecurityOptions {
+  /** TLS for the listener, and this server's certificate toward other Herald servers. */
+  tls: Required<TlsFiles> | undefined;
+  /** Every call must carry a ServiceAccount token, a HeraldUser token or a client certificate. */
+  authentication: boolean;
+  /** Access rules are enforced, deny by default (needs authentication). */
+  authorization: boolean;
+  /** For TokenReviews and the rule watches; in a pod the ServiceAccount is used. */
+  kubeconfig: string | undefined;
+  /** How long a TokenReview answer is reused: a deleted ServiceAccount's token works at most this long. */
+  reviewCacheMs: number;
+}
+
+export type ServerSecurityInput = Partial<Omit<ServerSecurityOptions, 'tls'>> & { tls?: Partial<TlsFiles> };
+
+const SECURITY: Table<Pick<ServerSecurityOptions, 'authentication' | 'authorization' | 'reviewCacheMs'>> = {
+  authentication: field(false, bool),
+  authorization: field(false, bool),
+  reviewCacheMs: field(10_000, int(0)),
+};
+
+const TLS: Table<Required<TlsFiles>> = {
+  caFile: field('', nonEmpty),
+  certFile: field('', nonEmpty),
+  keyFile: field('', nonEmpty),
+  refreshMs: field(DEFAULT_TLS_REFRESH_MS, int(100)),
+};
+
+/** The `security` section of a server's options (`prefix` names it in errors). */
+export function resolveSecurity(
+  prefix: string,
+  input: ServerSecurityInput | undefined,
+): ServerSecurityOptions {
+  const s = resolve(prefix, SECURITY, input);
+  const tls =
+    input?.tls === undefined ? undefined : resolve<Required<TlsFiles>>(`${prefix}.tls`, TLS, input.tls);
+  if (s.authorization && !s.authentication)
+    throw new OptionsError(`${prefix}.authorization`, `needs ${prefix}.authentication`);
+  if (s.authentication && !tls)
+    throw new OptionsError(
+      `${prefix}.authentication`,
+      `needs ${prefix}.tls (tokens never travel in plain text)`,
+    );
+  return { ...s, tls, kubeconfig: input?.kubeconfig };
+}
+
+export interface ServerSecurity {
+  credentials: () => grpc.ServerCredentials;
+  /** For calls to other Herald servers (forwarding, leases). */
+  peerCredentials: () => grpc.ChannelCredentials;
+  interceptors: Interceptor[];
+  /** Tells `listener` of every refused call (for metrics). */
+  onRefusal(listener: (refusal: Refusal) => void): void;
+  stop(): Promise<void>;
+}
+
+export async function startServerSecurity(
+  o: ServerSecurityOptions,
+  table: AccessByPath,
+  logger: Logger,
+): Promise<ServerSecurity> {
+  const credentials = () => serverCredentials(o.tls);
+  const peerCredentials = () => channelCredentials(o.tls ? { tls: o.tls } : undefined);
+  const listeners: ((refusal: Refusal) => void)[] = [];
+  const onRefusal = (listener: (refusal: Refusal) => void) => void listeners.push(listener);
+  if (!o.authentication)
+    return { credentials, peerCredentials, interceptors: [], onRefusal, stop: () => Promise.resolve() };
+  const kc = loadKubeConfig(o.kubeconfig);
+  const source = new AccessWatch({
+    kc,
+    logger: logger.namespace('access'),
+    relistMs: 300_000,
+    watchdogMs: 60_000,
+  });
+  await source.start(30_000);
+  const authenticator = new Authenticator({
+    source,
+    review: kubeTokenReviewer(kc),
+    reviewCacheMs: o.reviewCacheMs,
+    maxCachedReviews: 10_000,
+  });
+  const refused = (refusal: Refusal) => {
+    // Who and what, never the credential.
+    logger.warn('call refused', {
+      method: refusal.method,
+      reason: refusal.reason,
+      subject: refusal.subject,
+      operation: refusal.access?.operation,
+      resources: refusal.access?.resources.map((r) => `${r.kind}/${r.name}`).join(','),
+    });
+    for (const listener of listeners) listener(refusal);
+  };
+  const interceptors = [
+    authentication(authenticator, refused),
+    ...(o.authorization ? [authorization(source, table, refused)] : []),
+  ];
+  return { credentials, peerCredentials, interceptors, onRefusal, stop: () => source.stop() };
+}
