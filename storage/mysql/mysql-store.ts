@@ -9,6 +9,7 @@ import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } f
 import { droppable, planSplit, segmentsOf } from './segments';
 import type {
   AppendBatch,
+  AppendOutcome,
   Lane,
   MessageStore,
   NewMessage,
@@ -221,7 +222,7 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     return Number(rows[0]?.last ?? 0);
   }
 
-  async append(batches: AppendBatch[], publishedAt: number): Promise<void> {
+  async append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
     const statements: string[] = [];
     const values: unknown[] = [];
     for (const b of batches) {
@@ -270,6 +271,8 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
       if (dispatched.length > 0) await this.deleteDispatched(conn, dispatched);
       await conn.query({ sql, values, timeout: this.timeout });
       conn.release();
+      // Owner-allocated offsets: stored where the owner put them.
+      return batches.map((b) => ({ ok: true, firstOffset: b.firstOffset }));
     } catch (err) {
       const e = classifyMysqlError(err, 'insert messages');
       if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();
