@@ -24,12 +24,9 @@ import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
-// The storage factory replaces these two imports in the seams work (#10); until then the
-// boundary rule has this one exception.
-// eslint-disable-next-line no-restricted-imports
-import { createMysqlStore } from '../storage/mysql/mysql-store';
-// eslint-disable-next-line no-restricted-imports
-import type { MysqlStores } from '../storage/mysql/mysql-store';
+import { openStorage } from '../storage/index';
+import type { Storage } from '../storage/index';
+import { topicStores } from './topic-stores';
 import { CommandPoller } from './commands/command-poller';
 import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
@@ -65,21 +62,26 @@ export async function startBroker(
   ownership: Ownership = new StandaloneOwnership(),
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MysqlStores = await createMysqlStore({
-    ...options.mysql,
-    logger: logger.namespace('storage'),
-  });
+  const storage = await openStorage(
+    {
+      mysql: options.mysql,
+      ...(options.kafka
+        ? { kafka: { ...options.kafka, clientId: `herald-${options.meta?.brokerId ?? 'broker'}` } }
+        : {}),
+    },
+    logger.namespace('storage'),
+  );
   try {
-    return await assemble(options, store, ownership, logger);
+    return await assemble(options, storage, ownership, logger);
   } catch (err) {
-    await store.close();
+    await storage.close();
     throw err;
   }
 }
 
 async function assemble(
   options: BrokerOptions,
-  store: MysqlStores,
+  storage: Storage,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
@@ -87,17 +89,20 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
+  const stores = topicStores(storage, topics);
   // Traces name the recording broker: its id in lease mode, else its address once bound.
   let brokerId = options.meta?.brokerId ?? options.advertisedAddress;
   const identity = () => brokerId;
-  const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
+  const health = new StorageHealth(storage, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
+  /** Stops following a partition (stores that allocate offsets feed its log by following it). */
+  const unfollow = new Map<string, () => void>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
-        store,
+        storage.traces,
         {
           broker: identity,
           flushIntervalMs: options.trace.flushIntervalMs,
@@ -111,7 +116,6 @@ async function assemble(
     : undefined;
   const tracer = traceWriter ?? NO_TRACE;
   const committer = new GroupCommitter(
-    store,
     {
       maxRows: options.publish.maxBatchRows,
       maxBytes: options.publish.maxBatchBytes,
@@ -136,45 +140,65 @@ async function assemble(
     for (const d of due) metrics.delayedLateness.observe((now - d.deliverAt) / 1000);
   };
   const delays = new Delays(
-    store,
+    storage.delays,
     options.delay,
     options.publish.maxBatchRows,
     dispatch,
     metrics,
     logger.namespace('delay'),
   );
-  /** Loads a partition to serve: its end offset, a log and writer starting there, its delays. */
+  /**
+   * Loads a partition to serve: its end offset, a log and writer starting there, its delays, and
+   * (for a store that allocates offsets) a follower feeding the log from there.
+   */
   const load = async (ref: PartitionRef): Promise<number> => {
+    const store = stores.of(ref.topic);
     const endOffset = await store.lastOffset(ref);
-    const known = writers.get(partitionKey(ref));
-    if (known) {
+    const key = partitionKey(ref);
+    let log = logs.get(key);
+    const known = writers.get(key);
+    if (log && known) {
       known.takeOver(endOffset);
-      delays.acquired(ref);
-      return endOffset;
+    } else {
+      log = new PartitionLog(ref, endOffset, {
+        maxMessages: options.delivery.tailCacheMessages,
+        maxBytes: options.delivery.tailCacheBytes,
+      });
+      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
+      logs.set(key, log);
+      writers.set(key, writer);
+      committer.add(writer);
     }
-    const log = new PartitionLog(ref, endOffset, {
-      maxMessages: options.delivery.tailCacheMessages,
-      maxBytes: options.delivery.tailCacheBytes,
-    });
-    const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
-    logs.set(partitionKey(ref), log);
-    writers.set(partitionKey(ref), writer);
-    committer.add(writer);
-    delays.acquired(ref);
+    if (store.follow) {
+      const fed = log;
+      unfollow.get(key)?.();
+      unfollow.set(
+        key,
+        store.follow(ref, endOffset, {
+          appended: (messages) => fed.appended(messages),
+          truncated: (end) => fed.reset(end),
+        }),
+      );
+    }
+    if (store.capabilities.delayedMessages) delays.acquired(ref);
     return endOffset;
+  };
+  const unload = (ref: PartitionRef) => {
+    unfollow.get(partitionKey(ref))?.();
+    unfollow.delete(partitionKey(ref));
   };
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
   // tables, and partitions are loaded as their leases arrive.
   for (const t of topics.all()) {
-    await store.ensureTopic(t.name, t.partitions);
+    await stores.of(t.name).ensureTopic(t.name, t.partitions);
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(
     {
       topics,
       logs,
-      store,
-      retries: store,
+      store: stores,
+      retries: storage.retries,
       metrics,
       logger: logger.namespace('delivery'),
       leases: cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
@@ -193,17 +217,18 @@ async function assemble(
     delays,
     options.delay,
     tracer,
+    stores,
   );
   const maintenance = new Maintenance(
     topics,
     logs,
-    store,
+    stores,
     options.retention,
     metrics,
     logger.namespace('maintenance'),
   );
   const commands = new CommandPoller(
-    store,
+    storage.traces,
     delivery,
     (ref) => logs.has(partitionKey(ref)) && (cluster?.ownership ?? ownership).owner(ref).owned,
     { intervalMs: options.commands.pollIntervalMs, batch: 100 },
@@ -211,7 +236,7 @@ async function assemble(
   );
   await commands.start();
   const expiry = new LogExpiry(
-    store,
+    storage.traces,
     {
       intervalMs: options.trace.expireIntervalMs,
       traceRetentionMs: options.trace.retentionHours * 3_600_000,
@@ -243,7 +268,14 @@ async function assemble(
     {
       name: 'herald.v1.Admin',
       definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
+      handlers: adminHandlers(delivery, {
+        store: storage.traces,
+        retries: storage.retries,
+        messages: stores,
+        topic: topicOf,
+        broker: identity,
+        tracer,
+      }),
     },
   ]);
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
@@ -270,6 +302,7 @@ async function assemble(
       return endOffset;
     },
     lost: (ref) => {
+      unload(ref);
       delays.lost(ref);
       delivery.forget(ref);
     },
@@ -307,7 +340,8 @@ async function assemble(
     // After the last call: every event recorded is written (or dropped, if the store is down).
     await traceWriter?.stop();
     await metricsServer.close();
-    await store.close();
+    for (const stop of unfollow.values()) stop();
+    await storage.close();
     logger.info('broker stopped');
   };
   return {

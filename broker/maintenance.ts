@@ -6,7 +6,7 @@ import type { Logger } from '../common/logger';
 import type { PartitionLog } from './delivery/partition-log';
 import type { BrokerMetrics } from './metrics';
 import type { BrokerOptions } from '../common/broker-options';
-import type { MessageStore } from '../storage/storage';
+import type { TopicStores } from './topic-stores';
 import { partitionKey } from './topics';
 import type { Topics } from './topics';
 
@@ -20,7 +20,7 @@ export class Maintenance {
   constructor(
     private readonly topics: Topics,
     private readonly logs: Map<string, PartitionLog>,
-    private readonly store: MessageStore,
+    private readonly store: TopicStores,
     private readonly options: BrokerOptions['retention'],
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -45,6 +45,8 @@ export class Maintenance {
   /** One pass over every owned partition. */
   async runOnce(now = Date.now()): Promise<void> {
     for (const topic of this.topics.all()) {
+      // Other stores keep retention themselves (Kafka: the topic's retention.ms).
+      if (!this.store.of(topic.name).capabilities.segmentRetention) continue;
       const expireBefore = now - topic.retentionHours * HOUR_MS;
       for (const ref of this.topics.ownedPartitions(topic.name)) {
         const log = this.logs.get(partitionKey(ref));

@@ -13,7 +13,7 @@ export class StorageHealth {
   private listeners: ((available: boolean) => void)[] = [];
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly store: Pick<MessageStore, 'ping'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}

@@ -4,9 +4,14 @@ import { GroupPolicyError, resolveGroupPolicy } from './group-policy';
 import type { GroupPolicy, GroupPolicyInput } from './group-policy';
 import { nameProblem } from './names';
 
+/** Where a topic's messages live (Topic spec.storage; memory: standalone development only). */
+export type StorageKind = 'mysql' | 'kafka' | 'memory';
+
 export interface TopicOptions {
   name: string;
   partitions: number;
+  /** spec.storage: the topic's message store (retries, dead letters and traces are in MySQL). */
+  storage: StorageKind;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
   /** The Topic's spec.priority: messages may be published to the partition's priority lane. */
@@ -15,6 +20,26 @@ export interface TopicOptions {
   delay: boolean;
   /** spec.retention.hours: whole segments older than this are dropped (fractions allowed). */
   retentionHours: number;
+}
+
+export interface KafkaOptions {
+  /** host:port of Kafka brokers to bootstrap from. */
+  bootstrapServers: string[];
+  /** A Kafka broker that does not accept a connection within this fails the call. */
+  connectTimeoutMs: number;
+  /** A Kafka request without an answer within this fails (a fetch may wait its maxWaitTime more). */
+  requestTimeoutMs: number;
+  /**
+   * The longest a publish to Kafka may take, retries included, before it fails with
+   * STORAGE_UNAVAILABLE (outcome unknown). Below the lease safety margin.
+   */
+  publishTimeoutMs: number;
+  /** The owner's long poll of its partitions waits this long for new records. */
+  tailWaitMs: number;
+  /** Bytes per partition in one fetch (a larger first record batch still comes whole). */
+  fetchMaxBytes: number;
+  /** Committed offsets that did not move for this long are committed again (offset retention). */
+  offsetKeepAliveMs: number;
 }
 
 /** Lease mode: the broker serves what the meta-server leases it (DESIGN.md, "Leases"). */
@@ -53,6 +78,11 @@ export interface BrokerOptions {
     /** How often the store is pinged to report readiness and notice recovery. */
     pingIntervalMs: number;
   };
+  /**
+   * The pool's Kafka (BrokerPool spec.storage.kafka), for `storage: kafka` topics; unset: the
+   * pool has none and such topics are refused.
+   */
+  kafka: KafkaOptions | undefined;
   topics: TopicOptions[];
   publish: {
     /** Group commit: rows per INSERT. */
@@ -168,6 +198,7 @@ export type BrokerOptionsInput = Partial<
   Omit<
     BrokerOptions,
     | 'mysql'
+    | 'kafka'
     | 'publish'
     | 'delivery'
     | 'topics'
@@ -188,6 +219,7 @@ export type BrokerOptionsInput = Partial<
   defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
   mysql: Partial<BrokerOptions['mysql']> & { url: string };
+  kafka?: Partial<KafkaOptions> & { bootstrapServers: string[] };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
   topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
@@ -201,6 +233,14 @@ export const DEFAULTS = {
   listen: '127.0.0.1:7600',
   metricsListen: '127.0.0.1:9600',
   mysql: { poolSize: 16, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, pingIntervalMs: 1000 },
+  kafka: {
+    connectTimeoutMs: 1_000,
+    requestTimeoutMs: 2_000,
+    publishTimeoutMs: 1_500,
+    tailWaitMs: 500,
+    fetchMaxBytes: 1024 * 1024,
+    offsetKeepAliveMs: 24 * 3_600_000,
+  },
   publish: {
     maxBatchRows: 500,
     maxBatchBytes: 1024 * 1024,
@@ -256,7 +296,9 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     advertisedAddress: input.advertisedAddress ?? listen,
     metricsListen: input.metricsListen ?? DEFAULTS.metricsListen,
     mysql: { ...DEFAULTS.mysql, ...input.mysql },
+    kafka: input.kafka === undefined ? undefined : { ...DEFAULTS.kafka, ...input.kafka },
     topics: (input.topics ?? []).map((t) => ({
+      storage: 'mysql' as const,
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       priority: false,
       delay: false,
@@ -284,6 +326,25 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('mysql.connectTimeoutMs', o.mysql.connectTimeoutMs, 1);
   int('mysql.queryTimeoutMs', o.mysql.queryTimeoutMs, 1);
   int('mysql.pingIntervalMs', o.mysql.pingIntervalMs, 1);
+  if (o.kafka) {
+    const k = o.kafka;
+    if (!Array.isArray(k.bootstrapServers) || k.bootstrapServers.length === 0) {
+      throw new OptionsError('kafka.bootstrapServers', 'must name at least one host:port');
+    }
+    k.bootstrapServers.forEach((b) => hostPort('kafka.bootstrapServers', b));
+    int('kafka.connectTimeoutMs', k.connectTimeoutMs, 1);
+    int('kafka.requestTimeoutMs', k.requestTimeoutMs, 1);
+    int('kafka.publishTimeoutMs', k.publishTimeoutMs, 1);
+    int('kafka.tailWaitMs', k.tailWaitMs, 0);
+    int('kafka.fetchMaxBytes', k.fetchMaxBytes, 1);
+    int('kafka.offsetKeepAliveMs', k.offsetKeepAliveMs, 1);
+    if (o.meta && k.publishTimeoutMs >= o.meta.safetyMarginMs) {
+      throw new OptionsError(
+        'kafka.publishTimeoutMs',
+        `must be below the lease safety margin (${o.meta.safetyMarginMs} ms), so no publish outlives its lease`,
+      );
+    }
+  }
   int('publish.maxBatchRows', o.publish.maxBatchRows, 1);
   int('publish.maxBatchBytes', o.publish.maxBatchBytes, 1);
   int('publish.lingerMs', o.publish.lingerMs, 0);
@@ -342,6 +403,12 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
     if (typeof t.priority !== 'boolean') throw new OptionsError(`${field}.priority`, 'must be a boolean');
     if (typeof t.delay !== 'boolean') throw new OptionsError(`${field}.delay`, 'must be true or false');
+    if (!['mysql', 'kafka', 'memory'].includes(t.storage)) {
+      throw new OptionsError(
+        `${field}.storage`,
+        `must be mysql, kafka or memory, got ${JSON.stringify(t.storage)}`,
+      );
+    }
     const hours = t.retentionHours;
     if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 87_600) {
       throw new OptionsError(

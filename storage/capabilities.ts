@@ -2,8 +2,9 @@
 // the operator refuse a feature that a topic's storage lacks (requireCapability) instead of
 // asking which adapter it is.
 import { HeraldError } from '../common/errors';
+import type { StorageKind } from '../common/broker-options';
 
-export type StorageKind = 'mysql' | 'kafka' | 'memory';
+export type { StorageKind };
 
 export interface StorageCapabilities {
   /** A second lane per partition that every group reads first (Topic spec.priority). */

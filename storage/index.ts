@@ -12,6 +12,8 @@ import { HeraldError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { StorageKind } from './capabilities';
 import type { DelayStore } from './delay-store';
+import type { KafkaOptions } from '../common/broker-options';
+import { createKafkaStore } from './kafka/kafka-store';
 import { createMysqlStore } from './mysql/mysql-store';
 import type { MysqlStoreOptions } from './mysql/mysql-store';
 import type { RetryStore } from './retry-store';
@@ -31,6 +33,8 @@ export interface StorageConfig {
    * delayed messages, traces and commands of every topic.
    */
   mysql: Omit<MysqlStoreOptions, 'logger'>;
+  /** The pool's Kafka, for the messages of `storage: kafka` topics; unset: the pool has none. */
+  kafka?: KafkaOptions & { clientId: string };
 }
 
 /** A pool's stores, opened once per process. */
@@ -47,9 +51,18 @@ export interface Storage {
 
 export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
   const mysql = await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
+  let kafka: MessageStore | undefined;
+  try {
+    if (config.kafka) kafka = await createKafkaStore({ ...config.kafka, logger: logger.namespace('kafka') });
+  } catch (err) {
+    await mysql.close();
+    throw err;
+  }
+  const stores = kafka ? [mysql, kafka] : [mysql];
   return {
     messages(kind) {
       if (kind === 'mysql') return mysql;
+      if (kind === 'kafka' && kafka) return kafka;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
@@ -57,7 +70,11 @@ export async function openStorage(config: StorageConfig, logger: Logger): Promis
     retries: mysql,
     delays: mysql,
     traces: mysql,
-    ping: () => mysql.ping(),
-    close: () => mysql.close(),
+    ping: async () => {
+      await Promise.all(stores.map((s) => s.ping()));
+    },
+    close: async () => {
+      await Promise.all(stores.map((s) => s.close()));
+    },
   };
 }

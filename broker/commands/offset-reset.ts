@@ -30,11 +30,13 @@ export interface PartitionReset {
 }
 
 export interface ResetDeps {
-  store: Pick<
+  /** The topics' message stores (each topic's by its storage kind). */
+  messages: Pick<
     MessageStore,
     'lastOffset' | 'committedOffset' | 'firstOffset' | 'offsetAtTime' | 'forceCommittedOffset'
-  > &
-    Pick<TraceStore, 'appendCommands' | 'appendTrace'>;
+  >;
+  /** The pool store: the command log and traces. */
+  store: Pick<TraceStore, 'appendCommands' | 'appendTrace'>;
   /** The topic's definition, or TOPIC_NOT_FOUND. */
   topic(name: string): Promise<TopicOptions>;
   /** This broker's identity, for the trace event. */
@@ -60,22 +62,22 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
       );
     }
   }
-  const { store } = deps;
+  const { store, messages } = deps;
   // Every target first, so that an invalid one changes nothing.
   const resets: (PartitionReset & { ref: PartitionRef })[] = [];
   for (const partition of partitions.sort((a, b) => a - b)) {
     const ref = { topic: topic.name, partition };
-    const end = await store.lastOffset(ref);
-    const committedOffset = await targetOffset(store, ref, end, req.target);
+    const end = await messages.lastOffset(ref);
+    const committedOffset = await targetOffset(messages, ref, end, req.target);
     resets.push({
       ref,
       partition,
-      previousOffset: await store.committedOffset(req.group, ref),
+      previousOffset: await messages.committedOffset(req.group, ref),
       committedOffset,
     });
   }
   const at = (deps.now ?? Date.now)();
-  for (const r of resets) await store.forceCommittedOffset(req.group, r.ref, r.committedOffset);
+  for (const r of resets) await messages.forceCommittedOffset(req.group, r.ref, r.committedOffset);
   await store.appendCommands(
     resets.map((r) => ({ kind: 'reset', group: req.group, ref: r.ref, offset: r.committedOffset })),
   );
@@ -108,7 +110,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
 
 /** The committed offset a target means on one partition whose newest offset is `end`. */
 async function targetOffset(
-  store: ResetDeps['store'],
+  store: ResetDeps['messages'],
   ref: PartitionRef,
   end: number,
   target: ResetTarget,

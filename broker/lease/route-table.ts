@@ -6,7 +6,7 @@ import type { MetaConnection } from '../../common/meta-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
 import { HeraldError } from '../../common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../common/broker-options';
-import type { TopicOptions } from '../../common/broker-options';
+import type { StorageKind, TopicOptions } from '../../common/broker-options';
 import { fromServiceError } from '../../common/errors';
 import { TtlCache } from '../../common/ttl-cache';
 
@@ -69,6 +69,7 @@ export class RouteTable {
     const topic: TopicOptions = {
       name,
       partitions: res.routes.length,
+      storage: storageKind(res.storage),
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
       delay: res.delay,
       retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
@@ -84,4 +85,14 @@ export class RouteTable {
     this.onTopic(topic);
     return { topic, routes };
   }
+}
+
+/** The topic's storage kind as the meta-server names it ('' from an older one: mysql). */
+function storageKind(storage: string): StorageKind {
+  if (storage === '' || storage === 'mysql') return 'mysql';
+  if (storage === 'kafka' || storage === 'memory') return storage;
+  throw new HeraldError(
+    'INTERNAL_ERROR',
+    `the meta-server names an unknown storage kind ${JSON.stringify(storage)}`,
+  );
 }

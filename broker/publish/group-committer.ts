@@ -1,8 +1,10 @@
 // Group commit over all partitions this broker owns: whenever planCommit (batching.ts) says
-// so, one transaction stores a multi-row INSERT for every waiting partition, and every
-// request in it is answered after the commit. Several commits may run at once, on different
-// partitions. A fence (another writer took offsets of one partition) aborts the transaction;
-// its batches are then retried one partition at a time so only the fenced one fails.
+// so, one append per message store (one MySQL transaction with a multi-row INSERT per waiting
+// partition; one Kafka produce request per Kafka leader) stores every waiting partition, and
+// every request in it is answered after the store's ack. Several commits may run at once, on
+// different partitions. A fence (another writer took offsets of one partition) aborts an atomic
+// store's transaction; its batches are then retried one partition at a time so only the fenced
+// one fails. A store without atomic appends answers for each batch on its own.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -24,7 +26,6 @@ export class GroupCommitter {
   private drained: (() => void) | undefined;
 
   constructor(
-    private readonly store: MessageStore,
     private readonly limits: CommitterLimits,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -82,29 +83,44 @@ export class GroupCommitter {
   private async commit(batches: TakenBatch[]): Promise<void> {
     this.running++;
     try {
-      await Promise.all(batches.map((b) => b.writer.allocate(b)));
-      await this.append(batches);
-    } catch (err) {
-      const e = asHeraldError(err);
-      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
-        await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
-      } else {
-        this.fail(batches, e);
-      }
+      const byStore = new Map<MessageStore, TakenBatch[]>();
+      for (const b of batches)
+        byStore.set(b.writer.messageStore, [...(byStore.get(b.writer.messageStore) ?? []), b]);
+      await Promise.all([...byStore].map(([store, list]) => this.commitTo(store, list)));
     } finally {
       this.running--;
       this.schedule();
     }
   }
 
-  private async append(batches: TakenBatch[]): Promise<void> {
+  private async commitTo(store: MessageStore, batches: TakenBatch[]): Promise<void> {
+    try {
+      await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      await this.append(store, batches);
+    } catch (err) {
+      const e = asHeraldError(err);
+      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
+        await Promise.all(
+          batches.map((b) => this.append(store, [b]).catch((one: unknown) => this.fail([b], one))),
+        );
+      } else {
+        this.fail(batches, e);
+      }
+    }
+  }
+
+  private async append(store: MessageStore, batches: TakenBatch[]): Promise<void> {
     const publishedAt = Date.now();
     const started = performance.now();
-    await this.store.append(batches, publishedAt);
+    const outcomes = await store.append(batches, publishedAt);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);
-    for (const b of batches) b.writer.committed(b, publishedAt, done);
+    batches.forEach((b, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) b.writer.committed(b, outcome.firstOffset, publishedAt, done);
+      else this.fail([b], outcome.error);
+    });
   }
 
   private fail(batches: TakenBatch[], err: unknown): void {

@@ -15,6 +15,8 @@ import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
 import { partitionForKey } from '../../common/partitioner';
+import { requireCapability } from '../../storage/index';
+import type { TopicStores } from '../topic-stores';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 
@@ -54,6 +56,7 @@ export class Publisher {
     private readonly delays: Delays,
     private readonly delayLimits: BrokerOptions['delay'],
     private readonly tracer: Tracer,
+    private readonly stores: Pick<TopicStores, 'of'>,
   ) {}
 
   async publish(input: PublishInput): Promise<PublishOutput> {
@@ -87,7 +90,9 @@ export class Publisher {
       );
     }
     let bytes = 0;
+    const capabilities = this.stores.of(topic.name).capabilities;
     messages.forEach((m, index) => {
+      if (m.priority) requireCapability(topic.storage, capabilities, 'priorityLanes', topic.name);
       if (m.priority && !topic.priority) {
         throw new HeraldError(
           'INVALID_REQUEST',
@@ -123,6 +128,9 @@ export class Publisher {
           field: 'messages',
         },
       );
+    }
+    if ((input.schedules ?? []).some((sc) => sc !== undefined)) {
+      requireCapability(topic.storage, capabilities, 'delayedMessages', topic.name);
     }
     const deliverAt = this.deliverAt(topic, input.schedules ?? [], messages.length, Date.now());
     const ref = this.route(input);

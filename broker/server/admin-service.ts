@@ -81,7 +81,9 @@ function answer<Res>(
 }
 
 export type AdminDeps = ResetDeps & {
-  store: Pick<TraceStore, 'trace'> & RetryStore;
+  store: Pick<TraceStore, 'trace'>;
+  /** Dead letters (the pool store). */
+  retries: RetryStore;
   tracer: Tracer;
 };
 
@@ -90,7 +92,7 @@ export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
 export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandlers {
-  const { store, tracer } = deps;
+  const { store, retries, tracer } = deps;
   return {
     GetLag(call, callback) {
       answer(callback, async () => {
@@ -118,7 +120,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
           });
         }
         // One more than the page: whether another page follows.
-        const found = await store.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const found = await retries.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
         const page = found.slice(0, size);
         return {
           deadLetters: page.map(toProto),
@@ -130,7 +132,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     ReplayDeadLetters(call, callback) {
       answer(callback, async () => {
         const query = deadLetterQuery(call.request.filter);
-        const replayed = await store.replayDeadLetters(query, Date.now());
+        const replayed = await retries.replayDeadLetters(query, Date.now());
         const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
         for (const l of replayed) {
           const ref = l.message.ref;
@@ -154,7 +156,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
 
     PurgeDeadLetters(call, callback) {
       answer(callback, async () => ({
-        purged: await store.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+        purged: await retries.purgeDeadLetters(deadLetterQuery(call.request.filter)),
       }));
     },
 

@@ -13,9 +13,11 @@
 // - the reads Cluster: one-shot reads (a lagging group, a redelivery, a reset), offsets and
 //   offset commits, so none of them waits behind a parked long poll;
 // - an admin client, opened on first use, for creating and deleting topics.
-import { Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import type { Admin, LogEntry, Producer, RecordMetadata } from 'kafkajs';
 import { HeraldError } from '../../common/errors';
+import { DEFAULTS } from '../../common/broker-options';
+import type { KafkaOptions } from '../../common/broker-options';
 import type { Logger } from '../../common/logger';
 import type { StorageCapabilities } from '../capabilities';
 import type {
@@ -43,43 +45,30 @@ import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
 import { decodeRecord, encodeRecord, toHeraldOffset, toKafkaOffset } from './records';
 import { KafkaTail } from './tail';
 
-export interface KafkaStoreOptions {
-  /** The BrokerPool's spec.storage.kafka.bootstrapServers (host:port). */
-  bootstrapServers: string[];
+export type KafkaStoreOptions = KafkaOptions & {
   /** Names this process in Kafka's logs and quotas. */
   clientId: string;
-  /** A Kafka broker that does not accept a connection within this fails the call. */
-  connectTimeoutMs: number;
-  /** A request without an answer within this fails (a fetch may wait its maxWaitTime more). */
-  requestTimeoutMs: number;
-  /**
-   * The longest an append may take, retries included; then it fails with STORAGE_UNAVAILABLE
-   * (outcome unknown). Well inside the lease safety margin, so an owner never writes on after
-   * its lease ended by its own clock.
-   */
-  publishTimeoutMs: number;
-  /** A long poll waits this long for new records before asking again. */
-  tailWaitMs: number;
-  /** Bytes per partition in one fetch (Kafka still returns a larger first batch whole). */
-  fetchMaxBytes: number;
-  /**
-   * Kafka expires a memberless group's offsets offsets.retention.minutes after its last commit;
-   * offsets this store committed and that did not move for this long are committed again.
-   */
-  offsetKeepAliveMs: number;
   logger: Logger;
-}
-
-export const KAFKA_DEFAULTS = {
-  connectTimeoutMs: 1_000,
-  requestTimeoutMs: 2_000,
-  publishTimeoutMs: 1_500,
-  tailWaitMs: 500,
-  fetchMaxBytes: 1024 * 1024,
-  offsetKeepAliveMs: 24 * 3_600_000,
 };
 
-export type KafkaStore = MessageStore & Required<Pick<MessageStore, 'follow'>>;
+/** What a Herald Topic sets on its Kafka topic (the operator keeps it in step). */
+export interface KafkaTopicSettings {
+  /** spec.retention.hours, as the topic's retention.ms. */
+  retentionMs: number;
+}
+
+/**
+ * The Kafka topic's max.message.bytes: Herald checks each message against the Topic's
+ * maxMessageBytes itself; Kafka must take the largest record batch Herald sends, a whole
+ * publish request (publish.maxRequestBytes) with each record's framing.
+ */
+export const KAFKA_MAX_BATCH_BYTES = DEFAULTS.publish.maxRequestBytes + 512 * 1024;
+
+export type KafkaStore = MessageStore &
+  Required<Pick<MessageStore, 'follow'>> & {
+    /** Sets the Kafka topic's configuration (every key Herald manages, in one call). */
+    configureTopic(topic: string, settings: KafkaTopicSettings): Promise<void>;
+  };
 
 export async function createKafkaStore(options: KafkaStoreOptions): Promise<KafkaStore> {
   const kafkaLog = options.logger.namespace('kafkajs');
@@ -178,6 +167,28 @@ class KafkaMessageStore implements KafkaStore {
       throw toHeraldError(err, `create Kafka topic ${topic}`);
     }
     await this.reads.raw.refreshMetadata().catch(() => undefined);
+  }
+
+  async configureTopic(topic: string, settings: KafkaTopicSettings): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      // AlterConfigs replaces the topic's whole configuration: always send every key Herald sets.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: [
+              { name: 'retention.ms', value: String(Math.round(settings.retentionMs)) },
+              { name: 'max.message.bytes', value: String(KAFKA_MAX_BATCH_BYTES) },
+            ],
+          },
+        ],
+      });
+    } catch (err) {
+      throw toHeraldError(err, `configure Kafka topic ${topic}`);
+    }
   }
 
   async dropTopic(topic: string): Promise<void> {

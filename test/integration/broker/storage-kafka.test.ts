@@ -6,7 +6,8 @@ import type { Admin, Consumer } from 'kafkajs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HeraldError } from '../../../common/errors';
-import { KAFKA_DEFAULTS, createKafkaStore } from '../../../storage/kafka/kafka-store';
+import { DEFAULTS } from '../../../common/broker-options';
+import { createKafkaStore } from '../../../storage/kafka/kafka-store';
 import type { KafkaStore } from '../../../storage/kafka/kafka-store';
 import type { NewMessage, PartitionRef, StoredMessage } from '../../../storage/storage';
 import { testEnv, uniqueName } from '../env';
@@ -29,10 +30,10 @@ function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
 
 export function kafkaStore(
   servers = brokers(),
-  overrides: Partial<typeof KAFKA_DEFAULTS> = {},
+  overrides: Partial<typeof DEFAULTS.kafka> = {},
 ): Promise<KafkaStore> {
   return createKafkaStore({
-    ...KAFKA_DEFAULTS,
+    ...DEFAULTS.kafka,
     ...overrides,
     bootstrapServers: servers,
     clientId: 'herald-test',

@@ -40,6 +40,7 @@ function fixture() {
         {
           name: 't',
           partitions: 1,
+          storage: 'mysql',
           maxMessageBytes: 1024,
           priority: false,
           delay: false,

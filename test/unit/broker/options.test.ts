@@ -26,6 +26,7 @@ test('defaults fill what is not given', () => {
     {
       name: 'orders',
       partitions: 4,
+      storage: 'mysql',
       maxMessageBytes: 1024 * 1024,
       priority: false,
       delay: false,
@@ -97,6 +98,29 @@ test.each<[string, BrokerOptionsInput]>([
 test('retention may be a fraction of an hour (tests use seconds)', () => {
   const o = resolveOptions({ ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 1 / 3600 }] });
   expect(o.topics[0].retentionHours).toBeCloseTo(1 / 3600);
+});
+
+test("a pool's Kafka: defaults, checked servers, and publishes that end inside the lease margin", () => {
+  expect(resolveOptions(base).kafka).toBeUndefined();
+  const kafka = { bootstrapServers: ['127.0.0.1:9092'] };
+  expect(resolveOptions({ ...base, kafka }).kafka).toEqual({ ...DEFAULTS.kafka, ...kafka });
+  expect(fieldOf({ ...base, kafka: { bootstrapServers: [] } })).toBe('kafka.bootstrapServers');
+  expect(fieldOf({ ...base, kafka: { bootstrapServers: ['nohost'] } })).toBe('kafka.bootstrapServers');
+  expect(fieldOf({ ...base, kafka: { ...kafka, publishTimeoutMs: 0 } })).toBe('kafka.publishTimeoutMs');
+  const meta = {
+    address: 'meta:7700',
+    namespace: 'n',
+    pool: 'p',
+    brokerId: 'b',
+    leases: { safetyMarginSeconds: 1 },
+  };
+  expect(fieldOf({ ...base, meta, kafka })).toBe('kafka.publishTimeoutMs');
+  expect(
+    resolveOptions({ ...base, meta, kafka: { ...kafka, publishTimeoutMs: 900 } }).kafka?.publishTimeoutMs,
+  ).toBe(900);
+  expect(fieldOf({ ...base, topics: [{ name: 'a', partitions: 1, storage: 'redis' as 'mysql' }] })).toBe(
+    'topics[0].storage',
+  );
 });
 
 test('the message says what is wrong', () => {

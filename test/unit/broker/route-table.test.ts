@@ -53,6 +53,7 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
   expect(r.topic).toEqual({
     name: 'orders',
     partitions: 2,
+    storage: 'mysql',
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     delay: false,
     retentionHours: DEFAULT_RETENTION_HOURS,
