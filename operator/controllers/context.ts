@@ -14,7 +14,8 @@ import type { Logger } from '../../common/logger';
 import type { BrokerPool, ConsumerGroup, Topic } from '../gen/crds';
 import type { Reflector } from '../kube/reflector';
 import type { MetaCore } from '../meta/meta-core';
-import type { TopicProvisioner, TopicStorage } from '../storage/topic-storage';
+import type { KafkaTopicStorage } from '../storage/kafka-topics';
+import type { TopicStorage } from '../storage/topic-storage';
 import type { EventRecorder } from './events';
 
 export const PAUSED_ANNOTATION = 'herald.dev/paused';
@@ -29,8 +30,8 @@ export interface ControllerContext {
   meta: MetaCore;
   /** The message store of a pool's MySQL database (by the URL in the pool's Secret). */
   storage(pool: BrokerPool): Promise<TopicStorage>;
-  /** The Kafka admin of a pool's Kafka cluster. */
-  kafka(pool: BrokerPool): Promise<TopicProvisioner>;
+  /** A pool's Kafka: its topics, and the groups' offsets of Kafka topics. */
+  kafka(pool: BrokerPool): Promise<KafkaTopicStorage>;
   caches: {
     pools: Reflector<BrokerPool>;
     topics: Reflector<Topic>;
