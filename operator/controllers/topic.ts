@@ -70,7 +70,9 @@ export async function reconcileTopic(
       const changed =
         provisioned !== topic.spec.partitions ||
         findCondition(conditions, 'StorageProvisioned')?.status !== 'True';
-      await (await provisioner(ctx, topic, pool)).ensureTopic(name, topic.spec.partitions, {
+      await (
+        await provisioner(ctx, topic, pool)
+      ).ensureTopic(name, topic.spec.partitions, {
         retentionHours: topic.spec.retention.hours,
       });
       schemaChecked(ctx).add(checkKey(topic));

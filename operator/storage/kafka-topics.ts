@@ -13,7 +13,10 @@ export interface KafkaTopicStorage extends TopicProvisioner {
   readonly messages: MessageStore;
 }
 
-export async function openKafkaTopics(bootstrapServers: string[], logger: Logger): Promise<KafkaTopicStorage> {
+export async function openKafkaTopics(
+  bootstrapServers: string[],
+  logger: Logger,
+): Promise<KafkaTopicStorage> {
   const store = await createKafkaStore({
     ...DEFAULTS.kafka,
     // The operator's calls are not on a lease's clock: give a slow Kafka more time.
