@@ -1,4 +1,5 @@
-// Assembles a broker: store, owned partitions (log + writer each), publish and delivery
+// Assembles a broker: its stores (openStorage; each topic writes to the message store of its
+// storage kind), owned partitions (log + writer each), publish and delivery
 // paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
 // apart again in the order that loses nothing.
 import { loadProtos } from '../proto/load';
@@ -22,11 +23,11 @@ import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
+import { rpcMetrics } from '../common/grpc/rpc-metrics';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
 import { openStorage } from '../storage/index';
-import type { Storage } from '../storage/index';
-import { topicStores } from './topic-stores';
+import type { MessageStore, Storage, StorageConfig } from '../storage/index';
 import { CommandPoller } from './commands/command-poller';
 import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
@@ -60,23 +61,28 @@ export async function startBroker(
   input: BrokerOptionsInput,
   logger: Logger,
   ownership: Ownership = new StandaloneOwnership(),
+  /** Tests: stores opened by the caller (a memory store with fewer capabilities); closed at shutdown. */
+  opened?: Storage,
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const storage = await openStorage(
-    {
-      mysql: options.mysql,
-      ...(options.kafka
-        ? { kafka: { ...options.kafka, clientId: `herald-${options.meta?.brokerId ?? 'broker'}` } }
-        : {}),
-    },
-    logger.namespace('storage'),
-  );
+  const storage = opened ?? (await openStorage(storageConfig(options), logger.namespace('storage')));
   try {
     return await assemble(options, storage, ownership, logger);
   } catch (err) {
     await storage.close();
     throw err;
   }
+}
+
+function storageConfig(options: BrokerOptions): StorageConfig {
+  if (options.storage === 'memory') return { memory: {} };
+  const { url, poolSize, connectTimeoutMs, queryTimeoutMs } = options.mysql;
+  return {
+    mysql: { url, poolSize, connectTimeoutMs, queryTimeoutMs },
+    ...(options.kafka
+      ? { kafka: { ...options.kafka, clientId: `herald-${options.meta?.brokerId ?? 'broker'}` } }
+      : {}),
+  };
 }
 
 async function assemble(
@@ -89,15 +95,14 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
-  const stores = topicStores(storage, topics);
+  /** The message store of a topic: the one of its storage kind. */
+  const storeOf = (topic: string): MessageStore => storage.messages(topics.topic(topic).storage);
   // Traces name the recording broker: its id in lease mode, else its address once bound.
   let brokerId = options.meta?.brokerId ?? options.advertisedAddress;
   const identity = () => brokerId;
   const health = new StorageHealth(storage, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const writers = new Map<string, PartitionWriter>();
-  /** Stops following a partition (stores that allocate offsets feed its log by following it). */
-  const unfollow = new Map<string, () => void>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
   const traceWriter = options.trace.enabled
@@ -115,25 +120,36 @@ async function assemble(
       )
     : undefined;
   const tracer = traceWriter ?? NO_TRACE;
-  const committer = new GroupCommitter(
-    {
-      maxRows: options.publish.maxBatchRows,
-      maxBytes: options.publish.maxBatchBytes,
-      lingerMs: options.publish.lingerMs,
-      maxCommitBytes: options.publish.maxCommitBytes,
-      maxConcurrentCommits: options.publish.maxConcurrentCommits,
-    },
-    metrics,
-    logger.namespace('publish'),
-    (err) => health.failed(err),
-  );
+  // Group commit: one committer per message store, each writing that store's partitions.
+  const committers = new Map<MessageStore, GroupCommitter>();
+  const committerOf = (topic: string): GroupCommitter => {
+    const store = storeOf(topic);
+    let committer = committers.get(store);
+    if (!committer) {
+      committer = new GroupCommitter(
+        store,
+        {
+          maxRows: options.publish.maxBatchRows,
+          maxBytes: options.publish.maxBatchBytes,
+          lingerMs: options.publish.lingerMs,
+          maxCommitBytes: options.publish.maxCommitBytes,
+          maxConcurrentCommits: options.publish.maxConcurrentCommits,
+        },
+        metrics,
+        logger.namespace('publish'),
+        (err) => health.failed(err),
+      );
+      committers.set(store, committer);
+    }
+    return committer;
+  };
   /** Appends delayed messages that fell due through the group commit (owner-allocated offsets). */
   const dispatch = async (ref: PartitionRef, due: DelayedMessage[]): Promise<void> => {
     const writer = writers.get(partitionKey(ref));
     if (!writer) throw new HeraldError('NOT_PARTITION_OWNER', `${partitionKey(ref)} is not loaded`);
     const messages = due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } }));
     const bytes = messages.reduce((n, m) => n + messageSize(m), 0);
-    const firstOffset = await committer.publish(writer, messages, bytes);
+    const firstOffset = await committerOf(ref.topic).publish(writer, messages, bytes);
     const now = Date.now();
     due.forEach((d, i) => tracer.record(dispatchedEvent(ref, firstOffset + i, d)));
     metrics.delayedDispatched.inc({ topic: ref.topic }, due.length);
@@ -147,12 +163,14 @@ async function assemble(
     metrics,
     logger.namespace('delay'),
   );
+  /** Stops following a partition (stores that allocate offsets feed its log by following it). */
+  const unfollow = new Map<string, () => void>();
   /**
    * Loads a partition to serve: its end offset, a log and writer starting there, its delays, and
    * (for a store that allocates offsets) a follower feeding the log from there.
    */
   const load = async (ref: PartitionRef): Promise<number> => {
-    const store = stores.of(ref.topic);
+    const store = storeOf(ref.topic);
     const endOffset = await store.lastOffset(ref);
     const key = partitionKey(ref);
     let log = logs.get(key);
@@ -167,7 +185,7 @@ async function assemble(
       const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
       logs.set(key, log);
       writers.set(key, writer);
-      committer.add(writer);
+      committerOf(ref.topic).add(writer);
     }
     if (store.follow) {
       const fed = log;
@@ -190,14 +208,14 @@ async function assemble(
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
   // tables, and partitions are loaded as their leases arrive.
   for (const t of topics.all()) {
-    await stores.of(t.name).ensureTopic(t.name, t.partitions);
+    await storeOf(t.name).ensureTopic(t.name, t.partitions);
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(
     {
       topics,
       logs,
-      store: stores,
+      stores: storeOf,
       retries: storage.retries,
       metrics,
       logger: logger.namespace('delivery'),
@@ -210,19 +228,18 @@ async function assemble(
   const publisher = new Publisher(
     topics,
     writers,
-    committer,
+    committerOf,
     health,
     options.publish,
     metrics,
     delays,
     options.delay,
     tracer,
-    stores,
   );
   const maintenance = new Maintenance(
     topics,
     logs,
-    stores,
+    storeOf,
     options.retention,
     metrics,
     logger.namespace('maintenance'),
@@ -253,31 +270,41 @@ async function assemble(
       return (await cluster.routes.refresh(name)).topic;
     }
   };
-  const protos = loadProtos().grpc.herald.v1;
-  const grpcServer = await startGrpcServer(options.listen, [
-    {
-      name: 'herald.v1.Broker',
-      definition: protos.Broker.service,
-      handlers: brokerHandlers(
-        publisher,
-        delivery,
-        cluster?.router ?? LOCAL_ONLY,
-        logger.namespace('server'),
-      ),
-    },
-    {
-      name: 'herald.v1.Admin',
-      definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, {
-        store: storage.traces,
-        retries: storage.retries,
-        messages: stores,
-        topic: topicOf,
-        broker: identity,
-        tracer,
-      }),
-    },
-  ]);
+  const loaded = loadProtos();
+  const protos = loaded.grpc.herald.v1;
+  const grpcServer = await startGrpcServer({
+    listen: options.listen,
+    services: [
+      {
+        name: 'herald.v1.Broker',
+        definition: protos.Broker.service,
+        handlers: brokerHandlers(
+          publisher,
+          delivery,
+          cluster?.router ?? LOCAL_ONLY,
+          logger.namespace('server'),
+        ),
+      },
+      {
+        name: 'herald.v1.Admin',
+        definition: protos.Admin.service,
+        handlers: adminHandlers(
+          delivery,
+          {
+            messages: (t) => storage.messages(t.storage),
+            traces: storage.traces,
+            retries: storage.retries,
+            topic: topicOf,
+            broker: identity,
+            tracer,
+          },
+          logger.namespace('server'),
+        ),
+      },
+    ],
+    reflection: loaded.reflection,
+    interceptors: [rpcMetrics(metrics.registry)],
+  });
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,
@@ -321,7 +348,7 @@ async function assemble(
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     // Delayed publishes are answered and due messages stop entering the write queues first.
     await delays.stop();
-    await committer.drain();
+    await Promise.all([...committers.values()].map((c) => c.drain()));
     await maintenance.stop();
     await commands.stop();
     await expiry.stop();

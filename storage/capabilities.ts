@@ -1,8 +1,8 @@
 // What a message store can do. Each adapter declares its capabilities once; the broker core and
 // the operator refuse a feature that a topic's storage lacks (requireCapability) instead of
 // asking which adapter it is.
-import { HeraldError } from '../common/errors';
 import type { StorageKind } from '../common/broker-options';
+import { HeraldError } from '../common/errors';
 
 export type { StorageKind };
 

@@ -3,7 +3,7 @@
 // crosses it. Adapters live in storage/<kind>/ and are reached only through openStorage (lint
 // enforces it for broker/).
 //
-// A pool has one "pool store" (MySQL, or memory in tests) that holds, for every topic, the
+// A pool has one "pool store" (MySQL, or memory for tests and development) that holds, for every topic, the
 // retry schedules, dead letters, delayed messages, traces and the command log, and one
 // message store per storage kind its topics use (a Topic's spec.storage). Each message store
 // declares its capabilities; the core refuses a feature a topic's storage lacks
@@ -14,28 +14,39 @@ import type { StorageKind } from './capabilities';
 import type { DelayStore } from './delay-store';
 import type { KafkaOptions } from '../common/broker-options';
 import { createKafkaStore } from './kafka/kafka-store';
+import type { KafkaStore } from './kafka/kafka-store';
+import { createMemoryStore } from './memory/memory-store';
+import type { MemoryStoreOptions, MemoryStores } from './memory/memory-store';
 import { createMysqlStore } from './mysql/mysql-store';
-import type { MysqlStoreOptions } from './mysql/mysql-store';
+import type { MysqlStoreOptions, MysqlStores } from './mysql/mysql-store';
 import type { RetryStore } from './retry-store';
 import type { MessageStore } from './storage';
 import type { TraceStore } from './trace-store';
 
 export type { StorageCapabilities, StorageKind } from './capabilities';
+export type { MemoryStoreOptions } from './memory/memory-store';
+export type { KafkaStore, KafkaTopicSettings } from './kafka/kafka-store';
 export { CAPABILITY_FEATURES, requireCapability } from './capabilities';
 export type * from './storage';
 export type * from './retry-store';
 export type * from './delay-store';
 export type * from './trace-store';
 
-export interface StorageConfig {
-  /**
-   * The pool's MySQL: the messages of `storage: mysql` topics, and the retries, dead letters,
-   * delayed messages, traces and commands of every topic.
-   */
-  mysql: Omit<MysqlStoreOptions, 'logger'>;
-  /** The pool's Kafka, for the messages of `storage: kafka` topics; unset: the pool has none. */
-  kafka?: KafkaOptions & { clientId: string };
-}
+/** Which store is the pool store; exactly one of the two. */
+export type StorageConfig =
+  | {
+      /**
+       * The pool's MySQL: the messages of `storage: mysql` topics, and the retries, dead
+       * letters, delayed messages, traces and commands of every topic.
+       */
+      mysql: Omit<MysqlStoreOptions, 'logger'>;
+      /** The pool's Kafka, for the messages of `storage: kafka` topics; unset: the pool has none. */
+      kafka?: KafkaOptions & { clientId: string };
+    }
+  | {
+      /** Everything in this process's memory, lost when it ends: `storage: memory` topics only. */
+      memory: MemoryStoreOptions;
+    };
 
 /** A pool's stores, opened once per process. */
 export interface Storage {
@@ -50,26 +61,30 @@ export interface Storage {
 }
 
 export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
-  const mysql = await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
+  const pool: MysqlStores | MemoryStores =
+    'memory' in config
+      ? createMemoryStore(config.memory)
+      : await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
   let kafka: MessageStore | undefined;
   try {
-    if (config.kafka) kafka = await createKafkaStore({ ...config.kafka, logger: logger.namespace('kafka') });
+    if ('mysql' in config && config.kafka)
+      kafka = await createKafkaStore({ ...config.kafka, logger: logger.namespace('kafka') });
   } catch (err) {
-    await mysql.close();
+    await pool.close();
     throw err;
   }
-  const stores = kafka ? [mysql, kafka] : [mysql];
+  const stores: MessageStore[] = kafka ? [pool, kafka] : [pool];
   return {
     messages(kind) {
-      if (kind === 'mysql') return mysql;
+      if (kind === pool.kind) return pool;
       if (kind === 'kafka' && kafka) return kafka;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
     },
-    retries: mysql,
-    delays: mysql,
-    traces: mysql,
+    retries: pool,
+    delays: pool,
+    traces: pool,
     ping: async () => {
       await Promise.all(stores.map((s) => s.ping()));
     },
@@ -77,4 +92,15 @@ export async function openStorage(config: StorageConfig, logger: Logger): Promis
       await Promise.all(stores.map((s) => s.close()));
     },
   };
+}
+
+/**
+ * A pool's Kafka on its own, without the pool store: the operator creates and configures Kafka
+ * topics and reads and sets groups' Kafka offsets through it.
+ */
+export function openKafkaStore(
+  config: KafkaOptions & { clientId: string },
+  logger: Logger,
+): Promise<KafkaStore> {
+  return createKafkaStore({ ...config, logger });
 }

@@ -1,13 +1,14 @@
-// The storage interface the broker core owns. Adapters (storage/mysql, storage/kafka)
-// implement it; no connection, transaction or driver type crosses it. Every adapter passes
-// the conformance suite in test/integration/broker/storage-conformance.ts.
+// The storage interface the broker core owns. Adapters (storage/mysql, storage/memory,
+// storage/kafka) implement it; no connection, transaction or driver type crosses it. Every
+// adapter passes the conformance suite in test/storage-conformance.ts (the cases its
+// capabilities allow).
 //
 // Who allocates offsets depends on the store (capabilities.ownerFencing):
-// - owner fencing (MySQL): the partition's owner allocates them. It reads lastOffset() when it
-//   takes a partition over and appends with explicit offsets; an append whose offsets already
-//   exist fails as a whole with PARTITION_FENCED. So a stale owner that still believes it owns a
-//   partition cannot write once a newer owner has written. The owner's own appends are then
-//   everything the partition holds, so they feed its view of the partition.
+// - owner fencing (MySQL, memory): the partition's owner allocates them. It reads lastOffset()
+//   when it takes a partition over and appends with explicit offsets; an append whose offsets
+//   already exist fails as a whole with PARTITION_FENCED. So a stale owner that still believes
+//   it owns a partition cannot write once a newer owner has written. The owner's own appends
+//   are then everything the partition holds, so they feed its view of the partition.
 // - no owner fencing (Kafka): the store allocates them and append() says which it gave. Anyone
 //   may write (a stale owner, a foreign producer), so the owner learns what the partition holds
 //   by following it (follow), not from its appends.
@@ -85,10 +86,10 @@ export interface MessageStore {
   lastOffset(ref: PartitionRef): Promise<number>;
   /**
    * Stores every batch (each for a different partition) durably; the outcomes are in batch
-   * order. With atomicMultiPartitionAppend all batches are stored in one commit or none: it then
+   * order. With atomicMultiPartitionAppend all batches are stored in one commit or none, and it
    * throws PARTITION_FENCED when any of the offsets is taken. Without it each batch succeeds or
-   * fails on its own. Throws STORAGE_UNAVAILABLE when the store cannot be reached (the outcome
-   * of every batch is then unknown).
+   * fails on its own (its outcome says which). Throws STORAGE_UNAVAILABLE when the store cannot
+   * be reached (the outcome of every batch is then unknown).
    */
   append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]>;
   /** Up to `limit` messages of one lane with offset > afterOffset, in offset order. */
@@ -107,21 +108,10 @@ export interface MessageStore {
   offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined>;
   /** The lowest retained offset (either lane); undefined when the partition is empty. */
   firstOffset(ref: PartitionRef): Promise<number | undefined>;
+  /** Offered exactly when capabilities.segmentRetention is set. */
+  readonly segments?: SegmentRetention;
   /**
-   * Retention without DELETE: message tables are range-partitioned by offset in segments of
-   * `segmentMessages`. Keeps at least two empty segments ahead of `endOffset` (so a new segment
-   * is split off an empty tail, which copies nothing), and drops every whole segment below
-   * endOffset whose newest message was published before `expireBefore`. Returns the dropped
-   * segments' offset ranges.
-   */
-  maintainSegments(
-    ref: PartitionRef,
-    endOffset: number,
-    segmentMessages: number,
-    expireBefore: number,
-  ): Promise<{ from: number; to: number }[]>;
-  /**
-   * Present exactly when the store allocates offsets (no ownerFencing): calls `sink` with every
+   * Offered exactly when the store allocates offsets (no ownerFencing): calls `sink` with every
    * message stored in the partition after `afterOffset`, whoever wrote it, in offset order and
    * soon after it is stored, until the returned function is called.
    */
@@ -129,4 +119,23 @@ export interface MessageStore {
   /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Retention by whole segments, without DELETE: a partition's offsets are cut into segments of
+ * `segmentMessages` (MySQL: range partitions of the message tables).
+ */
+export interface SegmentRetention {
+  /**
+   * Keeps at least two empty segments ahead of `endOffset` (so a new segment is split off an
+   * empty tail, which copies nothing), and drops every whole segment below endOffset whose
+   * newest message was published before `expireBefore`. Returns the dropped segments' offset
+   * ranges.
+   */
+  maintainSegments(
+    ref: PartitionRef,
+    endOffset: number,
+    segmentMessages: number,
+    expireBefore: number,
+  ): Promise<{ from: number; to: number }[]>;
 }

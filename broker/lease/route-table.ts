@@ -1,11 +1,15 @@
 // Routes of topics (Meta GetRoutes), cached: which broker holds each partition, and the
-// topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
+// topic's definition (partitions, storage, maxMessageBytes), which is how a broker in lease mode learns
 // its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
 import type { MetaConnection } from '../../common/meta-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
 import { HeraldError } from '../../common/errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../common/broker-options';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_RETENTION_HOURS,
+  STORAGE_KINDS,
+} from '../../common/broker-options';
 import type { StorageKind, TopicOptions } from '../../common/broker-options';
 import { fromServiceError } from '../../common/errors';
 import { TtlCache } from '../../common/ttl-cache';
@@ -68,8 +72,8 @@ export class RouteTable {
     }
     const topic: TopicOptions = {
       name,
+      storage: storageKind(name, res.storage),
       partitions: res.routes.length,
-      storage: storageKind(res.storage),
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
       delay: res.delay,
       retentionHours: res.retentionHours || DEFAULT_RETENTION_HOURS,
@@ -87,12 +91,19 @@ export class RouteTable {
   }
 }
 
-/** The topic's storage kind as the meta-server names it ('' from an older one: mysql). */
-function storageKind(storage: string): StorageKind {
-  if (storage === '' || storage === 'mysql') return 'mysql';
-  if (storage === 'kafka' || storage === 'memory') return storage;
-  throw new HeraldError(
-    'INTERNAL_ERROR',
-    `the meta-server names an unknown storage kind ${JSON.stringify(storage)}`,
-  );
+/** GetRoutesResponse.storage as a kind: '' (a meta-server before the field) means mysql. */
+function storageKind(topic: string, storage: string): StorageKind {
+  if (storage === '') return 'mysql';
+  const kind = STORAGE_KINDS.find((k) => k === storage);
+  if (kind === undefined) {
+    throw new HeraldError(
+      'INVALID_REQUEST',
+      `topic ${topic} uses storage ${storage}, which this broker does not know`,
+      {
+        topic,
+        storage,
+      },
+    );
+  }
+  return kind;
 }

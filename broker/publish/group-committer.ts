@@ -1,10 +1,9 @@
-// Group commit over all partitions this broker owns: whenever planCommit (batching.ts) says
-// so, one append per message store (one MySQL transaction with a multi-row INSERT per waiting
-// partition; one Kafka produce request per Kafka leader) stores every waiting partition, and
-// every request in it is answered after the store's ack. Several commits may run at once, on
-// different partitions. A fence (another writer took offsets of one partition) aborts an atomic
-// store's transaction; its batches are then retried one partition at a time so only the fenced
-// one fails. A store without atomic appends answers for each batch on its own.
+// Group commit over the partitions this broker owns in one message store: whenever planCommit
+// (batching.ts) says so, one append stores a batch for every waiting partition (one
+// transaction of multi-row INSERTs on MySQL), and every request in it is answered after the
+// commit. A store without atomicMultiPartitionAppend gets one append per partition instead. Several commits may run at once, on different
+// partitions. A fence (another writer took offsets of one partition) aborts the transaction;
+// its batches are then retried one partition at a time so only the fenced one fails.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -26,6 +25,7 @@ export class GroupCommitter {
   private drained: (() => void) | undefined;
 
   constructor(
+    readonly store: MessageStore,
     private readonly limits: CommitterLimits,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -83,41 +83,40 @@ export class GroupCommitter {
   private async commit(batches: TakenBatch[]): Promise<void> {
     this.running++;
     try {
-      const byStore = new Map<MessageStore, TakenBatch[]>();
-      for (const b of batches)
-        byStore.set(b.writer.messageStore, [...(byStore.get(b.writer.messageStore) ?? []), b]);
-      await Promise.all([...byStore].map(([store, list]) => this.commitTo(store, list)));
+      await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      if (batches.length > 1 && !this.store.capabilities.atomicMultiPartitionAppend) {
+        await this.appendEach(batches);
+        return;
+      }
+      await this.append(batches);
+    } catch (err) {
+      const e = asHeraldError(err);
+      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
+        await this.appendEach(batches);
+      } else {
+        this.fail(batches, e);
+      }
     } finally {
       this.running--;
       this.schedule();
     }
   }
 
-  private async commitTo(store: MessageStore, batches: TakenBatch[]): Promise<void> {
-    try {
-      await Promise.all(batches.map((b) => b.writer.allocate(b)));
-      await this.append(store, batches);
-    } catch (err) {
-      const e = asHeraldError(err);
-      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
-        await Promise.all(
-          batches.map((b) => this.append(store, [b]).catch((one: unknown) => this.fail([b], one))),
-        );
-      } else {
-        this.fail(batches, e);
-      }
-    }
+  /** One append per partition, each answered (or failed) on its own. */
+  private async appendEach(batches: TakenBatch[]): Promise<void> {
+    await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
   }
 
-  private async append(store: MessageStore, batches: TakenBatch[]): Promise<void> {
+  private async append(batches: TakenBatch[]): Promise<void> {
     const publishedAt = Date.now();
     const started = performance.now();
-    const outcomes = await store.append(batches, publishedAt);
+    const outcomes = await this.store.append(batches, publishedAt);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);
     batches.forEach((b, i) => {
       const outcome = outcomes[i];
+      // The offsets are the store's (Kafka allocates them; MySQL stores the owner's).
       if (outcome.ok) b.writer.committed(b, outcome.firstOffset, publishedAt, done);
       else this.fail([b], outcome.error);
     });

@@ -54,11 +54,6 @@ export class PartitionWriter implements PartitionQueue {
     this.allocates = store.capabilities.ownerFencing;
   }
 
-  /** The store this writer appends to (the topic's). */
-  get messageStore(): MessageStore {
-    return this.store;
-  }
-
   get ref(): PartitionRef {
     return this.log.ref;
   }

@@ -8,6 +8,7 @@ import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions, TopicOptions } from '../../common/broker-options';
 import type { Delays } from '../delay/delays';
 import type { DelayedMessage } from '../../storage/delay-store';
+import { requireCapability } from '../../storage/index';
 import type { StorageHealth } from '../storage-health';
 import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { publishDetail, scheduledEvent, storedEvent } from '../trace/publish-events';
@@ -15,8 +16,6 @@ import type { Tracer } from '../trace/tracer';
 import { partitionKey } from '../topics';
 import type { Topics } from '../topics';
 import { partitionForKey } from '../../common/partitioner';
-import { requireCapability } from '../../storage/index';
-import type { TopicStores } from '../topic-stores';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 
@@ -49,14 +48,14 @@ export class Publisher {
   constructor(
     private readonly topics: Topics,
     private readonly writers: Map<string, PartitionWriter>,
-    private readonly committer: GroupCommitter,
+    /** The group committer of the topic's message store. */
+    private readonly committers: (topic: string) => GroupCommitter,
     private readonly health: StorageHealth,
     private readonly limits: BrokerOptions['publish'],
     private readonly metrics: BrokerMetrics,
     private readonly delays: Delays,
     private readonly delayLimits: BrokerOptions['delay'],
     private readonly tracer: Tracer,
-    private readonly stores: Pick<TopicStores, 'of'>,
   ) {}
 
   async publish(input: PublishInput): Promise<PublishOutput> {
@@ -89,10 +88,11 @@ export class Publisher {
         { limit: String(this.limits.maxRequestMessages), field: 'messages' },
       );
     }
+    const committer = this.committers(topic.name);
+    const { kind, capabilities } = committer.store;
     let bytes = 0;
-    const capabilities = this.stores.of(topic.name).capabilities;
     messages.forEach((m, index) => {
-      if (m.priority) requireCapability(topic.storage, capabilities, 'priorityLanes', topic.name);
+      if (m.priority) requireCapability(kind, capabilities, 'priorityLanes', topic.name);
       if (m.priority && !topic.priority) {
         throw new HeraldError(
           'INVALID_REQUEST',
@@ -129,8 +129,8 @@ export class Publisher {
         },
       );
     }
-    if ((input.schedules ?? []).some((sc) => sc !== undefined)) {
-      requireCapability(topic.storage, capabilities, 'delayedMessages', topic.name);
+    if (input.schedules?.some((s) => s !== undefined)) {
+      requireCapability(kind, capabilities, 'delayedMessages', topic.name);
     }
     const deliverAt = this.deliverAt(topic, input.schedules ?? [], messages.length, Date.now());
     const ref = this.route(input);
@@ -151,7 +151,7 @@ export class Publisher {
         return { ref, firstOffset: 0, count: messages.length, delayed };
       });
     }
-    return this.committer.publish(writer, stored, bytes).then((firstOffset) => {
+    return committer.publish(writer, stored, bytes).then((firstOffset) => {
       const detail = publishDetail(input.peer, receivedAt);
       stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
       return { ref, firstOffset, count: messages.length };

@@ -5,8 +5,8 @@
 // pool's database: pools that share a Kafka cluster share its topic names.
 import { DEFAULTS } from '../../common/broker-options';
 import type { Logger } from '../../common/logger';
-import { createKafkaStore } from '../../storage/kafka/kafka-store';
-import type { MessageStore } from '../../storage/storage';
+import { openKafkaStore } from '../../storage/index';
+import type { MessageStore } from '../../storage/index';
 import type { TopicProvisioner } from './topic-storage';
 
 export interface KafkaTopicStorage extends TopicProvisioner {
@@ -17,15 +17,17 @@ export async function openKafkaTopics(
   bootstrapServers: string[],
   logger: Logger,
 ): Promise<KafkaTopicStorage> {
-  const store = await createKafkaStore({
-    ...DEFAULTS.kafka,
-    // The operator's calls are not on a lease's clock: give a slow Kafka more time.
-    requestTimeoutMs: 10_000,
-    connectTimeoutMs: 5_000,
-    bootstrapServers,
-    clientId: 'herald-operator',
+  const store = await openKafkaStore(
+    {
+      ...DEFAULTS.kafka,
+      // The operator's calls are not on a lease's clock: give a slow Kafka more time.
+      requestTimeoutMs: 10_000,
+      connectTimeoutMs: 5_000,
+      bootstrapServers,
+      clientId: 'herald-operator',
+    },
     logger,
-  });
+  );
   return {
     messages: store,
     async ensureTopic(topic, partitions, settings) {

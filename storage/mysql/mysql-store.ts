@@ -6,7 +6,7 @@ import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { DelayStore, DelayedMessage } from '../delay-store';
 import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
-import { droppable, planSplit, segmentsOf } from './segments';
+import { droppable, planSplit, segmentsOf } from '../segments';
 import type {
   AppendBatch,
   AppendOutcome,
@@ -15,6 +15,7 @@ import type {
   NewMessage,
   OffsetCommit,
   PartitionRef,
+  SegmentRetention,
   StoredMessage,
 } from '../storage';
 import type { StorageCapabilities } from '../capabilities';
@@ -133,6 +134,9 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+  };
+  readonly segments: SegmentRetention = {
+    maintainSegments: (...args) => this.maintainSegments(...args),
   };
   constructor(
     private readonly pool: Pool,
@@ -420,7 +424,7 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     }
   }
 
-  async maintainSegments(
+  private async maintainSegments(
     ref: PartitionRef,
     endOffset: number,
     segmentMessages: number,

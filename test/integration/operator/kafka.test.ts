@@ -10,30 +10,20 @@ import { createKafkaStore } from '../../../storage/kafka/kafka-store';
 import { testEnv, uniqueName } from '../env';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import {
-  condition,
-  getGroup,
-  getTopic,
-  installCrds,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-} from './helpers';
-import type { OperatorProcess, TestNamespace } from './helpers';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { condition, getGroup, getTopic, kubectlApply, poolManifest, topicManifest } from './helpers';
+import type { TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
-let operator: OperatorProcess;
 let admin: Admin;
 const topic = uniqueName('k');
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('kafka');
   admin = new Kafka({
     clientId: 'herald-test',
     brokers: testEnv().kafkaBrokers,
@@ -43,13 +33,15 @@ beforeAll(async () => {
   const servers = testEnv()
     .kafkaBrokers.map((b) => `"${b}"`)
     .join(', ');
-  await kubectlApply(
-    ns.name,
-    poolManifest('default').replace(
+  fixture = await startOperatorFixture({
+    prefix: 'kafka',
+    operatorArgs: ['--lag-interval-ms', '1000'],
+    pool: poolManifest('default').replace(
       'storage: {mysql: {secretRef: {name: mysql}}}',
       `storage: {kafka: {bootstrapServers: [${servers}]}}`,
     ),
-  );
+  });
+  ns = fixture.ns;
   // Kafka topics keep their retries and dead letters in the pool's MySQL.
   await kubectlApply(
     ns.name,
@@ -58,13 +50,11 @@ beforeAll(async () => {
       `storage: {mysql: {secretRef: {name: mysql}}, kafka: {bootstrapServers: [${servers}]}}`,
     ),
   );
-  operator = await spawnOperator(ns.name, ['--lag-interval-ms', '1000']);
 });
 
 afterAll(async () => {
-  await operator?.stop();
+  await fixture?.stop();
   await admin?.disconnect();
-  await ns?.delete();
 });
 
 async function kafkaPartitions(name: string): Promise<number | undefined> {
