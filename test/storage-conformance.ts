@@ -27,7 +27,8 @@ export type AdapterFactory = () => Promise<AdapterUnderTest>;
 /** `test` when the adapter declares every capability, else `test.skip`. */
 type Gate = (...needs: (keyof StorageCapabilities)[]) => jest.It;
 
-function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
+/** A message with this body and defaults for the rest (adapter tests use it too). */
+export function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
   return {
     key: '',
     refKey: '',

@@ -7,6 +7,7 @@
 import type { Cluster, Kafka } from 'kafkajs';
 import { HeraldError } from '../../common/errors';
 import type { Reason } from '../../common/errors';
+import type { IncomingRecord } from './records';
 
 /** One partition's part of a decoded Fetch response (kafkajs spells log start "lastStartOffset"). */
 export interface FetchedPartition {
@@ -14,14 +15,7 @@ export interface FetchedPartition {
   errorCode: number;
   highWatermark: string;
   lastStartOffset?: string;
-  messages: {
-    offset: string;
-    timestamp: string;
-    key: Buffer | null;
-    value: Buffer | null;
-    headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
-    isControlRecord?: boolean;
-  }[];
+  messages: IncomingRecord[];
 }
 
 interface PartitionOffsets {

@@ -9,24 +9,13 @@ import { HeraldError } from '../../../common/errors';
 import { DEFAULTS } from '../../../common/broker-options';
 import { createKafkaStore } from '../../../storage/kafka/kafka-store';
 import type { KafkaStore } from '../../../storage/kafka/kafka-store';
-import type { NewMessage, PartitionRef, StoredMessage } from '../../../storage/storage';
+import type { PartitionRef, StoredMessage } from '../../../storage/storage';
+import { msg } from '../../storage-conformance';
 import { testEnv, uniqueName } from '../env';
 import { waitFor } from '../wait';
 import { testLogger } from './helpers';
 
 const brokers = () => testEnv().kafkaBrokers;
-
-function msg(body: string, extra: Partial<NewMessage> = {}): NewMessage {
-  return {
-    key: '',
-    refKey: '',
-    tags: [],
-    properties: {},
-    body: Buffer.from(body),
-    priority: false,
-    ...extra,
-  };
-}
 
 export function kafkaStore(
   servers = brokers(),
