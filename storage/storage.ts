@@ -88,7 +88,7 @@ export interface MessageStore {
    * Stores every batch (each for a different partition) durably; the outcomes are in batch
    * order. With atomicMultiPartitionAppend all batches are stored in one commit or none, and it
    * throws PARTITION_FENCED when any of the offsets is taken. Without it each batch succeeds or
-   * fails on its own (its outcome says which). Throws STORAGE_UNAVAILABLE when the store cannot
+   * fails on its own (its outcome says which; an owner-fencing store throws a single batch's fence). Throws STORAGE_UNAVAILABLE when the store cannot
    * be reached (the outcome of every batch is then unknown).
    */
   append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]>;
