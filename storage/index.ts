@@ -18,7 +18,8 @@ import type { KafkaStore } from './kafka/kafka-store';
 import { createMemoryStore } from './memory/memory-store';
 import type { MemoryStoreOptions, MemoryStores } from './memory/memory-store';
 import { createMysqlStore } from './mysql/mysql-store';
-import type { MysqlStoreOptions, MysqlStores } from './mysql/mysql-store';
+import type { MysqlStoreOptions } from './mysql/mysql-store';
+import type { AdapterStores } from './adapter';
 import type { RetryStore } from './retry-store';
 import type { MessageStore } from './storage';
 import type { TraceStore } from './trace-store';
@@ -61,9 +62,9 @@ export interface Storage {
 }
 
 export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
-  const pool: MysqlStores | MemoryStores =
+  const pool: AdapterStores =
     'memory' in config
-      ? createMemoryStore(config.memory)
+      ? memoryStores(createMemoryStore(config.memory))
       : await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
   let kafka: MessageStore | undefined;
   try {
@@ -73,24 +74,35 @@ export async function openStorage(config: StorageConfig, logger: Logger): Promis
     await pool.close();
     throw err;
   }
-  const stores: MessageStore[] = kafka ? [pool, kafka] : [pool];
   return {
     messages(kind) {
-      if (kind === pool.kind) return pool;
+      if (kind === pool.messages.kind) return pool.messages;
       if (kind === 'kafka' && kafka) return kafka;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
     },
-    retries: pool,
-    delays: pool,
-    traces: pool,
+    retries: pool.retries,
+    delays: pool.delays,
+    traces: pool.traces,
     ping: async () => {
-      await Promise.all(stores.map((s) => s.ping()));
+      await Promise.all([pool.ping(), ...(kafka ? [kafka.ping()] : [])]);
     },
     close: async () => {
-      await Promise.all(stores.map((s) => s.close()));
+      await Promise.all([pool.close(), ...(kafka ? [kafka.close()] : [])]);
     },
+  };
+}
+
+/** The memory store, one object, as the stores of a pool. */
+function memoryStores(store: MemoryStores): AdapterStores {
+  return {
+    messages: store,
+    retries: store,
+    delays: store,
+    traces: store,
+    ping: () => store.ping(),
+    close: () => store.close(),
   };
 }
 

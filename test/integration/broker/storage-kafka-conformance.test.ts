@@ -66,9 +66,9 @@ describeStorageConformance(
     });
     return {
       messages: prefixed(kafka, uniqueName('kconf')),
-      retries: pool,
-      delays: pool,
-      traces: pool,
+      retries: pool.retries,
+      delays: pool.delays,
+      traces: pool.traces,
       close: async () => {
         await kafka.close();
         await pool.close();

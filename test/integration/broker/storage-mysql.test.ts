@@ -29,8 +29,7 @@ describeStorageConformance(
     segmentRetention: true,
   },
   async () => {
-    const store = await createMysqlStore(storeOptions(testDatabase('store')));
-    return { messages: store, retries: store, delays: store, traces: store, close: () => store.close() };
+    return createMysqlStore(storeOptions(testDatabase('store')));
   },
 );
 
@@ -44,16 +43,18 @@ describe('MySQL store specifics', () => {
       'CREATE TABLE `m_old_0` (id BIGINT UNSIGNED NOT NULL, published_at BIGINT UNSIGNED NOT NULL, msg_key TEXT NOT NULL, ref_key TEXT NOT NULL, tags TEXT NOT NULL, properties TEXT NOT NULL, body LONGBLOB NOT NULL, PRIMARY KEY (id)) ENGINE=InnoDB PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)',
     );
     await sql(database, `INSERT INTO \`m_old_0\` VALUES (1, 1000, 'k', 'r', '["a"]', '{}', 'before')`);
-    await store.ensureTopic('old', 1);
+    await store.messages.ensureTopic('old', 1);
     const ref = { topic: 'old', partition: 0 };
     expect(
-      (await store.read(ref, 0, 10)).map((m) => [m.offset, m.body.toString(), m.tags, m.priority]),
+      (await store.messages.read(ref, 0, 10)).map((m) => [m.offset, m.body.toString(), m.tags, m.priority]),
     ).toEqual([[1, 'before', ['a'], false]]);
     const m = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('after'), priority: true };
-    await store.append([{ ref, firstOffset: 2, messages: [m] }], 2000);
-    expect(await store.lastOffset(ref)).toBe(2);
-    expect((await store.read(ref, 0, 10, 'priority')).map((r) => r.body.toString())).toEqual(['after']);
-    expect(await store.offsetAtTime(ref, 1500)).toBe(2);
+    await store.messages.append([{ ref, firstOffset: 2, messages: [m] }], 2000);
+    expect(await store.messages.lastOffset(ref)).toBe(2);
+    expect((await store.messages.read(ref, 0, 10, 'priority')).map((r) => r.body.toString())).toEqual([
+      'after',
+    ]);
+    expect(await store.messages.offsetAtTime(ref, 1500)).toBe(2);
     await store.close();
   });
 
@@ -89,7 +90,7 @@ describe('MySQL store specifics', () => {
   test('message tables have only a primary key and are partitioned by id range', async () => {
     const database = testDatabase('layout');
     const store = await createMysqlStore(storeOptions(database));
-    await store.ensureTopic('layout-check', 2);
+    await store.messages.ensureTopic('layout-check', 2);
     const indexes = await sql<RowDataPacket>(
       database,
       'SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',

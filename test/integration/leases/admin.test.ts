@@ -32,7 +32,7 @@ test('any broker traces and resets any partition; forwarded publishes keep the p
     brokerOverrides: [fast, fast],
   });
   const [b0, b1] = cluster.brokers;
-  const routes = await cluster.waitAssigned('orders', [b0.id, b1.id]);
+  const routes = await cluster.waitBalanced('orders', [b0.id, b1.id]);
   const ownedBy1 = routes.find((r) => r.brokerId === b1.id)!.partition;
   const ownedBy0 = routes.find((r) => r.brokerId === b0.id)!.partition;
 

@@ -11,6 +11,7 @@ import { PAUSED_ANNOTATION } from '../../../operator/controllers/context';
 import { api, body } from '../broker/helpers';
 import type { LeaseBroker } from './helpers';
 import { runTool } from '../exec';
+import { waitFor } from '../wait';
 import { startLeaseCluster, waitServing } from './helpers';
 import type { LeaseCluster } from './helpers';
 
@@ -79,9 +80,10 @@ test('a new leader restores priority, storage and the group policy of paused obj
   const next = await fixture.waitLeader(30_000);
   expect(next).not.toBe(leader);
 
-  // What the new leader serves, from its restore only.
-  const routes = await fixture.meta.call<GetRoutesResponse>((c, cb) =>
-    c.getRoutes({ namespace: ns, topic: 'orders' }, cb),
+  // What the new leader serves, from its restore only. It answers NOT_LEADER until it has
+  // restored the checkpoint, so ask until it serves.
+  const routes = await waitFor('the new leader to serve GetRoutes', () =>
+    fixture.meta.call<GetRoutesResponse>((c, cb) => c.getRoutes({ namespace: ns, topic: 'orders' }, cb)),
   );
   expect(routes).toMatchObject({ priority: true, storage: 'mysql', delay: false, retentionHours: 168 });
   const listed = await fixture.meta.call<ListTopicsResponse>((c, cb) => c.listTopics({ namespace: ns }, cb));

@@ -172,7 +172,7 @@ test('a ConsumerGroup registers, reports lag, and alerts with a Warning event', 
         ? g
         : undefined;
     });
-    await store.append(
+    await store.messages.append(
       [{ ref: { topic: 'orders', partition: 1 }, firstOffset: 1, messages: [message, message, message] }],
       Date.now(),
     );
@@ -188,7 +188,7 @@ test('a ConsumerGroup registers, reports lag, and alerts with a Warning event', 
       });
       return events.items.find((e) => e.type === 'Warning' && e.reason === 'LagTooHigh');
     });
-    await store.commitOffset('billing', { topic: 'orders', partition: 1 }, 3);
+    await store.messages.commitOffset('billing', { topic: 'orders', partition: 1 }, 3);
     await waitFor('the alert clears', async () => {
       const g = await getGroup(ns.name, 'billing');
       return g.status?.totalLag === 0 && condition(g, 'LagAlert')?.status === 'False' ? g : undefined;
