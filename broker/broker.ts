@@ -91,7 +91,12 @@ export async function startBroker(
 function storageConfig(options: BrokerOptions): StorageConfig {
   if (options.storage === 'memory') return { memory: {} };
   const { url, poolSize, connectTimeoutMs, queryTimeoutMs } = options.mysql;
-  return { mysql: { url, poolSize, connectTimeoutMs, queryTimeoutMs } };
+  return {
+    mysql: { url, poolSize, connectTimeoutMs, queryTimeoutMs },
+    ...(options.kafka
+      ? { kafka: { ...options.kafka, clientId: `herald-${options.meta?.brokerId ?? 'broker'}` } }
+      : {}),
+  };
 }
 
 async function assemble(
@@ -180,26 +185,47 @@ async function assemble(
     metrics,
     logger.namespace('delay'),
   );
-  /** Loads a partition to serve: its end offset, a log and writer starting there, its delays. */
+  /** Stops following a partition (stores that allocate offsets feed its log by following it). */
+  const unfollow = new Map<string, () => void>();
+  /**
+   * Loads a partition to serve: its end offset, a log and writer starting there, its delays, and
+   * (for a store that allocates offsets) a follower feeding the log from there.
+   */
   const load = async (ref: PartitionRef): Promise<number> => {
     const store = storeOf(ref.topic);
     const endOffset = await store.lastOffset(ref);
-    const known = writers.get(partitionKey(ref));
-    if (known) {
+    const key = partitionKey(ref);
+    let log = logs.get(key);
+    const known = writers.get(key);
+    if (log && known) {
       known.takeOver(endOffset);
-      delays.acquired(ref);
-      return endOffset;
+    } else {
+      log = new PartitionLog(ref, endOffset, {
+        maxMessages: options.delivery.tailCacheMessages,
+        maxBytes: options.delivery.tailCacheBytes,
+      });
+      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
+      logs.set(key, log);
+      writers.set(key, writer);
+      committerOf(ref.topic).add(writer);
     }
-    const log = new PartitionLog(ref, endOffset, {
-      maxMessages: options.delivery.tailCacheMessages,
-      maxBytes: options.delivery.tailCacheBytes,
-    });
-    const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
-    logs.set(partitionKey(ref), log);
-    writers.set(partitionKey(ref), writer);
-    committerOf(ref.topic).add(writer);
-    delays.acquired(ref);
+    if (store.follow) {
+      const fed = log;
+      unfollow.get(key)?.();
+      unfollow.set(
+        key,
+        store.follow(ref, endOffset, {
+          appended: (messages) => fed.appended(messages),
+          truncated: (end) => fed.reset(end),
+        }),
+      );
+    }
+    if (store.capabilities.delayedMessages) delays.acquired(ref);
     return endOffset;
+  };
+  const unload = (ref: PartitionRef) => {
+    unfollow.get(partitionKey(ref))?.();
+    unfollow.delete(partitionKey(ref));
   };
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
   // tables, and partitions are loaded as their leases arrive.
@@ -327,6 +353,7 @@ async function assemble(
       return endOffset;
     },
     lost: (ref) => {
+      unload(ref);
       delays.lost(ref);
       delivery.forget(ref);
     },
@@ -364,6 +391,7 @@ async function assemble(
     // After the last call: every event recorded is written (or dropped, if the store is down).
     await traceWriter?.stop();
     await metricsServer.close();
+    for (const stop of unfollow.values()) stop();
     await storage.close();
     await security.stop();
     logger.info('broker stopped');

@@ -69,6 +69,26 @@ export interface MetaOptions {
   consumerLeaseCacheMs: number;
 }
 
+export interface KafkaOptions {
+  /** host:port of Kafka brokers to bootstrap from (BrokerPool spec.storage.kafka). */
+  bootstrapServers: string[];
+  /** A Kafka broker that does not accept a connection within this fails the call. */
+  connectTimeoutMs: number;
+  /** A Kafka request without an answer within this fails (a fetch may wait its maxWaitTime more). */
+  requestTimeoutMs: number;
+  /**
+   * The longest a publish to Kafka may take, retries included, before it fails with
+   * STORAGE_UNAVAILABLE (outcome unknown). Below the lease safety margin.
+   */
+  publishTimeoutMs: number;
+  /** The owner's long poll of its partitions waits this long for new records. */
+  tailWaitMs: number;
+  /** Bytes per partition in one fetch (a larger first record batch still comes whole). */
+  fetchMaxBytes: number;
+  /** Committed offsets that did not move for this long are committed again (offset retention). */
+  offsetKeepAliveMs: number;
+}
+
 export interface BrokerOptions {
   /** host:port for gRPC; port 0 picks a free port. */
   listen: string;
@@ -89,6 +109,11 @@ export interface BrokerOptions {
     /** How often the store is pinged to report readiness and notice recovery. */
     pingIntervalMs: number;
   };
+  /**
+   * The pool's Kafka, for `storage: kafka` topics (their retries, dead letters and traces stay
+   * in the pool store); unset: the pool has none and such topics are refused.
+   */
+  kafka: KafkaOptions | undefined;
   topics: TopicOptions[];
   publish: {
     /** Group commit: rows per INSERT. */
@@ -206,6 +231,7 @@ export type BrokerOptionsInput = Partial<
   Omit<
     BrokerOptions,
     | 'mysql'
+    | 'kafka'
     | 'publish'
     | 'delivery'
     | 'topics'
@@ -229,6 +255,7 @@ export type BrokerOptionsInput = Partial<
   meta?: MetaOptionsInput;
   /** Required with `storage: mysql` (the default). */
   mysql?: Partial<BrokerOptions['mysql']> & { url: string };
+  kafka?: Partial<KafkaOptions> & { bootstrapServers: string[] };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
   topics: (Partial<Omit<TopicOptions, 'rateLimit'>> & { name: string; partitions: number })[];
@@ -252,6 +279,22 @@ const MYSQL: Table<BrokerOptions['mysql']> = {
   connectTimeoutMs: field(2000, int(1)),
   queryTimeoutMs: field(10_000, int(1)),
   pingIntervalMs: field(1000, int(1)),
+};
+
+const servers: Rule = {
+  describe: 'a non-empty list of host:port',
+  ok: (v) => Array.isArray(v) && v.length > 0 && v.every((b) => hostPort.ok(b)),
+};
+
+/** kafka.publishTimeoutMs must also be below the lease safety margin (checked after the table). */
+const KAFKA: Table<KafkaOptions> = {
+  bootstrapServers: field<string[]>([], servers),
+  connectTimeoutMs: field(1_000, int(1)),
+  requestTimeoutMs: field(2_000, int(1)),
+  publishTimeoutMs: field(1_500, int(1)),
+  tailWaitMs: field(500, int(0)),
+  fetchMaxBytes: field(1024 * 1024, int(1)),
+  offsetKeepAliveMs: field(24 * 3_600_000, int(1)),
 };
 
 const PUBLISH: Table<BrokerOptions['publish']> = {
@@ -339,6 +382,7 @@ const SAFETY_MARGIN: Table<{ safetyMarginSeconds: number }> = {
 export const DEFAULTS = {
   ...defaults(SERVER),
   mysql: defaults(MYSQL),
+  kafka: defaults(KAFKA),
   publish: defaults(PUBLISH),
   delivery: defaults(DELIVERY),
   delay: defaults(DELAY),
@@ -361,6 +405,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     advertisedAddress: input.advertisedAddress ?? server.listen,
     // The pool's MySQL is needed (and checked) only when it is the pool store.
     mysql: server.storage === 'mysql' ? resolve('mysql', MYSQL, input.mysql) : defaults(MYSQL),
+    kafka: input.kafka === undefined ? undefined : resolve('kafka', KAFKA, input.kafka),
     topics: [],
     publish: resolve('publish', PUBLISH, input.publish),
     delivery: resolve('delivery', DELIVERY, input.delivery),
@@ -376,6 +421,9 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   check('advertisedAddress', o.advertisedAddress, hostPort);
   check('delay.windowMs', o.delay.windowMs, int(o.delay.tickMs));
   check('trace.maxBufferedEvents', o.trace.maxBufferedEvents, int(o.trace.maxBatchEvents));
+  // A publish to Kafka ends before the lease it was started under can have run out.
+  if (o.kafka && o.meta)
+    check('kafka.publishTimeoutMs', o.kafka.publishTimeoutMs, int(1, o.meta.safetyMarginMs - 1));
   // Undeclared groups keep the broker-wide delivery settings unless defaultGroup names others.
   o.defaultGroup = groupPolicy('defaultGroup', {
     ackTimeoutMs: o.delivery.defaultAckTimeoutMs,

@@ -74,8 +74,13 @@ WHAT="meta-server on $META" wait_for demo-operator 60 port_open "$META_PORT"
 
 step "demo-operator" "3/6 examples/: BrokerPool default, Topic orders, ConsumerGroup billing"
 kubectl -n "$NS" apply -f examples/ >/dev/null
+# The local Kafka serves the Kafka topic clicks (examples/kafka-topic.yaml).
+KAFKA_SERVERS="$(printf '"%s",' ${HERALD_KAFKA_BROKERS//,/ })"
+kubectl -n "$NS" patch brokerpool default --type merge \
+  -p "{\"spec\":{\"storage\":{\"kafka\":{\"bootstrapServers\":[${KAFKA_SERVERS%,}]}}}}" >/dev/null
 config_json() { kubectl -n "$NS" get configmap default-broker-config -o jsonpath='{.data.broker\.json}'; }
-WHAT="the pool's ConfigMap" wait_for demo-operator 60 config_json
+config_has_kafka() { config_json | grep -q bootstrapServers; }
+WHAT="the pool's ConfigMap" wait_for demo-operator 60 config_has_kafka
 
 REPLICAS="$(kubectl -n "$NS" get brokerpool default -o jsonpath='{.spec.replicas}')"
 BROKER_LOGS="$(seq -f 'demo-broker-%g' 0 $((REPLICAS - 1)) | tr '\n' ' ')"
@@ -102,6 +107,7 @@ kubectl -n "$NS" wait --for=condition=Ready --timeout=120s topic/orders >/dev/nu
 PARTITIONS="$(kubectl -n "$NS" get topic orders -o jsonpath='{.spec.partitions}')"
 all_leased() { [[ "$(herald lag --group billing --topic orders -o json 2>/dev/null | wc -l)" -eq "$PARTITIONS" ]]; }
 WHAT="every partition of orders leased to a broker" wait_for demo-operator 90 all_leased
+kubectl -n "$NS" wait --for=condition=Ready --timeout=120s topic/clicks >/dev/null
 
 step "$BROKER_LOGS" "5/6 publish $MESSAGES messages with the herald CLI, then consume them as group billing"
 PUBLISHED="$LOG_DIR/demo-published.txt"
@@ -110,9 +116,11 @@ seq 1 "$MESSAGES" | sed 's/^/order #/' | herald publish orders --lines --key cus
 # Everything the group has not acknowledged yet: these messages (and any left by an earlier run).
 herald consume orders --group billing --idle 3s
 
-step "$BROKER_LOGS" "6/6 the trace of the first message"
+step "$BROKER_LOGS" "6/6 the trace of the first message, and a message through the Kafka topic clicks"
 FIRST_ID="$(awk 'NR == 2 { print $1 }' "$PUBLISHED")"
 herald trace "$FIRST_ID"
+echo "click on checkout" | herald publish clicks --lines --key visitor-9
+herald consume clicks --group analytics --idle 3s
 
 cat <<MSG
 

@@ -52,8 +52,9 @@ import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
 import { openKafkaTopics } from './storage/kafka-topics';
+import type { KafkaTopicStorage } from './storage/kafka-topics';
 import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
-import type { TopicProvisioner, TopicStorage } from './storage/topic-storage';
+import type { TopicStorage } from './storage/topic-storage';
 
 export interface OperatorOptions {
   /** A kubeconfig file; in a cluster, leave unset to use the service account. */
@@ -127,7 +128,7 @@ interface Leading {
   controllers: Controller[];
   reflectors: Reflector<KubernetesObject>[];
   storages: Connections<TopicStorage>;
-  kafkas: Connections<TopicProvisioner>;
+  kafkas: Connections<KafkaTopicStorage>;
   tick: NodeJS.Timeout;
 }
 

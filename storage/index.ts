@@ -12,6 +12,9 @@ import { HeraldError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { StorageKind } from './capabilities';
 import type { DelayStore } from './delay-store';
+import type { KafkaOptions } from '../common/broker-options';
+import { createKafkaStore } from './kafka/kafka-store';
+import type { KafkaStore } from './kafka/kafka-store';
 import { createMemoryStore } from './memory/memory-store';
 import type { MemoryStoreOptions, MemoryStores } from './memory/memory-store';
 import { createMysqlStore } from './mysql/mysql-store';
@@ -23,6 +26,7 @@ import type { TraceStore } from './trace-store';
 
 export type { StorageCapabilities, StorageKind } from './capabilities';
 export type { MemoryStoreOptions } from './memory/memory-store';
+export type { KafkaStore, KafkaTopicSettings } from './kafka/kafka-store';
 export { CAPABILITY_FEATURES, requireCapability } from './capabilities';
 export type * from './storage';
 export type * from './retry-store';
@@ -37,6 +41,8 @@ export type StorageConfig =
        * letters, delayed messages, traces and commands of every topic.
        */
       mysql: Omit<MysqlStoreOptions, 'logger'>;
+      /** The pool's Kafka, for the messages of `storage: kafka` topics; unset: the pool has none. */
+      kafka?: KafkaOptions & { clientId: string };
     }
   | {
       /** Everything in this process's memory, lost when it ends: `storage: memory` topics only. */
@@ -60,9 +66,18 @@ export async function openStorage(config: StorageConfig, logger: Logger): Promis
     'memory' in config
       ? memoryStores(createMemoryStore(config.memory))
       : await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
+  let kafka: MessageStore | undefined;
+  try {
+    if ('mysql' in config && config.kafka)
+      kafka = await createKafkaStore({ ...config.kafka, logger: logger.namespace('kafka') });
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
   return {
     messages(kind) {
       if (kind === pool.messages.kind) return pool.messages;
+      if (kind === 'kafka' && kafka) return kafka;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
@@ -70,8 +85,12 @@ export async function openStorage(config: StorageConfig, logger: Logger): Promis
     retries: pool.retries,
     delays: pool.delays,
     traces: pool.traces,
-    ping: () => pool.ping(),
-    close: () => pool.close(),
+    ping: async () => {
+      await Promise.all([pool.ping(), ...(kafka ? [kafka.ping()] : [])]);
+    },
+    close: async () => {
+      await Promise.all([pool.close(), ...(kafka ? [kafka.close()] : [])]);
+    },
   };
 }
 
@@ -85,4 +104,15 @@ function memoryStores(store: MemoryStores): AdapterStores {
     ping: () => store.ping(),
     close: () => store.close(),
   };
+}
+
+/**
+ * A pool's Kafka on its own, without the pool store: the operator creates and configures Kafka
+ * topics and reads and sets groups' Kafka offsets through it.
+ */
+export function openKafkaStore(
+  config: KafkaOptions & { clientId: string },
+  logger: Logger,
+): Promise<KafkaStore> {
+  return createKafkaStore({ ...config, logger });
 }

@@ -1,13 +1,19 @@
-// The storage interface the broker core owns. Adapters (storage/mysql, storage/memory, later
+// The storage interface the broker core owns. Adapters (storage/mysql, storage/memory,
 // storage/kafka) implement it; no connection, transaction or driver type crosses it. Every
 // adapter passes the conformance suite in test/storage-conformance.ts (the cases its
 // capabilities allow).
 //
-// Fencing (capability ownerFencing): offsets are allocated by the partition's owner, not by the store. The owner reads
-// lastOffset() when it takes a partition over and appends with explicit offsets; an append
-// whose offsets already exist fails as a whole with PARTITION_FENCED. So a stale owner that
-// still believes it owns a partition cannot write once a newer owner has written.
+// Who allocates offsets depends on the store (capabilities.ownerFencing):
+// - owner fencing (MySQL, memory): the partition's owner allocates them. It reads lastOffset()
+//   when it takes a partition over and appends with explicit offsets; an append whose offsets
+//   already exist fails as a whole with PARTITION_FENCED. So a stale owner that still believes
+//   it owns a partition cannot write once a newer owner has written. The owner's own appends
+//   are then everything the partition holds, so they feed its view of the partition.
+// - no owner fencing (Kafka): the store allocates them and append() says which it gave. Anyone
+//   may write (a stale owner, a foreign producer), so the owner learns what the partition holds
+//   by following it (follow), not from its appends.
 
+import type { HeraldError } from '../common/errors';
 import type { StorageCapabilities, StorageKind } from './capabilities';
 
 export interface PartitionRef {
@@ -32,13 +38,25 @@ export interface NewMessage {
 }
 
 /**
- * Messages for one partition, to be stored at firstOffset, firstOffset + 1, ... A message with
+ * Messages for one partition, to be stored at firstOffset, firstOffset + 1, ... (owner fencing;
+ * otherwise firstOffset is ignored and the store picks consecutive offsets). A message with
  * `scheduled` is removed from the delay table (DelayStore) in the same transaction.
  */
 export interface AppendBatch {
   ref: PartitionRef;
   firstOffset: number;
   messages: NewMessage[];
+}
+
+/** What became of one batch of an append: stored from firstOffset on, or not (error says why). */
+export type AppendOutcome = { ok: true; firstOffset: number } | { ok: false; error: HeraldError };
+
+/** Where a followed partition's records go (MessageStore.follow). */
+export interface TailSink {
+  /** Records stored after the previous ones, in offset order (there may be holes). */
+  appended(messages: StoredMessage[]): void;
+  /** The partition lost records (an unclean leader change): it now ends at endOffset. */
+  truncated(endOffset: number): void;
 }
 
 export interface StoredMessage extends NewMessage {
@@ -67,11 +85,13 @@ export interface MessageStore {
   /** The highest stored offset of the partition, 0 when it is empty. */
   lastOffset(ref: PartitionRef): Promise<number>;
   /**
-   * Stores every batch (each for a different partition): all or none, with one durable commit.
-   * Several batches in one call only with capabilities.atomicMultiPartitionAppend. Throws HeraldError PARTITION_FENCED when any of the offsets is taken,
-   * and STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
+   * Stores every batch (each for a different partition) durably; the outcomes are in batch
+   * order. With atomicMultiPartitionAppend all batches are stored in one commit or none, and it
+   * throws PARTITION_FENCED when any of the offsets is taken. Without it each batch succeeds or
+   * fails on its own (its outcome says which; an owner-fencing store throws a single batch's fence). Throws STORAGE_UNAVAILABLE when the store cannot
+   * be reached (the outcome of every batch is then unknown).
    */
-  append(batches: AppendBatch[], publishedAt: number): Promise<void>;
+  append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]>;
   /** Up to `limit` messages of one lane with offset > afterOffset, in offset order. */
   read(ref: PartitionRef, afterOffset: number, limit: number, lane?: Lane): Promise<StoredMessage[]>;
   /** The messages at these offsets that exist (in either lane), in offset order. */
@@ -90,6 +110,12 @@ export interface MessageStore {
   firstOffset(ref: PartitionRef): Promise<number | undefined>;
   /** Offered exactly when capabilities.segmentRetention is set. */
   readonly segments?: SegmentRetention;
+  /**
+   * Offered exactly when the store allocates offsets (no ownerFencing): calls `sink` with every
+   * message stored in the partition after `afterOffset`, whoever wrote it, in offset order and
+   * soon after it is stored, until the returned function is called.
+   */
+  follow?(ref: PartitionRef, afterOffset: number, sink: TailSink): () => void;
   /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 // Group commit over the partitions this broker owns in one message store: whenever planCommit
 // (batching.ts) says so, one append stores a batch for every waiting partition (one
 // transaction of multi-row INSERTs on MySQL), and every request in it is answered after the
-// commit. A store without atomicMultiPartitionAppend gets one append per partition instead. Several commits may run at once, on different
+// commit. A store without atomicMultiPartitionAppend answers each partition's batch on its own. Several commits may run at once, on different
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
 // its batches are then retried one partition at a time so only the fenced one fails.
 import { HeraldError, asHeraldError } from '../../common/errors';
@@ -84,10 +84,8 @@ export class GroupCommitter {
     this.running++;
     try {
       await Promise.all(batches.map((b) => b.writer.allocate(b)));
-      if (batches.length > 1 && !this.store.capabilities.atomicMultiPartitionAppend) {
-        await this.appendEach(batches);
-        return;
-      }
+      // A store without atomic appends answers each batch on its own (Kafka: one produce
+      // request per leader for all of them); an atomic one stores all or none.
       await this.append(batches);
     } catch (err) {
       const e = asHeraldError(err);
@@ -110,11 +108,16 @@ export class GroupCommitter {
   private async append(batches: TakenBatch[]): Promise<void> {
     const publishedAt = Date.now();
     const started = performance.now();
-    await this.store.append(batches, publishedAt);
+    const outcomes = await this.store.append(batches, publishedAt);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);
-    for (const b of batches) b.writer.committed(b, publishedAt, done);
+    batches.forEach((b, i) => {
+      const outcome = outcomes[i];
+      // The offsets are the store's (Kafka allocates them; MySQL stores the owner's).
+      if (outcome.ok) b.writer.committed(b, outcome.firstOffset, publishedAt, done);
+      else this.fail([b], outcome.error);
+    });
   }
 
   private fail(batches: TakenBatch[], err: unknown): void {

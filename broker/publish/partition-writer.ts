@@ -2,8 +2,12 @@
 // the next offset to allocate, and whether a commit holding it is running. The
 // GroupCommitter decides when to write; this class hands out batches and answers requests.
 //
-// Offsets: nextOffset is only trusted while every write succeeded. After any failed write
-// (outcome unknown) or a fence, the partition re-reads its end offset before the next write.
+// Offsets, with an owner-fencing store (MySQL): this writer allocates them. nextOffset is only
+// trusted while every write succeeded; after any failed write (outcome unknown) or a fence, the
+// partition re-reads its end offset before the next write. Its commits are everything the
+// partition holds, so they feed the partition's log.
+// Without owner fencing (Kafka) the store allocates offsets and says which; others may write
+// too, so the log is fed by following the partition (MessageStore.follow), not from here.
 import type { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -37,6 +41,8 @@ export class PartitionWriter implements PartitionQueue {
   flushing = false;
   /** undefined: re-read the end offset before the next write. */
   private nextOffset: number | undefined;
+  /** The store takes offsets from this writer (and fences); otherwise it picks them. */
+  private readonly allocates: boolean;
 
   constructor(
     private readonly store: MessageStore,
@@ -45,6 +51,7 @@ export class PartitionWriter implements PartitionQueue {
     private readonly logger: Logger,
   ) {
     this.nextOffset = log.endOffset + 1;
+    this.allocates = store.capabilities.ownerFencing;
   }
 
   get ref(): PartitionRef {
@@ -82,6 +89,7 @@ export class PartitionWriter implements PartitionQueue {
 
   /** Allocates the batch's offsets, re-reading the end offset first when it is not trusted. */
   async allocate(batch: TakenBatch): Promise<void> {
+    if (!this.allocates) return;
     if (this.nextOffset === undefined) {
       const end = await this.store.lastOffset(this.ref);
       this.log.reset(end);
@@ -92,17 +100,18 @@ export class PartitionWriter implements PartitionQueue {
     this.nextOffset += batch.messages.length;
   }
 
-  committed(batch: TakenBatch, publishedAt: number, committedAt: number): void {
+  /** The batch is stored from `first` on (the offset the store reports). */
+  committed(batch: TakenBatch, first: number, publishedAt: number, committedAt: number): void {
     this.flushing = false;
     const topic = this.ref.topic;
     this.metrics.insertRows.observe({ topic }, batch.messages.length);
     this.metrics.publishedMessages.inc({ topic }, batch.messages.length);
-    const first = batch.firstOffset;
     // The write trace (HERALD_DEBUG=broker.publish): which broker stored which offsets.
     this.logger.debug('committed', { ...this.ref, firstOffset: first, count: batch.messages.length });
-    this.log.appended(
-      batch.messages.map((m, i): StoredMessage => ({ ...m, offset: first + i, publishedAt })),
-    );
+    if (this.allocates)
+      this.log.appended(
+        batch.messages.map((m, i): StoredMessage => ({ ...m, offset: first + i, publishedAt })),
+      );
     let offset = first;
     for (const q of batch.requests) {
       this.metrics.publishLatency.observe({ topic }, (committedAt - q.at) / 1000);

@@ -27,7 +27,6 @@ export interface PoolObjectOptions {
 /** The ConfigMap's broker.json: the broker's options, and the pool's lease-mode settings. */
 export type BrokerPoolConfig = BrokerOptionsInput & {
   meta: { address: string; namespace: string; pool: string; leases: BrokerPool['spec']['leases'] };
-  kafka?: { bootstrapServers: string[] };
 };
 
 export const names = (pool: string) => ({

@@ -16,8 +16,8 @@ import { patchStatus } from '../kube/client';
 import { isTrue, setCondition } from '../reconcile/conditions';
 import type { ConditionInput } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
+import type { MessageStore } from '../../storage/index';
 import { groupInfoOf } from '../meta/from-crds';
-import type { TopicStorage } from '../storage/topic-storage';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
@@ -57,23 +57,15 @@ export async function reconcileConsumerGroup(
     ctx.meta.removeGroup(namespace, name);
     const why = !topic ? `Topic ${group.spec.topic} does not exist` : 'the topic has no storage yet';
     set({ type: 'Ready', status: 'False', reason: 'TopicNotReady', message: why });
-  } else if (topic.spec.storage === 'kafka') {
-    // Leases work alike; start positions and lag live in Kafka's group offsets, which the
-    // brokers' Kafka storage will own.
-    ctx.meta.setGroup(info);
-    set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
-    set({
-      type: 'Registered',
-      status: 'False',
-      reason: 'KafkaOffsetsNotManaged',
-      message: 'start positions and lag of Kafka topics are not managed by the operator yet',
-    });
   } else {
     ctx.meta.setGroup(info);
+    // Dead letters live in the pool's MySQL for every topic; offsets where the messages are (a
+    // Kafka topic's are the group's own Kafka offsets).
     const storage = await ctx.storage(pool);
+    const messages = topic.spec.storage === 'kafka' ? (await ctx.kafka(pool)).messages : storage.messages;
     const partitions = topic.status?.provisionedPartitions ?? topic.spec.partitions;
     if (!isTrue(conditions, 'Registered')) {
-      await register(storage, group, partitions);
+      await register(messages, group, partitions);
       set({
         type: 'Registered',
         status: 'True',
@@ -87,7 +79,7 @@ export async function reconcileConsumerGroup(
         `registered; starts from ${group.spec.startFrom}`,
       );
     }
-    lag = await readLag(storage, name, group.spec.topic, partitions, Date.now());
+    lag = await readLag(messages, name, group.spec.topic, partitions, Date.now());
     const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
     await storage.retries.expireDeadLetters(group.spec.topic, name, Date.now() - retentionMs);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
@@ -253,19 +245,19 @@ export function tagFilterProblem(tagFilter: string): string | undefined {
 }
 
 /** Records where a new group starts: with startFrom latest, at each partition's current end. */
-async function register(storage: TopicStorage, group: ConsumerGroup, partitions: number): Promise<void> {
+async function register(messages: MessageStore, group: ConsumerGroup, partitions: number): Promise<void> {
   if (group.spec.startFrom !== 'latest') return;
   const groupName = group.metadata?.name ?? '';
   for (let partition = 0; partition < partitions; partition++) {
     const ref = { topic: group.spec.topic, partition };
-    if ((await storage.messages.committedOffset(groupName, ref)) > 0) continue;
-    const last = await storage.messages.lastOffset(ref);
-    if (last > 0) await storage.messages.commitOffset(groupName, ref, last);
+    if ((await messages.committedOffset(groupName, ref)) > 0) continue;
+    const last = await messages.lastOffset(ref);
+    if (last > 0) await messages.commitOffset(groupName, ref, last);
   }
 }
 
 async function readLag(
-  storage: TopicStorage,
+  messages: MessageStore,
   group: string,
   topic: string,
   partitions: number,
@@ -275,14 +267,14 @@ async function readLag(
   for (let partition = 0; partition < partitions; partition++) {
     const ref = { topic, partition };
     const [last, committed] = await Promise.all([
-      storage.messages.lastOffset(ref),
-      storage.messages.committedOffset(group, ref),
+      messages.lastOffset(ref),
+      messages.committedOffset(group, ref),
     ]);
-    const messages = Math.max(0, last - committed);
-    const oldest = messages > 0 ? (await storage.messages.read(ref, committed, 1))[0] : undefined;
+    const behind = Math.max(0, last - committed);
+    const oldest = behind > 0 ? (await messages.read(ref, committed, 1))[0] : undefined;
     lag.push({
       partition,
-      messages,
+      messages: behind,
       ...(oldest ? { oldestAgeSeconds: Math.max(0, Math.floor((now - oldest.publishedAt) / 1000)) } : {}),
     });
   }

@@ -17,7 +17,8 @@ import type { AccessPolicy, HeraldUser } from '../../common/gen/crds';
 import type { CaKeeper } from '../ca/ca-secret';
 import type { Reflector } from '../../common/kube/reflector';
 import type { MetaCore } from '../meta/meta-core';
-import type { TopicProvisioner, TopicStorage } from '../storage/topic-storage';
+import type { KafkaTopicStorage } from '../storage/kafka-topics';
+import type { TopicStorage } from '../storage/topic-storage';
 import type { EventRecorder } from './events';
 
 export const PAUSED_ANNOTATION = 'herald.dev/paused';
@@ -34,8 +35,8 @@ export interface ControllerContext {
   storage(pool: BrokerPool): Promise<TopicStorage>;
   /** The operator's certificate authority. */
   ca: CaKeeper;
-  /** The Kafka admin of a pool's Kafka cluster. */
-  kafka(pool: BrokerPool): Promise<TopicProvisioner>;
+  /** A pool's Kafka: its topics, and the groups' offsets of Kafka topics. */
+  kafka(pool: BrokerPool): Promise<KafkaTopicStorage>;
   caches: {
     pools: Reflector<BrokerPool>;
     topics: Reflector<Topic>;

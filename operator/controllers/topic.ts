@@ -65,14 +65,18 @@ export async function reconcileTopic(
   } else if (
     provisioned !== topic.spec.partitions ||
     findCondition(conditions, 'StorageProvisioned')?.status !== 'True' ||
-    !schemaChecked(ctx).has(`${topic.metadata!.uid}/${topic.spec.partitions}`)
+    !schemaChecked(ctx).has(checkKey(topic))
   ) {
     try {
       const changed =
         provisioned !== topic.spec.partitions ||
         findCondition(conditions, 'StorageProvisioned')?.status !== 'True';
-      await (await provisioner(ctx, topic, pool)).ensureTopic(name, topic.spec.partitions);
-      schemaChecked(ctx).add(`${topic.metadata!.uid}/${topic.spec.partitions}`);
+      await (
+        await provisioner(ctx, topic, pool)
+      ).ensureTopic(name, topic.spec.partitions, {
+        retentionHours: topic.spec.retention.hours,
+      });
+      schemaChecked(ctx).add(checkKey(topic));
       const grown = provisioned > 0 && provisioned < topic.spec.partitions;
       if (changed) {
         await ctx.events.record(
@@ -195,6 +199,11 @@ function schemaChecked(ctx: ControllerContext): Set<string> {
   let set = checked.get(ctx);
   if (!set) checked.set(ctx, (set = new Set()));
   return set;
+}
+
+/** A change of partitions or of a setting the storage keeps (Kafka's retention.ms) ensures again. */
+function checkKey(topic: Topic): string {
+  return `${topic.metadata!.uid}/${topic.spec.partitions}/${topic.spec.retention.hours}`;
 }
 
 function provisioner(ctx: ControllerContext, topic: Topic, pool: BrokerPool): Promise<TopicProvisioner> {

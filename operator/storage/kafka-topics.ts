@@ -1,41 +1,40 @@
-// Provisioning of Kafka topics (Topic spec.storage: kafka) through the Kafka admin API. The
-// Kafka topic has the Topic's name, as a MySQL topic's tables do within the pool's database:
-// pools that share a Kafka cluster share its topic names.
-import { Kafka, logLevel } from 'kafkajs';
+// A pool's Kafka for the operator (Topic spec.storage: kafka): it creates, grows, configures
+// and deletes the Kafka topics, and reads and sets the groups' Kafka offsets for start positions
+// and lag, all through the brokers' own Kafka store (storage/kafka), so no Kafka request is
+// written twice. The Kafka topic has the Topic's name, as a MySQL topic's tables do within the
+// pool's database: pools that share a Kafka cluster share its topic names.
+import { DEFAULTS } from '../../common/broker-options';
 import type { Logger } from '../../common/logger';
+import { openKafkaStore } from '../../storage/index';
+import type { MessageStore } from '../../storage/index';
 import type { TopicProvisioner } from './topic-storage';
 
-export async function openKafkaTopics(bootstrapServers: string[], logger: Logger): Promise<TopicProvisioner> {
-  const kafka = new Kafka({
-    clientId: 'herald-operator',
-    brokers: bootstrapServers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 5_000,
-    retry: { retries: 3 },
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  const partitionsOf = async (topic: string): Promise<number> => {
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-    return meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
-  };
+export interface KafkaTopicStorage extends TopicProvisioner {
+  readonly messages: MessageStore;
+}
+
+export async function openKafkaTopics(
+  bootstrapServers: string[],
+  logger: Logger,
+): Promise<KafkaTopicStorage> {
+  const store = await openKafkaStore(
+    {
+      ...DEFAULTS.kafka,
+      // The operator's calls are not on a lease's clock: give a slow Kafka more time.
+      requestTimeoutMs: 10_000,
+      connectTimeoutMs: 5_000,
+      bootstrapServers,
+      clientId: 'herald-operator',
+    },
+    logger,
+  );
   return {
-    async ensureTopic(topic, partitions) {
-      const created = await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions }],
-        waitForLeaders: true,
-      });
-      if (created) return;
-      const existing = await partitionsOf(topic);
-      if (existing < partitions) {
-        await admin.createPartitions({ topicPartitions: [{ topic, count: partitions }] });
-        logger.info('grew a Kafka topic', { topic, from: existing, to: partitions });
-      }
+    messages: store,
+    async ensureTopic(topic, partitions, settings) {
+      await store.ensureTopic(topic, partitions);
+      await store.configureTopic(topic, { retentionMs: settings.retentionHours * 3_600_000 });
     },
-    async dropTopic(topic) {
-      const topics = await admin.listTopics();
-      if (topics.includes(topic)) await admin.deleteTopics({ topics: [topic] });
-    },
-    close: () => admin.disconnect(),
+    dropTopic: (topic, partitions) => store.dropTopic(topic, partitions),
+    close: () => store.close(),
   };
 }

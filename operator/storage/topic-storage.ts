@@ -6,10 +6,16 @@ import type { Logger } from '../../common/logger';
 import { openStorage } from '../../storage/index';
 import type { MessageStore, RetryStore } from '../../storage/index';
 
+/** What a Topic's spec sets on its storage besides partitions. */
+export interface TopicSettings {
+  /** spec.retention.hours (MySQL: the brokers drop old segments; Kafka: the topic's retention.ms). */
+  retentionHours: number;
+}
+
 /** Creates, grows and drops a topic's storage. */
 export interface TopicProvisioner {
-  /** Creates the topic's partitions (idempotent; partitions only grow). */
-  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** Creates the topic's partitions and applies its settings (idempotent; partitions only grow). */
+  ensureTopic(topic: string, partitions: number, settings: TopicSettings): Promise<void>;
   /** Drops everything stored for the topic (idempotent). */
   dropTopic(topic: string, partitions: number): Promise<void>;
   close(): Promise<void>;

@@ -17,6 +17,7 @@ import { droppable, planSplit } from '../segments';
 import type { Segment } from '../segments';
 import type {
   AppendBatch,
+  AppendOutcome,
   Lane,
   MessageStore,
   NewMessage,
@@ -127,41 +128,54 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     });
   }
 
-  append(batches: AppendBatch[], publishedAt: number): Promise<void> {
-    return this.run(() => {
-      if (batches.length > 1 && !this.capabilities.atomicMultiPartitionAppend) {
-        throw new HeraldError('INTERNAL_ERROR', 'this memory store appends one partition at a time');
+  append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
+    return this.run((): AppendOutcome[] => {
+      // One batch, or all or none: a failure is thrown (a fence is PARTITION_FENCED).
+      if (this.capabilities.atomicMultiPartitionAppend || batches.length === 1) {
+        // Every check before any change: an append is all or none.
+        for (const b of batches) this.check(b);
+        for (const b of batches) this.store(b, publishedAt);
+        return batches.map((b) => ({ ok: true, firstOffset: b.firstOffset }));
       }
-      // Every check before any change: an append is all or none.
-      for (const b of batches) {
-        const p = this.partition(b.ref);
-        b.messages.forEach((m, i) => {
-          if (m.priority) requireCapability(this.kind, this.capabilities, 'priorityLanes', b.ref.topic);
-          if (m.scheduled) requireCapability(this.kind, this.capabilities, 'delayedMessages', b.ref.topic);
-          if (p.messages.has(b.firstOffset + i)) {
-            throw new HeraldError(
-              'PARTITION_FENCED',
-              'insert messages: offsets already taken by another writer',
-            );
-          }
-          if (m.scheduled && !p.delayed.has(m.scheduled.id)) {
-            throw new HeraldError(
-              'PARTITION_FENCED',
-              `delayed messages of ${b.ref.topic}/${b.ref.partition} were already dispatched by another writer`,
-              { topic: b.ref.topic, partition: String(b.ref.partition) },
-            );
-          }
-        });
+      // Without atomic appends each batch is stored, or refused, on its own.
+      return batches.map((b): AppendOutcome => {
+        try {
+          this.check(b);
+        } catch (err) {
+          if (err instanceof HeraldError) return { ok: false, error: err };
+          throw err;
+        }
+        this.store(b, publishedAt);
+        return { ok: true, firstOffset: b.firstOffset };
+      });
+    });
+  }
+
+  private check(b: AppendBatch): void {
+    const p = this.partition(b.ref);
+    b.messages.forEach((m, i) => {
+      if (m.priority) requireCapability(this.kind, this.capabilities, 'priorityLanes', b.ref.topic);
+      if (m.scheduled) requireCapability(this.kind, this.capabilities, 'delayedMessages', b.ref.topic);
+      if (p.messages.has(b.firstOffset + i)) {
+        throw new HeraldError('PARTITION_FENCED', 'insert messages: offsets already taken by another writer');
       }
-      for (const b of batches) {
-        const p = this.partition(b.ref);
-        b.messages.forEach((m, i) => {
-          const offset = b.firstOffset + i;
-          p.messages.set(offset, { ...copyMessage(m), offset, publishedAt });
-          insertSorted(p.offsets, offset);
-          if (m.scheduled) p.delayed.delete(m.scheduled.id);
-        });
+      if (m.scheduled && !p.delayed.has(m.scheduled.id)) {
+        throw new HeraldError(
+          'PARTITION_FENCED',
+          `delayed messages of ${b.ref.topic}/${b.ref.partition} were already dispatched by another writer`,
+          { topic: b.ref.topic, partition: String(b.ref.partition) },
+        );
       }
+    });
+  }
+
+  private store(b: AppendBatch, publishedAt: number): void {
+    const p = this.partition(b.ref);
+    b.messages.forEach((m, i) => {
+      const offset = b.firstOffset + i;
+      p.messages.set(offset, { ...copyMessage(m), offset, publishedAt });
+      insertSorted(p.offsets, offset);
+      if (m.scheduled) p.delayed.delete(m.scheduled.id);
     });
   }
 

@@ -6,6 +6,7 @@ import type { StorageCapabilities } from '../capabilities';
 import { droppable, planSplit, segmentsOf } from '../segments';
 import type {
   AppendBatch,
+  AppendOutcome,
   Lane,
   MessageStore,
   NewMessage,
@@ -61,7 +62,7 @@ export class MysqlMessageStore implements MessageStore {
     return Number(rows[0]?.last ?? 0);
   }
 
-  async append(batches: AppendBatch[], publishedAt: number): Promise<void> {
+  async append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
     const statements: string[] = [];
     const values: unknown[] = [];
     for (const b of batches) {
@@ -110,6 +111,8 @@ export class MysqlMessageStore implements MessageStore {
       if (dispatched.length > 0) await this.deleteDispatched(conn, dispatched);
       await conn.query({ sql, values, timeout: this.db.timeout });
       conn.release();
+      // Owner-allocated offsets: stored where the owner put them.
+      return batches.map((b) => ({ ok: true, firstOffset: b.firstOffset }));
     } catch (err) {
       const e = classifyMysqlError(err, 'insert messages');
       if (e.reason === 'STORAGE_UNAVAILABLE') conn.destroy();

@@ -39,6 +39,19 @@ test('storage is immutable', async () => {
   expect(await refused(topicManifest('store', 2, '  storage: kafka'))).toContain('storage is immutable');
 });
 
+test('priority and delay are refused on Kafka topics: they need storage mysql', async () => {
+  for (const feature of ['priority', 'delay']) {
+    expect(await refused(topicManifest(`k-${feature}`, 2, `  storage: kafka\n  ${feature}: true`))).toContain(
+      'priority and delay need storage mysql',
+    );
+  }
+  await kubectlApply(ns.name, topicManifest('k-plain', 2, '  storage: kafka\n  priority: false'));
+  await kubectlApply(
+    ns.name,
+    topicManifest('m-both', 2, '  storage: mysql\n  priority: true\n  delay: true'),
+  );
+});
+
 test('unknown fields are refused', async () => {
   expect(await refused(topicManifest('unknown', 2, '  colour: blue'))).toContain(
     'unknown field "spec.colour"',

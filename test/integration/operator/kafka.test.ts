@@ -1,13 +1,18 @@
 // Topics with storage: kafka against the real Kafka (KRaft): the operator creates the Kafka
-// topic with the Topic's partitions, grows it, and deletes it with deletionPolicy delete.
-import { Kafka, logLevel } from 'kafkajs';
+// topic with the Topic's partitions, grows it, keeps its retention.ms in step with the Topic,
+// and deletes it with deletionPolicy delete; a ConsumerGroup on it starts where startFrom
+// says and reports lag and alerts from the group's Kafka offsets.
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import type { Admin } from 'kafkajs';
+import { DEFAULTS } from '../../../common/broker-options';
+import { silentLogger } from '../../../common/logger';
+import { createKafkaStore } from '../../../storage/kafka/kafka-store';
 import { testEnv, uniqueName } from '../env';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import { startOperatorFixture } from './fixture';
 import type { OperatorFixture } from './fixture';
-import { condition, getTopic, kubectlApply, poolManifest, topicManifest } from './helpers';
+import { condition, getGroup, getTopic, kubectlApply, poolManifest, topicManifest } from './helpers';
 import type { TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
@@ -30,13 +35,21 @@ beforeAll(async () => {
     .join(', ');
   fixture = await startOperatorFixture({
     prefix: 'kafka',
-    operatorArgs: [],
+    operatorArgs: ['--lag-interval-ms', '1000'],
     pool: poolManifest('default').replace(
       'storage: {mysql: {secretRef: {name: mysql}}}',
       `storage: {kafka: {bootstrapServers: [${servers}]}}`,
     ),
   });
   ns = fixture.ns;
+  // Kafka topics keep their retries and dead letters in the pool's MySQL.
+  await kubectlApply(
+    ns.name,
+    poolManifest('both').replace(
+      'storage: {mysql: {secretRef: {name: mysql}}}',
+      `storage: {mysql: {secretRef: {name: mysql}}, kafka: {bootstrapServers: [${servers}]}}`,
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -76,4 +89,72 @@ test('a topic whose pool lacks its storage says so', async () => {
   });
   expect(condition(t, 'StorageProvisioned')).toMatchObject({ status: 'False', reason: 'PoolLacksStorage' });
   expect(condition(t, 'Ready')?.status).toBe('False');
+});
+
+async function retentionMs(name: string): Promise<string | undefined> {
+  const res = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] }],
+  });
+  return res.resources[0]?.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
+}
+
+test("the Kafka topic's retention.ms follows spec.retention.hours", async () => {
+  const name = uniqueName('kret');
+  await kubectlApply(
+    ns.name,
+    topicManifest(name, 1, '  storage: kafka\n  pool: both\n  retention: {hours: 2}'),
+  );
+  await waitFor('retention.ms 2 h', async () => ((await retentionMs(name)) === '7200000' ? true : undefined));
+  await kubectlApply(
+    ns.name,
+    topicManifest(name, 1, '  storage: kafka\n  pool: both\n  retention: {hours: 5}'),
+  );
+  await waitFor('retention.ms 5 h', async () =>
+    (await retentionMs(name)) === '18000000' ? true : undefined,
+  );
+});
+
+test('a ConsumerGroup on a Kafka topic starts at the end (startFrom latest), reports lag and alerts', async () => {
+  const name = uniqueName('kgrp');
+  await kubectlApply(ns.name, topicManifest(name, 2, '  storage: kafka\n  pool: both'));
+  await waitFor('StorageProvisioned', async () => {
+    const t = await getTopic(ns.name, name);
+    return condition(t, 'StorageProvisioned')?.status === 'True' ? t : undefined;
+  });
+  const store = await createKafkaStore({
+    ...DEFAULTS.kafka,
+    bootstrapServers: testEnv().kafkaBrokers,
+    clientId: 'herald-test',
+    logger: silentLogger,
+  });
+  const message = { key: '', refKey: '', tags: [], properties: {}, body: Buffer.from('x'), priority: false };
+  const ref = { topic: name, partition: 1 };
+  try {
+    await store.append([{ ref, firstOffset: 0, messages: [message, message] }], Date.now());
+    await kubectlApply(
+      ns.name,
+      `apiVersion: herald.dev/v1alpha1\nkind: ConsumerGroup\nmetadata: {name: ${name}}\nspec:\n  topic: ${name}\n  startFrom: latest\n  alerts: {maxLagMessages: 2}\n`,
+    );
+    await waitFor('Registered', async () => {
+      const g = await getGroup(ns.name, name);
+      return condition(g, 'Registered')?.status === 'True' && g.status?.totalLag === 0 ? g : undefined;
+    });
+    // The start position is the group's own Kafka offset: Kafka's tools see it.
+    const [offsets] = await admin.fetchOffsets({ groupId: name, topics: [name] });
+    expect(offsets.partitions.find((p) => p.partition === 1)?.offset).toBe('2');
+    await store.append([{ ref, firstOffset: 0, messages: [message, message, message] }], Date.now());
+    const group = await waitFor('lag 3 and LagAlert', async () => {
+      const g = await getGroup(ns.name, name);
+      return g.status?.totalLag === 3 && condition(g, 'LagAlert')?.status === 'True' ? g : undefined;
+    });
+    expect(group.status?.lag?.find((l) => l.partition === 1)).toMatchObject({ messages: 3 });
+    await store.commitOffset(name, ref, 5);
+    await waitFor('the alert clears', async () => {
+      const g = await getGroup(ns.name, name);
+      return g.status?.totalLag === 0 && condition(g, 'LagAlert')?.status === 'False' ? g : undefined;
+    });
+  } finally {
+    await store.close();
+  }
 });

@@ -1,5 +1,6 @@
 // The group committer over the memory store: batches of several partitions go into one
-// append only when the store declares atomicMultiPartitionAppend, else one append each.
+// append; a store with atomicMultiPartitionAppend stores all or none, one without it answers
+// each partition's batch on its own.
 import { silentLogger } from '../../../common/logger';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { BrokerMetrics } from '../../../broker/metrics';
@@ -55,11 +56,30 @@ test('a store with atomic multi-partition appends gets both partitions in one ap
   expect(appends).toEqual([[0, 1]]);
 });
 
-test('a store without them gets one append per partition, and every request is answered', async () => {
+test('a store without them answers each partition of one append, and every request is answered', async () => {
   const { offsets, appends, store } = await commitTwoPartitions({
     capabilities: { atomicMultiPartitionAppend: false },
   });
   expect(offsets).toEqual([1, 1]);
-  expect(appends.sort()).toEqual([[0], [1]]);
+  expect(appends).toEqual([[0, 1]]);
   expect(await store.lastOffset({ topic: 't', partition: 1 })).toBe(1);
+});
+
+test('without atomic appends a fenced partition fails alone; the other is stored', async () => {
+  const store = createMemoryStore({ capabilities: { atomicMultiPartitionAppend: false } });
+  await store.ensureTopic('t', 2);
+  await store.append(
+    [{ ref: { topic: 't', partition: 1 }, firstOffset: 1, messages: [message('taken')] }],
+    1,
+  );
+  const outcomes = await store.append(
+    [
+      { ref: { topic: 't', partition: 0 }, firstOffset: 1, messages: [message('a')] },
+      { ref: { topic: 't', partition: 1 }, firstOffset: 1, messages: [message('b')] },
+    ],
+    2,
+  );
+  expect(outcomes[0]).toEqual({ ok: true, firstOffset: 1 });
+  expect(!outcomes[1].ok && outcomes[1].error.reason).toBe('PARTITION_FENCED');
+  expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(1);
 });

@@ -1,0 +1,143 @@
+// kafkajs' Cluster, reached through a documented hook: a consumer hands its Cluster to each of
+// its partition assigners when it is created. The consumer itself is never connected, so no
+// group is joined; the Cluster gives broker-level requests (fetch, listOffsets, offset commits)
+// without importing kafkajs internals. Each Cluster keeps one connection per Kafka broker and
+// Kafka answers one request per connection at a time, so callers that must not wait for each
+// other (a parked long poll, a one-shot read) use separate Clusters.
+import type { Cluster, Kafka } from 'kafkajs';
+import { HeraldError } from '../../common/errors';
+import type { Reason } from '../../common/errors';
+import type { IncomingRecord } from './records';
+
+/** One partition's part of a decoded Fetch response (kafkajs spells log start "lastStartOffset"). */
+export interface FetchedPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  lastStartOffset?: string;
+  messages: IncomingRecord[];
+}
+
+interface PartitionOffsets {
+  partition: number;
+  offset: string;
+  errorCode?: number;
+}
+
+/** The broker requests this adapter sends (kafkajs' Broker, typed as far as we use it). */
+export interface KafkaBroker {
+  apiVersions(): Promise<Record<number, { minVersion: number; maxVersion: number } | undefined>>;
+  fetch(request: {
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
+  }): Promise<{ responses: { topicName: string; partitions: FetchedPartition[] }[] }>;
+  listOffsets(request: {
+    isolationLevel: number;
+    topics: { topic: string; partitions: { partition: number; timestamp: number }[] }[];
+  }): Promise<{ responses: { topic: string; partitions: PartitionOffsets[] }[] }>;
+  offsetCommit(request: {
+    groupId: string;
+    groupGenerationId: number;
+    memberId: string;
+    topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
+  }): Promise<unknown>;
+  offsetFetch(request: {
+    groupId: string;
+    topics: { topic: string; partitions: { partition: number }[] }[];
+  }): Promise<{ responses: { topic: string; partitions: PartitionOffsets[] }[] }>;
+}
+
+export interface HeraldCluster {
+  raw: Cluster;
+  broker(nodeId: string): Promise<KafkaBroker>;
+  coordinator(groupId: string): Promise<KafkaBroker>;
+}
+
+/** ListOffsets' special timestamps. */
+export const LATEST = -1;
+export const EARLIEST = -2;
+/** Fetch isolation: records of aborted transactions and open ones are not returned. */
+export const READ_COMMITTED = 1;
+/** Whole-fetch byte limit: several partitions' worth, so one large partition cannot starve the rest. */
+export const FETCH_TOTAL_BYTES = 16 * 1024 * 1024;
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function openCluster(kafka: Kafka): HeraldCluster {
+  let captured: Cluster | undefined;
+  kafka.consumer({
+    // Never joined: the consumer only exists to hand over its Cluster.
+    groupId: 'herald-unused',
+    partitionAssigners: [
+      ({ cluster }) => {
+        captured = cluster;
+        return {
+          name: 'herald-unused',
+          version: 1,
+          assign: () => Promise.resolve([]),
+          protocol: () => ({ name: 'herald-unused', metadata: Buffer.alloc(0) }),
+        };
+      },
+    ],
+  });
+  if (!captured) throw new Error('kafkajs did not hand its Cluster to the partition assigner');
+  const raw = captured;
+  return {
+    raw,
+    broker: async (nodeId) => (await raw.findBroker({ nodeId })) as unknown as KafkaBroker,
+    coordinator: async (groupId) => (await raw.findGroupCoordinator({ groupId })) as unknown as KafkaBroker,
+  };
+}
+
+/** The Kafka error type of a kafkajs error (unwrapping retries), e.g. 'OFFSET_OUT_OF_RANGE'. */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (let e = err as { type?: unknown; originalError?: unknown; cause?: unknown } | undefined; e;) {
+    if (typeof e.type === 'string') return e.type;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return undefined;
+}
+
+/** Errors after which the partition's leader may have moved: refresh metadata and try again. */
+const STALE_METADATA = new Set([
+  'NOT_LEADER_FOR_PARTITION',
+  'NOT_LEADER_OR_FOLLOWER',
+  'LEADER_NOT_AVAILABLE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'FENCED_LEADER_EPOCH',
+  'UNKNOWN_LEADER_EPOCH',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'GROUP_LOAD_IN_PROGRESS',
+]);
+
+export function isStaleMetadata(err: unknown): boolean {
+  const type = kafkaErrorType(err);
+  return (
+    (type !== undefined && STALE_METADATA.has(type)) ||
+    (err as { name?: string }).name === 'KafkaJSBrokerNotFound' ||
+    (err as { name?: string }).name === 'KafkaJSTopicMetadataNotLoaded'
+  );
+}
+
+/** A kafkajs failure as a HeraldError: the Kafka error type decides, never the message text. */
+export function toHeraldError(err: unknown, what: string): HeraldError {
+  if (err instanceof HeraldError) return err;
+  const type = kafkaErrorType(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const reason: Reason =
+    type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE'
+      ? 'MESSAGE_TOO_LARGE'
+      : type === 'UNKNOWN_MEMBER_ID' || type === 'ILLEGAL_GENERATION' || type === 'REBALANCE_IN_PROGRESS'
+        ? 'INVALID_REQUEST'
+        : 'STORAGE_UNAVAILABLE';
+  return new HeraldError(reason, `${what}: ${message}`, type ? { kafkaError: type } : {}, { cause: err });
+}

@@ -1,0 +1,671 @@
+// The Kafka adapter of MessageStore, on kafkajs (docs/kafka-topics.md). Kafka allocates
+// offsets, so it declares no owner fencing: a stale owner's late write is stored, not refused,
+// and the partition's owner learns what is stored by following the partition (KafkaTail), not
+// from its own appends. Records and offsets are mapped in records.ts (Herald offset = Kafka
+// offset + 1).
+//
+// Four kafkajs clients, each with its own connections (Kafka answers one request per
+// connection at a time):
+// - the producer: idempotent, acks from all in-sync replicas, bounded retries; replaced after
+//   any failed send, because kafkajs rolls its sequence numbers back after a send whose outcome
+//   is unknown and Kafka would then take the next batch of that size for a duplicate;
+// - the tail Cluster: the owner's long polls (KafkaTail);
+// - the reads Cluster: one-shot reads (a lagging group, a redelivery, a reset), offsets and
+//   offset commits, so none of them waits behind a parked long poll;
+// - an admin client, opened on first use, for creating and deleting topics.
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import type { Admin, LogEntry, Producer, RecordMetadata } from 'kafkajs';
+import { HeraldError } from '../../common/errors';
+import { DEFAULTS } from '../../common/broker-options';
+import type { KafkaOptions } from '../../common/broker-options';
+import type { Logger } from '../../common/logger';
+import type { StorageCapabilities } from '../capabilities';
+import type {
+  AppendBatch,
+  AppendOutcome,
+  MessageStore,
+  OffsetCommit,
+  PartitionRef,
+  StoredMessage,
+  TailSink,
+} from '../storage';
+import { unsupportedRequests } from './api-versions';
+import {
+  EARLIEST,
+  FETCH_TOTAL_BYTES,
+  LATEST,
+  READ_COMMITTED,
+  isStaleMetadata,
+  kafkaErrorType,
+  openCluster,
+  sleep,
+  toHeraldError,
+} from './cluster';
+import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
+import { decodeRecord, encodeRecord, toHeraldOffset, toKafkaOffset } from './records';
+import { KafkaTail } from './tail';
+
+export type KafkaStoreOptions = KafkaOptions & {
+  /** Names this process in Kafka's logs and quotas. */
+  clientId: string;
+  logger: Logger;
+};
+
+/** What a Herald Topic sets on its Kafka topic (the operator keeps it in step). */
+export interface KafkaTopicSettings {
+  /** spec.retention.hours, as the topic's retention.ms. */
+  retentionMs: number;
+}
+
+/**
+ * The Kafka topic's max.message.bytes: Herald checks each message against the Topic's
+ * maxMessageBytes itself; Kafka must take the largest record batch Herald sends, a whole
+ * publish request (publish.maxRequestBytes) with each record's framing.
+ */
+export const KAFKA_MAX_BATCH_BYTES = DEFAULTS.publish.maxRequestBytes + 512 * 1024;
+
+export type KafkaStore = MessageStore &
+  Required<Pick<MessageStore, 'follow'>> & {
+    /** Sets the Kafka topic's configuration (every key Herald manages, in one call). */
+    configureTopic(topic: string, settings: KafkaTopicSettings): Promise<void>;
+  };
+
+export async function createKafkaStore(options: KafkaStoreOptions): Promise<KafkaStore> {
+  const kafkaLog = options.logger.namespace('kafkajs');
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.bootstrapServers,
+    connectionTimeout: options.connectTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    enforceRequestTimeout: true,
+    // Bounded: a call fails within publishTimeoutMs while Kafka is down, never retries on.
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 300 },
+    logLevel: logLevel.WARN,
+    // kafkajs logs every refused connection while Kafka is down: detail for HERALD_DEBUG only.
+    logCreator:
+      () =>
+      ({ namespace, log }: LogEntry) =>
+        kafkaLog.debug(log.message, { namespace }),
+  });
+  const reads = openCluster(kafka);
+  try {
+    await reads.raw.connect();
+    await checkApiVersions(reads, options.bootstrapServers);
+  } catch (err) {
+    await reads.raw.disconnect();
+    throw toHeraldError(err, `connect to Kafka at ${options.bootstrapServers.join(',')}`);
+  }
+  const tail = new KafkaTail(openCluster(kafka), options, options.logger.namespace('tail'));
+  return new KafkaMessageStore(kafka, reads, tail, options);
+}
+
+async function checkApiVersions(cluster: HeraldCluster, servers: string[]): Promise<void> {
+  await cluster.raw.refreshMetadata();
+  for (const nodeId of cluster.raw.getNodeIds()) {
+    const problems = unsupportedRequests(await (await cluster.broker(String(nodeId))).apiVersions());
+    if (problems.length > 0) {
+      throw new HeraldError(
+        'STORAGE_UNAVAILABLE',
+        `Kafka broker ${nodeId} (bootstrap ${servers.join(',')}) does not accept the request versions kafkajs sends: ${problems.join('; ')}`,
+        { kafkaBroker: String(nodeId) },
+      );
+    }
+  }
+}
+
+class KafkaMessageStore implements KafkaStore {
+  readonly kind = 'kafka';
+  readonly capabilities: StorageCapabilities = {
+    priorityLanes: false,
+    delayedMessages: false,
+    ownerFencing: false,
+    atomicMultiPartitionAppend: false,
+    segmentRetention: false,
+  };
+  private producer: Promise<Producer> | undefined;
+  private admin: Promise<Admin> | undefined;
+  /**
+   * The committed offset last read or written per group and partition: commits only move
+   * forward from it. A new owner reads it first (committedOffset), so a commit from another
+   * broker is never overwritten with a lower offset.
+   */
+  private readonly committed = new Map<string, { offset: number; at: number }>();
+  private readonly keepAlive: NodeJS.Timeout;
+  private keepingAlive = false;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly reads: HeraldCluster,
+    private readonly tail: KafkaTail,
+    private readonly options: KafkaStoreOptions,
+  ) {
+    this.logger = options.logger;
+    this.keepAlive = setInterval(
+      () => void this.keepOffsetsAlive(),
+      Math.min(options.offsetKeepAliveMs, 3_600_000),
+    );
+    this.keepAlive.unref();
+  }
+
+  // --- topics -------------------------------------------------------------------------
+
+  async ensureTopic(topic: string, partitions: number): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      const created = await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions }],
+        waitForLeaders: true,
+      });
+      if (!created) {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        const existing = meta.topics[0]?.partitions.length ?? 0;
+        if (existing < partitions)
+          await admin.createPartitions({ topicPartitions: [{ topic, count: partitions }] });
+      }
+    } catch (err) {
+      throw toHeraldError(err, `create Kafka topic ${topic}`);
+    }
+    await this.reads.raw.refreshMetadata().catch(() => undefined);
+  }
+
+  async configureTopic(topic: string, settings: KafkaTopicSettings): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      // AlterConfigs replaces the topic's whole configuration: always send every key Herald sets.
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: [
+              { name: 'retention.ms', value: String(Math.round(settings.retentionMs)) },
+              { name: 'max.message.bytes', value: String(KAFKA_MAX_BATCH_BYTES) },
+            ],
+          },
+        ],
+      });
+    } catch (err) {
+      throw toHeraldError(err, `configure Kafka topic ${topic}`);
+    }
+  }
+
+  async dropTopic(topic: string): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      if ((await admin.listTopics()).includes(topic)) await admin.deleteTopics({ topics: [topic] });
+    } catch (err) {
+      throw toHeraldError(err, `delete Kafka topic ${topic}`);
+    }
+    // Kafka deletes the topic's committed offsets with it.
+    for (const key of [...this.committed.keys()])
+      if (key.split('\u0000')[1] === topic) this.committed.delete(key);
+  }
+
+  // --- writes -------------------------------------------------------------------------
+
+  async append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
+    if (batches.length === 0) return [];
+    const outcomes = await this.send(batches, publishedAt);
+    // Partitions kafkajs did not know (added after it cached its metadata) were not sent at all:
+    // try them once more on a fresh producer, which reads the metadata again.
+    const unsent = batches.filter((_, i) => outcomes[i] === undefined);
+    if (unsent.length > 0) {
+      this.replaceProducer();
+      const again = await this.send(unsent, publishedAt);
+      let j = 0;
+      for (let i = 0; i < outcomes.length; i++) if (outcomes[i] === undefined) outcomes[i] = again[j++];
+    }
+    return outcomes.map(
+      (o, i) =>
+        o ?? {
+          ok: false,
+          error: new HeraldError(
+            'PARTITION_OUT_OF_RANGE',
+            `Kafka has no partition ${batches[i].ref.partition} of topic ${batches[i].ref.topic}; nothing was stored`,
+            { topic: batches[i].ref.topic, partition: String(batches[i].ref.partition) },
+          ),
+        },
+    );
+  }
+
+  /** One sendBatch; undefined for a partition kafkajs did not send. Throws when the outcome is unknown. */
+  private async send(batches: AppendBatch[], publishedAt: number): Promise<(AppendOutcome | undefined)[]> {
+    const pending = this.producerClient();
+    let results: RecordMetadata[];
+    try {
+      const producer = await pending;
+      results = await deadline(
+        producer.sendBatch({
+          acks: -1,
+          timeout: this.options.publishTimeoutMs,
+          topicMessages: batches.map((b) => ({
+            topic: b.ref.topic,
+            messages: b.messages.map((m) => ({
+              partition: b.ref.partition,
+              ...encodeRecord(m, publishedAt),
+            })),
+          })),
+        }),
+        this.options.publishTimeoutMs,
+        'Kafka did not acknowledge the publish in time',
+      );
+    } catch (err) {
+      // Failed or unknown: the producer's sequence numbers can no longer be trusted.
+      this.replaceProducer(pending);
+      const e = toHeraldError(err, 'publish to Kafka');
+      throw e.reason === 'MESSAGE_TOO_LARGE' && batches.length === 1
+        ? e
+        : new HeraldError('STORAGE_UNAVAILABLE', `${e.message}; the outcome is unknown`, e.metadata, {
+            cause: err,
+          });
+    }
+    const byPartition = new Map(results.map((r) => [`${r.topicName}\u0000${r.partition}`, r]));
+    return batches.map((b): AppendOutcome | undefined => {
+      const r = byPartition.get(`${b.ref.topic}\u0000${b.ref.partition}`);
+      if (!r) return undefined;
+      if (r.errorCode !== 0 || r.baseOffset === undefined || Number(r.baseOffset) < 0) {
+        this.replaceProducer(pending);
+        return {
+          ok: false,
+          error: new HeraldError(
+            'STORAGE_UNAVAILABLE',
+            `Kafka answered error ${r.errorCode} for ${b.ref.topic}/${b.ref.partition}; the outcome is unknown`,
+            {},
+          ),
+        };
+      }
+      return { ok: true, firstOffset: toHeraldOffset(r.baseOffset) };
+    });
+  }
+
+  private producerClient(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 300 },
+      });
+      const connected = producer.connect().then(() => producer);
+      // A failed connect is retried by the next append.
+      connected.catch(() => {
+        if (this.producer === connected) this.producer = undefined;
+      });
+      this.producer = connected;
+    }
+    return this.producer;
+  }
+
+  /** Drops the producer (when it is still `which`); the next append starts a new one. */
+  private replaceProducer(which: Promise<Producer> | undefined = this.producer): void {
+    if (!which || this.producer !== which) return;
+    this.producer = undefined;
+    which
+      .then(
+        (p) => p.disconnect(),
+        () => undefined,
+      )
+      .catch((err: unknown) => this.logger.debug('producer disconnect failed', { err }));
+  }
+
+  // --- reads --------------------------------------------------------------------------
+
+  async lastOffset(ref: PartitionRef): Promise<number> {
+    return toHeraldOffset(await this.listOffset(ref, LATEST)) - 1;
+  }
+
+  async firstOffset(ref: PartitionRef): Promise<number | undefined> {
+    const [start, end] = [await this.listOffset(ref, EARLIEST), await this.listOffset(ref, LATEST)];
+    return Number(start) < Number(end) ? toHeraldOffset(start) : undefined;
+  }
+
+  async offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined> {
+    const offset = await this.listOffset(ref, Math.max(0, at));
+    return Number(offset) < 0 ? undefined : toHeraldOffset(offset);
+  }
+
+  /** Up to `limit` records after `afterOffset`; a position below the log start reads from the start. */
+  async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    let next = afterOffset + 1;
+    while (out.length < limit) {
+      const { records, end } = await this.fetchOne(ref, next);
+      for (const r of records) if (!r.isControlRecord && out.length < limit) out.push(decodeRecord(r));
+      const last = records[records.length - 1];
+      // Control records only (a foreign producer's transaction markers): read on past them.
+      if (!last || toHeraldOffset(last.offset) >= end) break;
+      next = toHeraldOffset(last.offset) + 1;
+    }
+    return out;
+  }
+
+  async readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]> {
+    const wanted = [...new Set(offsets)].sort((a, b) => a - b);
+    const found = new Map<number, StoredMessage>();
+    let i = 0;
+    while (i < wanted.length) {
+      const { records, end } = await this.fetchOne(ref, wanted[i]);
+      for (const r of records) if (!r.isControlRecord) found.set(toHeraldOffset(r.offset), decodeRecord(r));
+      // Every offset up to what the fetch covered is found or gone (retention, a control record).
+      const covered = records.length > 0 ? toHeraldOffset(records[records.length - 1].offset) : end;
+      while (i < wanted.length && wanted[i] <= covered) i++;
+      if (records.length === 0) break;
+    }
+    return wanted.flatMap((o) => found.get(o) ?? []);
+  }
+
+  /**
+   * One fetch of one partition, without waiting: the records from `offset` on (from the first
+   * retained one when `offset` is below the log start) and the partition's end offset.
+   */
+  private async fetchOne(
+    ref: PartitionRef,
+    offset: number,
+  ): Promise<{ records: FetchedPartition['messages']; end: number }> {
+    const fetch = async (broker: KafkaBroker, from: number) => {
+      const p = partitionOf(
+        await broker.fetch({
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: 0,
+          minBytes: 1,
+          maxBytes: FETCH_TOTAL_BYTES,
+          topics: [
+            {
+              topic: ref.topic,
+              partitions: [
+                {
+                  partition: ref.partition,
+                  fetchOffset: toKafkaOffset(from),
+                  maxBytes: this.options.fetchMaxBytes,
+                },
+              ],
+            },
+          ],
+        }),
+        ref,
+      );
+      // A fetch returns whole record batches: drop the records before the one asked for.
+      return {
+        records: p.messages.filter((r) => toHeraldOffset(r.offset) >= from),
+        end: toHeraldOffset(p.highWatermark) - 1,
+      };
+    };
+    return this.onLeader(ref, 'read from Kafka', async (broker) => {
+      try {
+        return await fetch(broker, offset);
+      } catch (err) {
+        if (kafkaErrorType(err) !== 'OFFSET_OUT_OF_RANGE') throw err;
+        // Behind the log start (retention): go on at the first retained offset. Past the end: nothing.
+        const start = toHeraldOffset(await this.listOffset(ref, EARLIEST));
+        const end = toHeraldOffset(await this.listOffset(ref, LATEST)) - 1;
+        return offset > end ? { records: [], end } : await fetch(broker, start);
+      }
+    });
+  }
+
+  private async listOffset(ref: PartitionRef, timestamp: number): Promise<string> {
+    return this.onLeader(ref, 'list Kafka offsets', async (broker) => {
+      const res = await broker.listOffsets({
+        isolationLevel: READ_COMMITTED,
+        topics: [{ topic: ref.topic, partitions: [{ partition: ref.partition, timestamp }] }],
+      });
+      const p = res.responses
+        .find((t) => t.topic === ref.topic)
+        ?.partitions.find((x) => x.partition === ref.partition);
+      if (!p)
+        throw new HeraldError(
+          'STORAGE_UNAVAILABLE',
+          `Kafka listed no offset for ${ref.topic}/${ref.partition}`,
+        );
+      return p.offset;
+    });
+  }
+
+  /** Runs `work` on the partition's leader; after stale metadata, once more on the new leader. */
+  private async onLeader<T>(
+    ref: PartitionRef,
+    what: string,
+    work: (broker: KafkaBroker) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.reads.raw.addTargetTopic(ref.topic);
+        const leaders = this.reads.raw.findLeaderForPartitions(ref.topic, [ref.partition]);
+        const nodeId = Object.keys(leaders)[0];
+        if (nodeId === undefined) {
+          if (attempt === 0) {
+            await this.reads.raw.refreshMetadata();
+            continue;
+          }
+          throw new HeraldError(
+            'PARTITION_OUT_OF_RANGE',
+            `Kafka has no partition ${ref.partition} of topic ${ref.topic}`,
+            {
+              topic: ref.topic,
+              partition: String(ref.partition),
+            },
+          );
+        }
+        return await work(await this.reads.broker(nodeId));
+      } catch (err) {
+        if (attempt === 0 && isStaleMetadata(err)) {
+          await this.reads.raw.refreshMetadata().catch(() => undefined);
+          continue;
+        }
+        if (kafkaErrorType(err) === 'UNKNOWN_TOPIC_OR_PARTITION') {
+          throw new HeraldError(
+            'TOPIC_NOT_FOUND',
+            `Kafka has no topic ${ref.topic} (or no partition ${ref.partition})`,
+            {
+              topic: ref.topic,
+            },
+          );
+        }
+        throw toHeraldError(err, what);
+      }
+    }
+  }
+
+  follow(ref: PartitionRef, afterOffset: number, sink: TailSink): () => void {
+    return this.tail.follow(ref, afterOffset, sink);
+  }
+
+  // --- committed offsets: the group's own Kafka offsets ---------------------------------
+
+  async committedOffset(group: string, ref: PartitionRef): Promise<number> {
+    const [offset] = await this.fetchCommitted(group, [ref]);
+    this.committed.set(offsetKey(group, ref), { offset, at: Date.now() });
+    return offset;
+  }
+
+  async commitOffsets(commits: OffsetCommit[]): Promise<void> {
+    const byGroup = new Map<string, OffsetCommit[]>();
+    for (const c of commits) byGroup.set(c.group, [...(byGroup.get(c.group) ?? []), c]);
+    await Promise.all(
+      [...byGroup].map(async ([group, list]) => {
+        const unknown = list.filter((c) => !this.committed.has(offsetKey(group, c.ref)));
+        if (unknown.length > 0) {
+          const known = await this.fetchCommitted(
+            group,
+            unknown.map((c) => c.ref),
+          );
+          unknown.forEach((c, i) => this.committed.set(offsetKey(group, c.ref), { offset: known[i], at: 0 }));
+        }
+        const forward = list.filter((c) => c.offset > this.committed.get(offsetKey(group, c.ref))!.offset);
+        await this.writeCommitted(group, forward);
+      }),
+    );
+  }
+
+  commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    return this.commitOffsets([{ group, ref, offset }]);
+  }
+
+  forceCommittedOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+    return this.writeCommitted(group, [{ group, ref, offset }]);
+  }
+
+  /**
+   * Writes offsets as the group's Kafka offsets (generation -1, no member: accepted while the
+   * group has no Kafka members). The Herald committed offset c is Kafka's "next to read" c.
+   */
+  private async writeCommitted(group: string, commits: OffsetCommit[]): Promise<void> {
+    if (commits.length === 0) return;
+    const byTopic = new Map<string, { partition: number; offset: string }[]>();
+    for (const c of commits)
+      byTopic.set(c.ref.topic, [
+        ...(byTopic.get(c.ref.topic) ?? []),
+        { partition: c.ref.partition, offset: String(c.offset) },
+      ]);
+    await this.onCoordinator(group, 'commit offsets to Kafka', (broker) =>
+      broker.offsetCommit({
+        groupId: group,
+        groupGenerationId: -1,
+        memberId: '',
+        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+      }),
+    );
+    const at = Date.now();
+    for (const c of commits) this.committed.set(offsetKey(group, c.ref), { offset: c.offset, at });
+  }
+
+  private async fetchCommitted(group: string, refs: PartitionRef[]): Promise<number[]> {
+    const topics = [...new Set(refs.map((r) => r.topic))];
+    const res = await this.onCoordinator(group, 'read offsets from Kafka', (broker) =>
+      broker.offsetFetch({
+        groupId: group,
+        topics: topics.map((topic) => ({
+          topic,
+          partitions: refs.filter((r) => r.topic === topic).map((r) => ({ partition: r.partition })),
+        })),
+      }),
+    );
+    return refs.map((r) => {
+      const offset = res.responses
+        .find((t) => t.topic === r.topic)
+        ?.partitions.find((p) => p.partition === r.partition)?.offset;
+      return offset === undefined || Number(offset) < 0 ? 0 : Number(offset);
+    });
+  }
+
+  private async onCoordinator<T>(
+    group: string,
+    what: string,
+    work: (broker: KafkaBroker) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work(await this.reads.coordinator(group));
+      } catch (err) {
+        const type = kafkaErrorType(err);
+        if (attempt < 3 && isStaleMetadata(err)) {
+          await sleep(100 * (attempt + 1));
+          continue;
+        }
+        if (
+          type === 'UNKNOWN_MEMBER_ID' ||
+          type === 'ILLEGAL_GENERATION' ||
+          type === 'REBALANCE_IN_PROGRESS'
+        ) {
+          throw new HeraldError(
+            'INVALID_REQUEST',
+            `Kafka group ${group} has Kafka consumers (${type}): Herald stores a group's offsets in Kafka only while no Kafka consumer uses the group id; rename the Kafka consumer's group`,
+            { group, kafkaError: type },
+            { cause: err },
+          );
+        }
+        throw toHeraldError(err, what);
+      }
+    }
+  }
+
+  /** Commits again what this store committed and Kafka still holds, once it is old enough. */
+  private async keepOffsetsAlive(): Promise<void> {
+    if (this.keepingAlive) return;
+    this.keepingAlive = true;
+    try {
+      const before = Date.now() - this.options.offsetKeepAliveMs;
+      const old = [...this.committed].filter(([, v]) => v.at > 0 && v.at < before);
+      for (const [key, v] of old) {
+        const [group, topic, partition] = key.split('\u0000');
+        const ref = { topic, partition: Number(partition) };
+        // Only when nobody moved it meanwhile (another owner): never write an older offset back.
+        const [now] = await this.fetchCommitted(group, [ref]);
+        if (now === v.offset) await this.writeCommitted(group, [{ group, ref, offset: v.offset }]);
+        else this.committed.set(key, { offset: now, at: 0 });
+      }
+    } catch (err) {
+      this.logger.warn('could not refresh idle committed offsets', { err });
+    } finally {
+      this.keepingAlive = false;
+    }
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------
+
+  maintainSegments(): Promise<{ from: number; to: number }[]> {
+    // segmentRetention is false: Kafka's retention.ms drops old records.
+    return Promise.resolve([]);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await deadline(this.reads.raw.refreshMetadata(), this.options.requestTimeoutMs, 'Kafka did not answer');
+    } catch (err) {
+      throw toHeraldError(err, 'ping Kafka');
+    }
+  }
+
+  private adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      const connected = admin.connect().then(() => admin);
+      connected.catch(() => (this.admin = undefined));
+      this.admin = connected;
+    }
+    return this.admin.catch((err: unknown) => {
+      throw toHeraldError(err, 'connect the Kafka admin client');
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.keepAlive);
+    await this.tail.close();
+    const producer = this.producer;
+    const admin = this.admin;
+    this.producer = undefined;
+    this.admin = undefined;
+    await Promise.allSettled([
+      producer?.then((p) => p.disconnect()),
+      admin?.then((a) => a.disconnect()),
+      this.reads.raw.disconnect(),
+    ]);
+  }
+}
+
+function offsetKey(group: string, ref: PartitionRef): string {
+  return `${group}\u0000${ref.topic}\u0000${ref.partition}`;
+}
+
+function partitionOf(
+  res: { responses: { topicName: string; partitions: FetchedPartition[] }[] },
+  ref: PartitionRef,
+): FetchedPartition {
+  const p = res.responses
+    .find((t) => t.topicName === ref.topic)
+    ?.partitions.find((x) => x.partition === ref.partition);
+  if (!p)
+    throw new HeraldError('STORAGE_UNAVAILABLE', `Kafka returned nothing for ${ref.topic}/${ref.partition}`);
+  return p;
+}
+
+/** `work`, or STORAGE_UNAVAILABLE after `ms` (the work itself is then abandoned, not stopped). */
+export function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HeraldError('STORAGE_UNAVAILABLE', `${message} (${ms} ms)`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

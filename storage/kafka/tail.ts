@@ -1,0 +1,202 @@
+// The owner's view of what is stored in its Kafka partitions. Kafka allocates offsets and
+// anyone may write (another Herald broker that still believes it owns the partition, a Kafka
+// producer), so the owner does not learn the partition's contents from its own appends: it
+// follows each owned partition with long polls, one loop per Kafka leader, each fetch holding
+// every followed partition of that leader, and hands every record to the partition's sink in
+// offset order. A fetch returns as soon as a record is stored, so waiting Pulls wake about as
+// fast as after a MySQL commit. The loops use their own Cluster: one-shot reads never queue
+// behind a parked fetch.
+import { HeraldError } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import type { PartitionRef, TailSink } from '../storage';
+import {
+  EARLIEST,
+  FETCH_TOTAL_BYTES,
+  LATEST,
+  READ_COMMITTED,
+  isStaleMetadata,
+  kafkaErrorType,
+  sleep,
+} from './cluster';
+import type { HeraldCluster } from './cluster';
+import { decodeRecord, toHeraldOffset, toKafkaOffset } from './records';
+
+interface Followed {
+  ref: PartitionRef;
+  /** The next Herald offset to hand over. */
+  next: number;
+  sink: TailSink;
+}
+
+export interface TailOptions {
+  tailWaitMs: number;
+  fetchMaxBytes: number;
+}
+
+const ERROR_BACKOFF_MS = 200;
+
+export class KafkaTail {
+  private readonly followed = new Map<string, Followed>();
+  /** Running loops by Kafka leader node id. */
+  private readonly loops = new Map<string, Promise<void>>();
+  private closed = false;
+  private connected: Promise<void> | undefined;
+
+  constructor(
+    private readonly cluster: HeraldCluster,
+    private readonly options: TailOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Hands `sink` every record stored after `afterOffset`, until the returned function is called. */
+  follow(ref: PartitionRef, afterOffset: number, sink: TailSink): () => void {
+    const key = `${ref.topic}/${ref.partition}`;
+    const entry: Followed = { ref, next: afterOffset + 1, sink };
+    this.followed.set(key, entry);
+    this.start();
+    return () => {
+      if (this.followed.get(key) === entry) this.followed.delete(key);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.followed.clear();
+    await Promise.allSettled(this.loops.values());
+    await this.cluster.raw.disconnect();
+  }
+
+  /** Starts a loop for every leader that has followed partitions and none running. */
+  private start(): void {
+    if (this.closed) return;
+    void this.leaders().then(
+      (byLeader) => {
+        for (const nodeId of byLeader.keys()) {
+          if (this.loops.has(nodeId)) continue;
+          const loop = this.run(nodeId).finally(() => {
+            this.loops.delete(nodeId);
+            // Partitions may have moved to a leader whose loop had ended: look again.
+            if (!this.closed && this.followed.size > 0)
+              setTimeout(() => this.start(), ERROR_BACKOFF_MS).unref();
+          });
+          this.loops.set(nodeId, loop);
+        }
+      },
+      (err: unknown) => {
+        this.logger.warn('could not find the leaders of followed Kafka partitions', { err });
+        setTimeout(() => this.start(), ERROR_BACKOFF_MS).unref();
+      },
+    );
+  }
+
+  /** Followed partitions by their leader's node id. */
+  private async leaders(): Promise<Map<string, Followed[]>> {
+    this.connected ??= this.cluster.raw.connect().catch((err: unknown) => {
+      this.connected = undefined;
+      throw err;
+    });
+    await this.connected;
+    const out = new Map<string, Followed[]>();
+    const topics = [...new Set([...this.followed.values()].map((f) => f.ref.topic))];
+    for (const topic of topics) await this.cluster.raw.addTargetTopic(topic);
+    for (const f of this.followed.values()) {
+      const leader = Object.keys(this.cluster.raw.findLeaderForPartitions(f.ref.topic, [f.ref.partition]))[0];
+      if (leader === undefined) {
+        // A partition added since the metadata was read: read it again next time.
+        await this.cluster.raw.refreshMetadata();
+        continue;
+      }
+      out.set(leader, [...(out.get(leader) ?? []), f]);
+    }
+    return out;
+  }
+
+  /** Long polls one leader for its followed partitions until it leads none of them. */
+  private async run(nodeId: string): Promise<void> {
+    while (!this.closed) {
+      const mine = (await this.leaders()).get(nodeId) ?? [];
+      if (mine.length === 0) return;
+      try {
+        await this.poll(nodeId, mine);
+      } catch (err) {
+        if (isStaleMetadata(err)) {
+          await this.cluster.raw.refreshMetadata().catch(() => undefined);
+          return;
+        }
+        this.logger.warn('Kafka long poll failed', { nodeId, kafkaError: kafkaErrorType(err), err });
+        await sleep(ERROR_BACKOFF_MS);
+      }
+    }
+  }
+
+  private async poll(nodeId: string, partitions: Followed[]): Promise<void> {
+    const broker = await this.cluster.broker(nodeId);
+    const byTopic = new Map<string, Followed[]>();
+    for (const f of partitions) byTopic.set(f.ref.topic, [...(byTopic.get(f.ref.topic) ?? []), f]);
+    let res;
+    try {
+      res = await broker.fetch({
+        isolationLevel: READ_COMMITTED,
+        maxWaitTime: this.options.tailWaitMs,
+        minBytes: 1,
+        maxBytes: FETCH_TOTAL_BYTES,
+        topics: [...byTopic].map(([topic, list]) => ({
+          topic,
+          partitions: list.map((f) => ({
+            partition: f.ref.partition,
+            fetchOffset: toKafkaOffset(f.next),
+            maxBytes: this.options.fetchMaxBytes,
+          })),
+        })),
+      });
+    } catch (err) {
+      // A fetch fails as a whole; out of range names the partition (retention overtook it, or
+      // the log was truncated after an unclean leader change).
+      if (kafkaErrorType(err) !== 'OFFSET_OUT_OF_RANGE') throw err;
+      const { topic, partition } = err as { topic?: string; partition?: number };
+      const f = partitions.find((p) => p.ref.topic === topic && p.ref.partition === partition);
+      if (!f) throw err;
+      await this.realign(broker, f);
+      return;
+    }
+    for (const t of res.responses) {
+      for (const p of t.partitions) {
+        const f = byTopic.get(t.topicName)?.find((x) => x.ref.partition === p.partition);
+        // Unfollowed (or followed anew) while the fetch was parked: not this entry's records.
+        if (!f || this.followed.get(`${f.ref.topic}/${f.ref.partition}`) !== f) continue;
+        const records = p.messages.filter((r) => toHeraldOffset(r.offset) >= f.next);
+        if (records.length === 0) continue;
+        f.next = toHeraldOffset(records[records.length - 1].offset) + 1;
+        const messages = records.filter((r) => !r.isControlRecord).map(decodeRecord);
+        if (messages.length > 0) f.sink.appended(messages);
+      }
+    }
+  }
+
+  /** After OFFSET_OUT_OF_RANGE: behind the log start, go on from it; past the end, truncated. */
+  private async realign(broker: Awaited<ReturnType<HeraldCluster['broker']>>, f: Followed): Promise<void> {
+    const list = async (timestamp: number) => {
+      const res = await broker.listOffsets({
+        isolationLevel: READ_COMMITTED,
+        topics: [{ topic: f.ref.topic, partitions: [{ partition: f.ref.partition, timestamp }] }],
+      });
+      const offset = res.responses[0]?.partitions[0]?.offset;
+      if (offset === undefined) throw new HeraldError('STORAGE_UNAVAILABLE', 'Kafka listed no offset');
+      return toHeraldOffset(offset);
+    };
+    const start = await list(EARLIEST);
+    const end = await list(LATEST);
+    if (f.next < start) {
+      this.logger.warn('retention overtook a followed Kafka partition', {
+        ...f.ref,
+        from: f.next,
+        to: start,
+      });
+      f.next = start;
+    } else if (f.next > end) {
+      this.logger.warn('a followed Kafka partition was truncated', { ...f.ref, from: f.next, to: end });
+      f.next = end;
+      f.sink.truncated(end - 1);
+    }
+  }
+}
