@@ -148,7 +148,7 @@ test('1,000 msg/s over 3 brokers and 8 producers holds within 10 %, and follows 
 
     await kubectlApply(
       c.ns.name,
-      topicManifest(TOPIC, PARTITIONS, '  rateLimit: {messagesPerSecond: RAISED}'),
+      topicManifest(TOPIC, PARTITIONS, `  rateLimit: {messagesPerSecond: ${RAISED}}`),
     );
     // The Topic has the new limit from here (kubectl returns once the apiserver stored it).
     const raised = Date.now();
