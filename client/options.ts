@@ -21,7 +21,11 @@ export interface ConnectionOptions {
 }
 
 export interface ProducerOptions extends ConnectionOptions {
-  /** How long the first message of a batch waits for company. */
+  /**
+   * On a partition with no Publish in flight, how long the first message of a batch waits for
+   * company (0: until the end of the current event-loop turn). While a Publish is in flight,
+   * messages collect until it is answered, whatever this is (client/batching.ts).
+   */
   lingerMs: number;
   /** Messages per Publish (the broker accepts up to 1000 by default). */
   maxBatchMessages: number;
@@ -68,7 +72,7 @@ export const CONNECTION_DEFAULTS = {
 };
 
 export const PRODUCER_DEFAULTS = {
-  lingerMs: 5,
+  lingerMs: 0,
   maxBatchMessages: 500,
   maxBatchBytes: 1024 * 1024,
   deliveryTimeoutMs: 30_000,
