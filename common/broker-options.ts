@@ -59,7 +59,7 @@ export interface BrokerOptions {
     maxBatchRows: number;
     /** Group commit: bytes per INSERT. */
     maxBatchBytes: number;
-    /** Group commit: how long the first queued request waits for company. */
+    /** Group commit: how long the first queued request waits for company while other commits run (with none running, a commit starts at the end of the turn). */
     lingerMs: number;
     /** Group commit: bytes in one transaction over all partitions. */
     maxCommitBytes: number;

@@ -81,7 +81,12 @@ export class Delivery {
       metrics: this.metrics,
       logger: this.logger,
     } = ctx);
-    this.offsets = new OffsetCommitter(ctx.store, options.commitIntervalMs, ctx.logger);
+    this.offsets = new OffsetCommitter(
+      ctx.store,
+      options.commitIntervalMs,
+      ctx.logger,
+      ctx.metrics.offsetWrite,
+    );
     this.offsets.start();
   }
 
@@ -305,8 +310,12 @@ export class Delivery {
   }
 
   private delivered(cursor: GroupCursor, taken: Delivered[], consumer: ConsumerClaim): Delivered[] {
+    const log = this.logs.get(partitionKey(cursor.ref));
+    const now = performance.now();
     for (const d of taken) {
       this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
+      const committedAt = d.attempt === 1 ? log?.committedAt(d.message.offset) : undefined;
+      if (committedAt !== undefined) this.metrics.deliveryWake.observe((now - committedAt) / 1000);
     }
     let redeliveries = 0;
     for (const d of taken) if (d.attempt > 1) redeliveries++;

@@ -15,6 +15,8 @@ export class OffsetCommitter {
     private readonly store: Pick<MessageStore, 'commitOffsets'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
+    /** Seconds per offset write (it shares the store with the group commits). */
+    private readonly written: { observe(seconds: number): void } = { observe: () => undefined },
   ) {}
 
   start(): void {
@@ -41,8 +43,12 @@ export class OffsetCommitter {
     this.dirty.clear();
     if (cursors.length === 0) return;
     const commits = cursors.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+    const started = performance.now();
     this.running = this.store.commitOffsets(commits).then(
-      () => cursors.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset))),
+      () => {
+        this.written.observe((performance.now() - started) / 1000);
+        cursors.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset)));
+      },
       (err: unknown) => {
         for (const c of cursors) this.dirty.add(c);
         throw err;

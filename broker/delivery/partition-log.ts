@@ -8,6 +8,9 @@ export interface LogCacheLimits {
   maxBytes: number;
 }
 
+/** Appends whose commit time is kept (for the delivery wake-up metric). */
+const APPEND_TIMES = 32;
+
 export class PartitionLog {
   /** The highest committed offset (0: empty). */
   endOffset: number;
@@ -17,6 +20,8 @@ export class PartitionLog {
   private head = 0;
   private bytes = 0;
   private listeners = new Set<() => void>();
+  /** The newest appends: first offset and when it was committed (performance.now()). */
+  private appends: { first: number; at: number }[] = [];
 
   constructor(
     readonly ref: PartitionRef,
@@ -29,6 +34,10 @@ export class PartitionLog {
 
   /** Called by the writer after a commit, in offset order. */
   appended(messages: StoredMessage[]): void {
+    if (messages.length > 0) {
+      this.appends.push({ first: messages[0].offset, at: performance.now() });
+      if (this.appends.length > APPEND_TIMES) this.appends.shift();
+    }
     for (const m of messages) {
       this.cache.push(m);
       this.bytes += m.body.length;
@@ -49,6 +58,7 @@ export class PartitionLog {
   /** After the writer re-read the end offset (unknown outcome of a failed write). */
   reset(endOffset: number): void {
     this.cache = [];
+    this.appends = [];
     this.head = 0;
     this.bytes = 0;
     this.endOffset = endOffset;
@@ -82,6 +92,14 @@ export class PartitionLog {
   cached(offset: number): StoredMessage | undefined {
     const found = this.readCached(offset, 1)?.[0];
     return found?.offset === offset ? found : undefined;
+  }
+
+  /** When the message at `offset` was committed (performance.now()), if it was one of the newest appends. */
+  committedAt(offset: number): number | undefined {
+    if (offset > this.endOffset) return undefined;
+    for (let i = this.appends.length - 1; i >= 0; i--)
+      if (this.appends[i].first <= offset) return this.appends[i].at;
+    return undefined;
   }
 
   /** Calls `listener` after every append or reset; returns the unsubscribe function. */
