@@ -81,6 +81,8 @@ export interface BrokerOptions {
     /** The per-partition cache of the newest committed messages. */
     tailCacheMessages: number;
     tailCacheBytes: number;
+    /** Bytes of bodies all partitions' tail caches hold together (the largest give way first). */
+    tailCacheTotalBytes: number;
     /** An idle cursor re-reads its resend schedule's head at most this often (a lost wake-up's bound). */
     resendPollMs: number;
     /**
@@ -219,6 +221,7 @@ export const DEFAULTS = {
     prefetchMessages: 500,
     tailCacheMessages: 500,
     tailCacheBytes: 512 * 1024,
+    tailCacheTotalBytes: 32 * 1024 * 1024,
     resendPollMs: 3_000,
     subscribeRecheckMs: 2_000,
     resendBatch: 200,
@@ -299,6 +302,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   int('delivery.prefetchMessages', o.delivery.prefetchMessages, 1);
   int('delivery.tailCacheMessages', o.delivery.tailCacheMessages, 1);
   int('delivery.tailCacheBytes', o.delivery.tailCacheBytes, 1);
+  int('delivery.tailCacheTotalBytes', o.delivery.tailCacheTotalBytes, 1);
   int('delay.maxHorizonMs', o.delay.maxHorizonMs, 1);
   int('delay.tickMs', o.delay.tickMs, 1, 1000);
   int('delay.windowMs', o.delay.windowMs, o.delay.tickMs);

@@ -1,5 +1,5 @@
-// Herald as a peer: one broker process (broker/main.ts, standalone, the production entry point)
-// on a fresh MariaDB database with the product's default options, driven two ways:
+// Herald as a peer: one broker process (dist/broker/main.js, compiled as the image runs it;
+// standalone) on a fresh MariaDB database with the product's default options, driven two ways:
 // - "sdk": the TypeScript SDK as an application writes it: one Producer shared by every
 //   producer loop (send() per message, keyed), one Consumer in direct mode on Subscribe streams;
 // - "grpc": the generated gRPC client: a batch is one unary Publish, single messages go on a
@@ -33,6 +33,8 @@ export async function startHerald(
   topics: string[],
   options: Partial<BrokerOptionsInput>,
   nodeArgs: string[],
+  /** The compiled broker entry point (dist/broker/main.js). */
+  compiled: string,
 ): Promise<Herald> {
   const broker = await spawnBroker(
     {
@@ -43,6 +45,8 @@ export async function startHerald(
       ...options,
     },
     nodeArgs,
+    {},
+    compiled,
   );
   const processes = () => ({ broker: [broker.child.pid!], mariadb: pidsNamed('mariadbd') });
   const sdk = new SdkDriver(broker.address, broker.metricsAddress, processes);

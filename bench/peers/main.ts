@@ -458,9 +458,18 @@ function profileText(b: BrokerProfile): string {
 async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   // Installs what is missing (idempotent: a warm run only checks stamps).
-  execFileSync('bash', [join(__dirname, '..', '..', 'test', 'env', 'tools.sh'), 'peers'], {
-    stdio: 'inherit',
-  });
+  const root = join(__dirname, '..', '..');
+  execFileSync('bash', [join(root, 'test', 'env', 'tools.sh'), 'peers'], { stdio: 'inherit' });
+  // The broker runs compiled, as in the image (npm run build's tsc step).
+  console.log('compiling the broker (tsc -p tsconfig.build.json)');
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   const load = { before: loadAverage(), after: [NaN, NaN, NaN] as number[] };
   console.log(`load average before: ${load.before.join(' ')}; ${SECONDS} s per run, backlog ${BACKLOG}`);
   const dir = mkdtempSync(join(tmpdir(), 'herald-peers-'));
@@ -482,6 +491,7 @@ async function main(): Promise<void> {
             ['herald-sdk', 'herald-grpc'].flatMap(workloadQueues),
             JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as object,
             (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+            join(root, 'dist', 'broker', 'main.js'),
           );
           started.push(herald);
           console.log(
