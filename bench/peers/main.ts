@@ -63,6 +63,8 @@ interface ThroughputResult {
   check: Check;
   /** Publish calls per message (Herald SDK only). */
   callsPerMessage?: number;
+  /** CPU of the benchmark process (the clients) per message published, µs. */
+  clientCpuUsPerMessage: number;
 }
 
 interface LatencyResult {
@@ -162,6 +164,7 @@ async function throughput(
   return {
     rate,
     cpu: cpuShare,
+    clientCpuUsPerMessage: (cpuShare.client / 100) * (1e6 / rate),
     check,
     ...(callsMade > 0 ? { callsPerMessage: callsMade / ledger.publishedCount } : {}),
   };
@@ -425,9 +428,13 @@ function detail(results: Record<string, SystemResult>): string {
   for (const r of Object.values(results)) {
     const t = (w: string, x: ThroughputResult | undefined) => {
       if (!x) return;
-      const calls =
-        x.callsPerMessage === undefined ? '' : `${x.callsPerMessage.toFixed(3)} Publish calls per message`;
-      lines.push(`| ${r.name} | ${w} | ${cpuCell(x.cpu)} | ${checkCell(x.check)} | ${calls} |`);
+      const notes = [
+        `client CPU ${fmt(x.clientCpuUsPerMessage)} µs per message`,
+        ...(x.callsPerMessage === undefined
+          ? []
+          : [`${x.callsPerMessage.toFixed(3)} Publish calls per message`]),
+      ].join('; ');
+      lines.push(`| ${r.name} | ${w} | ${cpuCell(x.cpu)} | ${checkCell(x.check)} | ${notes} |`);
     };
     t('batch', r.batch);
     t('each', r.each);
