@@ -1,4 +1,5 @@
-// Assembles a broker: store, owned partitions (log + writer each), publish and delivery
+// Assembles a broker: its stores (openStorage; each topic writes to the message store of its
+// storage kind), owned partitions (log + writer each), publish and delivery
 // paths, the gRPC server with health and reflection, and the metrics endpoint; and takes it
 // apart again in the order that loses nothing.
 import { loadProtos } from '../proto/load';
@@ -22,14 +23,11 @@ import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
+import { rpcMetrics } from '../common/grpc/rpc-metrics';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
-// The storage factory replaces these two imports in the seams work (#10); until then the
-// boundary rule has this one exception.
-// eslint-disable-next-line no-restricted-imports
-import { createMysqlStore } from '../storage/mysql/mysql-store';
-// eslint-disable-next-line no-restricted-imports
-import type { MysqlStores } from '../storage/mysql/mysql-store';
+import { openStorage } from '../storage/index';
+import type { MessageStore, Storage, StorageConfig } from '../storage/index';
 import { CommandPoller } from './commands/command-poller';
 import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
@@ -63,23 +61,28 @@ export async function startBroker(
   input: BrokerOptionsInput,
   logger: Logger,
   ownership: Ownership = new StandaloneOwnership(),
+  /** Tests: stores opened by the caller (a memory store with fewer capabilities); closed at shutdown. */
+  opened?: Storage,
 ): Promise<Broker> {
   const options = resolveOptions(input);
-  const store: MysqlStores = await createMysqlStore({
-    ...options.mysql,
-    logger: logger.namespace('storage'),
-  });
+  const storage = opened ?? (await openStorage(storageConfig(options), logger.namespace('storage')));
   try {
-    return await assemble(options, store, ownership, logger);
+    return await assemble(options, storage, ownership, logger);
   } catch (err) {
-    await store.close();
+    await storage.close();
     throw err;
   }
 }
 
+function storageConfig(options: BrokerOptions): StorageConfig {
+  if (options.storage === 'memory') return { memory: {} };
+  const { url, poolSize, connectTimeoutMs, queryTimeoutMs } = options.mysql;
+  return { mysql: { url, poolSize, connectTimeoutMs, queryTimeoutMs } };
+}
+
 async function assemble(
   options: BrokerOptions,
-  store: MysqlStores,
+  storage: Storage,
   ownership: Ownership,
   logger: Logger,
 ): Promise<Broker> {
@@ -87,10 +90,12 @@ async function assemble(
     ? leaseMode(options.meta, options.advertisedAddress, (t) => topics.define(t), logger)
     : undefined;
   const topics = new Topics(options.topics, cluster?.ownership ?? ownership);
+  /** The message store of a topic: the one of its storage kind. */
+  const storeOf = (topic: string): MessageStore => storage.messages(topics.topic(topic).storage);
   // Traces name the recording broker: its id in lease mode, else its address once bound.
   let brokerId = options.meta?.brokerId ?? options.advertisedAddress;
   const identity = () => brokerId;
-  const health = new StorageHealth(store, options.mysql.pingIntervalMs, logger.namespace('storage'));
+  const health = new StorageHealth(storage, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
   const tailBudget = new CacheBudget(options.delivery.tailCacheTotalBytes);
   const writers = new Map<string, PartitionWriter>();
@@ -98,7 +103,7 @@ async function assemble(
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
-        store,
+        storage.traces,
         {
           broker: identity,
           flushIntervalMs: options.trace.flushIntervalMs,
@@ -111,33 +116,43 @@ async function assemble(
       )
     : undefined;
   const tracer = traceWriter ?? NO_TRACE;
-  const committer = new GroupCommitter(
-    store,
-    {
-      maxRows: options.publish.maxBatchRows,
-      maxBytes: options.publish.maxBatchBytes,
-      lingerMs: options.publish.lingerMs,
-      maxCommitBytes: options.publish.maxCommitBytes,
-      maxConcurrentCommits: options.publish.maxConcurrentCommits,
-    },
-    metrics,
-    logger.namespace('publish'),
-    (err) => health.failed(err),
-  );
+  // Group commit: one committer per message store, each writing that store's partitions.
+  const committers = new Map<MessageStore, GroupCommitter>();
+  const committerOf = (topic: string): GroupCommitter => {
+    const store = storeOf(topic);
+    let committer = committers.get(store);
+    if (!committer) {
+      committer = new GroupCommitter(
+        store,
+        {
+          maxRows: options.publish.maxBatchRows,
+          maxBytes: options.publish.maxBatchBytes,
+          lingerMs: options.publish.lingerMs,
+          maxCommitBytes: options.publish.maxCommitBytes,
+          maxConcurrentCommits: options.publish.maxConcurrentCommits,
+        },
+        metrics,
+        logger.namespace('publish'),
+        (err) => health.failed(err),
+      );
+      committers.set(store, committer);
+    }
+    return committer;
+  };
   /** Appends delayed messages that fell due through the group commit (owner-allocated offsets). */
   const dispatch = async (ref: PartitionRef, due: DelayedMessage[]): Promise<void> => {
     const writer = writers.get(partitionKey(ref));
     if (!writer) throw new HeraldError('NOT_PARTITION_OWNER', `${partitionKey(ref)} is not loaded`);
     const messages = due.map((d) => ({ ...d.message, scheduled: { id: d.id, deliverAt: d.deliverAt } }));
     const bytes = messages.reduce((n, m) => n + messageSize(m), 0);
-    const firstOffset = await committer.publish(writer, messages, bytes);
+    const firstOffset = await committerOf(ref.topic).publish(writer, messages, bytes);
     const now = Date.now();
     due.forEach((d, i) => tracer.record(dispatchedEvent(ref, firstOffset + i, d)));
     metrics.delayedDispatched.inc({ topic: ref.topic }, due.length);
     for (const d of due) metrics.delayedLateness.observe((now - d.deliverAt) / 1000);
   };
   const delays = new Delays(
-    store,
+    storage.delays,
     options.delay,
     options.publish.maxBatchRows,
     dispatch,
@@ -146,6 +161,7 @@ async function assemble(
   );
   /** Loads a partition to serve: its end offset, a log and writer starting there, its delays. */
   const load = async (ref: PartitionRef): Promise<number> => {
+    const store = storeOf(ref.topic);
     const endOffset = await store.lastOffset(ref);
     const known = writers.get(partitionKey(ref));
     if (known) {
@@ -161,22 +177,22 @@ async function assemble(
     const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
     logs.set(partitionKey(ref), log);
     writers.set(partitionKey(ref), writer);
-    committer.add(writer);
+    committerOf(ref.topic).add(writer);
     delays.acquired(ref);
     return endOffset;
   };
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
   // tables, and partitions are loaded as their leases arrive.
   for (const t of topics.all()) {
-    await store.ensureTopic(t.name, t.partitions);
+    await storeOf(t.name).ensureTopic(t.name, t.partitions);
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(
     {
       topics,
       logs,
-      store,
-      retries: store,
+      stores: storeOf,
+      retries: storage.retries,
       metrics,
       logger: logger.namespace('delivery'),
       leases: cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
@@ -188,7 +204,7 @@ async function assemble(
   const publisher = new Publisher(
     topics,
     writers,
-    committer,
+    committerOf,
     health,
     options.publish,
     metrics,
@@ -199,13 +215,13 @@ async function assemble(
   const maintenance = new Maintenance(
     topics,
     logs,
-    store,
+    storeOf,
     options.retention,
     metrics,
     logger.namespace('maintenance'),
   );
   const commands = new CommandPoller(
-    store,
+    storage.traces,
     delivery,
     (ref) => logs.has(partitionKey(ref)) && (cluster?.ownership ?? ownership).owner(ref).owned,
     { intervalMs: options.commands.pollIntervalMs, batch: 100 },
@@ -213,7 +229,7 @@ async function assemble(
   );
   await commands.start();
   const expiry = new LogExpiry(
-    store,
+    storage.traces,
     {
       intervalMs: options.trace.expireIntervalMs,
       traceRetentionMs: options.trace.retentionHours * 3_600_000,
@@ -230,24 +246,41 @@ async function assemble(
       return (await cluster.routes.refresh(name)).topic;
     }
   };
-  const protos = loadProtos().grpc.herald.v1;
-  const grpcServer = await startGrpcServer(options.listen, [
-    {
-      name: 'herald.v1.Broker',
-      definition: protos.Broker.service,
-      handlers: brokerHandlers(
-        publisher,
-        delivery,
-        cluster?.router ?? LOCAL_ONLY,
-        logger.namespace('server'),
-      ),
-    },
-    {
-      name: 'herald.v1.Admin',
-      definition: protos.Admin.service,
-      handlers: adminHandlers(delivery, { store, topic: topicOf, broker: identity, tracer }),
-    },
-  ]);
+  const loaded = loadProtos();
+  const protos = loaded.grpc.herald.v1;
+  const grpcServer = await startGrpcServer({
+    listen: options.listen,
+    services: [
+      {
+        name: 'herald.v1.Broker',
+        definition: protos.Broker.service,
+        handlers: brokerHandlers(
+          publisher,
+          delivery,
+          cluster?.router ?? LOCAL_ONLY,
+          logger.namespace('server'),
+        ),
+      },
+      {
+        name: 'herald.v1.Admin',
+        definition: protos.Admin.service,
+        handlers: adminHandlers(
+          delivery,
+          {
+            messages: (t) => storage.messages(t.storage),
+            traces: storage.traces,
+            retries: storage.retries,
+            topic: topicOf,
+            broker: identity,
+            tracer,
+          },
+          logger.namespace('server'),
+        ),
+      },
+    ],
+    reflection: loaded.reflection,
+    interceptors: [rpcMetrics(metrics.registry)],
+  });
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;
   const metricsServer = await startMetricsServer(
     options.metricsListen,
@@ -290,7 +323,7 @@ async function assemble(
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     // Delayed publishes are answered and due messages stop entering the write queues first.
     await delays.stop();
-    await committer.drain();
+    await Promise.all([...committers.values()].map((c) => c.drain()));
     await maintenance.stop();
     await commands.stop();
     await expiry.stop();
@@ -309,7 +342,7 @@ async function assemble(
     // After the last call: every event recorded is written (or dropped, if the store is down).
     await traceWriter?.stop();
     await metricsServer.close();
-    await store.close();
+    await storage.close();
     logger.info('broker stopped');
   };
   return {

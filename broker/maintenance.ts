@@ -1,6 +1,6 @@
-// Periodic upkeep of the partitions this broker owns: time retention by whole table
-// partitions (MessageStore.maintainSegments), which also keeps empty segments ahead of the
-// end offset. Runs once at start and then every retention.intervalMs; a failure on one
+// Periodic upkeep of the partitions this broker owns: time retention by whole segments
+// (SegmentRetention.maintainSegments, for topics whose message store offers it; MySQL: table
+// partitions), which also keeps empty segments ahead of the end offset. Runs once at start and then every retention.intervalMs; a failure on one
 // partition is logged and the next one is still maintained.
 import type { Logger } from '../common/logger';
 import type { PartitionLog } from './delivery/partition-log';
@@ -20,7 +20,8 @@ export class Maintenance {
   constructor(
     private readonly topics: Topics,
     private readonly logs: Map<string, PartitionLog>,
-    private readonly store: MessageStore,
+    /** The message store of a topic. */
+    private readonly stores: (topic: string) => MessageStore,
     private readonly options: BrokerOptions['retention'],
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -46,11 +47,14 @@ export class Maintenance {
   async runOnce(now = Date.now()): Promise<void> {
     for (const topic of this.topics.all()) {
       const expireBefore = now - topic.retentionHours * HOUR_MS;
+      const retention = this.stores(topic.name).segments;
+      // A store without segment retention keeps (or expires) messages by its own means.
+      if (!retention) continue;
       for (const ref of this.topics.ownedPartitions(topic.name)) {
         const log = this.logs.get(partitionKey(ref));
         if (!log || this.stopped) continue;
         try {
-          const dropped = await this.store.maintainSegments(
+          const dropped = await retention.maintainSegments(
             ref,
             log.endOffset,
             this.options.segmentMessages,

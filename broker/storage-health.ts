@@ -1,9 +1,9 @@
-// Whether the message store answers. Failed writes report at once (so publishes fail fast
+// Whether the stores answer. Failed writes report at once (so publishes fail fast
 // while it is down); a periodic ping notices both outages and recovery. Listeners drive
 // readiness (grpc.health.v1) and the herald_storage_up metric.
 import type { HeraldError } from '../common/errors';
 import type { Logger } from '../common/logger';
-import type { MessageStore } from '../storage/storage';
+import type { Storage } from '../storage/index';
 
 export class StorageHealth {
   available = true;
@@ -13,7 +13,7 @@ export class StorageHealth {
   private listeners: ((available: boolean) => void)[] = [];
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly store: Pick<Storage, 'ping'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}

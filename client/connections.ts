@@ -1,7 +1,8 @@
-// One gRPC channel per broker address, shared by the Broker and Admin stubs, and unary calls as
-// promises that fail with typed errors (client/errors.ts).
-import * as grpc from '@grpc/grpc-js';
+// One gRPC channel per broker address (the shared channel factory), shared by the Broker and
+// Admin stubs, and unary calls as promises that fail with typed errors (common/errors.ts).
+import type * as grpc from '@grpc/grpc-js';
 import { callError } from '../common/errors';
+import { Channels } from '../common/grpc/channels';
 import { loadProtos } from '../proto/load';
 import type { AdminClient } from '../proto/gen/herald/v1/Admin';
 import type { BrokerClient } from '../proto/gen/herald/v1/Broker';
@@ -15,26 +16,19 @@ export interface BrokerStubs {
 export type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
 export class BrokerConnections {
-  private readonly stubs = new Map<string, BrokerStubs>();
+  private readonly channels = new Channels();
 
   get(address: string): BrokerStubs {
-    let s = this.stubs.get(address);
-    if (!s) {
-      const v1 = loadProtos().grpc.herald.v1;
-      const broker = new v1.Broker(address, grpc.credentials.createInsecure());
-      // The Admin stub reuses the Broker stub's channel.
-      const admin = new v1.Admin(address, grpc.credentials.createInsecure(), {
-        channelOverride: broker.getChannel(),
-      });
-      s = { address, broker, admin };
-      this.stubs.set(address, s);
-    }
-    return s;
+    const v1 = loadProtos().grpc.herald.v1;
+    return {
+      address,
+      broker: this.channels.client(v1.Broker, address),
+      admin: this.channels.client(v1.Admin, address),
+    };
   }
 
   close(): void {
-    for (const s of this.stubs.values()) s.broker.close();
-    this.stubs.clear();
+    this.channels.close();
   }
 }
 

@@ -1,5 +1,6 @@
 // Exponential backoff with full jitter (AWS's "full jitter": a random delay between 0 and the
 // exponential cap), and a retry loop bounded by a total deadline. Pure except for the timer.
+import { check, int, num } from './options';
 
 export interface BackoffOptions {
   /** The cap of the first retry's delay. */
@@ -14,12 +15,9 @@ export const BACKOFF_DEFAULTS: BackoffOptions = { initialMs: 50, maxMs: 2000, mu
 
 /** Checks backoff options, naming the field (`prefix.initialMs`...). */
 export function checkBackoff(prefix: string, o: BackoffOptions): BackoffOptions {
-  positiveInt(`${prefix}.initialMs`, o.initialMs);
-  positiveInt(`${prefix}.maxMs`, o.maxMs);
-  if (o.maxMs < o.initialMs) throw new RangeError(`${prefix}.maxMs must be >= ${prefix}.initialMs`);
-  if (typeof o.multiplier !== 'number' || !(o.multiplier >= 1)) {
-    throw new RangeError(`${prefix}.multiplier must be a number >= 1, got ${String(o.multiplier)}`);
-  }
+  check(`${prefix}.initialMs`, o.initialMs, int(1));
+  check(`${prefix}.maxMs`, o.maxMs, int(o.initialMs));
+  check(`${prefix}.multiplier`, o.multiplier, num({ min: 1 }));
   return o;
 }
 
@@ -56,11 +54,5 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
       if (now() + delay >= o.deadline) throw err;
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     }
-  }
-}
-
-function positiveInt(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${field} must be a positive integer, got ${JSON.stringify(value)}`);
   }
 }

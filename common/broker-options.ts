@@ -1,11 +1,35 @@
-// Broker options: defaults spread first, then every field checked, with errors that name
-// the field ("publish.maxBatchRows must be an integer >= 1"). Pure; unit-tested.
-import { GroupPolicyError, resolveGroupPolicy } from './group-policy';
+// Broker options, one table per section: each option's default and rule written once, checked
+// by common/options.ts (defaults spread first, then every field), with errors that name the
+// field ("publish.maxBatchRows must be an integer >= 1, got 0"). Pure; unit-tested.
+import { resolveGroupPolicy } from './group-policy';
 import type { GroupPolicy, GroupPolicyInput } from './group-policy';
-import { nameProblem } from './names';
+import { MAX_NAME_LENGTH, nameProblem } from './names';
+import {
+  OptionsError,
+  bool,
+  check,
+  defaults,
+  field,
+  hostPort,
+  int,
+  matches,
+  nonEmpty,
+  num,
+  oneOf,
+  resolve,
+} from './options';
+import type { Rule, Table } from './options';
+
+export { OptionsError };
+
+/** Where a topic's messages live (Topic spec.storage). */
+export const STORAGE_KINDS = ['mysql', 'kafka', 'memory'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export interface TopicOptions {
   name: string;
+  /** The message store of its partitions (Topic spec.storage). */
+  storage: StorageKind;
   partitions: number;
   /** Largest accepted message body plus key, ref key, tags and properties, in bytes. */
   maxMessageBytes: number;
@@ -45,6 +69,11 @@ export interface BrokerOptions {
   advertisedAddress: string;
   /** host:port for the Prometheus /metrics endpoint; port 0 picks a free port. */
   metricsListen: string;
+  /**
+   * The pool store: `mysql`, or `memory` (nothing durable: tests and SDK development). It is
+   * also the default storage of the configured topics.
+   */
+  storage: 'mysql' | 'memory';
   mysql: {
     url: string;
     poolSize: number;
@@ -189,7 +218,8 @@ export type BrokerOptionsInput = Partial<
   groups?: Record<string, GroupPolicyInput>;
   defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
-  mysql: Partial<BrokerOptions['mysql']> & { url: string };
+  /** Required with `storage: mysql` (the default). */
+  mysql?: Partial<BrokerOptions['mysql']> & { url: string };
   publish?: Partial<BrokerOptions['publish']>;
   delivery?: Partial<BrokerOptions['delivery']>;
   topics: (Partial<TopicOptions> & { name: string; partitions: number })[];
@@ -199,130 +229,144 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** The Topic CRD's default spec.retention.hours (7 days). */
 export const DEFAULT_RETENTION_HOURS = 168;
 
-export const DEFAULTS = {
-  listen: '127.0.0.1:7600',
-  metricsListen: '127.0.0.1:9600',
-  mysql: { poolSize: 16, connectTimeoutMs: 2000, queryTimeoutMs: 10_000, pingIntervalMs: 1000 },
-  publish: {
-    maxBatchRows: 500,
-    maxBatchBytes: 1024 * 1024,
-    lingerMs: 1,
-    maxCommitBytes: 2 * 1024 * 1024,
-    maxConcurrentCommits: 4,
-    maxRequestMessages: 1000,
-    maxRequestBytes: 8 * 1024 * 1024,
-  },
-  delivery: {
-    defaultAckTimeoutMs: 30_000,
-    commitIntervalMs: 100,
-    maxInFlight: 10_000,
-    maxPullMessages: 1000,
-    maxPullWaitMs: 30_000,
-    prefetchMessages: 500,
-    tailCacheMessages: 500,
-    tailCacheBytes: 512 * 1024,
-    tailCacheTotalBytes: 32 * 1024 * 1024,
-    resendPollMs: 3_000,
-    subscribeRecheckMs: 2_000,
-    resendBatch: 200,
-    retryWriteBackoffMs: 1_000,
-  },
-  delay: { maxHorizonMs: 366 * 86_400_000, tickMs: 100, windowMs: 60_000, maxLoaded: 100_000 },
-  retention: { segmentMessages: 1_000_000, intervalMs: 60_000 },
-  trace: {
-    enabled: true,
-    flushIntervalMs: 200,
-    maxBatchEvents: 1000,
-    maxBufferedEvents: 100_000,
-    retentionHours: 72,
-    expireIntervalMs: 60_000,
-  },
-  commands: { pollIntervalMs: 1000, retentionMs: 3_600_000 },
-  shutdownTimeoutMs: 10_000,
-  meta: { weight: 1, safetyMarginSeconds: 2, routeTtlMs: 5_000, consumerLeaseCacheMs: 1_000 },
+type Server = Pick<BrokerOptions, 'listen' | 'metricsListen' | 'storage' | 'shutdownTimeoutMs'>;
+const SERVER: Table<Server> = {
+  listen: field('127.0.0.1:7600', hostPort),
+  storage: field<BrokerOptions['storage']>('mysql', oneOf('mysql', 'memory')),
+  metricsListen: field('127.0.0.1:9600', hostPort),
+  shutdownTimeoutMs: field(10_000, int(0)),
 };
 
-export class OptionsError extends Error {
-  override readonly name = 'OptionsError';
-  constructor(
-    readonly field: string,
-    problem: string,
-  ) {
-    super(`${field} ${problem}`);
-  }
-}
+const MYSQL: Table<BrokerOptions['mysql']> = {
+  url: field('', matches(/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+$/, 'mysql://user:password@host:port/database')),
+  poolSize: field(16, int(1)),
+  connectTimeoutMs: field(2000, int(1)),
+  queryTimeoutMs: field(10_000, int(1)),
+  pingIntervalMs: field(1000, int(1)),
+};
+
+const PUBLISH: Table<BrokerOptions['publish']> = {
+  maxBatchRows: field(500, int(1)),
+  maxBatchBytes: field(1024 * 1024, int(1)),
+  lingerMs: field(1, int(0)),
+  maxCommitBytes: field(2 * 1024 * 1024, int(1)),
+  maxConcurrentCommits: field(4, int(1)),
+  maxRequestMessages: field(1000, int(1)),
+  maxRequestBytes: field(8 * 1024 * 1024, int(1)),
+};
+
+const DELIVERY: Table<BrokerOptions['delivery']> = {
+  defaultAckTimeoutMs: field(30_000, int(1)),
+  commitIntervalMs: field(100, int(1)),
+  maxInFlight: field(10_000, int(1)),
+  maxPullMessages: field(1000, int(1)),
+  maxPullWaitMs: field(30_000, int(0)),
+  prefetchMessages: field(500, int(1)),
+  tailCacheMessages: field(500, int(1)),
+  tailCacheBytes: field(512 * 1024, int(1)),
+  tailCacheTotalBytes: field(32 * 1024 * 1024, int(1)),
+  resendPollMs: field(3_000, int(1)),
+  subscribeRecheckMs: field(2_000, int(1)),
+  resendBatch: field(200, int(1, 10_000)),
+  retryWriteBackoffMs: field(1_000, int(1)),
+};
+
+/** delay.windowMs must also be at least delay.tickMs (checked after the table). */
+const DELAY: Table<BrokerOptions['delay']> = {
+  maxHorizonMs: field(366 * 86_400_000, int(1)),
+  tickMs: field(100, int(1, 1000)),
+  windowMs: field(60_000, int(1)),
+  maxLoaded: field(100_000, int(1)),
+};
+
+const RETENTION: Table<BrokerOptions['retention']> = {
+  segmentMessages: field(1_000_000, int(1)),
+  intervalMs: field(60_000, int(1)),
+};
+
+/** trace.maxBufferedEvents must also be at least trace.maxBatchEvents (checked after the table). */
+const TRACE: Table<BrokerOptions['trace']> = {
+  enabled: field(true, bool),
+  flushIntervalMs: field(200, int(1)),
+  maxBatchEvents: field(1000, int(1, 10_000)),
+  maxBufferedEvents: field(100_000, int(1)),
+  retentionHours: field(72, int(1)),
+  expireIntervalMs: field(60_000, int(1)),
+};
+
+const COMMANDS: Table<BrokerOptions['commands']> = {
+  pollIntervalMs: field(1000, int(1)),
+  retentionMs: field(3_600_000, int(1)),
+};
+
+/** A topic's optional fields; topics[].maxMessageBytes must also fit publish.maxRequestBytes. */
+const TOPIC: Table<Omit<TopicOptions, 'name' | 'partitions'>> = {
+  storage: field<StorageKind>('mysql', oneOf(...STORAGE_KINDS)),
+  maxMessageBytes: field(DEFAULT_MAX_MESSAGE_BYTES, int(1)),
+  priority: field(false, bool),
+  delay: field(false, bool),
+  retentionHours: field(DEFAULT_RETENTION_HOURS, num({ above: 0, max: 87_600 })),
+};
+const PARTITIONS = int(1, 1024);
+
+type MetaTabled = Pick<
+  MetaOptions,
+  'namespace' | 'pool' | 'brokerId' | 'zone' | 'weight' | 'routeTtlMs' | 'consumerLeaseCacheMs'
+>;
+const META: Table<MetaTabled> = {
+  namespace: field('', nonEmpty),
+  pool: field('', nonEmpty),
+  brokerId: field('', { ...nonEmpty, describe: `${nonEmpty.describe} (or set HERALD_POD_NAME)` }),
+  zone: field('', { describe: 'a string', ok: (v) => typeof v === 'string' }),
+  weight: field(1, int(1, 1000)),
+  routeTtlMs: field(5_000, int(1)),
+  consumerLeaseCacheMs: field(1_000, int(0)),
+};
+/** The BrokerPool's spec.leases.safetyMarginSeconds default. */
+const SAFETY_MARGIN: Table<{ safetyMarginSeconds: number }> = {
+  safetyMarginSeconds: field(2, num({ min: 0 })),
+};
+
+/** Every default, for tests and tools. */
+export const DEFAULTS = {
+  ...defaults(SERVER),
+  mysql: defaults(MYSQL),
+  publish: defaults(PUBLISH),
+  delivery: defaults(DELIVERY),
+  delay: defaults(DELAY),
+  retention: defaults(RETENTION),
+  trace: defaults(TRACE),
+  commands: defaults(COMMANDS),
+  topic: defaults(TOPIC),
+  meta: { ...defaults(META), ...defaults(SAFETY_MARGIN) },
+};
+
+const topicName: Rule = {
+  describe: `a name of 1..${MAX_NAME_LENGTH} lower-case letters, digits and "-", starting and ending alphanumeric`,
+  ok: (v) => typeof v === 'string' && nameProblem(v) === undefined,
+};
 
 export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
-  const listen = input.listen ?? DEFAULTS.listen;
+  const server = resolve('', SERVER, input);
   const o: BrokerOptions = {
-    listen,
-    advertisedAddress: input.advertisedAddress ?? listen,
-    metricsListen: input.metricsListen ?? DEFAULTS.metricsListen,
-    mysql: { ...DEFAULTS.mysql, ...input.mysql },
-    topics: (input.topics ?? []).map((t) => ({
-      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-      priority: false,
-      delay: false,
-      retentionHours: DEFAULT_RETENTION_HOURS,
-      ...t,
-    })),
-    publish: { ...DEFAULTS.publish, ...input.publish },
-    delivery: { ...DEFAULTS.delivery, ...input.delivery },
-    delay: { ...DEFAULTS.delay, ...input.delay },
-    retention: { ...DEFAULTS.retention, ...input.retention },
-    trace: { ...DEFAULTS.trace, ...input.trace },
-    commands: { ...DEFAULTS.commands, ...input.commands },
+    ...server,
+    advertisedAddress: input.advertisedAddress ?? server.listen,
+    // The pool's MySQL is needed (and checked) only when it is the pool store.
+    mysql: server.storage === 'mysql' ? resolve('mysql', MYSQL, input.mysql) : defaults(MYSQL),
+    topics: [],
+    publish: resolve('publish', PUBLISH, input.publish),
+    delivery: resolve('delivery', DELIVERY, input.delivery),
+    delay: resolve('delay', DELAY, input.delay),
+    retention: resolve('retention', RETENTION, input.retention),
+    trace: resolve('trace', TRACE, input.trace),
+    commands: resolve('commands', COMMANDS, input.commands),
     groups: {},
     defaultGroup: resolveGroupPolicy(),
-    shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
   };
-  hostPort('listen', o.listen);
-  hostPort('advertisedAddress', o.advertisedAddress);
-  hostPort('metricsListen', o.metricsListen);
-  if (typeof o.mysql.url !== 'string' || !/^mysql:\/\/[^/]+\/[A-Za-z0-9_]+$/.test(o.mysql.url)) {
-    throw new OptionsError('mysql.url', 'must look like mysql://user:password@host:port/database');
-  }
-  int('mysql.poolSize', o.mysql.poolSize, 1);
-  int('mysql.connectTimeoutMs', o.mysql.connectTimeoutMs, 1);
-  int('mysql.queryTimeoutMs', o.mysql.queryTimeoutMs, 1);
-  int('mysql.pingIntervalMs', o.mysql.pingIntervalMs, 1);
-  int('publish.maxBatchRows', o.publish.maxBatchRows, 1);
-  int('publish.maxBatchBytes', o.publish.maxBatchBytes, 1);
-  int('publish.lingerMs', o.publish.lingerMs, 0);
-  int('publish.maxCommitBytes', o.publish.maxCommitBytes, 1);
-  int('publish.maxConcurrentCommits', o.publish.maxConcurrentCommits, 1);
-  int('publish.maxRequestMessages', o.publish.maxRequestMessages, 1);
-  int('publish.maxRequestBytes', o.publish.maxRequestBytes, 1);
-  int('delivery.defaultAckTimeoutMs', o.delivery.defaultAckTimeoutMs, 1);
-  int('delivery.commitIntervalMs', o.delivery.commitIntervalMs, 1);
-  int('delivery.maxInFlight', o.delivery.maxInFlight, 1);
-  int('delivery.maxPullMessages', o.delivery.maxPullMessages, 1);
-  int('delivery.maxPullWaitMs', o.delivery.maxPullWaitMs, 0);
-  int('delivery.prefetchMessages', o.delivery.prefetchMessages, 1);
-  int('delivery.tailCacheMessages', o.delivery.tailCacheMessages, 1);
-  int('delivery.tailCacheBytes', o.delivery.tailCacheBytes, 1);
-  int('delivery.tailCacheTotalBytes', o.delivery.tailCacheTotalBytes, 1);
-  int('delay.maxHorizonMs', o.delay.maxHorizonMs, 1);
-  int('delay.tickMs', o.delay.tickMs, 1, 1000);
-  int('delay.windowMs', o.delay.windowMs, o.delay.tickMs);
-  int('delay.maxLoaded', o.delay.maxLoaded, 1);
-  int('retention.segmentMessages', o.retention.segmentMessages, 1);
-  int('retention.intervalMs', o.retention.intervalMs, 1);
-  if (typeof o.trace.enabled !== 'boolean') {
-    throw new OptionsError('trace.enabled', `must be true or false, got ${JSON.stringify(o.trace.enabled)}`);
-  }
-  int('trace.flushIntervalMs', o.trace.flushIntervalMs, 1);
-  int('trace.maxBatchEvents', o.trace.maxBatchEvents, 1, 10_000);
-  int('trace.maxBufferedEvents', o.trace.maxBufferedEvents, o.trace.maxBatchEvents);
-  int('trace.retentionHours', o.trace.retentionHours, 1);
-  int('trace.expireIntervalMs', o.trace.expireIntervalMs, 1);
-  int('commands.pollIntervalMs', o.commands.pollIntervalMs, 1);
-  int('commands.retentionMs', o.commands.retentionMs, 1);
-  int('delivery.resendPollMs', o.delivery.resendPollMs, 1);
-  int('delivery.subscribeRecheckMs', o.delivery.subscribeRecheckMs, 1);
-  int('delivery.resendBatch', o.delivery.resendBatch, 1, 10_000);
-  int('delivery.retryWriteBackoffMs', o.delivery.retryWriteBackoffMs, 1);
+  check('advertisedAddress', o.advertisedAddress, hostPort);
+  check('delay.windowMs', o.delay.windowMs, int(o.delay.tickMs));
+  check('trace.maxBufferedEvents', o.trace.maxBufferedEvents, int(o.trace.maxBatchEvents));
   // Undeclared groups keep the broker-wide delivery settings unless defaultGroup names others.
   o.defaultGroup = groupPolicy('defaultGroup', {
     ackTimeoutMs: o.delivery.defaultAckTimeoutMs,
@@ -334,25 +378,20 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     if (problem) throw new OptionsError(`groups.${name}`, `is not a valid group name: it ${problem}`);
     o.groups[name] = groupPolicy(`groups.${name}`, policy);
   }
-  int('shutdownTimeoutMs', o.shutdownTimeoutMs, 0);
   const seen = new Set<string>();
-  o.topics.forEach((t, i) => {
-    const field = `topics[${i}]`;
-    const problem = typeof t.name === 'string' ? nameProblem(t.name) : 'must be a string';
-    if (problem) throw new OptionsError(`${field}.name`, problem);
-    if (seen.has(t.name)) throw new OptionsError(`${field}.name`, `repeats topic ${t.name}`);
+  (input.topics ?? []).forEach((t, i) => {
+    const f = `topics[${i}]`;
+    check(`${f}.name`, t.name, topicName);
+    if (seen.has(t.name)) throw new OptionsError(`${f}.name`, `repeats topic ${t.name}`);
     seen.add(t.name);
-    int(`${field}.partitions`, t.partitions, 1, 1024);
-    int(`${field}.maxMessageBytes`, t.maxMessageBytes, 1, o.publish.maxRequestBytes);
-    if (typeof t.priority !== 'boolean') throw new OptionsError(`${field}.priority`, 'must be a boolean');
-    if (typeof t.delay !== 'boolean') throw new OptionsError(`${field}.delay`, 'must be true or false');
-    const hours = t.retentionHours;
-    if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 87_600) {
-      throw new OptionsError(
-        `${field}.retentionHours`,
-        `must be a number in (0, 87600], got ${JSON.stringify(hours)}`,
-      );
-    }
+    check(`${f}.partitions`, t.partitions, PARTITIONS);
+    const topic: TopicOptions = {
+      name: t.name,
+      partitions: t.partitions,
+      ...resolve(f, TOPIC, { ...t, storage: t.storage ?? o.storage }),
+    };
+    check(`${f}.maxMessageBytes`, topic.maxMessageBytes, int(1, o.publish.maxRequestBytes));
+    o.topics.push(topic);
   });
   return o;
 }
@@ -381,60 +420,23 @@ export function withEnvironment(
 }
 
 function metaOptions(m: MetaOptionsInput): MetaOptions {
-  const margin = m.leases?.safetyMarginSeconds ?? DEFAULTS.meta.safetyMarginSeconds;
-  if (typeof margin !== 'number' || !Number.isFinite(margin) || margin < 0) {
-    throw new OptionsError(
-      'meta.leases.safetyMarginSeconds',
-      `must be a number >= 0, got ${JSON.stringify(margin)}`,
-    );
-  }
-  const o: MetaOptions = {
-    addresses: String(m.address ?? '')
-      .split(',')
-      .map((a) => a.trim())
-      .filter((a) => a !== ''),
-    namespace: m.namespace,
-    pool: m.pool,
-    brokerId: m.brokerId ?? '',
-    zone: m.zone ?? '',
-    weight: m.weight ?? DEFAULTS.meta.weight,
-    safetyMarginMs: Math.round(margin * 1000),
-    routeTtlMs: m.routeTtlMs ?? DEFAULTS.meta.routeTtlMs,
-    consumerLeaseCacheMs: m.consumerLeaseCacheMs ?? DEFAULTS.meta.consumerLeaseCacheMs,
-  };
-  if (o.addresses.length === 0) throw new OptionsError('meta.address', 'must name at least one host:port');
-  o.addresses.forEach((a) => hostPort('meta.address', a));
-  for (const field of ['namespace', 'pool', 'brokerId'] as const) {
-    if (typeof o[field] !== 'string' || o[field] === '') {
-      const hint = field === 'brokerId' ? ' (or set HERALD_POD_NAME)' : '';
-      throw new OptionsError(`meta.${field}`, `must be a non-empty string${hint}`);
-    }
-  }
-  int('meta.weight', o.weight, 1, 1000);
-  int('meta.routeTtlMs', o.routeTtlMs, 1);
-  int('meta.consumerLeaseCacheMs', o.consumerLeaseCacheMs, 0);
-  return o;
+  const addresses = String(m.address ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (addresses.length === 0) throw new OptionsError('meta.address', 'must name at least one host:port');
+  addresses.forEach((a) => check('meta.address', a, hostPort));
+  const { safetyMarginSeconds } = resolve('meta.leases', SAFETY_MARGIN, m.leases);
+  return { ...resolve('meta', META, m), addresses, safetyMarginMs: Math.round(safetyMarginSeconds * 1000) };
 }
 
 /** A group's policy with the CRD's defaults, its errors naming the option's field. */
-function groupPolicy(field: string, input: GroupPolicyInput): GroupPolicy {
+function groupPolicy(prefix: string, input: GroupPolicyInput): GroupPolicy {
   try {
     return resolveGroupPolicy(input);
   } catch (err) {
-    if (err instanceof GroupPolicyError)
-      throw new OptionsError(`${field}.${err.field}`, err.message.slice(err.field.length + 1));
+    if (err instanceof OptionsError)
+      throw new OptionsError(`${prefix}.${err.field}`, err.message.slice(err.field.length + 1));
     throw err;
-  }
-}
-
-function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new OptionsError(field, `must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
-  }
-}
-
-function hostPort(field: string, value: unknown): void {
-  if (typeof value !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(value)) {
-    throw new OptionsError(field, `must be host:port, got ${JSON.stringify(value)}`);
   }
 }

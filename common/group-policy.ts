@@ -3,6 +3,7 @@
 // meta-server (GetConsumerLeasesResponse.policy); standalone mode from BrokerOptions.groups.
 // Defaults are the ConsumerGroup CRD's. Pure: validation and conversion only.
 import type { GroupPolicy as GroupPolicyProto } from '../proto/gen/herald/v1/GroupPolicy';
+import { OptionsError, bool, check, int, num, oneOf } from './options';
 import type { RetryDelays, RetryPolicy } from './retry-schedule';
 import { TagFilterError, parseTagFilter } from './tag-filter';
 import type { TagExpr } from './tag-filter';
@@ -43,16 +44,6 @@ export const POLICY_DEFAULTS = {
   multiplier: 2,
 };
 
-/** A policy input that breaks a rule: `field` is relative to the group ("retry.maxRetries"). */
-export class GroupPolicyError extends Error {
-  constructor(
-    readonly field: string,
-    problem: string,
-  ) {
-    super(`${field} ${problem}`);
-  }
-}
-
 export function compileFilter(tagFilter: string): GroupPolicy['filter'] {
   try {
     return { ok: true, expr: parseTagFilter(tagFilter) };
@@ -62,50 +53,42 @@ export function compileFilter(tagFilter: string): GroupPolicy['filter'] {
   }
 }
 
-/** A standalone group's policy with defaults, or GroupPolicyError naming the bad field. */
+/** A standalone group's policy with defaults, or OptionsError naming the field relative to the group. */
 export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
   const retry = input.retry ?? {};
   if (retry.delaysMs !== undefined && retry.exponential !== undefined) {
-    throw new GroupPolicyError('retry', 'takes delaysMs or exponential, not both');
+    throw new OptionsError('retry', 'takes delaysMs or exponential, not both');
   }
   let delays: RetryDelays;
   if (retry.exponential !== undefined) {
     const e = retry.exponential;
-    int('retry.exponential.initialMs', e.initialMs, 1);
-    int('retry.exponential.maxMs', e.maxMs, e.initialMs);
+    check('retry.exponential.initialMs', e.initialMs, int(1));
+    check('retry.exponential.maxMs', e.maxMs, int(e.initialMs));
     const multiplier = e.multiplier ?? POLICY_DEFAULTS.multiplier;
-    if (typeof multiplier !== 'number' || !(multiplier >= 1 && multiplier <= 100)) {
-      throw new GroupPolicyError(
-        'retry.exponential.multiplier',
-        `must be a number in 1..100, got ${JSON.stringify(multiplier)}`,
-      );
-    }
+    check('retry.exponential.multiplier', multiplier, num({ min: 1, max: 100 }));
     delays = { kind: 'exponential', initialMs: e.initialMs, multiplier, maxMs: e.maxMs };
   } else {
     const list = retry.delaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     if (!Array.isArray(list) || list.length < 1 || list.length > 64) {
-      throw new GroupPolicyError('retry.delaysMs', 'must list 1..64 delays');
+      throw new OptionsError('retry.delaysMs', 'must list 1..64 delays');
     }
-    list.forEach((d, i) => int(`retry.delaysMs[${i}]`, d, 0, 86_400_000));
+    list.forEach((d, i) => check(`retry.delaysMs[${i}]`, d, int(0, 86_400_000)));
     delays = { kind: 'delays', delaysMs: [...list] };
   }
   const maxRetries = retry.maxRetries ?? POLICY_DEFAULTS.maxRetries;
-  int('retry.maxRetries', maxRetries, 0, 1000);
+  check('retry.maxRetries', maxRetries, int(0, 1000));
   const ordering = input.ordering ?? 'concurrent';
-  if (ordering !== 'concurrent' && ordering !== 'ordered') {
-    throw new GroupPolicyError('ordering', `must be concurrent or ordered, got ${JSON.stringify(ordering)}`);
-  }
+  check('ordering', ordering, oneOf('concurrent', 'ordered'));
   const deadLetter = input.deadLetter?.enabled ?? POLICY_DEFAULTS.deadLetter;
-  if (typeof deadLetter !== 'boolean') throw new GroupPolicyError('deadLetter.enabled', 'must be a boolean');
+  check('deadLetter.enabled', deadLetter, bool);
   const ackTimeoutMs = input.ackTimeoutMs ?? POLICY_DEFAULTS.ackTimeoutMs;
-  int('ackTimeoutMs', ackTimeoutMs, 1, 86_400_000);
+  check('ackTimeoutMs', ackTimeoutMs, int(1, 86_400_000));
   const maxInFlight = input.maxInFlight ?? POLICY_DEFAULTS.maxInFlight;
-  int('maxInFlight', maxInFlight, 1, 100_000);
+  check('maxInFlight', maxInFlight, int(1, 100_000));
   const tagFilter = input.tagFilter ?? '';
-  if (typeof tagFilter !== 'string') throw new GroupPolicyError('tagFilter', 'must be a string');
+  check('tagFilter', tagFilter, { describe: 'a string', ok: (v) => typeof v === 'string' });
   const filter = compileFilter(tagFilter);
-  if (!filter.ok)
-    throw new GroupPolicyError('tagFilter', `is not a valid expression: ${filter.error.message}`);
+  if (!filter.ok) throw new OptionsError('tagFilter', `is not a valid expression: ${filter.error.message}`);
   return {
     tagFilter,
     filter,
@@ -143,12 +126,6 @@ export function policyFromProto(p: GroupPolicyProto | null | undefined): GroupPo
     ackTimeoutMs: p.ackTimeoutMs || defaults.ackTimeoutMs,
     maxInFlight: p.maxInFlight || defaults.maxInFlight,
   };
-}
-
-function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new GroupPolicyError(field, `must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
-  }
 }
 
 /** Where the delivery path finds each group's policy. */

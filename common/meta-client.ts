@@ -11,6 +11,7 @@ import type { JoinGroupResponse } from '../proto/gen/herald/v1/JoinGroupResponse
 import type { MetaClient } from '../proto/gen/herald/v1/Meta';
 import { holderValidUntil } from './lease-math';
 import { loadMetaProto } from '../proto/load';
+import { Channels } from './grpc/channels';
 
 export interface LeaseClientOptions {
   /** Meta-server addresses to try (every operator replica; followers redirect). */
@@ -28,7 +29,7 @@ export interface HeldLease {
 
 /** Calls a Meta method on the current leader, following NOT_LEADER redirects. */
 export class MetaConnection {
-  private readonly clients = new Map<string, MetaClient>();
+  private readonly channels = new Channels();
   private current: string;
 
   constructor(private readonly addresses: string[]) {
@@ -70,17 +71,11 @@ export class MetaConnection {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.channels.close();
   }
 
   private client(address: string): MetaClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new (loadMetaProto().grpc.herald.v1.Meta)(address, grpc.credentials.createInsecure());
-      this.clients.set(address, c);
-    }
-    return c;
+    return this.channels.client(loadMetaProto().grpc.herald.v1.Meta, address);
   }
 }
 

@@ -35,35 +35,27 @@ async function main(): Promise<void> {
   });
   const env = process.env;
   const logger = createLogger({ base: { component: 'operator' } });
-  const int = (flag: string, value: string | undefined): number | undefined => {
-    if (value === undefined) return undefined;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1)
-      throw new RangeError(`--${flag} must be a positive integer, got ${value}`);
-    return n;
-  };
+  // Bounds and defaults are the operator's options table's (operator/operator.ts).
+  const int = (value: string | undefined): number | undefined =>
+    value === undefined ? undefined : Number(value);
   const podIp = env.HERALD_POD_IP;
   const input: OperatorInput = {
     logger,
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
     watchNamespace: values['watch-namespace'] ?? env.HERALD_WATCH_NAMESPACE,
-    leaseNamespace: values['lease-namespace'] ?? env.HERALD_POD_NAMESPACE ?? 'default',
-    ...(values['lease-name'] ? { leaseName: values['lease-name'] } : {}),
-    ...((values.identity ?? env.HERALD_POD_NAME) ? { identity: values.identity ?? env.HERALD_POD_NAME } : {}),
-    ...(values['meta-listen'] ? { metaListen: values['meta-listen'] } : {}),
+    leaseNamespace: values['lease-namespace'] ?? env.HERALD_POD_NAMESPACE,
+    leaseName: values['lease-name'],
+    identity: values.identity ?? env.HERALD_POD_NAME,
+    metaListen: values['meta-listen'],
     metaAdvertise: values['meta-advertise'] ?? (podIp ? `${podIp}:7700` : undefined),
     brokerMetaAddress: values['broker-meta-address'] ?? env.HERALD_BROKER_META_ADDRESS,
     leaderElection: {
-      leaseDurationMs: int('lease-duration-ms', values['lease-duration-ms']) ?? 15_000,
-      renewDeadlineMs: int('renew-deadline-ms', values['renew-deadline-ms']) ?? 10_000,
-      retryPeriodMs: int('retry-period-ms', values['retry-period-ms']) ?? 2_000,
+      leaseDurationMs: int(values['lease-duration-ms']),
+      renewDeadlineMs: int(values['renew-deadline-ms']),
+      retryPeriodMs: int(values['retry-period-ms']),
     },
-    ...(values['lag-interval-ms']
-      ? { lagIntervalMs: int('lag-interval-ms', values['lag-interval-ms']) }
-      : {}),
-    ...(values['assignment-poll-ms']
-      ? { assignmentPollMs: int('assignment-poll-ms', values['assignment-poll-ms']) }
-      : {}),
+    lagIntervalMs: int(values['lag-interval-ms']),
+    assignmentPollMs: int(values['assignment-poll-ms']),
     onLostLeadership: () => {
       logger.error('lost leadership; exiting so that this replica restarts as a follower');
       process.exit(1);

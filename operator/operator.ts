@@ -4,6 +4,7 @@
 // granting anything new, and runs the BrokerPool, Topic and ConsumerGroup controllers.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { register } from 'prom-client';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
 import type {
   KubeConfig,
@@ -14,7 +15,9 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger';
-import { poolDurations, reconcileBrokerPool } from './controllers/broker-pool';
+import { field, hostPort, int, nonEmpty, resolve } from '../common/options';
+import type { Table } from '../common/options';
+import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';
 import type { ControllerContext } from './controllers/context';
@@ -26,14 +29,21 @@ import type { BrokerPool, ConsumerGroup, Topic } from './gen/crds';
 import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from './gen/crds';
 import { isNotFound, loadKubeConfig, patchStatus } from './kube/client';
 import type { ResourceType } from './kube/client';
-import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election';
+import { LeaderElector, leaderElectionTiming } from './kube/leader-election';
 import { Reflector } from './kube/reflector';
 import { PodZones } from './kube/zones';
 import { Checkpointer } from './meta/checkpointer';
+import {
+  groupCheckpointOf,
+  groupInfoOf,
+  poolDurationsOf,
+  restorableTopic,
+  topicCheckpointOf,
+  topicInfoOf,
+} from './meta/from-crds';
 import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
-import { isTrue } from './reconcile/conditions';
 import { openKafkaTopics } from './storage/kafka-topics';
 import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
 import type { TopicProvisioner, TopicStorage } from './storage/topic-storage';
@@ -65,35 +75,40 @@ export interface OperatorOptions {
   onLostLeadership?: () => void;
 }
 
-export const OPERATOR_DEFAULTS = {
-  leaseName: 'herald-operator',
-  metaListen: '0.0.0.0:7700',
-  leaderElection: LEADER_ELECTION_DEFAULTS,
-  relistMs: 5 * 60_000,
-  watchdogMs: 90_000,
-  lagIntervalMs: 30_000,
-  assignmentPollMs: 2_000,
-  tickMs: 1_000,
+type Tabled = Pick<
+  OperatorOptions,
+  | 'leaseNamespace'
+  | 'leaseName'
+  | 'metaListen'
+  | 'relistMs'
+  | 'watchdogMs'
+  | 'lagIntervalMs'
+  | 'assignmentPollMs'
+  | 'tickMs'
+>;
+
+/** The operator's options: default and rule of each, written once. */
+const OPERATOR: Table<Tabled> = {
+  leaseNamespace: field('default', nonEmpty),
+  leaseName: field('herald-operator', nonEmpty),
+  metaListen: field('0.0.0.0:7700', hostPort),
+  relistMs: field(5 * 60_000, int(1)),
+  watchdogMs: field(90_000, int(1)),
+  lagIntervalMs: field(30_000, int(1)),
+  assignmentPollMs: field(2_000, int(1)),
+  tickMs: field(1_000, int(1)),
 };
 
-export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaseNamespace'>> &
-  Pick<OperatorOptions, 'logger' | 'leaseNamespace'>;
+export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaderElection'>> &
+  Pick<OperatorOptions, 'logger'> & { leaderElection?: Partial<OperatorOptions['leaderElection']> };
 
 export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
-  const o: OperatorOptions = {
-    ...OPERATOR_DEFAULTS,
-    identity: `${hostname()}_${randomUUID()}`,
+  return {
     ...input,
-    leaderElection: { ...OPERATOR_DEFAULTS.leaderElection, ...input.leaderElection },
+    ...resolve('', OPERATOR, input),
+    identity: input.identity || `${hostname()}_${randomUUID()}`,
+    leaderElection: leaderElectionTiming('leaderElection', input.leaderElection),
   };
-  for (const field of ['relistMs', 'watchdogMs', 'lagIntervalMs', 'assignmentPollMs', 'tickMs'] as const) {
-    if (!Number.isInteger(o[field]) || o[field] < 1)
-      throw new RangeError(`${field} must be a positive integer, got ${o[field]}`);
-  }
-  if (o.leaseNamespace === '') throw new RangeError('leaseNamespace must not be empty');
-  if (!/^[^\s]+:\d{1,5}$/.test(o.metaListen))
-    throw new RangeError(`metaListen must be host:port, got ${o.metaListen}`);
-  return o;
 }
 
 interface Leading {
@@ -131,6 +146,8 @@ export class Operator {
       leader: () => self.operator?.elector.currentLeader(),
       isLeader: () => self.operator?.elector.isLeader ?? false,
       brokerZone: (namespace, brokerId) => zones.zoneOfPod(namespace, brokerId),
+      // The process's registry (the operator serves no /metrics endpoint yet).
+      registry: register,
     });
     const elector = new LeaderElector(
       {
@@ -301,51 +318,21 @@ export class Operator {
 
     // Restore the last checkpoint, then wait one lease period before granting anything new.
     const now = Date.now();
+    // The same mapping as the controllers' (meta/from-crds.ts), so the restored view carries every
+    // feature even for objects no controller reconciles soon (paused ones, for instance).
     for (const pool of caches.pools.list()) {
       try {
-        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurations(pool));
+        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurationsOf(pool));
       } catch (err) {
         log.warn('pool lease durations refused; using the defaults', { pool: pool.metadata?.name, err });
       }
     }
     for (const t of caches.topics.list()) {
-      if (!isTrue(t.status?.conditions, 'StorageProvisioned') || t.metadata?.deletionTimestamp) continue;
-      const info = {
-        namespace: t.metadata?.namespace ?? '',
-        name: t.metadata?.name ?? '',
-        pool: t.spec.pool,
-        partitions: t.status?.provisionedPartitions ?? t.spec.partitions,
-        maxMessageBytes: t.spec.maxMessageBytes,
-        delay: t.spec.delay,
-        retentionHours: t.spec.retention.hours,
-      };
-      const entries = (t.status?.assignment ?? []).map((a) => ({
-        partition: a.partition,
-        holder: a.broker,
-        address: a.address ?? '',
-        epoch: a.epoch,
-      }));
-      meta.restoreTopic(info, entries, now);
+      if (restorableTopic(t)) meta.restoreTopic(topicInfoOf(t), topicCheckpointOf(t), now);
     }
     for (const g of caches.groups.list()) {
-      const info = {
-        namespace: g.metadata?.namespace ?? '',
-        name: g.metadata?.name ?? '',
-        topic: g.spec.topic,
-        mode: g.spec.mode,
-      };
-      const entries = (g.status?.assignment ?? []).map((a) => ({
-        partition: a.partition,
-        holder: a.consumer,
-        address: '',
-        epoch: a.epoch,
-      }));
-      meta.restoreGroup(
-        info,
-        entries,
-        (g.status?.consumers ?? []).map((c) => ({ id: c.id, zone: c.zone ?? '' })),
-        now,
-      );
+      const { entries, consumers } = groupCheckpointOf(g);
+      meta.restoreGroup(groupInfoOf(g), entries, consumers, now);
     }
     meta.blockGrantsUntil(now + meta.longestLeaseMs());
     log.info('restored the checkpoint; granting new leases after one lease period', {

@@ -1,9 +1,10 @@
 // What a message store can do. Each adapter declares its capabilities once; the broker core and
 // the operator refuse a feature that a topic's storage lacks (requireCapability) instead of
 // asking which adapter it is.
+import type { StorageKind } from '../common/broker-options';
 import { HeraldError } from '../common/errors';
 
-export type StorageKind = 'mysql' | 'kafka' | 'memory';
+export type { StorageKind };
 
 export interface StorageCapabilities {
   /** A second lane per partition that every group reads first (Topic spec.priority). */

@@ -3,7 +3,7 @@
 // crosses it. Adapters live in storage/<kind>/ and are reached only through openStorage (lint
 // enforces it for broker/).
 //
-// A pool has one "pool store" (MySQL, or memory in tests) that holds, for every topic, the
+// A pool has one "pool store" (MySQL, or memory for tests and development) that holds, for every topic, the
 // retry schedules, dead letters, delayed messages, traces and the command log, and one
 // message store per storage kind its topics use (a Topic's spec.storage). Each message store
 // declares its capabilities; the core refuses a feature a topic's storage lacks
@@ -12,26 +12,35 @@ import { HeraldError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { StorageKind } from './capabilities';
 import type { DelayStore } from './delay-store';
+import { createMemoryStore } from './memory/memory-store';
+import type { MemoryStoreOptions, MemoryStores } from './memory/memory-store';
 import { createMysqlStore } from './mysql/mysql-store';
-import type { MysqlStoreOptions } from './mysql/mysql-store';
+import type { MysqlStoreOptions, MysqlStores } from './mysql/mysql-store';
 import type { RetryStore } from './retry-store';
 import type { MessageStore } from './storage';
 import type { TraceStore } from './trace-store';
 
 export type { StorageCapabilities, StorageKind } from './capabilities';
+export type { MemoryStoreOptions } from './memory/memory-store';
 export { CAPABILITY_FEATURES, requireCapability } from './capabilities';
 export type * from './storage';
 export type * from './retry-store';
 export type * from './delay-store';
 export type * from './trace-store';
 
-export interface StorageConfig {
-  /**
-   * The pool's MySQL: the messages of `storage: mysql` topics, and the retries, dead letters,
-   * delayed messages, traces and commands of every topic.
-   */
-  mysql: Omit<MysqlStoreOptions, 'logger'>;
-}
+/** Which store is the pool store; exactly one of the two. */
+export type StorageConfig =
+  | {
+      /**
+       * The pool's MySQL: the messages of `storage: mysql` topics, and the retries, dead
+       * letters, delayed messages, traces and commands of every topic.
+       */
+      mysql: Omit<MysqlStoreOptions, 'logger'>;
+    }
+  | {
+      /** Everything in this process's memory, lost when it ends: `storage: memory` topics only. */
+      memory: MemoryStoreOptions;
+    };
 
 /** A pool's stores, opened once per process. */
 export interface Storage {
@@ -46,18 +55,21 @@ export interface Storage {
 }
 
 export async function openStorage(config: StorageConfig, logger: Logger): Promise<Storage> {
-  const mysql = await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
+  const pool: MysqlStores | MemoryStores =
+    'memory' in config
+      ? createMemoryStore(config.memory)
+      : await createMysqlStore({ ...config.mysql, logger: logger.namespace('mysql') });
   return {
     messages(kind) {
-      if (kind === 'mysql') return mysql;
+      if (kind === pool.kind) return pool;
       throw new HeraldError('INVALID_REQUEST', `this pool has no ${kind} storage configured`, {
         storage: kind,
       });
     },
-    retries: mysql,
-    delays: mysql,
-    traces: mysql,
-    ping: () => mysql.ping(),
-    close: () => mysql.close(),
+    retries: pool,
+    delays: pool,
+    traces: pool,
+    ping: () => pool.ping(),
+    close: () => pool.close(),
   };
 }

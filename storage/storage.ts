@@ -1,8 +1,9 @@
-// The storage interface the broker core owns. Adapters (storage/mysql, later storage/kafka)
-// implement it; no connection, transaction or driver type crosses it. Every adapter passes
-// the conformance suite in test/integration/broker/storage-conformance.ts.
+// The storage interface the broker core owns. Adapters (storage/mysql, storage/memory, later
+// storage/kafka) implement it; no connection, transaction or driver type crosses it. Every
+// adapter passes the conformance suite in test/storage-conformance.ts (the cases its
+// capabilities allow).
 //
-// Fencing: offsets are allocated by the partition's owner, not by the store. The owner reads
+// Fencing (capability ownerFencing): offsets are allocated by the partition's owner, not by the store. The owner reads
 // lastOffset() when it takes a partition over and appends with explicit offsets; an append
 // whose offsets already exist fails as a whole with PARTITION_FENCED. So a stale owner that
 // still believes it owns a partition cannot write once a newer owner has written.
@@ -66,8 +67,8 @@ export interface MessageStore {
   /** The highest stored offset of the partition, 0 when it is empty. */
   lastOffset(ref: PartitionRef): Promise<number>;
   /**
-   * Stores every batch (each for a different partition) atomically: all or none, with one
-   * durable commit. Throws HeraldError PARTITION_FENCED when any of the offsets is taken,
+   * Stores every batch (each for a different partition): all or none, with one durable commit.
+   * Several batches in one call only with capabilities.atomicMultiPartitionAppend. Throws HeraldError PARTITION_FENCED when any of the offsets is taken,
    * and STORAGE_UNAVAILABLE when the store cannot be reached (the outcome is then unknown).
    */
   append(batches: AppendBatch[], publishedAt: number): Promise<void>;
@@ -87,12 +88,23 @@ export interface MessageStore {
   offsetAtTime(ref: PartitionRef, at: number): Promise<number | undefined>;
   /** The lowest retained offset (either lane); undefined when the partition is empty. */
   firstOffset(ref: PartitionRef): Promise<number | undefined>;
+  /** Offered exactly when capabilities.segmentRetention is set. */
+  readonly segments?: SegmentRetention;
+  /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Retention by whole segments, without DELETE: a partition's offsets are cut into segments of
+ * `segmentMessages` (MySQL: range partitions of the message tables).
+ */
+export interface SegmentRetention {
   /**
-   * Retention without DELETE: message tables are range-partitioned by offset in segments of
-   * `segmentMessages`. Keeps at least two empty segments ahead of `endOffset` (so a new segment
-   * is split off an empty tail, which copies nothing), and drops every whole segment below
-   * endOffset whose newest message was published before `expireBefore`. Returns the dropped
-   * segments' offset ranges.
+   * Keeps at least two empty segments ahead of `endOffset` (so a new segment is split off an
+   * empty tail, which copies nothing), and drops every whole segment below endOffset whose
+   * newest message was published before `expireBefore`. Returns the dropped segments' offset
+   * ranges.
    */
   maintainSegments(
     ref: PartitionRef,
@@ -100,7 +112,4 @@ export interface MessageStore {
     segmentMessages: number,
     expireBefore: number,
   ): Promise<{ from: number; to: number }[]>;
-  /** Resolves when the store answers; throws STORAGE_UNAVAILABLE otherwise. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
 }

@@ -12,6 +12,8 @@ import type { Driver, Producer } from './driver';
 import { processTree } from '../proc';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+/** Erlang's port mapper (Debian's erlang-base, a dependency of rabbitmq-server). */
+const EPMD = '/usr/bin/epmd';
 const ACK_EVERY = 100;
 const ACK_LINGER_MS = 5;
 
@@ -144,7 +146,7 @@ class RabbitDriver implements Driver {
     if (this.child.exitCode === null) process.kill(-this.child.pid!, 'SIGKILL');
     // The node started its own epmd (a daemon, on our private port): stop it too.
     await new Promise<void>((resolve) => {
-      const epmd = spawn('epmd', ['-kill'], {
+      const epmd = spawn(EPMD, ['-kill'], {
         env: { ...process.env, ERL_EPMD_PORT: String(this.epmdPort) },
         stdio: 'ignore',
       });

@@ -29,12 +29,16 @@ export interface PartitionReset {
   committedOffset: number;
 }
 
+/** What a reset reads and writes in the topic's message store. */
+export type ResetStore = Pick<
+  MessageStore,
+  'lastOffset' | 'committedOffset' | 'firstOffset' | 'offsetAtTime' | 'forceCommittedOffset'
+>;
+
 export interface ResetDeps {
-  store: Pick<
-    MessageStore,
-    'lastOffset' | 'committedOffset' | 'firstOffset' | 'offsetAtTime' | 'forceCommittedOffset'
-  > &
-    Pick<TraceStore, 'appendCommands' | 'appendTrace'>;
+  /** The message store of the topic's storage kind. */
+  messages(topic: TopicOptions): ResetStore;
+  traces: Pick<TraceStore, 'appendCommands' | 'appendTrace'>;
   /** The topic's definition, or TOPIC_NOT_FOUND. */
   topic(name: string): Promise<TopicOptions>;
   /** This broker's identity, for the trace event. */
@@ -60,7 +64,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
       );
     }
   }
-  const { store } = deps;
+  const store = deps.messages(topic);
   // Every target first, so that an invalid one changes nothing.
   const resets: (PartitionReset & { ref: PartitionRef })[] = [];
   for (const partition of partitions.sort((a, b) => a - b)) {
@@ -76,11 +80,11 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
   }
   const at = (deps.now ?? Date.now)();
   for (const r of resets) await store.forceCommittedOffset(req.group, r.ref, r.committedOffset);
-  await store.appendCommands(
+  await deps.traces.appendCommands(
     resets.map((r) => ({ kind: 'reset', group: req.group, ref: r.ref, offset: r.committedOffset })),
   );
   // Written directly, not through the buffered tracer: a reset is an audit record.
-  await store.appendTrace(
+  await deps.traces.appendTrace(
     resets.map((r) => ({
       at,
       event: 'offsets-reset',
@@ -108,7 +112,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
 
 /** The committed offset a target means on one partition whose newest offset is `end`. */
 async function targetOffset(
-  store: ResetDeps['store'],
+  store: ResetStore,
   ref: PartitionRef,
   end: number,
   target: ResetTarget,

@@ -41,14 +41,18 @@ export interface SubscriptionSink {
   send(d: Delivered, ref: PartitionRef): Promise<void>;
 }
 
+/** What delivery reads and writes in a topic's message store. */
+export type DeliveryStore = Pick<
+  MessageStore,
+  'read' | 'readOffsets' | 'committedOffset' | 'commitOffsets' | 'forceCommittedOffset'
+>;
+
 /** What Delivery works with besides its options. */
 export interface DeliveryContext {
   topics: Topics;
   logs: Map<string, PartitionLog>;
-  store: Pick<
-    MessageStore,
-    'read' | 'readOffsets' | 'committedOffset' | 'commitOffsets' | 'forceCommittedOffset'
-  >;
+  /** The message store of a topic (its storage kind's). */
+  stores: (topic: string) => DeliveryStore;
   retries: CursorContext['retries'];
   metrics: BrokerMetrics;
   logger: Logger;
@@ -66,7 +70,6 @@ export class Delivery {
   private readonly offsets: OffsetCommitter;
   private readonly topics: Topics;
   private readonly logs: Map<string, PartitionLog>;
-  private readonly store: DeliveryContext['store'];
   private readonly metrics: BrokerMetrics;
   private readonly logger: Logger;
 
@@ -74,15 +77,9 @@ export class Delivery {
     private readonly ctx: DeliveryContext,
     private readonly options: BrokerOptions['delivery'],
   ) {
-    ({
-      topics: this.topics,
-      logs: this.logs,
-      store: this.store,
-      metrics: this.metrics,
-      logger: this.logger,
-    } = ctx);
+    ({ topics: this.topics, logs: this.logs, metrics: this.metrics, logger: this.logger } = ctx);
     this.offsets = new OffsetCommitter(
-      ctx.store,
+      ctx.stores,
       options.commitIntervalMs,
       ctx.logger,
       ctx.metrics.offsetWrite,
@@ -199,7 +196,9 @@ export class Delivery {
         const log = this.logs.get(partitionKey(ref))!;
         const open = this.cursors.get(cursorKey(group, ref));
         const cursor = open ? await open : undefined;
-        const committedOffset = cursor ? cursor.committed : await this.store.committedOffset(group, ref);
+        const committedOffset = cursor
+          ? cursor.committed
+          : await this.ctx.stores(topic).committedOffset(group, ref);
         return {
           partition: ref.partition,
           endOffset: log.endOffset,
@@ -259,7 +258,8 @@ export class Delivery {
   private newCursor(group: string, ref: PartitionRef, policy: GroupPolicy, committed: number): GroupCursor {
     const log = this.logs.get(partitionKey(ref))!;
     const priority = this.topics.topic(ref.topic).priority;
-    return new GroupCursor(group, log, this.ctx, this.options, policy, priority, committed);
+    const context = { ...this.ctx, store: this.ctx.stores(ref.topic) };
+    return new GroupCursor(group, log, context, this.options, policy, priority, committed);
   }
 
   private async cursor(
@@ -279,7 +279,8 @@ export class Delivery {
     let open = this.cursors.get(key);
     if (!open) {
       const at = ref;
-      open = this.store
+      open = this.ctx
+        .stores(topic)
         .committedOffset(group, at)
         .then((committed) => this.newCursor(group, at, policy, committed));
       this.cursors.set(key, open);
@@ -332,7 +333,8 @@ export class Delivery {
    * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
    */
   async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
-    if (!this.logs.has(partitionKey(ref))) return this.store.forceCommittedOffset(group, ref, offset);
+    const store = this.ctx.stores(ref.topic);
+    if (!this.logs.has(partitionKey(ref))) return store.forceCommittedOffset(group, ref, offset);
     const key = cursorKey(group, ref);
     const old = this.cursors.get(key);
     const open = (async () => {
@@ -340,7 +342,7 @@ export class Delivery {
       // Acks taken before the reset are stored first; then the dropped cursor stores nothing.
       await this.offsets.flush();
       if (cursor) this.close(cursor);
-      await this.store.forceCommittedOffset(group, ref, offset);
+      await store.forceCommittedOffset(group, ref, offset);
       return this.newCursor(group, ref, await this.ctx.policies.policy(group), offset);
     })();
     this.cursors.set(key, open);

@@ -1,4 +1,4 @@
-// Stores the committed offsets of every cursor that moved, all in one statement, every
+// Stores the committed offsets of every cursor that moved, in one statement per message store, every
 // `intervalMs` and on shutdown. Acks therefore cost no fsync each: a crash can lose at most
 // the last interval of acks, which are then delivered again (at-least-once), while a
 // graceful stop loses none.
@@ -12,7 +12,8 @@ export class OffsetCommitter {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Pick<MessageStore, 'commitOffsets'>,
+    /** The message store of a topic. */
+    private readonly stores: (topic: string) => Pick<MessageStore, 'commitOffsets'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
     /** Seconds per offset write (it shares the store with the group commits). */
@@ -42,18 +43,27 @@ export class OffsetCommitter {
     const cursors = [...this.dirty].filter((c) => c.committed > c.storedOffset);
     this.dirty.clear();
     if (cursors.length === 0) return;
-    const commits = cursors.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
-    const started = performance.now();
-    this.running = this.store.commitOffsets(commits).then(
-      () => {
-        this.written.observe((performance.now() - started) / 1000);
-        cursors.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset)));
-      },
-      (err: unknown) => {
-        for (const c of cursors) this.dirty.add(c);
-        throw err;
-      },
-    );
+    const byStore = new Map<Pick<MessageStore, 'commitOffsets'>, GroupCursor[]>();
+    for (const c of cursors) {
+      const store = this.stores(c.ref.topic);
+      byStore.set(store, [...(byStore.get(store) ?? []), c]);
+    }
+    this.running = Promise.all(
+      [...byStore].map(([store, moved]) => {
+        const commits = moved.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+        const started = performance.now();
+        return store.commitOffsets(commits).then(
+          () => {
+            this.written.observe((performance.now() - started) / 1000);
+            moved.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset)));
+          },
+          (err: unknown) => {
+            for (const c of moved) this.dirty.add(c);
+            throw err;
+          },
+        );
+      }),
+    ).then(() => undefined);
     try {
       await this.running;
     } finally {

@@ -1,12 +1,16 @@
 // Routes of topics (Meta GetRoutes), cached: which broker holds each partition, and the
-// topic's definition (partitions, maxMessageBytes), which is how a broker in lease mode learns
+// topic's definition (partitions, storage, maxMessageBytes), which is how a broker in lease mode learns
 // its topics. Forwarding reads routes from here and refreshes a topic's on NOT_PARTITION_OWNER.
 import type * as grpc from '@grpc/grpc-js';
 import type { MetaConnection } from '../../common/meta-client';
 import type { GetRoutesResponse } from '../../proto/gen/herald/v1/GetRoutesResponse';
 import { HeraldError } from '../../common/errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_HOURS } from '../../common/broker-options';
-import type { TopicOptions } from '../../common/broker-options';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_RETENTION_HOURS,
+  STORAGE_KINDS,
+} from '../../common/broker-options';
+import type { StorageKind, TopicOptions } from '../../common/broker-options';
 import { fromServiceError } from '../../common/errors';
 import { TtlCache } from '../../common/ttl-cache';
 
@@ -68,6 +72,7 @@ export class RouteTable {
     }
     const topic: TopicOptions = {
       name,
+      storage: storageKind(name, res.storage),
       partitions: res.routes.length,
       maxMessageBytes: res.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES,
       delay: res.delay,
@@ -84,4 +89,21 @@ export class RouteTable {
     this.onTopic(topic);
     return { topic, routes };
   }
+}
+
+/** GetRoutesResponse.storage as a kind: '' (a meta-server before the field) means mysql. */
+function storageKind(topic: string, storage: string): StorageKind {
+  if (storage === '') return 'mysql';
+  const kind = STORAGE_KINDS.find((k) => k === storage);
+  if (kind === undefined) {
+    throw new HeraldError(
+      'INVALID_REQUEST',
+      `topic ${topic} uses storage ${storage}, which this broker does not know`,
+      {
+        topic,
+        storage,
+      },
+    );
+  }
+  return kind;
 }

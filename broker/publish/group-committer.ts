@@ -1,6 +1,7 @@
-// Group commit over all partitions this broker owns: whenever planCommit (batching.ts) says
-// so, one transaction stores a multi-row INSERT for every waiting partition, and every
-// request in it is answered after the commit. Several commits may run at once, on different
+// Group commit over the partitions this broker owns in one message store: whenever planCommit
+// (batching.ts) says so, one append stores a batch for every waiting partition (one
+// transaction of multi-row INSERTs on MySQL), and every request in it is answered after the
+// commit. A store without atomicMultiPartitionAppend gets one append per partition instead. Several commits may run at once, on different
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
 // its batches are then retried one partition at a time so only the fenced one fails.
 import { HeraldError, asHeraldError } from '../../common/errors';
@@ -25,7 +26,7 @@ export class GroupCommitter {
   private drained: (() => void) | undefined;
 
   constructor(
-    private readonly store: MessageStore,
+    readonly store: MessageStore,
     private readonly limits: CommitterLimits,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
@@ -90,11 +91,15 @@ export class GroupCommitter {
     this.running++;
     try {
       await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      if (batches.length > 1 && !this.store.capabilities.atomicMultiPartitionAppend) {
+        await this.appendEach(batches);
+        return;
+      }
       await this.append(batches);
     } catch (err) {
       const e = asHeraldError(err);
       if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
-        await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
+        await this.appendEach(batches);
       } else {
         this.fail(batches, e);
       }
@@ -102,6 +107,11 @@ export class GroupCommitter {
       this.running--;
       this.schedule();
     }
+  }
+
+  /** One append per partition, each answered (or failed) on its own. */
+  private async appendEach(batches: TakenBatch[]): Promise<void> {
+    await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
   }
 
   private async append(batches: TakenBatch[]): Promise<void> {

@@ -8,6 +8,7 @@ import type { BrokerMetrics } from '../metrics';
 import type { BrokerOptions, TopicOptions } from '../../common/broker-options';
 import type { Delays } from '../delay/delays';
 import type { DelayedMessage } from '../../storage/delay-store';
+import { requireCapability } from '../../storage/index';
 import type { StorageHealth } from '../storage-health';
 import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { publishDetail, scheduledEvent, storedEvent } from '../trace/publish-events';
@@ -49,7 +50,8 @@ export class Publisher {
   constructor(
     private readonly topics: Topics,
     private readonly writers: Map<string, PartitionWriter>,
-    private readonly committer: GroupCommitter,
+    /** The group committer of the topic's message store. */
+    private readonly committers: (topic: string) => GroupCommitter,
     private readonly health: StorageHealth,
     private readonly limits: BrokerOptions['publish'],
     private readonly metrics: BrokerMetrics,
@@ -88,8 +90,11 @@ export class Publisher {
         { limit: String(this.limits.maxRequestMessages), field: 'messages' },
       );
     }
+    const committer = this.committers(topic.name);
+    const { kind, capabilities } = committer.store;
     let bytes = 0;
     messages.forEach((m, index) => {
+      if (m.priority) requireCapability(kind, capabilities, 'priorityLanes', topic.name);
       if (m.priority && !topic.priority) {
         throw new HeraldError(
           'INVALID_REQUEST',
@@ -126,6 +131,9 @@ export class Publisher {
         },
       );
     }
+    if (input.schedules?.some((s) => s !== undefined)) {
+      requireCapability(kind, capabilities, 'delayedMessages', topic.name);
+    }
     const deliverAt = this.deliverAt(topic, input.schedules ?? [], messages.length, Date.now());
     const ref = this.route(input);
     if (!this.health.available) {
@@ -145,7 +153,7 @@ export class Publisher {
         return { ref, firstOffset: 0, count: messages.length, partitions: topic.partitions, delayed };
       });
     }
-    return this.committer.publish(writer, stored, bytes).then((firstOffset) => {
+    return committer.publish(writer, stored, bytes).then((firstOffset) => {
       const detail = publishDetail(input.peer, receivedAt);
       stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
       return { ref, firstOffset, count: messages.length, partitions: topic.partitions };

@@ -2,7 +2,6 @@
 // store, so any broker serves every Admin call (no forwarding). What a partition's owner must
 // apply reaches it through the command log: offset resets, and after a dead-letter replay a
 // re-read of the resend schedule.
-import type * as grpc from '@grpc/grpc-js';
 import type { AdminHandlers } from '../../proto/gen/herald/v1/Admin';
 import type { DeadLetter__Input } from '../../proto/gen/herald/v1/DeadLetter';
 import type { DeadLetterFilter } from '../../proto/gen/herald/v1/DeadLetterFilter';
@@ -20,7 +19,9 @@ import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { requireName } from '../topics';
 import { toDelivery } from './broker-service';
-import { toServiceError } from '../../common/grpc/status';
+import { answer as answerWith } from '../../common/grpc/unary';
+import type { UnaryCallback } from '../../common/grpc/unary';
+import type { Logger } from '../../common/logger';
 
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 export const MAX_DEAD_LETTER_PAGE = 1000;
@@ -67,21 +68,9 @@ function toProto(l: DeadLetter): DeadLetter__Input {
   };
 }
 
-/** Answers a unary call from a promise, through the one error mapping. */
-function answer<Res>(
-  callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
-  work: () => Promise<Res>,
-): void {
-  Promise.resolve()
-    .then(work)
-    .then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err)),
-    );
-}
-
 export type AdminDeps = ResetDeps & {
-  store: Pick<TraceStore, 'trace'> & RetryStore;
+  traces: ResetDeps['traces'] & Pick<TraceStore, 'trace'>;
+  retries: RetryStore;
   tracer: Tracer;
 };
 
@@ -89,11 +78,13 @@ export type AdminDeps = ResetDeps & {
 export const MAX_TRACE_LIMIT = 10_000;
 export const DEFAULT_TRACE_LIMIT = 1000;
 
-export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandlers {
-  const { store, tracer } = deps;
+export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logger): AdminHandlers {
+  const { traces, retries, tracer } = deps;
+  const answer = <Res>(method: string, callback: UnaryCallback<Res>, work: () => Promise<Res>) =>
+    answerWith(logger, method, callback, work);
   return {
     GetLag(call, callback) {
-      answer(callback, async () => {
+      answer('GetLag', callback, async () => {
         const partitions = await delivery.lag(call.request.group, call.request.topic);
         return {
           partitions: partitions.map((p) => ({
@@ -108,7 +99,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     },
 
     ListDeadLetters(call, callback) {
-      answer(callback, async () => {
+      answer('ListDeadLetters', callback, async () => {
         const req = call.request;
         const query = deadLetterQuery(req.filter);
         const size = req.pageSize || DEFAULT_DEAD_LETTER_PAGE;
@@ -118,7 +109,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
           });
         }
         // One more than the page: whether another page follows.
-        const found = await store.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const found = await retries.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
         const page = found.slice(0, size);
         return {
           deadLetters: page.map(toProto),
@@ -128,9 +119,9 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     },
 
     ReplayDeadLetters(call, callback) {
-      answer(callback, async () => {
+      answer('ReplayDeadLetters', callback, async () => {
         const query = deadLetterQuery(call.request.filter);
-        const replayed = await store.replayDeadLetters(query, Date.now());
+        const replayed = await retries.replayDeadLetters(query, Date.now());
         const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
         for (const l of replayed) {
           const ref = l.message.ref;
@@ -144,7 +135,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
         // command log otherwise (and its idle re-read is the fallback if that write fails).
         for (const w of woken.values()) delivery.wakeResends(w.group, w.ref);
         if (woken.size > 0) {
-          await store.appendCommands(
+          await traces.appendCommands(
             [...woken.values()].map((w) => ({ kind: 'resend-wakeup' as const, ...w })),
           );
         }
@@ -153,16 +144,16 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     },
 
     PurgeDeadLetters(call, callback) {
-      answer(callback, async () => ({
-        purged: await store.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+      answer('PurgeDeadLetters', callback, async () => ({
+        purged: await retries.purgeDeadLetters(deadLetterQuery(call.request.filter)),
       }));
     },
 
     Trace(call, callback) {
-      answer(callback, async () => {
+      answer('Trace', callback, async () => {
         const { query, limit } = traceQuery(call.request);
         // A stored row shows as two events: the limit counts what the caller sees.
-        const events = expandPublished(await traceRows(store, query, limit)).slice(0, limit);
+        const events = expandPublished(await traceRows(traces, query, limit)).slice(0, limit);
         return {
           events: events.map((e) => ({
             atMs: e.at,
@@ -183,7 +174,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps): AdminHandler
     },
 
     ResetOffsets(call, callback) {
-      answer(callback, async () => {
+      answer('ResetOffsets', callback, async () => {
         const req = call.request;
         const target = resetTarget(req);
         const partitions = await resetOffsets(deps, {

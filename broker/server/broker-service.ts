@@ -20,7 +20,9 @@ import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { callerAddress } from './forwarding';
 import { messageId, scheduledId } from '../trace/message-id';
 import type { CallRouter, Remote } from './forwarding';
-import { toRpcStatus, toServiceError } from '../../common/grpc/status';
+import { toRpcStatus } from '../../common/grpc/status';
+import { answer, failure } from '../../common/grpc/unary';
+import type { UnaryCallback } from '../../common/grpc/unary';
 
 function publishInput(req: PublishRequest, peer: string): PublishInput {
   const route: Route =
@@ -120,13 +122,7 @@ export function brokerHandlers(
   router: CallRouter,
   logger: Logger,
 ): BrokerHandlers {
-  const fail = (method: string, err: unknown) => {
-    const e = toServiceError(err);
-    if (!(err instanceof HeraldError) || err.reason === 'INTERNAL_ERROR')
-      logger.error(`${method} failed`, { err });
-    else logger.debug(`${method} refused`, { reason: err.reason, message: err.message });
-    return e;
-  };
+  const fail = (method: string, err: unknown) => failure(logger, method, err);
 
   /**
    * A unary call on one topic partition: served here, or forwarded to the partition's owner,
@@ -140,21 +136,18 @@ export function brokerHandlers(
       getPeer(): string;
       on(event: 'cancelled', cb: () => void): unknown;
     },
-    callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null, res?: Res) => void,
+    callback: UnaryCallback<Res>,
     local: (cancelled: AbortSignal) => Promise<Res>,
     remote: Remote<Res>,
   ): void => {
     const cancelled = cancellation(call);
-    router
-      .run(
+    answer(logger, method, callback, () =>
+      router.run(
         { topic: call.request.topic, metadata: call.metadata, peer: callerAddress(call), cancelled },
         () => local(cancelled),
         remote,
-      )
-      .then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(fail(method, err)),
-      );
+      ),
+    );
   };
 
   return {

@@ -10,6 +10,7 @@ import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRoute, RouteTable } from '../lease/route-table';
 import { fromServiceError } from '../../common/errors';
+import { Channels } from '../../common/grpc/channels';
 
 export const FORWARDED_BY = 'herald-forwarded-by';
 /** The original caller's address on a forwarded call (traced as the producer). */
@@ -65,7 +66,7 @@ export function forwardTarget(
 }
 
 export class Forwarder implements CallRouter {
-  private readonly clients = new Map<string, BrokerClient>();
+  private readonly channels = new Channels();
 
   constructor(
     private readonly routes: RouteTable,
@@ -115,8 +116,7 @@ export class Forwarder implements CallRouter {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.channels.close();
   }
 
   private forward<T>(address: string, remote: Remote<T>, ctx: CallContext, partition?: string): Promise<T> {
@@ -141,12 +141,7 @@ export class Forwarder implements CallRouter {
   }
 
   private client(address: string): BrokerClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new (loadProtos().grpc.herald.v1.Broker)(address, grpc.credentials.createInsecure());
-      this.clients.set(address, c);
-    }
-    return c;
+    return this.channels.client(loadProtos().grpc.herald.v1.Broker, address);
   }
 }
 

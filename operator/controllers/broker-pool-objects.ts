@@ -14,7 +14,7 @@ import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { BrokerPool } from '../gen/crds';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' };
-export const POOL_LABEL = 'herald.dev/pool';
+const POOL_LABEL = 'herald.dev/pool';
 export const CONFIG_FILE = 'broker.json';
 
 export interface PoolObjectOptions {

@@ -2,8 +2,8 @@
 // owned by the pool; status counts the ready brokers. Objects are applied (server-side) only
 // when they differ from what exists, so a steady state makes no writes.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { BrokerPool, BrokerPoolStatus } from '../gen/crds';
-import type { PoolDurations } from '../meta/meta-core';
+import type { BrokerPoolStatus } from '../gen/crds';
+import { poolDurationsOf } from '../meta/from-crds';
 import { BrokerPoolResource } from '../gen/crds';
 import { apply, patchStatus } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
@@ -12,18 +12,6 @@ import { brokerPoolObjects, desiredReplicas, names } from './broker-pool-objects
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
-
-/** The lease durations a pool's spec asks for. */
-export function poolDurations(pool: BrokerPool): PoolDurations {
-  const { leases } = pool.spec;
-  return {
-    broker: { durationMs: leases.brokerSeconds * 1000, safetyMarginMs: leases.safetyMarginSeconds * 1000 },
-    consumer: {
-      durationMs: leases.consumerSeconds * 1000,
-      safetyMarginMs: leases.safetyMarginSeconds * 1000,
-    },
-  };
-}
 
 export function poolPartitions(ctx: ControllerContext, namespace: string, pool: string): number {
   return ctx.caches.topics
@@ -45,7 +33,7 @@ export async function reconcileBrokerPool(
     return undefined;
   }
   if (isPaused(pool) || pool.metadata?.deletionTimestamp) return undefined;
-  ctx.meta.setPool(namespace, name, poolDurations(pool));
+  ctx.meta.setPool(namespace, name, poolDurationsOf(pool));
 
   const totalPartitions = poolPartitions(ctx, namespace, name);
   for (const desired of brokerPoolObjects(pool, { metaAddress: ctx.options.metaAddress, totalPartitions })) {

@@ -7,13 +7,13 @@
 // does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
 // brokers refuse the group's reads until it is fixed.
 import { parseTagFilter, TagFilterError } from '../../common/tag-filter';
-import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
-import type { ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus } from '../gen/crds';
+import type { ConsumerGroup, ConsumerGroupStatus } from '../gen/crds';
 import { ConsumerGroupResource } from '../gen/crds';
 import { patchStatus } from '../kube/client';
 import { isTrue, setCondition } from '../reconcile/conditions';
 import type { ConditionInput } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
+import { groupInfoOf } from '../meta/from-crds';
 import type { TopicStorage } from '../storage/topic-storage';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
@@ -40,13 +40,7 @@ export async function reconcileConsumerGroup(
     conditions = setCondition(conditions, c, generation, new Date());
   };
   let lag: Lag | undefined = old.lag;
-  const info = {
-    namespace,
-    name,
-    topic: group.spec.topic,
-    mode: group.spec.mode,
-    policy: groupPolicyOf(group.spec),
-  };
+  const info = groupInfoOf(group);
   const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
   const topic = ctx.caches.topics.get(`${namespace}/${group.spec.topic}`);
@@ -144,20 +138,6 @@ export function tagFilterProblem(tagFilter: string): string | undefined {
     if (err instanceof TagFilterError) return `spec.tagFilter: ${err.message}`;
     throw err;
   }
-}
-
-/** The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec. Pure. */
-export function groupPolicyOf(spec: ConsumerGroupSpec): GroupPolicy__Input {
-  return {
-    tagFilter: spec.tagFilter ?? '',
-    retryDelaysSeconds: spec.retry.delaysSeconds ?? [],
-    exponential: spec.retry.exponential ?? null,
-    maxRetries: spec.retry.maxRetries,
-    deadLetter: spec.deadLetter.enabled,
-    ordered: spec.ordering === 'ordered',
-    ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
-    maxInFlight: spec.maxInFlight,
-  };
 }
 
 /** Records where a new group starts: with startFrom latest, at each partition's current end. */

@@ -9,6 +9,7 @@ import { isNotFound, patchObject, patchStatus } from '../kube/client';
 import { findCondition, setCondition } from '../reconcile/conditions';
 import type { ConditionInput } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
+import { topicInfoOf } from '../meta/from-crds';
 import { FINALIZER, isPaused, splitKey } from './context';
 import type { ControllerContext } from './context';
 import { TerminalError } from './controller';
@@ -102,17 +103,7 @@ export async function reconcileTopic(
 
   const storageReady = findCondition(conditions, 'StorageProvisioned')?.status === 'True';
   if (storageReady) {
-    ctx.meta.setTopic({
-      namespace,
-      name,
-      pool: topic.spec.pool,
-      partitions: provisioned,
-      maxMessageBytes: topic.spec.maxMessageBytes,
-      storage: topic.spec.storage,
-      priority: topic.spec.priority,
-      delay: topic.spec.delay,
-      retentionHours: topic.spec.retention.hours,
-    });
+    ctx.meta.setTopic(topicInfoOf(topic, provisioned));
     const routes = ctx.meta.routes(namespace, name, Date.now());
     const assigned = routes.filter((r) => r.brokerId !== '').length;
     const all = assigned === routes.length;

@@ -9,6 +9,8 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../../common/logger';
+import { check, field, int, resolve } from '../../common/options';
+import type { Table } from '../../common/options';
 import { isConflict, isNotFound } from './client';
 
 export const LEADER_ADDRESS_ANNOTATION = 'herald.dev/meta-address';
@@ -27,11 +29,22 @@ export interface LeaderElectionOptions {
   now?: () => number;
 }
 
-export const LEADER_ELECTION_DEFAULTS = {
-  leaseDurationMs: 15_000,
-  renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000,
+type Timing = Pick<LeaderElectionOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>;
+
+/** The election's timing, as client-go's defaults; each bound below the one before it. */
+const TIMING: Table<Timing> = {
+  leaseDurationMs: field(15_000, int(1)),
+  renewDeadlineMs: field(10_000, int(1)),
+  retryPeriodMs: field(2_000, int(1)),
 };
+
+/** The timing with defaults, checked: retryPeriodMs < renewDeadlineMs < leaseDurationMs. */
+export function leaderElectionTiming(prefix: string, input: Partial<Timing> | undefined): Timing {
+  const t = resolve(prefix, TIMING, input);
+  check(`${prefix}.renewDeadlineMs`, t.renewDeadlineMs, int(t.retryPeriodMs + 1));
+  check(`${prefix}.leaseDurationMs`, t.leaseDurationMs, int(t.renewDeadlineMs + 1));
+  return t;
+}
 
 export interface LeaderInfo {
   identity: string;
@@ -61,12 +74,7 @@ export class LeaderElector {
     private readonly options: LeaderElectionOptions,
     private readonly callbacks: LeaderCallbacks,
   ) {
-    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = options;
-    if (!(leaseDurationMs > renewDeadlineMs))
-      throw new RangeError('leaseDurationMs must be greater than renewDeadlineMs');
-    if (!(renewDeadlineMs > retryPeriodMs))
-      throw new RangeError('renewDeadlineMs must be greater than retryPeriodMs');
-    if (!(retryPeriodMs > 0)) throw new RangeError('retryPeriodMs must be positive');
+    leaderElectionTiming('leaderElection', options);
     this.now = options.now ?? Date.now;
   }
 

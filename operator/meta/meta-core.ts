@@ -29,7 +29,7 @@ export interface TopicInfo {
   partitions: number;
   /** The Topic's spec.maxMessageBytes, passed to brokers through GetRoutes; unset: their default. */
   maxMessageBytes?: number;
-  /** The Topic's spec.storage, spec.priority, spec.delay and spec.retention.hours (ListTopics). */
+  /** The Topic's spec.storage, spec.priority, spec.delay and spec.retention.hours (GetRoutes, ListTopics). */
   storage?: 'mysql' | 'kafka';
   priority?: boolean;
   delay?: boolean;
@@ -37,19 +37,40 @@ export interface TopicInfo {
 }
 
 /** A topic as Meta ListTopics describes it. */
-export interface TopicSummary {
+export interface TopicSummary extends TopicAttributes {
   name: string;
   partitions: number;
-  storage: string;
   pool: string;
-  priority: boolean;
-  delay: boolean;
-  retentionHours: number;
-  maxMessageBytes: number;
   /** Partitions held by a broker now. */
   assignedPartitions: number;
   /** The consumer groups reading the topic, by name. */
   groups: string[];
+}
+
+/** What GetRoutes and ListTopics both say of a topic: one TopicInfo, one set of defaults. */
+export interface TopicAttributes {
+  storage: string;
+  priority: boolean;
+  delay: boolean;
+  retentionHours: number;
+  /** 0: the broker's default. */
+  maxMessageBytes: number;
+}
+
+export function topicAttributes(t: TopicInfo): TopicAttributes {
+  return {
+    storage: t.storage ?? 'mysql',
+    priority: t.priority ?? false,
+    delay: t.delay ?? false,
+    retentionHours: t.retentionHours ?? 0,
+    maxMessageBytes: t.maxMessageBytes ?? 0,
+  };
+}
+
+/** A topic as Meta GetRoutes describes it. */
+export interface TopicRoutes extends TopicAttributes {
+  topic: string;
+  routes: Route[];
 }
 
 export interface GroupInfo {
@@ -346,6 +367,12 @@ export class MetaCore {
     return this.topics.get(key(namespace, name));
   }
 
+  /** Meta GetRoutes: the topic's routes and attributes, or TOPIC_NOT_FOUND. */
+  getRoutes(namespace: string, name: string, now: number): TopicRoutes {
+    const routes = this.routes(namespace, name, now);
+    return { topic: name, routes, ...topicAttributes(this.topics.get(key(namespace, name))!) };
+  }
+
   /** The namespace's topics by name, with their assignment and the groups reading them. */
   listTopics(namespace: string, now: number): TopicSummary[] {
     const readers = new Map<string, string[]>();
@@ -359,12 +386,8 @@ export class MetaCore {
       .map((t) => ({
         name: t.name,
         partitions: t.partitions,
-        storage: t.storage ?? 'mysql',
         pool: t.pool,
-        priority: t.priority ?? false,
-        delay: t.delay ?? false,
-        retentionHours: t.retentionHours ?? 0,
-        maxMessageBytes: t.maxMessageBytes ?? 0,
+        ...topicAttributes(t),
         assignedPartitions: this.routes(namespace, t.name, now).filter((r) => r.brokerId !== '').length,
         groups: (readers.get(t.name) ?? []).sort(),
       }));

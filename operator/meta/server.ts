@@ -1,13 +1,13 @@
-// The gRPC edge of the meta-server: herald.v1.Meta plus grpc.health.v1 and server reflection.
-// It runs on every operator replica. Only the leader's has a MetaCore; the others answer
-// NOT_LEADER with the leader's address (GetLeader answers everywhere). Errors become gRPC
-// statuses in one place, the broker's toServiceError.
-import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+// The meta-server's handlers of herald.v1.Meta, on the shared server setup (common/grpc/server.ts:
+// health, reflection, the interceptor chain). It runs on every operator replica. Only the
+// leader's has a MetaCore; the others answer NOT_LEADER with the leader's address (GetLeader
+// answers everywhere).
+import type { Registry } from 'prom-client';
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
-import { toServiceError } from '../../common/grpc/status';
+import { startGrpcServer } from '../../common/grpc/server';
+import { rpcMetrics } from '../../common/grpc/rpc-metrics';
+import { unary as unaryOf } from '../../common/grpc/unary';
 import type { MetaHandlers } from '../../proto/gen/herald/v1/Meta';
 import type { LeaderInfo } from '../kube/leader-election';
 import type { Checkpointer } from './checkpointer';
@@ -28,6 +28,8 @@ export interface MetaServerOptions {
   isLeader: () => boolean;
   /** The zone of a broker that did not give one: its pod's node's zone, or '' when unknown. */
   brokerZone?: (namespace: string, brokerId: string) => Promise<string>;
+  /** Where the per-RPC metrics go. */
+  registry: Registry;
 }
 
 export interface MetaServer {
@@ -35,8 +37,6 @@ export interface MetaServer {
   setServing(serving: boolean): void;
   close(): Promise<void>;
 }
-
-type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 
 export async function startMetaServer(options: MetaServerOptions): Promise<MetaServer> {
   const { logger } = options;
@@ -56,20 +56,8 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   const need = (field: string, value: string) => {
     if (value === '') throw new HeraldError('INVALID_REQUEST', `${field} must not be empty`, { field });
   };
-  const unary =
-    <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res): Unary<Req, Res> =>
-    (call, callback) => {
-      Promise.resolve()
-        .then(() => fn(call.request))
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => {
-            const e = err instanceof HeraldError ? err : undefined;
-            if (e?.reason !== 'NOT_LEADER') logger.debug('call failed', { rpc: name, err });
-            callback(toServiceError(err));
-          },
-        );
-    };
+  const unary = <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res) =>
+    unaryOf<Req, Res>(logger, name, fn);
   const mutated = async (state: MetaState) => {
     try {
       await state.checkpointer.flush();
@@ -141,20 +129,9 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       await mutated(s);
       return {};
     }),
-    GetRoutes: unary('GetRoutes', (req) => {
-      const s = leaderState();
-      const routes = s.core.routes(req.namespace, req.topic, Date.now());
-      const t = s.core.topic(req.namespace, req.topic);
-      return {
-        topic: req.topic,
-        routes,
-        maxMessageBytes: t?.maxMessageBytes ?? 0,
-        delay: t?.delay ?? false,
-        retentionHours: t?.retentionHours ?? 0,
-        priority: t?.priority ?? false,
-        storage: t?.storage ?? 'mysql',
-      };
-    }),
+    GetRoutes: unary('GetRoutes', (req) =>
+      leaderState().core.getRoutes(req.namespace, req.topic, Date.now()),
+    ),
     GetConsumerLeases: unary('GetConsumerLeases', (req) => {
       const s = leaderState();
       need('group', req.group);
@@ -176,31 +153,18 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   };
 
   const loaded = loadMetaProto();
-  const server = new grpc.Server();
-  server.addService(loaded.grpc.herald.v1.Meta.service, handlers);
-  // '' (the process) serves on every replica, since followers answer too (they redirect);
-  // 'herald.v1.Meta' serves only on the leader once it has restored its state.
-  const health = new HealthImplementation({ '': 'SERVING', 'herald.v1.Meta': 'NOT_SERVING' });
-  health.addToServer(server);
-  new ReflectionService(loaded.reflection).addToServer(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(options.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
+  const server = await startGrpcServer({
+    listen: options.listen,
+    services: [{ name: 'herald.v1.Meta', definition: loaded.grpc.herald.v1.Meta.service, handlers }],
+    reflection: loaded.reflection,
+    interceptors: [rpcMetrics(options.registry)],
+    // '' (the process) serves on every replica, since followers answer too (they redirect);
+    // 'herald.v1.Meta' serves only on the leader once it has restored its state.
+    health: { '': 'SERVING' },
+  });
   return {
-    address: `${host}:${port}`,
-    setServing(serving) {
-      health.setStatus('herald.v1.Meta', serving ? 'SERVING' : 'NOT_SERVING');
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
-        setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2_000).unref();
-      }),
+    address: server.address,
+    setServing: (serving) => server.setServing(serving, 'herald.v1.Meta'),
+    close: () => server.close(2_000),
   };
 }

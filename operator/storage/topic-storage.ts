@@ -1,10 +1,10 @@
 // What the Topic and ConsumerGroup controllers need from a pool's message store: create and
 // drop a topic's tables, and read offsets for lag. All of it goes through the broker's own
-// MessageStore (broker/storage), so its SQL is never repeated here.
+// MessageStore, opened through the storage factory (storage/index.ts), so its SQL is never
+// repeated here.
 import type { Logger } from '../../common/logger';
-import { createMysqlStore } from '../../storage/mysql/mysql-store';
-import type { RetryStore } from '../../storage/retry-store';
-import type { MessageStore } from '../../storage/storage';
+import { openStorage } from '../../storage/index';
+import type { MessageStore, RetryStore } from '../../storage/index';
 
 /** Creates, grows and drops a topic's storage. */
 export interface TopicProvisioner {
@@ -23,19 +23,17 @@ export interface TopicStorage extends TopicProvisioner {
 }
 
 export async function openMysqlTopicStorage(url: string, logger: Logger): Promise<TopicStorage> {
-  const messages = await createMysqlStore({
-    url,
-    poolSize: 4,
-    connectTimeoutMs: 5_000,
-    queryTimeoutMs: 60_000,
+  const storage = await openStorage(
+    { mysql: { url, poolSize: 4, connectTimeoutMs: 5_000, queryTimeoutMs: 60_000 } },
     logger,
-  });
+  );
+  const messages = storage.messages('mysql');
   return {
     messages,
-    retries: messages,
+    retries: storage.retries,
     ensureTopic: (topic, partitions) => messages.ensureTopic(topic, partitions),
     dropTopic: (topic, partitions) => messages.dropTopic(topic, partitions),
-    close: () => messages.close(),
+    close: () => storage.close(),
   };
 }
 

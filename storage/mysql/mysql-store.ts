@@ -6,7 +6,7 @@ import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { DelayStore, DelayedMessage } from '../delay-store';
 import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
-import { droppable, planSplit, segmentsOf } from './segments';
+import { droppable, planSplit, segmentsOf } from '../segments';
 import type {
   AppendBatch,
   Lane,
@@ -14,6 +14,7 @@ import type {
   NewMessage,
   OffsetCommit,
   PartitionRef,
+  SegmentRetention,
   StoredMessage,
 } from '../storage';
 import type { StorageCapabilities } from '../capabilities';
@@ -132,6 +133,9 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+  };
+  readonly segments: SegmentRetention = {
+    maintainSegments: (...args) => this.maintainSegments(...args),
   };
   constructor(
     private readonly pool: Pool,
@@ -417,7 +421,7 @@ class MysqlStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     }
   }
 
-  async maintainSegments(
+  private async maintainSegments(
     ref: PartitionRef,
     endOffset: number,
     segmentMessages: number,

@@ -49,11 +49,6 @@ export function segmentedTables(topic: string, partition: number): string[] {
   return [`m_${topic}_${partition}`, `p_${topic}_${partition}`];
 }
 
-/** The name of the segment holding offsets from..to. */
-export function segmentNameFor(from: number, to: number): string {
-  return `p${from}_${to}`;
-}
-
 function segmentName(name: string): string {
   if (name !== TAIL_SEGMENT && !/^p\d{1,20}_\d{1,20}$/.test(name)) {
     throw new Error(`segment name ${JSON.stringify(name)} is not p<from>_<to>`);

@@ -1,6 +1,7 @@
 // Brings the local environment up once for the whole integration run (or reuses a running
 // one; test/env/up.sh is idempotent) and hands its endpoints to the test files through the
-// environment, which the Jest workers inherit.
+// environment, which the Jest workers inherit. HERALD_ENV_PARTS=none starts nothing, for test
+// files that need no environment (test/integration/edge/).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ export default function globalSetup(): void {
   const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli clients')
     .split(/\s+/)
     .filter(Boolean);
+  if (parts.join(' ') === 'none') return;
   execFileSync('bash', [join(root, 'test', 'env', 'up.sh'), ...parts], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -6,12 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { HeraldError } from '../../../common/errors';
 import { createMysqlStore } from '../../../storage/mysql/mysql-store';
 import { MIGRATIONS } from '../../../storage/mysql/sql';
-import {
-  describeDelayStoreConformance,
-  describeMessageStoreConformance,
-  describeRetryStoreConformance,
-  describeTraceStoreConformance,
-} from './storage-conformance';
+import { describeStorageConformance } from '../../storage-conformance';
 import { dropTestDatabases, mysqlUrl, sql, testDatabase, testLogger } from './helpers';
 
 afterAll(dropTestDatabases);
@@ -24,25 +19,20 @@ const storeOptions = (database: string) => ({
   logger: testLogger,
 });
 
-describeMessageStoreConformance('mysql', async () => {
-  const database = testDatabase('store');
-  return { store: await createMysqlStore(storeOptions(database)) };
-});
-
-describeDelayStoreConformance('mysql', async () => {
-  const database = testDatabase('delay');
-  return { store: await createMysqlStore(storeOptions(database)) };
-});
-
-describeTraceStoreConformance('mysql', async () => {
-  const database = testDatabase('trace');
-  return { store: await createMysqlStore(storeOptions(database)) };
-});
-
-describeRetryStoreConformance('mysql', async () => {
-  const database = testDatabase('retries');
-  return { store: await createMysqlStore(storeOptions(database)) };
-});
+describeStorageConformance(
+  'mysql',
+  {
+    priorityLanes: true,
+    delayedMessages: true,
+    ownerFencing: true,
+    atomicMultiPartitionAppend: true,
+    segmentRetention: true,
+  },
+  async () => {
+    const store = await createMysqlStore(storeOptions(testDatabase('store')));
+    return { messages: store, retries: store, delays: store, traces: store, close: () => store.close() };
+  },
+);
 
 describe('MySQL store specifics', () => {
   test('message tables of an earlier layout gain the new columns and keep their messages', async () => {

@@ -1,26 +1,20 @@
-// A lease-mode cluster for tests: a namespace and database of its own, the operator (its
-// meta-server) as a child process, a BrokerPool with short leases set through spec.leases (the
-// option users have), Topics and ConsumerGroups applied with kubectl, and real broker
-// processes in lease mode (the config the pool's ConfigMap holds, plus the pod's environment).
+// A lease-mode cluster for tests: the operator fixture (namespace, database, CRDs, operator
+// replicas, a BrokerPool with short leases set through spec.leases, Topics and ConsumerGroups)
+// plus real broker processes in lease mode (the config the pool's ConfigMap holds, plus the
+// pod's environment).
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { MetaConnection } from '../../../common/meta-client';
+import type { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { PartitionRoute } from '../../../proto/gen/herald/v1/PartitionRoute';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { BrokerOptionsInput } from '../../../common/broker-options';
 import { brokerOptions, connect, spawnBroker, sql } from '../broker/helpers';
 import type { BrokerProcess, Clients } from '../broker/helpers';
-import {
-  installCrds,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-  waitReady,
-} from '../operator/helpers';
+import { poolManifest, waitReady } from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
+import { leasesLine, SHORT_LEASES, startOperatorFixture } from '../operator/fixture';
+import type { OperatorFixture } from '../operator/fixture';
 import { waitFor } from '../wait';
 
 export interface LeaseClusterOptions {
@@ -32,6 +26,9 @@ export interface LeaseClusterOptions {
   groups?: { name: string; topic: string; spec?: string }[];
   brokerLeaseSeconds?: number;
   consumerLeaseSeconds?: number;
+  /** Operator replicas (default 1) and their command-line options (see startOperatorFixture). */
+  operators?: number;
+  operatorArgs?: string[];
   /** Extra environment for the broker processes, e.g. HERALD_DEBUG. */
   brokerEnv?: Record<string, string>;
   /** Per-broker option overrides, by index. */
@@ -46,12 +43,16 @@ export interface LeaseBroker {
 }
 
 export interface LeaseCluster {
+  fixture: OperatorFixture;
   ns: TestNamespace;
+  /** The first operator replica. */
   operator: OperatorProcess;
   brokers: LeaseBroker[];
   meta: MetaConnection;
   brokerLeaseMs: number;
   routes(topic: string): Promise<PartitionRoute[]>;
+  /** Starts one more lease-mode broker process against every operator replica. */
+  addBroker(id: string, overrides?: Partial<BrokerOptionsInput>): Promise<LeaseBroker>;
   /** Waits until every partition of the topic has a broker among `ids`. */
   waitAssigned(topic: string, ids: string[], timeoutMs?: number): Promise<PartitionRoute[]>;
   /**
@@ -99,42 +100,35 @@ export async function startLeaseBroker(
 }
 
 export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCluster> {
-  const brokerSeconds = o.brokerLeaseSeconds ?? 4;
-  const consumerSeconds = o.consumerLeaseSeconds ?? 6;
-  await installCrds();
-  const ns = await testNamespace(o.prefix);
-  await kubectlApply(
-    ns.name,
-    poolManifest(
-      'default',
-      `  leases: {brokerSeconds: ${brokerSeconds}, consumerSeconds: ${consumerSeconds}, safetyMarginSeconds: 1}`,
-    ),
-  );
-  for (const t of o.topics) await kubectlApply(ns.name, topicManifest(t.name, t.partitions, t.extra));
-  for (const g of o.groups ?? []) {
-    await kubectlApply(
-      ns.name,
-      `apiVersion: herald.dev/v1alpha1
-kind: ConsumerGroup
-metadata: {name: ${g.name}}
-spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
-`,
-    );
-  }
-  const operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500']);
-  const meta = new MetaConnection([operator.metaAddress]);
+  const brokerSeconds = o.brokerLeaseSeconds ?? SHORT_LEASES.brokerSeconds;
+  const consumerSeconds = o.consumerLeaseSeconds ?? SHORT_LEASES.consumerSeconds;
+  const fixture = await startOperatorFixture({
+    prefix: o.prefix,
+    operators: o.operators,
+    operatorArgs: o.operatorArgs,
+    pool: poolManifest('default', leasesLine({ ...SHORT_LEASES, brokerSeconds, consumerSeconds })),
+    topics: o.topics,
+    groups: o.groups,
+  });
+  const { ns, meta } = fixture;
   const brokers: LeaseBroker[] = [];
   const routes = async (topic: string) =>
     (
       await meta.call<GetRoutesResponse>((c, cb) => c.getRoutes({ namespace: ns.name, topic }, cb))
     ).routes.sort((a, b) => a.partition - b.partition);
   const cluster: LeaseCluster = {
+    fixture,
     ns,
-    operator,
+    operator: fixture.operators[0],
     brokers,
     meta,
     brokerLeaseMs: brokerSeconds * 1000,
     routes,
+    addBroker: async (id, overrides) => {
+      const b = await startLeaseBroker(ns, fixture.metaAddresses().join(','), id, o.brokerEnv, overrides);
+      brokers.push(b);
+      return b;
+    },
     waitAssigned: (topic, ids, timeoutMs = 60_000) =>
       waitFor(
         `every partition of ${topic} held by one of ${ids.join(',')}`,
@@ -163,22 +157,43 @@ spec: {topic: ${g.topic}${g.spec ? `, ${g.spec}` : ''}}
           await b.process.exited;
         }
       }
-      meta.close();
-      await operator.stop();
-      await ns.delete();
+      await fixture.stop();
     },
   };
   try {
-    for (let i = 0; i < o.brokers; i++)
-      brokers.push(
-        await startLeaseBroker(ns, operator.metaAddress, `b${i}`, o.brokerEnv, o.brokerOverrides?.[i]),
-      );
+    for (let i = 0; i < o.brokers; i++) await cluster.addBroker(`b${i}`, o.brokerOverrides?.[i]);
     for (const t of o.topics) await waitReady(ns.name, t.name);
   } catch (err) {
     await cluster.stop();
     throw err;
   }
   return cluster;
+}
+
+/** Waits until the broker says it serves the partition (its lease is valid and the log loaded). */
+export function waitServing(
+  b: LeaseBroker,
+  topic: string,
+  partition: number,
+  timeoutMs = 60_000,
+): Promise<true> {
+  return waitFor(
+    `${b.id} serving ${topic}/${partition}`,
+    () =>
+      Promise.resolve(
+        b.process.logs.some((line) => {
+          try {
+            const l = JSON.parse(line) as { msg?: string; topic?: string; partition?: number };
+            return l.msg === 'serving partition' && l.topic === topic && l.partition === partition;
+          } catch {
+            return false;
+          }
+        })
+          ? true
+          : undefined,
+      ),
+    { timeoutMs, intervalMs: 100 },
+  );
 }
 
 /** A publish the broker acknowledged. */

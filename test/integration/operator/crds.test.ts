@@ -1,21 +1,25 @@
 // The apiserver itself refuses invalid Herald objects, with messages that say what is wrong:
 // structural schemas, enums and bounds, and CEL rules for grow-only and immutable fields.
 import { runTool } from '../exec';
-import { installCrds, kubectlApply, testNamespace, topicManifest } from './helpers';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { kubectlApply, topicManifest } from './helpers';
 import type { TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 
+// The schemas alone: no operator, no pool.
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('crds');
+  fixture = await startOperatorFixture({ prefix: 'crds', operators: 0, pool: false });
+  ns = fixture.ns;
 });
 
 afterAll(async () => {
-  await ns.delete();
+  await fixture?.stop();
 });
 
 async function refused(manifest: string): Promise<string> {

@@ -65,7 +65,10 @@ export interface TestNamespace {
   delete(): Promise<void>;
 }
 
-/** A namespace with a Secret `mysql` holding a URL to a fresh database. */
+/**
+ * A namespace with a Secret `mysql` holding a URL to a fresh database. delete() removes both;
+ * Herald's objects in it must be gone first (the operator fixture finalizes them).
+ */
 export async function testNamespace(prefix: string): Promise<TestNamespace> {
   const { core } = kube();
   const name = uniqueName(prefix);
@@ -83,25 +86,6 @@ export async function testNamespace(prefix: string): Promise<TestNamespace> {
     database,
     mysqlUrl,
     async delete() {
-      // Topics carry a finalizer that only a running operator removes; drop it so the namespace goes.
-      const topics = (await kube().custom.listNamespacedCustomObject({
-        ...TopicResource,
-        namespace: name,
-      })) as {
-        items: Topic[];
-      };
-      for (const t of topics.items) {
-        await runTool('kubectl', [
-          '-n',
-          name,
-          'patch',
-          'topic',
-          t.metadata?.name ?? '',
-          '--type=merge',
-          '-p',
-          '{"metadata":{"finalizers":null}}',
-        ]);
-      }
       await core.deleteNamespace({ name });
       const conn = await mysql.createConnection(testEnv().mysqlUrl);
       await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);

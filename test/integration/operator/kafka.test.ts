@@ -5,29 +5,20 @@ import type { Admin } from 'kafkajs';
 import { testEnv, uniqueName } from '../env';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import {
-  condition,
-  getTopic,
-  installCrds,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-} from './helpers';
-import type { OperatorProcess, TestNamespace } from './helpers';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { condition, getTopic, kubectlApply, poolManifest, topicManifest } from './helpers';
+import type { TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
-let operator: OperatorProcess;
 let admin: Admin;
 const topic = uniqueName('k');
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('kafka');
   admin = new Kafka({
     clientId: 'herald-test',
     brokers: testEnv().kafkaBrokers,
@@ -37,20 +28,20 @@ beforeAll(async () => {
   const servers = testEnv()
     .kafkaBrokers.map((b) => `"${b}"`)
     .join(', ');
-  await kubectlApply(
-    ns.name,
-    poolManifest('default').replace(
+  fixture = await startOperatorFixture({
+    prefix: 'kafka',
+    operatorArgs: [],
+    pool: poolManifest('default').replace(
       'storage: {mysql: {secretRef: {name: mysql}}}',
       `storage: {kafka: {bootstrapServers: [${servers}]}}`,
     ),
-  );
-  operator = await spawnOperator(ns.name);
+  });
+  ns = fixture.ns;
 });
 
 afterAll(async () => {
-  await operator?.stop();
+  await fixture?.stop();
   await admin?.disconnect();
-  await ns?.delete();
 });
 
 async function kafkaPartitions(name: string): Promise<number | undefined> {

@@ -8,17 +8,22 @@ import { LeaderElector } from '../../../operator/kube/leader-election';
 import { Reflector } from '../../../operator/kube/reflector';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import { kube, testNamespace } from './helpers';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { kube } from './helpers';
 import type { TestNamespace } from './helpers';
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 
+// The operator's Kubernetes building blocks alone: no operator, no pool.
 beforeAll(async () => {
-  ns = await testNamespace('kube');
+  fixture = await startOperatorFixture({ prefix: 'kube', operators: 0, pool: false });
+  ns = fixture.ns;
 });
 
 afterAll(async () => {
-  await ns.delete();
+  await fixture?.stop();
 });
 
 function elector(identity: string, name = 'election') {

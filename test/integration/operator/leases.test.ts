@@ -7,26 +7,18 @@
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import type { BrokerLeaseClient, ConsumerLeaseClient } from '../../../common/meta-client';
-import {
-  fakeBroker,
-  fakeConsumer,
-  getGroup,
-  installCrds,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-  waitReady,
-} from './helpers';
+import { SHORT_LEASES, startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { fakeBroker, fakeConsumer, getGroup, kubectlApply, waitReady } from './helpers';
 import type { OperatorProcess, TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
-const BROKER_LEASE_MS = 4_000;
-const CONSUMER_LEASE_MS = 6_000;
+const BROKER_LEASE_MS = SHORT_LEASES.brokerSeconds * 1000;
+const CONSUMER_LEASE_MS = SHORT_LEASES.consumerSeconds * 1000;
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 let operator: OperatorProcess;
 const brokers = new Map<string, BrokerLeaseClient>();
@@ -54,17 +46,9 @@ const balanced = (n: number[], total: number) =>
   n.reduce((a, b) => a + b, 0) === total && Math.max(...n) - Math.min(...n) <= 1;
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('leases');
-  await kubectlApply(
-    ns.name,
-    poolManifest(
-      'default',
-      `  leases: {brokerSeconds: ${BROKER_LEASE_MS / 1000}, consumerSeconds: ${CONSUMER_LEASE_MS / 1000}, safetyMarginSeconds: 1}`,
-    ),
-  );
-  await kubectlApply(ns.name, topicManifest('orders', 16));
-  operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500']);
+  fixture = await startOperatorFixture({ prefix: 'leases', topics: [{ name: 'orders', partitions: 16 }] });
+  ns = fixture.ns;
+  operator = fixture.operators[0]!;
   for (const id of ['b0', 'b1', 'b2']) brokers.set(id, fakeBroker([operator.metaAddress], ns.name, id));
   startMonitor();
 });
@@ -73,8 +57,7 @@ afterAll(async () => {
   clearInterval(monitor);
   await Promise.all([...brokers.values()].map((b) => b.stop({ release: false })));
   await Promise.all([...consumers.values()].map((c) => c.stop({ leave: false })));
-  await operator?.stop();
-  await ns?.delete();
+  await fixture?.stop();
 });
 
 afterEach(() => {

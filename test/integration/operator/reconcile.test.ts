@@ -7,18 +7,17 @@ import { createMysqlStore } from '../../../storage/mysql/mysql-store';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import type { BrokerLeaseClient } from '../../../common/meta-client';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
 import {
   condition,
   fakeBroker,
   getGroup,
   getPool,
   getTopic,
-  installCrds,
   kube,
   kubectlApply,
   poolManifest,
-  spawnOperator,
-  testNamespace,
   topicManifest,
   topicTables,
   waitReady,
@@ -28,22 +27,27 @@ import type { OperatorProcess, TestNamespace } from './helpers';
 // These tests wait through several lease periods: longer than the integration default (120 s).
 jest.setTimeout(180_000);
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 let operator: OperatorProcess;
 let brokers: BrokerLeaseClient[] = [];
 const leases = '  leases: {brokerSeconds: 4, consumerSeconds: 6, safetyMarginSeconds: 1}';
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('reconcile');
-  operator = await spawnOperator(ns.name, ['--lag-interval-ms', '1000', '--assignment-poll-ms', '500']);
+  // The test applies its pool and topic itself, to watch them being reconciled.
+  fixture = await startOperatorFixture({
+    prefix: 'reconcile',
+    pool: false,
+    operatorArgs: ['--lag-interval-ms', '1000', '--assignment-poll-ms', '500'],
+  });
+  ns = fixture.ns;
+  operator = fixture.operators[0]!;
   brokers = ['b0', 'b1', 'b2'].map((id) => fakeBroker([operator.metaAddress], ns.name, id));
 });
 
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.stop({ release: false })));
-  await operator?.stop();
-  await ns?.delete();
+  await fixture?.stop();
 });
 
 test('a BrokerPool and a Topic become a StatefulSet, Services, a PDB, a ConfigMap, tables and Ready', async () => {

@@ -13,17 +13,9 @@ import { resourcePath } from '../../../operator/kube/client';
 import type { ResourceType } from '../../../operator/kube/client';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import {
-  condition,
-  fakeBroker,
-  installCrds,
-  kube,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-} from './helpers';
+import { startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { condition, fakeBroker, kube } from './helpers';
 import type { OperatorProcess, TestNamespace } from './helpers';
 import type { Topic } from '../../../operator/gen/crds';
 import { TopicResource } from '../../../operator/gen/crds';
@@ -35,6 +27,7 @@ const TOPICS = 100;
 const PARTITIONS = 16;
 const WINDOW_MS = 60_000;
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 let operator: OperatorProcess;
 const brokers: BrokerLeaseClient[] = [];
@@ -52,24 +45,22 @@ const WATCHED: ResourceType[] = [
 ];
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('writes');
-  await kubectlApply(
-    ns.name,
-    poolManifest('default', '  leases: {brokerSeconds: 4, consumerSeconds: 6, safetyMarginSeconds: 1}'),
-  );
-  const manifests = Array.from({ length: TOPICS }, (_, i) =>
-    topicManifest(`t${String(i).padStart(3, '0')}`, PARTITIONS),
-  );
-  await kubectlApply(ns.name, manifests.join('---\n'));
-  operator = await spawnOperator(ns.name);
+  fixture = await startOperatorFixture({
+    prefix: 'writes',
+    operatorArgs: [],
+    topics: Array.from({ length: TOPICS }, (_, i) => ({
+      name: `t${String(i).padStart(3, '0')}`,
+      partitions: PARTITIONS,
+    })),
+  });
+  ns = fixture.ns;
+  operator = fixture.operators[0]!;
   for (const id of ['b0', 'b1', 'b2']) brokers.push(fakeBroker([operator.metaAddress], ns.name, id));
 });
 
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.stop({ release: false })));
-  await operator?.stop();
-  await ns?.delete();
+  await fixture?.stop();
 });
 
 /** apiserver_request_total summed over mutating verbs, from the apiserver's /metrics. */

@@ -6,37 +6,29 @@ import type { BrokerLeaseClient } from '../../../common/meta-client';
 import { MetaConnection } from '../../../common/meta-client';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import { waitFor } from '../wait';
-import {
-  fakeBroker,
-  installCrds,
-  kube,
-  kubectlApply,
-  poolManifest,
-  spawnOperator,
-  testNamespace,
-  topicManifest,
-} from './helpers';
+import { leasesLine, startOperatorFixture } from './fixture';
+import type { OperatorFixture } from './fixture';
+import { fakeBroker, kube, poolManifest } from './helpers';
 import type { OperatorProcess, TestNamespace } from './helpers';
 
+let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
 let operator: OperatorProcess;
 const brokers: BrokerLeaseClient[] = [];
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await testNamespace('zones');
-  await kubectlApply(
-    ns.name,
-    poolManifest('default', '  leases: {brokerSeconds: 4, safetyMarginSeconds: 1}'),
-  );
-  await kubectlApply(ns.name, topicManifest('orders', 6));
-  operator = await spawnOperator(ns.name, ['--assignment-poll-ms', '500']);
+  fixture = await startOperatorFixture({
+    prefix: 'zones',
+    pool: poolManifest('default', leasesLine({ brokerSeconds: 4, safetyMarginSeconds: 1 })),
+    topics: [{ name: 'orders', partitions: 6 }],
+  });
+  ns = fixture.ns;
+  operator = fixture.operators[0]!;
 });
 
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.stop({ release: false })));
-  await operator?.stop();
-  await ns?.delete();
+  await fixture?.stop();
 });
 
 test("a broker that gives no zone is routed with its pod's node's zone", async () => {

@@ -1,4 +1,4 @@
-// Delivery's side of Admin changes and its trace events, against in-memory stores: an offset
+// Delivery's side of Admin changes and its trace events, against the memory store: an offset
 // reset drops the group's cursor state, a resend wake-up reaches a waiting pull at once, and
 // deliveries, acks and nacks are traced with the consumer.
 import { silentLogger } from '../../../common/logger';
@@ -10,7 +10,7 @@ import { NO_CONSUMER_LEASES } from '../../../broker/lease/consumer-leases';
 import { BrokerMetrics } from '../../../broker/metrics';
 import { DEFAULTS } from '../../../common/broker-options';
 import { StandaloneOwnership } from '../../../broker/ownership';
-import type { Resend } from '../../../storage/retry-store';
+import { createMemoryStore } from '../../../storage/memory/memory-store';
 import type { OffsetCommit, StoredMessage } from '../../../storage/storage';
 import type { TraceInput } from '../../../broker/trace/tracer';
 import { Topics } from '../../../broker/topics';
@@ -27,18 +27,31 @@ const message = (offset: number): StoredMessage => ({
   priority: false,
 });
 
-function fixture() {
+async function fixture() {
   const stored = [1, 2, 3].map(message);
   const log = new PartitionLog(ref, 0, { maxMessages: 100, maxBytes: 1 << 20 });
   log.appended(stored);
-  const resends: Resend[] = [];
+  const store = createMemoryStore();
+  await store.append([{ ref, firstOffset: 1, messages: stored }], 1);
+  // Every committed offset written, in order (plain and forced).
   const commits: OffsetCommit[] = [];
+  const commitOffsets = store.commitOffsets.bind(store);
+  const forceCommittedOffset = store.forceCommittedOffset.bind(store);
+  store.commitOffsets = (c) => {
+    commits.push(...c);
+    return commitOffsets(c);
+  };
+  store.forceCommittedOffset = (group, at, offset) => {
+    commits.push({ group, ref: at, offset });
+    return forceCommittedOffset(group, at, offset);
+  };
   const events: TraceInput[] = [];
   const ctx: DeliveryContext = {
     topics: new Topics(
       [
         {
           name: 't',
+          storage: 'memory',
           partitions: 1,
           maxMessageBytes: 1024,
           priority: false,
@@ -49,33 +62,8 @@ function fixture() {
       new StandaloneOwnership(),
     ),
     logs: new Map([['t/0', log]]),
-    store: {
-      read: () => Promise.resolve([]),
-      readOffsets: (_r, offsets) => Promise.resolve(stored.filter((m) => offsets.includes(m.offset))),
-      committedOffset: () => Promise.resolve(0),
-      commitOffsets: (c) => {
-        commits.push(...c);
-        return Promise.resolve();
-      },
-      forceCommittedOffset: (group, ref, offset) => {
-        commits.push({ group, ref, offset });
-        return Promise.resolve();
-      },
-    },
-    retries: {
-      scheduleResends: (rs) => {
-        for (const r of rs) {
-          const at = resends.findIndex((x) => x.offset === r.offset);
-          if (at >= 0) resends[at] = r;
-          else resends.push(r);
-        }
-        return Promise.resolve();
-      },
-      dueResends: (_g, _r, now) => Promise.resolve(resends.filter((r) => r.scheduleAt <= now)),
-      nextResendAt: () => Promise.resolve(undefined),
-      deleteResends: () => Promise.resolve(),
-      deadLetter: () => Promise.resolve(),
-    },
+    stores: () => store,
+    retries: store,
     metrics: new BrokerMetrics(() => []),
     logger: silentLogger,
     leases: NO_CONSUMER_LEASES,
@@ -95,12 +83,12 @@ function fixture() {
         new AbortController().signal,
       )
     ).map((d) => [d.message.offset, d.attempt]);
-  return { delivery, pull, resends, commits, events, consumer };
+  return { delivery, pull, store, commits, events, consumer };
 }
 
 describe('Delivery', () => {
   test('a reset drops what is in flight and delivers after the new offset', async () => {
-    const f = fixture();
+    const f = await fixture();
     expect((await f.pull()).map(([o]) => o)).toEqual([1, 2, 3]);
     await f.delivery.ack('g', 't', 0, [1, 2, 3], f.consumer);
     await f.delivery.reset('g', ref, 1);
@@ -117,13 +105,15 @@ describe('Delivery', () => {
   });
 
   test('a resend wake-up reaches a waiting pull at once', async () => {
-    const f = fixture();
+    const f = await fixture();
     await f.pull();
     await f.delivery.ack('g', 't', 0, [1, 2, 3], f.consumer);
     expect(await f.pull()).toEqual([]);
     const waiting = f.pull(5000);
     const started = Date.now();
-    f.resends.push({ group: 'g', ref, offset: 2, scheduleAt: Date.now(), attempts: 0, lastError: '' });
+    await f.store.scheduleResends([
+      { group: 'g', ref, offset: 2, scheduleAt: Date.now(), attempts: 0, lastError: '' },
+    ]);
     f.delivery.wakeResends('g', ref);
     expect(await waiting).toEqual([[2, 1]]);
     expect(Date.now() - started).toBeLessThan(1000);
@@ -131,7 +121,7 @@ describe('Delivery', () => {
   });
 
   test('deliveries, acks and nacks are traced with the consumer and attempt', async () => {
-    const f = fixture();
+    const f = await fixture();
     await f.pull();
     await f.delivery.ack('g', 't', 0, [1], f.consumer);
     await f.delivery.nack('g', 't', 0, [2], 0, 'bad', f.consumer);

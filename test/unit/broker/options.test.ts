@@ -25,6 +25,7 @@ test('defaults fill what is not given', () => {
   expect(o.topics).toEqual([
     {
       name: 'orders',
+      storage: 'mysql',
       partitions: 4,
       maxMessageBytes: 1024 * 1024,
       priority: false,
@@ -59,11 +60,23 @@ test('given values override defaults field by field', () => {
   expect(o.publish).toEqual({ ...DEFAULTS.publish, lingerMs: 5 });
 });
 
+test('storage: memory needs no MySQL and is the default storage of the topics', () => {
+  const o = resolveOptions({ storage: 'memory', topics: [{ name: 'a', partitions: 1 }] });
+  expect(o.storage).toBe('memory');
+  expect(o.topics[0].storage).toBe('memory');
+  expect(
+    resolveOptions({ ...base, topics: [{ name: 'k', partitions: 1, storage: 'kafka' }] }).topics[0].storage,
+  ).toBe('kafka');
+});
+
 test.each<[string, BrokerOptionsInput]>([
   ['publish.maxBatchRows', { ...base, publish: { maxBatchRows: 0 } }],
   ['publish.lingerMs', { ...base, publish: { lingerMs: -1 } }],
   ['delivery.maxInFlight', { ...base, delivery: { maxInFlight: 1.5 } }],
   ['mysql.url', { ...base, mysql: { url: 'postgres://x/y' } }],
+  ['mysql.url', { ...base, mysql: undefined }],
+  ['storage', { ...base, storage: 'tape' as 'memory' }],
+  ['topics[0].storage', { ...base, topics: [{ name: 'a', partitions: 1, storage: 'tape' as 'kafka' }] }],
   ['listen', { ...base, listen: 'nohost' }],
   ['topics[0].name', { ...base, topics: [{ name: 'Bad_Name', partitions: 1 }] }],
   [
@@ -99,10 +112,36 @@ test('retention may be a fraction of an hour (tests use seconds)', () => {
   expect(o.topics[0].retentionHours).toBeCloseTo(1 / 3600);
 });
 
-test('the message says what is wrong', () => {
-  expect(() => resolveOptions({ ...base, publish: { maxBatchRows: 0 } })).toThrow(
-    'publish.maxBatchRows must be an integer in 1..',
-  );
+test('every message has one wording: the field, what it must be, what it got', () => {
+  const message = (input: BrokerOptionsInput): string => {
+    try {
+      resolveOptions(input);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('expected an OptionsError');
+  };
+  expect(
+    [
+      { ...base, publish: { maxBatchRows: 0 } },
+      { ...base, trace: { enabled: 'yes' as unknown as boolean } },
+      { ...base, topics: [{ name: 'a', partitions: 1, priority: 1 as unknown as boolean }] },
+      { ...base, topics: [{ name: 'a', partitions: 1, delay: 'no' as unknown as boolean }] },
+      { ...base, topics: [{ name: 'a', partitions: 1, retentionHours: 0 }] },
+      { ...base, delay: { tickMs: 100, windowMs: 50 } },
+      { ...base, mysql: { url: 'postgres://x/y' } },
+      { ...base, groups: { g: { deadLetter: { enabled: 'true' as unknown as boolean } } } },
+    ].map(message),
+  ).toEqual([
+    'publish.maxBatchRows must be an integer >= 1, got 0',
+    'trace.enabled must be true or false, got "yes"',
+    'topics[0].priority must be true or false, got 1',
+    'topics[0].delay must be true or false, got "no"',
+    'topics[0].retentionHours must be a number in (0, 87600], got 0',
+    'delay.windowMs must be an integer >= 100, got 50',
+    'mysql.url must be mysql://user:password@host:port/database, got "postgres://x/y"',
+    'groups.g.deadLetter.enabled must be true or false, got "true"',
+  ]);
 });
 
 describe('lease mode (meta)', () => {

@@ -52,6 +52,7 @@ test('routes define the topic: one route per partition, maxMessageBytes or the d
   const r = await table.get('orders');
   expect(r.topic).toEqual({
     name: 'orders',
+    storage: 'mysql',
     partitions: 2,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     delay: false,
@@ -70,6 +71,20 @@ test('routes carry the topic spec: delay and retention hours', async () => {
     () => undefined,
   );
   expect((await table.get('orders')).topic).toMatchObject({ delay: true, retentionHours: 24 });
+});
+
+test("routes carry the topic's storage kind: '' (an older meta-server) is mysql, an unknown one is refused", async () => {
+  const answers: Record<string, string> = { k: 'kafka', old: '', odd: 'tape' };
+  const table = new RouteTable(
+    fakeMeta((topic) => ({ ...routes(0), storage: answers[topic] })),
+    'ns',
+    5_000,
+    () => undefined,
+  );
+  expect((await table.get('k')).topic.storage).toBe('kafka');
+  expect((await table.get('old')).topic.storage).toBe('mysql');
+  const err = await table.get('odd').catch((e: unknown) => e);
+  expect(err).toMatchObject({ reason: 'INVALID_REQUEST', metadata: { topic: 'odd', storage: 'tape' } });
 });
 
 test('cached for the TTL; concurrent refreshes share one call', async () => {

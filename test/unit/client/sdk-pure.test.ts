@@ -12,9 +12,11 @@ test('backoff: full jitter under a cap that doubles up to maxMs', () => {
     99, 199, 399, 799, 999, 999,
   ]);
   expect(backoffDelay(3, o, () => 0)).toBe(0);
-  expect(() => checkBackoff('retry', { ...o, maxMs: 50 })).toThrow('retry.maxMs must be >= retry.initialMs');
+  expect(() => checkBackoff('retry', { ...o, maxMs: 50 })).toThrow(
+    'retry.maxMs must be an integer >= 100, got 50',
+  );
   expect(() => checkBackoff('retry', { ...o, multiplier: 0.5 })).toThrow(
-    'retry.multiplier must be a number >= 1',
+    'retry.multiplier must be a number >= 1, got 0.5',
   );
 });
 
@@ -100,9 +102,16 @@ test('consumer options', () => {
   expect(() => consumerOptions({ meta: 'm:1', group: 'g', fetch: 'push' as 'pull' })).toThrow(
     'fetch must be',
   );
-  expect(() => consumerOptions({ meta: 'm:1', group: 'g', concurrency: 0 })).toThrow('concurrency must be');
+  expect(() => consumerOptions({ meta: 'm:1', group: 'g', concurrency: 0 })).toThrow(
+    'concurrency must be an integer in 1..10000, got 0',
+  );
+  expect(() => consumerOptions({ meta: 'm:1', group: 'g', autoAck: 'yes' as unknown as boolean })).toThrow(
+    'autoAck must be true or false, got "yes"',
+  );
   expect(() => consumerOptions({ broker: 'b:1', group: 'g' })).toThrow('topic must be set');
-  expect(() => consumerOptions({ broker: 'b:1', group: 'g', topic: 't' })).toThrow('partitions must list');
+  expect(() => consumerOptions({ broker: 'b:1', group: 'g', topic: 't' })).toThrow(
+    'partitions must be a list of at least one partition',
+  );
   expect(consumerOptions({ broker: 'b:1', group: 'g', topic: 't', partitions: [0, 2] }).partitions).toEqual([
     0, 2,
   ]);

@@ -1,5 +1,6 @@
 // Meta ListTopics: the namespace's topics with their spec, how many partitions a broker holds,
 // and the groups reading each; through MetaCore and over real gRPC on loopback.
+import { Registry } from 'prom-client';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../../common/logger';
 import { MetaCore } from '../../../operator/meta/meta-core';
@@ -97,6 +98,7 @@ describe('over gRPC', () => {
       state: () => ({ core, checkpointer }),
       leader: () => ({ identity: 'me', address: 'meta-0:7700' }),
       isLeader: () => leader,
+      registry: new Registry(),
     });
     const Meta = loadMetaProto().grpc.herald.v1.Meta;
     client = new Meta(server.address, grpc.credentials.createInsecure());

@@ -1,4 +1,4 @@
-import { droppable, planSplit, segmentsOf } from '../../../storage/mysql/segments';
+import { droppable, planSplit, segmentsOf } from '../../../storage/segments';
 
 describe('segments', () => {
   it('reads partitions as offset ranges', () => {

@@ -1,6 +1,6 @@
-// Segment arithmetic for retention by table partitions, as pure functions (the MySQL adapter
-// runs the statements; storage/mysql/sql-segments.ts). Offsets start at 1; with segment size
-// S the aligned segments hold k*S+1 .. (k+1)*S.
+// Segment arithmetic for retention by whole segments, as pure functions (the MySQL adapter
+// runs them as table partitions, storage/mysql/sql-segments.ts; the memory adapter keeps the
+// same list). Offsets start at 1; with segment size S the aligned segments hold k*S+1 .. (k+1)*S.
 
 /** One partition of a message table: offsets from..to (to is Infinity for the tail). */
 export interface Segment {

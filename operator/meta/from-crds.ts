@@ -1,0 +1,99 @@
+// The one mapping from Herald's custom resources to the meta-server's view: a Topic becomes a
+// TopicInfo (what GetRoutes and ListTopics answer), a ConsumerGroup a GroupInfo with the
+// delivery policy brokers apply (herald.v1.GroupPolicy), a BrokerPool its lease durations, and
+// the checkpoints in their status the entries a new leader restores. The controllers and leader
+// restore both call these, so a restored meta-server carries the same features as a reconciled
+// one. Pure. The return types are Required<...>: a field the meta-server gains must be mapped here.
+import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
+import type { BrokerPool, ConsumerGroup, ConsumerGroupSpec, Topic } from '../gen/crds';
+import { isTrue } from '../reconcile/conditions';
+import type { CheckpointEntry, GroupInfo, PoolDurations, TopicInfo } from './meta-core';
+
+/**
+ * A Topic as the meta-server serves it, with `partitions` provisioned in storage (by default
+ * status.provisionedPartitions, which may lag spec.partitions while the topic grows).
+ */
+export function topicInfoOf(
+  topic: Topic,
+  partitions = topic.status?.provisionedPartitions ?? topic.spec.partitions,
+): Required<TopicInfo> {
+  const { spec } = topic;
+  return {
+    namespace: topic.metadata?.namespace ?? '',
+    name: topic.metadata?.name ?? '',
+    pool: spec.pool,
+    partitions,
+    maxMessageBytes: spec.maxMessageBytes,
+    storage: spec.storage,
+    priority: spec.priority,
+    delay: spec.delay,
+    retentionHours: spec.retention.hours,
+  };
+}
+
+/** The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec. */
+export function groupPolicyOf(spec: ConsumerGroupSpec): Required<GroupPolicy__Input> {
+  return {
+    tagFilter: spec.tagFilter ?? '',
+    retryDelaysSeconds: spec.retry.delaysSeconds ?? [],
+    exponential: spec.retry.exponential ?? null,
+    maxRetries: spec.retry.maxRetries,
+    deadLetter: spec.deadLetter.enabled,
+    ordered: spec.ordering === 'ordered',
+    ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
+    maxInFlight: spec.maxInFlight,
+  };
+}
+
+export function groupInfoOf(group: ConsumerGroup): Required<GroupInfo> {
+  return {
+    namespace: group.metadata?.namespace ?? '',
+    name: group.metadata?.name ?? '',
+    topic: group.spec.topic,
+    mode: group.spec.mode,
+    policy: groupPolicyOf(group.spec),
+  };
+}
+
+/** The lease durations a pool's spec asks for. */
+export function poolDurationsOf(pool: BrokerPool): PoolDurations {
+  const { leases } = pool.spec;
+  return {
+    broker: { durationMs: leases.brokerSeconds * 1000, safetyMarginMs: leases.safetyMarginSeconds * 1000 },
+    consumer: {
+      durationMs: leases.consumerSeconds * 1000,
+      safetyMarginMs: leases.safetyMarginSeconds * 1000,
+    },
+  };
+}
+
+/** Whether a new leader restores the Topic: its storage exists and it is not being deleted. */
+export function restorableTopic(topic: Topic): boolean {
+  return isTrue(topic.status?.conditions, 'StorageProvisioned') && !topic.metadata?.deletionTimestamp;
+}
+
+/** The broker assignment the last leader checkpointed into the Topic's status. */
+export function topicCheckpointOf(topic: Topic): CheckpointEntry[] {
+  return (topic.status?.assignment ?? []).map((a) => ({
+    partition: a.partition,
+    holder: a.broker,
+    address: a.address ?? '',
+    epoch: a.epoch,
+  }));
+}
+
+/** The consumer assignment and members the last leader checkpointed into the group's status. */
+export function groupCheckpointOf(group: ConsumerGroup): {
+  entries: CheckpointEntry[];
+  consumers: { id: string; zone: string }[];
+} {
+  return {
+    entries: (group.status?.assignment ?? []).map((a) => ({
+      partition: a.partition,
+      holder: a.consumer,
+      address: '',
+      epoch: a.epoch,
+    })),
+    consumers: (group.status?.consumers ?? []).map((c) => ({ id: c.id, zone: c.zone ?? '' })),
+  };
+}
