@@ -338,7 +338,7 @@ function checkCell(c: Check | undefined): string {
   const ok = c.missing === 0 && c.duplicates === 0 && c.unexpected === 0;
   return ok
     ? `${c.consumed} once`
-    : `MISSING ${c.missing} / DUP ${c.duplicates} / UNEXPECTED ${c.unexpected}`;
+    : `${c.consumed} of ${c.published}: ${c.missing} not consumed within the drain timeout, ${c.duplicates} twice, ${c.unexpected} unknown`;
 }
 
 interface Row {
