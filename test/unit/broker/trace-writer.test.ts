@@ -34,7 +34,6 @@ function counters() {
     metrics: {
       traceEventsWritten: { inc: (n: number) => (c.written += n) },
       traceEventsDropped: { inc: (n: number) => (c.dropped += n) },
-      traceWrite: { observe: () => undefined },
     },
   };
 }
@@ -179,7 +178,6 @@ test('a throwing metric does not reach the caller', () => {
     { broker: () => 'b', flushIntervalMs: 50, maxBatchEvents: 3, maxBufferedEvents: 3, logIntervalMs: 1000 },
     {
       traceEventsWritten: { inc: () => undefined },
-      traceWrite: { observe: () => undefined },
       traceEventsDropped: {
         inc: () => {
           throw new Error('broken registry');
