@@ -21,6 +21,7 @@ export class GroupCommitter {
   private writers: PartitionWriter[] = [];
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
+  private endOfTurn: NodeJS.Immediate | undefined;
   private draining = false;
   private drained: (() => void) | undefined;
 
@@ -58,9 +59,10 @@ export class GroupCommitter {
     });
   }
 
-  private schedule(): void {
+  private schedule(turnEnded = false): void {
     while (this.running < this.limits.maxConcurrentCommits) {
-      const plan = planCommit(this.writers, performance.now(), this.limits, this.draining);
+      const state = { draining: this.draining, idle: this.running === 0, turnEnded };
+      const plan = planCommit(this.writers, performance.now(), this.limits, state);
       if (plan.kind === 'commit') {
         if (this.timer) clearTimeout(this.timer);
         this.timer = undefined;
@@ -68,7 +70,12 @@ export class GroupCommitter {
         void this.commit(batches);
         continue;
       }
-      if (plan.kind === 'wait' && !this.timer) {
+      if (plan.kind === 'wait' && plan.ms === 0) {
+        this.endOfTurn ??= setImmediate(() => {
+          this.endOfTurn = undefined;
+          this.schedule(true);
+        });
+      } else if (plan.kind === 'wait' && !this.timer) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
           this.schedule();
@@ -108,6 +115,8 @@ export class GroupCommitter {
   private async append(batches: TakenBatch[]): Promise<void> {
     const publishedAt = Date.now();
     const started = performance.now();
+    for (const b of batches)
+      for (const q of b.requests) this.metrics.publishQueued.observe((started - q.at) / 1000);
     const outcomes = await this.store.append(batches, publishedAt);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);

@@ -43,11 +43,18 @@ function toSchedule(m: Message): Schedule {
   return undefined;
 }
 
-function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): PublishResponse__Input {
+function publishResponse({
+  ref,
+  firstOffset,
+  count,
+  partitions,
+  delayed,
+}: PublishOutput): PublishResponse__Input {
   if (delayed) {
     return {
       topic: ref.topic,
       partition: ref.partition,
+      partitions,
       results: delayed.map((d) => ({
         offset: 0,
         messageId: scheduledId(ref, d.id),
@@ -58,6 +65,7 @@ function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): P
   return {
     topic: ref.topic,
     partition: ref.partition,
+    partitions,
     results: Array.from({ length: count }, (_, i) => ({
       offset: firstOffset + i,
       messageId: messageId(ref, firstOffset + i),
