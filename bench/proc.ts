@@ -1,6 +1,7 @@
 // What the benchmarks read about processes from /proc: CPU time, RSS, process trees, and the
 // machine's load. Linux only (the benchmarks run on the project's Linux box).
 import { readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 
 /** Resident set size of a process in MiB (NaN once it is gone). */
 export function rssMiB(pid: number): number {
@@ -91,4 +92,18 @@ export function cpuMeter(groups: Record<string, () => number[]>): () => Record<s
     for (const name of Object.keys(groups)) out[name] = (100 * (now[name] - start[name])) / seconds;
     return out;
   };
+}
+
+/** Fails when something already listens on 127.0.0.1:port (another benchmark's peer, say). */
+export async function requireFreePort(port: number, what: string): Promise<void> {
+  const inUse = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  if (inUse)
+    throw new Error(`127.0.0.1:${port} (${what}) is in use: another benchmark running? Set BENCH_PORT`);
 }

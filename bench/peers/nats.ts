@@ -12,6 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { AckPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Driver, Producer } from './driver';
+import { requireFreePort } from '../proc';
 
 // @nats-io/nats-core's package.json names its types "./lib/mod.d.js", so under this repo's
 // moduleResolution the connection's own type does not resolve: what the benchmark uses of it.
@@ -31,6 +32,7 @@ export const NATS_SERVER = join(
 );
 
 export async function startNats(dir: string, port: number): Promise<Driver> {
+  await requireFreePort(port, 'nats-server');
   mkdirSync(join(dir, 'jetstream'), { recursive: true });
   const config = join(dir, 'nats.conf');
   writeFileSync(

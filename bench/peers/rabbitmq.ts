@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Driver, Producer } from './driver';
-import { processTree } from '../proc';
+import { processTree, requireFreePort } from '../proc';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 /** Erlang's port mapper (Debian's erlang-base, a dependency of rabbitmq-server). */
@@ -19,6 +19,7 @@ const ACK_LINGER_MS = 5;
 
 export async function startRabbitmq(dir: string, basePort: number): Promise<Driver> {
   const ports = { amqp: basePort, dist: basePort + 1, epmd: basePort + 2 };
+  for (const [what, port] of Object.entries(ports)) await requireFreePort(port, `RabbitMQ ${what}`);
   for (const d of ['mnesia', 'log', 'home']) mkdirSync(join(dir, d), { recursive: true });
   const plugins = join(dir, 'enabled_plugins');
   writeFileSync(plugins, '[].\n');
