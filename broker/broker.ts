@@ -206,7 +206,9 @@ async function assemble(
         maxBytes: options.delivery.tailCacheBytes,
         budget: tailBudget,
       });
-      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
+      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'), () =>
+        topics.ownedPartition(ref.topic, ref.partition),
+      );
       logs.set(key, log);
       writers.set(key, writer);
       committerOf(ref.topic).add(writer);

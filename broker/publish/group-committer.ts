@@ -3,7 +3,8 @@
 // transaction of multi-row INSERTs on MySQL), and every request in it is answered after the
 // commit. A store without atomicMultiPartitionAppend answers each partition's batch on its own. Several commits may run at once, on different
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
-// its batches are then retried one partition at a time so only the fenced one fails.
+// its batches are then retried one partition at a time so only the fenced one fails. Right
+// before a write, batches of partitions this broker no longer serves fail unstored.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -89,17 +90,19 @@ export class GroupCommitter {
 
   private async commit(batches: TakenBatch[]): Promise<void> {
     this.running++;
+    let writing = batches;
     try {
       await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      writing = this.stillOwned(batches);
       // A store without atomic appends answers each batch on its own (Kafka: one produce
       // request per leader for all of them); an atomic one stores all or none.
-      await this.append(batches);
+      if (writing.length > 0) await this.append(writing);
     } catch (err) {
       const e = asHeraldError(err);
-      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
-        await this.appendEach(batches);
+      if (e.reason === 'PARTITION_FENCED' && writing.length > 1) {
+        await this.appendEach(writing);
       } else {
-        this.fail(batches, e);
+        this.fail(writing, e);
       }
     } finally {
       this.running--;
@@ -107,9 +110,24 @@ export class GroupCommitter {
     }
   }
 
+  /** The batches of partitions this broker still serves; the others fail, unstored. */
+  private stillOwned(batches: TakenBatch[]): TakenBatch[] {
+    return batches.filter((b) => {
+      try {
+        b.writer.requireOwned();
+        return true;
+      } catch (err) {
+        this.fail([b], err);
+        return false;
+      }
+    });
+  }
+
   /** One append per partition, each answered (or failed) on its own. */
   private async appendEach(batches: TakenBatch[]): Promise<void> {
-    await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
+    await Promise.all(
+      this.stillOwned(batches).map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))),
+    );
   }
 
   private async append(batches: TakenBatch[]): Promise<void> {
