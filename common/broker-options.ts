@@ -456,6 +456,15 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   return o;
 }
 
+/** The environment variables withEnvironment reads: each overrides the config file. */
+export const POD_ENVIRONMENT = [
+  'HERALD_MYSQL_URL',
+  'HERALD_ADVERTISED_ADDRESS',
+  'HERALD_POD_NAME',
+  'HERALD_ZONE',
+  'HERALD_META_ADDRESS',
+] as const;
+
 /**
  * The config file with the pod's environment applied, as the operator's StatefulSet sets it:
  * HERALD_MYSQL_URL (from a Secret), HERALD_ADVERTISED_ADDRESS (the pod's stable DNS name) and,

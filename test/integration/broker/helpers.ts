@@ -16,6 +16,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { startBroker } from '../../../broker/broker';
 import type { Broker } from '../../../broker/broker';
 import { createLogger, silentLogger } from '../../../common/logger';
+import { POD_ENVIRONMENT } from '../../../common/broker-options';
 import type { BrokerOptionsInput } from '../../../common/broker-options';
 import type { Ownership } from '../../../broker/ownership';
 import { readErrorInfo } from '../../../common/errors';
@@ -208,10 +209,16 @@ export async function spawnBroker(
   const entry = compiled
     ? [compiled]
     : ['-r', 'ts-node/register/transpile-only', join(root, 'broker', 'main.ts')];
+  // A pod variable in the caller's shell (HERALD_MYSQL_URL, exported by the environment's
+  // env.sh) would override these options and send the broker to another database: only `env`
+  // sets them.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !(POD_ENVIRONMENT as readonly string[]).includes(name)),
+  );
   const child = spawn(process.execPath, [...nodeArgs, ...entry, '--config', config], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
   });
   spawned.add(child);
   const exited = new Promise<number | null>((resolve) =>
