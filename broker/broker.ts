@@ -309,6 +309,7 @@ async function assemble(
           delivery,
           cluster?.router ?? LOCAL_ONLY,
           logger.namespace('server'),
+          metrics,
         ),
       },
       {

@@ -38,6 +38,13 @@ export class BrokerMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly publishServer = new Histogram({
+    name: 'herald_publish_server_seconds',
+    help: 'From a Publish call (or one PublishStream request) reaching its handler to its answer handed to gRPC',
+    labelNames: ['method'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly publishQueued = new Histogram({
     name: 'herald_publish_queue_seconds',
     help: 'From a Publish call entering the writer queue to the start of the commit that stores it',

@@ -24,6 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { Ledger, makeBody, sentAt } from './driver';
 import type { Driver, Producer } from './driver';
@@ -76,6 +77,9 @@ interface LatencyResult {
   max: number;
   ackP50: number;
   ackP99: number;
+  /** Event-loop delay of this process (producer and consumer) during the run, ms. */
+  clientLoopP99: number;
+  clientLoopMax: number;
   cpu: Cpu;
   check: Check;
   broker?: BrokerProfile;
@@ -197,6 +201,8 @@ async function latency(
   let sent = 0;
   let failed = 0;
   const cpu = meter();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const started = performance.now();
   const pending: Promise<void>[] = [];
   await new Promise<void>((resolve) => {
@@ -226,6 +232,7 @@ async function latency(
   const sendSeconds = (performance.now() - started) / 1000;
   await Promise.all(pending);
   await until(() => ledger.missing() === 0, DRAIN_TIMEOUT_MS);
+  loop.disable();
   const cpuShare = cpu();
   const after = profile ? await profile() : undefined;
   await new Promise((r) => setTimeout(r, 300));
@@ -245,6 +252,8 @@ async function latency(
     max: sorted[sorted.length - 1] ?? NaN,
     ackP50: percentile(ackSorted, 50),
     ackP99: percentile(ackSorted, 99),
+    clientLoopP99: loop.percentile(99) / 1e6,
+    clientLoopMax: loop.max / 1e6,
     cpu: cpuShare,
     check,
     ...(before && after ? { broker: profileDelta(before, after) } : {}),
@@ -441,7 +450,7 @@ function detail(results: Record<string, SystemResult>): string {
     for (const l of r.latency) {
       const b = l.broker;
       const notes = [
-        `achieved ${fmt(l.achieved)} msg/s; publish acked p50 ${fmt(l.ackP50, 2)} / p99 ${fmt(l.ackP99, 2)} ms; max ${fmt(l.max, 1)} ms`,
+        `achieved ${fmt(l.achieved)} msg/s; publish acked p50 ${fmt(l.ackP50, 2)} / p99 ${fmt(l.ackP99, 2)} ms; max ${fmt(l.max, 1)} ms; client loop delay p99 ${fmt(l.clientLoopP99, 1)} / max ${fmt(l.clientLoopMax, 1)} ms`,
         ...(b ? [profileText(b)] : []),
       ].join('; ');
       lines.push(`| ${r.name} | latency ${l.rate} | ${cpuCell(l.cpu)} | ${checkCell(l.check)} | ${notes} |`);

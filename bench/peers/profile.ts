@@ -1,8 +1,8 @@
 // Where a Herald broker spends a run, from its own /metrics read before and after it: the
 // event loop's delay (perf_hooks.monitorEventLoopDelay, reset at every scrape, so the second
 // read covers exactly the run), GC pauses by kind, and the time of each step of a message,
-// request -> queued for the group commit -> commit -> delivery wake-up, plus the writes that
-// compete with commits (trace flushes, offset stores).
+// handler -> queued for the group commit -> commit -> answer handed to gRPC, and commit ->
+// delivery wake-up, plus the writes that compete with commits (trace flushes, offset stores).
 
 /** Every series of a /metrics page: `name{labels}` -> value. */
 export type MetricsSnapshot = Map<string, number>;
@@ -78,6 +78,7 @@ export function profileDelta(before: MetricsSnapshot, after: MetricsSnapshot): B
     s.includes('kind="offsets"'),
   );
   const rows = histogram(before, after, 'herald_insert_batch_rows');
+  const server = histogram(before, after, 'herald_publish_server_seconds');
   return {
     'loop delay p99': 1000 * gauge(after, 'nodejs_eventloop_lag_p99_seconds'),
     'loop delay max': 1000 * gauge(after, 'nodejs_eventloop_lag_max_seconds'),
@@ -92,6 +93,15 @@ export function profileDelta(before: MetricsSnapshot, after: MetricsSnapshot): B
     commits: commit.count,
     'rows per commit': rows.count === 0 ? NaN : rows.sum / commit.count,
     'publish in broker p99': quantileMs(publish, 0.99),
+    // Handler to answer (what the broker adds to a publish); its mean minus that of queue +
+    // commit is the time outside the group commit: validation, routing, the reply.
+    'handler p50': quantileMs(server, 0.5),
+    'handler p99': quantileMs(server, 0.99),
+    'handler mean': server.count === 0 ? NaN : (1000 * server.sum) / server.count,
+    'outside commit mean':
+      server.count === 0 || publish.count === 0
+        ? NaN
+        : (1000 * server.sum) / server.count - (1000 * publish.sum) / publish.count,
     'wake p50': quantileMs(wake, 0.5),
     'wake p99': quantileMs(wake, 0.99),
     'trace writes': trace.count,
