@@ -22,14 +22,15 @@
 //   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
 //   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SQL } from '../storage/mysql/sql';
+import { cpuMeter as processCpuMeter, pidsNamed, rssMiB } from './proc';
+import { loops, percentile, streamProducer } from './load';
 import type { BrokerOptionsInput } from '../common/broker-options';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
-import type { PublishStreamResponse } from '../proto/gen/herald/v1/PublishStreamResponse';
 import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
@@ -50,38 +51,6 @@ function databaseUrl(database: string): string {
   return url.toString();
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmRSS:'));
-  return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
-}
-
-/** CPU seconds used so far by a process (user + system), from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
-function mariadbPids(): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'mariadbd';
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 export interface CpuShare {
   broker: number;
   client: number;
@@ -90,41 +59,16 @@ export interface CpuShare {
 
 /** Measures the CPU used by the broker, this process and MariaDB, in % of one core. */
 function cpuMeter(brokerPid: number): () => CpuShare {
-  const db = mariadbPids();
-  const dbCpu = () => db.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const start = {
-    wall: performance.now(),
-    broker: cpuSeconds(brokerPid),
-    client: process.cpuUsage(),
-    mariadb: dbCpu(),
-  };
+  const db = pidsNamed('mariadbd');
+  const meter = processCpuMeter({ broker: () => [brokerPid], mariadb: () => db });
   return () => {
-    const wall = (performance.now() - start.wall) / 1000;
-    const client = process.cpuUsage(start.client);
-    return {
-      broker: (100 * (cpuSeconds(brokerPid) - start.broker)) / wall,
-      client: (100 * (client.user + client.system)) / 1e6 / wall,
-      mariadb: (100 * (dbCpu() - start.mariadb)) / wall,
-    };
+    const c = meter();
+    return { broker: c.broker, client: c.client, mariadb: c.mariadb };
   };
 }
 
 function cpuText(c: CpuShare): string {
   return `CPU broker ${c.broker.toFixed(0)}%, client ${c.client.toFixed(0)}%, mariadb ${c.mariadb.toFixed(0)}%`;
-}
-
-/** Runs `worker` in `n` concurrent loops for `seconds`; returns messages per second. */
-async function loops(n: number, seconds: number, worker: (i: number) => Promise<number>): Promise<number> {
-  const stopAt = performance.now() + seconds * 1000;
-  const started = performance.now();
-  const counts = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      let count = 0;
-      while (performance.now() < stopAt) count += await worker(i);
-      return count;
-    }),
-  );
-  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000);
 }
 
 async function rawInsertLimit(database: string, rowsPerInsert: number, connections: number): Promise<number> {
@@ -195,32 +139,6 @@ async function traceCounts(metricsAddress: string): Promise<{ written: number; d
   return { written, dropped };
 }
 
-/** A producer on its own PublishStream: publish() resolves when that request is answered. */
-function streamProducer(clients: ReturnType<typeof connect>) {
-  const stream = clients.broker.PublishStream();
-  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  let nextId = 1;
-  stream.on('data', (r: PublishStreamResponse) => {
-    const w = waiting.get(r.requestId);
-    waiting.delete(r.requestId);
-    if (r.error) w?.reject(new Error(r.error.message));
-    else w?.resolve();
-  });
-  stream.on('error', (err: Error) => {
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
-  });
-  return {
-    publish: (publish: PublishRequest__Input) =>
-      new Promise<void>((resolve, reject) => {
-        const requestId = nextId++;
-        waiting.set(requestId, { resolve, reject });
-        stream.write({ requestId, publish });
-      }),
-    end: () => stream.end(),
-  };
-}
-
 type BenchMessage = NonNullable<PublishRequest__Input['messages']>[number];
 
 /**
@@ -250,7 +168,8 @@ async function publishThroughput(
   topic = 'bench',
   makeMessages: (batch: number, request: number) => BenchMessage[] = messageMix('plain'),
 ) {
-  const streams = mode === 'stream' ? Array.from({ length: producers }, () => streamProducer(clients)) : [];
+  const streams =
+    mode === 'stream' ? Array.from({ length: producers }, () => streamProducer(clients.broker)) : [];
   const publish = (i: number, req: PublishRequest__Input) =>
     mode === 'stream' ? streams[i].publish(req) : call.publish(req).then(() => undefined);
   const before = await histogram(broker.metricsAddress, 'herald_commit_latency_seconds');
@@ -332,7 +251,7 @@ async function latencyAtRate(
 ) {
   // A topic of its own, so the subscribers start at the first message of this phase.
   const topic = `latency-${rate}-${mode}`;
-  const producer = mode === 'stream' ? streamProducer(clients) : undefined;
+  const producer = mode === 'stream' ? streamProducer(clients.broker) : undefined;
   const group = 'latency';
   const latencies: number[] = [];
   const sub = subscribeAll(clients, call, topic, group, (d) => {

@@ -5,7 +5,7 @@
 import { loadProtos } from '../proto/load';
 import { HeraldError } from '../common/errors';
 import { Delivery } from './delivery/delivery';
-import { PartitionLog } from './delivery/partition-log';
+import { CacheBudget, PartitionLog } from './delivery/partition-log';
 import type { Logger } from '../common/logger';
 import { BrokerMetrics } from './metrics';
 import type { LagSample } from './metrics';
@@ -123,6 +123,7 @@ async function assemble(
   const identity = () => brokerId;
   const health = new StorageHealth(storage, options.mysql.pingIntervalMs, logger.namespace('storage'));
   const logs = new Map<string, PartitionLog>();
+  const tailBudget = new CacheBudget(options.delivery.tailCacheTotalBytes);
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
@@ -203,8 +204,11 @@ async function assemble(
       log = new PartitionLog(ref, endOffset, {
         maxMessages: options.delivery.tailCacheMessages,
         maxBytes: options.delivery.tailCacheBytes,
+        budget: tailBudget,
       });
-      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'));
+      const writer = new PartitionWriter(store, log, metrics, logger.namespace('publish'), () =>
+        topics.ownedPartition(ref.topic, ref.partition),
+      );
       logs.set(key, log);
       writers.set(key, writer);
       committerOf(ref.topic).add(writer);
@@ -305,6 +309,7 @@ async function assemble(
           delivery,
           cluster?.router ?? LOCAL_ONLY,
           logger.namespace('server'),
+          metrics,
         ),
       },
       {

@@ -47,6 +47,8 @@ const RECONCILE_MS = 100;
 /** How long acks wait for company before one Ack call carries them. */
 const ACK_LINGER_MS = 5;
 const ACK_BATCH = 200;
+/** How long handled deliveries wait for company before their credits go back on a Subscribe stream. */
+const CREDIT_LINGER_MS = 1;
 
 interface Lease {
   epoch: number;
@@ -322,12 +324,24 @@ export class Consumer {
         address = await this.address(partition);
         const stream = this.conns.get(address).broker.Subscribe();
         this.streams.add(stream);
+        // Credits go back in batches: one message per handled delivery made the broker take
+        // one message at a time (a read, a lock and a write each).
+        let owed = 0;
+        let creditTimer: NodeJS.Timeout | undefined;
+        const grant = () => {
+          clearTimeout(creditTimer);
+          creditTimer = undefined;
+          if (owed > 0 && !stream.writableEnded) stream.write({ credits: owed });
+          owed = 0;
+        };
+        const creditBatch = Math.max(1, Math.floor(o.concurrency / 2));
         const ended = new Promise<void>((resolve, reject) => {
           stream.on('data', (res: SubscribeResponse) => {
             attempt = 0;
             if (res.delivery) {
               this.dispatch(res.delivery, epoch, () => {
-                if (!stream.writableEnded) stream.write({ credits: 1 });
+                if (++owed >= creditBatch) grant();
+                else creditTimer ??= setTimeout(grant, CREDIT_LINGER_MS);
               });
             }
           });
@@ -353,6 +367,7 @@ export class Consumer {
           await ended;
         } finally {
           clearInterval(watch);
+          clearTimeout(creditTimer);
           this.streams.delete(stream);
         }
         // The broker ended the stream (shutting down): reconnect after a backoff step.

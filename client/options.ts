@@ -43,7 +43,11 @@ export interface ConnectionOptions {
 }
 
 export interface ProducerOptions extends ConnectionOptions {
-  /** How long the first message of a batch waits for company. */
+  /**
+   * On a partition with no Publish in flight, how long the first message of a batch waits for
+   * company (0: until the end of the current event-loop turn). While a Publish is in flight,
+   * messages collect until it is answered, whatever this is (client/batching.ts).
+   */
   lingerMs: number;
   /** Messages per Publish (the broker accepts up to 1000 by default). */
   maxBatchMessages: number;
@@ -95,7 +99,7 @@ const CONNECTION: Table<Pick<ConnectionOptions, 'namespace' | 'callTimeoutMs' | 
 const PRODUCER: Table<
   Pick<ProducerOptions, 'lingerMs' | 'maxBatchMessages' | 'maxBatchBytes' | 'deliveryTimeoutMs'>
 > = {
-  lingerMs: field(5, int(0, 60_000)),
+  lingerMs: field(0, int(0, 60_000)),
   maxBatchMessages: field(500, int(1, 100_000)),
   maxBatchBytes: field(1024 * 1024, int(1, 1024 * 1024 * 1024)),
   deliveryTimeoutMs: field(30_000, int(1, 24 * HOUR_MS)),

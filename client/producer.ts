@@ -1,8 +1,10 @@
 // The Producer: routes each message to its partition's owner (GetRoutes from the meta-server,
-// cached), batches per partition for `lingerMs` or up to a size, sends one Publish per batch,
-// and retries retriable failures with backoff until the message's delivery timeout. A topic
-// over its rate limit (RATE_LIMITED) says how long to wait (retry_after_ms): the batch is sent
-// again after that wait, still within the delivery timeout.
+// cached), batches per partition (client/batching.ts decides when a batch goes), sends one
+// Publish per batch, and retries retriable failures with backoff until the message's delivery
+// timeout. A topic over its rate limit (RATE_LIMITED) says how long to wait (retry_after_ms): the
+// batch is sent again after that wait, still within the delivery timeout. Without a meta-server
+// it learns each topic's partition count from the broker's first answer and then hashes keys
+// itself, so keyed messages batch per partition there too.
 //
 // Order: one batch per partition is in flight at a time, so messages with one key are stored
 // in the order send() was called, retries included. Delivery is at least once: a Publish whose
@@ -15,6 +17,7 @@ import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
 import { toWire, wireSize } from './message';
+import { joins, planBatch } from './batching';
 import type { OutgoingMessage, SendResult } from './message';
 import { producerOptions } from './options';
 import type { Input, ProducerOptions } from './options';
@@ -39,7 +42,8 @@ interface Batch {
   route: Route;
   items: Pending[];
   bytes: number;
-  timer: NodeJS.Timeout | undefined;
+  openedAt: number;
+  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
 
 export class Producer {
@@ -54,6 +58,10 @@ export class Producer {
   private readonly sticky = new Map<string, number>();
   /** Per topic, the routing of the latest send (settled, never rejected). */
   private readonly routing = new Map<string, Promise<void>>();
+  /** Direct mode: each topic's partition count from the broker's answers (0: it did not say). */
+  private readonly partitionCounts = new Map<string, number>();
+  /** Direct mode: a topic whose count is being learned, settled when that first Publish is. */
+  private readonly learning = new Map<string, { key: string; done: Promise<void>; settle: () => void }>();
   private publishCalls = 0;
   private throttledCalls = 0;
   private closed = false;
@@ -128,7 +136,9 @@ export class Producer {
   ): Promise<Route> {
     if (!this.routes) {
       if (m.partition !== undefined) return { partition: m.partition };
-      return m.key !== undefined ? { key: m.key } : {};
+      if (m.key === undefined) return {};
+      const partitions = await this.partitionCount(topic, m.key);
+      return partitions > 0 ? { partition: partitionForKey(m.key, partitions) } : { key: m.key };
     }
     const routes = this.routes;
     const r = await retry(() => routes.get(topic), { ...this.options.retry, deadline });
@@ -155,6 +165,41 @@ export class Producer {
     return { partition };
   }
 
+  /**
+   * Direct mode: the topic's partition count, or 0 while it is unknown to this send, which then
+   * goes with its key (the broker hashes it) and teaches the count. Later keyed sends wait for
+   * that answer: routing is in send() order per topic, so a key's messages stay in order.
+   */
+  private async partitionCount(topic: string, key: string): Promise<number> {
+    for (;;) {
+      const known = this.partitionCounts.get(topic);
+      if (known !== undefined) return known;
+      const pending = this.learning.get(topic);
+      if (!pending) {
+        let settle = () => {};
+        const done = new Promise<void>((resolve) => (settle = resolve));
+        this.learning.set(topic, { key, done, settle });
+        return 0;
+      }
+      await pending.done;
+    }
+  }
+
+  /**
+   * A Publish settled, with the topic's partition count when it was answered. The sends waiting
+   * for the count go on once the learning send's own batch settled (its lane is then empty);
+   * after a failure the next keyed send tries again.
+   */
+  private learned(b: Batch, partitions: number | undefined): void {
+    if (this.routes) return;
+    if (partitions !== undefined) this.partitionCounts.set(b.topic, partitions);
+    const pending = this.learning.get(b.topic);
+    if (pending && 'key' in b.route && b.route.key === pending.key) {
+      this.learning.delete(b.topic);
+      pending.settle();
+    }
+  }
+
   private enqueue(topic: string, route: Route, p: Pending): void {
     const target = 'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-';
     // A Publish is stored in one transaction, so delayed and immediate messages go in separate
@@ -163,35 +208,45 @@ export class Producer {
     const id = `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
     const size = wireSize(p.wire);
     let b = this.open.get(id);
-    if (
-      b &&
-      (b.items.length >= this.options.maxBatchMessages || b.bytes + size > this.options.maxBatchBytes)
-    ) {
+    if (b && !joins({ messages: b.items.length, bytes: b.bytes, openedAt: b.openedAt }, size, this.options)) {
       this.dispatch(b);
       b = undefined;
     }
     if (!b) {
-      const batch: Batch = { id, topic, route, items: [], bytes: 0, timer: undefined };
-      batch.timer = setTimeout(() => this.dispatch(batch), this.options.lingerMs);
-      this.open.set(id, batch);
-      b = batch;
+      b = { id, topic, route, items: [], bytes: 0, openedAt: performance.now(), timer: undefined };
+      this.open.set(id, b);
     }
     b.items.push(p);
     b.bytes += size;
-    if (b.items.length >= this.options.maxBatchMessages) this.dispatch(b);
+    this.plan(b);
+  }
+
+  /** Sends the open batch now, later, or when its lane's Publish in flight is answered. */
+  private plan(b: Batch): void {
+    const state = { messages: b.items.length, bytes: b.bytes, openedAt: b.openedAt };
+    const plan = planBatch(state, this.lanes.has(b.id), performance.now(), this.options);
+    if (plan.kind === 'send') return this.dispatch(b);
+    if (plan.kind === 'hold' || b.timer !== undefined) return;
+    b.timer =
+      plan.ms === 0 ? setImmediate(() => this.dispatch(b)) : setTimeout(() => this.dispatch(b), plan.ms);
   }
 
   private dispatch(b: Batch): void {
     if (this.open.get(b.id) !== b) return;
     this.open.delete(b.id);
-    clearTimeout(b.timer);
+    clearTimeout(b.timer as NodeJS.Timeout | undefined);
+    clearImmediate(b.timer as NodeJS.Immediate | undefined);
     // Unkeyed messages stick to one partition per batch, then move on (Kafka's sticky partitioner).
     if ('partition' in b.route && this.sticky.get(b.topic) === b.route.partition) this.sticky.delete(b.topic);
     const previous = this.lanes.get(b.id) ?? Promise.resolve();
     const lane = previous.then(() => this.publish(b));
     this.lanes.set(b.id, lane);
     void lane.then(() => {
-      if (this.lanes.get(b.id) === lane) this.lanes.delete(b.id);
+      if (this.lanes.get(b.id) !== lane) return;
+      this.lanes.delete(b.id);
+      // The batch held while this one was in flight goes now.
+      const held = this.open.get(b.id);
+      if (held) this.plan(held);
     });
   }
 
@@ -202,6 +257,7 @@ export class Producer {
       const batch = items;
       try {
         const res = await this.publishOnce(b, batch);
+        this.learned(b, res.partitions);
         batch.forEach((p, i) => {
           const r = res.results[i];
           p.resolve({
@@ -222,6 +278,7 @@ export class Producer {
           items = batch.filter((_, i) => i !== index);
           continue;
         }
+        this.learned(b, undefined);
         for (const p of batch) p.reject(err);
         return;
       }

@@ -120,7 +120,7 @@ export interface BrokerOptions {
     maxBatchRows: number;
     /** Group commit: bytes per INSERT. */
     maxBatchBytes: number;
-    /** Group commit: how long the first queued request waits for company. */
+    /** Group commit: how long the first queued request waits for company while other commits run (with none running, a commit starts at the end of the turn). */
     lingerMs: number;
     /** Group commit: bytes in one transaction over all partitions. */
     maxCommitBytes: number;
@@ -142,6 +142,8 @@ export interface BrokerOptions {
     /** The per-partition cache of the newest committed messages. */
     tailCacheMessages: number;
     tailCacheBytes: number;
+    /** Bytes of bodies all partitions' tail caches hold together (the largest give way first). */
+    tailCacheTotalBytes: number;
     /** An idle cursor re-reads its resend schedule's head at most this often (a lost wake-up's bound). */
     resendPollMs: number;
     /**
@@ -316,6 +318,7 @@ const DELIVERY: Table<BrokerOptions['delivery']> = {
   prefetchMessages: field(500, int(1)),
   tailCacheMessages: field(500, int(1)),
   tailCacheBytes: field(512 * 1024, int(1)),
+  tailCacheTotalBytes: field(32 * 1024 * 1024, int(1)),
   resendPollMs: field(3_000, int(1)),
   subscribeRecheckMs: field(2_000, int(1)),
   resendBatch: field(200, int(1, 10_000)),
@@ -452,6 +455,15 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   });
   return o;
 }
+
+/** The environment variables withEnvironment reads: each overrides the config file. */
+export const POD_ENVIRONMENT = [
+  'HERALD_MYSQL_URL',
+  'HERALD_ADVERTISED_ADDRESS',
+  'HERALD_POD_NAME',
+  'HERALD_ZONE',
+  'HERALD_META_ADDRESS',
+] as const;
 
 /**
  * The config file with the pod's environment applied, as the operator's StatefulSet sets it:

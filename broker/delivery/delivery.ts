@@ -78,7 +78,12 @@ export class Delivery {
     private readonly options: BrokerOptions['delivery'],
   ) {
     ({ topics: this.topics, logs: this.logs, metrics: this.metrics, logger: this.logger } = ctx);
-    this.offsets = new OffsetCommitter(ctx.stores, options.commitIntervalMs, ctx.logger);
+    this.offsets = new OffsetCommitter(
+      ctx.stores,
+      options.commitIntervalMs,
+      ctx.logger,
+      ctx.metrics.offsetWrite,
+    );
     this.offsets.start();
   }
 
@@ -310,8 +315,12 @@ export class Delivery {
   }
 
   private delivered(cursor: GroupCursor, taken: Delivered[], consumer: ConsumerClaim): Delivered[] {
+    const log = this.logs.get(partitionKey(cursor.ref));
+    const now = performance.now();
     for (const d of taken) {
       this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
+      const committedAt = d.attempt === 1 ? log?.committedAt(d.message.offset) : undefined;
+      if (committedAt !== undefined) this.metrics.deliveryWake.observe((now - committedAt) / 1000);
     }
     let redeliveries = 0;
     for (const d of taken) if (d.attempt > 1) redeliveries++;

@@ -16,6 +16,8 @@ export class OffsetCommitter {
     private readonly stores: (topic: string) => Pick<MessageStore, 'commitOffsets'>,
     private readonly intervalMs: number,
     private readonly logger: Logger,
+    /** Seconds per offset write (it shares the store with the group commits). */
+    private readonly written: { observe(seconds: number): void } = { observe: () => undefined },
   ) {}
 
   start(): void {
@@ -49,8 +51,12 @@ export class OffsetCommitter {
     this.running = Promise.all(
       [...byStore].map(([store, moved]) => {
         const commits = moved.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+        const started = performance.now();
         return store.commitOffsets(commits).then(
-          () => moved.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset))),
+          () => {
+            this.written.observe((performance.now() - started) / 1000);
+            moved.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset)));
+          },
           (err: unknown) => {
             for (const c of moved) this.dirty.add(c);
             throw err;

@@ -5,7 +5,10 @@
 //   order within a partition (one producer's order is preserved);
 // - a partition has at most one commit in flight, so its offsets are written in order;
 // - a commit starts when some partition's queue is full (rows or bytes) or its oldest
-//   request has waited lingerMs, and then takes every other waiting partition along.
+//   request has waited lingerMs, and then takes every other waiting partition along;
+// - when no commit is running at all, nothing is gained by waiting: a commit starts at the
+//   end of the current turn of the event loop (so requests that arrived together go together)
+//   instead of after lingerMs. While commits run, requests gather for the next one.
 
 export interface BatchLimits {
   /** Rows of one partition per INSERT (Hermes: 500). */
@@ -35,13 +38,23 @@ export interface PartitionQueue {
 /** Number of requests to take from each partition (same order as the input); 0: none. */
 export type CommitPlan = { kind: 'idle' } | { kind: 'wait'; ms: number } | { kind: 'commit'; take: number[] };
 
+export interface CommitState {
+  /** Shutting down: commit whatever is queued. */
+  draining: boolean;
+  /** No commit is running. */
+  idle: boolean;
+  /** This call comes at the end of a turn (the wait of 0 ms asked for earlier has passed). */
+  turnEnded: boolean;
+}
+
+/** Plans the next commit; a wait of 0 ms means "at the end of this turn of the event loop". */
 export function planCommit(
   partitions: readonly PartitionQueue[],
   now: number,
   limits: BatchLimits,
-  draining: boolean,
+  state: CommitState,
 ): CommitPlan {
-  let due = draining;
+  let due = state.draining || (state.idle && state.turnEnded);
   let wait = Infinity;
   let eligible = 0;
   for (const p of partitions) {
@@ -51,7 +64,7 @@ export function planCommit(
     else wait = Math.min(wait, limits.lingerMs - (now - p.oldestAt));
   }
   if (eligible === 0) return { kind: 'idle' };
-  if (!due) return { kind: 'wait', ms: wait };
+  if (!due) return { kind: 'wait', ms: state.idle ? 0 : wait };
   // Oldest partitions first while the transaction has room; always at least one.
   const order = partitions
     .map((p, i) => ({ p, i }))

@@ -3,7 +3,8 @@
 // transaction of multi-row INSERTs on MySQL), and every request in it is answered after the
 // commit. A store without atomicMultiPartitionAppend answers each partition's batch on its own. Several commits may run at once, on different
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
-// its batches are then retried one partition at a time so only the fenced one fails.
+// its batches are then retried one partition at a time so only the fenced one fails. Right
+// before a write, batches of partitions this broker no longer serves fail unstored.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -21,6 +22,7 @@ export class GroupCommitter {
   private writers: PartitionWriter[] = [];
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
+  private endOfTurn: NodeJS.Immediate | undefined;
   private draining = false;
   private drained: (() => void) | undefined;
 
@@ -58,9 +60,10 @@ export class GroupCommitter {
     });
   }
 
-  private schedule(): void {
+  private schedule(turnEnded = false): void {
     while (this.running < this.limits.maxConcurrentCommits) {
-      const plan = planCommit(this.writers, performance.now(), this.limits, this.draining);
+      const state = { draining: this.draining, idle: this.running === 0, turnEnded };
+      const plan = planCommit(this.writers, performance.now(), this.limits, state);
       if (plan.kind === 'commit') {
         if (this.timer) clearTimeout(this.timer);
         this.timer = undefined;
@@ -68,7 +71,12 @@ export class GroupCommitter {
         void this.commit(batches);
         continue;
       }
-      if (plan.kind === 'wait' && !this.timer) {
+      if (plan.kind === 'wait' && plan.ms === 0) {
+        this.endOfTurn ??= setImmediate(() => {
+          this.endOfTurn = undefined;
+          this.schedule(true);
+        });
+      } else if (plan.kind === 'wait' && !this.timer) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
           this.schedule();
@@ -82,17 +90,19 @@ export class GroupCommitter {
 
   private async commit(batches: TakenBatch[]): Promise<void> {
     this.running++;
+    let writing = batches;
     try {
       await Promise.all(batches.map((b) => b.writer.allocate(b)));
+      writing = this.stillOwned(batches);
       // A store without atomic appends answers each batch on its own (Kafka: one produce
       // request per leader for all of them); an atomic one stores all or none.
-      await this.append(batches);
+      if (writing.length > 0) await this.append(writing);
     } catch (err) {
       const e = asHeraldError(err);
-      if (e.reason === 'PARTITION_FENCED' && batches.length > 1) {
-        await this.appendEach(batches);
+      if (e.reason === 'PARTITION_FENCED' && writing.length > 1) {
+        await this.appendEach(writing);
       } else {
-        this.fail(batches, e);
+        this.fail(writing, e);
       }
     } finally {
       this.running--;
@@ -100,14 +110,31 @@ export class GroupCommitter {
     }
   }
 
+  /** The batches of partitions this broker still serves; the others fail, unstored. */
+  private stillOwned(batches: TakenBatch[]): TakenBatch[] {
+    return batches.filter((b) => {
+      try {
+        b.writer.requireOwned();
+        return true;
+      } catch (err) {
+        this.fail([b], err);
+        return false;
+      }
+    });
+  }
+
   /** One append per partition, each answered (or failed) on its own. */
   private async appendEach(batches: TakenBatch[]): Promise<void> {
-    await Promise.all(batches.map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))));
+    await Promise.all(
+      this.stillOwned(batches).map((b) => this.append([b]).catch((one: unknown) => this.fail([b], one))),
+    );
   }
 
   private async append(batches: TakenBatch[]): Promise<void> {
     const publishedAt = Date.now();
     const started = performance.now();
+    for (const b of batches)
+      for (const q of b.requests) this.metrics.publishQueued.observe((started - q.at) / 1000);
     const outcomes = await this.store.append(batches, publishedAt);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);

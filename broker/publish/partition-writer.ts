@@ -6,6 +6,10 @@
 // trusted while every write succeeded; after any failed write (outcome unknown) or a fence, the
 // partition re-reads its end offset before the next write. Its commits are everything the
 // partition holds, so they feed the partition's log.
+//
+// Ownership is checked at arrival and again right before each write (requireOwned): a lease
+// can end while requests wait (a broker paused past its lease resumes with its queue full), and
+// the store's fence only refuses offsets the new owner has already written.
 // Without owner fencing (Kafka) the store allocates offsets and says which; others may write
 // too, so the log is fed by following the partition (MessageStore.follow), not from here.
 import type { HeraldError } from '../../common/errors';
@@ -49,6 +53,8 @@ export class PartitionWriter implements PartitionQueue {
     private readonly log: PartitionLog,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
+    /** Throws NOT_PARTITION_OWNER unless this broker serves the partition now (by its clock). */
+    readonly requireOwned: () => void,
   ) {
     this.nextOffset = log.endOffset + 1;
     this.allocates = store.capabilities.ownerFencing;

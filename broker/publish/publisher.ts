@@ -40,6 +40,8 @@ export interface PublishOutput {
   ref: PartitionRef;
   firstOffset: number;
   count: number;
+  /** The topic's partition count (clients without a meta-server hash keys with it). */
+  partitions: number;
   /** Set when the messages went to the delay table: their ids and due times, in order. */
   delayed?: DelayedMessage[];
 }
@@ -163,13 +165,13 @@ export class Publisher {
       return this.delays.schedule(ref, items).then((delayed) => {
         const detail = publishDetail(input.peer, receivedAt);
         delayed.forEach((d, i) => this.tracer.record(scheduledEvent(ref, d, stored[i].refKey, detail)));
-        return { ref, firstOffset: 0, count: messages.length, delayed };
+        return { ref, firstOffset: 0, count: messages.length, partitions: topic.partitions, delayed };
       });
     }
     return committer.publish(writer, stored, bytes).then((firstOffset) => {
       const detail = publishDetail(input.peer, receivedAt);
       stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
-      return { ref, firstOffset, count: messages.length };
+      return { ref, firstOffset, count: messages.length, partitions: topic.partitions };
     });
   }
 

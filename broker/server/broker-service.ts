@@ -15,6 +15,7 @@ import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
+import type { BrokerMetrics } from '../metrics';
 import type { PublishInput, PublishOutput, Publisher, Route, Schedule } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { callerAddress } from './forwarding';
@@ -43,11 +44,18 @@ function toSchedule(m: Message): Schedule {
   return undefined;
 }
 
-function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): PublishResponse__Input {
+function publishResponse({
+  ref,
+  firstOffset,
+  count,
+  partitions,
+  delayed,
+}: PublishOutput): PublishResponse__Input {
   if (delayed) {
     return {
       topic: ref.topic,
       partition: ref.partition,
+      partitions,
       results: delayed.map((d) => ({
         offset: 0,
         messageId: scheduledId(ref, d.id),
@@ -58,6 +66,7 @@ function publishResponse({ ref, firstOffset, count, delayed }: PublishOutput): P
   return {
     topic: ref.topic,
     partition: ref.partition,
+    partitions,
     results: Array.from({ length: count }, (_, i) => ({
       offset: firstOffset + i,
       messageId: messageId(ref, firstOffset + i),
@@ -113,8 +122,12 @@ export function brokerHandlers(
   delivery: Delivery,
   router: CallRouter,
   logger: Logger,
+  metrics: Pick<BrokerMetrics, 'publishServer'>,
 ): BrokerHandlers {
   const fail = (method: string, err: unknown) => failure(logger, method, err);
+  /** A publish answered: its time in the broker, from its handler to gRPC (herald_publish_server_seconds). */
+  const served = (method: 'Publish' | 'PublishStream', started: number) =>
+    metrics.publishServer.observe({ method }, (performance.now() - started) / 1000);
 
   /**
    * A unary call on one topic partition: served here, or forwarded to the partition's owner,
@@ -144,11 +157,15 @@ export function brokerHandlers(
 
   return {
     Publish(call, callback) {
+      const started = performance.now();
       const req = call.request;
       routed(
         'Publish',
         call,
-        callback,
+        (err, res) => {
+          callback(err, res);
+          served('Publish', started);
+        },
         () => publisher.publish(publishInput(req, callerAddress(call))).then(publishResponse),
         (c, md, cb) => c.Publish(req, md, cb),
       );
@@ -174,19 +191,21 @@ export function brokerHandlers(
         writeBlocked = false;
         flow();
       });
-      const answer = (res: PublishStreamResponse__Input) => {
+      const answer = (res: PublishStreamResponse__Input, started: number) => {
         outstanding--;
         if (!call.cancelled && !call.write(res)) writeBlocked = true;
+        served('PublishStream', started);
         flow();
         if (ended && outstanding === 0) call.end();
       };
       call.on('data', (req: PublishStreamRequest) => {
+        const started = performance.now();
         const requestId = req.requestId;
         outstanding++;
         flow();
         if (!req.publish) {
           const err = new HeraldError('INVALID_REQUEST', 'publish is required', { field: 'publish' });
-          answer({ requestId, error: toRpcStatus(err) });
+          answer({ requestId, error: toRpcStatus(err) }, started);
           return;
         }
         const publish = req.publish;
@@ -194,10 +213,10 @@ export function brokerHandlers(
         router
           .run(ctx, () => publisher.publish(publishInput(publish, peer)), undefined)
           .then(
-            (out) => answer({ requestId, ok: publishResponse(out) }),
+            (out) => answer({ requestId, ok: publishResponse(out) }, started),
             (err: unknown) => {
               fail('PublishStream', err);
-              answer({ requestId, error: toRpcStatus(err) });
+              answer({ requestId, error: toRpcStatus(err) }, started);
             },
           );
       });

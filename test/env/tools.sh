@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or installs every program the local environment needs, once, into $HERALD_CACHE.
 # Each build is keyed by its pinned version (and go.sum), so a warm run only checks stamps.
-# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli|clients ...]   (default: all)
+# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli|clients|peers ...]   (default: all but peers)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export GOFLAGS="${GOFLAGS:--mod=readonly}"
@@ -110,13 +110,27 @@ tools_clients() {
   go_install "protoc-gen-go-grpc-$PROTOC_GEN_GO_GRPC_VERSION" "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
 }
 
+# The peers of the side-by-side benchmark (bench/peers): Debian's rabbitmq-server (run as a
+# private node by the benchmark, never as the system service) and nats-server from its module.
+tools_peers() {
+  if [[ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+    need apt-get "RabbitMQ comes from Debian's packages; install rabbitmq-server by hand on other systems"
+    [[ $(id -u) -eq 0 ]] || die "installing rabbitmq-server needs root (or install it yourself: apt-get install rabbitmq-server)"
+    log "installing RabbitMQ from Debian's packages (rabbitmq-server)"
+    run_logged apt-update apt-get update
+    DEBIAN_FRONTEND=noninteractive run_logged apt-rabbitmq apt-get install -y --no-install-recommends rabbitmq-server
+    service rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+  go_install "nats-server-$NATS_SERVER_VERSION" "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+}
+
 main() {
   local parts=("$@")
   (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients)
   for p in "${parts[@]}"; do
     case "$p" in
-      mariadb|kafka|k8s|cli|clients) "tools_$p" ;;
-      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli or clients)" ;;
+      mariadb|kafka|k8s|cli|clients|peers) "tools_$p" ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli, clients or peers)" ;;
     esac
   done
 }

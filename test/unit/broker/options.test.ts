@@ -1,5 +1,11 @@
 import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
-import { DEFAULTS, OptionsError, resolveOptions, withEnvironment } from '../../../common/broker-options';
+import {
+  DEFAULTS,
+  OptionsError,
+  POD_ENVIRONMENT,
+  resolveOptions,
+  withEnvironment,
+} from '../../../common/broker-options';
 import type { BrokerOptionsInput } from '../../../common/broker-options';
 import { brokerPoolObjects, CONFIG_FILE } from '../../../operator/controllers/broker-pool-objects';
 import { samplePool } from '../fixtures';
@@ -217,6 +223,21 @@ describe('the pod: the ConfigMap the operator writes plus the environment it set
       brokerId: 'main-broker-1',
       safetyMarginMs: 2000,
     });
+  });
+
+  test('POD_ENVIRONMENT names every variable withEnvironment reads (test brokers get none inherited)', () => {
+    const read = new Set<string>();
+    const env = new Proxy<Record<string, string | undefined>>(
+      {},
+      {
+        get: (_, name) => {
+          read.add(String(name));
+          return undefined;
+        },
+      },
+    );
+    withEnvironment(file, env);
+    expect([...read].sort()).toEqual([...POD_ENVIRONMENT].sort());
   });
 
   test('without the pod name the broker refuses to start, naming the field', () => {

@@ -1,4 +1,4 @@
-import { PartitionLog } from '../../../broker/delivery/partition-log';
+import { CacheBudget, PartitionLog } from '../../../broker/delivery/partition-log';
 import { Signal } from '../../../broker/delivery/signal';
 import type { StoredMessage } from '../../../storage/storage';
 
@@ -79,5 +79,33 @@ describe('Signal', () => {
     const waiting = s.wait(60_000, ac.signal);
     ac.abort();
     await expect(waiting).resolves.toBeUndefined();
+  });
+});
+
+describe('CacheBudget', () => {
+  test('caps the bytes of all tail caches together; the largest cache gives way first', () => {
+    const budget = new CacheBudget(100);
+    const limits = { maxMessages: 100, maxBytes: 1000, budget };
+    const a = new PartitionLog(ref, 0, limits);
+    const b = new PartitionLog({ topic: 't', partition: 1 }, 0, limits);
+    a.appended([m(1), m(2), m(3), m(4), m(5), m(6)]); // 60 bytes
+    b.appended([m(1), m(2), m(3)]); // 30 bytes: 90 in all, within the budget
+    expect(budget.bytes).toBe(90);
+    b.appended([m(4), m(5), m(6), m(7)]); // 130 in all: a (the larger before) and b trim to fit
+    expect(budget.bytes).toBeLessThanOrEqual(100);
+    expect(budget.bytes).toBe(a.cachedBytes + b.cachedBytes);
+    // What was evicted is no longer served from the cache (the cursor reads the store).
+    expect(a.readCached(1, 10)).toBeUndefined();
+    expect(a.readCached(6, 10)!.map((x) => x.offset)).toEqual([6]);
+    expect(b.readCached(7, 10)!.map((x) => x.offset)).toEqual([7]);
+  });
+  test('a reset and retention give their bytes back', () => {
+    const budget = new CacheBudget(1000);
+    const log = new PartitionLog(ref, 0, { maxMessages: 100, maxBytes: 1000, budget });
+    log.appended([m(1), m(2), m(3)]);
+    log.droppedBelow(3);
+    expect(budget.bytes).toBe(10);
+    log.reset(10);
+    expect(budget.bytes).toBe(0);
   });
 });

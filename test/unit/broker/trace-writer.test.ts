@@ -34,6 +34,7 @@ function counters() {
     metrics: {
       traceEventsWritten: { inc: (n: number) => (c.written += n) },
       traceEventsDropped: { inc: (n: number) => (c.dropped += n) },
+      traceWrite: { observe: () => undefined },
     },
   };
 }
@@ -178,6 +179,7 @@ test('a throwing metric does not reach the caller', () => {
     { broker: () => 'b', flushIntervalMs: 50, maxBatchEvents: 3, maxBufferedEvents: 3, logIntervalMs: 1000 },
     {
       traceEventsWritten: { inc: () => undefined },
+      traceWrite: { observe: () => undefined },
       traceEventsDropped: {
         inc: () => {
           throw new Error('broken registry');

@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Producer } from '../../../client';
 import { HeraldError } from '../../../common/errors';
+import { partitionForKey } from '../../../common/partitioner';
 import { toServiceError } from '../../../common/grpc/status';
 import { loadMetaProto, loadProtos } from '../../../proto/load';
 import type { BrokerHandlers } from '../../../proto/gen/herald/v1/Broker';
@@ -147,4 +148,52 @@ test('an unreachable owner makes the routes stale: the retry asks the meta-serve
   expect(r.partition).toBe(1);
   expect(meta.routesAsked - asked).toBe(2);
   expect(owner.publishes.length).toBe(before + 1);
+});
+
+test('direct mode: the first answer teaches the partition count, then concurrent keyed sends batch per partition in order', async () => {
+  // A broker that hashes keys as the real one does and says how many partitions the topic has.
+  const seen: PublishRequest[] = [];
+  const server = new grpc.Server();
+  const handlers: Pick<BrokerHandlers, 'Publish'> = {
+    Publish(call, cb) {
+      const req = call.request;
+      seen.push(req);
+      const partition = req.route === 'key' ? partitionForKey(req.key!, 4) : req.partition!;
+      setTimeout(
+        () =>
+          cb(null, {
+            topic: req.topic,
+            partition,
+            partitions: 4,
+            results: req.messages.map((_, i) => ({ offset: seen.length * 1000 + i, messageId: `m${i}` })),
+          }),
+        5,
+      );
+    },
+  };
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address });
+  // 64 senders, each awaiting every send, 10 sends each, one key per sender.
+  const results = await Promise.all(
+    Array.from({ length: 64 }, async (_, s) => {
+      const out = [];
+      for (let i = 0; i < 10; i++) out.push(await producer.send('t', { key: `k${s}`, body: `${s}:${i}` }));
+      return out;
+    }),
+  );
+  await producer.close();
+  expect(seen[0].route).toBe('key');
+  expect(seen.slice(1).every((r) => r.route === 'partition')).toBe(true);
+  results.forEach((rs, s) => rs.forEach((r) => expect(r.partition).toBe(partitionForKey(`k${s}`, 4))));
+  // Each sender's messages were stored in send() order.
+  for (let s = 0; s < 64; s++) {
+    const bodies = seen
+      .flatMap((r) => r.messages.map((m) => m.body.toString()))
+      .filter((b) => b.startsWith(`${s}:`));
+    expect(bodies).toEqual(Array.from({ length: 10 }, (_, i) => `${s}:${i}`));
+  }
+  // Batched per partition: 640 messages in a few dozen calls, not one call per message.
+  expect(producer.publishRequests).toBe(seen.length);
+  expect(seen.length).toBeLessThanOrEqual(1 + 4 * 12);
 });

@@ -73,7 +73,7 @@ test('producer options: defaults first, then errors naming the field', () => {
   const p = producerOptions({ meta: '127.0.0.1:7700, 127.0.0.2:7700' });
   expect(p).toMatchObject({
     meta: ['127.0.0.1:7700', '127.0.0.2:7700'],
-    lingerMs: 5,
+    lingerMs: 0,
     maxBatchMessages: 500,
     namespace: 'default',
   });
