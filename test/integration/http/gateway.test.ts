@@ -346,7 +346,7 @@ test('503 STORAGE_UNAVAILABLE with Retry-After while the store is down; served a
   );
 });
 
-test('the answers seen cover what the document lists, but those shown elsewhere', async () => {
+test('the answers seen cover what the document lists, but those shown elsewhere', () => {
   // Shown elsewhere: 401 and 403 (security.test.ts); 429 and Pull's 409 LEASE_EXPIRED
   // (lease-mode.test.ts); Pull, Ack and Nack answer 503 for SHUTTING_DOWN, NOT_PARTITION_OWNER
   // and AUTHENTICATION_UNAVAILABLE only.

@@ -70,7 +70,7 @@ export function openApiChecker(doc: object): OpenApiChecker {
       }
       if (!seen.has(op.operationId)) seen.set(op.operationId, new Set());
       seen.get(op.operationId)!.add(key === 'default' ? String(status) : key);
-      const content = (response as Response).content;
+      const content = response.content;
       if (!content) {
         if (body !== undefined)
           throw new Error(`${where}: documented without a body, got ${JSON.stringify(body)}`);

@@ -76,7 +76,7 @@ test("a handler's failure status comes back as the HeraldError in its details", 
   expect(events.at(-1)).toBe('ended FAILED_PRECONDITION');
 });
 
-test('the caller going away cancels the call as a gRPC cancellation would', async () => {
+test('the caller going away cancels the call as a gRPC cancellation would', () => {
   const gone = new AbortController();
   let cancelled = false;
   const handler: grpc.handleUnaryCall<AckRequest, AckResponse__Input> = (call) => {
