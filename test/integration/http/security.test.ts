@@ -2,8 +2,7 @@
 // apiserver: HTTPS with the broker's gRPC certificate, ServiceAccount tokens from
 // `kubectl create token`, a HeraldUser's client certificate, AccessPolicies watched by the
 // broker; 401 and 403 with the gRPC reasons; and the TLS examples of docs/http.md, run by curl.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import type { KeyPair } from '../../../operator/ca/ca';
 import { brokerOptions, dropTestDatabases, metricValue, testDatabase, testLogger } from '../broker/helpers';
 import { installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
 import type { TestNamespace } from '../operator/helpers';
-import { runTool } from '../exec';
+import { docShellLines, runDocExample, runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import { openApiChecker } from './openapi';
@@ -250,8 +249,7 @@ spec:
 });
 
 test('the TLS examples of docs/http.md do what the text says', async () => {
-  const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'http.md'), 'utf8');
-  const lines = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'));
+  const lines = docShellLines('http.md');
   const exportToken = lines.find((l) => l.startsWith('export TOKEN=$(kubectl'))!;
   const examples = lines.filter((l) => l.startsWith('curl ') && l.includes('https://127.0.0.1:7680'));
   expect(exportToken).toBeDefined();
@@ -263,25 +261,12 @@ test('the TLS examples of docs/http.md do what the text says', async () => {
   });
   writeFileSync(join(dir, 'partner.crt'), partner.cert);
   writeFileSync(join(dir, 'partner.key'), partner.key);
-  const env = {
-    ...process.env,
-    PATH: `${testEnv().binDir}:${process.env.PATH ?? ''}`,
-    KUBECONFIG: testEnv().kubeconfig,
-  };
   const run = (example: string) =>
-    new Promise<{ code: number; out: string }>((resolve) => {
-      const script = [
-        exportToken.replace('-n shop', `-n ${ns.name}`),
-        example.replaceAll('127.0.0.1:7680', broker.httpAddress),
-      ].join('\n');
-      execFile('bash', ['-c', script], { env, cwd: dir }, (err, stdout) =>
-        resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout }),
-      );
-    });
-  const outs: { code: number; out: string }[] = [];
+    runDocExample(exportToken, ns.name, example.replaceAll('127.0.0.1:7680', broker.httpAddress), dir);
+  const outs: { code: number; stdout: string }[] = [];
   for (const e of examples) outs.push(await run(e));
   expect(outs.map((o) => o.code)).toEqual([0, 0, 0, 0]);
-  const [byToken, byCert, missing, denied] = outs.map((o) => JSON.parse(o.out) as Record<string, unknown>);
+  const [byToken, byCert, missing, denied] = outs.map((o) => JSON.parse(o.stdout) as Record<string, unknown>);
   expect(byToken).toMatchObject({ topic: 'orders', results: [{}] });
   expect(byCert).toMatchObject({ topic: 'orders', results: [{}] });
   expect(missing).toMatchObject({ status: 401, reason: 'CREDENTIALS_MISSING' });
