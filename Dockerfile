@@ -33,10 +33,12 @@ COPY --from=build /src/dist ./dist
 # The .proto files are loaded at run time (proto/load.ts) and served through reflection.
 COPY --from=build /src/proto/herald ./proto/herald
 COPY --from=build /src/proto/google ./proto/google
+# The REST gateway's OpenAPI document, served at /openapi.json.
+COPY --from=build /src/proto/http ./proto/http
 USER 65532:65532
 
 FROM runtime AS broker
-EXPOSE 7600 9600
+EXPOSE 7600 7680 9600
 CMD ["dist/broker/main.js"]
 
 FROM runtime AS operator

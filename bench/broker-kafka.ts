@@ -74,6 +74,7 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
   const broker = await spawnBroker({
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
     mysql: { url: url.toString() },
     // Standalone (no lease): a longer publish bound, so a loaded machine measures throughput
     // rather than timeouts. Lease mode keeps it below the safety margin.

@@ -400,6 +400,7 @@ async function main(): Promise<void> {
   const options: BrokerOptionsInput = {
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
     mysql: { url: databaseUrl(database), poolSize: PARTITIONS + 4 },
     topics: [
       'bench',

@@ -173,6 +173,7 @@ spec:
       const options: BrokerOptionsInput = {
         listen: '127.0.0.1:0',
         metricsListen: '127.0.0.1:0',
+        httpListen: '127.0.0.1:0',
         mysql: { url: url.toString(), poolSize: PARTITIONS + 4 },
         topics: [
           { name: 'bench', partitions: PARTITIONS },

@@ -29,6 +29,8 @@ import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { startMetricsServer } from './server/metrics-http';
+import { httpGateway } from './server/http-gateway';
+import { startHttpServer } from '../common/http/server';
 import { StorageHealth } from './storage-health';
 import { openStorage } from '../storage/index';
 import type { MessageStore, Storage, StorageConfig } from '../storage/index';
@@ -52,6 +54,8 @@ export interface Broker {
   address: string;
   /** host:port of the /metrics endpoint. */
   metricsAddress: string;
+  /** host:port of the REST gateway. */
+  httpAddress: string;
   /** Stops accepting calls, answers every pending publish, stores offsets, closes. */
   shutdown(): Promise<void>;
 }
@@ -298,19 +302,20 @@ async function assemble(
   };
   const loaded = loadProtos();
   const protos = loaded.grpc.herald.v1;
+  const handlers = brokerHandlers(
+    publisher,
+    delivery,
+    cluster?.router ?? LOCAL_ONLY,
+    logger.namespace('server'),
+    metrics,
+  );
   const grpcServer = await startGrpcServer({
     listen: options.listen,
     services: [
       {
         name: 'herald.v1.Broker',
         definition: protos.Broker.service,
-        handlers: brokerHandlers(
-          publisher,
-          delivery,
-          cluster?.router ?? LOCAL_ONLY,
-          logger.namespace('server'),
-          metrics,
-        ),
+        handlers,
       },
       {
         name: 'herald.v1.Admin',
@@ -340,6 +345,19 @@ async function assemble(
     metrics.registry,
     logger.namespace('metrics'),
   );
+  // The same handlers and security interceptors as gRPC; HTTP requests are counted by the
+  // gateway (herald_http_server_*), not as gRPC calls.
+  const httpServer = await startHttpServer({
+    listen: options.httpListen,
+    tls: options.security.tls,
+    handler: httpGateway(
+      handlers,
+      security.interceptors,
+      { namespace: options.meta?.namespace ?? 'default', maxRequestBytes: options.publish.maxRequestBytes },
+      metrics,
+      logger.namespace('http'),
+    ),
+  });
   let stopping = false;
   metrics.storageUp.set(1);
   health.onChange((available) => {
@@ -366,6 +384,7 @@ async function assemble(
   logger.info('broker started', {
     address: grpcServer.address,
     metricsAddress: metricsServer.address,
+    httpAddress: httpServer.address,
     topics: options.topics.map((t) => t.name),
     ...(options.meta ? { brokerId: options.meta.brokerId, meta: options.meta.addresses } : {}),
   });
@@ -375,6 +394,8 @@ async function assemble(
     stopping = true;
     grpcServer.setServing(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
+    // New HTTP connections are refused; requests on open ones are answered (SHUTTING_DOWN).
+    const httpClosed = httpServer.close(options.shutdownTimeoutMs);
     // Delayed publishes are answered and due messages stop entering the write queues first.
     await delays.stop();
     await Promise.all([...committers.values()].map((c) => c.drain()));
@@ -392,6 +413,7 @@ async function assemble(
       logger.warn('calls still running at shutdown timeout; cancelling them');
       grpcServer.server.forceShutdown();
     }
+    await httpClosed;
     health.stop();
     // After the last call: every event recorded is written (or dropped, if the store is down).
     await traceWriter?.stop();
@@ -405,6 +427,7 @@ async function assemble(
     options,
     address: grpcServer.address,
     metricsAddress: metricsServer.address,
+    httpAddress: httpServer.address,
     shutdown: () => (shutdown ??= stop()),
   };
 }

@@ -31,6 +31,20 @@ export class BrokerMetrics {
     labelNames: ['topic'] as const,
     registers: [this.registry],
   });
+  /** The HTTP gateway's counterpart of herald_grpc_server_handled_total (common/grpc/rpc-metrics.ts). */
+  readonly httpHandled = new Counter({
+    name: 'herald_http_server_handled_total',
+    help: 'HTTP gateway requests completed, by operation (the gRPC method it ran, or "none" when no route matched) and HTTP status',
+    labelNames: ['operation', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpHandling = new Histogram({
+    name: 'herald_http_server_handling_seconds',
+    help: 'From an HTTP gateway request arriving to its response being sent',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+    registers: [this.registry],
+  });
   readonly publishLatency = new Histogram({
     name: 'herald_publish_latency_seconds',
     help: 'From a Publish call entering the writer queue to its commit',

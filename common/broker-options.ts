@@ -97,6 +97,11 @@ export interface BrokerOptions {
   /** host:port for the Prometheus /metrics endpoint; port 0 picks a free port. */
   metricsListen: string;
   /**
+   * host:port for the REST gateway (docs/http.md); port 0 picks a free port. HTTPS with the
+   * gRPC listener's certificate when security.tls is set.
+   */
+  httpListen: string;
+  /**
    * The pool store: `mysql`, or `memory` (nothing durable: tests and SDK development). It is
    * also the default storage of the configured topics.
    */
@@ -267,11 +272,15 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** The Topic CRD's default spec.retention.hours (7 days). */
 export const DEFAULT_RETENTION_HOURS = 168;
 
-type Server = Pick<BrokerOptions, 'listen' | 'metricsListen' | 'storage' | 'shutdownTimeoutMs'>;
+type Server = Pick<
+  BrokerOptions,
+  'listen' | 'metricsListen' | 'httpListen' | 'storage' | 'shutdownTimeoutMs'
+>;
 const SERVER: Table<Server> = {
   listen: field('127.0.0.1:7600', hostPort),
   storage: field<BrokerOptions['storage']>('mysql', oneOf('mysql', 'memory')),
   metricsListen: field('127.0.0.1:9600', hostPort),
+  httpListen: field('127.0.0.1:7680', hostPort),
   shutdownTimeoutMs: field(10_000, int(0)),
 };
 

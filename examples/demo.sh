@@ -20,6 +20,7 @@ DATABASE="${HERALD_DEMO_DATABASE:-herald_demo}"
 META_PORT="${HERALD_DEMO_META_PORT:-17700}"
 BROKER_PORT="${HERALD_DEMO_BROKER_PORT:-17600}"
 METRICS_PORT="${HERALD_DEMO_METRICS_PORT:-17650}"
+HTTP_PORT="${HERALD_DEMO_HTTP_PORT:-17680}"
 MESSAGES="${HERALD_DEMO_MESSAGES:-5}"
 META="127.0.0.1:$META_PORT"
 NODE_TS=(node -r ts-node/register/transpile-only)
@@ -91,9 +92,9 @@ for ((i = 0; i < REPLICAS; i++)); do
   # The pool's broker.json, listening on this broker's own loopback ports.
   config_json | node -e '
     const c = JSON.parse(require("fs").readFileSync(0, "utf8"));
-    c.listen = process.argv[1]; c.metricsListen = process.argv[2];
+    c.listen = process.argv[1]; c.metricsListen = process.argv[2]; c.httpListen = process.argv[3];
     process.stdout.write(JSON.stringify(c, null, 2));' \
-    "127.0.0.1:$((BROKER_PORT + i))" "127.0.0.1:$((METRICS_PORT + i))" >"$config"
+    "127.0.0.1:$((BROKER_PORT + i))" "127.0.0.1:$((METRICS_PORT + i))" "127.0.0.1:$((HTTP_PORT + i))" >"$config"
   start_daemon "$name" env HERALD_POD_NAME="default-broker-$i" \
     HERALD_ADVERTISED_ADDRESS="127.0.0.1:$((BROKER_PORT + i))" HERALD_MYSQL_URL="$MYSQL_URL" \
     "${NODE_TS[@]}" broker/main.ts --config "$config"

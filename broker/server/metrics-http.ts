@@ -1,9 +1,7 @@
 // The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default).
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/logger';
+import { startHttpServer } from '../../common/http/server';
 
 export interface MetricsServer {
   /** host:port actually bound. */
@@ -16,28 +14,21 @@ export async function startMetricsServer(
   registry: Registry,
   logger: Logger,
 ): Promise<MetricsServer> {
-  const sep = listen.lastIndexOf(':');
-  const host = listen.slice(0, sep);
-  const server: Server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-      (err: unknown) => {
-        logger.error('metrics collection failed', { err });
-        res.writeHead(500).end();
-      },
-    );
+  const server = await startHttpServer({
+    listen,
+    handler: (req, res) => {
+      if (req.method !== 'GET' || req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (err: unknown) => {
+          logger.error('metrics collection failed', { err });
+          res.writeHead(500).end();
+        },
+      );
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(listen.slice(sep + 1)), host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    address: `${host}:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+  return { address: server.address, close: () => server.close(1000) };
 }

@@ -3,7 +3,8 @@
 // HeraldError (at once or after an await: a TokenReview is an HTTP call), may end a running
 // call later through ctx.end(), and hears how every call ended. The whole chain runs inside
 // one grpc-js ServerInterceptor (ServerOptions.interceptors), in the order given; errors become
-// statuses only through status.ts.
+// statuses only through status.ts. A unary call that arrives by another transport (the HTTP
+// gateway) runs through the same chain with interceptUnary.
 import * as grpc from '@grpc/grpc-js';
 import { asHeraldError } from '../errors';
 import type { HeraldError } from '../errors';
@@ -200,6 +201,63 @@ function intercept(
     .build();
   const call = new grpc.ServerInterceptingCall(next, responder);
   return call;
+}
+
+/** A unary call that arrived by another transport than gRPC (the HTTP gateway). */
+export interface ForeignUnaryCall {
+  service: string;
+  method: string;
+  request: unknown;
+  /** The caller's headers as gRPC metadata (its authorization header). */
+  metadata: grpc.Metadata;
+  peer: string;
+  peerCertificateCn: string | undefined;
+}
+
+/**
+ * Runs a foreign unary call through `chain` as grpc-js would run a gRPC one: every `admit` in
+ * order (a refusal rejects, and `handle` never runs), then `handle`, then every `ended` with the
+ * gRPC code the call ended with. Rejects with a HeraldError; `ctx.end()` rejects at once and
+ * aborts the signal `handle` gets.
+ */
+export async function interceptUnary<Res>(
+  chain: readonly Interceptor[],
+  call: ForeignUnaryCall,
+  handle: (stopped: AbortSignal) => Promise<Res>,
+): Promise<Res> {
+  const stopped = new AbortController();
+  let stop: (err: HeraldError) => void = () => undefined;
+  const ending = new Promise<never>((_resolve, reject) => {
+    stop = (err) => {
+      reject(err);
+      stopped.abort();
+    };
+  });
+  ending.catch(() => undefined);
+  const ctx = new Context(
+    { service: call.service, method: call.method, kind: 'unary' },
+    call.metadata,
+    call.peer,
+    () => call.peerCertificateCn,
+    (err) => stop(err),
+  );
+  ctx.request = call.request;
+  let code = grpc.status.OK;
+  try {
+    const admitted = runChain(
+      chain.filter((i) => i.admit !== undefined),
+      (i) => i.admit!(ctx),
+    );
+    if (admitted instanceof Promise) await Promise.race([admitted, ending]);
+    return await Promise.race([handle(stopped.signal), ending]);
+  } catch (err) {
+    const e = asHeraldError(err);
+    code = e.code;
+    throw e;
+  } finally {
+    ctx.finish();
+    for (const i of chain) i.ended?.(ctx, code);
+  }
 }
 
 function peerCn(call: grpc.ServerInterceptingCallInterface): string | undefined {

@@ -76,6 +76,7 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
   const config: BrokerPoolConfig = {
     listen: `0.0.0.0:${spec.grpcPort}`,
     metricsListen: `0.0.0.0:${spec.metricsPort}`,
+    httpListen: `0.0.0.0:${spec.httpPort}`,
     mysql: { url: '', ...(spec.storage.mysql ? { poolSize: spec.storage.mysql.poolSize } : {}) },
     topics: [],
     meta: { address: options.metaAddress, namespace, pool: name, leases: spec.leases },
@@ -139,6 +140,7 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
               ports: [
                 { name: 'grpc', containerPort: spec.grpcPort, protocol: 'TCP' },
                 { name: 'metrics', containerPort: spec.metricsPort, protocol: 'TCP' },
+                { name: 'http', containerPort: spec.httpPort, protocol: 'TCP' },
               ],
               env: [
                 fieldEnv('HERALD_POD_NAME', 'metadata.name'),
@@ -178,7 +180,11 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
     },
   };
 
-  const ports = [{ name: 'grpc', port: spec.grpcPort, targetPort: 'grpc', protocol: 'TCP' }];
+  // What clients call: gRPC and the REST gateway.
+  const ports = [
+    { name: 'grpc', port: spec.grpcPort, targetPort: 'grpc', protocol: 'TCP' },
+    { name: 'http', port: spec.httpPort, targetPort: 'http', protocol: 'TCP' },
+  ];
   const headless: V1Service = {
     apiVersion: 'v1',
     kind: 'Service',

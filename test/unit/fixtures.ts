@@ -20,6 +20,7 @@ export function samplePool(namespace: string, extraSpec: Partial<BrokerPool['spe
       leases: { brokerSeconds: 10, consumerSeconds: 20, safetyMarginSeconds: 2 },
       grpcPort: 7600,
       metricsPort: 9600,
+      httpPort: 7680,
       maxUnavailable: 1,
       ...extraSpec,
     },

@@ -67,6 +67,7 @@ export function brokerOptions(
   return {
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
     topics,
     shutdownTimeoutMs: 5000,
     ...overrides,
@@ -186,6 +187,8 @@ export interface BrokerProcess {
   child: ChildProcess;
   address: string;
   metricsAddress: string;
+  /** The REST gateway's host:port. */
+  httpAddress: string;
   exited: Promise<number | null>;
   /** Every stderr line so far (JSON log lines). */
   logs: string[];
@@ -229,21 +232,34 @@ export async function spawnBroker(
   );
   const lines = createInterface({ input: child.stderr });
   const stderr: string[] = [];
-  const started = await new Promise<{ address: string; metricsAddress: string }>((resolve, reject) => {
-    lines.on('line', (line) => {
-      stderr.push(line);
-      if (process.env.HERALD_TEST_LOGS) process.stderr.write(line + '\n');
-      try {
-        const parsed = JSON.parse(line) as { msg?: string; address?: string; metricsAddress?: string };
-        if (parsed.msg === 'broker started' && parsed.address && parsed.metricsAddress) {
-          resolve({ address: parsed.address, metricsAddress: parsed.metricsAddress });
+  const started = await new Promise<{ address: string; metricsAddress: string; httpAddress: string }>(
+    (resolve, reject) => {
+      lines.on('line', (line) => {
+        stderr.push(line);
+        if (process.env.HERALD_TEST_LOGS) process.stderr.write(line + '\n');
+        try {
+          const parsed = JSON.parse(line) as {
+            msg?: string;
+            address?: string;
+            metricsAddress?: string;
+            httpAddress?: string;
+          };
+          if (
+            parsed.msg === 'broker started' &&
+            parsed.address &&
+            parsed.metricsAddress &&
+            parsed.httpAddress
+          ) {
+            const { address, metricsAddress, httpAddress } = parsed;
+            resolve({ address, metricsAddress, httpAddress });
+          }
+        } catch {
+          // not a log line
         }
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then((code) => reject(new Error(`broker exited with ${code}: ${stderr.join('\n')}`)));
-  });
+      });
+      void exited.then((code) => reject(new Error(`broker exited with ${code}: ${stderr.join('\n')}`)));
+    },
+  );
   return { child, ...started, exited, logs: stderr };
 }
 

@@ -10,6 +10,7 @@ import { api, body, connect, failure, testLogger } from './helpers';
 const options = (topics: BrokerOptionsInput['topics']): BrokerOptionsInput => ({
   listen: '127.0.0.1:0',
   metricsListen: '127.0.0.1:0',
+  httpListen: '127.0.0.1:0',
   storage: 'memory',
   topics,
   shutdownTimeoutMs: 5000,

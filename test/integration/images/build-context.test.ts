@@ -93,6 +93,7 @@ test("the broker target's CMD serves", async () => {
     JSON.stringify({
       listen: '127.0.0.1:0',
       metricsListen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
       mysql: { url: mysqlUrl(testDatabase('image')) },
       topics: [{ name: 'orders', partitions: 2 }],
     }),

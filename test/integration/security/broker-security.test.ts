@@ -2,7 +2,6 @@
 // ServiceAccount tokens from `kubectl create token`, HeraldUser tokens issued by the operator,
 // AccessPolicies watched by the broker, certificates from the operator's CA code.
 import * as grpc from '@grpc/grpc-js';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -27,7 +26,7 @@ import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
 import { brokerOptions, dropTestDatabases, metricValue, testDatabase } from '../broker/helpers';
 import { installCrds, kube, kubectlApply, spawnOperator, testNamespace } from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
-import { runTool } from '../exec';
+import { docShellLines, runDocExample, runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
 
@@ -579,8 +578,7 @@ describe('authorization', () => {
 });
 
 test('the TLS and token grpcurl examples of docs/clients.md do what the text says', async () => {
-  const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'clients.md'), 'utf8');
-  const lines = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'));
+  const lines = docShellLines('clients.md');
   const exportToken = lines.find((l) => l.startsWith('export TOKEN=$(kubectl'))!;
   const examples = lines.filter((l) => l.startsWith('grpcurl -cacert '));
   expect(exportToken).toBeDefined();
@@ -591,21 +589,15 @@ test('the TLS and token grpcurl examples of docs/clients.md do what the text say
     `[{kind: ServiceAccount, name: orders-writer}]`,
     `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
   );
-  const env = {
-    ...process.env,
-    PATH: `${testEnv().binDir}:${process.env.PATH ?? ''}`,
-    KUBECONFIG: testEnv().kubeconfig,
+  const run = async (example: string) => {
+    const r = await runDocExample(
+      exportToken,
+      ns.name,
+      example.replaceAll('127.0.0.1:7600', broker.address),
+      dir,
+    );
+    return { code: r.code, out: r.stdout + r.stderr };
   };
-  const run = (example: string) =>
-    new Promise<{ code: number; out: string }>((resolve) => {
-      const script = [
-        exportToken.replace('-n shop', `-n ${ns.name}`),
-        example.replaceAll('127.0.0.1:7600', broker.address),
-      ].join('\n');
-      execFile('bash', ['-c', script], { env, cwd: dir }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
-      );
-    });
   const [list, published, denied] = [await run(examples[0]), await run(examples[1]), await run(examples[2])];
   expect(list.out.split('\n')).toEqual(expect.arrayContaining(['herald.v1.Broker', 'herald.v1.Admin']));
   expect(published.code).toBe(0);

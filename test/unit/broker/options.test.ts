@@ -48,6 +48,7 @@ test('defaults fill what is not given', () => {
   expect(o.retention).toEqual({ segmentMessages: 1_000_000, intervalMs: 60_000 });
   expect(o.advertisedAddress).toBe(o.listen);
   expect(o.metricsListen).toBe('127.0.0.1:9600');
+  expect(o.httpListen).toBe('127.0.0.1:7680');
 });
 
 test('tracing is on by default, with a bounded buffer and 72 hours of retention', () => {

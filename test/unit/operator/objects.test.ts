@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { brokerPoolObjects, desiredReplicas } from '../../../operator/controllers/broker-pool-objects';
 import { alertOf } from '../../../operator/controllers/consumer-group';
 import type { BrokerPool, ConsumerGroup } from '../../../operator/gen/crds';
@@ -41,6 +41,7 @@ test('a pool produces five owned objects; the MySQL URL stays in its Secret', ()
   expect(config).toEqual({
     listen: '0.0.0.0:7600',
     metricsListen: '0.0.0.0:9600',
+    httpListen: '0.0.0.0:7680',
     mysql: { url: '', poolSize: 16 },
     topics: [],
     meta: { address: 'meta:7700', namespace: 'ns', pool: 'main', leases: pool.spec.leases },
@@ -65,6 +66,16 @@ test('brokers run under the restricted Pod Security profile, without an API toke
     readOnlyRootFilesystem: true,
     capabilities: { drop: ['ALL'] },
   });
+});
+
+test("the REST gateway's port is on the pods and on both Services", () => {
+  const objects = brokerPoolObjects(pool, { metaAddress: 'm:1', totalPartitions: 0 });
+  const container = (objects[1] as V1StatefulSet).spec?.template.spec?.containers[0];
+  expect(container?.ports).toContainEqual({ name: 'http', containerPort: 7680, protocol: 'TCP' });
+  const [headless, client] = [objects[2], objects[3]] as V1Service[];
+  for (const svc of [headless, client])
+    expect(svc.spec?.ports).toContainEqual({ name: 'http', port: 7680, targetPort: 'http', protocol: 'TCP' });
+  expect(client.spec?.ports?.map((p) => p.name)).toEqual(['grpc', 'http']);
 });
 
 test('a config change rolls the pods through the template hash', () => {
