@@ -24,9 +24,10 @@ import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
-import { startServerSecurity } from '../common/security/server-security';
+import { countRefusals, startServerSecurity } from '../common/security/server-security';
 import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
+import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { startMetricsServer } from './server/metrics-http';
 import { StorageHealth } from './storage-health';
@@ -126,7 +127,7 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
-  security.onRefusal((r) => metrics.refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
+  countRefusals(security, metrics.registry);
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
         storage.traces,
@@ -412,7 +413,8 @@ function leaseMode(
   credentials: () => ChannelCredentials,
   logger: Logger,
 ) {
-  const conn = new MetaConnection(meta.addresses, credentials);
+  const metaCredentials = meta.plaintext ? () => grpcCredentials.createInsecure() : credentials;
+  const conn = new MetaConnection(meta.addresses, metaCredentials);
   const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
   const router = new Forwarder(
     routes,
@@ -421,7 +423,13 @@ function leaseMode(
     credentials,
   );
   return {
-    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases'), credentials),
+    ownership: new LeaseOwnership(
+      meta,
+      advertisedAddress,
+      routes,
+      logger.namespace('leases'),
+      metaCredentials,
+    ),
     routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {

@@ -168,6 +168,7 @@ describe('lease mode (meta)', () => {
       safetyMarginMs: 1500,
       routeTtlMs: DEFAULTS.meta.routeTtlMs,
       consumerLeaseCacheMs: DEFAULTS.meta.consumerLeaseCacheMs,
+      plaintext: false,
     });
   });
 
