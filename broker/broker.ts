@@ -335,18 +335,25 @@ async function assemble(
     options.metricsListen,
     metrics.registry,
     logger.namespace('metrics'),
+    () => serving,
   );
   let stopping = false;
+  /** What grpc.health.v1 answers for the whole server, and /readyz too. */
+  let serving = false;
+  const serve = (on: boolean) => {
+    serving = on;
+    grpcServer.setServing(on);
+  };
   metrics.storageUp.set(1);
   health.onChange((available) => {
     metrics.storageUp.set(available ? 1 : 0);
-    grpcServer.setServing(available && !stopping);
+    serve(available && !stopping);
   });
   health.start();
   maintenance.start();
   traceWriter?.start();
   expiry.start();
-  grpcServer.setServing(true);
+  serve(true);
   cluster?.ownership.start({
     acquired: async (ref) => {
       const endOffset = await load(ref);
@@ -369,7 +376,7 @@ async function assemble(
   let shutdown: Promise<void> | undefined;
   const stop = async () => {
     stopping = true;
-    grpcServer.setServing(false);
+    serve(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     // Delayed publishes are answered and due messages stop entering the write queues first.
     await delays.stop();

@@ -375,6 +375,7 @@ export class Operator {
       ca: this.ca,
       options: {
         metaAddress: o.brokerMetaAddress ?? this.metaAddress,
+        metaPlaintext: o.security.tls === undefined,
         lagIntervalMs: o.lagIntervalMs,
         assignmentPollMs: o.assignmentPollMs,
       },

@@ -1,4 +1,6 @@
-// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default).
+// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default), and
+// GET /readyz (200 while the broker serves, 503 otherwise) for kubelet's readiness probe, which
+// cannot speak gRPC over TLS.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,10 +17,16 @@ export async function startMetricsServer(
   listen: string,
   registry: Registry,
   logger: Logger,
+  ready: () => boolean,
 ): Promise<MetricsServer> {
   const sep = listen.lastIndexOf(':');
   const host = listen.slice(0, sep);
   const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not serving\n');
+      return;
+    }
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404).end();
       return;

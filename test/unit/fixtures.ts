@@ -21,6 +21,7 @@ export function samplePool(namespace: string, extraSpec: Partial<BrokerPool['spe
       grpcPort: 7600,
       metricsPort: 9600,
       maxUnavailable: 1,
+      security: { tls: { enabled: true }, authentication: true, authorization: true, reviewCacheSeconds: 10 },
       ...extraSpec,
     },
   };
