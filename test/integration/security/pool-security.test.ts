@@ -219,6 +219,10 @@ test('a broker runs with the ConfigMap, the Secret and the ServiceAccount token 
     },
   );
 
+  // kubelet's readiness probe of a TLS broker: plain HTTP on the metrics listener.
+  const ready = await fetch(`http://${broker.metricsAddress}/readyz`);
+  expect({ status: ready.status, body: await ready.text() }).toEqual({ status: 200, body: 'ok\n' });
+
   const appToken = await (async () => {
     await kube().core.createNamespacedServiceAccount({
       namespace: ns(),
