@@ -38,7 +38,7 @@ test('the demo publishes and consumes through the CLI, then stops', async () => 
   expect(run.output).toContain('Try next:');
   // Security is on: the CLI calls with demo-app's token; without one, or outside its rules, it is refused.
   expect(run.output).toMatch(/REFUSED \(publish without a token\): .*CREDENTIALS_MISSING/);
-  expect(run.output).toMatch(/REFUSED \(consume as group audit[^)]*\): .*PERMISSION_DENIED/);
+  expect(run.output).toMatch(/REFUSED \(lag of group audit[^)]*\): .*PERMISSION_DENIED/);
   // Warm environment: 35-45 s when the demo starts every process (README); the bound leaves
   // room for a busy machine.
   expect(run.ms).toBeLessThan(90_000);
