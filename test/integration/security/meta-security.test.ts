@@ -16,7 +16,7 @@ import { loadProtos } from '../../../proto/load';
 import type { GetLeaderResponse } from '../../../proto/gen/herald/v1/GetLeaderResponse';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { AcquireBrokerLeasesResponse } from '../../../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
-import { startOperatorFixture } from '../operator/fixture';
+import { secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
 import { kube, kubectlApply, waitReady } from '../operator/helpers';
 import { startLeaseBroker } from '../leases/helpers';
@@ -112,14 +112,7 @@ beforeAll(async () => {
     operatorArgs: [
       '--assignment-poll-ms',
       '500',
-      '--meta-certificate-dir',
-      join(dir, 'meta-tls'),
-      '--meta-dns-names',
-      'localhost',
-      '--meta-ip-addresses',
-      '127.0.0.1',
-      '--authentication',
-      '--authorization',
+      ...secureOperatorArgs(join(dir, 'meta-tls')),
       '--review-cache-ms',
       '2000',
     ],

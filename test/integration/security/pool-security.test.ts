@@ -17,7 +17,7 @@ import { loadProtos } from '../../../proto/load';
 import { spawnBroker } from '../broker/helpers';
 import type { BrokerProcess } from '../broker/helpers';
 import { freePort } from '../leases/helpers';
-import { startOperatorFixture } from '../operator/fixture';
+import { secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
 import { installCrds, kube, kubectlApply, poolManifest } from '../operator/helpers';
 import { runTool } from '../exec';
@@ -56,18 +56,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'herald-pool-sec-'));
   fixture = await startOperatorFixture({
     prefix: 'poolsec',
-    operatorArgs: [
-      '--assignment-poll-ms',
-      '500',
-      '--meta-certificate-dir',
-      join(dir, 'meta-tls'),
-      '--meta-dns-names',
-      'localhost',
-      '--meta-ip-addresses',
-      '127.0.0.1',
-      '--authentication',
-      '--authorization',
-    ],
+    operatorArgs: ['--assignment-poll-ms', '500', ...secureOperatorArgs(join(dir, 'meta-tls'))],
     topics: [{ name: 'orders', partitions: 1 }],
   });
 });
