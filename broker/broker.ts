@@ -24,9 +24,10 @@ import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
-import { startServerSecurity } from '../common/security/server-security';
+import { countRefusals, startServerSecurity } from '../common/security/server-security';
 import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
+import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import { startMetricsServer } from './server/metrics-http';
 import { httpGateway } from './server/http-gateway';
@@ -131,7 +132,7 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
-  security.onRefusal((r) => metrics.refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
+  countRefusals(security, metrics.registry);
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
         storage.traces,
@@ -344,6 +345,7 @@ async function assemble(
     options.metricsListen,
     metrics.registry,
     logger.namespace('metrics'),
+    () => serving,
   );
   // The same handlers and security interceptors as gRPC; HTTP requests are counted by the
   // gateway (herald_http_server_*), not as gRPC calls.
@@ -359,16 +361,22 @@ async function assemble(
     ),
   });
   let stopping = false;
+  /** What grpc.health.v1 answers for the whole server, and /readyz too. */
+  let serving = false;
+  const serve = (on: boolean) => {
+    serving = on;
+    grpcServer.setServing(on);
+  };
   metrics.storageUp.set(1);
   health.onChange((available) => {
     metrics.storageUp.set(available ? 1 : 0);
-    grpcServer.setServing(available && !stopping);
+    serve(available && !stopping);
   });
   health.start();
   maintenance.start();
   traceWriter?.start();
   expiry.start();
-  grpcServer.setServing(true);
+  serve(true);
   cluster?.ownership.start({
     acquired: async (ref) => {
       const endOffset = await load(ref);
@@ -392,7 +400,7 @@ async function assemble(
   let shutdown: Promise<void> | undefined;
   const stop = async () => {
     stopping = true;
-    grpcServer.setServing(false);
+    serve(false);
     const closed = new Promise<void>((resolve) => grpcServer.server.tryShutdown(() => resolve()));
     // New HTTP connections are refused; requests on open ones are answered (SHUTTING_DOWN).
     const httpClosed = httpServer.close(options.shutdownTimeoutMs);
@@ -440,7 +448,8 @@ function leaseMode(
   credentials: () => ChannelCredentials,
   logger: Logger,
 ) {
-  const conn = new MetaConnection(meta.addresses, credentials);
+  const metaCredentials = meta.plaintext ? () => grpcCredentials.createInsecure() : credentials;
+  const conn = new MetaConnection(meta.addresses, metaCredentials);
   const routes = new RouteTable(conn, meta.namespace, meta.routeTtlMs, defineTopic);
   const router = new Forwarder(
     routes,
@@ -449,7 +458,13 @@ function leaseMode(
     credentials,
   );
   return {
-    ownership: new LeaseOwnership(meta, advertisedAddress, routes, logger.namespace('leases'), credentials),
+    ownership: new LeaseOwnership(
+      meta,
+      advertisedAddress,
+      routes,
+      logger.namespace('leases'),
+      metaCredentials,
+    ),
     routes,
     router,
     consumerLeases: new MetaConsumerLeaseGuard(conn, meta.namespace, {

@@ -99,13 +99,6 @@ export class BrokerMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [this.registry],
   });
-  readonly refusals = new Counter({
-    name: 'herald_access_refusals_total',
-    help: 'Calls refused by authentication (UNAUTHENTICATED reasons) or authorization (PERMISSION_DENIED)',
-    labelNames: ['reason', 'operation'] as const,
-    registers: [this.registry],
-  });
-
   readonly deliveredMessages = new Counter({
     name: 'herald_delivered_messages_total',
     help: 'Messages handed to consumers (first deliveries and redeliveries)',

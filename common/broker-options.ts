@@ -67,6 +67,11 @@ export interface MetaOptions {
   routeTtlMs: number;
   /** How long a cached answer of GetConsumerLeases decides an ack without a matching lease. */
   consumerLeaseCacheMs: number;
+  /**
+   * The meta-server listens without TLS (the operator says so in the pool's config): this
+   * broker reaches it in plain text even with security.tls. Otherwise it uses its certificate.
+   */
+  plaintext: boolean;
 }
 
 export interface KafkaOptions {
@@ -232,6 +237,7 @@ export interface MetaOptionsInput {
   weight?: number;
   routeTtlMs?: number;
   consumerLeaseCacheMs?: number;
+  plaintext?: boolean;
 }
 
 export type BrokerOptionsInput = Partial<
@@ -374,7 +380,7 @@ const PARTITIONS = int(1, 1024);
 
 type MetaTabled = Pick<
   MetaOptions,
-  'namespace' | 'pool' | 'brokerId' | 'zone' | 'weight' | 'routeTtlMs' | 'consumerLeaseCacheMs'
+  'namespace' | 'pool' | 'brokerId' | 'zone' | 'weight' | 'routeTtlMs' | 'consumerLeaseCacheMs' | 'plaintext'
 >;
 const META: Table<MetaTabled> = {
   namespace: field('', nonEmpty),
@@ -384,6 +390,7 @@ const META: Table<MetaTabled> = {
   weight: field(1, int(1, 1000)),
   routeTtlMs: field(5_000, int(1)),
   consumerLeaseCacheMs: field(1_000, int(0)),
+  plaintext: field(false, bool),
 };
 /** The BrokerPool's spec.leases.safetyMarginSeconds default. */
 const SAFETY_MARGIN: Table<{ safetyMarginSeconds: number }> = {

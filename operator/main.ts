@@ -6,7 +6,13 @@
 //     [--broker-meta-address herald-meta.herald:7700] [--identity name]
 //     [--lease-duration-ms 15000 --renew-deadline-ms 10000 --retry-period-ms 2000]
 //     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
+//     [--meta-certificate-dir /run/herald/meta-tls --meta-dns-names herald-meta.herald.svc,...
+//      [--meta-ip-addresses 10.0.0.7]  |  --tls-ca-file f --tls-cert-file f --tls-key-file f]
+//     [--authentication] [--authorization] [--review-cache-ms 10000]
 //
+// With --meta-certificate-dir the meta-server serves TLS with a certificate the operator issues
+// from its own CA for the given names (and the pod's IP); --tls-*-file take other files (a
+// cert-manager Secret). --authentication and --authorization as for brokers (docs/security.md).
 // It prints one JSON line {"event":"started","metaAddress":...} on stdout once the meta-server
 // listens, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
@@ -30,6 +36,15 @@ async function main(): Promise<void> {
       'retry-period-ms': { type: 'string' },
       'lag-interval-ms': { type: 'string' },
       'assignment-poll-ms': { type: 'string' },
+      'meta-certificate-dir': { type: 'string' },
+      'meta-dns-names': { type: 'string' },
+      'meta-ip-addresses': { type: 'string' },
+      'tls-ca-file': { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
+      authentication: { type: 'boolean' },
+      authorization: { type: 'boolean' },
+      'review-cache-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -39,6 +54,9 @@ async function main(): Promise<void> {
   const int = (value: string | undefined): number | undefined =>
     value === undefined ? undefined : Number(value);
   const podIp = env.HERALD_POD_IP;
+  const list = (value: string | undefined) => (value ?? '').split(',').filter((v) => v !== '');
+  const certificateDir = values['meta-certificate-dir'];
+  const tlsFiles = values['tls-cert-file'] ?? values['tls-key-file'] ?? values['tls-ca-file'];
   const input: OperatorInput = {
     logger,
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
@@ -53,6 +71,27 @@ async function main(): Promise<void> {
       leaseDurationMs: int(values['lease-duration-ms']),
       renewDeadlineMs: int(values['renew-deadline-ms']),
       retryPeriodMs: int(values['retry-period-ms']),
+    },
+    metaCertificate: certificateDir
+      ? {
+          dir: certificateDir,
+          dnsNames: list(values['meta-dns-names']),
+          ipAddresses: list(values['meta-ip-addresses'] ?? podIp),
+        }
+      : undefined,
+    security: {
+      ...(tlsFiles !== undefined
+        ? {
+            tls: {
+              caFile: values['tls-ca-file'],
+              certFile: values['tls-cert-file'],
+              keyFile: values['tls-key-file'],
+            },
+          }
+        : {}),
+      authentication: values.authentication,
+      authorization: values.authorization,
+      reviewCacheMs: int(values['review-cache-ms']),
     },
     lagIntervalMs: int(values['lag-interval-ms']),
     assignmentPollMs: int(values['assignment-poll-ms']),

@@ -24,6 +24,15 @@ import { reconcileConsumerGroup } from './controllers/consumer-group';
 import { reconcileHeraldUser, userOfSecret } from './controllers/herald-user';
 import { reconcileAccessPolicy } from './controllers/access-policy';
 import { CaKeeper } from './ca/ca-secret';
+import { MetaCertificate, metaCertificateFiles } from './ca/meta-certificate';
+import { OptionsError } from '../common/options';
+import { countRefusals, resolveSecurity, startServerSecurity } from '../common/security/server-security';
+import type {
+  ServerSecurity,
+  ServerSecurityInput,
+  ServerSecurityOptions,
+} from '../common/security/server-security';
+import { META_ACCESS_BY_PATH, META_SERVER_METHODS } from './meta/access-table';
 import { AccessPolicyResource, HeraldUserResource } from '../common/gen/crds';
 import type { AccessPolicy, HeraldUser } from '../common/gen/crds';
 import type { ControllerContext } from './controllers/context';
@@ -74,6 +83,13 @@ export interface OperatorOptions {
   brokerMetaAddress?: string;
   /** The Secret, in the lease namespace, that keeps the operator's CA (created when missing). */
   caSecretName: string;
+  /**
+   * The meta-server's TLS, authentication and authorization (common/security/server-security.ts);
+   * with `metaCertificate`, its TLS files are the ones the operator issues itself.
+   */
+  security: ServerSecurityOptions;
+  /** Set: the meta-server's certificate is issued from the operator's CA into `dir` (renewed). */
+  metaCertificate?: { dir: string; dnsNames: string[]; ipAddresses: string[] };
   leaderElection: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   relistMs: number;
   watchdogMs: number;
@@ -111,13 +127,25 @@ const OPERATOR: Table<Tabled> = {
   tickMs: field(1_000, int(1)),
 };
 
-export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaderElection'>> &
-  Pick<OperatorOptions, 'logger'> & { leaderElection?: Partial<OperatorOptions['leaderElection']> };
+export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaderElection' | 'security'>> &
+  Pick<OperatorOptions, 'logger'> & {
+    leaderElection?: Partial<OperatorOptions['leaderElection']>;
+    security?: ServerSecurityInput;
+  };
 
 export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
+  const issued = input.metaCertificate ? metaCertificateFiles(input.metaCertificate.dir) : undefined;
+  if (issued && input.security?.tls?.certFile)
+    throw new OptionsError('security.tls', 'give certificate files or metaCertificate, not both');
+  const security = resolveSecurity('security', {
+    kubeconfig: input.kubeconfig,
+    ...input.security,
+    ...(issued ? { tls: { ...input.security?.tls, ...issued } } : {}),
+  });
   return {
     ...input,
     ...resolve('', OPERATOR, input),
+    security,
     identity: input.identity || `${hostname()}_${randomUUID()}`,
     leaderElection: leaderElectionTiming('leaderElection', input.leaderElection),
   };
@@ -143,6 +171,9 @@ export class Operator {
     private readonly kc: KubeConfig,
     private readonly server: MetaServer,
     private readonly elector: LeaderElector,
+    private readonly security: ServerSecurity,
+    private readonly metaCertificate: MetaCertificate | undefined,
+    private readonly ca: CaKeeper,
   ) {}
 
   static async start(input: OperatorInput): Promise<Operator> {
@@ -151,6 +182,28 @@ export class Operator {
     // The server and the elector call back into the operator, which needs them to exist first.
     const self: { operator?: Operator } = {};
     const zones = new PodZones(kc.makeApiClient(CoreV1Api), options.logger.namespace('zones'));
+    // One keeper per process: the meta certificate's and the controllers' CA.
+    const ca = new CaKeeper(kc.makeApiClient(CoreV1Api), {
+      namespace: options.leaseNamespace,
+      name: options.caSecretName,
+    });
+    const m = options.metaCertificate;
+    const metaCertificate = m
+      ? await MetaCertificate.start({
+          ...m,
+          ca: () => ca.get(),
+          namespace: options.leaseNamespace,
+          logger: options.logger.namespace('certificate'),
+        })
+      : undefined;
+    const security = await startServerSecurity(
+      options.security,
+      META_ACCESS_BY_PATH,
+      options.logger.namespace('security'),
+      META_SERVER_METHODS,
+    );
+    // The process's registry (the operator serves no /metrics endpoint yet).
+    countRefusals(security, register);
     const server = await startMetaServer({
       listen: options.metaListen,
       logger: options.logger.namespace('meta'),
@@ -158,8 +211,8 @@ export class Operator {
       leader: () => self.operator?.elector.currentLeader(),
       isLeader: () => self.operator?.elector.isLeader ?? false,
       brokerZone: (namespace, brokerId) => zones.zoneOfPod(namespace, brokerId),
-      // The process's registry (the operator serves no /metrics endpoint yet).
       registry: register,
+      security,
     });
     const elector = new LeaderElector(
       {
@@ -180,7 +233,7 @@ export class Operator {
           }),
       },
     );
-    const operator = new Operator(options, kc, server, elector);
+    const operator = new Operator(options, kc, server, elector, security, metaCertificate, ca);
     self.operator = operator;
     elector.start();
     return operator;
@@ -209,6 +262,8 @@ export class Operator {
     await this.elector.stop();
     await this.queue(() => this.follow());
     await this.server.close();
+    this.metaCertificate?.stop();
+    await this.security.stop();
   }
 
   private queue(step: () => Promise<void> | undefined): Promise<void> {
@@ -317,9 +372,10 @@ export class Operator {
       storage: async (pool) => storages.get(await poolMysqlUrl(core, pool)),
       kafka: (pool) => kafkas.get((pool.spec.storage.kafka?.bootstrapServers ?? []).join(',')),
       caches,
-      ca: new CaKeeper(core, { namespace: o.leaseNamespace, name: o.caSecretName }),
+      ca: this.ca,
       options: {
         metaAddress: o.brokerMetaAddress ?? this.metaAddress,
+        metaPlaintext: o.security.tls === undefined,
         lagIntervalMs: o.lagIntervalMs,
         assignmentPollMs: o.assignmentPollMs,
       },

@@ -1,4 +1,6 @@
-// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default).
+// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default), and
+// GET /readyz (200 while the broker serves, 503 otherwise) for kubelet's readiness probe, which
+// cannot speak gRPC over TLS.
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/logger';
 import { startHttpServer } from '../../common/http/server';
@@ -13,10 +15,16 @@ export async function startMetricsServer(
   listen: string,
   registry: Registry,
   logger: Logger,
+  ready: () => boolean,
 ): Promise<MetricsServer> {
   const server = await startHttpServer({
     listen,
     handler: (req, res) => {
+      if (req.method === 'GET' && req.url === '/readyz') {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not serving\n');
+        return;
+      }
       if (req.method !== 'GET' || req.url !== '/metrics') {
         res.writeHead(404).end();
         return;

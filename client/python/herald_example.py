@@ -4,6 +4,10 @@ read what happened.
 
     python herald_example.py publish --addr 127.0.0.1:7600 --topic orders --key k1 --count 3 --body hello
     python herald_example.py consume --addr 127.0.0.1:7600 --topic orders --partition 0 --group billing --count 3
+
+With security on (docs/security.md): --ca ca.crt and a token, --token-file (a projected
+ServiceAccount token, audience herald, read before each call so that a refreshed file is used)
+or --token (a HeraldUser token; $HERALD_TOKEN).
 """
 
 import argparse
@@ -55,6 +59,36 @@ def consume(stub, args):
         received += len(offsets)
 
 
+class FileToken(grpc.AuthMetadataPlugin):
+    """Sends `authorization: Bearer <token>`, the token read from a file (or given) at each call."""
+
+    def __init__(self, token=None, token_file=None):
+        self.token, self.token_file = token, token_file
+
+    def __call__(self, context, callback):
+        if self.token_file:
+            with open(self.token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        else:
+            token = self.token
+        callback((("authorization", f"Bearer {token}"),), None)
+
+
+def channel(args):
+    if not args.ca:
+        if args.token or args.token_file:
+            sys.exit("--token and --token-file need --ca: a token travels over TLS only")
+        return grpc.insecure_channel(args.addr)
+    with open(args.ca, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    if args.token or args.token_file:
+        creds = grpc.composite_channel_credentials(
+            creds, grpc.metadata_call_credentials(FileToken(args.token, args.token_file))
+        )
+    options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
+    return grpc.secure_channel(args.addr, creds, options)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["publish", "consume"])
@@ -66,9 +100,13 @@ def main():
     parser.add_argument("--group", default="", help="consume: consumer group")
     parser.add_argument("--count", type=int, default=1, help="messages to publish or to consume")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds for each call")
+    parser.add_argument("--ca", help="the CA bundle that signed the brokers' certificates: TLS")
+    parser.add_argument("--token", default=os.environ.get("HERALD_TOKEN"), help="a bearer token")
+    parser.add_argument("--token-file", help="a file holding a bearer token (re-read at each call)")
+    parser.add_argument("--server-name", help="the name the broker's certificate carries, if not --addr's host")
     args = parser.parse_args()
-    with grpc.insecure_channel(args.addr) as channel:
-        stub = broker_pb2_grpc.BrokerStub(channel)
+    with channel(args) as conn:
+        stub = broker_pb2_grpc.BrokerStub(conn)
         try:
             (publish if args.command == "publish" else consume)(stub, args)
         except grpc.RpcError as err:

@@ -25,9 +25,12 @@ type RequestOf<H> =
  */
 export type AccessOf<Req> = (request: Req) => AccessRequest | undefined;
 
-/** One entry per RPC of a service (the generated `...Handlers` interface, index signature dropped). */
+/** A generated `...Handlers` interface without its index signature: its RPCs only. */
+export type Rpcs<Handlers> = { [K in keyof Handlers as string extends K ? never : K]: Handlers[K] };
+
+/** One entry per RPC of a service (a generated `...Handlers` interface). */
 export type AccessTable<Handlers> = {
-  [K in keyof Handlers as string extends K ? never : K]: AccessOf<RequestOf<Handlers[K]>>;
+  [K in keyof Rpcs<Handlers>]: AccessOf<RequestOf<Rpcs<Handlers>[K]>>;
 };
 
 /** A table by full method path ("/herald.v1.Broker/Publish"), as server interceptors see calls. */

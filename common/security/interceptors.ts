@@ -92,6 +92,26 @@ const denial = (subject: string, access: AccessRequest) => {
   });
 };
 
+/**
+ * Calls of `methods` ("herald.v1.Meta/AcquireBrokerLeases") are for Herald servers only (a
+ * certificate with a `herald:server:` CN): anyone else gets PERMISSION_DENIED, whatever the
+ * access rules say. Needs `authentication` before it in the chain.
+ */
+export function serversOnly(methods: ReadonlySet<string>, onRefusal: (r: Refusal) => void): Interceptor {
+  return {
+    name: 'servers-only',
+    admit(ctx) {
+      if (!methods.has(method(ctx)) || isServer(ctx)) return;
+      const subject = ctx.identity?.name ?? '';
+      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject });
+      throw new HeraldError('PERMISSION_DENIED', `${method(ctx)} is for Herald servers only`, {
+        resource: method(ctx),
+        subject,
+      });
+    },
+  };
+}
+
 /** Needs `authentication` before it in the chain. */
 export function authorization(
   source: AccessSource,

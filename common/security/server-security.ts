@@ -2,9 +2,11 @@
 // listener credentials, the credentials it calls other Herald servers with (its own
 // certificate: mTLS), and the authentication/authorization interceptor.
 import type * as grpc from '@grpc/grpc-js';
+import { Counter } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { loadKubeConfig } from '../kube/config';
 import type { Logger } from '../logger';
-import { authentication, authorization } from './interceptors';
+import { authentication, authorization, serversOnly } from './interceptors';
 import type { Refusal } from './interceptors';
 import { DEFAULT_TLS_REFRESH_MS, channelCredentials, serverCredentials } from '../grpc/credentials';
 import { OptionsError, bool, field, int, nonEmpty, resolve } from '../options';
@@ -71,10 +73,15 @@ export interface ServerSecurity {
   stop(): Promise<void>;
 }
 
+/**
+ * `table`: what each client RPC needs (authorization); `serverMethods`: RPCs only Herald servers
+ * may call ("herald.v1.Meta/AcquireBrokerLeases"), enforced whenever authentication is on.
+ */
 export async function startServerSecurity(
   o: ServerSecurityOptions,
   table: AccessByPath,
   logger: Logger,
+  serverMethods: ReadonlySet<string> = new Set(),
 ): Promise<ServerSecurity> {
   const credentials = () => serverCredentials(o.tls);
   const peerCredentials = () => channelCredentials(o.tls ? { tls: o.tls } : undefined);
@@ -109,7 +116,23 @@ export async function startServerSecurity(
   };
   const interceptors = [
     authentication(authenticator, refused),
+    ...(serverMethods.size > 0 ? [serversOnly(serverMethods, refused)] : []),
     ...(o.authorization ? [authorization(source, table, refused)] : []),
   ];
   return { credentials, peerCredentials, interceptors, onRefusal, stop: () => source.stop() };
+}
+
+const REFUSALS = 'herald_access_refusals_total';
+
+/** Counts the server's refused calls in `registry` (shared by servers on one registry). */
+export function countRefusals(security: ServerSecurity, registry: Registry): void {
+  const refusals =
+    (registry.getSingleMetric(REFUSALS) as Counter<'reason' | 'operation'> | undefined) ??
+    new Counter({
+      name: REFUSALS,
+      help: 'Calls refused by authentication (UNAUTHENTICATED reasons) or authorization (PERMISSION_DENIED)',
+      labelNames: ['reason', 'operation'] as const,
+      registers: [registry],
+    });
+  security.onRefusal((r) => refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
 }

@@ -52,6 +52,8 @@ export interface ControllerContext {
   };
   options: {
     metaAddress: string;
+    /** The meta-server listens without TLS (brokers are told so: meta.plaintext). */
+    metaPlaintext: boolean;
     /** How often a ConsumerGroup's lag is read. */
     lagIntervalMs: number;
     /** How often a Topic whose partitions are not all assigned is looked at again. */

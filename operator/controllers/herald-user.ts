@@ -8,7 +8,8 @@ import { heraldUserSubject } from '../../common/security/access-rules';
 import { generateToken, hashToken } from '../../common/security/tokens';
 import { HeraldUserResource } from '../../common/gen/crds';
 import type { HeraldUserStatus } from '../../common/gen/crds';
-import { issue, renewAt, validityOf } from '../ca/ca';
+import { issue, validityOf } from '../ca/ca';
+import { currentCertificate, decodeSecret, renewalDelayMs } from '../ca/certificate-secret';
 import { isNotFound, patchStatus } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
@@ -28,14 +29,6 @@ export function userOfSecret(secretKey: string): string | undefined {
   const { namespace, name } = splitKey(secretKey);
   return name.startsWith(SECRET_PREFIX) ? `${namespace}/${name.slice(SECRET_PREFIX.length)}` : undefined;
 }
-
-/** Reconciles are level-based and the watch relists: a far renewal needs no timer that long. */
-const MAX_REQUEUE_MS = 3_600_000;
-
-const decode = (s: V1Secret, key: string) => {
-  const v = s.data?.[key];
-  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-};
 
 export async function reconcileHeraldUser(
   ctx: ControllerContext,
@@ -79,7 +72,7 @@ export async function reconcileHeraldUser(
   let requeueAfterMs: number | undefined;
   let message: string;
   if (user.spec.authentication.type === 'token') {
-    let token = secret ? decode(secret, 'token') : undefined;
+    let token = secret ? decodeSecret(secret, 'token') : undefined;
     if (!token) {
       token = generateToken();
       await write('Opaque', { token, 'ca.crt': ca.cert });
@@ -88,10 +81,8 @@ export async function reconcileHeraldUser(
     status.tokenHash = hashToken(token);
     message = `token in Secret ${secretName}`;
   } else {
-    const cert = secret ? decode(secret, 'tls.crt') : undefined;
-    const current = cert && decode(secret!, 'ca.crt') === ca.cert ? validityOf(cert) : undefined;
-    let validity = current;
-    if (!current || renewAt(current).getTime() <= Date.now()) {
+    let validity = currentCertificate(secret, ca);
+    if (!validity) {
       const pair = await issue(ca, {
         commonName: heraldUserSubject(namespace, name),
         server: false,
@@ -106,8 +97,8 @@ export async function reconcileHeraldUser(
         `a client certificate is in Secret ${secretName}`,
       );
     }
-    status.certificateNotAfter = validity!.notAfter.toISOString().replace(/\.\d+Z$/, 'Z');
-    requeueAfterMs = Math.min(MAX_REQUEUE_MS, Math.max(1000, renewAt(validity!).getTime() - Date.now()));
+    status.certificateNotAfter = validity.notAfter.toISOString().replace(/\.\d+Z$/, 'Z');
+    requeueAfterMs = renewalDelayMs(validity);
     message = `client certificate in Secret ${secretName} until ${status.certificateNotAfter}`;
   }
   status.conditions = setCondition(

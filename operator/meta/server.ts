@@ -9,6 +9,7 @@ import { startGrpcServer } from '../../common/grpc/server';
 import { rpcMetrics } from '../../common/grpc/rpc-metrics';
 import { unary as unaryOf } from '../../common/grpc/unary';
 import type { MetaHandlers } from '../../proto/gen/herald/v1/Meta';
+import type { ServerSecurity } from '../../common/security/server-security';
 import type { LeaderInfo } from '../kube/leader-election';
 import type { Checkpointer } from './checkpointer';
 import type { MetaCore } from './meta-core';
@@ -30,6 +31,8 @@ export interface MetaServerOptions {
   brokerZone?: (namespace: string, brokerId: string) => Promise<string>;
   /** Where the per-RPC metrics go. */
   registry: Registry;
+  /** TLS credentials and the authentication/authorization interceptors (plaintext when unset). */
+  security?: ServerSecurity;
 }
 
 export interface MetaServer {
@@ -157,7 +160,8 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     listen: options.listen,
     services: [{ name: 'herald.v1.Meta', definition: loaded.grpc.herald.v1.Meta.service, handlers }],
     reflection: loaded.reflection,
-    interceptors: [rpcMetrics(options.registry)],
+    interceptors: [rpcMetrics(options.registry), ...(options.security?.interceptors ?? [])],
+    credentials: options.security?.credentials,
     // '' (the process) serves on every replica, since followers answer too (they redirect);
     // 'herald.v1.Meta' serves only on the leader once it has restored its state.
     health: { '': 'SERVING' },

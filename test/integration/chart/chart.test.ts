@@ -47,6 +47,17 @@ test('helm template output is accepted by the apiserver, with and without the op
       '--set',
       'podDisruptionBudget.enabled=false',
     ],
+    // A test cluster's opt-out (docs/security.md).
+    [
+      '--set',
+      'mysql.url=mysql://u:p@db:3306/herald',
+      '--set',
+      'security.tls=false',
+      '--set',
+      'security.authentication=false',
+      '--set',
+      'security.authorization=false',
+    ],
   ];
   for (const [i, extra] of variants.entries()) {
     const rendered = await runTool('helm', [
@@ -92,6 +103,31 @@ test('the chart renders no secret outside a Secret, and restricted pod security'
   }
 });
 
+test('secure by default: the meta-server and the default pool with TLS, authentication and authorization', async () => {
+  const r = await runTool('helm', [
+    'template',
+    'sec',
+    chart,
+    ...KUBE_VERSION,
+    '--set',
+    'mysql.url=mysql://u:p@db:3306/h',
+  ]);
+  expect(r.code).toBe(0);
+  const docs = r.stdout.split(/^---$/m);
+  const deployment = docs.find((d) => /^kind: Deployment$/m.test(d)) ?? '';
+  for (const arg of [
+    '--meta-certificate-dir=',
+    '--meta-dns-names=sec-herald-meta,',
+    '--authentication',
+    '--authorization',
+  ])
+    expect(deployment).toContain(arg);
+  const pool = docs.find((d) => /^kind: BrokerPool$/m.test(d)) ?? '';
+  expect(pool).toMatch(
+    /security:\n\s+tls:\n\s+enabled: true\n\s+authentication: true\n\s+authorization: true/,
+  );
+});
+
 test('the chart carries the CRDs, the same files crds/ links to', async () => {
   const r = await runTool('helm', ['show', 'crds', chart]);
   expect(r.code).toBe(0);
@@ -110,6 +146,14 @@ test('bad values are refused with the field named', async () => {
     [['--set', 'mysql.url=postgres://db'], /mysql\/url/],
     [['--set', 'image.pullPolicy=Sometimes', '--set', 'mysql.url=mysql://u:p@db/h'], /image\/pullPolicy/],
     [[], /the default BrokerPool needs storage/],
+    [
+      ['--set', 'security.tls=false', '--set', 'mysql.url=mysql://u:p@db/h'],
+      /security.authentication needs security.tls/,
+    ],
+    [
+      ['--set', 'security.authentication=false', '--set', 'mysql.url=mysql://u:p@db/h'],
+      /security.authorization needs security.authentication/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = await runTool('helm', ['template', 'bad', chart, ...KUBE_VERSION, ...args]);
@@ -157,6 +201,9 @@ describe('an installed release', () => {
       '120s',
     ]);
     expect({ code: install.code, stderr: install.stderr }).toEqual({ code: 0, stderr: '' });
+    // NOTES.txt says how to get a token.
+    expect(install.stdout).toContain('create token <serviceaccount> --audience herald');
+    expect(install.stdout).toContain('herald-user-<name>');
     const { apps } = kube();
     const operatorName = `${release}-herald-operator`;
     const deployment = await apps.readNamespacedDeployment({ name: operatorName, namespace: ns.name });
@@ -181,7 +228,21 @@ describe('an installed release', () => {
         'current-context': 'sa',
       }),
     );
-    operator = await spawnOperator(ns.name, ['--kubeconfig', kubeconfig, '--lease-name', operatorName]);
+    // The chart's security settings (the Deployment's args), with this host's address.
+    operator = await spawnOperator(ns.name, [
+      '--kubeconfig',
+      kubeconfig,
+      '--lease-name',
+      operatorName,
+      '--meta-certificate-dir',
+      join(mkdtempSync(join(tmpdir(), 'herald-meta-')), 'tls'),
+      '--meta-dns-names',
+      `${release}-herald-meta.${ns.name}.svc`,
+      '--meta-ip-addresses',
+      '127.0.0.1',
+      '--authentication',
+      '--authorization',
+    ]);
 
     const sts = await waitFor(
       "the default pool's StatefulSet with its brokers Ready",
@@ -195,6 +256,21 @@ describe('an installed release', () => {
       { timeoutMs: 90_000 },
     );
     expect(sts.spec?.replicas).toBe(2);
+    // With only the chart's RBAC the operator issued the pool's certificate and made its
+    // brokers' ServiceAccount and binding.
+    const { core } = kube();
+    const secret = await core.readNamespacedSecret({ namespace: ns.name, name: 'default-broker-tls' });
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    expect(sts.spec?.template.spec?.serviceAccountName).toBe('default-broker');
+    const can = await runTool('kubectl', [
+      'auth',
+      'can-i',
+      'create',
+      'tokenreviews',
+      '--as',
+      `system:serviceaccount:${ns.name}:default-broker`,
+    ]);
+    expect(can.stdout.trim()).toBe('yes');
     const lease = await kube().coordination.readNamespacedLease({ name: operatorName, namespace: ns.name });
     expect(lease.spec?.holderIdentity).toBe(operator.identity);
 

@@ -36,6 +36,9 @@ test('the demo publishes and consumes through the CLI, then stops', async () => 
   expect(Number(/consumed (\d+) messages/.exec(run.output)?.[1])).toBeGreaterThanOrEqual(5);
   expect(run.output).toMatch(/MESSAGE-ID\s+PARTITION\s+OFFSET/);
   expect(run.output).toContain('Try next:');
+  // Security is on: the CLI calls with demo-app's token; without one, or outside its rules, it is refused.
+  expect(run.output).toMatch(/REFUSED \(publish without a token\): .*CREDENTIALS_MISSING/);
+  expect(run.output).toMatch(/REFUSED \(lag of group audit[^)]*\): .*PERMISSION_DENIED/);
   // Warm environment: 35-45 s when the demo starts every process (README); the bound leaves
   // room for a busy machine.
   expect(run.ms).toBeLessThan(90_000);
@@ -49,7 +52,7 @@ test('the demo publishes and consumes through the CLI, then stops', async () => 
 test('a failing step stops the demo with the step named, its logs and how to clean up', async () => {
   const run = await demo([], { HERALD_DEMO_NAMESPACE: 'Not_A_Namespace' });
   expect(run.code).toBe(1);
-  expect(run.output).toContain('ERROR: the demo failed at: 2/6 CRDs, namespace Not_A_Namespace');
+  expect(run.output).toContain('ERROR: the demo failed at: 2/7 CRDs, namespace Not_A_Namespace');
   expect(run.output).toContain('Stop what was started with: examples/demo.sh --stop');
   expect(run.output).not.toContain('Try next:');
 });

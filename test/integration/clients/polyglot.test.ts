@@ -2,12 +2,17 @@
 // Python, protoc-gen-go and protoc-gen-go-grpc for Go), publish and consume through a real
 // broker over a loopback socket. Each side reads what the other wrote.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testEnv } from '../env';
 import { api, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
+import { createCa, issue } from '../../../operator/ca/ca';
+import { installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
+import type { TestNamespace } from '../operator/helpers';
+import { runTool } from '../exec';
+import { waitFor } from '../wait';
 
 const root = join(__dirname, '..', '..', '..');
 const python = () => join(testEnv().binDir, '..', 'python', 'bin', 'python');
@@ -121,4 +126,120 @@ test('an error reaches a generated client as its gRPC status', async () => {
   const g = await go(['publish', '-topic', 'no-such-topic', '-key', 'k']);
   expect(g.code).toBe(1);
   expect(g.lines[0]).toMatchObject({ error: 'NotFound' });
+});
+
+describe('against a broker with TLS, authentication and authorization', () => {
+  let secured: Running;
+  let ns: TestNamespace;
+  let dir: string;
+  const files: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await testNamespace('polysec');
+    dir = mkdtempSync(join(tmpdir(), 'herald-polysec-'));
+    const ca = await createCa('polyglot CA', 1);
+    const pair = await issue(ca, {
+      commonName: 'herald:server:broker:polyglot:pool',
+      ipAddresses: ['127.0.0.1'],
+      server: true,
+      days: 1,
+    });
+    for (const [name, content] of Object.entries({
+      'ca.crt': ca.cert,
+      'tls.crt': pair.cert,
+      'tls.key': pair.key,
+    })) {
+      files[name] = join(dir, name);
+      writeFileSync(files[name], content, { mode: 0o600 });
+    }
+    secured = await runBroker(
+      brokerOptions(testDatabase('polysec'), [{ name: TOPIC, partitions: 1 }], {
+        security: {
+          tls: { caFile: files['ca.crt'], certFile: files['tls.crt'], keyFile: files['tls.key'] },
+          authentication: true,
+          authorization: true,
+          kubeconfig: testEnv().kubeconfig,
+        },
+      }),
+    );
+    await kube().core.createNamespacedServiceAccount({
+      namespace: ns.name,
+      body: { metadata: { name: 'poly' } },
+    });
+    const token = await runTool('kubectl', [
+      '-n',
+      ns.name,
+      'create',
+      'token',
+      'poly',
+      '--audience',
+      'herald',
+    ]);
+    files.token = join(dir, 'token');
+    writeFileSync(files.token, token.stdout.trim(), { mode: 0o600 });
+    await kubectlApply(
+      ns.name,
+      `apiVersion: herald.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: poly}
+spec:
+  subjects: [{kind: ServiceAccount, name: poly}]
+  rules: [{operations: [publish], topics: [{name: ${TOPIC}}]}]
+`,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await secured?.stop();
+    await ns?.delete();
+  });
+
+  const pyAt = (args: string[]) =>
+    run(python(), [
+      join(root, 'client', 'python', 'herald_example.py'),
+      ...args,
+      '--addr',
+      secured.broker.address,
+    ]);
+  const goAt = (args: string[]) => run(goExample, [...args, '-addr', secured.broker.address]);
+
+  test('Python and Go publish with a CA and a ServiceAccount token file, and are refused without one', async () => {
+    const pub = await waitFor('Python allowed by the policy', async () => {
+      const r = await pyAt([
+        'publish',
+        '--topic',
+        TOPIC,
+        '--ca',
+        files['ca.crt'],
+        '--token-file',
+        files.token,
+      ]);
+      return r.code === 0 ? r : undefined;
+    });
+    expect(pub.lines).toHaveLength(1);
+    const g = await goAt(['publish', '-topic', TOPIC, '-ca', files['ca.crt'], '-token-file', files.token]);
+    expect(g.lines[0]).toHaveProperty('offset');
+    expect(g.code).toBe(0);
+
+    expect((await pyAt(['publish', '--topic', TOPIC, '--ca', files['ca.crt']])).lines[0]).toMatchObject({
+      error: 'UNAUTHENTICATED',
+    });
+    expect((await goAt(['publish', '-topic', TOPIC, '-ca', files['ca.crt']])).lines[0]).toMatchObject({
+      error: 'Unauthenticated',
+    });
+    // A topic outside the rule.
+    const other = await goAt([
+      'publish',
+      '-topic',
+      'elsewhere',
+      '-ca',
+      files['ca.crt'],
+      '-token-file',
+      files.token,
+    ]);
+    expect(other.lines[0]).toMatchObject({ error: 'PermissionDenied' });
+    // Plain text against a TLS listener fails in the transport.
+    expect((await pyAt(['publish', '--topic', TOPIC])).lines[0]).toMatchObject({ error: 'UNAVAILABLE' });
+  });
 });

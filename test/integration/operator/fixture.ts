@@ -32,6 +32,24 @@ export function leasesLine(l: {
   return `  leases: {brokerSeconds: ${l.brokerSeconds}${consumer}, safetyMarginSeconds: ${l.safetyMarginSeconds}}`;
 }
 
+/**
+ * The operator options of a secured install, as the chart sets them: the meta-server's
+ * certificate issued from the operator's CA into `certDir` (for 127.0.0.1 here), authentication
+ * and authorization.
+ */
+export function secureOperatorArgs(certDir: string): string[] {
+  return [
+    '--meta-certificate-dir',
+    certDir,
+    '--meta-dns-names',
+    'localhost',
+    '--meta-ip-addresses',
+    '127.0.0.1',
+    '--authentication',
+    '--authorization',
+  ];
+}
+
 export interface OperatorFixtureOptions {
   prefix: string;
   /** Operator replicas; the first leads before the next ones start. Default 1; 0 for none. */

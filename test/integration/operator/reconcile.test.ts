@@ -71,7 +71,8 @@ test('a BrokerPool and a Topic become a StatefulSet, Services, a PDB, a ConfigMa
     'topology.kubernetes.io/zone',
   );
   const container = sts.spec?.template.spec?.containers[0];
-  expect(container?.readinessProbe?.grpc?.port).toBe(7600);
+  // A secured pool (the default): kubelet's gRPC probe cannot speak TLS, /readyz answers instead.
+  expect(container?.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'metrics' });
   expect(container?.env?.find((e) => e.name === 'HERALD_POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe(
     'metadata.name',
   );

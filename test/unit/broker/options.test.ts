@@ -175,6 +175,7 @@ describe('lease mode (meta)', () => {
       safetyMarginMs: 1500,
       routeTtlMs: DEFAULTS.meta.routeTtlMs,
       consumerLeaseCacheMs: DEFAULTS.meta.consumerLeaseCacheMs,
+      plaintext: false,
     });
   });
 
@@ -193,7 +194,11 @@ describe('lease mode (meta)', () => {
 
 describe('the pod: the ConfigMap the operator writes plus the environment it sets', () => {
   const pool = samplePool('shop');
-  const objects = brokerPoolObjects(pool, { metaAddress: 'herald-meta.herald:7700', totalPartitions: 0 });
+  const objects = brokerPoolObjects(pool, {
+    metaAddress: 'herald-meta.herald:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  });
   const configMap = objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
   const file = JSON.parse(configMap.data?.[CONFIG_FILE] ?? '{}') as BrokerOptionsInput;
   const statefulSet = objects.find((o) => o.kind === 'StatefulSet') as V1StatefulSet;

@@ -4,6 +4,7 @@
 // that an object's own default (`leases: { default: {...} }`) agrees with its fields' defaults.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import {
   DEFAULTS,
@@ -13,6 +14,7 @@ import {
 } from '../../../common/broker-options';
 import { POLICY_DEFAULTS } from '../../../common/group-policy';
 import { leaderElectionTiming } from '../../../operator/kube/leader-election';
+import { POOL_SECURITY_DEFAULTS } from '../../../operator/controllers/broker-pool-objects';
 
 interface Schema {
   type?: string;
@@ -108,13 +110,17 @@ test('the CRD schemas state the same defaults and bounds as the code', () => {
   expect(drift).toEqual([]);
 });
 
+test("a pool without spec.security (stored under an older CRD) gets the schema's default", () => {
+  expect(POOL_SECURITY_DEFAULTS).toEqual(node('brokerpools', 'security').default);
+});
+
 test("an object's default agrees with its fields' defaults", () => {
   const drift: string[] = [];
   const walk = (kind: string, path: string, n: Schema): void => {
     if (n.default !== undefined && n.properties && typeof n.default === 'object') {
       for (const [key, value] of Object.entries(n.default as Record<string, unknown>)) {
         const own = n.properties[key]?.default;
-        if (own !== undefined && own !== value)
+        if (own !== undefined && !isDeepStrictEqual(own, value))
           drift.push(`${kind} ${path}.${key}: ${JSON.stringify(value)} vs ${JSON.stringify(own)}`);
       }
     }

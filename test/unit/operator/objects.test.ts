@@ -1,19 +1,29 @@
 import type { V1ConfigMap, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { brokerPoolObjects, desiredReplicas } from '../../../operator/controllers/broker-pool-objects';
+import {
+  brokerCertificateRequest,
+  brokerPoolObjects,
+  brokerRbacObjects,
+  desiredReplicas,
+} from '../../../operator/controllers/broker-pool-objects';
 import { alertOf } from '../../../operator/controllers/consumer-group';
 import type { BrokerPool, ConsumerGroup } from '../../../operator/gen/crds';
 import { samplePool } from '../fixtures';
 
 const pool = samplePool('ns', { resources: { requests: { cpu: '500m', memory: 268435456 } } });
 
-test('a pool produces five owned objects; the MySQL URL stays in its Secret', () => {
-  const objects = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0 });
+test('a pool produces six owned objects; the MySQL URL and the TLS key stay in their Secrets', () => {
+  const objects = brokerPoolObjects(pool, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  });
   expect(objects.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual([
     'ConfigMap/main-broker-config',
     'StatefulSet/main-broker',
     'Service/main-broker-headless',
     'Service/main-broker',
     'PodDisruptionBudget/main-broker',
+    'ServiceAccount/main-broker',
   ]);
   for (const o of objects) {
     expect(o.metadata?.ownerReferences).toEqual([
@@ -45,6 +55,25 @@ test('a pool produces five owned objects; the MySQL URL stays in its Secret', ()
     mysql: { url: '', poolSize: 16 },
     topics: [],
     meta: { address: 'meta:7700', namespace: 'ns', pool: 'main', leases: pool.spec.leases },
+    security: {
+      tls: {
+        caFile: '/etc/herald/tls/ca.crt',
+        certFile: '/etc/herald/tls/tls.crt',
+        keyFile: '/etc/herald/tls/tls.key',
+      },
+      authentication: true,
+      authorization: true,
+      reviewCacheMs: 10_000,
+    },
+  });
+  expect(sts.spec?.template.spec?.volumes).toContainEqual({
+    name: 'tls',
+    secret: { secretName: 'main-broker-tls', defaultMode: 0o440 },
+  });
+  expect(container?.volumeMounts).toContainEqual({
+    name: 'tls',
+    mountPath: '/etc/herald/tls',
+    readOnly: true,
   });
   expect(container?.env).toContainEqual({
     name: 'HERALD_ADVERTISED_ADDRESS',
@@ -53,10 +82,44 @@ test('a pool produces five owned objects; the MySQL URL stays in its Secret', ()
   expect(JSON.stringify(config)).not.toContain('secret');
 });
 
-test('brokers run under the restricted Pod Security profile, without an API token', () => {
-  const sts = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0 })[1] as V1StatefulSet;
+test('brokers run under the restricted Pod Security profile; an API token only with authentication', () => {
+  const open = samplePool('ns', {
+    security: {
+      tls: { enabled: false },
+      authentication: false,
+      authorization: false,
+      reviewCacheSeconds: 10,
+    },
+  });
+  const objects = brokerPoolObjects(open, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: true,
+  });
+  const plain = objects[1] as V1StatefulSet;
+  expect(plain.spec?.template.spec?.automountServiceAccountToken).toBe(false);
+  expect(plain.spec?.template.spec?.serviceAccountName).toBeUndefined();
+  expect(plain.spec?.template.spec?.containers[0].readinessProbe).toMatchObject({ grpc: { port: 7600 } });
+  expect(objects.map((o) => o.kind)).not.toContain('ServiceAccount');
+  const config = JSON.parse((objects[0] as V1ConfigMap).data?.['broker.json'] ?? '{}') as {
+    meta: { plaintext?: boolean };
+    security: { tls?: unknown };
+  };
+  expect(config.meta.plaintext).toBe(true);
+  expect(config.security.tls).toBeUndefined();
+
+  const sts = brokerPoolObjects(pool, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  })[1] as V1StatefulSet;
   const podSpec = sts.spec?.template.spec;
-  expect(podSpec?.automountServiceAccountToken).toBe(false);
+  expect(podSpec?.serviceAccountName).toBe('main-broker');
+  expect(podSpec?.automountServiceAccountToken).toBe(true);
+  // kubelet's gRPC probe cannot speak TLS.
+  expect(podSpec?.containers[0].readinessProbe).toMatchObject({
+    httpGet: { path: '/readyz', port: 'metrics' },
+  });
   expect(podSpec?.securityContext).toMatchObject({
     runAsNonRoot: true,
     seccompProfile: { type: 'RuntimeDefault' },
@@ -69,7 +132,7 @@ test('brokers run under the restricted Pod Security profile, without an API toke
 });
 
 test("the REST gateway's port is on the pods and on both Services", () => {
-  const objects = brokerPoolObjects(pool, { metaAddress: 'm:1', totalPartitions: 0 });
+  const objects = brokerPoolObjects(pool, { metaAddress: 'm:1', totalPartitions: 0, metaPlaintext: false });
   const container = (objects[1] as V1StatefulSet).spec?.template.spec?.containers[0];
   expect(container?.ports).toContainEqual({ name: 'http', containerPort: 7680, protocol: 'TCP' });
   const [headless, client] = [objects[2], objects[3]] as V1Service[];
@@ -80,8 +143,13 @@ test("the REST gateway's port is on the pods and on both Services", () => {
 
 test('a config change rolls the pods through the template hash', () => {
   const hash = (p: BrokerPool) =>
-    (brokerPoolObjects(p, { metaAddress: 'm:1', totalPartitions: 0 })[1] as V1StatefulSet).spec?.template
-      .metadata?.annotations?.['herald.dev/config-hash'];
+    (
+      brokerPoolObjects(p, {
+        metaAddress: 'm:1',
+        totalPartitions: 0,
+        metaPlaintext: false,
+      })[1] as V1StatefulSet
+    ).spec?.template.metadata?.annotations?.['herald.dev/config-hash'];
   const longer = { ...pool, spec: { ...pool.spec, leases: { ...pool.spec.leases, brokerSeconds: 12 } } };
   expect(hash(pool)).not.toBe(hash(longer));
   expect(hash(pool)).toBe(hash(structuredClone(pool)));
@@ -122,4 +190,45 @@ test('alerts: maximum lag first, then maximum age', () => {
   expect(alertOf(group({ maxLagMessages: 2 }), lag)?.reason).toBe('LagTooHigh');
   expect(alertOf(group({ maxLagMessages: 3, maxAgeSeconds: 60 }), lag)?.reason).toBe('MessagesTooOld');
   expect(alertOf(group({ maxLagMessages: 3, maxAgeSeconds: 100 }), lag)).toBeUndefined();
+});
+
+test("the brokers' RBAC: one ClusterRole with only what they call, one binding per namespace of its secured pools", () => {
+  const secured = samplePool('shop');
+  const other = { ...samplePool('shop'), metadata: { name: 'bulk', namespace: 'shop', uid: 'uid-2' } };
+  const open = {
+    ...samplePool('shop', {
+      security: {
+        tls: { enabled: true },
+        authentication: false,
+        authorization: false,
+        reviewCacheSeconds: 10,
+      },
+    }),
+    metadata: { name: 'open', namespace: 'shop', uid: 'uid-3' },
+  };
+  const { role, binding, bindingName } = brokerRbacObjects('shop', [secured, other, open]);
+  expect(role.rules).toEqual([
+    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+    {
+      apiGroups: ['herald.dev'],
+      resources: ['accesspolicies', 'heraldusers'],
+      verbs: ['get', 'list', 'watch'],
+    },
+  ]);
+  expect(bindingName).toBe('herald-broker:shop');
+  expect(binding?.roleRef.name).toBe(role.metadata?.name);
+  expect(binding?.subjects).toEqual([
+    { kind: 'ServiceAccount', name: 'bulk-broker', namespace: 'shop' },
+    { kind: 'ServiceAccount', name: 'main-broker', namespace: 'shop' },
+  ]);
+  expect(brokerRbacObjects('shop', [open]).binding).toBeUndefined();
+});
+
+test("the pool's certificate names its pods (wildcard under the headless Service) and its client Service", () => {
+  const request = brokerCertificateRequest(samplePool('shop'));
+  expect(request.commonName).toBe('herald:server:broker:shop:main');
+  expect(request.server).toBe(true);
+  expect(request.dnsNames).toEqual(
+    expect.arrayContaining(['*.main-broker-headless.shop.svc', 'main-broker.shop.svc', 'main-broker']),
+  );
 });

@@ -4,6 +4,10 @@
 //
 //	herald-example publish -addr 127.0.0.1:7600 -topic orders -key k1 -count 3 -body hello
 //	herald-example consume -addr 127.0.0.1:7600 -topic orders -partition 0 -group billing -count 3
+//
+// With security on (docs/security.md): -ca ca.crt and a token, -token-file (a projected
+// ServiceAccount token, audience herald, read at each call so that a refreshed file is used) or
+// -token (a HeraldUser token; $HERALD_TOKEN).
 package main
 
 import (
@@ -12,9 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -36,9 +42,17 @@ func main() {
 	group := fs.String("group", "", "consume: consumer group")
 	count := fs.Int("count", 1, "messages to publish or to consume")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	ca := fs.String("ca", "", "the CA bundle that signed the brokers' certificates: TLS")
+	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "a bearer token")
+	tokenFile := fs.String("token-file", "", "a file holding a bearer token (read at each call)")
+	serverName := fs.String("server-name", "", "the name the broker's certificate carries, if not -addr's host")
 	_ = fs.Parse(os.Args[2:])
 
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts, err := dialOptions(*ca, *serverName, bearer{token: *token, file: *tokenFile})
+	if err != nil {
+		fail(err)
+	}
+	conn, err := grpc.NewClient(*addr, opts...)
 	if err != nil {
 		fail(err)
 	}
@@ -52,6 +66,43 @@ func main() {
 	} else {
 		consume(ctx, client, *topic, uint32(*partition), *group, *count)
 	}
+}
+
+// bearer sends `authorization: Bearer <token>` on every call, over TLS only.
+type bearer struct{ token, file string }
+
+func (b bearer) set() bool { return b.token != "" || b.file != "" }
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	token := b.token
+	if b.file != "" {
+		raw, err := os.ReadFile(b.file)
+		if err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(string(raw))
+	}
+	return map[string]string{"authorization": "Bearer " + token}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
+
+func dialOptions(ca, serverName string, auth bearer) ([]grpc.DialOption, error) {
+	if ca == "" {
+		if auth.set() {
+			return nil, fmt.Errorf("-token and -token-file need -ca: a token travels over TLS only")
+		}
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	}
+	tls, err := credentials.NewClientTLSFromFile(ca, serverName)
+	if err != nil {
+		return nil, err
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(tls)}
+	if auth.set() {
+		opts = append(opts, grpc.WithPerRPCCredentials(auth))
+	}
+	return opts, nil
 }
 
 func publish(ctx context.Context, client heraldv1.BrokerClient, topic, key, body string, count int) {
