@@ -23,10 +23,21 @@ export function subscriptionKey(group: string, consumer?: string): string {
   return `${group}${SEPARATOR}${consumer}`;
 }
 
+/** What every key of a broadcast group's consumers starts with. */
+export function broadcastPrefix(group: string): string {
+  return `${group}${SEPARATOR}`;
+}
+
 /** The consumer of broadcast group `group` whose key this is, or undefined when it is none's. */
 export function broadcastConsumerOf(group: string, key: string): string | undefined {
-  const prefix = `${group}${SEPARATOR}`;
+  const prefix = broadcastPrefix(group);
   return key.startsWith(prefix) && key.length > prefix.length ? key.slice(prefix.length) : undefined;
+}
+
+/** The group a key belongs to (a group's own key, or one of its broadcast consumers'). */
+export function groupOfKey(key: string): string {
+  const i = key.indexOf(SEPARATOR);
+  return i < 0 ? key : key.slice(0, i);
 }
 
 /** The longest key: a group name, the separator and a consumer id (storage columns hold it). */

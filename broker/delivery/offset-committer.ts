@@ -48,7 +48,7 @@ export class OffsetCommitter {
     }
     this.running = Promise.all(
       [...byStore].map(([store, moved]) => {
-        const commits = moved.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+        const commits = moved.map((c) => ({ group: c.key, ref: c.ref, offset: c.committed }));
         return store.commitOffsets(commits).then(
           () => moved.forEach((c, i) => (c.storedOffset = Math.max(c.storedOffset, commits[i].offset))),
           (err: unknown) => {

@@ -20,6 +20,7 @@ import { DEFAULTS } from '../../common/broker-options';
 import type { KafkaOptions } from '../../common/broker-options';
 import type { Logger } from '../../common/logger';
 import type { StorageCapabilities } from '../capabilities';
+import { broadcastConsumerOf } from '../subscription';
 import type {
   AppendBatch,
   AppendOutcome,
@@ -475,9 +476,46 @@ class KafkaMessageStore implements KafkaStore {
   // --- committed offsets: the group's own Kafka offsets ---------------------------------
 
   async committedOffset(group: string, ref: PartitionRef): Promise<number> {
-    const [offset] = await this.fetchCommitted(group, [ref]);
-    this.committed.set(offsetKey(group, ref), { offset, at: Date.now() });
+    return (await this.findCommittedOffset(group, ref)) ?? 0;
+  }
+
+  async findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined> {
+    const [offset] = await this.fetchStored(group, [ref]);
+    this.committed.set(offsetKey(group, ref), { offset: offset ?? 0, at: Date.now() });
     return offset;
+  }
+
+  /** Each broadcast consumer's key is a Kafka group of its own: those with offsets on the topic. */
+  async broadcastConsumers(group: string, topic: string): Promise<string[]> {
+    const admin = await this.adminClient();
+    try {
+      const { groups } = await admin.listGroups();
+      const found: string[] = [];
+      for (const g of groups) {
+        const consumer = broadcastConsumerOf(group, g.groupId);
+        if (consumer === undefined) continue;
+        const [offsets] = await admin.fetchOffsets({ groupId: g.groupId, topics: [topic] });
+        if (offsets?.partitions.some((p) => Number(p.offset) >= 0)) found.push(consumer);
+      }
+      return found;
+    } catch (err) {
+      throw toHeraldError(err, `list the broadcast consumers of ${group}`);
+    }
+  }
+
+  /** Deletes the key's Kafka group (a broadcast consumer's reads one topic only). */
+  async dropOffsets(group: string, topic: string): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      await admin.deleteGroups([group]);
+    } catch (err) {
+      const failures = (err as { groups?: { errorCode?: number; error?: { type?: string } }[] }).groups;
+      const onlyMissing =
+        failures !== undefined && failures.every((f) => !f.errorCode || f.error?.type === 'GROUP_ID_NOT_FOUND');
+      if (!onlyMissing) throw toHeraldError(err, `delete Kafka group ${group}`);
+    }
+    for (const key of [...this.committed.keys()])
+      if (key.startsWith(`${group}\u0000${topic}\u0000`)) this.committed.delete(key);
   }
 
   async commitOffsets(commits: OffsetCommit[]): Promise<void> {
@@ -532,6 +570,11 @@ class KafkaMessageStore implements KafkaStore {
   }
 
   private async fetchCommitted(group: string, refs: PartitionRef[]): Promise<number[]> {
+    return (await this.fetchStored(group, refs)).map((o) => o ?? 0);
+  }
+
+  /** The group's Kafka offsets of the partitions; undefined where it has none. */
+  private async fetchStored(group: string, refs: PartitionRef[]): Promise<(number | undefined)[]> {
     const topics = [...new Set(refs.map((r) => r.topic))];
     const res = await this.onCoordinator(group, 'read offsets from Kafka', (broker) =>
       broker.offsetFetch({
@@ -546,7 +589,7 @@ class KafkaMessageStore implements KafkaStore {
       const offset = res.responses
         .find((t) => t.topic === r.topic)
         ?.partitions.find((p) => p.partition === r.partition)?.offset;
-      return offset === undefined || Number(offset) < 0 ? 0 : Number(offset);
+      return offset === undefined || Number(offset) < 0 ? undefined : Number(offset);
     });
   }
 
@@ -592,8 +635,10 @@ class KafkaMessageStore implements KafkaStore {
         const [group, topic, partition] = key.split('\u0000');
         const ref = { topic, partition: Number(partition) };
         // Only when nobody moved it meanwhile (another owner): never write an older offset back.
-        const [now] = await this.fetchCommitted(group, [ref]);
-        if (now === v.offset) await this.writeCommitted(group, [{ group, ref, offset: v.offset }]);
+        // Nor one deleted meanwhile (a broadcast consumer's group, after it left).
+        const [now] = await this.fetchStored(group, [ref]);
+        if (now === undefined) this.committed.delete(key);
+        else if (now === v.offset) await this.writeCommitted(group, [{ group, ref, offset: v.offset }]);
         else this.committed.set(key, { offset: now, at: 0 });
       }
     } catch (err) {
