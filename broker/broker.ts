@@ -28,7 +28,7 @@ import { startServerSecurity } from '../common/security/server-security';
 import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
 import type { ChannelCredentials } from '@grpc/grpc-js';
-import { startMetricsServer } from './server/metrics-http';
+import { startMetricsServer } from '../common/metrics-http';
 import { StorageHealth } from './storage-health';
 import { openStorage } from '../storage/index';
 import type { MessageStore, Storage, StorageConfig } from '../storage/index';

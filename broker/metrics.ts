@@ -1,5 +1,5 @@
 // The broker's Prometheus metrics, in a registry of its own (several brokers can share a
-// process in tests). Served on /metrics by server/metrics-http.ts.
+// process in tests). Served on /metrics by common/metrics-http.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface LagSample {

@@ -22,7 +22,7 @@ import { groupInfoOf } from '../meta/from-crds';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
-import { alertOf, broadcastLag, readLag } from './group-lag';
+import { alertOf, broadcastLag, offsetRetentionSeconds, readLag } from './group-lag';
 import type { BroadcastConsumers, Lag } from './group-lag';
 
 /** The status fields this controller writes; null removes a field (merge patch). */
@@ -95,7 +95,7 @@ export async function reconcileConsumerGroup(
           group,
           'Normal',
           'ConsumerOffsetsRemoved',
-          `consumer ${id} was gone for ${group.spec.broadcast.offsetRetentionSeconds}s: its offsets, retries and dead letters are deleted`,
+          `consumer ${id} was gone for ${offsetRetentionSeconds(group)}s: its offsets, retries and dead letters are deleted`,
         );
       }
       for (const c of b.consumers)

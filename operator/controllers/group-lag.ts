@@ -7,6 +7,20 @@ import type { ConsumerGroup, ConsumerGroupStatus } from '../gen/crds';
 import { subscriptionKey } from '../../storage/index';
 import type { MessageStore, RetryStore } from '../../storage/index';
 
+/**
+ * spec.broadcast.offsetRetentionSeconds when the apiserver's CRD predates the field (Helm does
+ * not upgrade CRDs), as the CRD's default.
+ */
+export const DEFAULT_OFFSET_RETENTION_SECONDS = 86_400;
+
+/** The group's offsetRetentionSeconds. */
+export function offsetRetentionSeconds(group: ConsumerGroup): number {
+  return (
+    (group.spec.broadcast as ConsumerGroup['spec']['broadcast'] | undefined)?.offsetRetentionSeconds ??
+    DEFAULT_OFFSET_RETENTION_SECONDS
+  );
+}
+
 export type Lag = NonNullable<ConsumerGroupStatus['lag']>;
 export type BroadcastConsumers = NonNullable<ConsumerGroupStatus['broadcastConsumers']>;
 
@@ -56,7 +70,7 @@ export async function broadcastLag(
 ): Promise<BroadcastLag> {
   const name = group.metadata?.name ?? '';
   const topic = group.spec.topic;
-  const retentionMs = group.spec.broadcast.offsetRetentionSeconds * 1000;
+  const retentionMs = offsetRetentionSeconds(group) * 1000;
   const seen = new Map((group.status?.broadcastConsumers ?? []).map((c) => [c.id, Date.parse(c.lastSeen)]));
   const stored = await stores.messages.broadcastConsumers(name, topic);
   const ids = [...new Set([...stored, ...live])].sort();

@@ -13,6 +13,7 @@ import {
 } from '../../../common/broker-options';
 import { POLICY_DEFAULTS } from '../../../common/group-policy';
 import { leaderElectionTiming } from '../../../operator/kube/leader-election';
+import { DEFAULT_OFFSET_RETENTION_SECONDS } from '../../../operator/controllers/group-lag';
 
 interface Schema {
   type?: string;
@@ -86,6 +87,13 @@ const pairs: [keyof typeof crds, string, 'default' | 'minimum' | 'maximum', unkn
     'POLICY_DEFAULTS.ackTimeoutMs / 1000',
   ],
   ['consumergroups', 'maxInFlight', 'default', POLICY_DEFAULTS.maxInFlight, 'POLICY_DEFAULTS.maxInFlight'],
+  [
+    'consumergroups',
+    'broadcast.offsetRetentionSeconds',
+    'default',
+    DEFAULT_OFFSET_RETENTION_SECONDS,
+    'DEFAULT_OFFSET_RETENTION_SECONDS',
+  ],
   [
     'brokerpools',
     'leases.safetyMarginSeconds',

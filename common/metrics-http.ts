@@ -1,9 +1,9 @@
-// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default).
+// The Prometheus endpoint of the broker and the operator: GET /metrics on its own HTTP listener.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../common/logger';
+import type { Logger } from './logger';
 
 export interface MetricsServer {
   /** host:port actually bound. */
