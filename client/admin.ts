@@ -74,8 +74,8 @@ export class Admin {
       );
       for (const p of res.partitions) byPartition.set(`${p.consumer}\u0000${p.partition}`, p);
     }
-    return [...byPartition.values()].sort(
-      (a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : a.partition - b.partition),
+    return [...byPartition.values()].sort((a, b) =>
+      a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : a.partition - b.partition,
     );
   }
 

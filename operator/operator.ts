@@ -173,7 +173,11 @@ export class Operator {
     });
     let metrics: MetricsServer;
     try {
-      metrics = await startMetricsServer(options.metricsListen, register, options.logger.namespace('metrics'));
+      metrics = await startMetricsServer(
+        options.metricsListen,
+        register,
+        options.logger.namespace('metrics'),
+      );
     } catch (err) {
       await server.close();
       throw err;

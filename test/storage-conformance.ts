@@ -738,7 +738,7 @@ function describeRetryStore(name: string, factory: AdapterFactory): void {
       await sut.close();
     });
 
-    test('dropResends removes one key\'s schedule on the topic, every partition, and nothing else', async () => {
+    test("dropResends removes one key's schedule on the topic, every partition, and nothing else", async () => {
       const c1 = subscriptionKey('g', 'pod-0');
       const c2 = subscriptionKey('g', 'pod-1');
       await sut.retries.scheduleResends([
@@ -755,7 +755,7 @@ function describeRetryStore(name: string, factory: AdapterFactory): void {
       await sut.retries.dropResends(c1, 'orders');
     });
 
-    test('a broadcast consumer\'s dead letters are its own', async () => {
+    test("a broadcast consumer's dead letters are its own", async () => {
       const c1 = subscriptionKey('g', 'pod-0');
       await sut.retries.deadLetter([
         { group: c1, message: stored(4, 'x'), reason: 'max-retries', attempts: 3, lastError: 'e' },

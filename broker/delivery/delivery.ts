@@ -78,6 +78,9 @@ export class Delivery {
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
   private readonly offsets: OffsetCommitter;
+  /** When a call last used each cursor (broadcast cursors left idle are closed). */
+  private readonly used = new Map<GroupCursor, number>();
+  private readonly sweeper: NodeJS.Timeout;
   private readonly topics: Topics;
   private readonly logs: Map<string, PartitionLog>;
   private readonly metrics: BrokerMetrics;
@@ -90,6 +93,31 @@ export class Delivery {
     ({ topics: this.topics, logs: this.logs, metrics: this.metrics, logger: this.logger } = ctx);
     this.offsets = new OffsetCommitter(ctx.stores, options.commitIntervalMs, ctx.logger);
     this.offsets.start();
+    this.sweeper = setInterval(
+      () =>
+        void this.closeIdle().catch((err: unknown) =>
+          this.logger.warn('could not close idle broadcast cursors', { err }),
+        ),
+      Math.min(options.idleCursorMs, 10_000),
+    );
+    this.sweeper.unref();
+  }
+
+  /**
+   * Closes broadcast cursors no call used for idleCursorMs, after storing their offsets: their
+   * consumer left (its offsets may be deleted later) or reads elsewhere.
+   */
+  private async closeIdle(): Promise<void> {
+    const before = Date.now() - this.options.idleCursorMs;
+    const idle = () => this.opened.filter((c) => c.key !== c.group && (this.used.get(c) ?? 0) < before);
+    if (idle().length === 0) return;
+    await this.offsets.flush();
+    for (const c of idle()) {
+      const key = cursorKey(c.key, c.ref);
+      const open = this.cursors.get(key);
+      if (open && (await open) === c) this.cursors.delete(key);
+      this.close(c);
+    }
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
@@ -208,9 +236,8 @@ export class Delivery {
     const policy = await this.ctx.policies.policy(group);
     let consumers = [''];
     if (policy.broadcast) {
-      const found = new Set(await this.ctx.stores(topic).broadcastConsumers(group, topic));
-      for (const c of this.opened) if (c.group === group && c.ref.topic === topic) found.add(consumerOf(c));
-      consumers = [...found].sort();
+        // Every consumer that read has offsets stored (its start, at its first read).
+      consumers = (await this.ctx.stores(topic).broadcastConsumers(group, topic)).sort();
     }
     const rows = owned.flatMap((ref) => consumers.map((consumer) => ({ ref, consumer })));
     return Promise.all(
@@ -274,6 +301,7 @@ export class Delivery {
   /** Ends waits and subscriptions, then stores every committed offset. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    clearInterval(this.sweeper);
     const opened = await Promise.allSettled(this.cursors.values());
     try {
       await this.offsets.stop();
@@ -301,6 +329,7 @@ export class Delivery {
 
   private close(c: GroupCursor): void {
     this.opened = this.opened.filter((o) => o !== c);
+    this.used.delete(c);
     this.offsets.forget(c);
     c.close();
   }
@@ -362,6 +391,7 @@ export class Delivery {
     }
     const cursor = await open;
     cursor.policy = policy;
+    this.used.set(cursor, Date.now());
     return cursor;
   }
 

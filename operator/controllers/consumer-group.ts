@@ -86,7 +86,13 @@ export async function reconcileConsumerGroup(
     const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
     if (group.spec.mode === 'broadcast') {
       const live = consumers.map((c) => c.id);
-      const b = await broadcastLag({ messages, retries: storage.retries }, group, partitions, live, Date.now());
+      const b = await broadcastLag(
+        { messages, retries: storage.retries },
+        group,
+        partitions,
+        live,
+        Date.now(),
+      );
       lag = b.lag;
       broadcast = b.consumers;
       if (b.nextRemovalMs !== undefined) requeueMs = Math.min(requeueMs, b.nextRemovalMs + 1);

@@ -35,7 +35,10 @@ export async function readLag(
   const lag: Lag = [];
   for (let partition = 0; partition < partitions; partition++) {
     const ref = { topic, partition };
-    const [last, committed] = await Promise.all([messages.lastOffset(ref), messages.committedOffset(key, ref)]);
+    const [last, committed] = await Promise.all([
+      messages.lastOffset(ref),
+      messages.committedOffset(key, ref),
+    ]);
     const behind = Math.max(0, last - committed);
     const oldest = behind > 0 ? (await messages.read(ref, committed, 1))[0] : undefined;
     lag.push({

@@ -511,7 +511,8 @@ class KafkaMessageStore implements KafkaStore {
     } catch (err) {
       const failures = (err as { groups?: { errorCode?: number; error?: { type?: string } }[] }).groups;
       const onlyMissing =
-        failures !== undefined && failures.every((f) => !f.errorCode || f.error?.type === 'GROUP_ID_NOT_FOUND');
+        failures !== undefined &&
+        failures.every((f) => !f.errorCode || f.error?.type === 'GROUP_ID_NOT_FOUND');
       if (!onlyMissing) throw toHeraldError(err, `delete Kafka group ${group}`);
     }
     for (const key of [...this.committed.keys()])

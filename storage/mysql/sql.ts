@@ -41,7 +41,7 @@ export const MIGRATIONS: Migration[] = [
   TRACE_MIGRATION,
   {
     version: 4,
-    name: 'subscription keys: room for a broadcast consumer\'s <group>.<consumer id>',
+    name: "subscription keys: room for a broadcast consumer's <group>.<consumer id>",
     statements: [
       `ALTER TABLE consumer_offsets MODIFY group_name VARCHAR(${MAX_SUBSCRIPTION_KEY_LENGTH}) NOT NULL`,
       `ALTER TABLE resends MODIFY group_name VARCHAR(${MAX_SUBSCRIPTION_KEY_LENGTH}) NOT NULL`,
