@@ -236,7 +236,7 @@ export class Delivery {
     const policy = await this.ctx.policies.policy(group);
     let consumers = [''];
     if (policy.broadcast) {
-        // Every consumer that read has offsets stored (its start, at its first read).
+      // Every consumer that read has offsets stored (its start, at its first read).
       consumers = (await this.ctx.stores(topic).broadcastConsumers(group, topic)).sort();
     }
     const rows = owned.flatMap((ref) => consumers.map((consumer) => ({ ref, consumer })));

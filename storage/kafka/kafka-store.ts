@@ -481,7 +481,7 @@ class KafkaMessageStore implements KafkaStore {
 
   async findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined> {
     const [offset] = await this.fetchStored(group, [ref]);
-    this.committed.set(offsetKey(group, ref), { offset: offset ?? 0, at: Date.now() });
+    this.committed.set(offsetKey(group, ref), { offset: offset ?? NONE, at: Date.now() });
     return offset;
   }
 
@@ -526,11 +526,13 @@ class KafkaMessageStore implements KafkaStore {
       [...byGroup].map(async ([group, list]) => {
         const unknown = list.filter((c) => !this.committed.has(offsetKey(group, c.ref)));
         if (unknown.length > 0) {
-          const known = await this.fetchCommitted(
+          const known = await this.fetchStored(
             group,
             unknown.map((c) => c.ref),
           );
-          unknown.forEach((c, i) => this.committed.set(offsetKey(group, c.ref), { offset: known[i], at: 0 }));
+          unknown.forEach((c, i) =>
+            this.committed.set(offsetKey(group, c.ref), { offset: known[i] ?? NONE, at: 0 }),
+          );
         }
         const forward = list.filter((c) => c.offset > this.committed.get(offsetKey(group, c.ref))!.offset);
         await this.writeCommitted(group, forward);
@@ -568,10 +570,6 @@ class KafkaMessageStore implements KafkaStore {
     );
     const at = Date.now();
     for (const c of commits) this.committed.set(offsetKey(group, c.ref), { offset: c.offset, at });
-  }
-
-  private async fetchCommitted(group: string, refs: PartitionRef[]): Promise<number[]> {
-    return (await this.fetchStored(group, refs)).map((o) => o ?? 0);
   }
 
   /** The group's Kafka offsets of the partitions; undefined where it has none. */
@@ -690,6 +688,9 @@ class KafkaMessageStore implements KafkaStore {
     ]);
   }
 }
+
+/** In the committed cache: the group has no Kafka offset there, so a commit of 0 is forward. */
+const NONE = -1;
 
 function offsetKey(group: string, ref: PartitionRef): string {
   return `${group}\u0000${ref.topic}\u0000${ref.partition}`;

@@ -43,7 +43,7 @@ test('GET /metrics serves the meta-server calls by method and code; other paths 
     const missing = meta.call<GetConsumerLeasesResponse>((c, cb) =>
       c.getConsumerLeases({ namespace: ns.name, group: 'no-such-group' }, cb),
     );
-    await expect(missing).rejects.toMatchObject({ reason: 'GROUP_NOT_FOUND' });
+    await expect(missing).rejects.toMatchObject({ code: 5 }); // NOT_FOUND: GROUP_NOT_FOUND
   } finally {
     meta.close();
   }
