@@ -29,7 +29,7 @@ import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
-import { startMetricsServer } from './server/metrics-http';
+import { startMetricsServer } from '../common/metrics-http';
 import { httpGateway } from './server/http-gateway';
 import { startHttpServer } from '../common/http/server';
 import { StorageHealth } from './storage-health';

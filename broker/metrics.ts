@@ -1,9 +1,11 @@
 // The broker's Prometheus metrics, in a registry of its own (several brokers can share a
-// process in tests). Served on /metrics by server/metrics-http.ts.
+// process in tests). Served on /metrics by common/metrics-http.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface LagSample {
   group: string;
+  /** A broadcast group's consumer ('' in a clustering group, whose consumers share offsets). */
+  consumer: string;
   topic: string;
   partition: number;
   lag: number;
@@ -203,25 +205,27 @@ export class BrokerMetrics {
     });
     new Gauge({
       name: 'herald_consumer_lag_messages',
-      help: 'Stored messages not yet acknowledged by the group (end offset - committed offset)',
-      labelNames: ['group', 'topic', 'partition'] as const,
+      help: 'Stored messages not yet acknowledged by the group, or in a broadcast group by the consumer (end offset - committed offset)',
+      labelNames: ['group', 'consumer', 'topic', 'partition'] as const,
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const s of lag())
-          this.set({ group: s.group, topic: s.topic, partition: String(s.partition) }, s.lag);
+        for (const s of lag()) this.set(lagLabels(s), s.lag);
       },
     });
     new Gauge({
       name: 'herald_in_flight_messages',
       help: 'Messages delivered and not yet acknowledged',
-      labelNames: ['group', 'topic', 'partition'] as const,
+      labelNames: ['group', 'consumer', 'topic', 'partition'] as const,
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const s of lag())
-          this.set({ group: s.group, topic: s.topic, partition: String(s.partition) }, s.inFlight);
+        for (const s of lag()) this.set(lagLabels(s), s.inFlight);
       },
     });
   }
+}
+
+function lagLabels(s: LagSample): { group: string; consumer: string; topic: string; partition: string } {
+  return { group: s.group, consumer: s.consumer, topic: s.topic, partition: String(s.partition) };
 }

@@ -30,6 +30,8 @@ export type { DeadLetter, PartitionLag, PartitionReset, TopicSummary, TraceEvent
 export interface DeadLetterQuery {
   topic: string;
   group: string;
+  /** A broadcast group's consumer (required there): each has its own dead letters. */
+  consumer?: string;
   sinceMs?: number;
   untilMs?: number;
   ids?: number[];
@@ -57,19 +59,24 @@ export class Admin {
     }
   }
 
-  /** The group's lag on every partition of the topic, from each partition's owner. */
+  /**
+   * The group's lag on every partition of the topic, from each partition's owner; in a broadcast
+   * group a row per consumer and partition.
+   */
   async lag(group: string, topic: string): Promise<PartitionLag[]> {
     const addresses = this.routes
       ? [...new Set((await this.routes.get(topic)).owners.filter((a): a is string => a !== undefined))]
       : [this.options.broker ?? ''];
-    const byPartition = new Map<number, PartitionLag>();
+    const byPartition = new Map<string, PartitionLag>();
     for (const address of addresses) {
       const res = await this.call<GetLagResponse>(address, (s, o, cb) =>
         s.admin.GetLag({ group, topic }, o, cb),
       );
-      for (const p of res.partitions) byPartition.set(p.partition, p);
+      for (const p of res.partitions) byPartition.set(`${p.consumer}\u0000${p.partition}`, p);
     }
-    return [...byPartition.values()].sort((a, b) => a.partition - b.partition);
+    return [...byPartition.values()].sort((a, b) =>
+      a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : a.partition - b.partition,
+    );
   }
 
   /** The recorded events of one message, or of every message with a ref key, oldest first. */
@@ -110,14 +117,18 @@ export class Admin {
     return res.purged;
   }
 
-  /** Moves the group's committed offsets (all partitions, or the listed ones). */
+  /**
+   * Moves the group's committed offsets (all partitions, or the listed ones); in a broadcast
+   * group, `consumer`'s.
+   */
   async resetOffsets(
     group: string,
     topic: string,
     target: ResetTarget,
     partitions: number[] = [],
+    consumer = '',
   ): Promise<PartitionReset[]> {
-    const request: ResetOffsetsRequest__Input = { group, topic, partitions, ...target };
+    const request: ResetOffsetsRequest__Input = { group, topic, partitions, consumer, ...target };
     const res = await this.call<ResetOffsetsResponse>(await this.anyBroker(topic), (s, o, cb) =>
       s.admin.ResetOffsets(request, o, cb),
     );
@@ -167,6 +178,7 @@ function filter(q: DeadLetterQuery): DeadLetterFilter__Input {
   return {
     topic: q.topic,
     group: q.group,
+    consumer: q.consumer ?? '',
     sinceMs: q.sinceMs ?? 0,
     untilMs: q.untilMs ?? 0,
     ids: q.ids ?? [],

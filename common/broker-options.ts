@@ -161,6 +161,11 @@ export interface BrokerOptions {
      * a stream whose lease ended stops within this time even when no message arrives.
      */
     subscribeRecheckMs: number;
+    /**
+     * A broadcast consumer's cursor that no call used for this long is closed (its consumer
+     * left, or reads elsewhere); a later call reopens it from storage.
+     */
+    idleCursorMs: number;
     /** Due resends read per query. */
     resendBatch: number;
     /** After a failed write of a retry, the failure is tried again this much later. */
@@ -336,6 +341,7 @@ const DELIVERY: Table<BrokerOptions['delivery']> = {
   tailCacheTotalBytes: field(32 * 1024 * 1024, int(1)),
   resendPollMs: field(3_000, int(1)),
   subscribeRecheckMs: field(2_000, int(1)),
+  idleCursorMs: field(60_000, int(1)),
   resendBatch: field(200, int(1, 10_000)),
   retryWriteBackoffMs: field(1_000, int(1)),
 };

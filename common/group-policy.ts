@@ -18,6 +18,10 @@ export interface GroupPolicy {
   ordered: boolean;
   ackTimeoutMs: number;
   maxInFlight: number;
+  /** mode: broadcast: every consumer reads every partition with offsets of its own. */
+  broadcast: boolean;
+  /** Where a consumer new to a broadcast group starts ('latest': the partition's end then). */
+  startFrom: 'earliest' | 'latest';
 }
 
 /** How a group is declared in standalone BrokerOptions (the CRD's fields, in milliseconds). */
@@ -32,6 +36,8 @@ export interface GroupPolicyInput {
   deadLetter?: { enabled?: boolean };
   ackTimeoutMs?: number;
   maxInFlight?: number;
+  mode?: 'clustering' | 'broadcast';
+  startFrom?: 'earliest' | 'latest';
 }
 
 /** Hermes' 1:[3,6,9]: used when a group names neither delays nor exponential backoff. */
@@ -85,6 +91,10 @@ export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
   check('ackTimeoutMs', ackTimeoutMs, int(1, 86_400_000));
   const maxInFlight = input.maxInFlight ?? POLICY_DEFAULTS.maxInFlight;
   check('maxInFlight', maxInFlight, int(1, 100_000));
+  const mode = input.mode ?? 'clustering';
+  check('mode', mode, oneOf('clustering', 'broadcast'));
+  const startFrom = input.startFrom ?? 'latest';
+  check('startFrom', startFrom, oneOf('earliest', 'latest'));
   const tagFilter = input.tagFilter ?? '';
   check('tagFilter', tagFilter, { describe: 'a string', ok: (v) => typeof v === 'string' });
   const filter = compileFilter(tagFilter);
@@ -96,6 +106,8 @@ export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
     ordered: ordering === 'ordered',
     ackTimeoutMs,
     maxInFlight,
+    broadcast: mode === 'broadcast',
+    startFrom,
   };
 }
 
@@ -104,8 +116,8 @@ export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
  * taken as they are; a filter that does not parse is kept as an error, so only that group's
  * reads are refused.
  */
-export function policyFromProto(p: GroupPolicyProto | null | undefined): GroupPolicy {
-  const defaults = resolveGroupPolicy();
+export function policyFromProto(p: GroupPolicyProto | null | undefined, mode = 'clustering'): GroupPolicy {
+  const defaults = resolveGroupPolicy({ mode: mode === 'broadcast' ? 'broadcast' : 'clustering' });
   if (!p) return defaults;
   const delays: RetryDelays =
     p.retryDelaysSeconds.length > 0
@@ -125,6 +137,8 @@ export function policyFromProto(p: GroupPolicyProto | null | undefined): GroupPo
     ordered: p.ordered,
     ackTimeoutMs: p.ackTimeoutMs || defaults.ackTimeoutMs,
     maxInFlight: p.maxInFlight || defaults.maxInFlight,
+    broadcast: defaults.broadcast,
+    startFrom: p.startFrom === 'earliest' ? 'earliest' : 'latest',
   };
 }
 

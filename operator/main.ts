@@ -3,6 +3,7 @@
 //
 //   node dist/operator/main.js --kubeconfig ~/.kube/config --lease-namespace herald \
 //     [--watch-namespace ns] [--meta-listen 0.0.0.0:7700] [--meta-advertise host:port]
+//     [--metrics-listen 127.0.0.1:9601]
 //     [--broker-meta-address herald-meta.herald:7700] [--identity name]
 //     [--lease-duration-ms 15000 --renew-deadline-ms 10000 --retry-period-ms 2000]
 //     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
@@ -13,9 +14,10 @@
 // With --meta-certificate-dir the meta-server serves TLS with a certificate the operator issues
 // from its own CA for the given names (and the pod's IP); --tls-*-file take other files (a
 // cert-manager Secret). --authentication and --authorization as for brokers (docs/security.md).
-// It prints one JSON line {"event":"started","metaAddress":...} on stdout once the meta-server
-// listens, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
+// It prints one JSON line {"event":"started","metaAddress":...,"metricsAddress":...} on stdout
+// once the meta-server and /metrics listen, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
+import { collectDefaultMetrics } from 'prom-client';
 import { createLogger } from '../common/logger';
 import { Operator } from './operator';
 import type { OperatorInput } from './operator';
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
       identity: { type: 'string' },
       'meta-listen': { type: 'string' },
       'meta-advertise': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       'broker-meta-address': { type: 'string' },
       'lease-duration-ms': { type: 'string' },
       'renew-deadline-ms': { type: 'string' },
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
     leaseName: values['lease-name'],
     identity: values.identity ?? env.HERALD_POD_NAME,
     metaListen: values['meta-listen'],
+    metricsListen: values['metrics-listen'],
     metaAdvertise: values['meta-advertise'] ?? (podIp ? `${podIp}:7700` : undefined),
     brokerMetaAddress: values['broker-meta-address'] ?? env.HERALD_BROKER_META_ADDRESS,
     leaderElection: {
@@ -100,6 +104,8 @@ async function main(): Promise<void> {
       process.exit(1);
     },
   };
+  // The process's CPU, memory and event-loop metrics beside the meta-server's, on /metrics.
+  collectDefaultMetrics();
   const operator = await Operator.start(input);
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
     JSON.stringify({
       event: 'started',
       metaAddress: operator.metaAddress,
+      metricsAddress: operator.metricsAddress,
       identity: operator.options.identity,
     }) + '\n',
   );

@@ -60,6 +60,8 @@ import {
 import { MetaCore } from './meta/meta-core';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
+import { startMetricsServer } from '../common/metrics-http';
+import type { MetricsServer } from '../common/metrics-http';
 import { openKafkaTopics } from './storage/kafka-topics';
 import type { KafkaTopicStorage } from './storage/kafka-topics';
 import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
@@ -77,6 +79,11 @@ export interface OperatorOptions {
   identity: string;
   /** host:port the meta-server listens on; port 0 picks one. */
   metaListen: string;
+  /**
+   * host:port of the Prometheus /metrics endpoint (the meta-server's per-RPC metrics and the
+   * process's); port 0 picks one.
+   */
+  metricsListen: string;
   /** The address brokers and other replicas use for this replica; the bound address when unset. */
   metaAdvertise?: string;
   /** The meta address written into broker ConfigMaps (the meta Service in a cluster). */
@@ -107,6 +114,7 @@ type Tabled = Pick<
   | 'leaseName'
   | 'caSecretName'
   | 'metaListen'
+  | 'metricsListen'
   | 'relistMs'
   | 'watchdogMs'
   | 'lagIntervalMs'
@@ -120,6 +128,7 @@ const OPERATOR: Table<Tabled> = {
   leaseName: field('herald-operator', nonEmpty),
   caSecretName: field('herald-ca', nonEmpty),
   metaListen: field('0.0.0.0:7700', hostPort),
+  metricsListen: field('127.0.0.1:9601', hostPort),
   relistMs: field(5 * 60_000, int(1)),
   watchdogMs: field(90_000, int(1)),
   lagIntervalMs: field(30_000, int(1)),
@@ -170,6 +179,7 @@ export class Operator {
     readonly options: OperatorOptions,
     private readonly kc: KubeConfig,
     private readonly server: MetaServer,
+    private readonly metrics: MetricsServer,
     private readonly elector: LeaderElector,
     private readonly security: ServerSecurity,
     private readonly metaCertificate: MetaCertificate | undefined,
@@ -202,7 +212,7 @@ export class Operator {
       options.logger.namespace('security'),
       META_SERVER_METHODS,
     );
-    // The process's registry (the operator serves no /metrics endpoint yet).
+    // The process's registry, served on /metrics below.
     countRefusals(security, register);
     const server = await startMetaServer({
       listen: options.metaListen,
@@ -214,6 +224,19 @@ export class Operator {
       registry: register,
       security,
     });
+    let metrics: MetricsServer;
+    try {
+      metrics = await startMetricsServer(
+        options.metricsListen,
+        register,
+        options.logger.namespace('metrics'),
+      );
+    } catch (err) {
+      await server.close();
+      metaCertificate?.stop();
+      await security.stop();
+      throw err;
+    }
     const elector = new LeaderElector(
       {
         api: kc.makeApiClient(CoordinationV1Api),
@@ -233,7 +256,7 @@ export class Operator {
           }),
       },
     );
-    const operator = new Operator(options, kc, server, elector, security, metaCertificate, ca);
+    const operator = new Operator(options, kc, server, metrics, elector, security, metaCertificate, ca);
     self.operator = operator;
     elector.start();
     return operator;
@@ -241,6 +264,11 @@ export class Operator {
 
   get metaAddress(): string {
     return this.options.metaAdvertise ?? this.server.address;
+  }
+
+  /** host:port the /metrics endpoint is bound to. */
+  get metricsAddress(): string {
+    return this.metrics.address;
   }
 
   get isLeader(): boolean {
@@ -262,6 +290,7 @@ export class Operator {
     await this.elector.stop();
     await this.queue(() => this.follow());
     await this.server.close();
+    await this.metrics.close();
     this.metaCertificate?.stop();
     await this.security.stop();
   }

@@ -28,6 +28,7 @@ export type { StorageCapabilities, StorageKind } from './capabilities';
 export type { MemoryStoreOptions } from './memory/memory-store';
 export type { KafkaStore, KafkaTopicSettings } from './kafka/kafka-store';
 export { CAPABILITY_FEATURES, requireCapability } from './capabilities';
+export { broadcastConsumerOf, groupOfKey, subscriptionKey } from './subscription';
 export type * from './storage';
 export type * from './retry-store';
 export type * from './delay-store';

@@ -3,7 +3,8 @@
 // schedule, keyed by (group, partition, scheduleAt, offset); after the group's maxRetries it
 // moves to the dead-letter table with its reason, attempts and last error. The message body
 // stays in the message tables: both schedules hold offsets, and a dead letter copies the
-// message so that it outlives the topic's retention.
+// message so that it outlives the topic's retention. `group` is a subscription key
+// (subscription.ts): in a broadcast group each consumer has its own schedule and dead letters.
 import type { PartitionRef, StoredMessage } from './storage';
 
 export interface Resend {
@@ -53,6 +54,11 @@ export interface RetryStore {
   nextResendAt(group: string, ref: PartitionRef, after?: number): Promise<number | undefined>;
   /** Removes offsets from the schedule (their retry was acked). */
   deleteResends(group: string, ref: PartitionRef, offsets: number[]): Promise<void>;
+  /**
+   * Removes the group's whole schedule on the topic, every partition (a broadcast consumer
+   * that left; `group` is its subscription key). Idempotent.
+   */
+  dropResends(group: string, topic: string): Promise<void>;
   /** Inserts dead letters and removes their offsets from the resend schedule, atomically. */
   deadLetter(letters: NewDeadLetter[]): Promise<void>;
   /** Newest first; `after` is the previous page's last id (0: first page). */

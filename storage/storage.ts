@@ -96,8 +96,27 @@ export interface MessageStore {
   read(ref: PartitionRef, afterOffset: number, limit: number, lane?: Lane): Promise<StoredMessage[]>;
   /** The messages at these offsets that exist (in either lane), in offset order. */
   readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]>;
-  /** The group's committed offset on the partition, 0 when it never committed. */
+  /**
+   * The group's committed offset on the partition, 0 when it never committed. Here and below,
+   * `group` is a subscription key (subscription.ts): the group's name, or in a broadcast group
+   * one consumer's key.
+   */
   committedOffset(group: string, ref: PartitionRef): Promise<number>;
+  /**
+   * As committedOffset, but undefined when the key never committed on the partition (a
+   * broadcast consumer new to its group, which then starts by the group's startFrom).
+   */
+  findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined>;
+  /**
+   * The consumers of broadcast group `group` that have committed offsets on the topic: the
+   * consumer ids of the keys `subscriptionKey(group, id)` stored, in no particular order.
+   */
+  broadcastConsumers(group: string, topic: string): Promise<string[]>;
+  /**
+   * Forgets every committed offset of the key on the topic (a broadcast consumer that left
+   * long enough ago; idempotent). The Kafka store deletes the key's Kafka group.
+   */
+  dropOffsets(group: string, topic: string): Promise<void>;
   /** Stores committed offsets in one write; each only ever moves forward. */
   commitOffsets(commits: OffsetCommit[]): Promise<void>;
   /** commitOffsets for one group and partition (the operator sets start positions with it). */

@@ -9,6 +9,7 @@ import type { DeadLetterQuery, RetryStore } from '../storage/retry-store';
 import type { MessageStore, NewMessage, PartitionRef, StoredMessage } from '../storage/storage';
 import type { TraceEvent, TraceStore } from '../storage/trace-store';
 import type { StorageCapabilities } from '../storage/capabilities';
+import { subscriptionKey } from '../storage/subscription';
 
 /**
  * An adapter under test: the message store and the pool stores beside it (for MySQL and
@@ -285,6 +286,51 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
       expect(await sut.messages.committedOffset('g1', t1)).toBe(7);
       expect(await sut.messages.committedOffset('g2', t)).toBe(2);
       await sut.messages.commitOffsets([]);
+    });
+
+    test('a broadcast consumer has offsets of its own, apart from its group and the other consumers', async () => {
+      const c1 = subscriptionKey('bc', 'pod-0');
+      const c2 = subscriptionKey('bc', 'host-1.7_x');
+      expect(await sut.messages.findCommittedOffset(c1, t)).toBeUndefined();
+      await sut.messages.commitOffset(c1, t, 0);
+      // Committed 0 is not "never committed": a reconnecting consumer resumes at 0.
+      expect(await sut.messages.findCommittedOffset(c1, t)).toBe(0);
+      await sut.messages.commitOffsets([
+        { group: c1, ref: t, offset: 7 },
+        { group: c2, ref: t, offset: 3 },
+        { group: 'bc', ref: t, offset: 1 },
+      ]);
+      await sut.messages.commitOffset(c1, t, 5);
+      expect(await sut.messages.committedOffset(c1, t)).toBe(7);
+      expect(await sut.messages.findCommittedOffset(c2, t)).toBe(3);
+      expect(await sut.messages.committedOffset('bc', t)).toBe(1);
+      expect(await sut.messages.findCommittedOffset(c2, t1)).toBeUndefined();
+      await sut.messages.forceCommittedOffset(c2, t, 2);
+      expect(await sut.messages.committedOffset(c2, t)).toBe(2);
+      expect(await sut.messages.committedOffset(c1, t)).toBe(7);
+    });
+
+    test('broadcastConsumers lists the consumers with offsets on the topic; dropOffsets forgets one', async () => {
+      const key = (c: string) => subscriptionKey('bc', c);
+      expect(await sut.messages.broadcastConsumers('bc', 'orders')).toEqual([]);
+      await sut.messages.commitOffsets([
+        { group: key('pod-0'), ref: t, offset: 4 },
+        { group: key('pod-0'), ref: t1, offset: 2 },
+        { group: key('pod-1'), ref: t1, offset: 0 },
+        { group: 'bc', ref: t, offset: 9 },
+        { group: 'bcx', ref: t, offset: 9 },
+        { group: subscriptionKey('bcx', 'pod-9'), ref: t, offset: 9 },
+      ]);
+      expect((await sut.messages.broadcastConsumers('bc', 'orders')).sort()).toEqual(['pod-0', 'pod-1']);
+      await sut.messages.dropOffsets(key('pod-0'), 'orders');
+      expect(await sut.messages.broadcastConsumers('bc', 'orders')).toEqual(['pod-1']);
+      expect(await sut.messages.findCommittedOffset(key('pod-0'), t)).toBeUndefined();
+      expect(await sut.messages.findCommittedOffset(key('pod-0'), t1)).toBeUndefined();
+      expect(await sut.messages.committedOffset(key('pod-1'), t1)).toBe(0);
+      expect(await sut.messages.findCommittedOffset(key('pod-1'), t1)).toBe(0);
+      expect(await sut.messages.committedOffset('bc', t)).toBe(9);
+      // Idempotent: dropping what is gone is no error.
+      await sut.messages.dropOffsets(key('pod-0'), 'orders');
     });
 
     test('forceCommittedOffset moves a committed offset back, and forward', async () => {
@@ -690,6 +736,35 @@ function describeRetryStore(name: string, factory: AdapterFactory): void {
     });
     afterEach(async () => {
       await sut.close();
+    });
+
+    test("dropResends removes one key's schedule on the topic, every partition, and nothing else", async () => {
+      const c1 = subscriptionKey('g', 'pod-0');
+      const c2 = subscriptionKey('g', 'pod-1');
+      await sut.retries.scheduleResends([
+        resend(1, 100, { group: c1 }),
+        resend(2, 100, { group: c1, ref: t1 }),
+        resend(1, 100, { group: c2 }),
+        resend(3, 100),
+      ]);
+      await sut.retries.dropResends(c1, 'orders');
+      expect(await sut.retries.dueResends(c1, t, 1000, 10)).toEqual([]);
+      expect(await sut.retries.dueResends(c1, t1, 1000, 10)).toEqual([]);
+      expect((await sut.retries.dueResends(c2, t, 1000, 10)).map((r) => r.offset)).toEqual([1]);
+      expect((await sut.retries.dueResends('g', t, 1000, 10)).map((r) => r.offset)).toEqual([3]);
+      await sut.retries.dropResends(c1, 'orders');
+    });
+
+    test("a broadcast consumer's dead letters are its own", async () => {
+      const c1 = subscriptionKey('g', 'pod-0');
+      await sut.retries.deadLetter([
+        { group: c1, message: stored(4, 'x'), reason: 'max-retries', attempts: 3, lastError: 'e' },
+        { group: 'g', message: stored(5, 'y'), reason: 'max-retries', attempts: 3, lastError: 'e' },
+      ]);
+      const mine = await sut.retries.listDeadLetters({ ...all, group: c1 }, 10, 0);
+      expect(mine.map((l) => [l.group, l.message.offset])).toEqual([[c1, 4]]);
+      expect(await sut.retries.purgeDeadLetters({ ...all, group: c1 })).toBe(1);
+      expect((await sut.retries.listDeadLetters(all, 10, 0)).map((l) => l.message.offset)).toEqual([5]);
     });
 
     test('due resends come in (scheduleAt, offset) order, per group and partition', async () => {

@@ -17,6 +17,10 @@ export type ResetTarget =
 
 export interface ResetRequest {
   group: string;
+  /** Whose offsets move: the group's key, or a broadcast consumer's (storage/subscription.ts). */
+  key: string;
+  /** The broadcast consumer of `key`; '' for a clustering group. */
+  consumer: string;
   topic: string;
   /** Empty: every partition of the topic. */
   partitions: number[];
@@ -74,14 +78,14 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
     resets.push({
       ref,
       partition,
-      previousOffset: await store.committedOffset(req.group, ref),
+      previousOffset: await store.committedOffset(req.key, ref),
       committedOffset,
     });
   }
   const at = (deps.now ?? Date.now)();
-  for (const r of resets) await store.forceCommittedOffset(req.group, r.ref, r.committedOffset);
+  for (const r of resets) await store.forceCommittedOffset(req.key, r.ref, r.committedOffset);
   await deps.traces.appendCommands(
-    resets.map((r) => ({ kind: 'reset', group: req.group, ref: r.ref, offset: r.committedOffset })),
+    resets.map((r) => ({ kind: 'reset', group: req.key, ref: r.ref, offset: r.committedOffset })),
   );
   // Written directly, not through the buffered tracer: a reset is an audit record.
   await deps.traces.appendTrace(
@@ -93,7 +97,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
       messageId: messageId(r.ref, r.committedOffset + 1),
       refKey: '',
       group: req.group,
-      consumerId: '',
+      consumerId: req.consumer,
       attempt: 0,
       broker: deps.broker(),
       detail: {

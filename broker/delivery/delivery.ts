@@ -5,7 +5,8 @@ import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../../common/broker-options';
-import type { MessageStore, PartitionRef } from '../../storage/storage';
+import type { MessageStore, PartitionRef } from '../../storage/index';
+import { broadcastConsumerOf, groupOfKey, subscriptionKey } from '../../storage/index';
 import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
@@ -30,6 +31,8 @@ export interface PullInput {
 
 export interface PartitionLagInfo {
   partition: number;
+  /** A broadcast group's consumer whose lag this is; '' in a clustering group. */
+  consumer: string;
   endOffset: number;
   committedOffset: number;
   lag: number;
@@ -44,7 +47,14 @@ export interface SubscriptionSink {
 /** What delivery reads and writes in a topic's message store. */
 export type DeliveryStore = Pick<
   MessageStore,
-  'read' | 'readOffsets' | 'committedOffset' | 'commitOffsets' | 'forceCommittedOffset'
+  | 'read'
+  | 'readOffsets'
+  | 'committedOffset'
+  | 'findCommittedOffset'
+  | 'commitOffset'
+  | 'commitOffsets'
+  | 'forceCommittedOffset'
+  | 'broadcastConsumers'
 >;
 
 /** What Delivery works with besides its options. */
@@ -68,6 +78,9 @@ export class Delivery {
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
   private readonly offsets: OffsetCommitter;
+  /** When a call last used each cursor (broadcast cursors left idle are closed). */
+  private readonly used = new Map<GroupCursor, number>();
+  private readonly sweeper: NodeJS.Timeout;
   private readonly topics: Topics;
   private readonly logs: Map<string, PartitionLog>;
   private readonly metrics: BrokerMetrics;
@@ -85,6 +98,31 @@ export class Delivery {
       ctx.metrics.offsetWrite,
     );
     this.offsets.start();
+    this.sweeper = setInterval(
+      () =>
+        void this.closeIdle().catch((err: unknown) =>
+          this.logger.warn('could not close idle broadcast cursors', { err }),
+        ),
+      Math.min(options.idleCursorMs, 10_000),
+    );
+    this.sweeper.unref();
+  }
+
+  /**
+   * Closes broadcast cursors no call used for idleCursorMs, after storing their offsets: their
+   * consumer left (its offsets may be deleted later) or reads elsewhere.
+   */
+  private async closeIdle(): Promise<void> {
+    const before = Date.now() - this.options.idleCursorMs;
+    const idle = () => this.opened.filter((c) => c.key !== c.group && (this.used.get(c) ?? 0) < before);
+    if (idle().length === 0) return;
+    await this.offsets.flush();
+    for (const c of idle()) {
+      const key = cursorKey(c.key, c.ref);
+      const open = this.cursors.get(key);
+      if (open && (await open) === c) this.cursors.delete(key);
+      this.close(c);
+    }
   }
 
   async pull(input: PullInput, cancelled: AbortSignal): Promise<Delivered[]> {
@@ -185,26 +223,40 @@ export class Delivery {
    * The group's resend schedule on a partition changed in the store (a dead-letter replay):
    * an open cursor re-reads its head. A cursor opened later reads the schedule anyway.
    */
-  wakeResends(group: string, ref: PartitionRef): void {
-    const open = this.cursors.get(cursorKey(group, ref));
+  wakeResends(sub: string, ref: PartitionRef): void {
+    const open = this.cursors.get(cursorKey(sub, ref));
     open?.then(
       (c) => c.wakeResends(),
       () => undefined,
     );
   }
 
+  /**
+   * The lag of the group on the partitions this broker owns; in a broadcast group a row per
+   * consumer with stored offsets (or an open cursor here) and partition.
+   */
   async lag(group: string, topic: string): Promise<PartitionLagInfo[]> {
     requireName('group', group);
+    const owned = this.topics.ownedPartitions(topic);
+    const policy = await this.ctx.policies.policy(group);
+    let consumers = [''];
+    if (policy.broadcast) {
+      // Every consumer that read has offsets stored (its start, at its first read).
+      consumers = (await this.ctx.stores(topic).broadcastConsumers(group, topic)).sort();
+    }
+    const rows = owned.flatMap((ref) => consumers.map((consumer) => ({ ref, consumer })));
     return Promise.all(
-      this.topics.ownedPartitions(topic).map(async (ref) => {
+      rows.map(async ({ ref, consumer }) => {
+        const key = consumer === '' ? group : subscriptionKey(group, consumer);
         const log = this.logs.get(partitionKey(ref))!;
-        const open = this.cursors.get(cursorKey(group, ref));
+        const open = this.cursors.get(cursorKey(key, ref));
         const cursor = open ? await open : undefined;
         const committedOffset = cursor
           ? cursor.committed
-          : await this.ctx.stores(topic).committedOffset(group, ref);
+          : await this.ctx.stores(topic).committedOffset(key, ref);
         return {
           partition: ref.partition,
+          consumer,
           endOffset: log.endOffset,
           committedOffset,
           lag: Math.max(0, log.endOffset - committedOffset),
@@ -214,10 +266,36 @@ export class Delivery {
     );
   }
 
+  /**
+   * The storage key of a call naming a group and maybe a consumer (Admin dead letters and
+   * offset resets): a broadcast group needs the consumer, a clustering group takes none.
+   */
+  async subscription(group: string, consumer: string): Promise<string> {
+    requireName('group', group);
+    const policy = await this.ctx.policies.policy(group);
+    if (policy.broadcast) {
+      if (consumer === '')
+        throw new HeraldError(
+          'INVALID_REQUEST',
+          `${group} is a broadcast group: every consumer has its own offsets and dead letters; name the consumer`,
+          { field: 'consumer', group },
+        );
+      return subscriptionKey(group, consumer);
+    }
+    if (consumer !== '')
+      throw new HeraldError(
+        'INVALID_REQUEST',
+        `${group} is a clustering group: its consumers share its offsets and dead letters; name no consumer`,
+        { field: 'consumer', group },
+      );
+    return group;
+  }
+
   /** Lag of every open cursor, for the metrics gauge (no I/O). */
   lagSamples(): LagSample[] {
     return this.opened.map((c) => ({
       group: c.group,
+      consumer: consumerOf(c),
       topic: c.ref.topic,
       partition: c.ref.partition,
       lag: Math.max(0, this.logs.get(partitionKey(c.ref))!.endOffset - c.committed),
@@ -228,6 +306,7 @@ export class Delivery {
   /** Ends waits and subscriptions, then stores every committed offset. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    clearInterval(this.sweeper);
     const opened = await Promise.allSettled(this.cursors.values());
     try {
       await this.offsets.stop();
@@ -255,15 +334,36 @@ export class Delivery {
 
   private close(c: GroupCursor): void {
     this.opened = this.opened.filter((o) => o !== c);
+    this.used.delete(c);
     this.offsets.forget(c);
     c.close();
   }
 
-  private newCursor(group: string, ref: PartitionRef, policy: GroupPolicy, committed: number): GroupCursor {
+  private newCursor(
+    group: string,
+    key: string,
+    ref: PartitionRef,
+    policy: GroupPolicy,
+    committed: number,
+  ): GroupCursor {
     const log = this.logs.get(partitionKey(ref))!;
     const priority = this.topics.topic(ref.topic).priority;
     const context = { ...this.ctx, store: this.ctx.stores(ref.topic) };
-    return new GroupCursor(group, log, context, this.options, policy, priority, committed);
+    return new GroupCursor(group, key, log, context, this.options, policy, priority, committed);
+  }
+
+  /**
+   * Where a cursor opens: the key's committed offset; for a broadcast consumer new to the
+   * partition, by the group's startFrom (stored at once, so a reconnect resumes there).
+   */
+  private async startOffset(key: string, ref: PartitionRef, policy: GroupPolicy): Promise<number> {
+    const store = this.ctx.stores(ref.topic);
+    if (!policy.broadcast) return store.committedOffset(key, ref);
+    const found = await store.findCommittedOffset(key, ref);
+    if (found !== undefined) return found;
+    const start = policy.startFrom === 'latest' ? this.logs.get(partitionKey(ref))!.endOffset : 0;
+    await store.commitOffset(key, ref, start);
+    return start;
   }
 
   private async cursor(
@@ -277,16 +377,16 @@ export class Delivery {
     let ref = this.topics.ownedPartition(topic, partition);
     await this.ctx.leases.check(group, ref, consumer);
     const policy = await this.ctx.policies.policy(group);
+    const sub = policy.broadcast ? broadcastKey(group, consumer) : group;
     // The checks may have waited on the meta-server: ownership again, with no await after.
     ref = this.topics.ownedPartition(topic, partition);
-    const key = cursorKey(group, ref);
+    const key = cursorKey(sub, ref);
     let open = this.cursors.get(key);
     if (!open) {
       const at = ref;
-      open = this.ctx
-        .stores(topic)
-        .committedOffset(group, at)
-        .then((committed) => this.newCursor(group, at, policy, committed));
+      open = this.startOffset(sub, at, policy).then((committed) =>
+        this.newCursor(group, sub, at, policy, committed),
+      );
       this.cursors.set(key, open);
       open.then(
         (c) => this.opened.push(c),
@@ -296,6 +396,7 @@ export class Delivery {
     }
     const cursor = await open;
     cursor.policy = policy;
+    this.used.set(cursor, Date.now());
     return cursor;
   }
 
@@ -336,18 +437,19 @@ export class Delivery {
    * has in flight, stores the acks it had not stored yet and then `offset` itself, forcibly,
    * and opens a new cursor there. Calls arriving meanwhile wait for the new cursor.
    */
-  async reset(group: string, ref: PartitionRef, offset: number): Promise<void> {
+  async reset(sub: string, ref: PartitionRef, offset: number): Promise<void> {
     const store = this.ctx.stores(ref.topic);
-    if (!this.logs.has(partitionKey(ref))) return store.forceCommittedOffset(group, ref, offset);
-    const key = cursorKey(group, ref);
+    if (!this.logs.has(partitionKey(ref))) return store.forceCommittedOffset(sub, ref, offset);
+    const group = groupOfKey(sub);
+    const key = cursorKey(sub, ref);
     const old = this.cursors.get(key);
     const open = (async () => {
       const cursor = await old?.catch(() => undefined);
       // Acks taken before the reset are stored first; then the dropped cursor stores nothing.
       await this.offsets.flush();
       if (cursor) this.close(cursor);
-      await store.forceCommittedOffset(group, ref, offset);
-      return this.newCursor(group, ref, await this.ctx.policies.policy(group), offset);
+      await store.forceCommittedOffset(sub, ref, offset);
+      return this.newCursor(group, sub, ref, await this.ctx.policies.policy(group), offset);
     })();
     this.cursors.set(key, open);
     open.then(
@@ -377,8 +479,25 @@ function requireFilter(cursor: GroupCursor): void {
   }
 }
 
-function cursorKey(group: string, ref: PartitionRef): string {
-  return `${group}\u0000${partitionKey(ref)}`;
+/** The cursors of a group are keyed by subscription (storage/subscription.ts) and partition. */
+function cursorKey(sub: string, ref: PartitionRef): string {
+  return `${sub}\u0000${partitionKey(ref)}`;
+}
+
+/** A broadcast group's key of the calling consumer, which must name itself. */
+function broadcastKey(group: string, consumer: ConsumerClaim): string {
+  if (consumer.id === '')
+    throw new HeraldError(
+      'INVALID_REQUEST',
+      `${group} is a broadcast group: name consumer_id and lease_epoch (every consumer reads with offsets of its own)`,
+      { field: 'consumer_id', group },
+    );
+  return subscriptionKey(group, consumer.id);
+}
+
+/** A cursor's consumer: '' for a clustering group's. */
+function consumerOf(c: GroupCursor): string {
+  return broadcastConsumerOf(c.group, c.key) ?? '';
 }
 
 function clamp(n: number, min: number, max: number): number {

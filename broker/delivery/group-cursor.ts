@@ -102,7 +102,13 @@ export class GroupCursor {
   private readonly unlisten: () => void;
 
   constructor(
+    /** The group's name, for metrics, traces and logs. */
     readonly group: string,
+    /**
+     * Whose offsets, retries and dead letters these are in storage: the group's name, or in a
+     * broadcast group one consumer's key (storage/subscription.ts).
+     */
+    readonly key: string,
     private readonly log: PartitionLog,
     private readonly ctx: CursorContext,
     private readonly options: CursorOptions,
@@ -153,7 +159,7 @@ export class GroupCursor {
       const resends = offsets.filter((o) => this.resending.has(o));
       for (const o of offsets) if (!this.resending.has(o)) this.tracker.ack(o);
       if (resends.length > 0) {
-        await this.ctx.retries.deleteResends(this.group, this.ref, resends);
+        await this.ctx.retries.deleteResends(this.key, this.ref, resends);
         for (const o of resends) this.resending.delete(o);
       }
       this.signal.notify(); // room under maxInFlight
@@ -326,7 +332,7 @@ export class GroupCursor {
     try {
       await this.ctx.retries.scheduleResends(
         scheduled.map(({ f, at }) => ({
-          group: this.group,
+          group: this.key,
           ref: this.ref,
           offset: f.offset,
           scheduleAt: at,
@@ -336,7 +342,7 @@ export class GroupCursor {
       );
       await this.deadLetter(dead);
       const gone = dropped.filter((f) => f.source === 'resend').map((f) => f.offset);
-      if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+      if (gone.length > 0) await this.ctx.retries.deleteResends(this.key, this.ref, gone);
     } catch (err) {
       // Nothing changed: the failures go back into flight and time out again shortly.
       const due = Date.now() + this.options.retryWriteBackoffMs;
@@ -395,7 +401,7 @@ export class GroupCursor {
         continue;
       }
       letters.push({
-        group: this.group,
+        group: this.key,
         message: { ...message, ref: this.ref },
         reason: 'max-retries',
         attempts: f.attempts,
@@ -404,7 +410,7 @@ export class GroupCursor {
     }
     await this.ctx.retries.deadLetter(letters);
     // A message gone from the store (retention) has nothing to keep.
-    if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+    if (gone.length > 0) await this.ctx.retries.deleteResends(this.key, this.ref, gone);
   }
 
   /** A failure whose retry (or end) is stored no longer holds its place. */
@@ -437,7 +443,7 @@ export class GroupCursor {
       await this.ctx.retries.scheduleResends(
         live.map((r) => ({ ...r, scheduleAt: due, attempts: r.attempts + 1 })),
       );
-      if (gone.length > 0) await this.ctx.retries.deleteResends(this.group, this.ref, gone);
+      if (gone.length > 0) await this.ctx.retries.deleteResends(this.key, this.ref, gone);
       return live.map((r) => {
         this.resendInFlight(r.offset, {
           attempt: r.attempts + 1,
@@ -460,13 +466,13 @@ export class GroupCursor {
     if (!this.resendStale && !headDue && now - this.resendCheckedAt < this.options.resendPollMs) return;
     this.resendStale = false;
     this.resendCheckedAt = now;
-    const rows = await this.ctx.retries.dueResends(this.group, this.ref, now, this.options.resendBatch);
+    const rows = await this.ctx.retries.dueResends(this.key, this.ref, now, this.options.resendBatch);
     this.resendQueue = rows.filter((r) => !this.resending.has(r.offset));
     // A full batch: more may be due; read again once this batch is delivered.
     if (rows.length >= this.options.resendBatch) this.resendStale = true;
     else {
       // The rows just read are due (and about to be rescheduled as delivered): only a later head counts.
-      this.resendHeadAt = await this.ctx.retries.nextResendAt(this.group, this.ref, now);
+      this.resendHeadAt = await this.ctx.retries.nextResendAt(this.key, this.ref, now);
     }
   }
 

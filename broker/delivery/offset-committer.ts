@@ -50,7 +50,7 @@ export class OffsetCommitter {
     }
     this.running = Promise.all(
       [...byStore].map(([store, moved]) => {
-        const commits = moved.map((c) => ({ group: c.group, ref: c.ref, offset: c.committed }));
+        const commits = moved.map((c) => ({ group: c.key, ref: c.ref, offset: c.committed }));
         const started = performance.now();
         return store.commitOffsets(commits).then(
           () => {

@@ -139,7 +139,7 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard, GroupPolicies
         epoch: Number(l.epoch),
         remainingMs: Number(l.remainingMs),
       })),
-      policy: policyFromProto(res.policy),
+      policy: policyFromProto(res.policy, res.mode),
     };
     this.snapshots.set(group, snapshot);
     return snapshot;

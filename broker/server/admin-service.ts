@@ -12,6 +12,7 @@ import { resetOffsets } from '../commands/offset-reset';
 import type { ResetDeps, ResetTarget } from '../commands/offset-reset';
 import type { Delivery } from '../delivery/delivery';
 import type { DeadLetter, DeadLetterQuery, RetryStore } from '../../storage/retry-store';
+import { broadcastConsumerOf, groupOfKey } from '../../storage/index';
 import type { TraceEvent, TraceQuery, TraceStore } from '../../storage/trace-store';
 import { parseMessageId } from '../trace/message-id';
 import { dispatchedAs, expandPublished } from '../trace/publish-events';
@@ -26,8 +27,14 @@ import type { Logger } from '../../common/logger';
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 export const MAX_DEAD_LETTER_PAGE = 1000;
 
-/** The store query of a DeadLetterFilter, or INVALID_NAME / INVALID_REQUEST naming the field. */
-export function deadLetterQuery(filter: DeadLetterFilter | null): DeadLetterQuery {
+/**
+ * The store query of a DeadLetterFilter, or INVALID_NAME / INVALID_REQUEST naming the field;
+ * `subscription` gives the key of the filter's group and consumer (Delivery.subscription).
+ */
+export async function deadLetterQuery(
+  filter: DeadLetterFilter | null,
+  subscription: (group: string, consumer: string) => Promise<string>,
+): Promise<DeadLetterQuery> {
   if (!filter) throw new HeraldError('INVALID_REQUEST', 'filter is required', { field: 'filter' });
   requireName('filter.topic', filter.topic);
   requireName('filter.group', filter.group);
@@ -38,7 +45,7 @@ export function deadLetterQuery(filter: DeadLetterFilter | null): DeadLetterQuer
   }
   return {
     topic: filter.topic,
-    group: filter.group,
+    group: await subscription(filter.group, filter.consumer),
     sinceMs: filter.sinceMs,
     untilMs: filter.untilMs,
     ids: filter.ids.map(Number),
@@ -59,7 +66,7 @@ export function pageAfter(token: string): number {
 function toProto(l: DeadLetter): DeadLetter__Input {
   return {
     id: l.id,
-    group: l.group,
+    group: groupOfKey(l.group),
     message: toDelivery(l.message.ref, { message: l.message, attempt: l.attempts }),
     reason: l.reason,
     attempts: l.attempts,
@@ -80,6 +87,8 @@ export const DEFAULT_TRACE_LIMIT = 1000;
 
 export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logger): AdminHandlers {
   const { traces, retries, tracer } = deps;
+  const subscription = (group: string, consumer: string) => delivery.subscription(group, consumer);
+  const query = (filter: DeadLetterFilter | null) => deadLetterQuery(filter, subscription);
   const answer = <Res>(method: string, callback: UnaryCallback<Res>, work: () => Promise<Res>) =>
     answerWith(logger, method, callback, work);
   return {
@@ -89,6 +98,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
         return {
           partitions: partitions.map((p) => ({
             partition: p.partition,
+            consumer: p.consumer,
             endOffset: p.endOffset,
             committedOffset: p.committedOffset,
             lag: p.lag,
@@ -101,7 +111,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
     ListDeadLetters(call, callback) {
       answer('ListDeadLetters', callback, async () => {
         const req = call.request;
-        const query = deadLetterQuery(req.filter);
+        const q = await query(req.filter);
         const size = req.pageSize || DEFAULT_DEAD_LETTER_PAGE;
         if (size > MAX_DEAD_LETTER_PAGE) {
           throw new HeraldError('INVALID_REQUEST', `page_size must be at most ${MAX_DEAD_LETTER_PAGE}`, {
@@ -109,7 +119,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
           });
         }
         // One more than the page: whether another page follows.
-        const found = await retries.listDeadLetters(query, size + 1, pageAfter(req.pageToken));
+        const found = await retries.listDeadLetters(q, size + 1, pageAfter(req.pageToken));
         const page = found.slice(0, size);
         return {
           deadLetters: page.map(toProto),
@@ -120,12 +130,13 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
 
     ReplayDeadLetters(call, callback) {
       answer('ReplayDeadLetters', callback, async () => {
-        const query = deadLetterQuery(call.request.filter);
-        const replayed = await retries.replayDeadLetters(query, Date.now());
+        const replayed = await retries.replayDeadLetters(await query(call.request.filter), Date.now());
         const woken = new Map<string, { group: string; ref: DeadLetter['message']['ref'] }>();
         for (const l of replayed) {
           const ref = l.message.ref;
-          recordDelivery(tracer, 'replayed', ref, l.message.offset, l.group, {
+          const consumer = broadcastConsumerOf(groupOfKey(l.group), l.group);
+          recordDelivery(tracer, 'replayed', ref, l.message.offset, groupOfKey(l.group), {
+            ...(consumer ? { consumerId: consumer } : {}),
             refKey: l.message.refKey,
             detail: { deadLetterId: String(l.id) },
           });
@@ -145,7 +156,7 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
 
     PurgeDeadLetters(call, callback) {
       answer('PurgeDeadLetters', callback, async () => ({
-        purged: await retries.purgeDeadLetters(deadLetterQuery(call.request.filter)),
+        purged: await retries.purgeDeadLetters(await query(call.request.filter)),
       }));
     },
 
@@ -179,6 +190,8 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
         const target = resetTarget(req);
         const partitions = await resetOffsets(deps, {
           group: req.group,
+          key: await subscription(req.group, req.consumer),
+          consumer: req.consumer,
           topic: req.topic,
           partitions: req.partitions,
           target,

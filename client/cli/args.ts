@@ -61,9 +61,30 @@ export type Command =
     }
   | { name: 'trace'; query: { messageId: string } | { refKey: string; topic: string }; limit: number }
   | { name: 'lag'; group: string; topic: string }
-  | { name: 'dlq-list'; topic: string; group: string; sinceMs: number; untilMs: number; limit: number }
-  | { name: 'dlq-replay' | 'dlq-purge'; topic: string; group: string; selection: DeadLetterSelection }
-  | { name: 'reset-offsets'; group: string; topic: string; target: ResetTarget; partitions: number[] }
+  | {
+      name: 'dlq-list';
+      topic: string;
+      group: string;
+      consumer: string;
+      sinceMs: number;
+      untilMs: number;
+      limit: number;
+    }
+  | {
+      name: 'dlq-replay' | 'dlq-purge';
+      topic: string;
+      group: string;
+      consumer: string;
+      selection: DeadLetterSelection;
+    }
+  | {
+      name: 'reset-offsets';
+      group: string;
+      consumer: string;
+      topic: string;
+      target: ResetTarget;
+      partitions: number[];
+    }
   | { name: 'topics-list' };
 
 export interface Parsed {
@@ -94,6 +115,7 @@ const OPTIONS = {
   file: { type: 'string', short: 'f' },
   lines: { type: 'boolean' },
   group: { type: 'string', short: 'g' },
+  consumer: { type: 'string' },
   topic: { type: 'string', short: 't' },
   follow: { type: 'boolean' },
   max: { type: 'string' },
@@ -142,10 +164,10 @@ export const COMMAND_FLAGS: Record<string, Flag[]> = {
   consume: ['group', 'topic', 'follow', 'max', 'ack', 'no-ack', 'idle', 'partition'],
   trace: ['ref-key', 'topic', 'limit'],
   lag: ['group', 'topic'],
-  'dlq list': ['topic', 'group', 'since', 'until', 'limit'],
-  'dlq replay': ['topic', 'group', 'since', 'until', 'all'],
-  'dlq purge': ['topic', 'group', 'since', 'until', 'all'],
-  'reset-offsets': ['group', 'topic', 'to', 'offset', 'partition'],
+  'dlq list': ['topic', 'group', 'consumer', 'since', 'until', 'limit'],
+  'dlq replay': ['topic', 'group', 'consumer', 'since', 'until', 'all'],
+  'dlq purge': ['topic', 'group', 'consumer', 'since', 'until', 'all'],
+  'reset-offsets': ['group', 'consumer', 'topic', 'to', 'offset', 'partition'],
   'topics list': [],
 };
 
@@ -271,6 +293,7 @@ function command(name: string, args: string[], v: Values, now: number): Command 
         name: 'dlq-list',
         topic: required('--topic', v.topic),
         group: required('--group', v.group),
+        consumer: v.consumer ?? '',
         sinceMs: v.since === undefined ? 0 : time('--since', v.since, now),
         untilMs: v.until === undefined ? 0 : time('--until', v.until, now),
         limit: v.limit === undefined ? 100 : ints('--limit', [v.limit], 1)[0],
@@ -287,6 +310,7 @@ function command(name: string, args: string[], v: Values, now: number): Command 
         name: name === 'dlq replay' ? 'dlq-replay' : 'dlq-purge',
         topic: required('--topic', v.topic),
         group: required('--group', v.group),
+        consumer: v.consumer ?? '',
         selection: { ids, sinceMs, untilMs },
       };
     }
@@ -308,6 +332,7 @@ function command(name: string, args: string[], v: Values, now: number): Command 
       return {
         name,
         group: required('--group', v.group),
+        consumer: v.consumer ?? '',
         topic: required('--topic', v.topic),
         target,
         partitions: ints('--partition', v.partition ?? [], 0),

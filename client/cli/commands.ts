@@ -7,6 +7,7 @@ import { UsageError } from './args';
 import { EXIT } from './exit-codes';
 import {
   DEAD_LETTER_COLUMNS,
+  BROADCAST_LAG_COLUMNS,
   LAG_COLUMNS,
   RESET_COLUMNS,
   SEND_COLUMNS,
@@ -73,7 +74,7 @@ export async function runCommand(global: Global, command: Command, io: Io): Prom
       }
       case 'lag': {
         const lag = await admin.lag(command.group, command.topic);
-        print(lag, LAG_COLUMNS);
+        print(lag, lag.some((p) => p.consumer !== '') ? BROADCAST_LAG_COLUMNS : LAG_COLUMNS);
         if (global.output === 'table') io.err(`total lag: ${lag.reduce((n, p) => n + p.lag, 0)}\n`);
         return EXIT.OK;
       }
@@ -88,7 +89,12 @@ export async function runCommand(global: Global, command: Command, io: Io): Prom
       }
       case 'dlq-replay':
       case 'dlq-purge': {
-        const query = { topic: command.topic, group: command.group, ...command.selection };
+        const query = {
+          topic: command.topic,
+          group: command.group,
+          consumer: command.consumer,
+          ...command.selection,
+        };
         const n =
           command.name === 'dlq-replay'
             ? await admin.replayDeadLetters(query)
@@ -100,7 +106,13 @@ export async function runCommand(global: Global, command: Command, io: Io): Prom
       }
       case 'reset-offsets':
         print(
-          await admin.resetOffsets(command.group, command.topic, command.target, command.partitions),
+          await admin.resetOffsets(
+            command.group,
+            command.topic,
+            command.target,
+            command.partitions,
+            command.consumer,
+          ),
           RESET_COLUMNS,
         );
         return EXIT.OK;

@@ -110,6 +110,12 @@ export const LAG_COLUMNS: Column<PartitionLag>[] = [
   { header: 'IN-FLIGHT', value: (p) => String(p.inFlight) },
 ];
 
+/** A broadcast group's lag: a row per consumer and partition. */
+export const BROADCAST_LAG_COLUMNS: Column<PartitionLag>[] = [
+  { header: 'CONSUMER', value: (p) => p.consumer },
+  ...LAG_COLUMNS,
+];
+
 export function traceRecord(e: TraceEvent): object {
   return { ...e, at: isoTime(e.atMs) };
 }

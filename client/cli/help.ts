@@ -11,11 +11,13 @@ Commands:
       --max N  --follow  --idle 3s  --no-ack  --partition N (without --meta)
   trace <message-id>             the life of a message (topic/partition/offset)
   trace --ref-key R --topic T    the life of every message with a ref key  [--limit N]
-  lag --group G --topic T        the group's lag per partition
+  lag --group G --topic T        the group's lag per partition (and consumer, in a broadcast group)
   dlq list --topic T --group G   dead letters, newest first  [--since T --until T --limit N]
   dlq replay --topic T --group G [id...] [--since T --until T | --all]   retry dead letters
   dlq purge --topic T --group G [id...] [--since T --until T | --all]    delete dead letters
   reset-offsets --group G --topic T --to earliest|latest|<time> | --offset N  [--partition N]
+  (a broadcast group's consumers each have their own offsets and dead letters: add --consumer C
+  to reset-offsets and dlq)
   topics list                    the namespace's topics
 
 Global flags:

@@ -16,18 +16,20 @@ import { patchStatus } from '../kube/client';
 import { isTrue, setCondition } from '../reconcile/conditions';
 import type { ConditionInput } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
+import { subscriptionKey } from '../../storage/index';
 import type { MessageStore } from '../../storage/index';
 import { groupInfoOf } from '../meta/from-crds';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
+import { alertOf, broadcastLag, offsetRetentionSeconds, readLag } from './group-lag';
+import type { BroadcastConsumers, Lag } from './group-lag';
 
 /** The status fields this controller writes; null removes a field (merge patch). */
 type OwnStatus = Pick<
   ConsumerGroupStatus,
   'observedGeneration' | 'lag' | 'totalLag' | 'conditions' | 'consumers' | 'activeConsumers'
-> & { consumersBelowMinimumSince: string | null };
-type Lag = NonNullable<ConsumerGroupStatus['lag']>;
+> & { consumersBelowMinimumSince: string | null; broadcastConsumers: BroadcastConsumers | null };
 
 export async function reconcileConsumerGroup(
   ctx: ControllerContext,
@@ -47,7 +49,9 @@ export async function reconcileConsumerGroup(
     conditions = setCondition(conditions, c, generation, new Date());
   };
   let lag: Lag | undefined = old.lag;
+  let broadcast: BroadcastConsumers | undefined = old.broadcastConsumers;
   let requeueMs = ctx.options.lagIntervalMs;
+  const { consumers } = ctx.meta.groupCheckpoint(namespace, name, Date.now());
   const info = groupInfoOf(group);
   const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
@@ -79,11 +83,40 @@ export async function reconcileConsumerGroup(
         `registered; starts from ${group.spec.startFrom}`,
       );
     }
-    lag = await readLag(messages, name, group.spec.topic, partitions, Date.now());
     const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
+    if (group.spec.mode === 'broadcast') {
+      const live = consumers.map((c) => c.id);
+      const b = await broadcastLag(
+        { messages, retries: storage.retries },
+        group,
+        partitions,
+        live,
+        Date.now(),
+      );
+      lag = b.lag;
+      broadcast = b.consumers;
+      if (b.nextRemovalMs !== undefined) requeueMs = Math.min(requeueMs, b.nextRemovalMs + 1);
+      for (const id of b.removed) {
+        await ctx.events.record(
+          group,
+          'Normal',
+          'ConsumerOffsetsRemoved',
+          `consumer ${id} was gone for ${offsetRetentionSeconds(group)}s: its offsets, retries and dead letters are deleted`,
+        );
+      }
+      for (const c of b.consumers)
+        await storage.retries.expireDeadLetters(
+          group.spec.topic,
+          subscriptionKey(name, c.id),
+          Date.now() - retentionMs,
+        );
+    } else {
+      lag = await readLag(messages, name, group.spec.topic, partitions, Date.now());
+      broadcast = undefined;
+    }
     await storage.retries.expireDeadLetters(group.spec.topic, name, Date.now() - retentionMs);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
-    const alert = alertOf(group, lag);
+    const alert = alertOf(group, lag, broadcast);
     const wasAlerting = isTrue(conditions, 'LagAlert');
     set(
       alert
@@ -99,7 +132,6 @@ export async function reconcileConsumerGroup(
   }
 
   const now = Date.now();
-  const { consumers } = ctx.meta.groupCheckpoint(namespace, name, now);
   const backlog = lag?.reduce((sum, l) => sum + l.messages, 0) ?? 0;
   const presence = presenceOf(
     group.spec.alerts,
@@ -135,6 +167,7 @@ export async function reconcileConsumerGroup(
     consumers,
     activeConsumers: consumers.length,
     consumersBelowMinimumSince: belowSince ?? null,
+    broadcastConsumers: broadcast ?? null,
   };
   const oldOwn: OwnStatus = {
     observedGeneration: old.observedGeneration,
@@ -144,6 +177,7 @@ export async function reconcileConsumerGroup(
     consumers: old.consumers,
     activeConsumers: old.activeConsumers,
     consumersBelowMinimumSince: old.consumersBelowMinimumSince ?? null,
+    broadcastConsumers: old.broadcastConsumers ?? null,
   };
   if (!sameJson(status, oldOwn))
     await patchStatus(ctx.custom, ConsumerGroupResource, namespace, name, status);
@@ -246,7 +280,8 @@ export function tagFilterProblem(tagFilter: string): string | undefined {
 
 /** Records where a new group starts: with startFrom latest, at each partition's current end. */
 async function register(messages: MessageStore, group: ConsumerGroup, partitions: number): Promise<void> {
-  if (group.spec.startFrom !== 'latest') return;
+  // A broadcast consumer starts by startFrom when it first reads (the broker stores that).
+  if (group.spec.startFrom !== 'latest' || group.spec.mode === 'broadcast') return;
   const groupName = group.metadata?.name ?? '';
   for (let partition = 0; partition < partitions; partition++) {
     const ref = { topic: group.spec.topic, partition };
@@ -254,47 +289,4 @@ async function register(messages: MessageStore, group: ConsumerGroup, partitions
     const last = await messages.lastOffset(ref);
     if (last > 0) await messages.commitOffset(groupName, ref, last);
   }
-}
-
-async function readLag(
-  messages: MessageStore,
-  group: string,
-  topic: string,
-  partitions: number,
-  now: number,
-): Promise<Lag> {
-  const lag: Lag = [];
-  for (let partition = 0; partition < partitions; partition++) {
-    const ref = { topic, partition };
-    const [last, committed] = await Promise.all([
-      messages.lastOffset(ref),
-      messages.committedOffset(group, ref),
-    ]);
-    const behind = Math.max(0, last - committed);
-    const oldest = behind > 0 ? (await messages.read(ref, committed, 1))[0] : undefined;
-    lag.push({
-      partition,
-      messages: behind,
-      ...(oldest ? { oldestAgeSeconds: Math.max(0, Math.floor((now - oldest.publishedAt) / 1000)) } : {}),
-    });
-  }
-  return lag;
-}
-
-/** The alert a group's lag raises, if any. Pure. */
-export function alertOf(group: ConsumerGroup, lag: Lag): { reason: string; message: string } | undefined {
-  const alerts = group.spec.alerts;
-  if (!alerts) return undefined;
-  const total = lag.reduce((sum, l) => sum + l.messages, 0);
-  if (alerts.maxLagMessages !== undefined && total > alerts.maxLagMessages) {
-    return { reason: 'LagTooHigh', message: `lag ${total} messages exceeds ${alerts.maxLagMessages}` };
-  }
-  const oldest = Math.max(0, ...lag.map((l) => l.oldestAgeSeconds ?? 0));
-  if (alerts.maxAgeSeconds !== undefined && oldest > alerts.maxAgeSeconds) {
-    return {
-      reason: 'MessagesTooOld',
-      message: `oldest unconsumed message is ${oldest}s old, over ${alerts.maxAgeSeconds}s`,
-    };
-  }
-  return undefined;
 }

@@ -43,6 +43,7 @@ export function groupPolicyOf(spec: ConsumerGroupSpec): Required<GroupPolicy__In
     ordered: spec.ordering === 'ordered',
     ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
     maxInFlight: spec.maxInFlight,
+    startFrom: spec.startFrom,
   };
 }
 

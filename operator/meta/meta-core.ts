@@ -9,6 +9,7 @@
 // - A unit (topic or group) is marked dirty exactly when a partition's holder changes, or a
 //   group's membership does; only dirty units are checkpointed.
 import { HeraldError } from '../../common/errors';
+import { consumerIdProblem } from '../../common/names';
 import { assign, limitMoves, loads } from '../assignment/assign';
 import type { Member } from '../assignment/assign';
 import { BROKER_LEASE, checkDurations, CONSUMER_LEASE, renewIntervalMs } from '../../common/lease-math';
@@ -661,6 +662,13 @@ export class MetaCore {
     const info = this.groups.get(gk);
     if (info === undefined)
       throw new HeraldError('GROUP_NOT_FOUND', `consumer group ${gk} is not declared`, { group });
+    const problem = info.mode === 'broadcast' ? consumerIdProblem(consumerId) : undefined;
+    if (problem)
+      throw new HeraldError(
+        'INVALID_NAME',
+        `consumer_id ${JSON.stringify(consumerId)} ${problem} (it keys the consumer's offsets in broadcast group ${group})`,
+        { field: 'consumer_id', group },
+      );
     const topic = this.topics.get(key(namespace, info.topic));
     const d = this.topicDurations(info);
     const members = this.consumers.get(gk) ?? new Map<string, Alive<{ zone: string }>>();

@@ -25,7 +25,7 @@ export interface TopicProvisioner {
 export interface TopicStorage extends TopicProvisioner {
   readonly messages: MessageStore;
   /** Dead letters, for their retention (ConsumerGroup spec.deadLetter.retentionHours). */
-  readonly retries: Pick<RetryStore, 'expireDeadLetters'>;
+  readonly retries: Pick<RetryStore, 'expireDeadLetters' | 'dropResends' | 'purgeDeadLetters'>;
 }
 
 export async function openMysqlTopicStorage(url: string, logger: Logger): Promise<TopicStorage> {

@@ -20,6 +20,7 @@ import { DEFAULTS } from '../../common/broker-options';
 import type { KafkaOptions } from '../../common/broker-options';
 import type { Logger } from '../../common/logger';
 import type { StorageCapabilities } from '../capabilities';
+import { broadcastConsumerOf } from '../subscription';
 import type {
   AppendBatch,
   AppendOutcome,
@@ -475,9 +476,47 @@ class KafkaMessageStore implements KafkaStore {
   // --- committed offsets: the group's own Kafka offsets ---------------------------------
 
   async committedOffset(group: string, ref: PartitionRef): Promise<number> {
-    const [offset] = await this.fetchCommitted(group, [ref]);
-    this.committed.set(offsetKey(group, ref), { offset, at: Date.now() });
+    return (await this.findCommittedOffset(group, ref)) ?? 0;
+  }
+
+  async findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined> {
+    const [offset] = await this.fetchStored(group, [ref]);
+    this.committed.set(offsetKey(group, ref), { offset: offset ?? NONE, at: Date.now() });
     return offset;
+  }
+
+  /** Each broadcast consumer's key is a Kafka group of its own: those with offsets on the topic. */
+  async broadcastConsumers(group: string, topic: string): Promise<string[]> {
+    const admin = await this.adminClient();
+    try {
+      const { groups } = await admin.listGroups();
+      const found: string[] = [];
+      for (const g of groups) {
+        const consumer = broadcastConsumerOf(group, g.groupId);
+        if (consumer === undefined) continue;
+        const [offsets] = await admin.fetchOffsets({ groupId: g.groupId, topics: [topic] });
+        if (offsets?.partitions.some((p) => Number(p.offset) >= 0)) found.push(consumer);
+      }
+      return found;
+    } catch (err) {
+      throw toHeraldError(err, `list the broadcast consumers of ${group}`);
+    }
+  }
+
+  /** Deletes the key's Kafka group (a broadcast consumer's reads one topic only). */
+  async dropOffsets(group: string, topic: string): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      await admin.deleteGroups([group]);
+    } catch (err) {
+      const failures = (err as { groups?: { errorCode?: number; error?: { type?: string } }[] }).groups;
+      const onlyMissing =
+        failures !== undefined &&
+        failures.every((f) => !f.errorCode || f.error?.type === 'GROUP_ID_NOT_FOUND');
+      if (!onlyMissing) throw toHeraldError(err, `delete Kafka group ${group}`);
+    }
+    for (const key of [...this.committed.keys()])
+      if (key.startsWith(`${group}\u0000${topic}\u0000`)) this.committed.delete(key);
   }
 
   async commitOffsets(commits: OffsetCommit[]): Promise<void> {
@@ -487,11 +526,13 @@ class KafkaMessageStore implements KafkaStore {
       [...byGroup].map(async ([group, list]) => {
         const unknown = list.filter((c) => !this.committed.has(offsetKey(group, c.ref)));
         if (unknown.length > 0) {
-          const known = await this.fetchCommitted(
+          const known = await this.fetchStored(
             group,
             unknown.map((c) => c.ref),
           );
-          unknown.forEach((c, i) => this.committed.set(offsetKey(group, c.ref), { offset: known[i], at: 0 }));
+          unknown.forEach((c, i) =>
+            this.committed.set(offsetKey(group, c.ref), { offset: known[i] ?? NONE, at: 0 }),
+          );
         }
         const forward = list.filter((c) => c.offset > this.committed.get(offsetKey(group, c.ref))!.offset);
         await this.writeCommitted(group, forward);
@@ -531,7 +572,8 @@ class KafkaMessageStore implements KafkaStore {
     for (const c of commits) this.committed.set(offsetKey(group, c.ref), { offset: c.offset, at });
   }
 
-  private async fetchCommitted(group: string, refs: PartitionRef[]): Promise<number[]> {
+  /** The group's Kafka offsets of the partitions; undefined where it has none. */
+  private async fetchStored(group: string, refs: PartitionRef[]): Promise<(number | undefined)[]> {
     const topics = [...new Set(refs.map((r) => r.topic))];
     const res = await this.onCoordinator(group, 'read offsets from Kafka', (broker) =>
       broker.offsetFetch({
@@ -546,7 +588,7 @@ class KafkaMessageStore implements KafkaStore {
       const offset = res.responses
         .find((t) => t.topic === r.topic)
         ?.partitions.find((p) => p.partition === r.partition)?.offset;
-      return offset === undefined || Number(offset) < 0 ? 0 : Number(offset);
+      return offset === undefined || Number(offset) < 0 ? undefined : Number(offset);
     });
   }
 
@@ -592,8 +634,10 @@ class KafkaMessageStore implements KafkaStore {
         const [group, topic, partition] = key.split('\u0000');
         const ref = { topic, partition: Number(partition) };
         // Only when nobody moved it meanwhile (another owner): never write an older offset back.
-        const [now] = await this.fetchCommitted(group, [ref]);
-        if (now === v.offset) await this.writeCommitted(group, [{ group, ref, offset: v.offset }]);
+        // Nor one deleted meanwhile (a broadcast consumer's group, after it left).
+        const [now] = await this.fetchStored(group, [ref]);
+        if (now === undefined) this.committed.delete(key);
+        else if (now === v.offset) await this.writeCommitted(group, [{ group, ref, offset: v.offset }]);
         else this.committed.set(key, { offset: now, at: 0 });
       }
     } catch (err) {
@@ -644,6 +688,9 @@ class KafkaMessageStore implements KafkaStore {
     ]);
   }
 }
+
+/** In the committed cache: the group has no Kafka offset there, so a commit of 0 is forward. */
+const NONE = -1;
 
 function offsetKey(group: string, ref: PartitionRef): string {
   return `${group}\u0000${ref.topic}\u0000${ref.partition}`;

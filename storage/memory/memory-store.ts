@@ -14,6 +14,7 @@ import type { StorageCapabilities } from '../capabilities';
 import type { DelayStore, DelayedMessage } from '../delay-store';
 import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
 import { droppable, planSplit } from '../segments';
+import { broadcastConsumerOf } from '../subscription';
 import type { Segment } from '../segments';
 import type {
   AppendBatch,
@@ -213,6 +214,29 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     });
   }
 
+  findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined> {
+    return this.run(() => this.offsets.get(offsetKey(group, ref)));
+  }
+
+  broadcastConsumers(group: string, topic: string): Promise<string[]> {
+    return this.run(() => {
+      const found = new Set<string>();
+      for (const key of this.offsets.keys()) {
+        const [g, t] = key.split('\u0000');
+        const consumer = t === topic ? broadcastConsumerOf(group, g) : undefined;
+        if (consumer !== undefined) found.add(consumer);
+      }
+      return [...found];
+    });
+  }
+
+  dropOffsets(group: string, topic: string): Promise<void> {
+    return this.run(() => {
+      for (const key of [...this.offsets.keys()])
+        if (key.startsWith(`${group}\u0000${topic}\u0000`)) this.offsets.delete(key);
+    });
+  }
+
   commitOffsets(commits: OffsetCommit[]): Promise<void> {
     return this.run(() => {
       for (const c of commits) {
@@ -357,6 +381,13 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     return this.run(() => {
       const s = this.schedule(group, ref);
       for (const o of offsets) s.delete(o);
+    });
+  }
+
+  dropResends(group: string, topic: string): Promise<void> {
+    return this.run(() => {
+      for (const key of [...this.resends.keys()])
+        if (key.startsWith(`${group}\u0000${topic}\u0000`)) this.resends.delete(key);
     });
   }
 

@@ -15,6 +15,7 @@ import type {
   SegmentRetention,
   StoredMessage,
 } from '../storage';
+import { broadcastConsumerOf, broadcastPrefix } from '../subscription';
 import { firstAtOrAfter } from '../time-search';
 import { bounds, classifyMysqlError } from './connection';
 import type { MysqlConnection } from './connection';
@@ -191,12 +192,29 @@ export class MysqlMessageStore implements MessageStore {
   }
 
   async committedOffset(group: string, ref: PartitionRef): Promise<number> {
+    return (await this.findCommittedOffset(group, ref)) ?? 0;
+  }
+
+  async findCommittedOffset(group: string, ref: PartitionRef): Promise<number | undefined> {
     const rows = await this.db.run('read committed offset', SQL.committedOffset, [
       group,
       ref.topic,
       ref.partition,
     ]);
-    return Number(rows[0]?.committed_offset ?? 0);
+    return rows[0] === undefined ? undefined : Number(rows[0].committed_offset);
+  }
+
+  async broadcastConsumers(group: string, topic: string): Promise<string[]> {
+    const rows = await this.db.run<({ group_name: string } & RowDataPacket)[]>(
+      'list broadcast consumers',
+      SQL.subscriptionsWithPrefix,
+      [topic, `${broadcastPrefix(group)}%`],
+    );
+    return rows.flatMap((r) => broadcastConsumerOf(group, r.group_name) ?? []);
+  }
+
+  async dropOffsets(group: string, topic: string): Promise<void> {
+    await this.db.run('drop offsets', SQL.dropOffsets, [group, topic]);
   }
 
   commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {

@@ -73,6 +73,8 @@ export const RETRY_SQL = {
   /** Params: [group, topic, partition, after]. Rows: { next } (NULL when none). */
   nextResendAt: `SELECT MIN(schedule_at) AS next FROM resends
       WHERE group_name = ? AND topic = ? AND partition_id = ? AND schedule_at > ?`,
+  /** One key's whole schedule on a topic. Params: [group, topic]. */
+  dropResends: `DELETE FROM resends WHERE group_name = ? AND topic = ?`,
   /** Params: [group, topic, partition, offsets[]]. */
   deleteResends: `DELETE FROM resends
       WHERE group_name = ? AND topic = ? AND partition_id = ? AND msg_offset IN (?)`,

@@ -59,6 +59,10 @@ export class MysqlRetryStore implements RetryStore {
     await this.db.run('delete resends', RETRY_SQL.deleteResends, [group, ref.topic, ref.partition, offsets]);
   }
 
+  async dropResends(group: string, topic: string): Promise<void> {
+    await this.db.run('drop resends', RETRY_SQL.dropResends, [group, topic]);
+  }
+
   async deadLetter(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
     const deadAt = Date.now();

@@ -19,6 +19,7 @@ import { nameProblem } from '../../common/names';
 import { TRACE_MIGRATION } from './trace-sql';
 import { RETRY_MIGRATION } from './retry-sql';
 
+import { MAX_SUBSCRIPTION_KEY_LENGTH } from '../subscription';
 import type { Migration } from './migration';
 
 export const MIGRATIONS: Migration[] = [
@@ -38,6 +39,15 @@ export const MIGRATIONS: Migration[] = [
   },
   RETRY_MIGRATION,
   TRACE_MIGRATION,
+  {
+    version: 4,
+    name: "subscription keys: room for a broadcast consumer's <group>.<consumer id>",
+    statements: [
+      `ALTER TABLE consumer_offsets MODIFY group_name VARCHAR(${MAX_SUBSCRIPTION_KEY_LENGTH}) NOT NULL`,
+      `ALTER TABLE resends MODIFY group_name VARCHAR(${MAX_SUBSCRIPTION_KEY_LENGTH}) NOT NULL`,
+      `ALTER TABLE dead_letters MODIFY group_name VARCHAR(${MAX_SUBSCRIPTION_KEY_LENGTH}) NOT NULL`,
+    ],
+  },
 ];
 
 export const SQL = {
@@ -121,6 +131,13 @@ export const SQL = {
   /** Params: [group, topic, partition]. Rows: { committed_offset }. */
   committedOffset: `SELECT committed_offset FROM consumer_offsets
       WHERE group_name = ? AND topic = ? AND partition_id = ?`,
+  /**
+   * The keys with committed offsets on a topic that start with a prefix (a broadcast group's
+   * `<group>.`; group names hold no LIKE wildcards). Params: [topic, prefix + '%']. Rows: { group_name }.
+   */
+  subscriptionsWithPrefix: `SELECT DISTINCT group_name FROM consumer_offsets WHERE topic = ? AND group_name LIKE ?`,
+  /** Forgets one key's committed offsets on a topic. Params: [group, topic]. */
+  dropOffsets: `DELETE FROM consumer_offsets WHERE group_name = ? AND topic = ?`,
   /**
    * Moves committed offsets forward only, many in one statement. Params: [rows], rows being
    * [group, topic, partition, offset][] (expanded by query()).

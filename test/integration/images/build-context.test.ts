@@ -131,6 +131,8 @@ test("the operator target's CMD answers health on its meta-server", async () => 
       uniqueName('image-none'),
       '--meta-listen',
       '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
     ],
     'pipe',
     'ignore',

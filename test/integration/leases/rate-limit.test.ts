@@ -84,14 +84,14 @@ function rate(acked: { at: number }[], from: number, to: number): number {
   return (acked.filter((a) => a.at >= from && a.at < to).length * 1000) / (to - from);
 }
 
-// The raised limit. The must-show raises to 3,000 msg/s; with the whole suite on two
-// cores the test's eight producers could not push 2,700 (the limiter hardly refused anything),
-// so the test raises to 2,000, which they can exceed; docs/governance.md has the 3,000 runs.
-const RAISED = 2000;
+// The raised limit, the must-show: 3,000 msg/s. On a loaded machine the test's eight
+// producers may not push that much; the test then fails (it measures the producers, not the
+// limiter) and docs/governance.md records the runs.
+const RAISED = 3000;
 
 const waitMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('1,000 msg/s over 3 brokers and 8 producers holds within 10 %, and follows a raise to 2,000 within 5 s', async () => {
+test('1,000 msg/s over 3 brokers and 8 producers holds within 10 %, and follows a raise to 3,000 within 5 s', async () => {
   cluster = await startLeaseCluster({
     prefix: 'ratelimit',
     brokers: 3,

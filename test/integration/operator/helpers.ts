@@ -163,6 +163,8 @@ export async function topicTables(mysqlUrl: string, topic: string): Promise<stri
 export interface OperatorProcess {
   child: ChildProcess;
   metaAddress: string;
+  /** host:port of the operator's /metrics. */
+  metricsAddress: string;
   identity: string;
   exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -186,6 +188,8 @@ export async function spawnOperator(namespace: string, extraArgs: string[] = [])
       namespace,
       '--meta-listen',
       '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
       ...extraArgs,
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -193,12 +197,17 @@ export async function spawnOperator(namespace: string, extraArgs: string[] = [])
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const started = await new Promise<{ metaAddress: string; identity: string }>((resolve, reject) => {
+  type Started = { metaAddress: string; metricsAddress: string; identity: string };
+  const started = await new Promise<Started>((resolve, reject) => {
     lines.on('line', (line) => {
       try {
-        const parsed = JSON.parse(line) as { event?: string; metaAddress?: string; identity?: string };
-        if (parsed.event === 'started' && parsed.metaAddress && parsed.identity) {
-          resolve({ metaAddress: parsed.metaAddress, identity: parsed.identity });
+        const parsed = JSON.parse(line) as { event?: string } & Partial<Started>;
+        if (parsed.event === 'started' && parsed.metaAddress && parsed.metricsAddress && parsed.identity) {
+          resolve({
+            metaAddress: parsed.metaAddress,
+            metricsAddress: parsed.metricsAddress,
+            identity: parsed.identity,
+          });
         }
       } catch {
         // not ours

@@ -89,6 +89,7 @@ function fixture(policy: GroupPolicyInput, options: { priority?: boolean; cached
   };
   const cursor = new GroupCursor(
     'g',
+    'g',
     log,
     ctx,
     cursorOptions,

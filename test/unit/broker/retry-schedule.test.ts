@@ -52,6 +52,7 @@ describe('retry schedule', () => {
       ordered: false,
       ackTimeoutMs: 0,
       maxInFlight: 0,
+      startFrom: '',
     };
     expect(policyFromProto({ ...base, retryDelaysSeconds: [1, 2] }).retry.delays).toEqual({
       kind: 'delays',

@@ -217,7 +217,9 @@ test('topics list and lag', async () => {
   );
   expect(asked('ListTopics')).toEqual([{ namespace: 'shop' }]);
   const lag = await herald('lag --group billing --topic orders -o json');
-  expect(lag.out).toBe('{"partition":0,"endOffset":10,"committedOffset":7,"lag":3,"inFlight":1}\n');
+  expect(lag.out).toBe(
+    '{"partition":0,"endOffset":10,"committedOffset":7,"lag":3,"inFlight":1,"consumer":""}\n',
+  );
   // Both partitions live on one broker: GetLag is asked once.
   expect(asked('GetLag')).toEqual([{ group: 'billing', topic: 'orders' }]);
 });

@@ -139,14 +139,16 @@ test('lag, dlq, reset-offsets, topics', () => {
     name: 'dlq-list',
     topic: 't',
     group: 'g',
+    consumer: '',
     sinceMs: NOW - 3_600_000,
     untilMs: 0,
     limit: 100,
   });
-  expect(parse('dlq replay 4 7 --topic t --group g').command).toEqual({
+  expect(parse('dlq replay 4 7 --topic t --group g --consumer pod-0').command).toEqual({
     name: 'dlq-replay',
     topic: 't',
     group: 'g',
+    consumer: 'pod-0',
     selection: { ids: [4, 7], sinceMs: 0, untilMs: 0 },
   });
   expect(parse('dlq purge --topic t --group g --all').command).toMatchObject({ name: 'dlq-purge' });
@@ -167,6 +169,10 @@ test('lag, dlq, reset-offsets, topics', () => {
   expect(parse('reset-offsets -g g -t t --offset 0 --partition 1').command).toMatchObject({
     target: { offset: 0 },
     partitions: [1],
+    consumer: '',
+  });
+  expect(parse('reset-offsets -g g -t t --offset 0 --consumer pod-1').command).toMatchObject({
+    consumer: 'pod-1',
   });
   expect(usage('reset-offsets -g g -t t')).toMatch(/exactly one of/);
   expect(usage('reset-offsets -g g -t t --to yesterday')).toMatch(/--to must be an ISO 8601 time/);

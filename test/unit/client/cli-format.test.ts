@@ -34,8 +34,8 @@ const delivery = (over: Partial<Delivery> = {}): Delivery => ({
 test('tables pad every column but the last to its widest cell', () => {
   const out = table(
     [
-      { partition: 0, endOffset: 120, committedOffset: 100, lag: 20, inFlight: 3 },
-      { partition: 1, endOffset: 5, committedOffset: 5, lag: 0, inFlight: 0 },
+      { partition: 0, endOffset: 120, committedOffset: 100, lag: 20, inFlight: 3, consumer: '' },
+      { partition: 1, endOffset: 5, committedOffset: 5, lag: 0, inFlight: 0, consumer: '' },
     ],
     LAG_COLUMNS,
   );

@@ -15,6 +15,7 @@ import {
 import { POLICY_DEFAULTS } from '../../../common/group-policy';
 import { leaderElectionTiming } from '../../../operator/kube/leader-election';
 import { POOL_SECURITY_DEFAULTS } from '../../../operator/controllers/broker-pool-objects';
+import { DEFAULT_OFFSET_RETENTION_SECONDS } from '../../../operator/controllers/group-lag';
 
 interface Schema {
   type?: string;
@@ -88,6 +89,13 @@ const pairs: [keyof typeof crds, string, 'default' | 'minimum' | 'maximum', unkn
     'POLICY_DEFAULTS.ackTimeoutMs / 1000',
   ],
   ['consumergroups', 'maxInFlight', 'default', POLICY_DEFAULTS.maxInFlight, 'POLICY_DEFAULTS.maxInFlight'],
+  [
+    'consumergroups',
+    'broadcast.offsetRetentionSeconds',
+    'default',
+    DEFAULT_OFFSET_RETENTION_SECONDS,
+    'DEFAULT_OFFSET_RETENTION_SECONDS',
+  ],
   [
     'brokerpools',
     'leases.safetyMarginSeconds',

@@ -67,6 +67,7 @@ function sampleGroup(): ConsumerGroup {
       deadLetter: { enabled: false, retentionHours: 24 },
       ackTimeoutSeconds: 7,
       maxInFlight: 50,
+      broadcast: { offsetRetentionSeconds: 86400 },
     },
     status: {
       assignment: [{ partition: 2, consumer: 'c1', epoch: 4 }],
@@ -172,6 +173,7 @@ describe('ConsumerGroup -> GroupInfo', () => {
         ordered: true,
         ackTimeoutMs: 7000,
         maxInFlight: 50,
+        startFrom: 'earliest',
       },
     });
     const base = groupPolicyOf(sampleGroup().spec);
@@ -194,6 +196,7 @@ describe('ConsumerGroup -> GroupInfo', () => {
         ['spec.ordering', (g) => (g.spec.ordering = 'concurrent'), { ordered: false }],
         ['spec.ackTimeoutSeconds', (g) => (g.spec.ackTimeoutSeconds = 2), { ackTimeoutMs: 2000 }],
         ['spec.maxInFlight', (g) => (g.spec.maxInFlight = 1), { maxInFlight: 1 }],
+        ['spec.startFrom', (g) => (g.spec.startFrom = 'latest'), { startFrom: 'latest' }],
       ],
       [],
     );

@@ -5,7 +5,7 @@ import {
   brokerRbacObjects,
   desiredReplicas,
 } from '../../../operator/controllers/broker-pool-objects';
-import { alertOf } from '../../../operator/controllers/consumer-group';
+import { alertOf } from '../../../operator/controllers/group-lag';
 import type { BrokerPool, ConsumerGroup } from '../../../operator/gen/crds';
 import { samplePool } from '../fixtures';
 
@@ -179,6 +179,7 @@ test('alerts: maximum lag first, then maximum age', () => {
       deadLetter: { enabled: true, retentionHours: 336 },
       ackTimeoutSeconds: 30,
       maxInFlight: 1000,
+      broadcast: { offsetRetentionSeconds: 86400 },
       alerts: alerts && { offlineSeconds: 60, ...alerts },
     },
   });

@@ -1,9 +1,9 @@
-// The Prometheus endpoint: GET /metrics on its own HTTP listener (127.0.0.1 by default), and
-// GET /readyz (200 while the broker serves, 503 otherwise) for kubelet's readiness probe, which
-// cannot speak gRPC over TLS.
+// The Prometheus endpoint of the broker and the operator: GET /metrics on its own HTTP listener
+// (127.0.0.1 by default), and, when given a readiness check, GET /readyz (200 while it serves,
+// 503 otherwise) for kubelet's readiness probe, which cannot speak gRPC over TLS.
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../common/logger';
-import { startHttpServer } from '../../common/http/server';
+import type { Logger } from './logger';
+import { startHttpServer } from './http/server';
 
 export interface MetricsServer {
   /** host:port actually bound. */
@@ -15,12 +15,12 @@ export async function startMetricsServer(
   listen: string,
   registry: Registry,
   logger: Logger,
-  ready: () => boolean,
+  ready?: () => boolean,
 ): Promise<MetricsServer> {
   const server = await startHttpServer({
     listen,
     handler: (req, res) => {
-      if (req.method === 'GET' && req.url === '/readyz') {
+      if (ready && req.method === 'GET' && req.url === '/readyz') {
         const ok = ready();
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not serving\n');
         return;
