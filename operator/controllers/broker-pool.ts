@@ -3,7 +3,7 @@
 // when they differ from what exists, so a steady state makes no writes.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { BrokerPoolStatus } from '../gen/crds';
-import { poolDurationsOf } from '../meta/from-crds';
+import { poolInfoOf } from '../meta/from-crds';
 import { BrokerPoolResource } from '../gen/crds';
 import { apply, patchStatus } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
@@ -33,7 +33,7 @@ export async function reconcileBrokerPool(
     return undefined;
   }
   if (isPaused(pool) || pool.metadata?.deletionTimestamp) return undefined;
-  ctx.meta.setPool(namespace, name, poolDurationsOf(pool));
+  ctx.meta.setPool(namespace, name, poolInfoOf(pool));
 
   const totalPartitions = poolPartitions(ctx, namespace, name);
   for (const desired of brokerPoolObjects(pool, { metaAddress: ctx.options.metaAddress, totalPartitions })) {
