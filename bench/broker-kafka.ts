@@ -18,12 +18,15 @@
 //   BENCH_BACKLOG       messages in the drained backlog (default 1000000)
 //   BENCH_RATE          messages per second of the latency phases (default 1000)
 //   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
+//   BENCH_PHASES        which phases run (default publish,drain,latency)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
+import type { ServiceError } from '@grpc/grpc-js';
+import { readErrorInfo } from '../common/errors';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
 
@@ -33,6 +36,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'publish,drain,latency').split(','));
 const PARTITIONS = 16;
 const PRODUCERS = 16;
 const BATCH = 100;
@@ -48,6 +52,9 @@ interface Row {
 interface Latency {
   phase: string;
   sent: number;
+  /** Publishes that failed (Herald: the reasons are in `errors`). */
+  failed: number;
+  errors?: Record<string, number>;
   received: number;
   p50: number;
   p99: number;
@@ -76,12 +83,19 @@ function percentile(sorted: number[], p: number): number {
     : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function latencyOf(phase: string, sent: number, samples: number[]): Latency {
+function latencyOf(
+  phase: string,
+  sent: number,
+  samples: number[],
+  errors: Map<string, number> = new Map(),
+): Latency {
   const sorted = samples.sort((a, b) => a - b);
   const ms = (v: number) => +v.toFixed(2);
   return {
     phase,
     sent,
+    failed: [...errors.values()].reduce((a, b) => a + b, 0),
+    errors: Object.fromEntries(errors),
     received: sorted.length,
     p50: ms(percentile(sorted, 50)),
     p99: ms(percentile(sorted, 99)),
@@ -332,14 +346,18 @@ async function latencyHerald(topic: string, database: string): Promise<Latency> 
   try {
     // Let the subscriptions reach the broker before measuring.
     await new Promise((r) => setTimeout(r, 1000));
-    let failed = 0;
+    const errors = new Map<string, number>();
     const sent = await atRate((i) => {
       h.call
         .publish({ topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] })
-        .catch(() => failed++);
+        .catch((err: ServiceError) => {
+          const reason = readErrorInfo(err)?.reason ?? `code ${err.code}`;
+          errors.set(reason, (errors.get(reason) ?? 0) + 1);
+        });
     });
-    await waitUntil(() => samples.length >= sent - failed, 10_000);
-    return latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples);
+    const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
+    await waitUntil(() => samples.length >= sent - failed(), 10_000);
+    return latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors);
   } finally {
     for (const s of streams) s.cancel();
     await h.stop();
@@ -356,18 +374,24 @@ async function main(): Promise<void> {
   const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald'].map((t) => `bench-${t}-${id}`);
   const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald] = topics;
   try {
-    rows.push(await direct(directTopic));
-    rows.push(await herald('kafka', kafkaTopic, database));
-    rows.push(await herald('mysql', `bench-mysql-${id}`, database));
-    const fillStart = performance.now();
-    const written = await fillBacklog(backlogTopic);
-    process.stdout.write(
-      `backlog: ${written} messages written in ${((performance.now() - fillStart) / 1000).toFixed(1)} s\n`,
-    );
-    rows.push(await drainDirect(backlogTopic));
-    rows.push(await drainHerald(backlogTopic, database));
-    latencies.push(await latencyDirect(latDirect));
-    latencies.push(await latencyHerald(latHerald, database));
+    if (PHASES.has('publish')) {
+      rows.push(await direct(directTopic));
+      rows.push(await herald('kafka', kafkaTopic, database));
+      rows.push(await herald('mysql', `bench-mysql-${id}`, database));
+    }
+    if (PHASES.has('drain')) {
+      const fillStart = performance.now();
+      const written = await fillBacklog(backlogTopic);
+      process.stdout.write(
+        `backlog: ${written} messages written in ${((performance.now() - fillStart) / 1000).toFixed(1)} s\n`,
+      );
+      rows.push(await drainDirect(backlogTopic));
+      rows.push(await drainHerald(backlogTopic, database));
+    }
+    if (PHASES.has('latency')) {
+      latencies.push(await latencyDirect(latDirect));
+      latencies.push(await latencyHerald(latHerald, database));
+    }
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await conn.end();
@@ -390,7 +414,7 @@ async function main(): Promise<void> {
     );
   for (const l of latencies)
     process.stdout.write(
-      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received)\n`,
+      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})\n`,
     );
   process.stdout.write(`${JSON.stringify(ratios)}\n`);
   mkdirSync(RESULTS, { recursive: true });
