@@ -244,12 +244,13 @@ async function drainDirect(topic: string): Promise<Row> {
   let first = 0;
   await consumer.run({
     partitionsConsumedConcurrently: PARTITIONS,
-    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+    eachBatch: async (payload) => {
       if (first === 0) first = performance.now();
-      drained += batch.messages.length;
-      const last = batch.messages[batch.messages.length - 1];
-      if (last) resolveOffset(last.offset);
-      await heartbeat();
+      const { messages } = payload.batch;
+      drained += messages.length;
+      const last = messages[messages.length - 1];
+      if (last) payload.resolveOffset(last.offset);
+      await payload.heartbeat();
     },
   });
   await waitUntil(() => drained >= BACKLOG, 600_000);

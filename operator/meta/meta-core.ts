@@ -590,7 +590,7 @@ export class MetaCore {
     this.topics.set(tk, topic);
     // Leases are restored either way (no one else may be granted them early), but a topic its
     // pool cannot serve keeps no targets: its holders are told to release it.
-    this.topicTargets.set(tk, this.servesStorage(topic) ? target : new Map());
+    this.topicTargets.set(tk, this.servesStorage(topic) ? target : new Map<number, string>());
   }
 
   restoreGroup(
