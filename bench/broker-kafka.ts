@@ -1,24 +1,42 @@
 // Benchmark of Kafka topics (a script, not a test): npm run bench:kafka
 //
-// Publish throughput with 1 KiB messages, batches of 100 from 16 concurrent producers, on a
-// 16-partition topic, in one run against the same Kafka and MariaDB:
-//  1. kafkajs direct: one idempotent producer, acks -1, 16 concurrent sends of 100 messages;
-//  2. Herald, a storage: kafka topic (a broker process in front of the same Kafka);
-//  3. Herald, a storage: mysql topic (the MySQL tier, for the volume-tier ratio).
+// In one run against the same Kafka and MariaDB, 1 KiB messages, 16-partition topics:
+// - publish throughput, batches of 100 from 16 concurrent producers:
+//    1. kafkajs direct: one idempotent producer, acks -1, 16 concurrent sends of 100 messages;
+//    2. Herald, a storage: kafka topic (a broker process in front of the same Kafka);
+//    3. Herald, a storage: mysql topic (the MySQL tier, for the volume-tier ratio);
+// - drain of a backlog (BENCH_BACKLOG, default 1,000,000, written once by kafkajs): a kafkajs
+//   consumer group (timed from its first batch, so its group join is not counted) against a
+//   Herald group pulling 1,000 at a time and acking, on every partition at once;
+// - end-to-end latency at 1,000 msg/s, publish call to delivery: kafkajs direct (a producer that
+//   sends what arrived while its request was in flight, as the Java client does, and a consumer)
+//   against Herald (a unary Publish per message, Subscribe streams on every partition).
 // Prints a table and writes JSON to bench/results/. Environment:
 //   HERALD_MYSQL_URL    (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   HERALD_KAFKA_BROKERS (default 127.0.0.1:19092)
-//   BENCH_SECONDS       duration of each phase (default 10)
+//   BENCH_SECONDS       duration of each publish and latency phase (default 10)
+//   BENCH_BACKLOG       messages in the drained backlog (default 1000000)
+//   BENCH_RATE          messages per second of the latency phases (default 1000)
+//   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
+//   BENCH_PHASES        which phases run (default publish,drain,latency)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
+import type { ServiceError } from '@grpc/grpc-js';
+import { readErrorInfo } from '../common/errors';
+import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
 
 const MYSQL = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'publish,drain,latency').split(','));
 const PARTITIONS = 16;
 const PRODUCERS = 16;
 const BATCH = 100;
@@ -30,6 +48,20 @@ interface Row {
   messagesPerSecond: number;
   seconds: number;
 }
+
+interface Latency {
+  phase: string;
+  sent: number;
+  /** Publishes that failed (Herald: the reasons are in `errors`). */
+  failed: number;
+  errors?: Record<string, number>;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+const kafka = () => new Kafka({ clientId: 'bench-direct', brokers: KAFKA, logLevel: logLevel.NOTHING });
 
 async function loop(publish: () => Promise<void>): Promise<number> {
   const until = Date.now() + SECONDS * 1000;
@@ -45,12 +77,79 @@ async function loop(publish: () => Promise<void>): Promise<number> {
   return sent;
 }
 
-async function direct(topic: string): Promise<Row> {
-  const kafka = new Kafka({ clientId: 'bench-direct', brokers: KAFKA, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function latencyOf(
+  phase: string,
+  sent: number,
+  samples: number[],
+  errors: Map<string, number> = new Map(),
+): Latency {
+  const sorted = samples.sort((a, b) => a - b);
+  const ms = (v: number) => +v.toFixed(2);
+  return {
+    phase,
+    sent,
+    failed: [...errors.values()].reduce((a, b) => a + b, 0),
+    errors: Object.fromEntries(errors),
+    received: sorted.length,
+    p50: ms(percentile(sorted, 50)),
+    p99: ms(percentile(sorted, 99)),
+    max: ms(sorted[sorted.length - 1] ?? NaN),
+  };
+}
+
+/** Calls send(i) RATE times a second for SECONDS; resolves with the number sent. */
+async function atRate(send: (i: number) => void): Promise<number> {
+  const total = RATE * SECONDS;
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE));
+      for (; sent < due; sent++) send(sent);
+      if (sent >= total) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 1);
+  });
+  return total;
+}
+
+/** A 1 KiB body carrying the time it was made (performance.now(), this process). */
+function stamped(): Buffer {
+  const body = Buffer.alloc(1024, 'x');
+  body.writeDoubleLE(performance.now(), 0);
+  return body;
+}
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function createTopic(topic: string): Promise<void> {
+  const admin = kafka().admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await admin.disconnect();
+}
+
+async function deleteTopics(topics: string[]): Promise<void> {
+  const admin = kafka().admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics }).catch(() => undefined);
+  await admin.disconnect();
+}
+
+async function direct(topic: string): Promise<Row> {
+  await createTopic(topic);
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   let next = 0;
   const messages = () => {
@@ -63,39 +162,207 @@ async function direct(topic: string): Promise<Row> {
   });
   const seconds = (Date.now() - started) / 1000;
   await producer.disconnect();
-  await admin.deleteTopics({ topics: [topic] });
-  await admin.disconnect();
   return { phase: 'kafkajs direct', messagesPerSecond: Math.round(sent / seconds), seconds };
 }
 
-async function herald(storage: 'kafka' | 'mysql', topic: string, database: string): Promise<Row> {
+/** A broker process serving one topic of the given storage (standalone, no leases). */
+async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: string) {
   const url = new URL(MYSQL);
   url.pathname = `/${database}`;
-  const broker = await spawnBroker({
-    listen: '127.0.0.1:0',
-    metricsListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    mysql: { url: url.toString() },
-    // Standalone (no lease): a longer publish bound, so a loaded machine measures throughput
-    // rather than timeouts. Lease mode keeps it below the safety margin.
-    kafka: { bootstrapServers: KAFKA, publishTimeoutMs: 10_000 },
-    topics: [{ name: topic, partitions: PARTITIONS, storage }],
-    trace: { enabled: false },
-  });
+  const profile = CPU_PROF && storage === 'kafka' ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+  const broker = await spawnBroker(
+    {
+      listen: '127.0.0.1:0',
+      metricsListen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
+      mysql: { url: url.toString() },
+      // Standalone (no lease): a longer publish bound, so a loaded machine measures throughput
+      // rather than timeouts. Lease mode keeps it below the safety margin.
+      kafka: { bootstrapServers: KAFKA, publishTimeoutMs: 10_000 },
+      topics: [{ name: topic, partitions: PARTITIONS, storage }],
+      trace: { enabled: false },
+    },
+    profile,
+  );
   const clients = connect(broker.address);
-  const call = api(clients);
+  return {
+    clients,
+    call: api(clients),
+    stop: async () => {
+      clients.close();
+      broker.child.kill('SIGTERM');
+      await broker.exited;
+    },
+  };
+}
+
+async function herald(storage: 'kafka' | 'mysql', topic: string, database: string): Promise<Row> {
+  const h = await startHerald(storage, topic, database);
   const batch = Array.from({ length: BATCH }, () => ({ body: BODY }));
   try {
     const started = Date.now();
     const sent = await loop(async () => {
-      await call.publish({ topic, messages: batch });
+      await h.call.publish({ topic, messages: batch });
     });
     const seconds = (Date.now() - started) / 1000;
     return { phase: `Herald, storage: ${storage}`, messagesPerSecond: Math.round(sent / seconds), seconds };
   } finally {
-    clients.close();
-    broker.child.kill('SIGTERM');
-    await broker.exited;
+    await h.stop();
+  }
+}
+
+/** Writes the backlog with kafkajs: 16 concurrent sends of 1,000 messages. */
+async function fillBacklog(topic: string): Promise<number> {
+  await createTopic(topic);
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const per = 1000;
+  let written = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PRODUCERS }, async () => {
+      while (written < BACKLOG) {
+        const n = Math.min(per, BACKLOG - written);
+        written += n;
+        const partition = next++ % PARTITIONS;
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: n }, () => ({ partition, value: BODY })),
+        });
+      }
+    }),
+  );
+  await producer.disconnect();
+  return written;
+}
+
+async function drainDirect(topic: string): Promise<Row> {
+  const consumer = kafka().consumer({ groupId: `bench-drain-${topic}`, maxBytes: 16 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let drained = 0;
+  let first = 0;
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachBatch: async (payload) => {
+      if (first === 0) first = performance.now();
+      const { messages } = payload.batch;
+      drained += messages.length;
+      const last = messages[messages.length - 1];
+      if (last) payload.resolveOffset(last.offset);
+      await payload.heartbeat();
+    },
+  });
+  await waitUntil(() => drained >= BACKLOG, 600_000);
+  const seconds = (performance.now() - first) / 1000;
+  await consumer.disconnect();
+  return { phase: 'drain, kafkajs consumer', messagesPerSecond: Math.round(drained / seconds), seconds };
+}
+
+async function drainHerald(topic: string, database: string): Promise<Row> {
+  const h = await startHerald('kafka', topic, database);
+  let drained = 0;
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: PARTITIONS }, async (_, partition) => {
+        for (;;) {
+          const r = await h.call.pull({ group: 'drain', topic, partition, maxMessages: 1000, maxWaitMs: 0 });
+          if (r.messages.length === 0) return;
+          drained += r.messages.length;
+          await h.call.ack({ group: 'drain', topic, partition, offsets: r.messages.map((m) => m.offset) });
+        }
+      }),
+    );
+  } finally {
+    await h.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { phase: 'drain, Herald group', messagesPerSecond: Math.round(drained / seconds), seconds };
+}
+
+async function latencyDirect(topic: string): Promise<Latency> {
+  await createTopic(topic);
+  const consumer = kafka().consumer({ groupId: `bench-latency-${topic}`, maxWaitTimeInMs: 500 });
+  const samples: number[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic] });
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachMessage: ({ message }) => {
+      if (message.value) samples.push(performance.now() - message.value.readDoubleLE(0));
+      return Promise.resolve();
+    },
+  });
+  await waitUntil(() => joined, 60_000);
+  // Let the first fetches of every partition reach Kafka before measuring.
+  await new Promise((r) => setTimeout(r, 1000));
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  // One send at a time per Kafka broker (kafkajs' idempotent producer): what arrives while a
+  // request is in flight goes in the next one.
+  let queue: { partition: number; value: Buffer }[] = [];
+  let inFlight: Promise<void> | undefined;
+  const flush = () => {
+    if (inFlight || queue.length === 0) return;
+    const messages = queue;
+    queue = [];
+    inFlight = producer
+      .send({ topic, acks: -1, messages })
+      .then(() => undefined)
+      .finally(() => {
+        inFlight = undefined;
+        flush();
+      });
+  };
+  const sent = await atRate((i) => {
+    queue.push({ partition: i % PARTITIONS, value: stamped() });
+    flush();
+  });
+  await waitUntil(() => samples.length >= sent, 10_000);
+  await producer.disconnect();
+  await consumer.disconnect();
+  return latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples);
+}
+
+async function latencyHerald(topic: string, database: string): Promise<Latency> {
+  const h = await startHerald('kafka', topic, database);
+  const samples: number[] = [];
+  const group = 'latency';
+  const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
+    const stream = h.clients.broker.Subscribe();
+    let received = 0;
+    stream.on('data', (r: { delivery: Delivery | null }) => {
+      const d = r.delivery!;
+      samples.push(performance.now() - d.body.readDoubleLE(0));
+      void h.call.ack({ group, topic, partition, offsets: [d.offset] }).catch(() => undefined);
+      if (++received % 500 === 0) stream.write({ credits: 500 });
+    });
+    stream.on('error', () => undefined);
+    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
+    return stream;
+  });
+  try {
+    // Let the subscriptions reach the broker before measuring.
+    await new Promise((r) => setTimeout(r, 1000));
+    const errors = new Map<string, number>();
+    const sent = await atRate((i) => {
+      h.call
+        .publish({ topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] })
+        .catch((err: ServiceError) => {
+          const reason = readErrorInfo(err)?.reason ?? `code ${err.code}`;
+          errors.set(reason, (errors.get(reason) ?? 0) + 1);
+        });
+    });
+    const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
+    await waitUntil(() => samples.length >= sent - failed(), 10_000);
+    return latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors);
+  } finally {
+    for (const s of streams) s.cancel();
+    await h.stop();
   }
 }
 
@@ -105,34 +372,70 @@ async function main(): Promise<void> {
   const conn = await mysql.createConnection(MYSQL);
   await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
   const rows: Row[] = [];
+  const latencies: Latency[] = [];
+  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald'].map((t) => `bench-${t}-${id}`);
+  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald] = topics;
   try {
-    rows.push(await direct(`bench-direct-${id}`));
-    rows.push(await herald('kafka', `bench-kafka-${id}`, database));
-    rows.push(await herald('mysql', `bench-mysql-${id}`, database));
+    if (PHASES.has('publish')) {
+      rows.push(await direct(directTopic));
+      rows.push(await herald('kafka', kafkaTopic, database));
+      rows.push(await herald('mysql', `bench-mysql-${id}`, database));
+    }
+    if (PHASES.has('drain')) {
+      const fillStart = performance.now();
+      const written = await fillBacklog(backlogTopic);
+      process.stdout.write(
+        `backlog: ${written} messages written in ${((performance.now() - fillStart) / 1000).toFixed(1)} s\n`,
+      );
+      rows.push(await drainDirect(backlogTopic));
+      rows.push(await drainHerald(backlogTopic, database));
+    }
+    if (PHASES.has('latency')) {
+      latencies.push(await latencyDirect(latDirect));
+      latencies.push(await latencyHerald(latHerald, database));
+    }
   } finally {
     await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await conn.end();
-    const admin = new Kafka({ clientId: 'bench', brokers: KAFKA, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [`bench-kafka-${id}`] }).catch(() => undefined);
-    await admin.disconnect();
+    await deleteTopics(topics);
   }
-  const [d, k, m] = rows.map((r) => r.messagesPerSecond);
+  const rate = (phase: string) => rows.find((r) => r.phase.startsWith(phase))?.messagesPerSecond ?? NaN;
+  const ratio = (a: number, b: number) => +(a / b).toFixed(2);
   const ratios = {
-    heraldKafkaOverDirect: +(k / d).toFixed(2),
-    heraldKafkaOverHeraldMysql: +(k / m).toFixed(2),
+    heraldKafkaOverDirect: ratio(rate('Herald, storage: kafka'), rate('kafkajs direct')),
+    heraldKafkaOverHeraldMysql: ratio(rate('Herald, storage: kafka'), rate('Herald, storage: mysql')),
+    drainHeraldOverDirect: ratio(rate('drain, Herald'), rate('drain, kafkajs')),
+    e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
-  process.stdout.write(`publish, batches of ${BATCH} x ${PRODUCERS} producers, 1 KiB, ${SECONDS} s each\n`);
-  for (const r of rows)
-    process.stdout.write(`${r.phase.padEnd(24)} ${String(r.messagesPerSecond).padStart(9)} msg/s\n`);
   process.stdout.write(
-    `Herald kafka / direct: ${ratios.heraldKafkaOverDirect}; Herald kafka / Herald mysql: ${ratios.heraldKafkaOverHeraldMysql}\n`,
+    `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
   );
+  for (const r of rows)
+    process.stdout.write(
+      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)\n`,
+    );
+  for (const l of latencies)
+    process.stdout.write(
+      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})\n`,
+    );
+  process.stdout.write(`${JSON.stringify(ratios)}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, `kafka-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, rows, ratios }, null, 2),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        seconds: SECONDS,
+        backlog: BACKLOG,
+        rate: RATE,
+        rows,
+        latencies,
+        ratios,
+      },
+      null,
+      2,
+    ),
   );
   process.stdout.write(`JSON: ${file}\n`);
 }

@@ -52,7 +52,7 @@ import { Checkpointer } from './meta/checkpointer';
 import {
   groupCheckpointOf,
   groupInfoOf,
-  poolDurationsOf,
+  poolInfoOf,
   restorableTopic,
   topicCheckpointOf,
   topicInfoOf,
@@ -433,7 +433,7 @@ export class Operator {
     // feature even for objects no controller reconciles soon (paused ones, for instance).
     for (const pool of caches.pools.list()) {
       try {
-        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolDurationsOf(pool));
+        meta.setPool(pool.metadata?.namespace ?? '', pool.metadata?.name ?? '', poolInfoOf(pool));
       } catch (err) {
         log.warn('pool lease durations refused; using the defaults', { pool: pool.metadata?.name, err });
       }

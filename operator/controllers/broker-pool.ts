@@ -7,7 +7,7 @@ import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import { issue, validityOf } from '../ca/ca';
 import { currentCertificate, renewalDelayMs } from '../ca/certificate-secret';
 import type { BrokerPool, BrokerPoolStatus } from '../gen/crds';
-import { poolDurationsOf } from '../meta/from-crds';
+import { poolInfoOf } from '../meta/from-crds';
 import { BrokerPoolResource } from '../gen/crds';
 import { apply, isNotFound, patchStatus } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
@@ -48,7 +48,7 @@ export async function reconcileBrokerPool(
     return undefined;
   }
   if (isPaused(pool) || pool.metadata?.deletionTimestamp) return undefined;
-  ctx.meta.setPool(namespace, name, poolDurationsOf(pool));
+  ctx.meta.setPool(namespace, name, poolInfoOf(pool));
 
   const renewal = await reconcileCertificate(ctx, pool);
   const totalPartitions = poolPartitions(ctx, namespace, name);

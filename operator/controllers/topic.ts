@@ -119,11 +119,16 @@ export async function reconcileTopic(
     });
     if (!all) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, ctx.options.assignmentPollMs);
   } else {
+    // A pool that lacks the topic's storage: the meta-server gives its brokers none of the
+    // topic's partitions (MetaCore.servesStorage), even where the storage was provisioned before.
+    const lacks = findCondition(conditions, 'StorageProvisioned')?.reason === 'PoolLacksStorage';
     set({
       type: 'PartitionsAssigned',
       status: 'False',
-      reason: 'StorageNotReady',
-      message: 'storage is not provisioned',
+      reason: lacks ? 'PoolLacksStorage' : 'StorageNotReady',
+      message: lacks
+        ? `no broker of BrokerPool ${topic.spec.pool} serves ${topic.spec.storage} topics`
+        : 'storage is not provisioned',
     });
   }
   const ready = storageReady && findCondition(conditions, 'PartitionsAssigned')?.status === 'True';

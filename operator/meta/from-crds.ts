@@ -7,7 +7,7 @@
 import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
 import type { BrokerPool, ConsumerGroup, ConsumerGroupSpec, Topic } from '../gen/crds';
 import { isTrue } from '../reconcile/conditions';
-import type { CheckpointEntry, GroupInfo, PoolDurations, TopicInfo } from './meta-core';
+import type { CheckpointEntry, GroupInfo, PoolInfo, TopicInfo } from './meta-core';
 
 /**
  * A Topic as the meta-server serves it, with `partitions` provisioned in storage (by default
@@ -57,15 +57,18 @@ export function groupInfoOf(group: ConsumerGroup): Required<GroupInfo> {
   };
 }
 
-/** The lease durations a pool's spec asks for. */
-export function poolDurationsOf(pool: BrokerPool): PoolDurations {
-  const { leases } = pool.spec;
+/** The lease durations a pool's spec asks for and the storage kinds its brokers are given. */
+export function poolInfoOf(pool: BrokerPool): Required<PoolInfo> {
+  const { leases, storage } = pool.spec;
   return {
     broker: { durationMs: leases.brokerSeconds * 1000, safetyMarginMs: leases.safetyMarginSeconds * 1000 },
     consumer: {
       durationMs: leases.consumerSeconds * 1000,
       safetyMarginMs: leases.safetyMarginSeconds * 1000,
     },
+    storages: (Object.keys(storage) as (keyof typeof storage)[]).filter(
+      (kind) => storage[kind] !== undefined,
+    ),
   };
 }
 

@@ -17,10 +17,20 @@ import type { LeaseDurations } from '../../common/lease-math';
 import { LeaseTable } from '../leases/lease-table';
 import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
 import type { Granted } from '../leases/lease-table';
+import type { StorageKind } from '../../common/broker-options';
 
 export interface PoolDurations {
   broker: LeaseDurations;
   consumer: LeaseDurations;
+}
+
+/** What the meta-server knows of a BrokerPool: its lease durations and the storage it serves. */
+export interface PoolInfo extends PoolDurations {
+  /**
+   * The storage kinds the pool's brokers are configured with (BrokerPool spec.storage). A topic
+   * of another kind gets no broker of the pool. Unset: every kind (a pool with no BrokerPool).
+   */
+  storages?: readonly StorageKind[];
 }
 
 export interface TopicInfo {
@@ -31,7 +41,7 @@ export interface TopicInfo {
   /** The Topic's spec.maxMessageBytes, passed to brokers through GetRoutes; unset: their default. */
   maxMessageBytes?: number;
   /** The Topic's spec.storage, spec.priority, spec.delay and spec.retention.hours (GetRoutes, ListTopics). */
-  storage?: 'mysql' | 'kafka';
+  storage?: StorageKind;
   priority?: boolean;
   delay?: boolean;
   retentionHours?: number;
@@ -179,13 +189,13 @@ interface Alive<T> {
   lastSeen: number;
 }
 
-const DEFAULT_POOL: PoolDurations = { broker: BROKER_LEASE, consumer: CONSUMER_LEASE };
+const DEFAULT_POOL: PoolInfo = { broker: BROKER_LEASE, consumer: CONSUMER_LEASE };
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 const partKey = (unit: string, partition: number) => `${unit}#${partition}`;
 
 export class MetaCore {
-  private readonly pools = new Map<string, PoolDurations>();
+  private readonly pools = new Map<string, PoolInfo>();
   private readonly topics = new Map<string, TopicInfo>();
   private readonly groups = new Map<string, GroupInfo>();
   private readonly brokers = new Map<string, Map<string, Alive<BrokerInfo>>>();
@@ -208,10 +218,18 @@ export class MetaCore {
 
   // ---- Declared objects (from the Topic, ConsumerGroup and BrokerPool informers) ----
 
-  setPool(namespace: string, name: string, durations: PoolDurations): void {
-    checkDurations(`pool ${namespace}/${name} broker lease`, durations.broker);
-    checkDurations(`pool ${namespace}/${name} consumer lease`, durations.consumer);
-    this.pools.set(key(namespace, name), durations);
+  setPool(namespace: string, name: string, pool: PoolInfo): void {
+    checkDurations(`pool ${namespace}/${name} broker lease`, pool.broker);
+    checkDurations(`pool ${namespace}/${name} consumer lease`, pool.consumer);
+    const old = this.pools.get(key(namespace, name));
+    this.pools.set(key(namespace, name), pool);
+    if (String(old?.storages) !== String(pool.storages)) this.rebalancePool(namespace, name);
+  }
+
+  /** Whether the topic's pool serves the topic's storage (so its brokers may hold its partitions). */
+  servesStorage(topic: TopicInfo): boolean {
+    const storages = this.pools.get(key(topic.namespace, topic.pool))?.storages;
+    return storages === undefined || storages.includes(topic.storage ?? 'mysql');
   }
 
   removePool(namespace: string, name: string): void {
@@ -571,7 +589,9 @@ export class MetaCore {
       }
     }
     this.topics.set(tk, topic);
-    this.topicTargets.set(tk, target);
+    // Leases are restored either way (no one else may be granted them early), but a topic its
+    // pool cannot serve keeps no targets: its holders are told to release it.
+    this.topicTargets.set(tk, this.servesStorage(topic) ? target : new Map<number, string>());
   }
 
   restoreGroup(
@@ -640,6 +660,12 @@ export class MetaCore {
     let budget = this.options.maxMovesPerStep;
     for (const topic of this.poolTopics(namespace, pool)) {
       const tk = key(namespace, topic.name);
+      if (!this.servesStorage(topic)) {
+        // No broker of the pool can open the topic's storage: no targets, so held leases are
+        // revoked at the next call and nothing is granted (the Topic says PoolLacksStorage).
+        this.topicTargets.set(tk, new Map());
+        continue;
+      }
       const previous = this.topicTargets.get(tk) ?? new Map<number, string>();
       const current = new Map([...previous].filter(([p, id]) => live.has(id) && p < topic.partitions));
       const target = assign({ partitions: topic.partitions, members, current, load });
@@ -751,7 +777,7 @@ export class MetaCore {
     return this.durationsByKey(key(namespace, pool));
   }
 
-  private durationsByKey(pk: string): PoolDurations {
+  private durationsByKey(pk: string): PoolInfo {
     return this.pools.get(pk) ?? DEFAULT_POOL;
   }
 

@@ -46,6 +46,9 @@ import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
 import { decodeRecord, encodeRecord, toHeraldOffset, toKafkaOffset } from './records';
 import { KafkaTail } from './tail';
 
+/** Retries of a read that met stale metadata or a leader not ready yet (about 1.5 s in all). */
+const STALE_LEADER_RETRIES = 5;
+
 export type KafkaStoreOptions = KafkaOptions & {
   /** Names this process in Kafka's logs and quotas. */
   clientId: string;
@@ -155,7 +158,15 @@ class KafkaMessageStore implements KafkaStore {
     const admin = await this.adminClient();
     try {
       const created = await admin.createTopics({
-        topics: [{ topic, numPartitions: partitions }],
+        // A whole publish batch must fit (Kafka's broker default is about 1 MiB); the
+        // operator's configureTopic sends the same value with the rest of the topic's keys.
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            configEntries: [{ name: 'max.message.bytes', value: String(KAFKA_MAX_BATCH_BYTES) }],
+          },
+        ],
         waitForLeaders: true,
       });
       if (!created) {
@@ -424,7 +435,7 @@ class KafkaMessageStore implements KafkaStore {
     });
   }
 
-  /** Runs `work` on the partition's leader; after stale metadata, once more on the new leader. */
+  /** Runs `work` on the partition's leader; after stale metadata, again on the (new) leader. */
   private async onLeader<T>(
     ref: PartitionRef,
     what: string,
@@ -451,7 +462,10 @@ class KafkaMessageStore implements KafkaStore {
         }
         return await work(await this.reads.broker(nodeId));
       } catch (err) {
-        if (attempt === 0 && isStaleMetadata(err)) {
+        // Stale metadata, or a leader that has not taken over yet (just after a topic was
+        // created, or a leader change): read the metadata again and retry, briefly.
+        if (attempt < STALE_LEADER_RETRIES && isStaleMetadata(err)) {
+          if (attempt > 0) await sleep(50 * 2 ** attempt);
           await this.reads.raw.refreshMetadata().catch(() => undefined);
           continue;
         }

@@ -15,6 +15,7 @@ import { poolManifest, waitReady } from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
 import { leasesLine, SHORT_LEASES, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
+import { testEnv } from '../env';
 import { waitFor } from '../wait';
 
 export interface LeaseClusterOptions {
@@ -33,6 +34,8 @@ export interface LeaseClusterOptions {
   brokerEnv?: Record<string, string>;
   /** Per-broker option overrides, by index (`meta` fields are added to the lease-mode ones). */
   brokerOverrides?: BrokerOverrides[];
+  /** The pool also serves Kafka topics, from the environment's Kafka (default false). */
+  kafka?: boolean;
 }
 
 export type BrokerOverrides = Partial<Omit<BrokerOptionsInput, 'meta'>> & {
@@ -111,7 +114,12 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
     prefix: o.prefix,
     operators: o.operators,
     operatorArgs: o.operatorArgs,
-    pool: poolManifest('default', leasesLine({ ...SHORT_LEASES, brokerSeconds, consumerSeconds })),
+    pool: poolManifest('default', leasesLine({ ...SHORT_LEASES, brokerSeconds, consumerSeconds })).replace(
+      'storage: {mysql: {secretRef: {name: mysql}}}',
+      o.kafka
+        ? `storage: {mysql: {secretRef: {name: mysql}}, kafka: {bootstrapServers: ${JSON.stringify(testEnv().kafkaBrokers)}}}`
+        : '$&',
+    ),
     topics: o.topics,
     groups: o.groups,
   });
@@ -130,7 +138,14 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
     brokerLeaseMs: brokerSeconds * 1000,
     routes,
     addBroker: async (id, overrides) => {
-      const b = await startLeaseBroker(ns, fixture.metaAddresses().join(','), id, o.brokerEnv, overrides);
+      // A Kafka publish must end within the lease safety margin (1 s here).
+      const kafka = o.kafka
+        ? { kafka: { bootstrapServers: testEnv().kafkaBrokers, publishTimeoutMs: 800 } }
+        : {};
+      const b = await startLeaseBroker(ns, fixture.metaAddresses().join(','), id, o.brokerEnv, {
+        ...kafka,
+        ...overrides,
+      });
       brokers.push(b);
       return b;
     },

@@ -139,10 +139,10 @@ export async function getGroup(namespace: string, name: string): Promise<Consume
   })) as ConsumerGroup;
 }
 
-export function condition(
-  obj: { status?: { conditions?: { type: string; status: string; observedGeneration?: number }[] } },
+export function condition<C extends { type: string; status: string; observedGeneration?: number }>(
+  obj: { status?: { conditions?: C[] } },
   type: string,
-) {
+): C | undefined {
   return obj.status?.conditions?.find((c) => c.type === type);
 }
 

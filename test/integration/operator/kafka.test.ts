@@ -10,9 +10,17 @@ import { createKafkaStore } from '../../../storage/kafka/kafka-store';
 import { testEnv, uniqueName } from '../env';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
-import { startOperatorFixture } from './fixture';
+import { leasesLine, SHORT_LEASES, startOperatorFixture } from './fixture';
 import type { OperatorFixture } from './fixture';
-import { condition, getGroup, getTopic, kubectlApply, poolManifest, topicManifest } from './helpers';
+import {
+  condition,
+  fakeBroker,
+  getGroup,
+  getTopic,
+  kubectlApply,
+  poolManifest,
+  topicManifest,
+} from './helpers';
 import type { TestNamespace } from './helpers';
 
 // These tests wait through several lease periods: longer than the integration default (120 s).
@@ -88,7 +96,53 @@ test('a topic whose pool lacks its storage says so', async () => {
     return condition(r, 'StorageProvisioned') ? r : undefined;
   });
   expect(condition(t, 'StorageProvisioned')).toMatchObject({ status: 'False', reason: 'PoolLacksStorage' });
-  expect(condition(t, 'Ready')?.status).toBe('False');
+  expect(condition(t, 'PartitionsAssigned')).toMatchObject({ status: 'False', reason: 'PoolLacksStorage' });
+  expect(condition(t, 'Ready')).toMatchObject({ status: 'False', reason: 'PoolLacksStorage' });
+});
+
+test("a pool that stops serving Kafka: its brokers lose the Kafka topic's partitions, the Topic says why", async () => {
+  const servers = testEnv()
+    .kafkaBrokers.map((b) => `"${b}"`)
+    .join(', ');
+  const pool = (kafka: boolean) =>
+    poolManifest('shifting', leasesLine(SHORT_LEASES)).replace(
+      'storage: {mysql: {secretRef: {name: mysql}}}',
+      kafka
+        ? `storage: {mysql: {secretRef: {name: mysql}}, kafka: {bootstrapServers: [${servers}]}}`
+        : 'storage: {mysql: {secretRef: {name: mysql}}}',
+    );
+  const name = uniqueName('kshift');
+  await kubectlApply(ns.name, pool(true));
+  await kubectlApply(
+    ns.name,
+    topicManifest(name, 2, '  storage: kafka\n  pool: shifting\n  deletionPolicy: delete'),
+  );
+  await kubectlApply(ns.name, topicManifest(`${name}-m`, 1, '  pool: shifting\n  deletionPolicy: delete'));
+  const broker = fakeBroker(fixture!.metaAddresses(), ns.name, 'shifting-0', '', 'shifting');
+  const owned = () => broker.owned().sort();
+  try {
+    await waitFor('both topics served', () => Promise.resolve(owned().length === 3 ? true : undefined));
+    await kubectlApply(ns.name, pool(false));
+    // The MySQL topic stays; the Kafka topic's partitions are released, not renewed.
+    await waitFor('the Kafka partitions to go', () =>
+      Promise.resolve(owned().join() === `${name}-m#0` ? true : undefined),
+    );
+    const t = await waitFor('PoolLacksStorage', async () => {
+      const r = await getTopic(ns.name, name);
+      return condition(r, 'PartitionsAssigned')?.reason === 'PoolLacksStorage' ? r : undefined;
+    });
+    expect(condition(t, 'PartitionsAssigned')?.message).toContain('kafka');
+    expect(condition(t, 'Ready')).toMatchObject({ status: 'False', reason: 'PoolLacksStorage' });
+    // Observed for a few renewals: nothing of the Kafka topic comes back.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(owned()).toEqual([`${name}-m#0`]);
+    }
+    await kubectlApply(ns.name, pool(true));
+    await waitFor('served again', () => Promise.resolve(owned().length === 3 ? true : undefined));
+  } finally {
+    await broker.stop({ release: true });
+  }
 });
 
 async function retentionMs(name: string): Promise<string | undefined> {

@@ -6,7 +6,7 @@ import {
   groupCheckpointOf,
   groupInfoOf,
   groupPolicyOf,
-  poolDurationsOf,
+  poolInfoOf,
   restorableTopic,
   topicCheckpointOf,
   topicInfoOf,
@@ -223,15 +223,23 @@ describe('ConsumerGroup -> GroupInfo', () => {
   });
 });
 
-describe('BrokerPool -> lease durations', () => {
-  test('each of spec.leases reaches the pool durations', () => {
+describe('BrokerPool -> lease durations and storage', () => {
+  test('each of spec.leases reaches the pool durations; spec.storage the kinds it serves', () => {
     const pool = samplePool(NS, {
       leases: { brokerSeconds: 6, consumerSeconds: 9, safetyMarginSeconds: 1 },
     });
-    expect(poolDurationsOf(pool)).toEqual({
+    expect(poolInfoOf(pool)).toEqual({
       broker: { durationMs: 6000, safetyMarginMs: 1000 },
       consumer: { durationMs: 9000, safetyMarginMs: 1000 },
+      storages: ['mysql'],
     });
+    const both = samplePool(NS, {
+      storage: { ...pool.spec.storage, kafka: { bootstrapServers: ['k:9092'] } },
+    });
+    expect(poolInfoOf(both).storages).toEqual(['mysql', 'kafka']);
+    expect(
+      poolInfoOf(samplePool(NS, { storage: { kafka: { bootstrapServers: ['k:9092'] } } })).storages,
+    ).toEqual(['kafka']);
   });
 });
 

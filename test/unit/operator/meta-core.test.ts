@@ -293,3 +293,48 @@ test('many topics: each topic and the total stay within one per broker, and the 
   }
   expect(c.takeDirty()).toEqual([]);
 });
+
+describe('a topic goes only to brokers of a pool that serves its storage', () => {
+  const kafkaTopic = { namespace: NS, name: 'clicks', pool: POOL, partitions: 4, storage: 'kafka' as const };
+
+  test('a pool without Kafka gets no lease of a Kafka topic; its MySQL topics are served', () => {
+    const c = core({ orders: 2 });
+    c.setPool(NS, POOL, { ...durations, storages: ['mysql'] });
+    c.setTopic(kafkaTopic);
+    expect(c.servesStorage(kafkaTopic)).toBe(false);
+    const got = sync(c, 'b0', 0);
+    expect(got.leases.map((l) => l.topic)).toEqual(['orders', 'orders']);
+    expect(c.routes(NS, 'clicks', 0).every((r) => r.brokerId === '')).toBe(true);
+  });
+
+  test('the pool losing Kafka revokes held leases; gaining it grants them', () => {
+    const c = core({});
+    c.setPool(NS, POOL, { ...durations, storages: ['mysql', 'kafka'] });
+    c.setTopic(kafkaTopic);
+    expect(sync(c, 'b0', 0).leases).toHaveLength(4);
+    c.setPool(NS, POOL, { ...durations, storages: ['mysql'] });
+    const held: BrokerLeaseRef[] = [0, 1, 2, 3].map((partition) => ({
+      topic: 'clicks',
+      partition,
+      epoch: 1,
+    }));
+    const renewed = c.renewBrokerLeases(NS, POOL, 'b0', held, 1);
+    expect(renewed.renewed).toEqual([]);
+    expect(renewed.revoked.map((r) => r.partition)).toEqual([0, 1, 2, 3]);
+    const again = sync(c, 'b0', 2);
+    expect(again.leases).toEqual([]);
+    // Released: no broker holds the topic.
+    expect(c.routes(NS, 'clicks', 2).every((r) => r.brokerId === '')).toBe(true);
+    c.setPool(NS, POOL, { ...durations, storages: ['mysql', 'kafka'] });
+    expect(sync(c, 'b0', 3).leases).toHaveLength(4);
+  });
+
+  test('a restored checkpoint of a topic the pool cannot serve is revoked, not renewed', () => {
+    const c = new MetaCore();
+    c.setPool(NS, POOL, { ...durations, storages: ['mysql'] });
+    c.restoreTopic(kafkaTopic, [{ partition: 0, holder: 'b0', address: 'b0:7600', epoch: 3 }], 0);
+    const renewed = c.renewBrokerLeases(NS, POOL, 'b0', [{ topic: 'clicks', partition: 0, epoch: 3 }], 1);
+    expect(renewed.renewed).toEqual([]);
+    expect(renewed.revoked).toEqual([{ topic: 'clicks', partition: 0, epoch: 3, durationMs: 0 }]);
+  });
+});
