@@ -9,7 +9,7 @@ import { testEnv } from '../env';
 import { api, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
 import { createCa, issue } from '../../../operator/ca/ca';
-import { installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
+import { applyAccessPolicy, installCrds, kube, testNamespace } from '../operator/helpers';
 import type { TestNamespace } from '../operator/helpers';
 import { runTool } from '../exec';
 import { waitFor } from '../wait';
@@ -178,15 +178,11 @@ describe('against a broker with TLS, authentication and authorization', () => {
     ]);
     files.token = join(dir, 'token');
     writeFileSync(files.token, token.stdout.trim(), { mode: 0o600 });
-    await kubectlApply(
+    await applyAccessPolicy(
       ns.name,
-      `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: poly}
-spec:
-  subjects: [{kind: ServiceAccount, name: poly}]
-  rules: [{operations: [publish], topics: [{name: ${TOPIC}}]}]
-`,
+      'poly',
+      '[{kind: ServiceAccount, name: poly}]',
+      `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
     );
   }, 120_000);
 

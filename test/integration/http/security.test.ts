@@ -13,7 +13,7 @@ import { heraldUserSubject } from '../../../common/security/access-rules';
 import { createCa, issue } from '../../../operator/ca/ca';
 import type { KeyPair } from '../../../operator/ca/ca';
 import { brokerOptions, dropTestDatabases, metricValue, testDatabase, testLogger } from '../broker/helpers';
-import { installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
+import { applyAccessPolicy, installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
 import type { TestNamespace } from '../operator/helpers';
 import { docShellLines, runDocExample, runTool } from '../exec';
 import { testEnv } from '../env';
@@ -88,17 +88,8 @@ async function createToken(sa: string): Promise<string> {
   return r.stdout.trim();
 }
 
-async function policy(name: string, sa: string, rules: string): Promise<void> {
-  await kubectlApply(
-    ns.name,
-    `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: ${name}}
-spec:
-  subjects: [{kind: ServiceAccount, name: ${sa}}]
-  rules: ${rules}
-`,
-  );
+function policy(name: string, sa: string, rules: string): Promise<void> {
+  return applyAccessPolicy(ns.name, name, `[{kind: ServiceAccount, name: ${sa}}]`, rules);
 }
 
 beforeAll(async () => {

@@ -99,6 +99,25 @@ export async function kubectlApply(namespace: string, manifest: string): Promise
   if (r.code !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
 }
 
+/** Applies an AccessPolicy; `subjects` and `rules` are YAML (flow style is fine). */
+export function applyAccessPolicy(
+  namespace: string,
+  name: string,
+  subjects: string,
+  rules: string,
+): Promise<void> {
+  return kubectlApply(
+    namespace,
+    `apiVersion: herald.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: ${name}}
+spec:
+  subjects: ${subjects}
+  rules: ${rules}
+`,
+  );
+}
+
 export function poolManifest(name = 'default', extra = ''): string {
   return `apiVersion: herald.dev/v1alpha1
 kind: BrokerPool

@@ -24,7 +24,14 @@ import { loadProtos } from '../../../proto/load';
 import type { AdminClient } from '../../../proto/gen/herald/v1/Admin';
 import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
 import { brokerOptions, dropTestDatabases, metricValue, testDatabase } from '../broker/helpers';
-import { installCrds, kube, kubectlApply, spawnOperator, testNamespace } from '../operator/helpers';
+import {
+  applyAccessPolicy,
+  installCrds,
+  kube,
+  kubectlApply,
+  spawnOperator,
+  testNamespace,
+} from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
 import { docShellLines, runDocExample, runTool } from '../exec';
 import { testEnv } from '../env';
@@ -136,17 +143,8 @@ function publish(c: Clients, topic = TOPIC): Promise<Outcome> {
   );
 }
 
-async function policy(name: string, subjects: string, rules: string): Promise<void> {
-  await kubectlApply(
-    ns.name,
-    `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: ${name}}
-spec:
-  subjects: ${subjects}
-  rules: ${rules}
-`,
-  );
+function policy(name: string, subjects: string, rules: string): Promise<void> {
+  return applyAccessPolicy(ns.name, name, subjects, rules);
 }
 
 beforeAll(async () => {

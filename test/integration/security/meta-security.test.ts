@@ -18,7 +18,7 @@ import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesRe
 import type { AcquireBrokerLeasesResponse } from '../../../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
 import { secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
-import { kube, kubectlApply, waitReady } from '../operator/helpers';
+import { applyAccessPolicy, kube, waitReady } from '../operator/helpers';
 import { startLeaseBroker } from '../leases/helpers';
 import type { LeaseBroker } from '../leases/helpers';
 import { runTool } from '../exec';
@@ -206,15 +206,11 @@ test('a client with a ServiceAccount token reads routes but may not take broker 
 
 test('lease-mode brokers with certificates hold leases and forward calls to each other over mTLS', async () => {
   const token = await createToken('writer');
-  await kubectlApply(
+  await applyAccessPolicy(
     fixture.ns.name,
-    `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: writer}
-spec:
-  subjects: [{kind: ServiceAccount, name: writer}]
-  rules: [{operations: [publish], topics: [{name: ${TOPIC}}]}]
-`,
+    'writer',
+    '[{kind: ServiceAccount, name: writer}]',
+    `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
   );
   for (const id of ['b0', 'b1']) {
     const files = await brokerCert(`lease-${id}`);

@@ -19,7 +19,7 @@ import type { BrokerProcess } from '../broker/helpers';
 import { freePort } from '../leases/helpers';
 import { secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
-import { installCrds, kube, kubectlApply, poolManifest } from '../operator/helpers';
+import { applyAccessPolicy, installCrds, kube, kubectlApply, poolManifest } from '../operator/helpers';
 import { runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
@@ -238,15 +238,11 @@ test('a broker runs with the ConfigMap, the Secret and the ServiceAccount token 
     await waitFor('PERMISSION_DENIED without a rule', async () =>
       (await publish()) === grpc.status.PERMISSION_DENIED ? true : undefined,
     );
-    await kubectlApply(
+    await applyAccessPolicy(
       ns(),
-      `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: app}
-spec:
-  subjects: [{kind: ServiceAccount, name: app}]
-  rules: [{operations: [publish], topics: [{name: orders}]}]
-`,
+      'app',
+      '[{kind: ServiceAccount, name: app}]',
+      '[{operations: [publish], topics: [{name: orders}]}]',
     );
     await waitFor(
       'the publish allowed',

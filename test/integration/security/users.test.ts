@@ -6,7 +6,14 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { AccessPolicyResource, HeraldUserResource } from '../../../common/gen/crds';
 import type { AccessPolicy, HeraldUser } from '../../../common/gen/crds';
 import { hashToken } from '../../../common/security/tokens';
-import { installCrds, kube, kubectlApply, spawnOperator, testNamespace } from '../operator/helpers';
+import {
+  applyAccessPolicy,
+  installCrds,
+  kube,
+  kubectlApply,
+  spawnOperator,
+  testNamespace,
+} from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
 import { waitFor } from '../wait';
 
@@ -115,16 +122,7 @@ spec:
   expect(policy.status?.subjects).toBe(2);
   expect(policy.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   const badPolicy = (name: string, rules: string) =>
-    kubectlApply(
-      ns.name,
-      `apiVersion: herald.dev/v1alpha1
-kind: AccessPolicy
-metadata: {name: ${name}}
-spec:
-  subjects: [{kind: ServiceAccount, name: x}]
-  rules: ${rules}
-`,
-    );
+    applyAccessPolicy(ns.name, name, '[{kind: ServiceAccount, name: x}]', rules);
   await expect(badPolicy('bad', '[{operations: [publish], topics: [{name: a, prefix: b}]}]')).rejects.toThrow(
     /give exactly one of name and prefix/,
   );
