@@ -18,6 +18,11 @@ export const HERALD_AUDIENCE = 'herald';
 /** CNs of Herald's own servers' certificates start with this (issued by the operator's CA). */
 export const SERVER_SUBJECT_PREFIX = 'herald:server:';
 
+/** The subject (certificate CN) of the brokers of pool `pool` in `namespace`. */
+export function brokerServerSubject(namespace: string, pool: string): string {
+  return `${SERVER_SUBJECT_PREFIX}broker:${namespace}:${pool}`;
+}
+
 export interface Principal {
   subject: string;
   /** Brokers and the meta-server (by certificate): trusted to forward callers' requests. */

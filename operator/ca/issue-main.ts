@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../common/kube/config';
-import { SERVER_SUBJECT_PREFIX } from '../../common/security/authenticator';
+import { brokerServerSubject } from '../../common/security/authenticator';
 import { isNotFound } from '../kube/client';
 import { issue } from './ca';
 import { CaKeeper } from './ca-secret';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const core = loadKubeConfig(values.kubeconfig ?? process.env.KUBECONFIG).makeApiClient(CoreV1Api);
   const ca = await new CaKeeper(core, { namespace, name: values['ca-secret'] }).get();
   const pair = await issue(ca, {
-    commonName: `${SERVER_SUBJECT_PREFIX}broker:${namespace}:${values.pool}`,
+    commonName: brokerServerSubject(namespace, values.pool),
     dnsNames: [values.dns],
     ipAddresses: [values.ip],
     server: true,

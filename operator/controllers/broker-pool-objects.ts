@@ -18,7 +18,7 @@ import type {
 import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { BrokerPool } from '../gen/crds';
 import { AccessPolicyResource, HeraldUserResource } from '../../common/gen/crds';
-import { SERVER_SUBJECT_PREFIX } from '../../common/security/authenticator';
+import { brokerServerSubject } from '../../common/security/authenticator';
 import type { LeafRequest } from '../ca/ca';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' };
@@ -97,7 +97,7 @@ export function brokerCertificateRequest(pool: BrokerPool): LeafRequest {
   const ns = pool.metadata?.namespace ?? '';
   const n = names(name);
   return {
-    commonName: `${SERVER_SUBJECT_PREFIX}broker:${ns}:${name}`,
+    commonName: brokerServerSubject(ns, name),
     dnsNames: [
       `*.${n.headless}.${ns}.svc`,
       `*.${n.headless}.${ns}.svc.cluster.local`,
