@@ -14,6 +14,7 @@ import {
   dropTestDatabases,
   failure,
   metricValue,
+  mysqlProxy,
   runBroker,
   sql,
   storedCount,
@@ -434,8 +435,12 @@ describe('broker lifecycle', () => {
 
   test('graceful shutdown answers every pending publish, and every acked one is stored', async () => {
     const database = testDatabase('shutdown');
-    const running = await runBroker(brokerOptions(database, topics, { publish: { lingerMs: 50 } }));
+    // Commits are held in a proxy in front of MariaDB, so publishes are still waiting in the broker
+    // when it shuts down (a linger alone does not hold them: an idle committer commits at once).
+    const { proxy, url } = await mysqlProxy(database);
+    const running = await runBroker(brokerOptions(database, topics, { mysql: { url } }));
     const call = api(running.clients);
+    proxy.hold();
     const sends = Array.from({ length: 300 }, (_, i) =>
       call.publish({ topic: TOPIC, partition: i % 3, messages: [body(`m${i}`)] }).then(
         () => 'ok' as const,
@@ -450,7 +455,9 @@ describe('broker lifecycle', () => {
           : undefined,
       { intervalMs: 5 },
     );
-    await running.broker.shutdown();
+    const stopping = running.broker.shutdown();
+    proxy.release();
+    await stopping;
     const outcomes = await Promise.all(sends);
     const ok = outcomes.filter((o) => o === 'ok').length;
     // Every call got an answer; the ones refused were refused as UNAVAILABLE.
@@ -458,5 +465,6 @@ describe('broker lifecycle', () => {
     expect(ok).toBeGreaterThan(0);
     expect(await storedCount(database, TOPIC, 3)).toBe(ok);
     running.clients.close();
+    await proxy.stop();
   });
 });
