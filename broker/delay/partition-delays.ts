@@ -27,6 +27,12 @@ export class PartitionDelays {
   private capped = false;
   private nextLoadAt = 0;
   private loading = false;
+  /**
+   * Ids dispatched while a load runs: its pages may have been read before their rows were
+   * deleted, and taking them back would dispatch them twice (the append's DELETE would then
+   * fence the whole chunk, and the chunk's other messages would arrive a reload late).
+   */
+  private dispatchedDuringLoad: Set<number> | undefined;
   private stopped = false;
   /** The time of the last tick (failures schedule their retry from it). */
   private now: number;
@@ -79,7 +85,10 @@ export class PartitionDelays {
   private send(chunk: DelayedMessage[]): void {
     this.dispatch(this.ref, chunk).then(
       () => {
-        for (const m of chunk) this.known.delete(m.id);
+        for (const m of chunk) {
+          this.known.delete(m.id);
+          this.dispatchedDuringLoad?.add(m.id);
+        }
       },
       (err: unknown) => {
         if (this.stopped) return;
@@ -97,6 +106,7 @@ export class PartitionDelays {
   /** Loads the rows due before now + window that are not in memory yet, lowest first. */
   private async load(now: number): Promise<void> {
     this.loading = true;
+    const dispatched = (this.dispatchedDuringLoad = new Set());
     const until = now + this.options.windowMs;
     // Publishes committing while the load runs go to the wheel at once (known dedupes).
     this.windowEnd = Math.max(this.windowEnd, until);
@@ -107,7 +117,7 @@ export class PartitionDelays {
         const page = await this.store.dueDelayed(this.ref, until, PAGE_ROWS, after);
         if (this.stopped) return;
         for (const m of page) {
-          if (this.known.has(m.id)) continue;
+          if (this.known.has(m.id) || dispatched.has(m.id)) continue;
           if (this.known.size >= this.options.maxLoaded) {
             capped = true;
             this.windowEnd = m.deliverAt;
@@ -127,6 +137,7 @@ export class PartitionDelays {
       this.logger.warn('loading delayed messages failed', { ...this.ref, err });
     } finally {
       this.loading = false;
+      this.dispatchedDuringLoad = undefined;
     }
   }
 }

@@ -26,6 +26,8 @@ class FakeTable implements DelayStore {
   rows: DelayedMessage[] = [];
   loads = 0;
   failLoads = 0;
+  /** When set, loads read the table at once but answer only when `release` is called. */
+  held: (() => void)[] | undefined;
 
   scheduleDelayed(): Promise<number[]> {
     throw new Error('not used');
@@ -49,7 +51,10 @@ class FakeTable implements DelayStore {
           !after || r.deliverAt > after.deliverAt || (r.deliverAt === after.deliverAt && r.id > after.id),
       )
       .sort((a, b) => a.deliverAt - b.deliverAt || a.id - b.id);
-    return Promise.resolve(rows.slice(0, limit));
+    const page = rows.slice(0, limit);
+    const held = this.held;
+    if (!held) return Promise.resolve(page);
+    return new Promise((resolve) => held.push(() => resolve(page)));
   }
 }
 
@@ -163,6 +168,30 @@ describe('PartitionDelays', () => {
     }
     expect(dispatched.flat().sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(dispatched.every((chunk) => chunk.length <= 4)).toBe(true);
+  });
+
+  it('does not take back a message dispatched while a load that read its row was running', async () => {
+    const { table, dispatched, delays } = setup();
+    table.rows = [delayed(1, T0 + 100), delayed(2, T0 + 5200), delayed(3, T0 + 5250)];
+    delays.tick(T0);
+    await settle();
+    expect(delays.loaded).toBe(3);
+    delays.tick(T0 + 200);
+    await settle();
+    // The half-window reload reads rows 2 and 3, and answers only after both were dispatched.
+    table.held = [];
+    delays.tick(T0 + 5000);
+    delays.tick(T0 + 5300);
+    await settle();
+    expect(dispatched).toEqual([[1], [2, 3]]);
+    table.held.forEach((release) => release());
+    table.held = undefined;
+    await settle();
+    delays.tick(T0 + 5400);
+    delays.tick(T0 + 5500);
+    await settle();
+    expect(dispatched).toEqual([[1], [2, 3]]);
+    expect(delays.loaded).toBe(0);
   });
 
   it('drops everything when stopped', async () => {
