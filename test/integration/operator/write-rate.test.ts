@@ -5,7 +5,7 @@
 // and send one watch event (ADDED, MODIFIED or DELETED); a no-op request sends none. The test
 // watches, from the current resourceVersion, every kind the operator writes in its namespace
 // (its own Lease included, since the test operator keeps it there) and counts the events over
-// a 60 s window. The apiserver's global apiserver_request_total for mutating verbs is printed
+// a 30 s window. The apiserver's global apiserver_request_total for mutating verbs is printed
 // alongside for context; it also counts other clients (controller-manager, kwok, other tests).
 import { KubernetesObjectApi, Watch } from '@kubernetes/client-node';
 import type { BrokerLeaseClient } from '../../../common/meta-client';
@@ -25,7 +25,7 @@ jest.setTimeout(900_000);
 
 const TOPICS = 100;
 const PARTITIONS = 16;
-const WINDOW_MS = 60_000;
+const WINDOW_MS = 30_000;
 
 let fixture: OperatorFixture | undefined;
 let ns: TestNamespace;
