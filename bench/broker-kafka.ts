@@ -19,8 +19,6 @@
 //   BENCH_RATE          messages per second of the latency phases (default 1000)
 //   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
 //   BENCH_PHASES        which phases run (default publish,drain,latency)
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -29,8 +27,8 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { readErrorInfo } from '../common/errors';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
-const MYSQL = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
@@ -41,7 +39,6 @@ const PARTITIONS = 16;
 const PRODUCERS = 16;
 const BATCH = 100;
 const BODY = Buffer.alloc(1024, 'x');
-const RESULTS = join(__dirname, 'results');
 
 interface Row {
   phase: string;
@@ -167,15 +164,13 @@ async function direct(topic: string): Promise<Row> {
 
 /** A broker process serving one topic of the given storage (standalone, no leases). */
 async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: string) {
-  const url = new URL(MYSQL);
-  url.pathname = `/${database}`;
   const profile = CPU_PROF && storage === 'kafka' ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
   const broker = await spawnBroker(
     {
       listen: '127.0.0.1:0',
       metricsListen: '127.0.0.1:0',
       httpListen: '127.0.0.1:0',
-      mysql: { url: url.toString() },
+      mysql: { url: databaseUrl(database) },
       // Standalone (no lease): a longer publish bound, so a loaded machine measures throughput
       // rather than timeouts. Lease mode keeps it below the safety margin.
       kafka: { bootstrapServers: KAFKA, publishTimeoutMs: 10_000 },
@@ -369,8 +364,9 @@ async function latencyHerald(topic: string, database: string): Promise<Latency> 
 async function main(): Promise<void> {
   const id = randomBytes(3).toString('hex');
   const database = `herald_bench_kafka_${id}`;
-  const conn = await mysql.createConnection(MYSQL);
+  const conn = await mysql.createConnection(MYSQL_SERVER);
   await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
+  await conn.end();
   const rows: Row[] = [];
   const latencies: Latency[] = [];
   const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald'].map((t) => `bench-${t}-${id}`);
@@ -395,8 +391,7 @@ async function main(): Promise<void> {
       latencies.push(await latencyHerald(latHerald, database));
     }
   } finally {
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
+    await dropDatabases(database);
     await deleteTopics(topics);
   }
   const rate = (phase: string) => rows.find((r) => r.phase.startsWith(phase))?.messagesPerSecond ?? NaN;
@@ -419,28 +414,7 @@ async function main(): Promise<void> {
       `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})\n`,
     );
   process.stdout.write(`${JSON.stringify(ratios)}\n`);
-  mkdirSync(RESULTS, { recursive: true });
-  const file = join(RESULTS, `kafka-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        at: new Date().toISOString(),
-        seconds: SECONDS,
-        backlog: BACKLOG,
-        rate: RATE,
-        rows,
-        latencies,
-        ratios,
-      },
-      null,
-      2,
-    ),
-  );
-  process.stdout.write(`JSON: ${file}\n`);
+  writeResults('kafka', { seconds: SECONDS, backlog: BACKLOG, rate: RATE, rows, latencies, ratios });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${String(err)}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -22,34 +22,33 @@
 //   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
 //   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SQL } from '../storage/mysql/sql';
 import { cpuMeter as processCpuMeter, pidsNamed, rssMiB } from './proc';
 import { loops, percentile, streamProducer } from './load';
+import {
+  RESULTS_DIR,
+  benchDatabase,
+  databaseUrl,
+  dropDatabases,
+  runBenchmark,
+  writeResults,
+} from './results';
 import type { BrokerOptionsInput } from '../common/broker-options';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
-const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'raw,publish,latency,backlog,mixed').split(','));
 const PARTITIONS = 16;
 const BODY = Buffer.alloc(1024, 'x');
-const RESULTS = join(__dirname, 'results');
 
 type Api = ReturnType<typeof api>;
-
-function databaseUrl(database: string): string {
-  const url = new URL(SERVER);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
 
 export interface CpuShare {
   broker: number;
@@ -391,10 +390,9 @@ async function backlog(broker: BrokerProcess, call: Api) {
 }
 
 async function main(): Promise<void> {
-  const database = `herald_bench_${Date.now().toString(36)}`;
-  mkdirSync(RESULTS, { recursive: true });
+  const database = benchDatabase('herald_bench');
   const nodeArgs = [
-    ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : []),
+    ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS_DIR, 'profiles')] : []),
     ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
   ];
   const options: BrokerOptionsInput = {
@@ -571,32 +569,18 @@ async function main(): Promise<void> {
     console.log(`| peak broker RSS | ${drain.peakRssMiB.toFixed(0)} MiB | |`);
   }
 
-  const file = join(RESULTS, `broker-mysql-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        seconds: SECONDS,
-        partitions: PARTITIONS,
-        raw,
-        rawLimit,
-        publish,
-        latency,
-        mixed,
-        backlog: drain,
-      },
-      null,
-      2,
-    ),
-  );
-  console.log(`\nresults: ${file}`);
-  const admin = await mysql.createConnection(SERVER);
-  await admin.query(`DROP DATABASE \`${database}\``);
-  await admin.end();
+  console.log('');
+  writeResults('broker-mysql', {
+    seconds: SECONDS,
+    partitions: PARTITIONS,
+    raw,
+    rawLimit,
+    publish,
+    latency,
+    mixed,
+    backlog: drain,
+  });
+  await dropDatabases(database);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message.slice(0, 2000) : err);
-  process.exit(1);
-});
+runBenchmark(main);

@@ -9,17 +9,15 @@
 // to bench/results/. Environment:
 //   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   BENCH_SECONDS     duration of each phase (default 10)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { percentile } from './load';
+import { cpuSeconds } from './proc';
+import { benchDatabase, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
-const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PARTITIONS = 16;
 const BODY = Buffer.alloc(1024, 'x');
-const RESULTS = join(__dirname, 'results');
 
 interface Phase {
   name: string;
@@ -31,18 +29,6 @@ interface Phase {
   p50Ms: number;
   p99Ms: number;
   brokerCpuPercent: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0
-    ? NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** `clients` loops, each sending one request after the other until the time is up. */
@@ -95,15 +81,12 @@ function post(agent: Agent, address: string, path: string, headers: Record<strin
 }
 
 async function main(): Promise<void> {
-  const database = `herald_bench_${Date.now().toString(36)}`;
-  const url = new URL(SERVER);
-  url.pathname = `/${database}`;
-  mkdirSync(RESULTS, { recursive: true });
+  const database = benchDatabase('herald_bench');
   const broker = await spawnBroker({
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
     httpListen: '127.0.0.1:0',
-    mysql: { url: url.toString(), poolSize: PARTITIONS + 4 },
+    mysql: { url: databaseUrl(database), poolSize: PARTITIONS + 4 },
     topics: [{ name: 'bench', partitions: PARTITIONS }],
   });
   const pid = broker.child.pid!;
@@ -156,22 +139,8 @@ async function main(): Promise<void> {
     );
   const ratio = http.messagesPerSecond / grpcPhase.messagesPerSecond;
   console.log(`\nHTTP / gRPC, single-message publishes: ${ratio.toFixed(2)}`);
-  const file = join(RESULTS, `http-publish-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { date: new Date().toISOString(), seconds: SECONDS, partitions: PARTITIONS, phases, ratio },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
-  const admin = await mysql.createConnection(SERVER);
-  await admin.query(`DROP DATABASE \`${database}\``);
-  await admin.end();
+  writeResults('http-publish', { seconds: SECONDS, partitions: PARTITIONS, phases, ratio });
+  await dropDatabases(database);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message.slice(0, 2000) : err);
-  process.exit(1);
-});
+runBenchmark(main);

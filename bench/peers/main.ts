@@ -21,11 +21,10 @@
 //   HERALD_MYSQL_URL MariaDB to use (default the local environment's, 127.0.0.1:13306)
 //   BENCH_PORT       first of the loopback ports for the peers (default 25670; uses 4)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import mysql from 'mysql2/promise';
 import { Ledger, makeBody, sentAt } from './driver';
 import type { Driver, Producer } from './driver';
 import { startHerald } from './herald';
@@ -34,6 +33,7 @@ import { startNats } from './nats';
 import { startRabbitmq } from './rabbitmq';
 import { cpuMeter, loadAverage, rssMiB } from '../proc';
 import { loops, percentile } from '../load';
+import { benchDatabase, databaseUrl, dropDatabases, runBenchmark, writeResults } from '../results';
 import { profileDelta } from './profile';
 import type { BrokerProfile, MetricsSnapshot } from './profile';
 
@@ -42,9 +42,7 @@ const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 200_000);
 const RATES = (process.env.BENCH_RATES ?? '1000,5000').split(',').map(Number);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'herald-sdk,herald-grpc,rabbitmq,nats').split(',');
 const WORKLOADS = new Set((process.env.BENCH_WORKLOADS ?? 'batch,each,latency,backlog').split(','));
-const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 25670);
-const RESULTS = join(__dirname, '..', 'results');
 /** How long the check after a workload waits for the last messages to arrive. */
 const DRAIN_TIMEOUT_MS = 120_000;
 
@@ -101,12 +99,6 @@ interface SystemResult {
   backlog?: BacklogResult;
   /** Peak RSS of the server processes over the system's whole run, MiB (summed per group). */
   peakRssMiB: Record<string, number>;
-}
-
-function databaseUrl(database: string): string {
-  const url = new URL(SERVER);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 function queueName(system: string, workload: string): string {
@@ -472,7 +464,6 @@ function profileText(b: BrokerProfile): string {
 }
 
 async function main(): Promise<void> {
-  mkdirSync(RESULTS, { recursive: true });
   // Installs what is missing (idempotent: a warm run only checks stamps).
   const root = join(__dirname, '..', '..');
   execFileSync('bash', [join(root, 'test', 'env', 'tools.sh'), 'peers'], { stdio: 'inherit' });
@@ -490,7 +481,7 @@ async function main(): Promise<void> {
   console.log(`load average before: ${load.before.join(' ')}; ${SECONDS} s per run, backlog ${BACKLOG}`);
   const dir = mkdtempSync(join(tmpdir(), 'herald-peers-'));
   const started: { close(): Promise<void> }[] = [];
-  const database = `herald_peers_${Date.now().toString(36)}`;
+  const database = benchDatabase('herald_peers');
   const results: Record<string, SystemResult> = {};
   let herald: Herald | undefined;
   const stopAll = async () => {
@@ -535,29 +526,12 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
-    const admin = await mysql.createConnection(SERVER);
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin.end();
+    await dropDatabases(database);
   }
   load.after = loadAverage();
   console.log(`\n${table(results)}\n\n${detail(results)}`);
   console.log(`\nload average before ${load.before.join(' ')}, after ${load.after.join(' ')}`);
-  const file = join(RESULTS, `peers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { date: new Date().toISOString(), seconds: SECONDS, backlog: BACKLOG, load, results },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
+  writeResults('peers', { seconds: SECONDS, backlog: BACKLOG, load, results });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBenchmark(main);
