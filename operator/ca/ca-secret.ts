@@ -2,7 +2,7 @@
 // first use, created when missing (by whichever leader gets there first: a create conflict
 // means another replica made it, so it is read again).
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { isConflict, isNotFound } from '../kube/client';
+import { isConflict, readIfExists } from '../kube/client';
 import { createCa } from './ca';
 import type { KeyPair } from './ca';
 
@@ -31,20 +31,16 @@ export class CaKeeper {
   }
 
   private async read(): Promise<KeyPair | undefined> {
-    try {
-      const s = await this.core.readNamespacedSecret(this.ref);
-      const cert = s.data?.['tls.crt'];
-      const key = s.data?.['tls.key'];
-      if (!cert || !key)
-        throw new Error(`Secret ${this.ref.namespace}/${this.ref.name} lacks tls.crt or tls.key`);
-      return {
-        cert: Buffer.from(cert, 'base64').toString('utf8'),
-        key: Buffer.from(key, 'base64').toString('utf8'),
-      };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const s = await readIfExists(() => this.core.readNamespacedSecret(this.ref));
+    if (!s) return undefined;
+    const cert = s.data?.['tls.crt'];
+    const key = s.data?.['tls.key'];
+    if (!cert || !key)
+      throw new Error(`Secret ${this.ref.namespace}/${this.ref.name} lacks tls.crt or tls.key`);
+    return {
+      cert: Buffer.from(cert, 'base64').toString('utf8'),
+      key: Buffer.from(key, 'base64').toString('utf8'),
+    };
   }
 
   private async load(): Promise<KeyPair> {

@@ -9,7 +9,7 @@ import { currentCertificate, renewalDelayMs } from '../ca/certificate-secret';
 import type { BrokerPool, BrokerPoolStatus } from '../gen/crds';
 import { poolInfoOf } from '../meta/from-crds';
 import { BrokerPoolResource } from '../gen/crds';
-import { apply, isNotFound, patchStatus } from '../kube/client';
+import { apply, isNotFound, patchStatus, readIfExists } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
 import { isSubset, sameJson } from '../reconcile/diff';
 import {
@@ -112,12 +112,7 @@ async function reconcileCertificate(ctx: ControllerContext, pool: BrokerPool): P
   if (!tls.enabled || tls.secretName !== undefined) return undefined;
   const namespace = pool.metadata?.namespace ?? '';
   const secretName = names(pool.metadata?.name ?? '').tls;
-  let secret: V1Secret | undefined;
-  try {
-    secret = await ctx.core.readNamespacedSecret({ namespace, name: secretName });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
+  const secret = await readIfExists(() => ctx.core.readNamespacedSecret({ namespace, name: secretName }));
   const ca = await ctx.ca.get();
   const current = currentCertificate(secret, ca);
   if (current) return renewalDelayMs(current);
@@ -172,16 +167,13 @@ async function existing(
 ): Promise<KubernetesObject | undefined> {
   if (!['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(obj.kind ?? ''))
     return cached(ctx, obj);
-  try {
-    return await ctx.objects.read({
+  return readIfExists(() =>
+    ctx.objects.read({
       apiVersion: obj.apiVersion ?? '',
       kind: obj.kind ?? '',
       metadata: { name: obj.metadata?.name ?? '', namespace: obj.metadata?.namespace },
-    });
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+    }),
+  );
 }
 
 function cached(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject | undefined {

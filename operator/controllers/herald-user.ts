@@ -10,7 +10,7 @@ import { HeraldUserResource } from '../../common/gen/crds';
 import type { HeraldUserStatus } from '../../common/gen/crds';
 import { issue, validityOf } from '../ca/ca';
 import { currentCertificate, decodeSecret, renewalDelayMs } from '../ca/certificate-secret';
-import { isNotFound, patchStatus } from '../kube/client';
+import { patchStatus, readIfExists } from '../kube/client';
 import { setCondition } from '../reconcile/conditions';
 import { sameJson } from '../reconcile/diff';
 import type { ControllerContext } from './context';
@@ -38,12 +38,7 @@ export async function reconcileHeraldUser(
   if (!user || user.metadata?.deletionTimestamp || isPaused(user)) return undefined;
   const { namespace, name } = splitKey(key);
   const secretName = userSecretName(name);
-  let secret: V1Secret | undefined;
-  try {
-    secret = await ctx.core.readNamespacedSecret({ namespace, name: secretName });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
+  const secret = await readIfExists(() => ctx.core.readNamespacedSecret({ namespace, name: secretName }));
   const ca = await ctx.ca.get();
   const owner = {
     apiVersion: `${HeraldUserResource.group}/${HeraldUserResource.version}`,

@@ -12,6 +12,16 @@ export function statusCode(err: unknown): number | undefined {
 export const isNotFound = (err: unknown) => statusCode(err) === 404;
 export const isConflict = (err: unknown) => statusCode(err) === 409;
 
+/** The object `read` returns, or undefined when the apiserver says there is none (404). */
+export async function readIfExists<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** Server-side apply of an object the operator owns (fields it sets are its own). */
 export async function apply<T extends KubernetesObject>(objects: KubernetesObjectApi, obj: T): Promise<T> {
   return objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
