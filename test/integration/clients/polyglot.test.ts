@@ -1,11 +1,12 @@
 // Clients in other languages, generated from proto/ with their standard tools (grpcio-tools for
 // Python, protoc-gen-go and protoc-gen-go-grpc for Go), publish and consume through a real
-// broker over a loopback socket. Each side reads what the other wrote.
+// broker over a loopback socket, on a MySQL topic and on a Kafka topic (the same API: the
+// clients do not know which). Each side reads what the other wrote.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testEnv } from '../env';
+import { testEnv, uniqueName } from '../env';
 import { api, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
 import { createCa, issue } from '../../../operator/ca/ca';
@@ -37,6 +38,11 @@ function run(cmd: string, args: string[], cwd = root): Promise<Run> {
 }
 
 const TOPIC = 'polyglot';
+const KAFKA_TOPIC = uniqueName('polyglot-kafka');
+const STORAGES = [
+  ['mysql', TOPIC],
+  ['kafka', KAFKA_TOPIC],
+];
 let running: Running;
 
 beforeAll(async () => {
@@ -50,7 +56,16 @@ beforeAll(async () => {
   );
   // A cold module cache reports its downloads on stderr; only the exit code decides.
   expect(build.code === 0 ? 'built' : build.stderr).toBe('built');
-  running = await runBroker(brokerOptions(testDatabase('polyglot'), [{ name: TOPIC, partitions: 4 }]));
+  running = await runBroker(
+    brokerOptions(
+      testDatabase('polyglot'),
+      [
+        { name: TOPIC, partitions: 4 },
+        { name: KAFKA_TOPIC, partitions: 4, storage: 'kafka' },
+      ],
+      { kafka: { bootstrapServers: testEnv().kafkaBrokers } },
+    ),
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -67,8 +82,8 @@ const py = (args: string[]) =>
   ]);
 const go = (args: string[]) => run(goExample, [...args, '-addr', running.broker.address]);
 
-test('Python publishes and Go consumes', async () => {
-  const pub = await py(['publish', '--topic', TOPIC, '--key', 'from-python', '--count', '3', '--body', 'py']);
+test.each(STORAGES)('Python publishes and Go consumes (%s topic)', async (_storage, topic) => {
+  const pub = await py(['publish', '--topic', topic, '--key', 'from-python', '--count', '3', '--body', 'py']);
   expect(pub.code).toBe(0);
   expect(pub.lines).toHaveLength(3);
   const partition = Number(pub.lines[0].partition);
@@ -77,7 +92,7 @@ test('Python publishes and Go consumes', async () => {
   const sub = await go([
     'consume',
     '-topic',
-    TOPIC,
+    topic,
     '-partition',
     String(partition),
     '-group',
@@ -92,32 +107,35 @@ test('Python publishes and Go consumes', async () => {
   );
 });
 
-test('Go publishes and Python consumes, and the acks are committed', async () => {
-  const pub = await go(['publish', '-topic', TOPIC, '-key', 'from-go', '-count', '2', '-body', 'go']);
-  expect(pub.code).toBe(0);
-  expect(pub.lines).toHaveLength(2);
-  const partition = Number(pub.lines[0].partition);
+test.each(STORAGES)(
+  'Go publishes and Python consumes, and the acks are committed (%s topic)',
+  async (_storage, topic) => {
+    const pub = await go(['publish', '-topic', topic, '-key', 'from-go', '-count', '2', '-body', 'go']);
+    expect(pub.code).toBe(0);
+    expect(pub.lines).toHaveLength(2);
+    const partition = Number(pub.lines[0].partition);
 
-  const group = 'python-readers';
-  const sub = await py([
-    'consume',
-    '--topic',
-    TOPIC,
-    '--partition',
-    String(partition),
-    '--group',
-    group,
-    '--count',
-    '2',
-  ]);
-  expect(sub.code).toBe(0);
-  const mine = sub.lines.filter((l) => l.key === 'from-go');
-  expect(mine.map((l) => l.body)).toEqual(['go-0', 'go-1']);
+    const group = 'python-readers';
+    const sub = await py([
+      'consume',
+      '--topic',
+      topic,
+      '--partition',
+      String(partition),
+      '--group',
+      group,
+      '--count',
+      '2',
+    ]);
+    expect(sub.code).toBe(0);
+    const mine = sub.lines.filter((l) => l.key === 'from-go');
+    expect(mine.map((l) => l.body)).toEqual(['go-0', 'go-1']);
 
-  const lag = await api(running.clients).getLag({ group, topic: TOPIC });
-  const p = lag.partitions.find((x) => x.partition === partition);
-  expect(p?.committedOffset).toBe(Number(pub.lines[1].offset));
-});
+    const lag = await api(running.clients).getLag({ group, topic });
+    const p = lag.partitions.find((x) => x.partition === partition);
+    expect(p?.committedOffset).toBe(Number(pub.lines[1].offset));
+  },
+);
 
 test('an error reaches a generated client as its gRPC status', async () => {
   const r = await py(['publish', '--topic', 'no-such-topic', '--key', 'k']);
