@@ -418,9 +418,36 @@ export class MetaCore {
         partitions: t.partitions,
         pool: t.pool,
         ...topicAttributes(t),
-        assignedPartitions: this.routes(namespace, t.name, now).filter((r) => r.brokerId !== '').length,
+        assignedPartitions: this.ownedPartitions(t, now),
         groups: (readers.get(t.name) ?? []).sort(),
       }));
+  }
+
+  /** Every declared topic with how many of its partitions a broker holds now (operator gauges). */
+  ownership(
+    now: number,
+  ): { namespace: string; topic: string; pool: string; partitions: number; owned: number }[] {
+    return [...this.topics.values()].map((t) => ({
+      namespace: t.namespace,
+      topic: t.name,
+      pool: t.pool,
+      partitions: t.partitions,
+      owned: this.ownedPartitions(t, now),
+    }));
+  }
+
+  /** Every declared group with its live consumers (operator gauges). */
+  membership(): { namespace: string; group: string; topic: string; consumers: number }[] {
+    return [...this.groups.entries()].map(([gk, g]) => ({
+      namespace: g.namespace,
+      group: g.name,
+      topic: g.topic,
+      consumers: this.consumers.get(gk)?.size ?? 0,
+    }));
+  }
+
+  private ownedPartitions(t: TopicInfo, now: number): number {
+    return this.routes(t.namespace, t.name, now).filter((r) => r.brokerId !== '').length;
   }
 
   // ---- Consumer groups ----
