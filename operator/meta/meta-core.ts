@@ -47,6 +47,9 @@ export interface TopicInfo {
   retentionHours?: number;
   /** The Topic's spec.rateLimit, passed to brokers through GetRoutes; unset or null: no limit. */
   rateLimit?: RateLimit | null;
+  /** The Topic's spec.owner and spec.contact, shown by ListTopics (governance). */
+  owner?: string;
+  contact?: string;
 }
 
 /** A topic's publish rate limit (Topic spec.rateLimit; herald.v1.RateLimit). */
@@ -64,6 +67,9 @@ export interface TopicSummary extends TopicAttributes {
   assignedPartitions: number;
   /** The consumer groups reading the topic, by name. */
   groups: string[];
+  /** '' when the Topic does not say. */
+  owner: string;
+  contact: string;
 }
 
 /** What GetRoutes and ListTopics both say of a topic: one TopicInfo, one set of defaults. */
@@ -420,6 +426,8 @@ export class MetaCore {
         ...topicAttributes(t),
         assignedPartitions: this.ownedPartitions(t, now),
         groups: (readers.get(t.name) ?? []).sort(),
+        owner: t.owner ?? '',
+        contact: t.contact ?? '',
       }));
   }
 
