@@ -49,12 +49,12 @@ export interface Sample {
   value: number;
 }
 
-export const TOPIC_PARTITIONS = 'herald_topic_partitions';
-export const UNOWNED_PARTITIONS = 'herald_topic_unowned_partitions';
-export const GROUP_CONSUMERS = 'herald_group_consumers';
-export const GROUP_MIN_CONSUMERS = 'herald_group_min_consumers';
-export const GROUP_LAG = 'herald_group_lag_messages';
-export const GROUP_OLDEST_AGE = 'herald_group_oldest_message_age_seconds';
+const TOPIC_PARTITIONS = 'herald_topic_partitions';
+const UNOWNED_PARTITIONS = 'herald_topic_unowned_partitions';
+const GROUP_CONSUMERS = 'herald_group_consumers';
+const GROUP_MIN_CONSUMERS = 'herald_group_min_consumers';
+const GROUP_LAG = 'herald_group_lag_messages';
+const GROUP_OLDEST_AGE = 'herald_group_oldest_message_age_seconds';
 
 const GAUGES: { name: string; help: string; labels: string[] }[] = [
   { name: TOPIC_PARTITIONS, help: "The Topic's partitions", labels: ['namespace', 'topic', 'pool'] },
