@@ -58,6 +58,7 @@ import {
   topicInfoOf,
 } from './meta/from-crds';
 import { MetaCore } from './meta/meta-core';
+import { GovernanceMetrics } from './metrics';
 import type { MetaServer, MetaState } from './meta/server';
 import { startMetaServer } from './meta/server';
 import { startMetricsServer } from '../common/metrics-http';
@@ -184,6 +185,7 @@ export class Operator {
     private readonly security: ServerSecurity,
     private readonly metaCertificate: MetaCertificate | undefined,
     private readonly ca: CaKeeper,
+    private readonly governance: GovernanceMetrics,
   ) {}
 
   static async start(input: OperatorInput): Promise<Operator> {
@@ -256,7 +258,17 @@ export class Operator {
           }),
       },
     );
-    const operator = new Operator(options, kc, server, metrics, elector, security, metaCertificate, ca);
+    const operator = new Operator(
+      options,
+      kc,
+      server,
+      metrics,
+      elector,
+      security,
+      metaCertificate,
+      ca,
+      new GovernanceMetrics(register),
+    );
     self.operator = operator;
     elector.start();
     return operator;
@@ -398,6 +410,7 @@ export class Operator {
       events: new EventRecorder(core, log.namespace('events')),
       logger: log,
       meta,
+      metrics: this.governance,
       storage: async (pool) => storages.get(await poolMysqlUrl(core, pool)),
       kafka: (pool) => kafkas.get((pool.spec.storage.kafka?.bootstrapServers ?? []).join(',')),
       caches,
@@ -461,7 +474,9 @@ export class Operator {
       log.namespace('checkpoint'),
     );
     const tick = setInterval(() => {
-      meta.tick(Date.now());
+      const now = Date.now();
+      meta.tick(now);
+      this.governance.update(meta, caches.groups.list(), now);
       checkpointer.flush().catch((err: unknown) => log.debug('checkpoint flush failed', { err }));
     }, o.tickMs);
     this.state = { core: meta, checkpointer };
@@ -473,6 +488,7 @@ export class Operator {
   private async follow(): Promise<void> {
     this.server.setServing(false);
     this.state = undefined;
+    this.governance.clear();
     const leading = this.leading;
     this.leading = undefined;
     if (!leading) return;

@@ -176,6 +176,8 @@ export const TOPIC_COLUMNS: Column<TopicSummary>[] = [
   },
   { header: 'RETENTION', value: (t) => (t.retentionHours > 0 ? `${t.retentionHours}h` : '') },
   { header: 'GROUPS', value: (t) => t.groups.join(',') },
+  { header: 'OWNER', value: (t) => t.owner },
+  { header: 'CONTACT', value: (t) => t.contact },
 ];
 
 function truncate(s: string, n: number): string {

@@ -3,6 +3,7 @@
 import { status as GrpcCode } from '@grpc/grpc-js';
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { metricOf } from '../metric-of';
 import type { CallContext, Interceptor } from './interceptors';
 
 const HANDLED = 'herald_grpc_server_handled_total';
@@ -13,23 +14,29 @@ const HANDLING = 'herald_grpc_server_handling_seconds';
  * (tests run several in a process) share the metrics.
  */
 export function rpcMetrics(registry: Registry): Interceptor {
-  const handled =
-    (registry.getSingleMetric(HANDLED) as Counter<'service' | 'method' | 'code'> | undefined) ??
-    new Counter({
-      name: HANDLED,
-      help: 'gRPC calls completed on this server, by service, method and status code',
-      labelNames: ['service', 'method', 'code'] as const,
-      registers: [registry],
-    });
-  const handling =
-    (registry.getSingleMetric(HANDLING) as Histogram<'service' | 'method'> | undefined) ??
-    new Histogram({
-      name: HANDLING,
-      help: 'From a gRPC call arriving to its status (streams: their whole life)',
-      labelNames: ['service', 'method'] as const,
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
-      registers: [registry],
-    });
+  const handled = metricOf(
+    registry,
+    HANDLED,
+    () =>
+      new Counter({
+        name: HANDLED,
+        help: 'gRPC calls completed on this server, by service, method and status code',
+        labelNames: ['service', 'method', 'code'] as const,
+        registers: [registry],
+      }),
+  );
+  const handling = metricOf(
+    registry,
+    HANDLING,
+    () =>
+      new Histogram({
+        name: HANDLING,
+        help: 'From a gRPC call arriving to its status (streams: their whole life)',
+        labelNames: ['service', 'method'] as const,
+        buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+        registers: [registry],
+      }),
+  );
   // Label lookups hash strings on every call: keep the children per method and code.
   const counters = new Map<string, Counter.Internal>();
   const timers = new Map<string, Histogram.Internal<'service' | 'method'>>();

@@ -4,6 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { metricOf } from '../metric-of';
 import { loadKubeConfig } from '../kube/config';
 import type { Logger } from '../logger';
 import { authentication, authorization, serversOnly } from './interceptors';
@@ -126,13 +127,16 @@ const REFUSALS = 'herald_access_refusals_total';
 
 /** Counts the server's refused calls in `registry` (shared by servers on one registry). */
 export function countRefusals(security: ServerSecurity, registry: Registry): void {
-  const refusals =
-    (registry.getSingleMetric(REFUSALS) as Counter<'reason' | 'operation'> | undefined) ??
-    new Counter({
-      name: REFUSALS,
-      help: 'Calls refused by authentication (UNAUTHENTICATED reasons) or authorization (PERMISSION_DENIED)',
-      labelNames: ['reason', 'operation'] as const,
-      registers: [registry],
-    });
+  const refusals = metricOf(
+    registry,
+    REFUSALS,
+    () =>
+      new Counter({
+        name: REFUSALS,
+        help: 'Calls refused by authentication (UNAUTHENTICATED reasons) or authorization (PERMISSION_DENIED)',
+        labelNames: ['reason', 'operation'] as const,
+        registers: [registry],
+      }),
+  );
   security.onRefusal((r) => refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
 }

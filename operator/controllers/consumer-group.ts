@@ -24,6 +24,7 @@ import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
 import { alertOf, broadcastLag, offsetRetentionSeconds, readLag } from './group-lag';
 import type { BroadcastConsumers, Lag } from './group-lag';
+import { backlogOf } from '../metrics';
 
 /** The status fields this controller writes; null removes a field (merge patch). */
 type OwnStatus = Pick<
@@ -39,6 +40,7 @@ export async function reconcileConsumerGroup(
   const { namespace, name } = splitKey(key);
   if (!group || group.metadata?.deletionTimestamp) {
     ctx.meta.removeGroup(namespace, name);
+    ctx.metrics.forgetGroup(namespace, name);
     return undefined;
   }
   if (isPaused(group)) return undefined;
@@ -59,6 +61,7 @@ export async function reconcileConsumerGroup(
   const pool = topic ? ctx.caches.pools.get(`${namespace}/${topic.spec.pool}`) : undefined;
   if (!topic || !pool || !isTrue(topic.status?.conditions, 'StorageProvisioned')) {
     ctx.meta.removeGroup(namespace, name);
+    ctx.metrics.forgetGroup(namespace, name);
     const why = !topic ? `Topic ${group.spec.topic} does not exist` : 'the topic has no storage yet';
     set({ type: 'Ready', status: 'False', reason: 'TopicNotReady', message: why });
   } else {
@@ -84,15 +87,10 @@ export async function reconcileConsumerGroup(
       );
     }
     const retentionMs = group.spec.deadLetter.retentionHours * 3_600_000;
+    const readAt = Date.now();
     if (group.spec.mode === 'broadcast') {
       const live = consumers.map((c) => c.id);
-      const b = await broadcastLag(
-        { messages, retries: storage.retries },
-        group,
-        partitions,
-        live,
-        Date.now(),
-      );
+      const b = await broadcastLag({ messages, retries: storage.retries }, group, partitions, live, readAt);
       lag = b.lag;
       broadcast = b.consumers;
       if (b.nextRemovalMs !== undefined) requeueMs = Math.min(requeueMs, b.nextRemovalMs + 1);
@@ -111,9 +109,17 @@ export async function reconcileConsumerGroup(
           Date.now() - retentionMs,
         );
     } else {
-      lag = await readLag(messages, name, group.spec.topic, partitions, Date.now());
+      lag = await readLag(messages, name, group.spec.topic, partitions, readAt);
       broadcast = undefined;
     }
+    ctx.metrics.recordBacklog({
+      namespace,
+      group: name,
+      topic: group.spec.topic,
+      consumers: broadcast
+        ? broadcast.map((c) => backlogOf(c.id, c.lag ?? [], readAt))
+        : [backlogOf('', lag, readAt)],
+    });
     await storage.retries.expireDeadLetters(group.spec.topic, name, Date.now() - retentionMs);
     set({ type: 'Ready', status: 'True', reason: 'Ready', message: `reading ${group.spec.topic}` });
     const alert = alertOf(group, lag, broadcast);

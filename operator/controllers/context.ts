@@ -20,6 +20,7 @@ import type { MetaCore } from '../meta/meta-core';
 import type { KafkaTopicStorage } from '../storage/kafka-topics';
 import type { TopicStorage } from '../storage/topic-storage';
 import type { EventRecorder } from './events';
+import type { GovernanceMetrics } from '../metrics';
 
 export const PAUSED_ANNOTATION = 'herald.dev/paused';
 export const FINALIZER = 'herald.dev/finalizer';
@@ -31,6 +32,8 @@ export interface ControllerContext {
   events: EventRecorder;
   logger: Logger;
   meta: MetaCore;
+  /** The governance gauges (each ConsumerGroup's backlog as its resync read it). */
+  metrics: GovernanceMetrics;
   /** The message store of a pool's MySQL database (by the URL in the pool's Secret). */
   storage(pool: BrokerPool): Promise<TopicStorage>;
   /** The operator's certificate authority. */

@@ -29,6 +29,8 @@ export function topicInfoOf(
     delay: spec.delay,
     retentionHours: spec.retention.hours,
     rateLimit: spec.rateLimit ?? null,
+    owner: spec.owner ?? '',
+    contact: spec.contact ?? '',
   };
 }
 

@@ -47,6 +47,9 @@ export interface TopicInfo {
   retentionHours?: number;
   /** The Topic's spec.rateLimit, passed to brokers through GetRoutes; unset or null: no limit. */
   rateLimit?: RateLimit | null;
+  /** The Topic's spec.owner and spec.contact, shown by ListTopics (governance). */
+  owner?: string;
+  contact?: string;
 }
 
 /** A topic's publish rate limit (Topic spec.rateLimit; herald.v1.RateLimit). */
@@ -64,6 +67,9 @@ export interface TopicSummary extends TopicAttributes {
   assignedPartitions: number;
   /** The consumer groups reading the topic, by name. */
   groups: string[];
+  /** '' when the Topic does not say. */
+  owner: string;
+  contact: string;
 }
 
 /** What GetRoutes and ListTopics both say of a topic: one TopicInfo, one set of defaults. */
@@ -418,9 +424,38 @@ export class MetaCore {
         partitions: t.partitions,
         pool: t.pool,
         ...topicAttributes(t),
-        assignedPartitions: this.routes(namespace, t.name, now).filter((r) => r.brokerId !== '').length,
+        assignedPartitions: this.ownedPartitions(t, now),
         groups: (readers.get(t.name) ?? []).sort(),
+        owner: t.owner ?? '',
+        contact: t.contact ?? '',
       }));
+  }
+
+  /** Every declared topic with how many of its partitions a broker holds now (operator gauges). */
+  ownership(
+    now: number,
+  ): { namespace: string; topic: string; pool: string; partitions: number; owned: number }[] {
+    return [...this.topics.values()].map((t) => ({
+      namespace: t.namespace,
+      topic: t.name,
+      pool: t.pool,
+      partitions: t.partitions,
+      owned: this.ownedPartitions(t, now),
+    }));
+  }
+
+  /** Every declared group with its live consumers (operator gauges). */
+  membership(): { namespace: string; group: string; topic: string; consumers: number }[] {
+    return [...this.groups.entries()].map(([gk, g]) => ({
+      namespace: g.namespace,
+      group: g.name,
+      topic: g.topic,
+      consumers: this.consumers.get(gk)?.size ?? 0,
+    }));
+  }
+
+  private ownedPartitions(t: TopicInfo, now: number): number {
+    return this.routes(t.namespace, t.name, now).filter((r) => r.brokerId !== '').length;
   }
 
   // ---- Consumer groups ----

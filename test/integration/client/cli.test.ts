@@ -20,7 +20,7 @@ beforeAll(async () => {
     prefix: 'cli',
     brokers: 1,
     topics: [
-      { name: 'orders', partitions: 2 },
+      { name: 'orders', partitions: 2, extra: "  owner: shop-team\n  contact: '#shop-oncall'" },
       { name: 'jobs', partitions: 2 },
     ],
     groups: [
@@ -239,9 +239,28 @@ test('trace, dlq list/replay/purge, reset-offsets and topics list against the re
   const topicsList = await herald(['topics', 'list', '-o', 'json']);
   expect(topicsList.code).toBe(0);
   expect(jsonLines(topicsList.stdout)).toEqual([
-    expect.objectContaining({ name: 'jobs', partitions: 2, storage: 'mysql', groups: ['fragile'] }),
-    expect.objectContaining({ name: 'orders', partitions: 2, storage: 'mysql', groups: ['readers'] }),
+    expect.objectContaining({
+      name: 'jobs',
+      partitions: 2,
+      storage: 'mysql',
+      groups: ['fragile'],
+      owner: '',
+    }),
+    expect.objectContaining({
+      name: 'orders',
+      partitions: 2,
+      storage: 'mysql',
+      groups: ['readers'],
+      owner: 'shop-team',
+      contact: '#shop-oncall',
+    }),
   ]);
+  // The table shows who to call about a topic (the Topic's spec.owner and spec.contact).
+  const table = await herald(['topics', 'list']);
+  expect(table.stdout.split('\n')[0]).toMatch(/GROUPS +OWNER +CONTACT$/);
+  expect(table.stdout.split('\n').find((l) => l.startsWith('orders '))).toMatch(
+    /readers +shop-team +#shop-oncall$/,
+  );
 });
 
 test('--broker without a meta-server, and --follow until Ctrl-C', async () => {

@@ -102,7 +102,11 @@ beforeAll(async () => {
             priority: true,
             retentionHours: 72,
             groups: ['billing', 'audit'],
+            owner: 'payments',
+            contact: '#payments-oncall',
           },
+          // A topic that names no owner: empty columns.
+          { name: 'scratch', partitions: 1, assignedPartitions: 0, storage: 'mysql', pool: 'default' },
         ],
       });
     },
@@ -212,8 +216,9 @@ test('reset-offsets sends one target', async () => {
 test('topics list and lag', async () => {
   const t = await herald('topics list');
   expect(t.out).toBe(
-    'NAME    PARTITIONS  STORAGE  POOL     FEATURES  RETENTION  GROUPS\n' +
-      'orders  8/8         mysql    default  priority  72h        billing,audit\n',
+    'NAME     PARTITIONS  STORAGE  POOL     FEATURES  RETENTION  GROUPS         OWNER     CONTACT\n' +
+      'orders   8/8         mysql    default  priority  72h        billing,audit  payments  #payments-oncall\n' +
+      'scratch  0/1         mysql    default\n',
   );
   expect(asked('ListTopics')).toEqual([{ namespace: 'shop' }]);
   const lag = await herald('lag --group billing --topic orders -o json');

@@ -31,6 +31,8 @@ function sampleTopic(): Topic {
       priority: true,
       delay: true,
       rateLimit: { messagesPerSecond: 500, burst: 50 },
+      owner: 'payments',
+      contact: '#payments-oncall',
       deletionPolicy: 'retain',
     },
     status: {
@@ -112,6 +114,8 @@ describe('Topic -> TopicInfo', () => {
       delay: true,
       retentionHours: 48,
       rateLimit: { messagesPerSecond: 500, burst: 50 },
+      owner: 'payments',
+      contact: '#payments-oncall',
     });
     checkEveryField(
       sampleTopic,
@@ -129,6 +133,8 @@ describe('Topic -> TopicInfo', () => {
           (t) => (t.spec.rateLimit = { messagesPerSecond: 7 }),
           { rateLimit: { messagesPerSecond: 7 } },
         ],
+        ['spec.owner', (t) => (t.spec.owner = 'search'), { owner: 'search' }],
+        ['spec.contact', (t) => (t.spec.contact = 'search@example.org'), { contact: 'search@example.org' }],
       ],
       ['namespace', 'name'],
     );

@@ -1,5 +1,6 @@
-// Meta ListTopics: the namespace's topics with their spec, how many partitions a broker holds,
-// and the groups reading each; through MetaCore and over real gRPC on loopback.
+// Meta ListTopics: the namespace's topics with their spec (owner and contact among it), how many
+// partitions a broker holds, and the groups reading each; through MetaCore and over real gRPC on
+// loopback.
 import { Registry } from 'prom-client';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../../common/logger';
@@ -30,6 +31,8 @@ function declared(): MetaCore {
     priority: true,
     delay: true,
     retentionHours: 24,
+    owner: 'payments',
+    contact: '#payments-oncall',
   });
   c.setTopic({
     namespace: 'ns',
@@ -62,6 +65,8 @@ test('topics of the namespace by name, with spec, assignment and readers', () =>
       maxMessageBytes: 0,
       assignedPartitions: 0,
       groups: [],
+      owner: '',
+      contact: '',
     },
     {
       name: 'orders',
@@ -74,6 +79,8 @@ test('topics of the namespace by name, with spec, assignment and readers', () =>
       maxMessageBytes: 2048,
       assignedPartitions: 4,
       groups: ['billing', 'shipping'],
+      owner: 'payments',
+      contact: '#payments-oncall',
     },
   ]);
   // Expired leases no longer count as assigned.
