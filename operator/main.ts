@@ -9,11 +9,12 @@
 //     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
 //     [--meta-certificate-dir /run/herald/meta-tls --meta-dns-names herald-meta.herald.svc,...
 //      [--meta-ip-addresses 10.0.0.7]  |  --tls-ca-file f --tls-cert-file f --tls-key-file f]
-//     [--authentication] [--authorization] [--review-cache-ms 10000]
+//     [--metrics-tls] [--authentication] [--authorization] [--review-cache-ms 10000]
 //
 // With --meta-certificate-dir the meta-server serves TLS with a certificate the operator issues
 // from its own CA for the given names (and the pod's IP); --tls-*-file take other files (a
-// cert-manager Secret). --authentication and --authorization as for brokers (docs/security.md).
+// cert-manager Secret). --metrics-tls serves /metrics over HTTPS with that certificate.
+// --authentication and --authorization as for brokers (docs/security.md).
 // It prints one JSON line {"event":"started","metaAddress":...,"metricsAddress":...} on stdout
 // once the meta-server and /metrics listen, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
       'tls-ca-file': { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
+      'metrics-tls': { type: 'boolean' },
       authentication: { type: 'boolean' },
       authorization: { type: 'boolean' },
       'review-cache-ms': { type: 'string' },
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
             },
           }
         : {}),
+      metricsTls: values['metrics-tls'],
       authentication: values.authentication,
       authorization: values.authorization,
       reviewCacheMs: int(values['review-cache-ms']),

@@ -26,7 +26,12 @@ import { reconcileAccessPolicy } from './controllers/access-policy';
 import { CaKeeper } from './ca/ca-secret';
 import { MetaCertificate, metaCertificateFiles } from './ca/meta-certificate';
 import { OptionsError } from '../common/options';
-import { countRefusals, resolveSecurity, startServerSecurity } from '../common/security/server-security';
+import {
+  countRefusals,
+  metricsTlsOf,
+  resolveSecurity,
+  startServerSecurity,
+} from '../common/security/server-security';
 import type {
   ServerSecurity,
   ServerSecurityInput,
@@ -230,6 +235,8 @@ export class Operator {
         options.metricsListen,
         register,
         options.logger.namespace('metrics'),
+        undefined,
+        metricsTlsOf(options.security),
       );
     } catch (err) {
       await server.close();
