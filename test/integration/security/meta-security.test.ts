@@ -4,6 +4,7 @@
 // apiserver (the operator fixture), over real TLS. The meta-server's certificate lives 15 s here,
 // so it is renewed (at two thirds) several times while the file runs; /metrics is HTTPS.
 import * as grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
@@ -19,9 +20,10 @@ import { loadMetaProto, loadProtos } from '../../../proto/load';
 import type { GetLeaderResponse } from '../../../proto/gen/herald/v1/GetLeaderResponse';
 import type { GetRoutesResponse } from '../../../proto/gen/herald/v1/GetRoutesResponse';
 import type { AcquireBrokerLeasesResponse } from '../../../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
-import { secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
+import { Consumer } from '../../../client';
+import { groupManifest, secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
-import { applyAccessPolicy, kube, waitReady } from '../operator/helpers';
+import { applyAccessPolicy, kube, kubectlApply, waitReady } from '../operator/helpers';
 import { startLeaseBroker } from '../leases/helpers';
 import type { LeaseBroker } from '../leases/helpers';
 import { runTool } from '../exec';
@@ -277,6 +279,68 @@ test('lease-mode brokers with certificates hold leases and forward calls to each
     }
   } finally {
     client.close();
+  }
+});
+
+test('a consumer refused by the meta-server fails fast: at its join, and when its rule goes away', async () => {
+  await kubectlApply(fixture.ns.name, groupManifest({ name: 'billing', topic: TOPIC }));
+  const token = await createToken('member');
+  const denied = new Consumer({
+    meta: [metaAddress()],
+    namespace: fixture.ns.name,
+    group: 'billing',
+    caFile: caFile(),
+    token,
+  });
+  await expect(denied.run({ eachMessage: () => undefined })).rejects.toMatchObject({
+    reason: 'PERMISSION_DENIED',
+  });
+  await denied.close();
+
+  await applyAccessPolicy(
+    fixture.ns.name,
+    'member',
+    '[{kind: ServiceAccount, name: member}]',
+    `[{operations: [consume], topics: [{name: ${TOPIC}}], groups: [{name: billing}]}]`,
+  );
+  // `herald consume --follow`, the CLI a user runs, until the rule is removed under it.
+  const child = spawn(
+    process.execPath,
+    [join(__dirname, '..', '..', '..', 'bin', 'herald'), 'consume', TOPIC, '--group', 'billing', '--follow'],
+    {
+      env: {
+        ...process.env,
+        HERALD_META: metaAddress(),
+        HERALD_NAMESPACE: fixture.ns.name,
+        HERALD_CA_FILE: caFile(),
+        HERALD_TOKEN: token,
+      },
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    await waitFor(
+      'the CLI consuming',
+      () => Promise.resolve(stderr.includes('consuming') ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    await kube().custom.deleteNamespacedCustomObject({
+      group: 'herald.dev',
+      version: 'v1alpha1',
+      plural: 'accesspolicies',
+      namespace: fixture.ns.name,
+      name: 'member',
+    });
+    const removedAt = Date.now();
+    expect(await exited).toBe(1);
+    expect(Date.now() - removedAt).toBeLessThan(15_000);
+    expect(stderr).toContain('herald: PERMISSION_DENIED');
+  } finally {
+    child.kill('SIGKILL');
   }
 });
 
