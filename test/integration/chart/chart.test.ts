@@ -46,6 +46,8 @@ test('helm template output is accepted by the apiserver, with and without the op
       'operator.watchNamespace=default',
       '--set',
       'podDisruptionBudget.enabled=false',
+      '--set',
+      'security.metricsTls=true',
     ],
     // A test cluster's opt-out (docs/security.md).
     [
