@@ -193,6 +193,8 @@ test('a broker runs with the ConfigMap, the Secret and the ServiceAccount token 
       ...config,
       listen: address,
       metricsListen: '127.0.0.1:0',
+      // The ConfigMap's 0.0.0.0:7680 may be taken on a shared machine.
+      httpListen: '127.0.0.1:0',
       meta: { ...config.meta, address: fixture.operators[0].metaAddress },
       security: {
         ...config.security,

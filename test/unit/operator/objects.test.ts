@@ -93,7 +93,11 @@ test('with tls.metrics the brokers serve /metrics over HTTPS and are probed with
       reviewCacheSeconds: 10,
     },
   });
-  const objects = brokerPoolObjects(pool, { metaAddress: 'meta:7700', totalPartitions: 0, metaPlaintext: false });
+  const objects = brokerPoolObjects(pool, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  });
   const config = JSON.parse((objects[0] as V1ConfigMap).data?.['broker.json'] ?? '{}') as {
     security: { metricsTls?: boolean };
   };
