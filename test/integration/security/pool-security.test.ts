@@ -125,6 +125,7 @@ test('the StatefulSet mounts the Secret and runs as the pool ServiceAccount; the
     },
     authentication: true,
     authorization: true,
+    metricsTls: false,
     reviewCacheMs: 10_000,
   });
   expect(config.meta.plaintext).toBeUndefined();
