@@ -24,7 +24,7 @@ import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
-import { countRefusals, startServerSecurity } from '../common/security/server-security';
+import { countRefusals, metricsTlsOf, startServerSecurity } from '../common/security/server-security';
 import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
@@ -39,6 +39,7 @@ import { CommandPoller } from './commands/command-poller';
 import { LogExpiry } from './trace/log-expiry';
 import { TraceWriter } from './trace/trace-writer';
 import { NO_TRACE } from './trace/tracer';
+import { refusalEvents } from './trace/refusal-events';
 import { dispatchedEvent } from './trace/publish-events';
 import { StaticGroupPolicies } from '../common/group-policy';
 import { Topics, partitionKey } from './topics';
@@ -148,6 +149,7 @@ async function assemble(
       )
     : undefined;
   const tracer = traceWriter ?? NO_TRACE;
+  security.onRefusal((refusal) => refusalEvents(refusal).forEach((e) => tracer.record(e)));
   // Group commit: one committer per message store, each writing that store's partitions.
   const committers = new Map<MessageStore, GroupCommitter>();
   const committerOf = (topic: string): GroupCommitter => {
@@ -346,6 +348,7 @@ async function assemble(
     metrics.registry,
     logger.namespace('metrics'),
     () => serving,
+    metricsTlsOf(options.security),
   );
   // The same handlers and security interceptors as gRPC; HTTP requests are counted by the
   // gateway (herald_http_server_*), not as gRPC calls.

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { backoffDelay, isRetriable, retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
 import { callError, HeraldError } from '../common/errors';
-import { ConsumerLeaseClient, MetaConnection } from '../common/meta-client';
+import { ConsumerLeaseClient, MetaConnection, isRefusal } from '../common/meta-client';
 import { CONSUMER_LEASE } from '../common/lease-math';
 import { consumerOptions } from './options';
 import type { ConsumerOptions, Input } from './options';
@@ -86,6 +86,13 @@ export class Consumer {
   private closing: Promise<void> | undefined;
   private stopped = false;
   private processedCount = 0;
+  private end!: (err: HeraldError | undefined) => void;
+  /**
+   * Resolves when the consumer has stopped: undefined after close(); the error when the
+   * meta-server or a broker refused it for good (PERMISSION_DENIED, UNAUTHENTICATED: its rule or
+   * credential went away while it ran). It then stops fetching and closes itself.
+   */
+  readonly ended: Promise<HeraldError | undefined> = new Promise((resolve) => (this.end = resolve));
 
   constructor(input: Input<ConsumerOptions>) {
     this.options = consumerOptions(input);
@@ -105,6 +112,7 @@ export class Consumer {
         group: o.group,
         consumerId: o.consumerId,
         zone: o.zone,
+        onRefused: (err) => this.refused(callError(err, 'meta-server')),
       });
     } else {
       this.topic = o.topic ?? '';
@@ -150,6 +158,14 @@ export class Consumer {
     this.reconcile();
   }
 
+  /** Refused for good: stop, close, and tell whoever waits on `ended`. */
+  private refused(err: unknown): void {
+    if (this.stopped) return;
+    this.log.error('refused; the consumer stops', { err });
+    this.end(err instanceof HeraldError ? err : new HeraldError('PERMISSION_DENIED', String(err)));
+    void this.close();
+  }
+
   /**
    * Stops fetching, waits up to closeTimeoutMs for running handlers, sends the acks of those that
    * finished and leaves the group, so its partitions move to other consumers at once.
@@ -185,6 +201,7 @@ export class Consumer {
     this.conns.close();
     this.meta?.close();
     this.log.info('consumer closed', { group: this.options.group, processed: this.processedCount });
+    this.end(undefined);
   }
 
   private lease(partition: number): Lease | undefined {
@@ -253,6 +270,8 @@ export class Consumer {
     }
     if (e instanceof HeraldError && e.reason === 'LEASE_EXPIRED') {
       this.log.info('lease no longer valid at the broker', { partition });
+    } else if (isRefusal(err)) {
+      return this.refused(e);
     } else if (isRetriable(e)) {
       this.forgetRoute(partition);
       this.log.debug('fetch failed, retrying', { partition, err: e });

@@ -4,7 +4,7 @@
 // margin, so it stops using a lease before the meta-server can give it to anyone else.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from './logger';
-import { readErrorInfo } from './errors';
+import { HeraldError, readErrorInfo } from './errors';
 import type { AcquireBrokerLeasesResponse } from '../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
 import type { GroupHeartbeatResponse } from '../proto/gen/herald/v1/GroupHeartbeatResponse';
 import type { JoinGroupResponse } from '../proto/gen/herald/v1/JoinGroupResponse';
@@ -21,6 +21,20 @@ export interface LeaseClientOptions {
   safetyMarginMs: number;
   logger: Logger;
   now?: () => number;
+}
+
+/** Refusals that trying again cannot change: a missing or bad credential, or no rule. */
+const REFUSALS = new Set([
+  'CREDENTIALS_MISSING',
+  'CREDENTIALS_EXPIRED',
+  'CREDENTIALS_INVALID',
+  'PERMISSION_DENIED',
+]);
+
+/** Whether the meta-server (or a broker) refused the caller for good (UNAUTHENTICATED, PERMISSION_DENIED). */
+export function isRefusal(err: unknown): boolean {
+  const reason = err instanceof HeraldError ? err.reason : readErrorInfo(err as grpc.ServiceError)?.reason;
+  return reason !== undefined && REFUSALS.has(reason);
 }
 
 export interface HeldLease {
@@ -210,6 +224,11 @@ export class ConsumerLeaseClient {
       group: string;
       consumerId: string;
       zone: string;
+      /**
+       * The meta-server refused a heartbeat for good (the consumer's rule or credential went
+       * away): the client stops and says so here instead of retrying for ever.
+       */
+      onRefused?: (err: unknown) => void;
     },
   ) {
     this.conn = new MetaConnection(options.metaAddresses, options.credentials);
@@ -239,7 +258,16 @@ export class ConsumerLeaseClient {
   start(): void {
     const loop = () => {
       this.running = this.sync()
-        .catch((err: unknown) => this.options.logger.warn('group heartbeat failed', { err }))
+        .catch((err: unknown) => {
+          if (!isRefusal(err) || !this.options.onRefused) {
+            this.options.logger.warn('group heartbeat failed', { err });
+            return undefined;
+          }
+          this.stopped = true;
+          this.held.clear();
+          this.options.onRefused(err);
+          return undefined;
+        })
         .then((interval) => {
           if (!this.stopped) this.timer = setTimeout(loop, interval ?? 500);
         });

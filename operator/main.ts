@@ -8,12 +8,15 @@
 //     [--lease-duration-ms 15000 --renew-deadline-ms 10000 --retry-period-ms 2000]
 //     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
 //     [--meta-certificate-dir /run/herald/meta-tls --meta-dns-names herald-meta.herald.svc,...
-//      [--meta-ip-addresses 10.0.0.7]  |  --tls-ca-file f --tls-cert-file f --tls-key-file f]
-//     [--authentication] [--authorization] [--review-cache-ms 10000]
+//      [--meta-ip-addresses 10.0.0.7] [--meta-certificate-lifetime-seconds 2592000]
+//      |  --tls-ca-file f --tls-cert-file f --tls-key-file f] [--tls-refresh-ms 10000]
+//     [--metrics-tls] [--authentication] [--authorization] [--review-cache-ms 10000]
 //
 // With --meta-certificate-dir the meta-server serves TLS with a certificate the operator issues
-// from its own CA for the given names (and the pod's IP); --tls-*-file take other files (a
-// cert-manager Secret). --authentication and --authorization as for brokers (docs/security.md).
+// from its own CA for the given names (and the pod's IP), renewed at two thirds of its lifetime;
+// --tls-*-file take other files (a cert-manager Secret). Either is re-read every
+// --tls-refresh-ms. --metrics-tls serves /metrics over HTTPS with the same certificate.
+// --authentication and --authorization as for brokers (docs/security.md).
 // It prints one JSON line {"event":"started","metaAddress":...,"metricsAddress":...} on stdout
 // once the meta-server and /metrics listen, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
@@ -45,6 +48,9 @@ async function main(): Promise<void> {
       'tls-ca-file': { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
+      'tls-refresh-ms': { type: 'string' },
+      'meta-certificate-lifetime-seconds': { type: 'string' },
+      'metrics-tls': { type: 'boolean' },
       authentication: { type: 'boolean' },
       authorization: { type: 'boolean' },
       'review-cache-ms': { type: 'string' },
@@ -81,18 +87,21 @@ async function main(): Promise<void> {
           dir: certificateDir,
           dnsNames: list(values['meta-dns-names']),
           ipAddresses: list(values['meta-ip-addresses'] ?? podIp),
+          lifetimeSeconds: int(values['meta-certificate-lifetime-seconds']),
         }
       : undefined,
     security: {
-      ...(tlsFiles !== undefined
+      ...(tlsFiles !== undefined || values['tls-refresh-ms'] !== undefined
         ? {
             tls: {
               caFile: values['tls-ca-file'],
               certFile: values['tls-cert-file'],
               keyFile: values['tls-key-file'],
+              refreshMs: int(values['tls-refresh-ms']),
             },
           }
         : {}),
+      metricsTls: values['metrics-tls'],
       authentication: values.authentication,
       authorization: values.authorization,
       reviewCacheMs: int(values['review-cache-ms']),

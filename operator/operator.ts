@@ -24,9 +24,14 @@ import { reconcileConsumerGroup } from './controllers/consumer-group';
 import { reconcileHeraldUser, userOfSecret } from './controllers/herald-user';
 import { reconcileAccessPolicy } from './controllers/access-policy';
 import { CaKeeper } from './ca/ca-secret';
-import { MetaCertificate, metaCertificateFiles } from './ca/meta-certificate';
+import { META_CERTIFICATE_SECONDS, MetaCertificate, metaCertificateFiles } from './ca/meta-certificate';
 import { OptionsError } from '../common/options';
-import { countRefusals, resolveSecurity, startServerSecurity } from '../common/security/server-security';
+import {
+  countRefusals,
+  metricsTlsOf,
+  resolveSecurity,
+  startServerSecurity,
+} from '../common/security/server-security';
 import type {
   ServerSecurity,
   ServerSecurityInput,
@@ -97,7 +102,7 @@ export interface OperatorOptions {
    */
   security: ServerSecurityOptions;
   /** Set: the meta-server's certificate is issued from the operator's CA into `dir` (renewed). */
-  metaCertificate?: { dir: string; dnsNames: string[]; ipAddresses: string[] };
+  metaCertificate?: { dir: string; dnsNames: string[]; ipAddresses: string[]; lifetimeSeconds?: number };
   leaderElection: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   relistMs: number;
   watchdogMs: number;
@@ -137,6 +142,11 @@ const OPERATOR: Table<Tabled> = {
   tickMs: field(1_000, int(1)),
 };
 
+const META_CERTIFICATE: Table<{ lifetimeSeconds: number }> = {
+  // Renewed at two thirds, then picked up within the listener's refreshMs: keep it well above that.
+  lifetimeSeconds: field(META_CERTIFICATE_SECONDS, int(10)),
+};
+
 export type OperatorInput = Partial<Omit<OperatorOptions, 'logger' | 'leaderElection' | 'security'>> &
   Pick<OperatorOptions, 'logger'> & {
     leaderElection?: Partial<OperatorOptions['leaderElection']>;
@@ -152,9 +162,11 @@ export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
     ...input.security,
     ...(issued ? { tls: { ...input.security?.tls, ...issued } } : {}),
   });
+  const m = input.metaCertificate;
   return {
     ...input,
     ...resolve('', OPERATOR, input),
+    ...(m ? { metaCertificate: { ...m, ...resolve('metaCertificate', META_CERTIFICATE, m) } } : {}),
     security,
     identity: input.identity || `${hostname()}_${randomUUID()}`,
     leaderElection: leaderElectionTiming('leaderElection', input.leaderElection),
@@ -232,6 +244,8 @@ export class Operator {
         options.metricsListen,
         register,
         options.logger.namespace('metrics'),
+        undefined,
+        metricsTlsOf(options.security),
       );
     } catch (err) {
       await server.close();

@@ -203,8 +203,8 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
 }
 
 /**
- * The events of a query. Only the publish path knows a message's ref key, so a ref-key query
- * finds the messages and then follows each by id; a delayed message's trace goes on under its
+ * The events of a query. Only the publish path (and a refused publish) knows a message's ref
+ * key, so a ref-key query finds the messages and then follows each by id; a delayed message's trace goes on under its
  * offset's id once dispatched.
  */
 async function traceRows(
@@ -217,11 +217,12 @@ async function traceRows(
     const later = await Promise.all(dispatchedAs(rows).map((id) => store.trace({ messageId: id }, limit)));
     return [...rows, ...later.flat()];
   };
-  const ids =
-    'messageId' in query
-      ? [query.messageId]
-      : [...new Set((await store.trace(query, limit)).map((e) => e.messageId))];
-  const events = (await Promise.all(ids.map(byId))).flat();
+  if ('messageId' in query) return (await byId(query.messageId)).sort((a, b) => a.at - b.at);
+  const rows = await store.trace(query, limit);
+  // An event that names no message (a refused publish's, broker/trace/refusal-events.ts) is
+  // its own answer: following its empty id would find every other such event.
+  const ids = [...new Set(rows.filter((e) => e.messageId !== '').map((e) => e.messageId))];
+  const events = [...rows.filter((e) => e.messageId === ''), ...(await Promise.all(ids.map(byId))).flat()];
   return events.sort((a, b) => a.at - b.at);
 }
 

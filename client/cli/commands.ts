@@ -245,9 +245,11 @@ async function consume(
     if (consumer.assignment().length === 0 && count === 0) last = Date.now();
     else if (!c.follow && Date.now() - last >= c.idleMs) finished();
   }, 50);
-  await Promise.race([done, io.interrupted]);
+  // A consumer refused while it runs (its rule removed) ends with that refusal, not in silence.
+  const refused = await Promise.race([done, io.interrupted, consumer.ended]);
   clearInterval(idle);
   await consumer.close();
+  if (refused) throw refused;
   io.err(`consumed ${count} message${count === 1 ? '' : 's'}${c.ack ? '' : ' (not acknowledged)'}\n`);
   return EXIT.OK;
 }

@@ -37,6 +37,13 @@ export interface Refusal {
   reason: RefusalReason;
   subject?: string;
   access?: AccessRequest;
+  /** The caller's address (ip:port). */
+  peer: string;
+  /**
+   * The refused request message, when the call had one: a unary or server-streaming call's, or
+   * the stream message refused; undefined for a stream refused on its headers or ended later.
+   */
+  request?: unknown;
 }
 
 const SERVER_ATTRIBUTE = 'herald.dev/server';
@@ -57,7 +64,12 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
       err instanceof HeraldError
         ? err
         : new HeraldError('CREDENTIALS_INVALID', 'the credential is not valid');
-    onRefusal({ method: method(ctx), reason: e.reason as RefusalReason });
+    onRefusal({
+      method: method(ctx),
+      reason: e.reason as RefusalReason,
+      peer: ctx.peer,
+      request: ctx.request,
+    });
     throw e;
   };
   return {
@@ -103,7 +115,13 @@ export function serversOnly(methods: ReadonlySet<string>, onRefusal: (r: Refusal
     admit(ctx) {
       if (!methods.has(method(ctx)) || isServer(ctx)) return;
       const subject = ctx.identity?.name ?? '';
-      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject });
+      onRefusal({
+        method: method(ctx),
+        reason: 'PERMISSION_DENIED',
+        subject,
+        peer: ctx.peer,
+        request: ctx.request,
+      });
       throw new HeraldError('PERMISSION_DENIED', `${method(ctx)} is for Herald servers only`, {
         resource: method(ctx),
         subject,
@@ -127,7 +145,13 @@ export function authorization(
       const denied = granted.find((a) => !allowed(subject, a));
       if (!denied) continue;
       live.delete(ctx);
-      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject, access: denied });
+      onRefusal({
+        method: method(ctx),
+        reason: 'PERMISSION_DENIED',
+        subject,
+        access: denied,
+        peer: ctx.peer,
+      });
       ctx.end(denial(subject, denied));
     }
   });
@@ -137,7 +161,7 @@ export function authorization(
     const of = table.get(`/${method(ctx)}`);
     if (!of) {
       // An RPC missing from the table is open to Herald servers only.
-      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject });
+      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject, peer: ctx.peer, request });
       throw new HeraldError('PERMISSION_DENIED', `${method(ctx)} is not open to clients`, {
         resource: method(ctx),
         subject,
@@ -146,7 +170,14 @@ export function authorization(
     const access = of(request as never);
     if (access === undefined) return;
     if (!allowed(subject, access)) {
-      onRefusal({ method: method(ctx), reason: 'PERMISSION_DENIED', subject, access });
+      onRefusal({
+        method: method(ctx),
+        reason: 'PERMISSION_DENIED',
+        subject,
+        access,
+        peer: ctx.peer,
+        request,
+      });
       throw denial(subject, access);
     }
     if (ctx.kind !== 'unary') live.set(ctx, [...(live.get(ctx) ?? []), access]);

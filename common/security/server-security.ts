@@ -21,6 +21,11 @@ import { Authenticator, kubeTokenReviewer } from './authenticator';
 export interface ServerSecurityOptions {
   /** TLS for the listener, and this server's certificate toward other Herald servers. */
   tls: Required<TlsFiles> | undefined;
+  /**
+   * /metrics and /readyz over HTTPS with the listener's certificate (needs tls). No client
+   * certificate or token is asked for: the endpoint serves numbers, never messages.
+   */
+  metricsTls: boolean;
   /** Every call must carry a ServiceAccount token, a HeraldUser token or a client certificate. */
   authentication: boolean;
   /** Access rules are enforced, deny by default (needs authentication). */
@@ -33,7 +38,10 @@ export interface ServerSecurityOptions {
 
 export type ServerSecurityInput = Partial<Omit<ServerSecurityOptions, 'tls'>> & { tls?: Partial<TlsFiles> };
 
-const SECURITY: Table<Pick<ServerSecurityOptions, 'authentication' | 'authorization' | 'reviewCacheMs'>> = {
+const SECURITY: Table<
+  Pick<ServerSecurityOptions, 'metricsTls' | 'authentication' | 'authorization' | 'reviewCacheMs'>
+> = {
+  metricsTls: field(false, bool),
   authentication: field(false, bool),
   authorization: field(false, bool),
   reviewCacheMs: field(10_000, int(0)),
@@ -54,6 +62,7 @@ export function resolveSecurity(
   const s = resolve(prefix, SECURITY, input);
   const tls =
     input?.tls === undefined ? undefined : resolve<Required<TlsFiles>>(`${prefix}.tls`, TLS, input.tls);
+  if (s.metricsTls && !tls) throw new OptionsError(`${prefix}.metricsTls`, `needs ${prefix}.tls`);
   if (s.authorization && !s.authentication)
     throw new OptionsError(`${prefix}.authorization`, `needs ${prefix}.authentication`);
   if (s.authentication && !tls)
@@ -62,6 +71,11 @@ export function resolveSecurity(
       `needs ${prefix}.tls (tokens never travel in plain text)`,
     );
   return { ...s, tls, kubeconfig: input?.kubeconfig };
+}
+
+/** The TLS files of the metrics listener: the server's own, when metricsTls is set. */
+export function metricsTlsOf(o: ServerSecurityOptions): Required<TlsFiles> | undefined {
+  return o.metricsTls ? o.tls : undefined;
 }
 
 export interface ServerSecurity {

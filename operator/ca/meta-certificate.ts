@@ -10,6 +10,10 @@ import { issue, renewAt, validityOf } from './ca';
 import type { KeyPair } from './ca';
 
 export const META_CERTIFICATE_DAYS = 30;
+/** The default lifetime, in seconds (the operator's --meta-certificate-lifetime-seconds). */
+export const META_CERTIFICATE_SECONDS = META_CERTIFICATE_DAYS * 86_400;
+/** Valid from this long before it is issued, for clocks slightly behind ours. */
+const BACKDATE_MS = 3_600_000;
 
 export interface MetaCertificateOptions {
   /** The CA's certificate and key (CaKeeper.get). */
@@ -21,6 +25,8 @@ export interface MetaCertificateOptions {
   dnsNames: string[];
   ipAddresses: string[];
   logger: Logger;
+  /** How long each certificate is valid from its issue (default META_CERTIFICATE_SECONDS). */
+  lifetimeSeconds?: number;
   /** After a failed renewal, the next try (default 1 min). */
   retryMs?: number;
 }
@@ -61,18 +67,25 @@ export class MetaCertificate {
 
   private async renew(): Promise<void> {
     const ca = await this.o.ca();
+    const now = Date.now();
+    const notAfter = new Date(now + (this.o.lifetimeSeconds ?? META_CERTIFICATE_SECONDS) * 1000);
     const pair = await issue(ca, {
       commonName: `${SERVER_SUBJECT_PREFIX}meta:${this.o.namespace}`,
       dnsNames: this.o.dnsNames,
       ipAddresses: this.o.ipAddresses,
       server: true,
       days: META_CERTIFICATE_DAYS,
+      validity: { notBefore: new Date(now - BACKDATE_MS), notAfter },
     });
     // Each file is replaced whole; the pair changes between two reads of the watcher at worst.
     replace(this.files.caFile, ca.cert, 0o644);
     replace(this.files.keyFile, pair.key, 0o600);
     replace(this.files.certFile, pair.cert, 0o644);
-    this.schedule(renewAt(validityOf(pair.cert)).getTime() - Date.now());
+    // Two thirds of its life counted from its issue, not from the backdated notBefore (which
+    // would put a short-lived certificate's renewal in the past).
+    this.schedule(
+      renewAt({ notBefore: new Date(now), notAfter: validityOf(pair.cert).notAfter }).getTime() - Date.now(),
+    );
   }
 
   private schedule(ms: number): void {

@@ -64,7 +64,7 @@ export const names = (pool: string) => ({
 
 /** spec.security's schema default (the CRD's; test/unit/common/crd-defaults.test.ts holds them equal). */
 export const POOL_SECURITY_DEFAULTS: BrokerPool['spec']['security'] = {
-  tls: { enabled: true },
+  tls: { enabled: true, metrics: false },
   authentication: true,
   authorization: true,
   reviewCacheSeconds: 10,
@@ -215,6 +215,7 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
             },
           }
         : {}),
+      metricsTls: Boolean(tlsSecret) && security.tls.metrics,
       authentication: security.authentication,
       authorization: security.authorization,
       reviewCacheMs: security.reviewCacheSeconds * 1000,
@@ -304,11 +305,16 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
                   : []),
               ],
               // kubelet's gRPC probes speak plain text only: with TLS, readiness is the broker's
-              // serving state on the metrics listener (/readyz) and liveness its gRPC port.
+              // serving state on the metrics listener (/readyz; HTTPS with tls.metrics, which
+              // kubelet does not verify) and liveness its gRPC port.
               ...(tlsSecret
                 ? {
                     readinessProbe: {
-                      httpGet: { path: '/readyz', port: 'metrics' },
+                      httpGet: {
+                        path: '/readyz',
+                        port: 'metrics',
+                        ...(security.tls.metrics ? { scheme: 'HTTPS' } : {}),
+                      },
                       periodSeconds: 5,
                       failureThreshold: 2,
                     },

@@ -22,7 +22,12 @@ export function samplePool(namespace: string, extraSpec: Partial<BrokerPool['spe
       metricsPort: 9600,
       httpPort: 7680,
       maxUnavailable: 1,
-      security: { tls: { enabled: true }, authentication: true, authorization: true, reviewCacheSeconds: 10 },
+      security: {
+        tls: { enabled: true, metrics: false },
+        authentication: true,
+        authorization: true,
+        reviewCacheSeconds: 10,
+      },
       ...extraSpec,
     },
   };

@@ -46,6 +46,8 @@ test('helm template output is accepted by the apiserver, with and without the op
       'operator.watchNamespace=default',
       '--set',
       'podDisruptionBudget.enabled=false',
+      '--set',
+      'security.metricsTls=true',
     ],
     // A test cluster's opt-out (docs/security.md).
     [
@@ -124,8 +126,10 @@ test('secure by default: the meta-server and the default pool with TLS, authenti
     expect(deployment).toContain(arg);
   const pool = docs.find((d) => /^kind: BrokerPool$/m.test(d)) ?? '';
   expect(pool).toMatch(
-    /security:\n\s+tls:\n\s+enabled: true\n\s+authentication: true\n\s+authorization: true/,
+    /security:\n\s+tls:\n\s+enabled: true\n\s+metrics: false\n\s+authentication: true\n\s+authorization: true/,
   );
+  // /metrics over HTTPS only when asked; the operator's flag follows the value.
+  expect(deployment).not.toContain('--metrics-tls');
 });
 
 test('the chart carries the CRDs, the same files crds/ links to', async () => {

@@ -12,7 +12,8 @@ import type { Broker } from '../../../broker/broker';
 import { heraldUserSubject } from '../../../common/security/access-rules';
 import { createCa, issue } from '../../../operator/ca/ca';
 import type { KeyPair } from '../../../operator/ca/ca';
-import { brokerOptions, dropTestDatabases, metricValue, testDatabase, testLogger } from '../broker/helpers';
+import { brokerOptions, dropTestDatabases, metricValue, testDatabase } from '../broker/helpers';
+import { capturingLogger, expectNoCredentials } from '../security/leaks';
 import { applyAccessPolicy, installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
 import type { TestNamespace } from '../operator/helpers';
 import { docShellLines, runDocExample, runTool } from '../exec';
@@ -28,6 +29,9 @@ let dir: string;
 let ca: KeyPair;
 let broker: Broker;
 let spec: OpenApiChecker;
+/** Every token and key this file makes, and the broker's log, searched at the end. */
+const credentials: string[] = [];
+const logLines: string[] = [];
 
 const PUBLISH = '/v1/namespaces/default/topics/orders/messages';
 const PULL = '/v1/namespaces/default/topics/orders/groups/billing/pull';
@@ -85,6 +89,7 @@ async function createToken(sa: string): Promise<string> {
     '10m',
   ]);
   if (r.code !== 0) throw new Error(r.stderr);
+  credentials.push(r.stdout.trim());
   return r.stdout.trim();
 }
 
@@ -97,6 +102,7 @@ beforeAll(async () => {
   ns = await testNamespace('httpsec');
   dir = mkdtempSync(join(tmpdir(), 'herald-httpsec-'));
   ca = await createCa('test CA', 1);
+  credentials.push(ca.key);
   writeFileSync(join(dir, 'ca.crt'), ca.cert);
   const server = await issue(ca, {
     commonName: 'herald:server:broker:test:pool',
@@ -107,6 +113,7 @@ beforeAll(async () => {
   });
   writeFileSync(join(dir, 'broker.crt'), server.cert);
   writeFileSync(join(dir, 'broker.key'), server.key);
+  credentials.push(server.key);
   broker = await startBroker(
     brokerOptions(testDatabase('httpsec'), [{ name: 'orders', partitions: 1 }], {
       security: {
@@ -120,7 +127,7 @@ beforeAll(async () => {
         kubeconfig: testEnv().kubeconfig,
       },
     }),
-    testLogger,
+    capturingLogger(logLines),
   );
   for (const name of ['orders-writer', 'nobody'])
     await kube().core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name } } });
@@ -158,6 +165,7 @@ test('a rotated certificate is served without a restart', async () => {
     server: true,
     days: 1,
   });
+  credentials.push(next.key);
   // Like kubelet's Secret volumes: the new files replace the old ones whole.
   for (const [name, text] of [
     ['broker.key', next.key],
@@ -252,6 +260,7 @@ test('the TLS examples of docs/http.md do what the text says', async () => {
   });
   writeFileSync(join(dir, 'partner.crt'), partner.cert);
   writeFileSync(join(dir, 'partner.key'), partner.key);
+  credentials.push(partner.key);
   const run = (example: string) =>
     runDocExample(exportToken, ns.name, example.replaceAll('127.0.0.1:7680', broker.httpAddress), dir);
   const outs: { code: number; stdout: string }[] = [];
@@ -265,5 +274,13 @@ test('the TLS examples of docs/http.md do what the text says', async () => {
     status: 403,
     reason: 'PERMISSION_DENIED',
     metadata: { operation: 'consume', subject: `system:serviceaccount:${ns.name}:orders-writer` },
+  });
+});
+
+test('no token or private key appears in any log or any non-Secret object', async () => {
+  await expectNoCredentials({
+    namespaces: [ns.name],
+    credentials,
+    logs: [['broker log', logLines.join('\n')]],
   });
 });

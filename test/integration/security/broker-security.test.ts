@@ -2,7 +2,8 @@
 // ServiceAccount tokens from `kubectl create token`, HeraldUser tokens issued by the operator,
 // AccessPolicies watched by the broker, certificates from the operator's CA code.
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import { readErrorInfo } from '../../../common/errors';
 import { channelCredentials } from '../../../common/grpc/credentials';
 import type { ClientSecurity } from '../../../common/grpc/credentials';
 import { createLogger } from '../../../common/logger';
-import type { Logger } from '../../../common/logger';
 import { Authenticator, kubeTokenReviewer } from '../../../common/security/authenticator';
 import { AccessWatch } from '../../../common/security/access-watch';
 import { loadKubeConfig } from '../../../common/kube/config';
@@ -23,7 +23,7 @@ import type { KeyPair } from '../../../operator/ca/ca';
 import { loadProtos } from '../../../proto/load';
 import type { AdminClient } from '../../../proto/gen/herald/v1/Admin';
 import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
-import { brokerOptions, dropTestDatabases, metricValue, testDatabase } from '../broker/helpers';
+import { brokerOptions, dropTestDatabases, testDatabase } from '../broker/helpers';
 import {
   applyAccessPolicy,
   installCrds,
@@ -36,6 +36,7 @@ import type { OperatorProcess, TestNamespace } from '../operator/helpers';
 import { docShellLines, runDocExample, runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
+import { capturingLogger, expectNoCredentials } from './leaks';
 
 jest.setTimeout(240_000);
 
@@ -51,11 +52,6 @@ let ca: KeyPair;
 let broker: Broker;
 const logLines: string[] = [];
 const secrets: string[] = [];
-
-/** Every log line the broker writes, kept to be searched for credentials. */
-function capturingLogger(): Logger {
-  return createLogger({ debug: '*', write: (line: string) => void logLines.push(line) });
-}
 
 function writeFiles(name: string, pair: KeyPair): { certFile: string; keyFile: string } {
   const certFile = join(dir, `${name}.crt`);
@@ -160,13 +156,14 @@ beforeAll(async () => {
     brokerOptions(database, [{ name: TOPIC, partitions: 1 }], {
       security: {
         tls: { caFile: caFile(), ...files, refreshMs: 200 },
+        metricsTls: true,
         authentication: true,
         authorization: true,
         kubeconfig: testEnv().kubeconfig,
         reviewCacheMs: REVIEW_CACHE_MS,
       },
     }),
-    capturingLogger(),
+    capturingLogger(logLines),
   );
   operator = await spawnOperator(ns.name);
   await createServiceAccount('writer');
@@ -371,7 +368,7 @@ describe('TLS', () => {
           reviewCacheMs: 1000,
         },
       }),
-      capturingLogger(),
+      capturingLogger(logLines),
     );
     try {
       const c = clients(stale.address, withToken(await createToken('writer')));
@@ -566,12 +563,78 @@ describe('authorization', () => {
     c.close();
   });
 
-  test('refusals are counted in metrics', async () => {
-    const text = await (await fetch(`http://${broker.metricsAddress}/metrics`)).text();
+  test('refusals are counted in /metrics, served over HTTPS with the rotating certificate', async () => {
+    // A real TLS client that trusts only our CA; plain HTTP gets no answer.
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const [host, port] = broker.metricsAddress.split(':');
+        httpsGet({ host, port: Number(port), path, ca: ca.cert }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', reject);
+      });
+    await expect(fetch(`http://${broker.metricsAddress}/metrics`)).rejects.toThrow();
+    expect(await get('/readyz')).toEqual({ status: 200, body: 'ok\n' });
+    const text = (await get('/metrics')).body;
     expect(text).toMatch(
       /herald_access_refusals_total\{reason="PERMISSION_DENIED",operation="publish"\} [1-9]/,
     );
-    expect(await metricValue(broker.metricsAddress, 'herald_access_refusals_total')).toBeGreaterThan(0);
+  });
+
+  test('a refused publish and a refused ack are traced under their ref key and message id', async () => {
+    await createServiceAccount('tracer');
+    await policy(
+      'tracer',
+      `[{kind: ServiceAccount, name: tracer}]`,
+      `[{operations: [admin], topics: [{prefix: ""}], groups: [{prefix: ""}]}]`,
+    );
+    const admin = clients(broker.address, withToken(await createToken('tracer')));
+    const nobody = clients(broker.address, withToken(await createToken('nobody')));
+    const anonymous = clients(broker.address, { tls: { caFile: caFile() } });
+    const refusedPublish = (c: Clients, refKey: string) =>
+      new Promise<Outcome>((resolve) =>
+        c.broker.Publish(
+          { topic: TOPIC, partition: 0, messages: [{ body: Buffer.from('x'), refKey }] },
+          (err) => resolve(outcome(err)),
+        ),
+      );
+    expect(await refusedPublish(nobody, 'order-denied')).toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+    });
+    expect(await refusedPublish(anonymous, 'order-anon')).toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+    const ack = await new Promise<Outcome>((resolve) =>
+      nobody.broker.Ack({ group: GROUP, topic: TOPIC, partition: 0, offsets: [424_242] }, (err) =>
+        resolve(outcome(err)),
+      ),
+    );
+    expect(ack.code).toBe(grpc.status.PERMISSION_DENIED);
+    const trace = (query: object) =>
+      waitFor('the refusal traced', async () => {
+        const events = await new Promise<{ event: string; detail: Record<string, string> }[]>((resolve) =>
+          admin.admin.Trace(query, (err, r) => resolve(err ? [] : (r?.events ?? []))),
+        );
+        return events.find((e) => e.event === 'refused');
+      });
+    expect((await trace({ topic: TOPIC, refKey: 'order-denied' })).detail).toMatchObject({
+      code: 'PERMISSION_DENIED',
+      reason: 'PERMISSION_DENIED',
+      method: 'herald.v1.Broker/Publish',
+      subject: `system:serviceaccount:${ns.name}:nobody`,
+      operation: 'publish',
+    });
+    expect((await trace({ topic: TOPIC, refKey: 'order-anon' })).detail).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      reason: 'CREDENTIALS_MISSING',
+    });
+    expect((await trace({ messageId: `${TOPIC}/0/424242` })).detail).toMatchObject({
+      code: 'PERMISSION_DENIED',
+      method: 'herald.v1.Broker/Ack',
+      operation: 'consume',
+    });
+    for (const c of [admin, nobody, anonymous]) c.close();
   });
 });
 
@@ -614,17 +677,9 @@ test('the TLS and token grpcurl examples of docs/clients.md do what the text say
 
 test('no token or private key appears in any log or any non-Secret object', async () => {
   expect(secrets.length).toBeGreaterThan(5);
-  const needles = secrets.map((s) => (s.includes('PRIVATE KEY') ? s.split('\n')[1] : s));
-  const haystacks: [string, string][] = [['broker log', logLines.join('\n')]];
-  const logDir = testEnv().logDir;
-  for (const f of readdirSync(logDir).filter((n) => n.includes(ns.name)))
-    haystacks.push([f, readFileSync(join(logDir, f), 'utf8')]);
-  for (const kind of ['heraldusers', 'accesspolicies', 'events', 'configmaps', 'serviceaccounts']) {
-    const r = await runTool('kubectl', ['-n', ns.name, 'get', kind, '-o', 'json']);
-    haystacks.push([kind, r.stdout]);
-  }
-  for (const [where, text] of haystacks) {
-    expect(text).not.toContain('PRIVATE KEY');
-    for (const n of needles) if (text.includes(n)) throw new Error(`a credential appears in ${where}`);
-  }
+  await expectNoCredentials({
+    namespaces: [ns.name],
+    credentials: secrets,
+    logs: [['broker log', logLines.join('\n')]],
+  });
 });

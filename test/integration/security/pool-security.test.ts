@@ -23,12 +23,15 @@ import { applyAccessPolicy, installCrds, kube, kubectlApply, poolManifest } from
 import { runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
+import { expectNoCredentials } from './leaks';
 
 jest.setTimeout(240_000);
 
 let fixture: OperatorFixture;
 let dir: string;
 let broker: BrokerProcess | undefined;
+/** Tokens this file made (the pool's keys and the CA's are in the namespace's Secrets). */
+const credentials: string[] = [];
 const ns = () => fixture.ns.name;
 const decode = (s: V1Secret, k: string) => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
 
@@ -122,6 +125,7 @@ test('the StatefulSet mounts the Secret and runs as the pool ServiceAccount; the
     },
     authentication: true,
     authorization: true,
+    metricsTls: false,
     reviewCacheMs: 10_000,
   });
   expect(config.meta.plaintext).toBeUndefined();
@@ -159,6 +163,7 @@ test('a broker runs with the ConfigMap, the Secret and the ServiceAccount token 
     writeFileSync(join(tlsDir, k), decode(secret, k), { mode: 0o600 });
   // What the pod's mounted ServiceAccount token is: the pool ServiceAccount's own.
   const saToken = await kubectl('-n', ns(), 'create', 'token', 'default-broker');
+  credentials.push(saToken);
   const kc = loadKubeConfig(testEnv().kubeconfig);
   const cluster = kc.getCurrentCluster()!;
   const kubeconfig = join(dir, 'broker-kubeconfig.json');
@@ -189,6 +194,8 @@ test('a broker runs with the ConfigMap, the Secret and the ServiceAccount token 
       ...config,
       listen: address,
       metricsListen: '127.0.0.1:0',
+      // The ConfigMap's 0.0.0.0:7680 may be taken on a shared machine.
+      httpListen: '127.0.0.1:0',
       meta: { ...config.meta, address: fixture.operators[0].metaAddress },
       security: {
         ...config.security,
@@ -294,4 +301,12 @@ test('the schema refuses authentication without TLS; a pool without security get
         .catch(() => true),
     { timeoutMs: 30_000 },
   );
+});
+
+test('no token or private key appears in any log or any non-Secret object', async () => {
+  await expectNoCredentials({
+    namespaces: [ns()],
+    credentials,
+    logs: broker ? [['broker', broker.logs.join('\n')]] : [],
+  });
 });

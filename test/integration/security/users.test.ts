@@ -16,6 +16,7 @@ import {
 } from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
 import { waitFor } from '../wait';
+import { expectNoCredentials } from './leaks';
 
 jest.setTimeout(180_000);
 
@@ -127,4 +128,9 @@ spec:
     /give exactly one of name and prefix/,
   );
   await expect(badPolicy('bad2', '[{operations: [delete]}]')).rejects.toThrow(/Unsupported value: "delete"/);
+});
+
+test('no token or private key appears in any log or any non-Secret object', async () => {
+  // The HeraldUsers' tokens and keys are in the namespace's Secrets; the operator's log is on disk.
+  await expectNoCredentials({ namespaces: [ns.name], credentials: [], logs: [] });
 });

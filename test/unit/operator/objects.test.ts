@@ -61,11 +61,13 @@ test('a pool produces six owned objects; the MySQL URL and the TLS key stay in t
         certFile: '/etc/herald/tls/tls.crt',
         keyFile: '/etc/herald/tls/tls.key',
       },
+      metricsTls: false,
       authentication: true,
       authorization: true,
       reviewCacheMs: 10_000,
     },
   });
+  expect(container?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
   expect(sts.spec?.template.spec?.volumes).toContainEqual({
     name: 'tls',
     secret: { secretName: 'main-broker-tls', defaultMode: 0o440 },
@@ -82,10 +84,35 @@ test('a pool produces six owned objects; the MySQL URL and the TLS key stay in t
   expect(JSON.stringify(config)).not.toContain('secret');
 });
 
+test('with tls.metrics the brokers serve /metrics over HTTPS and are probed with scheme HTTPS', () => {
+  const pool = samplePool('ns', {
+    security: {
+      tls: { enabled: true, metrics: true },
+      authentication: true,
+      authorization: true,
+      reviewCacheSeconds: 10,
+    },
+  });
+  const objects = brokerPoolObjects(pool, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  });
+  const config = JSON.parse((objects[0] as V1ConfigMap).data?.['broker.json'] ?? '{}') as {
+    security: { metricsTls?: boolean };
+  };
+  expect(config.security.metricsTls).toBe(true);
+  expect((objects[1] as V1StatefulSet).spec?.template.spec?.containers[0].readinessProbe?.httpGet).toEqual({
+    path: '/readyz',
+    port: 'metrics',
+    scheme: 'HTTPS',
+  });
+});
+
 test('brokers run under the restricted Pod Security profile; an API token only with authentication', () => {
   const open = samplePool('ns', {
     security: {
-      tls: { enabled: false },
+      tls: { enabled: false, metrics: false },
       authentication: false,
       authorization: false,
       reviewCacheSeconds: 10,
@@ -199,7 +226,7 @@ test("the brokers' RBAC: one ClusterRole with only what they call, one binding p
   const open = {
     ...samplePool('shop', {
       security: {
-        tls: { enabled: true },
+        tls: { enabled: true, metrics: false },
         authentication: false,
         authorization: false,
         reviewCacheSeconds: 10,
