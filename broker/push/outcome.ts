@@ -39,7 +39,8 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
   let ms: number;
   if (/^\d+$/.test(v)) ms = Number(v) * 1000;
   else {
-    const at = Date.parse(v);
+    // An HTTP date names its weekday and month ("Wed, 21 Oct 2026 07:28:00 GMT").
+    const at = /[A-Za-z]/.test(v) ? Date.parse(v) : NaN;
     if (Number.isNaN(at)) return undefined;
     ms = Math.max(0, at - now);
   }
