@@ -82,6 +82,7 @@ export class AdaptiveRate {
       if (succeeded > 0) {
         this.state = 'rising';
         this.current = o.minRate;
+        this.tokens = Math.max(this.tokens, 1);
       }
       return;
     }
