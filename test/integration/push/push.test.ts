@@ -4,89 +4,17 @@
 // docs/push.md shows. Covered: ordered delivery, once each, one request per partition at a
 // time; every kind of answer (2xx, 4xx, 5xx, timeouts, Retry-After) and where it ends; the
 // adaptive rate through 50 % failures, timeouts and recovery, with nothing lost.
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { api, body, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
 import { waitFor } from '../wait';
+import { startSubscriber } from './subscriber';
+import type { Received, Subscriber } from './subscriber';
 
 const KEY = 'push-test-signing-key-0123456789';
 
-/** The verification function of docs/push.md, as a subscriber would paste it. */
-function docsVerifier(): (header: string, body: Buffer, keys: Record<string, string>) => boolean {
-  const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'push.md'), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(doc)![1];
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('require', `${code}\nreturn heraldSignatureValid;`)(require) as never;
-}
-const verify = docsVerifier();
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-  at: number;
-  /** What the subscriber answered (0: nothing, the connection was dropped). */
-  status: number;
-}
-
-type Behaviour = (
-  r: Received,
-  attempt: number,
-) => { status: number; headers?: Record<string, string> } | 'hang';
-
-const received: Received[] = [];
-const behaviours = new Map<string, Behaviour>();
-const inFlight = new Map<string, number>();
-const maxConcurrent = new Map<string, number>();
-let badSignatures = 0;
-let server: Server;
+let sub: Subscriber;
 let running: Running;
 let metricsAddress: string;
-
-function startSubscriber(): Promise<string> {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const r: Received = {
-        path: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks),
-        at: Date.now(),
-        status: 0,
-      };
-      received.push(r);
-      if (!verify(String(req.headers['herald-signature']), r.body, { k1: KEY })) badSignatures++;
-      const slot = `${r.path}/${String(req.headers['herald-partition'])}`;
-      inFlight.set(slot, (inFlight.get(slot) ?? 0) + 1);
-      maxConcurrent.set(slot, Math.max(maxConcurrent.get(slot) ?? 0, inFlight.get(slot)!));
-      const done = () => inFlight.set(slot, inFlight.get(slot)! - 1);
-      const answer = behaviours.get(r.path)!(r, Number(req.headers['herald-attempt']));
-      if (answer === 'hang') {
-        setTimeout(() => {
-          done();
-          res.destroy();
-        }, 1000);
-        return;
-      }
-      // A few milliseconds of work, so concurrent requests would overlap.
-      setTimeout(() => {
-        done();
-        r.status = answer.status;
-        res.writeHead(answer.status, answer.headers).end();
-      }, 3);
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    ),
-  );
-}
 
 const push = (url: string, extra: Record<string, unknown> = {}) => ({
   url,
@@ -96,7 +24,8 @@ const push = (url: string, extra: Record<string, unknown> = {}) => ({
 });
 
 beforeAll(async () => {
-  const base = await startSubscriber();
+  sub = await startSubscriber({ k1: KEY });
+  const base = sub.url;
   const database = testDatabase('push');
   running = await runBroker(
     brokerOptions(
@@ -134,11 +63,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await running?.stop();
-  await new Promise((resolve) => server?.close(resolve));
+  await sub?.close();
   await dropTestDatabases();
 });
 
-const requestsTo = (path: string) => received.filter((r) => r.path === path);
+const requestsTo = (path: string) => sub.received.filter((r) => r.path === path);
 const offsetOf = (r: Received) => Number(r.headers['herald-offset']);
 
 async function publish(topic: string, bodies: string[], partition = 0): Promise<void> {
@@ -165,7 +94,7 @@ async function pushRate(group: string): Promise<number> {
 }
 
 test('a subscriber that answers 200: every message once, in order, one request per partition at a time, each signed', async () => {
-  behaviours.set('/inorder', () => ({ status: 200 }));
+  sub.behaviours.set('/inorder', () => ({ status: 200 }));
   for (const partition of [0, 1])
     await publish(
       'p-order',
@@ -183,7 +112,7 @@ test('a subscriber that answers 200: every message once, in order, one request p
     expect(mine.map((r) => r.body.toString())).toEqual(
       Array.from({ length: 30 }, (_, i) => `m${partition}-${i}`),
     );
-    expect(maxConcurrent.get(`/inorder/${partition}`)).toBe(1);
+    expect(sub.maxConcurrent.get(`/inorder/${partition}`)).toBe(1);
   }
   expect(got[0].headers).toMatchObject({
     'herald-message-id': 'p-order/0/1',
@@ -192,18 +121,18 @@ test('a subscriber that answers 200: every message once, in order, one request p
     'herald-attempt': '1',
     'content-type': 'application/octet-stream',
   });
-  expect(badSignatures).toBe(0);
+  expect(sub.badSignatures()).toBe(0);
   // A changed body (or another key) fails the documented check.
   const { headers, body: sent } = got[0];
   const signature = String(headers['herald-signature']);
-  expect(verify(signature, sent, { k1: KEY })).toBe(true);
-  expect(verify(signature, Buffer.concat([sent, Buffer.from('!')]), { k1: KEY })).toBe(false);
-  expect(verify(signature, sent, { k1: 'another-key-0123456789' })).toBe(false);
-  expect(verify(signature, sent, { k2: KEY })).toBe(false);
+  expect(sub.verify(signature, sent, { k1: KEY })).toBe(true);
+  expect(sub.verify(signature, Buffer.concat([sent, Buffer.from('!')]), { k1: KEY })).toBe(false);
+  expect(sub.verify(signature, sent, { k1: 'another-key-0123456789' })).toBe(false);
+  expect(sub.verify(signature, sent, { k2: KEY })).toBe(false);
 });
 
 test('each answer ends where docs/push.md says: ack, retry, dead letter at once, Retry-After honoured', async () => {
-  behaviours.set('/codes', (r, attempt) => {
+  sub.behaviours.set('/codes', (r, attempt) => {
     switch (r.body.toString()) {
       case 'bad':
         return { status: 400 };
@@ -266,7 +195,7 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
 test('50 % failures, then timeouts, then recovery: the rate falls to a heartbeat and recovers, attempts back off, nothing is lost', async () => {
   let mode: 'half' | 'hang' | 'ok' = 'half';
   let n = 0;
-  behaviours.set('/flappy', () => {
+  sub.behaviours.set('/flappy', () => {
     if (mode === 'hang') return 'hang';
     if (mode === 'half') return { status: n++ % 2 === 0 ? 500 : 200 };
     return { status: 200 };
