@@ -429,7 +429,7 @@ export class MetaCore {
       const gk = key(namespace, r.group);
       if (!this.groups.has(gk)) continue;
       let byPartition = this.pushReports.get(gk);
-      if (!byPartition) this.pushReports.set(gk, (byPartition = new Map()));
+      if (!byPartition) this.pushReports.set(gk, (byPartition = new Map<number, PushPartitionReport>()));
       byPartition.set(r.partition, { broker: brokerId, at: now, report: r });
     }
   }

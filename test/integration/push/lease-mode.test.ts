@@ -93,7 +93,11 @@ test('pushed through the owners, with EndpointHealthy, the rate and recent failu
     return c?.status === 'False' && (s?.push?.recentFailures?.length ?? 0) > 0 ? { s, c } : undefined;
   });
   expect(['EndpointFailing', 'EndpointDown']).toContain(failing.c.reason);
-  expect(failing.s?.push?.recentFailures?.[0]).toMatchObject({ partition: 0, status: 503, error: 'HTTP 503' });
+  expect(failing.s?.push?.recentFailures?.[0]).toMatchObject({
+    partition: 0,
+    status: 503,
+    error: 'HTTP 503',
+  });
   sub.behaviours.set('/hook', () => ({ status: 200 }));
   await waitFor('the refused message delivered after all', () =>
     Promise.resolve(

@@ -14,7 +14,10 @@ export function docsVerifier(): Verifier {
   const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'push.md'), 'utf8');
   const code = /```js\n([\s\S]*?)```/.exec(doc)![1];
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('require', `${code}\nreturn heraldSignatureValid;`)(require) as Verifier;
+  const load = new Function('require', `${code}\nreturn heraldSignatureValid;`) as (
+    r: NodeJS.Require,
+  ) => Verifier;
+  return load(require);
 }
 
 export interface Received {
