@@ -111,6 +111,13 @@ export class AdaptiveRate {
     return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.current);
   }
 
+  /** Messages that may start now without waiting (at least 1 when waitMs is 0). */
+  available(now: number): number {
+    if (this.state === 'down') return 1;
+    this.refill(now);
+    return Math.max(1, Math.floor(this.tokens));
+  }
+
   sent(messages: number, now: number): void {
     this.refill(now);
     this.tokens -= messages;

@@ -124,15 +124,20 @@ export class PartitionPusher {
     while (!abort.aborted) {
       try {
         if (!(await this.refreshPolicy())) break;
-        if (!(await this.ready())) continue;
-        const taken = await this.take();
+        const slots = await this.ready();
+        if (slots === 0) continue;
+        const taken = await this.take(slots);
         if (taken.length === 0) continue;
-        this.inFlight++;
         this.rate.sent(taken.length, Date.now());
-        void this.send(taken).finally(() => {
-          this.inFlight--;
-          this.changed.notify();
-        });
+        // One message per request: one pull serves up to `slots` requests.
+        const requests = this.policy.push.batch.maxMessages === 1 ? taken.map((d) => [d]) : [taken];
+        for (const r of requests) {
+          this.inFlight++;
+          void this.send(r).finally(() => {
+            this.inFlight--;
+            this.changed.notify();
+          });
+        }
       } catch (err) {
         if (err instanceof HeraldError && ENDING.has(err.reason)) break;
         this.ctx.logger.warn('push delivery failed; trying again', { ...this.ref, group: this.group, err });
@@ -162,25 +167,31 @@ export class PartitionPusher {
     return true;
   }
 
-  /** Waits for a free slot, the end of a Retry-After pause and the rate; true when a request may start. */
-  private async ready(): Promise<boolean> {
+  /**
+   * Waits for a free slot, the end of a Retry-After pause and the rate; returns how many
+   * requests may start now (0: look again).
+   */
+  private async ready(): Promise<number> {
     const abort = this.stopping.signal;
     const limit = this.policy.ordered || this.rate.state === 'down' ? 1 : this.policy.push.maxInFlight;
     if (this.inFlight >= limit) {
       await this.changed.wait(Infinity, abort);
-      return false;
+      return 0;
     }
     const now = Date.now();
     const wait = Math.max(this.pausedUntil - now, this.rate.waitMs(now));
     if (wait > 0) {
       await this.changed.wait(wait, abort);
-      return false;
+      return 0;
     }
-    return true;
+    return Math.min(limit - this.inFlight, this.rate.available(now));
   }
 
-  /** A request's deliveries: one long poll, then (batching with maxDelayMs) more until the batch is full. */
-  private async take(): Promise<Delivered[]> {
+  /**
+   * Deliveries for up to `requests` requests of one message, or for one batch: one long poll,
+   * then (batching with maxDelayMs) more until the batch is full.
+   */
+  private async take(requests: number): Promise<Delivered[]> {
     const { batch, timeoutMs } = this.policy.push;
     const abort = this.stopping.signal;
     const pull = (maxMessages: number, maxWaitMs: number) =>
@@ -196,7 +207,7 @@ export class PartitionPusher {
         },
         abort,
       );
-    const taken = await pull(batch.maxMessages, PULL_WAIT_MS);
+    const taken = await pull(batch.maxMessages === 1 ? requests : batch.maxMessages, PULL_WAIT_MS);
     if (taken.length === 0 || batch.maxDelayMs === 0) return taken;
     const deadline = Date.now() + batch.maxDelayMs;
     let bytes = taken.reduce((n, d) => n + d.message.body.length, 0);
