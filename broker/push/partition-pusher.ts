@@ -61,6 +61,8 @@ export class PartitionPusher {
   private readonly evaluator: NodeJS.Timeout;
   private inFlight = 0;
   private pausedUntil = 0;
+  /** Cancels the long poll running now. */
+  private pulling: AbortController | undefined;
   private agent: http.Agent;
   readonly failures: PushFailureRecord[] = [];
   /** Resolves when the pusher has stopped and its requests have ended. */
@@ -128,6 +130,9 @@ export class PartitionPusher {
         if (slots === 0) continue;
         const taken = await this.take(slots);
         if (taken.length === 0) continue;
+        // A Retry-After that arrived while the pull ran holds these too.
+        while (!abort.aborted && this.pausedUntil > Date.now())
+          await new Promise((resolve) => setTimeout(resolve, Math.min(this.pausedUntil - Date.now(), 1000)));
         this.rate.sent(taken.length, Date.now());
         // One message per request: one pull serves up to `slots` requests.
         const requests = this.policy.push.batch.maxMessages === 1 ? taken.map((d) => [d]) : [taken];
@@ -194,6 +199,9 @@ export class PartitionPusher {
   private async take(requests: number): Promise<Delivered[]> {
     const { batch, timeoutMs } = this.policy.push;
     const abort = this.stopping.signal;
+    // A Retry-After ends the long poll (pause() aborts it).
+    this.pulling = new AbortController();
+    const cancelled = AbortSignal.any([abort, this.pulling.signal]);
     const pull = (maxMessages: number, maxWaitMs: number) =>
       this.ctx.delivery.pull(
         {
@@ -205,13 +213,13 @@ export class PartitionPusher {
           ackTimeoutMs: timeoutMs + ACK_GRACE_MS,
           consumer: NO_CLAIM,
         },
-        abort,
+        cancelled,
       );
     const taken = await pull(batch.maxMessages === 1 ? requests : batch.maxMessages, PULL_WAIT_MS);
     if (taken.length === 0 || batch.maxDelayMs === 0) return taken;
     const deadline = Date.now() + batch.maxDelayMs;
     let bytes = taken.reduce((n, d) => n + d.message.body.length, 0);
-    while (taken.length < batch.maxMessages && bytes < batch.maxBytes && !abort.aborted) {
+    while (taken.length < batch.maxMessages && bytes < batch.maxBytes && !cancelled.aborted) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       const more = await pull(batch.maxMessages - taken.length, remaining);
@@ -261,7 +269,10 @@ export class PartitionPusher {
       });
       this.failures.length = Math.min(this.failures.length, RECENT_FAILURES);
       const delayMs = outcome.kind === 'retry' ? (outcome.retryAfterMs ?? 0) : 0;
-      if (delayMs > 0) this.pausedUntil = Math.max(this.pausedUntil, now + delayMs);
+      if (delayMs > 0) {
+        this.pausedUntil = Math.max(this.pausedUntil, now + delayMs);
+        this.pulling?.abort();
+      }
       await this.ctx.delivery.nack(
         this.group,
         topic,

@@ -175,6 +175,10 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
   const later = attemptsOf(6);
   expect(later.map((r) => r.status)).toEqual([503, 200]);
   expect(later[1].at - later[0].at).toBeGreaterThanOrEqual(1000);
+  // Meanwhile the partition sent nothing else (what was in flight with the 503 aside).
+  expect(requestsTo('/codes').filter((r) => r.at > later[0].at + 100 && r.at < later[0].at + 950)).toEqual(
+    [],
+  );
 
   // Every attempt is traced with its HTTP status.
   const events = await waitFor('the trace of the flaky message', async () => {
