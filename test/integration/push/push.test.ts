@@ -34,6 +34,7 @@ beforeAll(async () => {
         { name: 'p-order', partitions: 2 },
         { name: 'p-codes', partitions: 1 },
         { name: 'p-flappy', partitions: 1 },
+        { name: 'p-batch', partitions: 1 },
       ],
       {
         groups: {
@@ -46,6 +47,10 @@ beforeAll(async () => {
             topic: 'p-codes',
             retry: { delaysMs: [100], maxRetries: 2 },
             push: push(`${base}/codes`, { timeoutMs: 300 }),
+          },
+          batched: {
+            topic: 'p-batch',
+            push: push(`${base}/batched`, { batch: { maxMessages: 10, maxDelayMs: 300 } }),
           },
           flappy: {
             topic: 'p-flappy',
@@ -194,6 +199,28 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
   ]);
   const requests = await (await fetch(`http://${metricsAddress}/metrics`)).text();
   expect(requests).toMatch(/herald_push_requests_total\{topic="p-codes",group="codes",code="timeout"\} 3/);
+});
+
+test('batches: JSON of up to maxMessages, cut after maxDelayMs, acknowledged as a whole', async () => {
+  sub.behaviours.set('/batched', () => ({ status: 200 }));
+  for (let i = 0; i < 25; i++) await publish('p-batch', [`b${i}`]);
+  await waitFor('25 pushed in batches and acknowledged', async () =>
+    (await lag('batched', 'p-batch')) === 0 && requestsTo('/batched').length > 0 ? true : undefined,
+  );
+  const batches = requestsTo('/batched').map((r) => {
+    expect(r.headers['content-type']).toBe('application/vnd.herald.push-batch+json');
+    return (JSON.parse(r.body.toString()) as { messages: { id: string; offset: number; body: string }[] })
+      .messages;
+  });
+  const all = batches.flat();
+  expect(all.map((m) => Buffer.from(m.body, 'base64').toString())).toEqual(
+    Array.from({ length: 25 }, (_, i) => `b${i}`),
+  );
+  expect(all.map((m) => m.id)).toEqual(Array.from({ length: 25 }, (_, i) => `p-batch/0/${i + 1}`));
+  expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(10);
+  // Published one by one, yet batched: fewer requests than messages.
+  expect(batches.length).toBeLessThan(25);
+  expect(sub.badSignatures()).toBe(0);
 });
 
 test('50 % failures, then timeouts, then recovery: the rate falls to a heartbeat and recovers, attempts back off, nothing is lost', async () => {
