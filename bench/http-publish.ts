@@ -9,17 +9,15 @@
 // to bench/results/. Environment:
 //   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   BENCH_SECONDS     duration of each phase (default 10)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { dropDatabase, writeResults } from './results';
 
 const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PARTITIONS = 16;
 const BODY = Buffer.alloc(1024, 'x');
-const RESULTS = join(__dirname, 'results');
 
 interface Phase {
   name: string;
@@ -98,7 +96,6 @@ async function main(): Promise<void> {
   const database = `herald_bench_${Date.now().toString(36)}`;
   const url = new URL(SERVER);
   url.pathname = `/${database}`;
-  mkdirSync(RESULTS, { recursive: true });
   const broker = await spawnBroker({
     listen: '127.0.0.1:0',
     metricsListen: '127.0.0.1:0',
@@ -156,19 +153,8 @@ async function main(): Promise<void> {
     );
   const ratio = http.messagesPerSecond / grpcPhase.messagesPerSecond;
   console.log(`\nHTTP / gRPC, single-message publishes: ${ratio.toFixed(2)}`);
-  const file = join(RESULTS, `http-publish-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { date: new Date().toISOString(), seconds: SECONDS, partitions: PARTITIONS, phases, ratio },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
-  const admin = await mysql.createConnection(SERVER);
-  await admin.query(`DROP DATABASE \`${database}\``);
-  await admin.end();
+  writeResults('http-publish', { seconds: SECONDS, partitions: PARTITIONS, phases, ratio });
+  await dropDatabase(SERVER, database);
 }
 
 main().catch((err: unknown) => {

@@ -11,22 +11,19 @@
 //   HERALD_MYSQL_URL  server to use (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   BENCH_MESSAGES    backlog of phase 1 (default 20000)
 //   BENCH_SECONDS     duration of phase 2 (default 10)
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import type { BrokerOptionsInput } from '../common/broker-options';
 import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 import { percentile } from './load';
 import { cpuSeconds, loadAverage } from './proc';
+import { dropDatabase, writeResults } from './results';
 
 const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PARTITIONS = 8;
-const RESULTS = join(__dirname, 'results');
 const KEY = 'bench-signing-key-0123456789';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -40,7 +37,6 @@ async function main(): Promise<void> {
   const database = `herald_bench_${Date.now().toString(36)}`;
   const url = new URL(SERVER);
   url.pathname = `/${database}`;
-  mkdirSync(RESULTS, { recursive: true });
 
   const arrivals = { backlog: [] as number[], latency: [] as number[] };
   const sink = createServer((req, res) => {
@@ -178,19 +174,13 @@ async function main(): Promise<void> {
     `| end-to-end latency at 1,000 msg/s (publish to sink), ${latency.pushed}/${latency.published} | p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms, max ${latency.maxMs.toFixed(1)} ms | ${latency.brokerCpuPercent.toFixed(0)} |`,
   );
   console.log(`\nload average during the run: ${load.map((l) => l.toFixed(1)).join(' ')}`);
-  const file = join(RESULTS, `push-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { date: new Date().toISOString(), partitions: PARTITIONS, throughput, latency, load },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
-  const admin = await mysql.createConnection(SERVER);
-  await admin.query(`DROP DATABASE \`${database}\``);
-  await admin.end();
+  writeResults('push', {
+    partitions: PARTITIONS,
+    throughput: { ...throughput, meanRequestMs },
+    latency,
+    load,
+  });
+  await dropDatabase(SERVER, database);
 }
 
 main().catch((err: unknown) => {
