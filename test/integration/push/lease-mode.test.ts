@@ -58,6 +58,14 @@ function publish(b: LeaseBroker, req: PublishRequest__Input): Promise<PublishRes
   return unary(b.clients.broker.Publish.bind(b.clients.broker), req);
 }
 
+/** A publish retried while the partition's new owner is still loading it. */
+function publishWhenServed(b: LeaseBroker, req: PublishRequest__Input): Promise<PublishResponse> {
+  return waitFor(`a publish to ${req.topic}/${String(req.partition)}`, () => publish(b, req), {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
+}
+
 const hookStatus = async () => (await getGroup(cluster.ns.name, 'hook')).status;
 
 test('pushed through the owners, with EndpointHealthy, the rate and recent failures in the status', async () => {
@@ -65,7 +73,7 @@ test('pushed through the owners, with EndpointHealthy, the rate and recent failu
   const b0 = cluster.brokers[0];
   await cluster.waitAssigned(TOPIC, ['b0', 'b1']);
   for (const partition of [0, 1])
-    await publish(b0, { topic: TOPIC, partition, messages: [body(`first-${partition}`)] });
+    await publishWhenServed(b0, { topic: TOPIC, partition, messages: [body(`first-${partition}`)] });
   await waitFor('both pushed', () =>
     Promise.resolve(sub.received.filter((r) => r.status === 200).length >= 2 ? true : undefined),
   );
@@ -86,7 +94,7 @@ test('pushed through the owners, with EndpointHealthy, the rate and recent failu
   expect(String(join)).toContain('is a push group');
 
   sub.behaviours.set('/hook', () => ({ status: 503 }));
-  await publish(b0, { topic: TOPIC, partition: 0, messages: [body('refused')] });
+  await publishWhenServed(b0, { topic: TOPIC, partition: 0, messages: [body('refused')] });
   const failing = await waitFor('EndpointHealthy False with the failure', async () => {
     const s = await hookStatus();
     const c = condition(s ? { status: s } : {}, 'EndpointHealthy');
