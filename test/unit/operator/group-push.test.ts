@@ -1,4 +1,7 @@
-import { pushStatusOf } from '../../../operator/controllers/group-push';
+import { ApiException } from '@kubernetes/client-node';
+import { pushStatusOf, signingKeyOf } from '../../../operator/controllers/group-push';
+import type { ControllerContext } from '../../../operator/controllers/context';
+import type { ConsumerGroup } from '../../../operator/gen/crds';
 import type { PushPartitionReport } from '../../../operator/meta/meta-core';
 
 const report = (
@@ -61,5 +64,51 @@ describe('push status', () => {
     ]);
     expect(down.condition).toMatchObject({ status: 'False', reason: 'EndpointDown' });
     expect(down.condition.message).toContain('timeout after 100 ms');
+  });
+});
+
+describe('the signing key', () => {
+  const group = (key?: string) =>
+    ({
+      metadata: { name: 'hook', namespace: 'ns' },
+      spec: { push: { signingSecretRef: { name: 'hook-key', key: key ?? 'secret' } } },
+    }) as unknown as ConsumerGroup;
+  const core = (read: () => Promise<{ data?: Record<string, string> }>) =>
+    ({ core: { readNamespacedSecret: read } }) as unknown as Pick<ControllerContext, 'core'>;
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+  test('read from the Secret', async () => {
+    const r = await signingKeyOf(
+      core(() => Promise.resolve({ data: { secret: b64('sixteen-bytes-key!') } })),
+      group(),
+    );
+    expect(r).toEqual({ key: Buffer.from('sixteen-bytes-key!') });
+  });
+
+  test('a missing Secret, a missing key or a short key: the reason, never the key', async () => {
+    const missing = await signingKeyOf(
+      core(() => Promise.reject(new ApiException(404, 'not found', {}, {}))),
+      group(),
+    );
+    expect(missing).toMatchObject({ problem: { status: 'False', reason: 'SigningSecretMissing' } });
+    const noKey = await signingKeyOf(
+      core(() => Promise.resolve({ data: { other: b64('x') } })),
+      group(),
+    );
+    expect(noKey).toMatchObject({
+      problem: { reason: 'SigningSecretMissing', message: expect.stringContaining('no key secret') },
+    });
+    const short = await signingKeyOf(
+      core(() => Promise.resolve({ data: { secret: b64('tiny-key') } })),
+      group(),
+    );
+    expect(short).toMatchObject({ problem: { reason: 'SigningSecretTooShort' } });
+    expect(JSON.stringify(short)).not.toContain('tiny-key');
+    await expect(
+      signingKeyOf(
+        core(() => Promise.reject(new ApiException(500, 'boom', {}, {}))),
+        group(),
+      ),
+    ).rejects.toThrow();
   });
 });
