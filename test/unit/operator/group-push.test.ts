@@ -95,9 +95,8 @@ describe('the signing key', () => {
       core(() => Promise.resolve({ data: { other: b64('x') } })),
       group(),
     );
-    expect(noKey).toMatchObject({
-      problem: { reason: 'SigningSecretMissing', message: expect.stringContaining('no key secret') },
-    });
+    expect(noKey).toMatchObject({ problem: { reason: 'SigningSecretMissing' } });
+    expect(JSON.stringify(noKey)).toContain('has no key secret');
     const short = await signingKeyOf(
       core(() => Promise.resolve({ data: { secret: b64('tiny-key') } })),
       group(),
