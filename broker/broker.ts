@@ -49,6 +49,8 @@ import { LeaseOwnership } from './lease/lease-ownership';
 import { RouteTable } from './lease/route-table';
 import { Forwarder, LOCAL_ONLY } from './server/forwarding';
 import type { PartitionRef } from '../storage/storage';
+import { Pushes } from './push/pushes';
+import type { PushReport__Input } from '../proto/gen/herald/v1/PushReport';
 
 export interface Broker {
   options: BrokerOptions;
@@ -118,6 +120,7 @@ async function assemble(
         options.advertisedAddress,
         (t) => topics.define(t),
         security.peerCredentials,
+        () => pushes.reports(),
         logger,
       )
     : undefined;
@@ -258,6 +261,18 @@ async function assemble(
     },
     options.delivery,
   );
+  const pushes: Pushes = new Pushes(
+    topics,
+    {
+      delivery,
+      policies: cluster?.consumerLeases ?? new StaticGroupPolicies(options.groups, options.defaultGroup),
+      tracer,
+      metrics,
+      logger: logger.namespace('push'),
+      options: options.push,
+    },
+    options.push.reconcileIntervalMs,
+  );
   const publisher = new Publisher(
     topics,
     writers,
@@ -380,6 +395,7 @@ async function assemble(
   traceWriter?.start();
   expiry.start();
   serve(true);
+  pushes.start();
   cluster?.ownership.start({
     acquired: async (ref) => {
       const endOffset = await load(ref);
@@ -413,6 +429,8 @@ async function assemble(
     await maintenance.stop();
     await commands.stop();
     await expiry.stop();
+    // Requests in flight end (answer or timeout) and are settled before delivery stops.
+    await pushes.stop();
     await delivery.stop();
     // Nothing is written any more: hand the partitions over now rather than at expiry.
     await cluster?.ownership.stop({ release: true });
@@ -449,6 +467,7 @@ function leaseMode(
   advertisedAddress: string,
   defineTopic: (t: TopicOptions) => void,
   credentials: () => ChannelCredentials,
+  pushReports: () => PushReport__Input[],
   logger: Logger,
 ) {
   const metaCredentials = meta.plaintext ? () => grpcCredentials.createInsecure() : credentials;
@@ -467,6 +486,7 @@ function leaseMode(
       routes,
       logger.namespace('leases'),
       metaCredentials,
+      pushReports,
     ),
     routes,
     router,

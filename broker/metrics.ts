@@ -120,6 +120,25 @@ export class BrokerMetrics {
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers: [this.registry],
   });
+  readonly pushRequests = new Counter({
+    name: 'herald_push_requests_total',
+    help: "Requests to push groups' endpoints, by HTTP status ('timeout', 'error': no answer)",
+    labelNames: ['topic', 'group', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly pushDuration = new Histogram({
+    name: 'herald_push_request_duration_seconds',
+    help: "From a push request's start to its answer (or timeout)",
+    labelNames: ['topic', 'group'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly pushRate = new Gauge({
+    name: 'herald_push_rate',
+    help: "A push partition's adaptive sending rate, messages per second",
+    labelNames: ['topic', 'group', 'partition'] as const,
+    registers: [this.registry],
+  });
   readonly retriesScheduled = new Counter({
     name: 'herald_retries_scheduled_total',
     help: 'Failed deliveries (Nack or ack timeout) scheduled for a retry',

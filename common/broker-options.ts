@@ -46,6 +46,8 @@ export interface TopicOptions {
    * topic, of which this broker admits its share; burst 0 means messagesPerSecond.
    */
   rateLimit?: { messagesPerSecond: number; burst: number };
+  /** The push groups reading the topic (lease mode: from the meta-server; standalone: groups with push). */
+  pushGroups?: string[];
 }
 
 /** Lease mode: the broker serves what the meta-server leases it (DESIGN.md, "Leases"). */
@@ -204,6 +206,15 @@ export interface BrokerOptions {
     /** How often old trace events and commands are deleted. */
     expireIntervalMs: number;
   };
+  /** Push groups' delivery to their endpoints (docs/push.md). */
+  push: {
+    /** How often the broker looks for push partitions to start or stop (ownership, new groups). */
+    reconcileIntervalMs: number;
+    /** How often each partition's adaptive rate is recomputed. */
+    ratePeriodMs: number;
+    /** While an endpoint is down: one request this often. */
+    heartbeatIntervalMs: number;
+  };
   /** The command log (offset resets, replays) that Admin calls leave for partition owners. */
   commands: {
     /** How often each broker reads new commands. */
@@ -258,6 +269,7 @@ export type BrokerOptionsInput = Partial<
     | 'retention'
     | 'trace'
     | 'commands'
+    | 'push'
     | 'groups'
     | 'defaultGroup'
     | 'security'
@@ -268,6 +280,7 @@ export type BrokerOptionsInput = Partial<
   retention?: Partial<BrokerOptions['retention']>;
   trace?: Partial<BrokerOptions['trace']>;
   commands?: Partial<BrokerOptions['commands']>;
+  push?: Partial<BrokerOptions['push']>;
   groups?: Record<string, GroupPolicyInput>;
   defaultGroup?: GroupPolicyInput;
   meta?: MetaOptionsInput;
@@ -369,6 +382,12 @@ const TRACE: Table<BrokerOptions['trace']> = {
   expireIntervalMs: field(60_000, int(1)),
 };
 
+const PUSH: Table<BrokerOptions['push']> = {
+  reconcileIntervalMs: field(1000, int(1)),
+  ratePeriodMs: field(1000, int(1)),
+  heartbeatIntervalMs: field(5000, int(1)),
+};
+
 const COMMANDS: Table<BrokerOptions['commands']> = {
   pollIntervalMs: field(1000, int(1)),
   retentionMs: field(3_600_000, int(1)),
@@ -438,6 +457,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     retention: resolve('retention', RETENTION, input.retention),
     trace: resolve('trace', TRACE, input.trace),
     commands: resolve('commands', COMMANDS, input.commands),
+    push: resolve('push', PUSH, input.push),
     groups: {},
     defaultGroup: resolveGroupPolicy(),
     meta: input.meta === undefined ? undefined : metaOptions(input.meta),
@@ -475,6 +495,14 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
     check(`${f}.maxMessageBytes`, topic.maxMessageBytes, int(1, o.publish.maxRequestBytes));
     o.topics.push(topic);
   });
+  // Standalone push groups name their topic.
+  for (const [name, policy] of Object.entries(input.groups ?? {})) {
+    if (policy.push === undefined) continue;
+    const topic = o.topics.find((t) => t.name === policy.topic);
+    if (!topic)
+      throw new OptionsError(`groups.${name}.topic`, 'must name a configured topic for a push group');
+    topic.pushGroups = [...(topic.pushGroups ?? []), name];
+  }
   return o;
 }
 

@@ -22,6 +22,35 @@ export interface GroupPolicy {
   broadcast: boolean;
   /** Where a consumer new to a broadcast group starts ('latest': the partition's end then). */
   startFrom: 'earliest' | 'latest';
+  /** spec.push: the partitions' owners POST the messages to an endpoint (docs/push.md). */
+  push: PushPolicy | undefined;
+}
+
+/** A push group's endpoint and how to send to it (the CRD's spec.push, with the key itself). */
+export interface PushPolicy {
+  url: string;
+  timeoutMs: number;
+  /** Requests in flight per partition (1 when the group is ordered). */
+  maxInFlight: number;
+  /** Messages per second for the whole group. */
+  rate: number;
+  headers: Record<string, string>;
+  batch: { maxMessages: number; maxDelayMs: number; maxBytes: number };
+  signing: { keyId: string; key: Buffer };
+  retryClientErrors: boolean;
+}
+
+/** How a standalone options file declares a push endpoint (the CRD's fields, the key inline). */
+export interface PushPolicyInput {
+  url: string;
+  timeoutMs?: number;
+  maxInFlight?: number;
+  rate?: number;
+  headers?: Record<string, string>;
+  batch?: { maxMessages?: number; maxDelayMs?: number; maxBytes?: number };
+  signingKey: string;
+  keyId?: string;
+  retryClientErrors?: boolean;
 }
 
 /** How a group is declared in standalone BrokerOptions (the CRD's fields, in milliseconds). */
@@ -38,6 +67,9 @@ export interface GroupPolicyInput {
   maxInFlight?: number;
   mode?: 'clustering' | 'broadcast';
   startFrom?: 'earliest' | 'latest';
+  /** A push group's topic (standalone mode: which topic's partitions push to it). */
+  topic?: string;
+  push?: PushPolicyInput;
 }
 
 /** Hermes' 1:[3,6,9]: used when a group names neither delays nor exponential backoff. */
@@ -49,6 +81,16 @@ export const POLICY_DEFAULTS = {
   maxInFlight: 1000,
   multiplier: 2,
 };
+/** The ConsumerGroup CRD's spec.push defaults. */
+export const PUSH_DEFAULTS = {
+  timeoutMs: 10_000,
+  maxInFlight: 10,
+  rate: 1000,
+  batch: { maxMessages: 1, maxDelayMs: 0, maxBytes: 1_048_576 },
+};
+/** A signing key shorter than this is refused (operator: SigningSecretTooShort). */
+export const MIN_SIGNING_KEY_BYTES = 16;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&*+.^_`|~-]+$/;
 
 export function compileFilter(tagFilter: string): GroupPolicy['filter'] {
   try {
@@ -99,6 +141,8 @@ export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
   check('tagFilter', tagFilter, { describe: 'a string', ok: (v) => typeof v === 'string' });
   const filter = compileFilter(tagFilter);
   if (!filter.ok) throw new OptionsError('tagFilter', `is not a valid expression: ${filter.error.message}`);
+  const push = input.push === undefined ? undefined : resolvePush(input.push);
+  if (push && mode === 'broadcast') throw new OptionsError('push', 'is for clustering groups only');
   return {
     tagFilter,
     filter,
@@ -108,6 +152,71 @@ export function resolveGroupPolicy(input: GroupPolicyInput = {}): GroupPolicy {
     maxInFlight,
     broadcast: mode === 'broadcast',
     startFrom,
+    push,
+  };
+}
+
+function resolvePush(p: PushPolicyInput): PushPolicy {
+  check('push.url', p.url, {
+    describe: 'an http:// or https:// URL',
+    ok: (v) => typeof v === 'string' && /^https?:\/\/[^/\s]+/.test(v) && URL.canParse(v),
+  });
+  const timeoutMs = p.timeoutMs ?? PUSH_DEFAULTS.timeoutMs;
+  check('push.timeoutMs', timeoutMs, int(1, 300_000));
+  const maxInFlight = p.maxInFlight ?? PUSH_DEFAULTS.maxInFlight;
+  check('push.maxInFlight', maxInFlight, int(1, 1000));
+  const rate = p.rate ?? PUSH_DEFAULTS.rate;
+  check('push.rate', rate, int(1, 1_000_000));
+  const headers = p.headers ?? {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name) || name.toLowerCase().startsWith('herald-'))
+      throw new OptionsError(`push.headers.${name}`, 'must be an HTTP token not starting with Herald-');
+    check(`push.headers.${name}`, value, { describe: 'a string', ok: (v) => typeof v === 'string' });
+  }
+  const b = { ...PUSH_DEFAULTS.batch, ...p.batch };
+  check('push.batch.maxMessages', b.maxMessages, int(1, 1000));
+  check('push.batch.maxDelayMs', b.maxDelayMs, int(0, 60_000));
+  check('push.batch.maxBytes', b.maxBytes, int(1024, 16_777_216));
+  check('push.signingKey', p.signingKey, {
+    describe: `a string of at least ${MIN_SIGNING_KEY_BYTES} bytes`,
+    ok: (v) => typeof v === 'string' && Buffer.byteLength(v) >= MIN_SIGNING_KEY_BYTES,
+  });
+  const keyId = p.keyId ?? 'default';
+  check('push.keyId', keyId, {
+    describe: '1-64 of [A-Za-z0-9._-]',
+    ok: (v) => typeof v === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(v),
+  });
+  const retryClientErrors = p.retryClientErrors ?? false;
+  check('push.retryClientErrors', retryClientErrors, bool);
+  return {
+    url: p.url,
+    timeoutMs,
+    maxInFlight,
+    rate,
+    headers: { ...headers },
+    batch: b,
+    signing: { keyId, key: Buffer.from(p.signingKey) },
+    retryClientErrors,
+  };
+}
+
+/** spec.push as the meta-server sent it; undefined when the group pulls. */
+function pushFromProto(p: GroupPolicyProto['push']): PushPolicy | undefined {
+  if (!p || p.url === '') return undefined;
+  const d = PUSH_DEFAULTS;
+  return {
+    url: p.url,
+    timeoutMs: p.timeoutMs || d.timeoutMs,
+    maxInFlight: p.maxInFlight || d.maxInFlight,
+    rate: p.rate || d.rate,
+    headers: { ...p.headers },
+    batch: {
+      maxMessages: p.batchMaxMessages || d.batch.maxMessages,
+      maxDelayMs: p.batchMaxDelayMs,
+      maxBytes: p.batchMaxBytes || d.batch.maxBytes,
+    },
+    signing: { keyId: p.signingKeyId, key: Buffer.from(p.signingKey) },
+    retryClientErrors: p.retryClientErrors,
   };
 }
 
@@ -139,6 +248,7 @@ export function policyFromProto(p: GroupPolicyProto | null | undefined, mode = '
     maxInFlight: p.maxInFlight || defaults.maxInFlight,
     broadcast: defaults.broadcast,
     startFrom: p.startFrom === 'earliest' ? 'earliest' : 'latest',
+    push: pushFromProto(p.push),
   };
 }
 

@@ -3,6 +3,7 @@
 // judges validity by its own clock from the moment it sent each request, minus the safety
 // margin, so it stops using a lease before the meta-server can give it to anyone else.
 import * as grpc from '@grpc/grpc-js';
+import type { PushReport__Input } from '../proto/gen/herald/v1/PushReport';
 import type { Logger } from './logger';
 import { HeraldError, readErrorInfo } from './errors';
 import type { AcquireBrokerLeasesResponse } from '../proto/gen/herald/v1/AcquireBrokerLeasesResponse';
@@ -114,6 +115,8 @@ export class BrokerLeaseClient {
       namespace: string;
       pool: string;
       broker: { id: string; address: string; zone: string; weight: number };
+      /** Sent with every acquire round: how the broker's push partitions are doing. */
+      pushReports?: () => PushReport__Input[];
     },
   ) {
     this.conn = new MetaConnection(options.metaAddresses, options.credentials);
@@ -150,7 +153,7 @@ export class BrokerLeaseClient {
     const { namespace, pool, broker, safetyMarginMs } = this.options;
     const sentAt = this.now();
     const res = await this.conn.call<AcquireBrokerLeasesResponse>((c, cb) =>
-      c.acquireBrokerLeases({ namespace, pool, broker }, cb),
+      c.acquireBrokerLeases({ namespace, pool, broker, pushReports: this.options.pushReports?.() ?? [] }, cb),
     );
     const granted = new Set<string>();
     for (const l of res.leases) {

@@ -210,11 +210,19 @@ export class Delivery {
     delayMs: number,
     error: string,
     consumer: ConsumerClaim,
+    /** Give the messages up now (dead letter or drop), whatever their retry budget. */
+    final = false,
   ): Promise<void> {
     const cursor = await this.cursor(group, topic, partition, consumer);
-    await cursor.nack(offsets, delayMs, error, (failed) => {
-      for (const f of failed) this.trace('nacked', cursor, f.offset, consumer, { error }, f.attempts);
-    });
+    await cursor.nack(
+      offsets,
+      delayMs,
+      error,
+      (failed) => {
+        for (const f of failed) this.trace('nacked', cursor, f.offset, consumer, { error }, f.attempts);
+      },
+      final,
+    );
     // Dead letters and retries move the committed offset too.
     this.offsets.changed(cursor);
   }

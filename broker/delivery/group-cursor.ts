@@ -24,6 +24,7 @@ import type { GroupPolicy } from '../../common/group-policy';
 import { MinHeap } from './min-heap';
 import type { PartitionLog } from './partition-log';
 import { nextRetry } from '../../common/retry-schedule';
+import type { RetryPolicy, RetryStep } from '../../common/retry-schedule';
 import { Signal } from './signal';
 import { matchesTags } from '../../common/tag-filter';
 
@@ -73,6 +74,8 @@ interface Failure {
   lastError: string;
   overrideMs: number;
   source: 'partition' | 'resend';
+  /** No retry whatever the budget: dead-letter (or drop) now (a push endpoint's 4xx). */
+  final?: boolean;
 }
 
 export class GroupCursor {
@@ -171,13 +174,14 @@ export class GroupCursor {
    * Gives delivered messages back: each is retried per the policy (or after `delayMs`), or
    * given up after maxRetries. Resolves once that is stored. `accepted` runs once the offsets
    * are checked, before anything is retried (the caller traces the Nack there), with the
-   * delivery attempt that failed of each offset it changed.
+   * delivery attempt that failed of each offset it changed. `final` gives them up at once.
    */
   nack(
     offsets: number[],
     delayMs: number,
     error: string,
     accepted: (failed: { offset: number; attempts: number }[]) => void = () => undefined,
+    final = false,
   ): Promise<void> {
     return this.locked(async () => {
       this.requireDelivered(offsets);
@@ -193,13 +197,14 @@ export class GroupCursor {
             lastError,
             overrideMs: delayMs,
             source: 'resend',
+            final,
           });
           continue;
         }
         const attempts = resend ? undefined : this.tracker.fail(offset);
         // Offsets already acked or already failing are left as they are.
         if (attempts !== undefined)
-          failures.push({ offset, attempts, lastError, overrideMs: delayMs, source: 'partition' });
+          failures.push({ offset, attempts, lastError, overrideMs: delayMs, source: 'partition', final });
       }
       accepted(failures);
       await this.failed(failures, Date.now());
@@ -321,7 +326,9 @@ export class GroupCursor {
     const dead: Failure[] = [];
     const dropped: Failure[] = [];
     for (const f of failures) {
-      const step = nextRetry(this.policy.retry, f.attempts, now, f.overrideMs);
+      const step = f.final
+        ? giveUp(this.policy.retry)
+        : nextRetry(this.policy.retry, f.attempts, now, f.overrideMs);
       if (step.kind === 'retry') retry.push({ f, at: step.at });
       else if (step.kind === 'dead-letter') dead.push(f);
       else dropped.push(f);
@@ -376,14 +383,14 @@ export class GroupCursor {
     for (const f of dead) {
       this.release(f);
       this.ctx.metrics.deadLettered.inc(labels);
-      this.trace('dead-lettered', f.offset, '', { attempt: f.attempts, detail: { reason: 'max-retries' } });
+      this.trace('dead-lettered', f.offset, '', { attempt: f.attempts, detail: { reason: reasonOf(f) } });
     }
     for (const f of dropped) {
       this.release(f);
       this.ctx.metrics.droppedMessages.inc(labels);
       this.trace('dead-lettered', f.offset, '', {
         attempt: f.attempts,
-        detail: { reason: 'max-retries', dropped: 'true' },
+        detail: { reason: reasonOf(f), dropped: 'true' },
       });
     }
     this.armTimer();
@@ -403,7 +410,7 @@ export class GroupCursor {
       letters.push({
         group: this.key,
         message: { ...message, ref: this.ref },
-        reason: 'max-retries',
+        reason: reasonOf(f),
         attempts: f.attempts,
         lastError: f.lastError,
       });
@@ -604,6 +611,16 @@ export class GroupCursor {
       ...extra,
     });
   }
+}
+
+/** Why a message was given up: its retries ran out, or its failure was final (`rejected`). */
+function reasonOf(f: Failure): string {
+  return f.final ? 'rejected' : 'max-retries';
+}
+
+/** The end of a message whose failure is final: its dead letter, or nothing without them. */
+function giveUp(policy: RetryPolicy): RetryStep {
+  return policy.deadLetter ? { kind: 'dead-letter' } : { kind: 'drop' };
 }
 
 /** The longest prefix of `text` that fits in `maxBytes` of UTF-8, never splitting a character. */

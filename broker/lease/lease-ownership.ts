@@ -12,6 +12,7 @@ import type { MetaOptions } from '../../common/broker-options';
 import type { Owner, Ownership } from '../ownership';
 import type { PartitionRef } from '../../storage/storage';
 import type { RouteTable } from './route-table';
+import type { PushReport__Input } from '../../proto/gen/herald/v1/PushReport';
 
 /** What the broker does when a partition becomes, or stops being, its own. */
 export interface PartitionTakeover {
@@ -42,6 +43,8 @@ export class LeaseOwnership implements Ownership {
     private readonly routes: RouteTable,
     private readonly logger: Logger,
     credentials: () => ChannelCredentials,
+    /** What the broker's push partitions report with each lease request. */
+    pushReports: () => PushReport__Input[] = () => [],
   ) {
     this.client = new BrokerLeaseClient({
       metaAddresses: meta.addresses,
@@ -51,6 +54,7 @@ export class LeaseOwnership implements Ownership {
       namespace: meta.namespace,
       pool: meta.pool,
       broker: { id: meta.brokerId, address: advertisedAddress, zone: meta.zone, weight: meta.weight },
+      pushReports,
     });
   }
 

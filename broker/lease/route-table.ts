@@ -81,6 +81,7 @@ export class RouteTable {
       ...(res.rateLimit && res.rateLimit.messagesPerSecond > 0
         ? { rateLimit: { messagesPerSecond: res.rateLimit.messagesPerSecond, burst: res.rateLimit.burst } }
         : {}),
+      ...(res.pushGroups.length > 0 ? { pushGroups: [...res.pushGroups] } : {}),
     };
     const routes = res.routes.map((r) => ({
       partition: r.partition,

@@ -8,7 +8,8 @@
 // Dead letters older than spec.deadLetter.retentionHours are deleted at each resync.
 // The group's delivery policy goes to the brokers through the meta-server; a tagFilter that
 // does not parse sets TagFilterValid=False (and Ready=False) with a Warning event, and the
-// brokers refuse the group's reads until it is fixed.
+// brokers refuse the group's reads until it is fixed. A push group's signing key and its
+// status.push / EndpointHealthy come from group-push.ts.
 import { parseTagFilter, TagFilterError } from '../../common/tag-filter';
 import type { ConsumerGroup, ConsumerGroupSpec, ConsumerGroupStatus } from '../gen/crds';
 import { ConsumerGroupResource } from '../gen/crds';
@@ -19,6 +20,8 @@ import { sameJson } from '../reconcile/diff';
 import { subscriptionKey } from '../../storage/index';
 import type { MessageStore } from '../../storage/index';
 import { groupInfoOf } from '../meta/from-crds';
+import { PUSH_REPORT_MAX_AGE_MS, PUSH_STATUS_INTERVAL_MS, pushStatusOf, signingKeyOf } from './group-push';
+import type { PushStatus } from './group-push';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
 import type { ReconcileResult } from './controller';
@@ -30,7 +33,11 @@ import { backlogOf } from '../metrics';
 type OwnStatus = Pick<
   ConsumerGroupStatus,
   'observedGeneration' | 'lag' | 'totalLag' | 'conditions' | 'consumers' | 'activeConsumers'
-> & { consumersBelowMinimumSince: string | null; broadcastConsumers: BroadcastConsumers | null };
+> & {
+  consumersBelowMinimumSince: string | null;
+  broadcastConsumers: BroadcastConsumers | null;
+  push: PushStatus | null;
+};
 
 export async function reconcileConsumerGroup(
   ctx: ControllerContext,
@@ -54,7 +61,9 @@ export async function reconcileConsumerGroup(
   let broadcast: BroadcastConsumers | undefined = old.broadcastConsumers;
   let requeueMs = ctx.options.lagIntervalMs;
   const { consumers } = ctx.meta.groupCheckpoint(namespace, name, Date.now());
-  const info = groupInfoOf(group);
+  // A push group is pushed only with its signing key (read here, handed to brokers with the policy).
+  const signing = group.spec.push ? await signingKeyOf(ctx, group) : undefined;
+  const info = groupInfoOf(group, signing && 'key' in signing ? signing.key : undefined);
   const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
   const topic = ctx.caches.topics.get(`${namespace}/${group.spec.topic}`);
@@ -156,6 +165,23 @@ export async function reconcileConsumerGroup(
     if (presence.recheckMs !== undefined) requeueMs = Math.min(requeueMs, presence.recheckMs);
   }
 
+  let push: PushStatus | undefined;
+  if (group.spec.push) {
+    const pushed = pushStatusOf(ctx.meta.pushStatus(namespace, name, now, PUSH_REPORT_MAX_AGE_MS));
+    push = pushed.status;
+    set(pushed.condition);
+    requeueMs = Math.min(requeueMs, PUSH_STATUS_INTERVAL_MS);
+    if (signing && 'problem' in signing) {
+      const newProblem =
+        !isFalse(old.conditions, 'Ready') || findReason(old.conditions, 'Ready') !== signing.problem.reason;
+      set(signing.problem);
+      if (newProblem)
+        await ctx.events.record(group, 'Warning', signing.problem.reason, signing.problem.message);
+    }
+  } else if (conditions?.some((c) => c.type === 'EndpointHealthy')) {
+    conditions = conditions.filter((c) => c.type !== 'EndpointHealthy');
+  }
+
   const filterWasValid = findValid(conditions);
   if (filterProblem) {
     set({ type: 'TagFilterValid', status: 'False', reason: 'InvalidTagFilter', message: filterProblem });
@@ -174,6 +200,7 @@ export async function reconcileConsumerGroup(
     activeConsumers: consumers.length,
     consumersBelowMinimumSince: belowSince ?? null,
     broadcastConsumers: broadcast ?? null,
+    push: push ?? null,
   };
   const oldOwn: OwnStatus = {
     observedGeneration: old.observedGeneration,
@@ -184,6 +211,7 @@ export async function reconcileConsumerGroup(
     activeConsumers: old.activeConsumers,
     consumersBelowMinimumSince: old.consumersBelowMinimumSince ?? null,
     broadcastConsumers: old.broadcastConsumers ?? null,
+    push: old.push ?? null,
   };
   if (!sameJson(status, oldOwn))
     await patchStatus(ctx.custom, ConsumerGroupResource, namespace, name, status);
@@ -266,6 +294,11 @@ export function presenceOf(
     belowSince: since,
     recheckMs: undefined,
   };
+}
+
+/** The reason of a condition, if set. */
+function findReason(conditions: ConsumerGroupStatus['conditions'], type: string): string | undefined {
+  return conditions?.find((c) => c.type === type)?.reason;
 }
 
 /** Whether the TagFilterValid condition is not False (so a new problem raises one event). */

@@ -5,7 +5,10 @@
 // restore both call these, so a restored meta-server carries the same features as a reconciled
 // one. Pure. The return types are Required<...>: a field the meta-server gains must be mapped here.
 import type { GroupPolicy__Input } from '../../proto/gen/herald/v1/GroupPolicy';
+import type { PushPolicy__Input } from '../../proto/gen/herald/v1/PushPolicy';
 import type { BrokerPool, ConsumerGroup, ConsumerGroupSpec, Topic } from '../gen/crds';
+
+type ConsumerGroupPush = NonNullable<ConsumerGroupSpec['push']>;
 import { isTrue } from '../reconcile/conditions';
 import type { CheckpointEntry, GroupInfo, PoolInfo, TopicInfo } from './meta-core';
 
@@ -34,8 +37,11 @@ export function topicInfoOf(
   };
 }
 
-/** The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec. */
-export function groupPolicyOf(spec: ConsumerGroupSpec): Required<GroupPolicy__Input> {
+/**
+ * The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec; spec.push only
+ * with the signing key read from its Secret (a group without one is not pushed).
+ */
+export function groupPolicyOf(spec: ConsumerGroupSpec, signingKey?: Buffer): Required<GroupPolicy__Input> {
   return {
     tagFilter: spec.tagFilter ?? '',
     retryDelaysSeconds: spec.retry.delaysSeconds ?? [],
@@ -46,16 +52,35 @@ export function groupPolicyOf(spec: ConsumerGroupSpec): Required<GroupPolicy__In
     ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
     maxInFlight: spec.maxInFlight,
     startFrom: spec.startFrom,
+    push: spec.push && signingKey ? pushPolicyOf(spec.push, signingKey) : null,
   };
 }
 
-export function groupInfoOf(group: ConsumerGroup): Required<GroupInfo> {
+function pushPolicyOf(push: ConsumerGroupPush, signingKey: Buffer): Required<PushPolicy__Input> {
+  return {
+    url: push.url,
+    timeoutMs: push.timeoutMs,
+    maxInFlight: push.maxInFlight,
+    rate: push.rate,
+    headers: Object.fromEntries(
+      Object.entries(push.headers ?? {}).filter((h): h is [string, string] => h[1] !== undefined),
+    ),
+    batchMaxMessages: push.batch.maxMessages,
+    batchMaxDelayMs: push.batch.maxDelayMs,
+    batchMaxBytes: push.batch.maxBytes,
+    signingKeyId: push.signingSecretRef.keyId || push.signingSecretRef.name,
+    signingKey,
+    retryClientErrors: push.retryClientErrors,
+  };
+}
+
+export function groupInfoOf(group: ConsumerGroup, signingKey?: Buffer): Required<GroupInfo> {
   return {
     namespace: group.metadata?.namespace ?? '',
     name: group.metadata?.name ?? '',
     topic: group.spec.topic,
     mode: group.spec.mode,
-    policy: groupPolicyOf(group.spec),
+    policy: groupPolicyOf(group.spec, signingKey),
   };
 }
 

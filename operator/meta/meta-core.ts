@@ -8,6 +8,7 @@
 //   renewed but nothing new is granted, so every grant of the previous leader has ended.
 // - A unit (topic or group) is marked dirty exactly when a partition's holder changes, or a
 //   group's membership does; only dirty units are checkpointed.
+import type { PushReport } from '../../proto/gen/herald/v1/PushReport';
 import { HeraldError } from '../../common/errors';
 import { consumerIdProblem } from '../../common/names';
 import { assign, limitMoves, loads } from '../assignment/assign';
@@ -97,6 +98,16 @@ export interface TopicRoutes extends TopicAttributes {
   topic: string;
   routes: Route[];
   rateLimit: RateLimit | null;
+  /** The push groups reading the topic, by name. */
+  pushGroups: string[];
+}
+
+/** A push partition as its owner last reported it (AcquireBrokerLeases). */
+export interface PushPartitionReport {
+  broker: string;
+  /** When the meta-server received the report. */
+  at: number;
+  report: PushReport;
 }
 
 export interface GroupInfo {
@@ -204,6 +215,8 @@ export class MetaCore {
   private readonly pools = new Map<string, PoolInfo>();
   private readonly topics = new Map<string, TopicInfo>();
   private readonly groups = new Map<string, GroupInfo>();
+  /** The latest report of each push group's partitions, by group key and partition. */
+  private readonly pushReports = new Map<string, Map<number, PushPartitionReport>>();
   private readonly brokers = new Map<string, Map<string, Alive<BrokerInfo>>>();
   private readonly consumers = new Map<string, Map<string, Alive<{ zone: string }>>>();
   private readonly brokerLeases = new LeaseTable();
@@ -268,6 +281,7 @@ export class MetaCore {
   removeGroup(namespace: string, name: string): void {
     const k = key(namespace, name);
     this.groups.delete(k);
+    this.pushReports.delete(k);
     this.groupTargets.delete(k);
     this.consumers.delete(k);
     this.consumerLeases.forget((lk) => !lk.startsWith(`${k}#`) && !lk.startsWith(`${k}@`));
@@ -406,7 +420,32 @@ export class MetaCore {
   getRoutes(namespace: string, name: string, now: number): TopicRoutes {
     const routes = this.routes(namespace, name, now);
     const t = this.topics.get(key(namespace, name))!;
-    return { topic: name, routes, ...topicAttributes(t), rateLimit: t.rateLimit ?? null };
+    const pushGroups = [...this.groups.values()]
+      .filter((g) => g.namespace === namespace && g.topic === name && g.policy?.push)
+      .map((g) => g.name)
+      .sort();
+    return { topic: name, routes, ...topicAttributes(t), rateLimit: t.rateLimit ?? null, pushGroups };
+  }
+
+  // ---- Push groups ----
+
+  /** What a broker's push partitions report with its lease request (kept for the status). */
+  reportPush(namespace: string, brokerId: string, reports: PushReport[], now: number): void {
+    for (const r of reports) {
+      const gk = key(namespace, r.group);
+      if (!this.groups.has(gk)) continue;
+      let byPartition = this.pushReports.get(gk);
+      if (!byPartition) this.pushReports.set(gk, (byPartition = new Map<number, PushPartitionReport>()));
+      byPartition.set(r.partition, { broker: brokerId, at: now, report: r });
+    }
+  }
+
+  /** The push group's reports younger than maxAgeMs, by partition. */
+  pushStatus(namespace: string, group: string, now: number, maxAgeMs: number): PushPartitionReport[] {
+    const byPartition = this.pushReports.get(key(namespace, group));
+    if (!byPartition) return [];
+    for (const [p, r] of [...byPartition]) if (now - r.at > maxAgeMs) byPartition.delete(p);
+    return [...byPartition.entries()].sort(([a], [b]) => a - b).map(([, r]) => r);
   }
 
   /** The namespace's topics by name, with their assignment and the groups reading them. */
@@ -723,6 +762,12 @@ export class MetaCore {
     const info = this.groups.get(gk);
     if (info === undefined)
       throw new HeraldError('GROUP_NOT_FOUND', `consumer group ${gk} is not declared`, { group });
+    if (info.policy?.push)
+      throw new HeraldError(
+        'INVALID_REQUEST',
+        `consumer group ${gk} is a push group: its partitions' brokers deliver to its endpoint, consumers cannot join`,
+        { group, field: 'group' },
+      );
     const problem = info.mode === 'broadcast' ? consumerIdProblem(consumerId) : undefined;
     if (problem)
       throw new HeraldError(

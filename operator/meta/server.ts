@@ -90,6 +90,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
         { ...b, zone, weight: Math.max(1, b.weight) },
         Date.now(),
       );
+      s.core.reportPush(req.namespace, b.id, req.pushReports, Date.now());
       await mutated(s);
       return { leases: r.leases, revoked: r.revoked, renewIntervalMs: r.renewIntervalMs };
     }),

@@ -83,6 +83,23 @@ test("a group's topic is immutable and its retry policy is one kind", async () =
   ).toContain('retry takes delaysSeconds or exponential, not both');
 });
 
+test("a push group's endpoint, headers and signing key are checked", async () => {
+  const group = (push: string) =>
+    `apiVersion: herald.dev/v1alpha1\nkind: ConsumerGroup\nmetadata: {name: hook}\nspec:\n  topic: t\n  push: ${push}\n`;
+  const key = 'signingSecretRef: {name: k}';
+  expect(await refused(group(`{url: "ftp://x.example/h", ${key}}`))).toContain(
+    'push.url must be an http:// or https:// URL',
+  );
+  expect(await refused(group(`{url: "https://x.example/h", ${key}, headers: {Herald-Key: x}}`))).toContain(
+    'must not start with Herald-',
+  );
+  expect(await refused(group('{url: "https://x.example/h"}'))).toContain('signingSecretRef: Required value');
+  await kubectlApply(
+    ns.name,
+    group(`{url: "https://x.example/h", ${key}, headers: {Authorization: "Bearer x"}}`),
+  );
+});
+
 test('a topic name longer than 48 characters is refused', async () => {
   expect(await refused(topicManifest('t'.repeat(49), 1))).toContain('at most 48 characters');
 });

@@ -53,6 +53,7 @@ describe('retry schedule', () => {
       ackTimeoutMs: 0,
       maxInFlight: 0,
       startFrom: '',
+      push: null,
     };
     expect(policyFromProto({ ...base, retryDelaysSeconds: [1, 2] }).retry.delays).toEqual({
       kind: 'delays',

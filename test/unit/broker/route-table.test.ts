@@ -30,6 +30,7 @@ function fakeMeta(answer: (topic: string) => GetRoutesResponse | Error) {
 
 const routes = (maxMessageBytes: number): GetRoutesResponse => ({
   topic: 'orders',
+  pushGroups: [],
   maxMessageBytes,
   priority: false,
   delay: false,

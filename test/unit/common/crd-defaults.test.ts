@@ -12,7 +12,7 @@ import {
   DEFAULT_RETENTION_HOURS,
   resolveOptions,
 } from '../../../common/broker-options';
-import { POLICY_DEFAULTS } from '../../../common/group-policy';
+import { POLICY_DEFAULTS, PUSH_DEFAULTS } from '../../../common/group-policy';
 import { leaderElectionTiming } from '../../../operator/kube/leader-election';
 import { POOL_SECURITY_DEFAULTS } from '../../../operator/controllers/broker-pool-objects';
 import { DEFAULT_OFFSET_RETENTION_SECONDS } from '../../../operator/controllers/group-lag';
@@ -95,6 +95,30 @@ const pairs: [keyof typeof crds, string, 'default' | 'minimum' | 'maximum', unkn
     'default',
     DEFAULT_OFFSET_RETENTION_SECONDS,
     'DEFAULT_OFFSET_RETENTION_SECONDS',
+  ],
+  ['consumergroups', 'push.timeoutMs', 'default', PUSH_DEFAULTS.timeoutMs, 'PUSH_DEFAULTS.timeoutMs'],
+  ['consumergroups', 'push.maxInFlight', 'default', PUSH_DEFAULTS.maxInFlight, 'PUSH_DEFAULTS.maxInFlight'],
+  ['consumergroups', 'push.rate', 'default', PUSH_DEFAULTS.rate, 'PUSH_DEFAULTS.rate'],
+  [
+    'consumergroups',
+    'push.batch.maxMessages',
+    'default',
+    PUSH_DEFAULTS.batch.maxMessages,
+    'PUSH_DEFAULTS.batch.maxMessages',
+  ],
+  [
+    'consumergroups',
+    'push.batch.maxDelayMs',
+    'default',
+    PUSH_DEFAULTS.batch.maxDelayMs,
+    'PUSH_DEFAULTS.batch.maxDelayMs',
+  ],
+  [
+    'consumergroups',
+    'push.batch.maxBytes',
+    'default',
+    PUSH_DEFAULTS.batch.maxBytes,
+    'PUSH_DEFAULTS.batch.maxBytes',
   ],
   [
     'brokerpools',

@@ -180,6 +180,7 @@ describe('ConsumerGroup -> GroupInfo', () => {
         ackTimeoutMs: 7000,
         maxInFlight: 50,
         startFrom: 'earliest',
+        push: null,
       },
     });
     const base = groupPolicyOf(sampleGroup().spec);
@@ -204,7 +205,7 @@ describe('ConsumerGroup -> GroupInfo', () => {
         ['spec.maxInFlight', (g) => (g.spec.maxInFlight = 1), { maxInFlight: 1 }],
         ['spec.startFrom', (g) => (g.spec.startFrom = 'latest'), { startFrom: 'latest' }],
       ],
-      [],
+      ['push'],
     );
     checkEveryField(
       sampleGroup,
@@ -216,6 +217,41 @@ describe('ConsumerGroup -> GroupInfo', () => {
       ],
       ['namespace', 'name'],
     );
+  });
+
+  test('spec.push with its signing key; without the key the group is not pushed', () => {
+    const key = Buffer.from('sixteen-bytes-key!');
+    const pushed = (): ConsumerGroup => {
+      const g = sampleGroup();
+      g.spec.push = {
+        url: 'https://hook.example/h',
+        timeoutMs: 5000,
+        maxInFlight: 20,
+        rate: 300,
+        headers: { Authorization: 'Bearer x' },
+        batch: { maxMessages: 10, maxDelayMs: 50, maxBytes: 65536 },
+        signingSecretRef: { name: 'hook-signing', key: 'secret' },
+        retryClientErrors: true,
+      };
+      return g;
+    };
+    expect(groupPolicyOf(pushed().spec).push).toBeNull();
+    expect(groupPolicyOf(pushed().spec, key).push).toEqual({
+      url: 'https://hook.example/h',
+      timeoutMs: 5000,
+      maxInFlight: 20,
+      rate: 300,
+      headers: { Authorization: 'Bearer x' },
+      batchMaxMessages: 10,
+      batchMaxDelayMs: 50,
+      batchMaxBytes: 65536,
+      signingKeyId: 'hook-signing',
+      signingKey: key,
+      retryClientErrors: true,
+    });
+    const withKid = pushed();
+    withKid.spec.push!.signingSecretRef.keyId = 'k2';
+    expect(groupPolicyOf(withKid.spec, key).push?.signingKeyId).toBe('k2');
   });
 
   test('the checkpoint: assignment and members from status', () => {
