@@ -97,9 +97,14 @@ const link = (href: string, text: string) => h('a', { href }, text);
 const time = (ms: number) => (ms ? new Date(ms).toISOString().replace('T', ' ').replace('Z', '') : '');
 const main = () => document.getElementById('main')!;
 
+/** A message for the next screen shown (the outcome of an action that reloads the screen). */
+let flash: HTMLElement | undefined;
+
 function show(...nodes: Child[]) {
   for (const c of charts) c.destroy();
   charts.clear();
+  if (flash) nodes.unshift(flash);
+  flash = undefined;
   const m = main();
   m.replaceChildren(
     ...nodes
@@ -185,8 +190,8 @@ function signIn(message?: string) {
         session.set(token.value.trim(), ns.value.trim());
         api<SessionAnswer>('GET', '/session').then(
           () => {
-            location.hash = '#/overview';
-            void route();
+            if (location.hash === '#/overview') void route();
+            else location.hash = '#/overview';
           },
           (err: unknown) => {
             session.clear();
@@ -217,7 +222,10 @@ const readyCell = (status: string, reason: string) =>
   h('span', { class: `status-${status}` }, `${status}${reason ? ` (${reason})` : ''}`);
 
 async function overview() {
+  const mine = routing;
   const o = await api<OverviewAnswer>('GET', nsPath('/overview'));
+  // The user moved on while the answer was on its way.
+  if (mine !== routing) return;
   show(
     h('h1', {}, `Overview of ${session.namespace}`),
     h(
@@ -323,14 +331,14 @@ function editor(kind: 'Topic' | 'ConsumerGroup', name: string | undefined, spec:
         const target = typeof body?.metadata?.name === 'string' ? body.metadata.name : '';
         api<WriteAnswer>('PUT', nsPath(`/${plural}/${encodeURIComponent(target)}`), body).then(
           (r) => {
-            out.replaceChildren(
-              h(
-                'div',
-                { class: 'ok', role: 'status' },
-                `${kind} ${target} ${r.created ? 'created' : 'updated'}.`,
-              ),
+            flash = h(
+              'div',
+              { class: 'ok', role: 'status' },
+              `${kind} ${target} ${r.created ? 'created' : 'updated'}.`,
             );
-            setTimeout(() => (location.hash = `#/${kind === 'Topic' ? 'topics' : 'groups'}/${target}`), 600);
+            const next = `#/${kind === 'Topic' ? 'topics' : 'groups'}/${target}`;
+            if (location.hash === next) void route();
+            else location.hash = next;
           },
           (err: unknown) => out.replaceChildren(problemBox(err)),
         );
@@ -343,7 +351,10 @@ function editor(kind: 'Topic' | 'ConsumerGroup', name: string | undefined, spec:
 }
 
 async function topicPage(name: string) {
+  const mine = routing;
   const r = await api<TopicAnswer>('GET', nsPath(`/topics/${encodeURIComponent(name)}`));
+  // The user moved on while the answer was on its way.
+  if (mine !== routing) return;
   const t = r.topic;
   const s = r.series;
   const parts = t.spec.partitions;
@@ -381,7 +392,10 @@ async function topicPage(name: string) {
 }
 
 async function groupPage(name: string) {
+  const mine = routing;
   const r = await api<GroupAnswer>('GET', nsPath(`/consumergroups/${encodeURIComponent(name)}`));
+  // The user moved on while the answer was on its way.
+  if (mine !== routing) return;
   const g = r.group;
   const s = r.series;
   const parts = s.lag[0]?.length ?? 0;
@@ -482,14 +496,12 @@ function resetForm(group: string): HTMLElement {
               void api<ResetAnswer>('POST', path, { target: target() }).then(
                 (done) => {
                   if (!('partitions' in done)) return;
-                  out.replaceChildren(
-                    h(
-                      'div',
-                      { class: 'ok', role: 'status' },
-                      `Offsets reset on ${done.partitions.length} partition(s).`,
-                    ),
+                  flash = h(
+                    'div',
+                    { class: 'ok', role: 'status' },
+                    `Offsets reset on ${done.partitions.length} partition(s).`,
                   );
-                  setTimeout(() => void route(), 300);
+                  void route();
                 },
                 (err: unknown) => out.replaceChildren(problemBox(err)),
               ),
@@ -754,8 +766,11 @@ function newPage(kind: string) {
 // ---- routing -----------------------------------------------------------------------------
 
 let refresh: number | undefined;
+/** The latest route() call: an earlier one still awaiting the API stops there. */
+let routing = 0;
 
 async function route(): Promise<void> {
+  const current = ++routing;
   clearInterval(refresh);
   if (!session.token) return signIn();
   let who: SessionAnswer;
@@ -765,6 +780,7 @@ async function route(): Promise<void> {
     session.clear();
     return signIn(err instanceof ApiError ? `${err.problem.reason}: ${err.problem.detail}` : String(err));
   }
+  if (current !== routing) return;
   document.getElementById('nav')!.hidden = false;
   document.getElementById('signout')!.hidden = false;
   document.getElementById('who')!.textContent = `${who.subject} · ${session.namespace}`;
@@ -772,6 +788,7 @@ async function route(): Promise<void> {
   const params = new URLSearchParams(query);
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   const live = (load: () => Promise<void>) => {
+    clearInterval(refresh);
     refresh = window.setInterval(() => {
       // Keep what the user is typing: refresh only while no form field has the focus.
       if (
@@ -801,8 +818,8 @@ async function route(): Promise<void> {
 
 document.getElementById('signout')!.addEventListener('click', () => {
   session.clear();
-  location.hash = '#/';
-  signIn();
+  if (location.hash === '#/') void route();
+  else location.hash = '#/';
 });
 window.addEventListener('hashchange', () => void route());
 void route();

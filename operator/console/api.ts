@@ -525,9 +525,10 @@ export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: Serve
   ];
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    // managedFields is the apiserver's bookkeeping: no screen shows it.
     res
       .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
-      .end(JSON.stringify(body));
+      .end(JSON.stringify(body, (k, v: unknown) => (k === 'managedFields' ? undefined : v)));
   };
   const fail = (res: ServerResponse, err: unknown, status?: number) => {
     const p = problemOf(err, status ?? (err as { httpStatus?: number }).httpStatus);
