@@ -15,7 +15,7 @@ import { runTool } from '../exec';
 import { uniqueName } from '../env';
 import { waitFor } from '../wait';
 
-jest.setTimeout(300_000);
+jest.setTimeout(480_000);
 
 const root = join(__dirname, '..', '..', '..');
 const NS = 'herald-demo';
