@@ -167,7 +167,10 @@ export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
   if (input.consoleListen !== undefined) {
     check('consoleListen', input.consoleListen, hostPort);
     if (!security.authentication)
-      throw new OptionsError('consoleListen', 'the console needs security.authentication (callers sign in with a token)');
+      throw new OptionsError(
+        'consoleListen',
+        'the console needs security.authentication (callers sign in with a token)',
+      );
   }
   return {
     ...input,
