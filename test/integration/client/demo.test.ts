@@ -140,7 +140,7 @@ spec:
 }
 
 describe('the console', () => {
-  const DLQ = 'console-dlq';
+  const DLQ = uniqueName('console-dlq');
   const refKey = uniqueName('console-ref');
   let ops = '';
   let viewer = '';
@@ -292,7 +292,8 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     const sent = await producer.send('orders', { body: 'order #console', key: 'customer-99', refKey });
     await waitFor('the message to be dead-lettered', async () => {
       const r = await call(`/api/v1/namespaces/${NS}/deadletters?topic=orders&group=${DLQ}`, ops);
-      return (r.body.deadLetters as unknown[] | undefined)?.length === 1 ? true : undefined;
+      const letters = (r.body.deadLetters ?? []) as { message: { messageId: string } }[];
+      return letters.some((d) => d.message.messageId === sent.messageId) ? true : undefined;
     });
 
     browser = await chromium.launch({
