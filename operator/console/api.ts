@@ -549,8 +549,13 @@ export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: Serve
       fail(res, err, matching.length ? 405 : 404);
       return;
     }
-    const params = (route[1].exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
     void (async () => {
+      let params: string[];
+      try {
+        params = (route[1].exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
+      } catch {
+        throw new HeraldError('INVALID_REQUEST', `the path is not URL-encoded correctly: ${url.pathname}`);
+      }
       const header = req.headers.authorization;
       const principal = await d.authenticator.authenticate(header, undefined);
       const caller: Caller = {

@@ -265,6 +265,11 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     expect(refused.status).toBe(422);
     expect(refused.body.detail).toMatch(/spec\.partitions.*should be greater than or equal to 1/);
     expect((await call('/api/v1/nowhere', ops)).status).toBe(404);
+    const garbled = await call(`/api/v1/namespaces/${NS}/topics/%E0%A4%A`, ops);
+    expect({ status: garbled.status, reason: garbled.body.reason }).toEqual({
+      status: 400,
+      reason: 'INVALID_REQUEST',
+    });
     expect((await call(`/api/v1/namespaces/${NS}/overview`, ops, 'DELETE')).status).toBe(405);
     expect((await call('/api/v1/namespaces/other/overview', ops)).body.reason).toBe('INVALID_REQUEST');
   });
