@@ -14,7 +14,7 @@ await build({
   entryPoints: { app: join(here, 'app.ts') },
   bundle: true,
   minify: true,
-  sourcemap: true,
+  sourcemap: false,
   target: ['es2022'],
   outdir: out,
   logLevel: 'warning',

@@ -20,7 +20,6 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
-  '.map': 'application/json',
 };
 
 /** The page may load only its own files and call only its own API; no framing, no referrer. */
