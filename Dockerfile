@@ -22,6 +22,7 @@ COPY common ./common
 COPY storage ./storage
 COPY broker ./broker
 COPY operator ./operator
+COPY web ./web
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM gcr.io/distroless/nodejs${NODE_MAJOR}-debian12:nonroot AS runtime

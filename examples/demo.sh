@@ -6,7 +6,8 @@
 #   4. the pool's brokers as local processes in lease mode, with the config the operator wrote
 #      into the pool's ConfigMap and the names of the pool's pods (scheduled on kwok nodes);
 #   5. the herald CLI publishes, consumes and traces messages, and is refused without a token
-#      or outside its rules.
+#      or outside its rules;
+#   6. the console (docs/console.md), served by the operator on https://127.0.0.1:$CONSOLE_PORT/.
 # Security is on as in the chart: TLS from the operator's CA (the meta-server's certificate
 # issued by the operator; the brokers' from the same CA, for 127.0.0.1, in the Secret the pool
 # names as security.tls.secretName, the way a cert-manager Secret is used), authentication and
@@ -26,6 +27,7 @@ META_PORT="${HERALD_DEMO_META_PORT:-17700}"
 BROKER_PORT="${HERALD_DEMO_BROKER_PORT:-17600}"
 METRICS_PORT="${HERALD_DEMO_METRICS_PORT:-17650}"
 HTTP_PORT="${HERALD_DEMO_HTTP_PORT:-17680}"
+CONSOLE_PORT="${HERALD_DEMO_CONSOLE_PORT:-17790}"
 MESSAGES="${HERALD_DEMO_MESSAGES:-5}"
 META="127.0.0.1:$META_PORT"
 NODE_TS=(node -r ts-node/register/transpile-only)
@@ -68,6 +70,7 @@ step "demo-env" "1/7 npm dependencies, generated types, and the local environmen
 need node "see the README's prerequisites"
 need npm "see the README's prerequisites"
 node_deps
+run_logged demo-env npm run --silent build:console
 run_logged demo-env bash test/env/up.sh
 . "$HERALD_STATE/env.sh"
 
@@ -83,7 +86,7 @@ start_daemon demo-operator "${NODE_TS[@]}" operator/main.ts --kubeconfig "$KUBEC
   --watch-namespace "$NS" --lease-namespace "$NS" --meta-listen "$META" --meta-advertise "$META" \
   --broker-meta-address "$META" --assignment-poll-ms 500 \
   --meta-certificate-dir "$TLS_DIR/meta" --meta-dns-names localhost --meta-ip-addresses 127.0.0.1 \
-  --authentication --authorization
+  --authentication --authorization --console-listen "127.0.0.1:$CONSOLE_PORT"
 WHAT="meta-server on $META" wait_for demo-operator 60 port_open "$META_PORT"
 # The brokers' certificate from the operator's CA (created by now), for 127.0.0.1 where the
 # demo's brokers listen (the pool's own certificate names the pods' cluster DNS names).
@@ -167,6 +170,9 @@ Herald runs locally (ready in $((SECONDS - STARTED)) s): the operator (meta-serv
 $REPLICAS brokers on 127.0.0.1:$BROKER_PORT.., namespace $NS, topic orders, group billing.
 TLS, authentication and authorization are on; the CLI calls as the HeraldUser demo-app.
 Logs: $LOG_DIR/demo-*.log
+
+The console: https://127.0.0.1:$CONSOLE_PORT/ (the operator's CA: $CA_FILE)
+  sign in to namespace $NS with demo-app's token: cat $TOKEN_FILE
 
 Try next:
   export HERALD_META=$META HERALD_NAMESPACE=$NS HERALD_CA_FILE=$CA_FILE HERALD_TOKEN_FILE=$TOKEN_FILE

@@ -3,7 +3,7 @@
 //
 //   node dist/operator/main.js --kubeconfig ~/.kube/config --lease-namespace herald \
 //     [--watch-namespace ns] [--meta-listen 0.0.0.0:7700] [--meta-advertise host:port]
-//     [--metrics-listen 127.0.0.1:9601]
+//     [--metrics-listen 127.0.0.1:9601] [--console-listen 0.0.0.0:9700 [--console-dir dist/console]]
 //     [--broker-meta-address herald-meta.herald:7700] [--identity name]
 //     [--lease-duration-ms 15000 --renew-deadline-ms 10000 --retry-period-ms 2000]
 //     [--lag-interval-ms 30000] [--assignment-poll-ms 2000]
@@ -17,7 +17,10 @@
 // --tls-*-file take other files (a cert-manager Secret). Either is re-read every
 // --tls-refresh-ms. --metrics-tls serves /metrics over HTTPS with the same certificate.
 // --authentication and --authorization as for brokers (docs/security.md).
-// It prints one JSON line {"event":"started","metaAddress":...,"metricsAddress":...} on stdout
+// --console-listen serves the console (docs/console.md) with the same TLS files; it needs
+// --authentication.
+// It prints one JSON line {"event":"started","metaAddress":...,"metricsAddress":...,
+// "consoleAddress":...} on stdout
 // once the meta-server and /metrics listen, and exits 1 if it loses leadership (so Kubernetes restarts it as a follower).
 import { parseArgs } from 'node:util';
 import { collectDefaultMetrics } from 'prom-client';
@@ -36,6 +39,8 @@ async function main(): Promise<void> {
       'meta-listen': { type: 'string' },
       'meta-advertise': { type: 'string' },
       'metrics-listen': { type: 'string' },
+      'console-listen': { type: 'string' },
+      'console-dir': { type: 'string' },
       'broker-meta-address': { type: 'string' },
       'lease-duration-ms': { type: 'string' },
       'renew-deadline-ms': { type: 'string' },
@@ -75,6 +80,8 @@ async function main(): Promise<void> {
     identity: values.identity ?? env.HERALD_POD_NAME,
     metaListen: values['meta-listen'],
     metricsListen: values['metrics-listen'],
+    consoleListen: values['console-listen'],
+    consoleDir: values['console-dir'],
     metaAdvertise: values['meta-advertise'] ?? (podIp ? `${podIp}:7700` : undefined),
     brokerMetaAddress: values['broker-meta-address'] ?? env.HERALD_BROKER_META_ADDRESS,
     leaderElection: {
@@ -137,6 +144,7 @@ async function main(): Promise<void> {
       event: 'started',
       metaAddress: operator.metaAddress,
       metricsAddress: operator.metricsAddress,
+      ...(operator.consoleAddress ? { consoleAddress: operator.consoleAddress } : {}),
       identity: operator.options.identity,
     }) + '\n',
   );

@@ -16,7 +16,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from '../common/logger';
-import { field, hostPort, int, nonEmpty, resolve } from '../common/options';
+import { check, field, hostPort, int, nonEmpty, resolve } from '../common/options';
 import type { Table } from '../common/options';
 import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
@@ -69,6 +69,10 @@ import { startMetaServer } from './meta/server';
 import { startMetricsServer } from '../common/metrics-http';
 import type { MetricsServer } from '../common/metrics-http';
 import { openKafkaTopics } from './storage/kafka-topics';
+import { AdminProxy } from './console/admin-proxy';
+import { DEFAULT_CONSOLE_DIR, startConsole } from './console/server';
+import { SeriesStore } from './console/series';
+import type { HttpServer } from '../common/http/server';
 import type { KafkaTopicStorage } from './storage/kafka-topics';
 import { Connections, openMysqlTopicStorage } from './storage/topic-storage';
 import type { TopicStorage } from './storage/topic-storage';
@@ -90,6 +94,13 @@ export interface OperatorOptions {
    * process's); port 0 picks one.
    */
   metricsListen: string;
+  /**
+   * host:port of the console (docs/console.md): its page and JSON API; off when unset. Needs
+   * security.authentication (and so TLS): callers sign in with a token.
+   */
+  consoleListen?: string;
+  /** The console's built files (`npm run build`). */
+  consoleDir: string;
   /** The address brokers and other replicas use for this replica; the bound address when unset. */
   metaAdvertise?: string;
   /** The meta address written into broker ConfigMaps (the meta Service in a cluster). */
@@ -121,6 +132,7 @@ type Tabled = Pick<
   | 'caSecretName'
   | 'metaListen'
   | 'metricsListen'
+  | 'consoleDir'
   | 'relistMs'
   | 'watchdogMs'
   | 'lagIntervalMs'
@@ -135,6 +147,7 @@ const OPERATOR: Table<Tabled> = {
   caSecretName: field('herald-ca', nonEmpty),
   metaListen: field('0.0.0.0:7700', hostPort),
   metricsListen: field('127.0.0.1:9601', hostPort),
+  consoleDir: field(DEFAULT_CONSOLE_DIR, nonEmpty),
   relistMs: field(5 * 60_000, int(1)),
   watchdogMs: field(90_000, int(1)),
   lagIntervalMs: field(30_000, int(1)),
@@ -162,6 +175,14 @@ export function resolveOperatorOptions(input: OperatorInput): OperatorOptions {
     ...input.security,
     ...(issued ? { tls: { ...input.security?.tls, ...issued } } : {}),
   });
+  if (input.consoleListen !== undefined) {
+    check('consoleListen', input.consoleListen, hostPort);
+    if (!security.authentication)
+      throw new OptionsError(
+        'consoleListen',
+        'the console needs security.authentication (callers sign in with a token)',
+      );
+  }
   const m = input.metaCertificate;
   return {
     ...input,
@@ -198,6 +219,7 @@ export class Operator {
     private readonly metaCertificate: MetaCertificate | undefined,
     private readonly ca: CaKeeper,
     private readonly governance: GovernanceMetrics,
+    private readonly console: { server: HttpServer; proxy: AdminProxy } | undefined,
   ) {}
 
   static async start(input: OperatorInput): Promise<Operator> {
@@ -238,7 +260,8 @@ export class Operator {
       registry: register,
       security,
     });
-    let metrics: MetricsServer;
+    let metrics: MetricsServer | undefined;
+    let console: { server: HttpServer; proxy: AdminProxy } | undefined;
     try {
       metrics = await startMetricsServer(
         options.metricsListen,
@@ -247,7 +270,32 @@ export class Operator {
         undefined,
         metricsTlsOf(options.security),
       );
+      if (options.consoleListen !== undefined && security.checks) {
+        const proxy = new AdminProxy(options.security.tls?.caFile);
+        try {
+          const consoleServer = await startConsole({
+            listen: options.consoleListen,
+            tls: options.security.tls,
+            dir: options.consoleDir,
+            api: {
+              custom: kc.makeApiClient(CustomObjectsApi),
+              objects: KubernetesObjectApi.makeApiClient(kc),
+              zones,
+              ...security.checks,
+              proxy,
+              series: new SeriesStore(),
+              watchNamespace: options.watchNamespace,
+              logger: options.logger.namespace('console'),
+            },
+          });
+          console = { server: consoleServer, proxy };
+        } catch (err) {
+          proxy.close();
+          throw err;
+        }
+      }
     } catch (err) {
+      await metrics?.close();
       await server.close();
       metaCertificate?.stop();
       await security.stop();
@@ -282,6 +330,7 @@ export class Operator {
       metaCertificate,
       ca,
       new GovernanceMetrics(register),
+      console,
     );
     self.operator = operator;
     elector.start();
@@ -295,6 +344,11 @@ export class Operator {
   /** host:port the /metrics endpoint is bound to. */
   get metricsAddress(): string {
     return this.metrics.address;
+  }
+
+  /** host:port the console is bound to, if it runs. */
+  get consoleAddress(): string | undefined {
+    return this.console?.server.address;
   }
 
   get isLeader(): boolean {
@@ -317,6 +371,8 @@ export class Operator {
     await this.queue(() => this.follow());
     await this.server.close();
     await this.metrics.close();
+    await this.console?.server.close(1000);
+    this.console?.proxy.close();
     this.metaCertificate?.stop();
     await this.security.stop();
   }

@@ -24,6 +24,11 @@ export interface HttpServerSetup {
   /** HTTPS with these files; plaintext when unset. */
   tls?: Required<TlsFiles>;
   handler: RequestListener;
+  /**
+   * Ask TLS clients for a certificate (default true); false where only bearer tokens count (the
+   * operator's console), so a browser holding certificates does not prompt for one.
+   */
+  clientCertificates?: boolean;
   /** How long an idle keep-alive connection stays open (Node's default is 5 s). */
   keepAliveTimeoutMs?: number;
 }
@@ -44,7 +49,10 @@ export async function startHttpServer(setup: HttpServerSetup): Promise<HttpServe
   let server: Server;
   if (tls) {
     let files = secureContext(tls);
-    const https = createTlsServer({ ...files, requestCert: true, rejectUnauthorized: false }, setup.handler);
+    const https = createTlsServer(
+      { ...files, requestCert: setup.clientCertificates ?? true, rejectUnauthorized: false },
+      setup.handler,
+    );
     refresh = setInterval(() => {
       try {
         const next = secureContext(tls);

@@ -16,6 +16,7 @@ import type { Interceptor } from '../grpc/interceptors';
 import type { TlsFiles } from '../grpc/credentials';
 import type { AccessByPath } from './access-table';
 import { AccessWatch } from './access-watch';
+import type { AccessSource } from './access-watch';
 import { Authenticator, kubeTokenReviewer } from './authenticator';
 
 export interface ServerSecurityOptions {
@@ -85,6 +86,12 @@ export interface ServerSecurity {
   interceptors: Interceptor[];
   /** Tells `listener` of every refused call (for metrics). */
   onRefusal(listener: (refusal: Refusal) => void): void;
+  /**
+   * With authentication on: the same authenticator and access rules as the interceptors, for
+   * another edge of the same server (the operator's console API); `authorize` is false when
+   * access rules are not enforced.
+   */
+  checks?: { authenticator: Authenticator; access: AccessSource; authorize: boolean };
   stop(): Promise<void>;
 }
 
@@ -134,7 +141,14 @@ export async function startServerSecurity(
     ...(serverMethods.size > 0 ? [serversOnly(serverMethods, refused)] : []),
     ...(o.authorization ? [authorization(source, table, refused)] : []),
   ];
-  return { credentials, peerCredentials, interceptors, onRefusal, stop: () => source.stop() };
+  return {
+    credentials,
+    peerCredentials,
+    interceptors,
+    onRefusal,
+    checks: { authenticator, access: source, authorize: o.authorization },
+    stop: () => source.stop(),
+  };
 }
 
 const REFUSALS = 'herald_access_refusals_total';

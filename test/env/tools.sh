@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or installs every program the local environment needs, once, into $HERALD_CACHE.
 # Each build is keyed by its pinned version (and go.sum), so a warm run only checks stamps.
-# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli|clients|peers ...]   (default: all but peers)
+# Usage: test/env/tools.sh [mariadb|kafka|k8s|cli|clients|chromium|peers ...]   (default: all but peers)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export GOFLAGS="${GOFLAGS:--mod=readonly}"
@@ -110,6 +110,17 @@ tools_clients() {
   go_install "protoc-gen-go-grpc-$PROTOC_GEN_GO_GRPC_VERSION" "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
 }
 
+# Debian's Chromium, which the console's browser test drives headless through playwright-core
+# (test/integration/client/demo.test.ts); playwright's own browser downloads are not used.
+tools_chromium() {
+  [[ -x /usr/bin/chromium ]] && return 0
+  need apt-get "Chromium comes from Debian's packages; install chromium by hand on other systems"
+  [[ $(id -u) -eq 0 ]] || die "installing chromium needs root (or install it yourself: apt-get install chromium)"
+  log "installing Chromium from Debian's packages (chromium)"
+  run_logged apt-update apt-get update
+  DEBIAN_FRONTEND=noninteractive run_logged apt-chromium apt-get install -y --no-install-recommends chromium
+}
+
 # The peers of the side-by-side benchmark (bench/peers): Debian's rabbitmq-server (run as a
 # private node by the benchmark, never as the system service) and nats-server from its module.
 tools_peers() {
@@ -126,11 +137,11 @@ tools_peers() {
 
 main() {
   local parts=("$@")
-  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients)
+  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients chromium)
   for p in "${parts[@]}"; do
     case "$p" in
-      mariadb|kafka|k8s|cli|clients|peers) "tools_$p" ;;
-      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli, clients or peers)" ;;
+      mariadb|kafka|k8s|cli|clients|chromium|peers) "tools_$p" ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli, clients, chromium or peers)" ;;
     esac
   done
 }

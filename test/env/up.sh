@@ -266,14 +266,14 @@ ENVJSON
 
 main() {
   local parts=("$@") start=$SECONDS
-  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients)
+  (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients chromium)
   log "building or checking tools (cache: $HERALD_CACHE)"
   "$ENV_DIR/tools.sh" "${parts[@]}"
   for p in "${parts[@]}"; do
     case "$p" in
       mariadb|kafka|k8s) log "bringing up $p"; "up_$p" ;;
-      cli|clients) ;;
-      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli or clients)" ;;
+      cli|clients|chromium) ;;
+      *) die "unknown part '$p' (expected mariadb, kafka, k8s, cli, clients or chromium)" ;;
     esac
   done
   write_env

@@ -9,7 +9,7 @@ import type { EnvEndpoints } from './env';
 
 export default function globalSetup(): void {
   const root = join(__dirname, '..', '..');
-  const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli clients')
+  const parts = (process.env.HERALD_ENV_PARTS ?? 'mariadb kafka k8s cli clients chromium')
     .split(/\s+/)
     .filter(Boolean);
   if (parts.join(' ') === 'none') return;

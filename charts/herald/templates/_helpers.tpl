@@ -9,6 +9,9 @@
 
 {{- define "herald.operatorName" -}}{{ include "herald.fullname" . }}-operator{{- end -}}
 {{- define "herald.metaName" -}}{{ include "herald.fullname" . }}-meta{{- end -}}
+{{- define "herald.consoleName" -}}{{ include "herald.fullname" . }}-console{{- end -}}
+{{- /* The console is served only where callers sign in with a token (docs/console.md). */ -}}
+{{- define "herald.consoleOn" -}}{{ if and .Values.console.enabled .Values.security.authentication }}true{{ end }}{{- end -}}
 
 {{- define "herald.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}

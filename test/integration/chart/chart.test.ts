@@ -130,6 +130,39 @@ test('secure by default: the meta-server and the default pool with TLS, authenti
   );
   // /metrics over HTTPS only when asked; the operator's flag follows the value.
   expect(deployment).not.toContain('--metrics-tls');
+  // The console: its port and Service, the certificate naming the Service, its create rights.
+  expect(deployment).toContain('--console-listen=0.0.0.0:9700');
+  expect(deployment).toMatch(/--meta-dns-names=\S*,sec-herald-console\.default\.svc,/);
+  expect(deployment).toMatch(/- name: console\n\s+containerPort: 9700/);
+  const service =
+    docs.find((d) => /^kind: Service$/m.test(d) && d.includes('name: sec-herald-console')) ?? '';
+  expect(service).toMatch(/port: 9700\n\s+targetPort: console/);
+  const role =
+    docs.find((d) => /^kind: ClusterRole$/m.test(d) && d.includes('name: sec-herald-operator\n')) ?? '';
+  expect(role).toMatch(/resources: \["topics", "consumergroups"\]\n\s+verbs: \["create"\]/);
+});
+
+test('the console is left out where callers cannot sign in (authentication off) or when disabled', async () => {
+  for (const off of [
+    ['--set', 'security.authentication=false', '--set', 'security.authorization=false'],
+    ['--set', 'console.enabled=false'],
+  ]) {
+    const r = await runTool('helm', [
+      'template',
+      'off',
+      chart,
+      ...KUBE_VERSION,
+      '--set',
+      'mysql.url=mysql://u:p@db:3306/h',
+      '--set',
+      'networkPolicy.enabled=true',
+      ...off,
+    ]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).not.toMatch(
+      /herald-console|--console-listen|9700|resources: \["topics", "consumergroups"\]\n\s+verbs: \["create"\]/,
+    );
+  }
 });
 
 test('the chart carries the CRDs, the same files crds/ links to', async () => {
