@@ -21,6 +21,7 @@ import type { TraceResponse } from '../../proto/gen/herald/v1/TraceResponse';
 import { BrokerPoolResource, ConsumerGroupResource, TopicResource } from '../gen/crds';
 import type { BrokerPool, ConsumerGroup, Topic } from '../gen/crds';
 import type { PodZones } from '../kube/zones';
+import { readIfExists } from '../kube/client';
 import type { AdminProxy } from './admin-proxy';
 import type { SeriesStore } from './series';
 import {
@@ -124,14 +125,7 @@ export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: Serve
     ref: typeof TopicResource | typeof ConsumerGroupResource,
     namespace: string,
     name: string,
-  ) => {
-    try {
-      return (await d.custom.getNamespacedCustomObject({ ...ref, namespace, name })) as T;
-    } catch (err) {
-      if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) return undefined;
-      throw err;
-    }
-  };
+  ) => readIfExists(async () => (await d.custom.getNamespacedCustomObject({ ...ref, namespace, name })) as T);
   const topicOf = async (r: Request, name: string): Promise<Topic> => {
     if (!mayView(r.caller, { kind: 'topic', name }))
       throw denied(r.caller, 'view', [{ kind: 'topic', name }]);

@@ -6,7 +6,7 @@ import type { ConsumerGroup, ConsumerGroupStatus } from '../gen/crds';
 import type { ConditionInput } from '../reconcile/conditions';
 import type { PushPartitionReport } from '../meta/meta-core';
 import { MIN_SIGNING_KEY_BYTES } from '../../common/group-policy';
-import { isNotFound } from '../kube/client';
+import { readIfExists } from '../kube/client';
 import type { ControllerContext } from './context';
 
 export type PushStatus = NonNullable<ConsumerGroupStatus['push']>;
@@ -24,14 +24,9 @@ export async function signingKeyOf(
 ): Promise<{ key: Buffer } | { problem: ConditionInput }> {
   const ref = group.spec.push!.signingSecretRef;
   const namespace = group.metadata?.namespace ?? '';
-  let data: Record<string, string> | undefined;
-  try {
-    data = (await ctx.core.readNamespacedSecret({ namespace, name: ref.name })).data;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    return missing(`Secret ${ref.name} (spec.push.signingSecretRef) does not exist`);
-  }
-  const value = data?.[ref.key];
+  const secret = await readIfExists(() => ctx.core.readNamespacedSecret({ namespace, name: ref.name }));
+  if (!secret) return missing(`Secret ${ref.name} (spec.push.signingSecretRef) does not exist`);
+  const value = secret.data?.[ref.key];
   if (value === undefined)
     return missing(`Secret ${ref.name} has no key ${ref.key} (spec.push.signingSecretRef.key)`);
   const key = Buffer.from(value, 'base64');
