@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { Consumer, Producer } from '../../../client';
-import { kubectlApply } from '../operator/helpers';
+import { applyHeraldUser, kubectlApply } from '../operator/helpers';
 import { runTool } from '../exec';
 import { uniqueName } from '../env';
 import { waitFor } from '../wait';
@@ -115,16 +115,7 @@ async function kubectl(...args: string[]): Promise<string> {
 
 /** A HeraldUser with these rules (YAML flow) and its token, once the operator issued it. */
 async function user(name: string, rules: string): Promise<string> {
-  await kubectlApply(
-    NS,
-    `apiVersion: herald.dev/v1alpha1
-kind: HeraldUser
-metadata: {name: ${name}}
-spec:
-  authentication: {type: token}
-  rules: ${rules}
-`,
-  );
+  await applyHeraldUser(NS, name, 'token', rules);
   return waitFor(`the token of ${name}`, async () => {
     const r = await runTool('kubectl', [
       '-n',

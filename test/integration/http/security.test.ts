@@ -14,9 +14,16 @@ import { createCa, issue } from '../../../operator/ca/ca';
 import type { KeyPair } from '../../../operator/ca/ca';
 import { brokerOptions, dropTestDatabases, metricValue, testDatabase } from '../broker/helpers';
 import { capturingLogger, expectNoCredentials } from '../security/leaks';
-import { applyAccessPolicy, installCrds, kube, kubectlApply, testNamespace } from '../operator/helpers';
+import {
+  applyAccessPolicy,
+  applyHeraldUser,
+  installCrds,
+  kube,
+  serviceAccountToken,
+  testNamespace,
+} from '../operator/helpers';
 import type { TestNamespace } from '../operator/helpers';
-import { docShellLines, runDocExample, runTool } from '../exec';
+import { docShellLines, runDocExample } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import { openApiChecker } from './openapi';
@@ -77,20 +84,9 @@ function call(
 }
 
 async function createToken(sa: string): Promise<string> {
-  const r = await runTool('kubectl', [
-    '-n',
-    ns.name,
-    'create',
-    'token',
-    sa,
-    '--audience',
-    'herald',
-    '--duration',
-    '10m',
-  ]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  credentials.push(r.stdout.trim());
-  return r.stdout.trim();
+  const token = await serviceAccountToken(ns.name, sa);
+  credentials.push(token);
+  return token;
 }
 
 function policy(name: string, sa: string, rules: string): Promise<void> {
@@ -218,16 +214,7 @@ test('401 without or with a bad credential, 403 without a rule, 201 with one', a
 });
 
 test("a HeraldUser's client certificate authenticates; one from another CA does not", async () => {
-  await kubectlApply(
-    ns.name,
-    `apiVersion: herald.dev/v1alpha1
-kind: HeraldUser
-metadata: {name: partner}
-spec:
-  authentication: {type: tls}
-  rules: [{operations: [publish], topics: [{name: orders}]}]
-`,
-  );
+  await applyHeraldUser(ns.name, 'partner', 'tls', '[{operations: [publish], topics: [{name: orders}]}]');
   const partner = await issue(ca, {
     commonName: heraldUserSubject(ns.name, 'partner'),
     server: false,

@@ -118,6 +118,46 @@ spec:
   );
 }
 
+/** Applies a HeraldUser authenticated by `authentication`; `rules` is YAML (flow style is fine). */
+export function applyHeraldUser(
+  namespace: string,
+  name: string,
+  authentication: 'token' | 'tls',
+  rules: string,
+): Promise<void> {
+  return kubectlApply(
+    namespace,
+    `apiVersion: herald.dev/v1alpha1
+kind: HeraldUser
+metadata: {name: ${name}}
+spec:
+  authentication: {type: ${authentication}}
+  rules: ${rules}
+`,
+  );
+}
+
+/** A real ServiceAccount token from the apiserver (`kubectl create token`), valid 10 minutes. */
+export async function serviceAccountToken(
+  namespace: string,
+  serviceAccount: string,
+  audience = 'herald',
+): Promise<string> {
+  const r = await runTool('kubectl', [
+    '-n',
+    namespace,
+    'create',
+    'token',
+    serviceAccount,
+    '--audience',
+    audience,
+    '--duration',
+    '10m',
+  ]);
+  if (r.code !== 0) throw new Error(`kubectl create token ${serviceAccount}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
 export function poolManifest(name = 'default', extra = ''): string {
   return `apiVersion: herald.dev/v1alpha1
 kind: BrokerPool

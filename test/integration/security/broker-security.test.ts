@@ -26,14 +26,15 @@ import type { BrokerClient } from '../../../proto/gen/herald/v1/Broker';
 import { brokerOptions, dropTestDatabases, testDatabase } from '../broker/helpers';
 import {
   applyAccessPolicy,
+  applyHeraldUser,
   installCrds,
   kube,
-  kubectlApply,
+  serviceAccountToken,
   spawnOperator,
   testNamespace,
 } from '../operator/helpers';
 import type { OperatorProcess, TestNamespace } from '../operator/helpers';
-import { docShellLines, runDocExample, runTool } from '../exec';
+import { docShellLines, runDocExample } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import { capturingLogger, expectNoCredentials } from './leaks';
@@ -76,19 +77,7 @@ const serverCert = (caPair: KeyPair, validity?: { notBefore: Date; notAfter: Dat
   });
 
 async function createToken(sa: string, audience = 'herald'): Promise<string> {
-  const r = await runTool('kubectl', [
-    '-n',
-    ns.name,
-    'create',
-    'token',
-    sa,
-    '--audience',
-    audience,
-    '--duration',
-    '10m',
-  ]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  const token = r.stdout.trim();
+  const token = await serviceAccountToken(ns.name, sa, audience);
   secrets.push(token);
   return token;
 }
@@ -264,15 +253,11 @@ describe('authentication', () => {
   });
 
   test('a HeraldUser token is accepted by hash, and refused once rotated', async () => {
-    await kubectlApply(
+    await applyHeraldUser(
       ns.name,
-      `apiVersion: herald.dev/v1alpha1
-kind: HeraldUser
-metadata: {name: partner}
-spec:
-  authentication: {type: token}
-  rules: [{operations: [publish], topics: [{prefix: "ord"}]}]
-`,
+      'partner',
+      'token',
+      '[{operations: [publish], topics: [{prefix: "ord"}]}]',
     );
     const read = async () => {
       const s = await kube().core.readNamespacedSecret({ namespace: ns.name, name: 'herald-user-partner' });

@@ -23,10 +23,9 @@ import type { AcquireBrokerLeasesResponse } from '../../../proto/gen/herald/v1/A
 import { Consumer } from '../../../client';
 import { groupManifest, secureOperatorArgs, startOperatorFixture } from '../operator/fixture';
 import type { OperatorFixture } from '../operator/fixture';
-import { applyAccessPolicy, kube, kubectlApply, waitReady } from '../operator/helpers';
+import { applyAccessPolicy, kube, kubectlApply, serviceAccountToken, waitReady } from '../operator/helpers';
 import { startLeaseBroker } from '../leases/helpers';
 import type { LeaseBroker } from '../leases/helpers';
-import { runTool } from '../exec';
 import { testEnv } from '../env';
 import { waitFor } from '../wait';
 import { expectNoCredentials } from './leaks';
@@ -111,10 +110,9 @@ async function createToken(sa: string): Promise<string> {
     namespace: fixture.ns.name,
     body: { metadata: { name: sa } },
   });
-  const r = await runTool('kubectl', ['-n', fixture.ns.name, 'create', 'token', sa, '--audience', 'herald']);
-  if (r.code !== 0) throw new Error(r.stderr);
-  credentials.push(r.stdout.trim());
-  return r.stdout.trim();
+  const token = await serviceAccountToken(fixture.ns.name, sa);
+  credentials.push(token);
+  return token;
 }
 
 beforeAll(async () => {

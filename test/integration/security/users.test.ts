@@ -8,6 +8,7 @@ import type { AccessPolicy, HeraldUser } from '../../../common/gen/crds';
 import { hashToken } from '../../../common/security/tokens';
 import {
   applyAccessPolicy,
+  applyHeraldUser,
   installCrds,
   kube,
   kubectlApply,
@@ -43,18 +44,11 @@ const getUser = async (name: string) =>
 const secret = (name: string) => kube().core.readNamespacedSecret({ namespace: ns.name, name });
 const text = (s: V1Secret, key: string) => Buffer.from(s.data?.[key] ?? '', 'base64').toString('utf8');
 
-const userManifest = (name: string, type: 'token' | 'tls') => `apiVersion: herald.dev/v1alpha1
-kind: HeraldUser
-metadata: {name: ${name}}
-spec:
-  authentication: {type: ${type}}
-  rules:
-    - operations: [publish]
-      topics: [{prefix: "orders."}]
-`;
+const applyUser = (name: string, type: 'token' | 'tls') =>
+  applyHeraldUser(ns.name, name, type, '[{operations: [publish], topics: [{prefix: "orders."}]}]');
 
 test('a token user gets a token in a Secret and only its hash in the status; deleting the Secret rotates it', async () => {
-  await kubectlApply(ns.name, userManifest('partner', 'token'));
+  await applyUser('partner', 'token');
   const first = await waitFor('a token hash', async () => {
     const u = await getUser('partner');
     return u.status?.tokenHash && u.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
@@ -81,7 +75,7 @@ test('a token user gets a token in a Secret and only its hash in the status; del
 });
 
 test('a tls user gets a client certificate from the operator CA, with its identity as CN', async () => {
-  await kubectlApply(ns.name, userManifest('device', 'tls'));
+  await applyUser('device', 'tls');
   const user = await waitFor('a certificate', async () => {
     const u = await getUser('device');
     return u.status?.certificateNotAfter ? u : undefined;
