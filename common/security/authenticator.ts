@@ -87,6 +87,8 @@ function subjectOf(review: CachedReview): string {
 
 export class Authenticator {
   private readonly reviews = new Map<string, CachedReview>();
+  /** Reviews under way, by the same key: one TokenReview per token at a time. */
+  private readonly reviewing = new Map<string, Promise<CachedReview>>();
   private readonly now: () => number;
 
   constructor(private readonly options: AuthenticatorOptions) {
@@ -131,20 +133,29 @@ export class Authenticator {
       return subject;
     }
     const now = this.now();
+    const key = createHash('sha256').update(token).digest('hex');
+    const cached = this.reviews.get(key);
+    // A cached answer ends by the token's expiry at the latest, so a hit is never expired.
+    if (cached && cached.until > now) return subjectOf(cached);
     const exp = claimedExpiryMs(token);
     if (exp !== undefined && exp <= now)
       throw new HeraldError('CREDENTIALS_EXPIRED', 'the token has expired; request a fresh one');
-    const key = createHash('sha256').update(token).digest('hex');
-    const cached = this.reviews.get(key);
-    if (cached && cached.until > now) return subjectOf(cached);
-    return this.review(token).then((subject) => {
-      const entry = { subject, until: Math.min(now + this.options.reviewCacheMs, exp ?? Infinity) };
-      this.reviews.delete(key);
-      this.reviews.set(key, entry);
-      while (this.reviews.size > this.options.maxCachedReviews)
-        this.reviews.delete(this.reviews.keys().next().value!);
-      return subjectOf(entry);
-    });
+    // Calls that arrive while the token is being reviewed wait for that one review.
+    let reviewing = this.reviewing.get(key);
+    if (!reviewing) {
+      reviewing = this.review(token)
+        .then((subject) => {
+          const entry = { subject, until: Math.min(now + this.options.reviewCacheMs, exp ?? Infinity) };
+          this.reviews.delete(key);
+          this.reviews.set(key, entry);
+          while (this.reviews.size > this.options.maxCachedReviews)
+            this.reviews.delete(this.reviews.keys().next().value!);
+          return entry;
+        })
+        .finally(() => this.reviewing.delete(key));
+      this.reviewing.set(key, reviewing);
+    }
+    return reviewing.then(subjectOf);
   }
 
   private async review(token: string): Promise<string | undefined> {

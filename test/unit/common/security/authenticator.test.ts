@@ -74,6 +74,23 @@ test('a ServiceAccount token is reviewed once per cache period and names the Ser
   expect(t.reviews).toHaveLength(2);
 });
 
+test('calls that arrive while a token is reviewed share that one review', async () => {
+  const t = setup(() => ({ authenticated: true, username: 'system:serviceaccount:a:b' }));
+  const token = jwt({ exp: 2_000_000 });
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () => go(t.auth, `Bearer ${token}`, undefined)),
+  );
+  expect(answers.map((a) => a.subject)).toEqual(Array(5).fill('system:serviceaccount:a:b'));
+  expect(t.reviews).toHaveLength(1);
+  // A failed review is not shared with later calls: they ask again.
+  const down = setup(() => new Error('down'));
+  const failed = await Promise.all([1, 2].map(() => reason(go(down.auth, `Bearer ${token}`, undefined))));
+  expect(failed).toEqual(['AUTHENTICATION_UNAVAILABLE', 'AUTHENTICATION_UNAVAILABLE']);
+  expect(down.reviews).toHaveLength(1);
+  expect(await reason(go(down.auth, `Bearer ${token}`, undefined))).toBe('AUTHENTICATION_UNAVAILABLE');
+  expect(down.reviews).toHaveLength(2);
+});
+
 test('refusals: missing, expired (by its exp claim), another audience, not authenticated, unreachable apiserver', async () => {
   const ok = setup(() => ({ authenticated: true, username: 'u', audiences: ['herald'] }));
   expect(await reason(go(ok.auth, undefined, undefined))).toBe('CREDENTIALS_MISSING');
