@@ -27,6 +27,14 @@ import { DELAY_SQL } from './sql-delay';
 import { SEGMENT_SQL, TAIL_SEGMENT, segmentedTables } from './sql-segments';
 import { TRACE_SQL } from './trace-sql';
 
+/**
+ * Partition tables are created and dropped a few at a time: DDL waits mostly on the store's file
+ * creation and log flushes, which overlap (four CREATE TABLEs at once took a quarter of the time
+ * each; more would wait in the connection pool).
+ */
+const DDL_CONCURRENCY = 4;
+const partitionIds = (partitions: number) => Array.from({ length: partitions }, (_, p) => p);
+
 export class MysqlMessageStore implements MessageStore {
   readonly kind = 'mysql';
   readonly capabilities: StorageCapabilities = {
@@ -41,14 +49,8 @@ export class MysqlMessageStore implements MessageStore {
   };
   constructor(private readonly db: MysqlConnection) {}
 
-  /**
-   * Creates the partitions' tables a few at a time: a CREATE TABLE waits mostly on the store's
-   * file creation and log flushes, which overlap (four at once took a quarter of the time each;
-   * more wait in the connection pool).
-   */
   async ensureTopic(topic: string, partitions: number): Promise<void> {
-    const ids = Array.from({ length: partitions }, (_, p) => p);
-    await forEachConcurrently(ids, 4, async (p) => {
+    await forEachConcurrently(partitionIds(partitions), DDL_CONCURRENCY, async (p) => {
       await this.db.run('create table', SQL.createMessageTable(topic, p), []);
       await this.db.run('create priority table', SQL.createPriorityTable(topic, p), []);
       for (const table of [messageTable(topic, p), priorityTable(topic, p)])
@@ -57,11 +59,11 @@ export class MysqlMessageStore implements MessageStore {
   }
 
   async dropTopic(topic: string, partitions: number): Promise<void> {
-    for (let p = 0; p < partitions; p++) {
+    await forEachConcurrently(partitionIds(partitions), DDL_CONCURRENCY, async (p) => {
       await this.db.run('drop table', SQL.dropMessageTable(topic, p), []);
       await this.db.run('drop delay table', DELAY_SQL.dropDelayTable(topic, p), []);
       await this.db.run('drop priority table', SQL.dropPriorityTable(topic, p), []);
-    }
+    });
     await this.db.run('delete topic offsets', SQL.deleteTopicOffsets, [topic]);
   }
 
