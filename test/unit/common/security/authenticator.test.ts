@@ -165,22 +165,24 @@ test('a token in use is reviewed again ahead of its answer ending: a call at the
   t.pending[0].answer(yes);
   await first;
   expect(t.steps).toEqual(['token_review', 'wait']);
-  // Before the last quarter of the answer's 10 s: answered from the cache, nothing sent.
-  t.advance(7_000);
+  // In the first half of the answer's 10 s: answered from the cache, nothing sent.
+  t.advance(4_000);
   expect(t.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
   expect(t.pending).toHaveLength(1);
-  // In the last quarter: still answered at once, and one review goes out in the background.
+  // In the second half: still answered at once, and one review goes out in the background.
   t.advance(1_000);
   for (let i = 0; i < 3; i++) expect(t.auth.authenticate(header, undefined)).not.toBeInstanceOf(Promise);
   expect(t.pending).toHaveLength(2);
   t.pending[1].answer(yes);
   await t.settle();
-  // Where the first answer ended (10 s) a call is answered at once, from the new answer...
-  t.advance(2_001);
+  // Where the first answer ended (10 s) a call is answered at once, from the new answer (which
+  // in turn starts the next renewal)...
+  t.advance(5_001);
   expect(t.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
-  expect(t.pending).toHaveLength(2);
-  // ...which counts from when its review was sent (8 s): it ends at 18 s, not later.
-  t.advance(8_000);
+  expect(t.pending).toHaveLength(3);
+  // ...and the new answer counted from when its review was sent (5 s): at 15 s it has ended,
+  // and a call waits for the renewal under way rather than being admitted on an old answer.
+  t.advance(5_000);
   expect(t.auth.authenticate(header, undefined)).toBeInstanceOf(Promise);
   expect(t.pending).toHaveLength(3);
   expect(t.steps).toEqual(['token_review', 'wait', 'token_review']);
