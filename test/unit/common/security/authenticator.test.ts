@@ -195,7 +195,7 @@ test('a refresh that says no refuses the token at once; a failed refresh is not 
   revoked.pending[0].answer(yes);
   await first;
   revoked.advance(8_000);
-  revoked.auth.authenticate(header, undefined);
+  expect(revoked.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
   // The ServiceAccount was deleted meanwhile.
   revoked.pending[1].answer({ authenticated: false });
   await revoked.settle();
@@ -206,7 +206,7 @@ test('a refresh that says no refuses the token at once; a failed refresh is not 
   down.pending[0].answer(yes);
   await call;
   down.advance(8_000);
-  down.auth.authenticate(header, undefined);
+  expect(down.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
   down.pending[1].answer(new Error('apiserver down'));
   await down.settle();
   // Served from the answer it has, without a review per call...
