@@ -189,7 +189,8 @@ export class Authenticator {
         const cacheMs = this.options.reviewCacheMs;
         const until = Math.min(sent + cacheMs, exp ?? Infinity);
         const entry: CachedReview = { subject, until, exp };
-        if (subject !== undefined && until < (exp ?? Infinity)) entry.refreshAt = until - cacheMs * REFRESH_AHEAD;
+        if (subject !== undefined && until < (exp ?? Infinity))
+          entry.refreshAt = until - cacheMs * REFRESH_AHEAD;
         this.reviews.delete(key);
         this.reviews.set(key, entry);
         while (this.reviews.size > this.options.maxCachedReviews)
