@@ -5,15 +5,18 @@
 // on, measured in alternating rounds so that machine noise falls on both alike:
 //  - publish throughput: PRODUCERS concurrent unary Publish calls of BATCH 1 KB messages;
 //  - end-to-end latency: Publish at RATE msg/s, receipt on a Subscribe stream, p50/p99.
-// Prints each round, then a table of the medians, the costs and the issue's limits (at most 15 %
-// of throughput, 2 ms of p99); writes the same as JSON to bench/results/.
+// Prints each round (with where the latency phase's time went: the client's and the broker's CPU,
+// the client's event-loop delay, and on the secure broker the calls that waited for a
+// TokenReview, herald_auth_seconds), then a table of the medians, the costs and the issue's
+// limits (at most 15 % of throughput, 2 ms of p99), and the load average; writes the same as JSON
+// through bench/results.ts.
 // Environment: HERALD_MYSQL_URL, KUBECONFIG (the local environment's), BENCH_SECONDS (5),
 // BENCH_ROUNDS (3), BENCH_RATE (1000), BENCH_PRODUCERS (32), BENCH_BATCH (10).
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { channelCredentials } from '../common/grpc/credentials';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { BrokerOptionsInput } from '../common/broker-options';
@@ -21,11 +24,13 @@ import { createCa, issue } from '../operator/ca/ca';
 import { loadProtos } from '../proto/load';
 import type { BrokerClient } from '../proto/gen/herald/v1/Broker';
 import type { SubscribeResponse } from '../proto/gen/herald/v1/SubscribeResponse';
-import { spawnBroker } from '../test/integration/broker/helpers';
+import { metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
+import { cpuSeconds, loadAverage } from './proc';
+import { benchDatabase, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
-const SERVER = process.env.HERALD_MYSQL_URL ?? 'mysql://herald:herald@127.0.0.1:13306/herald';
-// broker/main.ts lets HERALD_MYSQL_URL override the config's database: each broker gets its own.
+// broker/main.ts lets HERALD_MYSQL_URL override the config's database: each broker gets its own
+// (results.ts has read it already).
 delete process.env.HERALD_MYSQL_URL;
 const KUBECONFIG = process.env.KUBECONFIG ?? join(process.env.HOME ?? '', '.local/state/herald/kubeconfig');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -73,8 +78,37 @@ async function throughput(client: BrokerClient): Promise<number> {
   return sent / SECONDS;
 }
 
+/** What the latency phase cost, to tell computing from waiting. */
+interface Breakdown {
+  /** CPU of this process (the publisher and the subscriber) and of the broker, % of one core. */
+  clientCpuPercent: number;
+  brokerCpuPercent: number;
+  /** This process's event-loop delay: how late its timers and socket reads ran. */
+  clientLoopDelayP99Ms: number;
+  /** Secure broker only (herald_auth_seconds): TokenReviews sent, calls that waited for one. */
+  tokenReviews?: number;
+  authWaits?: number;
+  authWaitedMs?: number;
+}
+
+const AUTH = 'herald_auth_seconds';
+async function authCounts(metricsAddress: string) {
+  const [reviews, waits, waited] = await Promise.all([
+    metricValue(metricsAddress, `${AUTH}_count{step="token_review"}`),
+    metricValue(metricsAddress, `${AUTH}_count{step="wait"}`),
+    metricValue(metricsAddress, `${AUTH}_sum{step="wait"}`),
+  ]);
+  // A step never taken has no line yet.
+  return { reviews: reviews || 0, waits: waits || 0, waited: waited || 0 };
+}
+
 /** Publish one message every 1/RATE s to partition 0 (body: send time); receipt on Subscribe. */
-async function latency(client: BrokerClient, topic: string): Promise<{ p50: number; p99: number }> {
+async function latency(
+  client: BrokerClient,
+  topic: string,
+  broker: BrokerProcess,
+  secure: boolean,
+): Promise<{ p50: number; p99: number; breakdown: Breakdown }> {
   const times: number[] = [];
   const stream = client.Subscribe();
   stream.on('data', (r: SubscribeResponse) => {
@@ -86,6 +120,12 @@ async function latency(client: BrokerClient, topic: string): Promise<{ p50: numb
   stream.write({ start: { group: 'bench', topic, partition: 0, credits: 1000, ackTimeoutMs: 600_000 } });
   await new Promise((r) => setTimeout(r, 500));
   const total = RATE * SECONDS;
+  const auth = secure ? await authCounts(broker.metricsAddress) : undefined;
+  const pid = broker.child.pid!;
+  const brokerCpu = cpuSeconds(pid);
+  const clientCpu = process.cpuUsage();
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const start = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -108,14 +148,27 @@ async function latency(client: BrokerClient, topic: string): Promise<{ p50: numb
   await Promise.all(pending);
   const deadline = Date.now() + 5_000;
   while (times.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const seconds = (performance.now() - start) / 1000;
+  loop.disable();
+  const used = process.cpuUsage(clientCpu);
+  const breakdown: Breakdown = {
+    clientCpuPercent: (100 * (used.user + used.system)) / 1e6 / seconds,
+    brokerCpuPercent: (100 * (cpuSeconds(pid) - brokerCpu)) / seconds,
+    clientLoopDelayP99Ms: loop.percentile(99) / 1e6,
+  };
+  if (auth) {
+    const after = await authCounts(broker.metricsAddress);
+    breakdown.tokenReviews = after.reviews - auth.reviews;
+    breakdown.authWaits = after.waits - auth.waits;
+    breakdown.authWaitedMs = (after.waited - auth.waited) * 1000;
+  }
   stream.cancel();
   const sorted = times.sort((a, b) => a - b);
-  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), breakdown };
 }
 
 async function main(): Promise<void> {
-  const run = Date.now().toString(36);
-  const ns = `bench-sec-${run}`;
+  const ns = `bench-sec-${Date.now().toString(36)}`;
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-sec-'));
   const ca = await createCa('bench CA', 1);
   const pair = await issue(ca, {
@@ -158,24 +211,23 @@ spec:
     '1h',
   ]);
 
-  const admin = await mysql.createConnection(SERVER);
   const brokers: {
     name: string;
+    secure: boolean;
     broker: BrokerProcess;
     credentials: ChannelCredentials;
-    database: string;
   }[] = [];
+  const databases: string[] = [];
   try {
     for (const secure of [false, true]) {
-      const database = `herald_bench_sec_${secure ? 'on' : 'off'}_${run}`;
-      await admin.query(`CREATE DATABASE \`${database}\``);
-      const url = new URL(SERVER);
-      url.pathname = `/${database}`;
+      // Created by the broker that uses it.
+      const database = benchDatabase(`herald_bench_sec_${secure ? 'on' : 'off'}`);
+      databases.push(database);
       const options: BrokerOptionsInput = {
         listen: '127.0.0.1:0',
         metricsListen: '127.0.0.1:0',
         httpListen: '127.0.0.1:0',
-        mysql: { url: url.toString(), poolSize: PARTITIONS + 4 },
+        mysql: { url: databaseUrl(database), poolSize: PARTITIONS + 4 },
         topics: [
           { name: 'bench', partitions: PARTITIONS },
           // One per round, so each round's subscriber reads only its own messages.
@@ -190,15 +242,19 @@ spec:
       process.on('exit', () => broker.child.kill());
       brokers.push({
         name: secure ? 'tls+authn+authz' : 'plain',
+        secure,
         broker,
-        database,
         credentials: channelCredentials(
           secure ? { tls: { caFile: files.caFile }, auth: { token } } : undefined,
         ),
       });
     }
     const v1 = loadProtos().grpc.herald.v1;
-    const results: Record<string, { throughput: number[]; p50: number[]; p99: number[] }> = {};
+    const results: Record<
+      string,
+      { throughput: number[]; p50: number[]; p99: number[]; breakdown: Breakdown[] }
+    > = {};
+    const loadBefore = loadAverage();
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate the order too: plain first in odd rounds, secure first in even ones.
       const order = round % 2 === 1 ? brokers : [...brokers].reverse();
@@ -215,17 +271,24 @@ spec:
           }
         }
         const rate = await throughput(client);
-        const lat = await latency(client, `latency-${round}`);
+        const lat = await latency(client, `latency-${round}`, b.broker, b.secure);
         client.close();
-        const r = (results[b.name] ??= { throughput: [], p50: [], p99: [] });
+        const r = (results[b.name] ??= { throughput: [], p50: [], p99: [], breakdown: [] });
         r.throughput.push(rate);
         r.p50.push(lat.p50);
         r.p99.push(lat.p99);
+        r.breakdown.push(lat.breakdown);
+        const d = lat.breakdown;
         console.log(
-          `round ${round} ${b.name}: publish ${rate.toFixed(0)} msg/s (${PRODUCERS} x ${BATCH}); e2e at ${RATE} msg/s p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`,
+          `round ${round} ${b.name}: publish ${rate.toFixed(0)} msg/s (${PRODUCERS} x ${BATCH}); e2e at ${RATE} msg/s p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms` +
+            ` (CPU client ${d.clientCpuPercent.toFixed(0)} %, broker ${d.brokerCpuPercent.toFixed(0)} %; client loop delay p99 ${d.clientLoopDelayP99Ms.toFixed(1)} ms` +
+            (d.tokenReviews === undefined
+              ? ')'
+              : `; ${d.tokenReviews} TokenReviews, ${d.authWaits} calls waited for one, ${d.authWaitedMs!.toFixed(0)} ms in all)`),
         );
       }
     }
+    const load = loadAverage();
     const plain = results.plain;
     const secure = results['tls+authn+authz'];
     const summary = {
@@ -277,42 +340,30 @@ spec:
         ]),
         '',
         `medians of ${ROUNDS} alternating rounds of ${SECONDS} s; throughput ratio ${ratio.toFixed(3)}`,
+        `load average (1, 5, 15 min) before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${load.map((l) => l.toFixed(1)).join(' ')}`,
       ].join('\n'),
     );
-    mkdirSync(join(__dirname, 'results'), { recursive: true });
-    writeFileSync(
-      join(__dirname, 'results', `security-${run}.json`),
-      JSON.stringify(
-        {
-          seconds: SECONDS,
-          rounds: ROUNDS,
-          rate: RATE,
-          producers: PRODUCERS,
-          batch: BATCH,
-          results,
-          summary,
-          cost,
-          limits,
-          verdict,
-        },
-        null,
-        2,
-      ),
-    );
+    writeResults('security', {
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      rate: RATE,
+      producers: PRODUCERS,
+      batch: BATCH,
+      load: { before: loadBefore, after: load },
+      results,
+      summary,
+      cost,
+      limits,
+      verdict,
+    });
   } finally {
     for (const b of brokers) {
       b.broker.child.kill('SIGTERM');
-      await admin.query(`DROP DATABASE IF EXISTS \`${b.database}\``);
+      await b.broker.exited;
     }
-    await admin.end();
+    await dropDatabases(...databases);
     await kubectl(['delete', 'namespace', ns, '--wait=false']);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -24,7 +24,7 @@ import { adminHandlers } from './server/admin-service';
 import { brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
-import { countRefusals, metricsTlsOf, startServerSecurity } from '../common/security/server-security';
+import { securityMetrics, metricsTlsOf, startServerSecurity } from '../common/security/server-security';
 import type { ServerSecurity } from '../common/security/server-security';
 import { BROKER_ACCESS_BY_PATH } from './security/access-table';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
@@ -136,7 +136,7 @@ async function assemble(
   const writers = new Map<string, PartitionWriter>();
   // Collected only on scrapes, after `delivery` exists.
   const metrics: BrokerMetrics = new BrokerMetrics((): LagSample[] => delivery.lagSamples());
-  countRefusals(security, metrics.registry);
+  securityMetrics(security, metrics.registry);
   const traceWriter = options.trace.enabled
     ? new TraceWriter(
         storage.traces,

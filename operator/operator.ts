@@ -27,7 +27,7 @@ import { CaKeeper } from './ca/ca-secret';
 import { META_CERTIFICATE_SECONDS, MetaCertificate, metaCertificateFiles } from './ca/meta-certificate';
 import { OptionsError } from '../common/options';
 import {
-  countRefusals,
+  securityMetrics,
   metricsTlsOf,
   resolveSecurity,
   startServerSecurity,
@@ -249,7 +249,7 @@ export class Operator {
       META_SERVER_METHODS,
     );
     // The process's registry, served on /metrics below.
-    countRefusals(security, register);
+    securityMetrics(security, register);
     const server = await startMetaServer({
       listen: options.metaListen,
       logger: options.logger.namespace('meta'),

@@ -77,11 +77,13 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
     admit(ctx) {
       if (OPEN_SERVICES.has(ctx.service)) return;
       const header = ctx.metadata.get('authorization')[0];
+      const authorization = typeof header === 'string' ? header : undefined;
       let answer: Principal | Promise<Principal>;
       try {
+        // A token wins over a certificate: the certificate (built anew on each read) is read only without one.
         answer = authenticator.authenticate(
-          typeof header === 'string' ? header : undefined,
-          ctx.peerCertificateCn,
+          authorization,
+          authorization === undefined ? ctx.peerCertificateCn : undefined,
         );
       } catch (err) {
         return refused(ctx, err);

@@ -2,7 +2,7 @@
 // listener credentials, the credentials it calls other Herald servers with (its own
 // certificate: mTLS), and the authentication/authorization interceptor.
 import type * as grpc from '@grpc/grpc-js';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { metricOf } from '../metric-of';
 import { loadKubeConfig } from '../kube/config';
@@ -18,6 +18,7 @@ import type { AccessByPath } from './access-table';
 import { AccessWatch } from './access-watch';
 import type { AccessSource } from './access-watch';
 import { Authenticator, kubeTokenReviewer } from './authenticator';
+import type { AuthStep } from './authenticator';
 
 export interface ServerSecurityOptions {
   /** TLS for the listener, and this server's certificate toward other Herald servers. */
@@ -86,6 +87,8 @@ export interface ServerSecurity {
   interceptors: Interceptor[];
   /** Tells `listener` of every refused call (for metrics). */
   onRefusal(listener: (refusal: Refusal) => void): void;
+  /** Tells `listener` how long each authentication step took (for metrics). */
+  onAuthStep(listener: (step: AuthStep, seconds: number) => void): void;
   /**
    * With authentication on: the same authenticator and access rules as the interceptors, for
    * another edge of the same server (the operator's console API); `authorize` is false when
@@ -109,8 +112,18 @@ export async function startServerSecurity(
   const peerCredentials = () => channelCredentials(o.tls ? { tls: o.tls } : undefined);
   const listeners: ((refusal: Refusal) => void)[] = [];
   const onRefusal = (listener: (refusal: Refusal) => void) => void listeners.push(listener);
+  const stepListeners: ((step: AuthStep, seconds: number) => void)[] = [];
+  const onAuthStep = (listener: (step: AuthStep, seconds: number) => void) =>
+    void stepListeners.push(listener);
   if (!o.authentication)
-    return { credentials, peerCredentials, interceptors: [], onRefusal, stop: () => Promise.resolve() };
+    return {
+      credentials,
+      peerCredentials,
+      interceptors: [],
+      onRefusal,
+      onAuthStep,
+      stop: () => Promise.resolve(),
+    };
   const kc = loadKubeConfig(o.kubeconfig);
   const source = new AccessWatch({
     kc,
@@ -124,6 +137,9 @@ export async function startServerSecurity(
     review: kubeTokenReviewer(kc),
     reviewCacheMs: o.reviewCacheMs,
     maxCachedReviews: 10_000,
+    observe: (step, seconds) => {
+      for (const listener of stepListeners) listener(step, seconds);
+    },
   });
   const refused = (refusal: Refusal) => {
     // Who and what, never the credential.
@@ -146,15 +162,20 @@ export async function startServerSecurity(
     peerCredentials,
     interceptors,
     onRefusal,
+    onAuthStep,
     checks: { authenticator, access: source, authorize: o.authorization },
     stop: () => source.stop(),
   };
 }
 
 const REFUSALS = 'herald_access_refusals_total';
+const AUTH_SECONDS = 'herald_auth_seconds';
 
-/** Counts the server's refused calls in `registry` (shared by servers on one registry). */
-export function countRefusals(security: ServerSecurity, registry: Registry): void {
+/**
+ * The server's refused calls and authentication steps in `registry` (shared by servers on one
+ * registry).
+ */
+export function securityMetrics(security: ServerSecurity, registry: Registry): void {
   const refusals = metricOf(
     registry,
     REFUSALS,
@@ -167,4 +188,17 @@ export function countRefusals(security: ServerSecurity, registry: Registry): voi
       }),
   );
   security.onRefusal((r) => refusals.inc({ reason: r.reason, operation: r.access?.operation ?? '' }));
+  const steps = metricOf(
+    registry,
+    AUTH_SECONDS,
+    () =>
+      new Histogram({
+        name: AUTH_SECONDS,
+        help: 'Authentication steps: token_review, a TokenReview round trip (also in the background); wait, a call that waited for its caller to be known (not answered from the cache)',
+        labelNames: ['step'] as const,
+        buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+        registers: [registry],
+      }),
+  );
+  security.onAuthStep((step, seconds) => steps.observe({ step }, seconds));
 }

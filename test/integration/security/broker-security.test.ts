@@ -548,7 +548,7 @@ describe('authorization', () => {
     c.close();
   });
 
-  test('refusals are counted in /metrics, served over HTTPS with the rotating certificate', async () => {
+  test('refusals and authentication steps are counted in /metrics, served over HTTPS with the rotating certificate', async () => {
     // A real TLS client that trusts only our CA; plain HTTP gets no answer.
     const get = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -565,6 +565,9 @@ describe('authorization', () => {
     expect(text).toMatch(
       /herald_access_refusals_total\{reason="PERMISSION_DENIED",operation="publish"\} [1-9]/,
     );
+    // The tokens of the tests before were reviewed, and their first calls waited for that.
+    expect(text).toMatch(/herald_auth_seconds_count\{step="token_review"\} [1-9]/);
+    expect(text).toMatch(/herald_auth_seconds_count\{step="wait"\} [1-9]/);
   });
 
   test('a refused publish and a refused ack are traced under their ref key and message id', async () => {

@@ -134,3 +134,107 @@ test('HeraldUser tokens are matched by hash; certificates count for tls users an
   });
   expect(t.reviews).toHaveLength(0);
 });
+
+/** A review stub whose answers the test hands out one by one. */
+function manual() {
+  let now = 1_000_000;
+  const pending: { token: string; answer: (r: TokenReview | Error) => void }[] = [];
+  const steps: string[] = [];
+  const auth = new Authenticator({
+    source,
+    review: (token) =>
+      new Promise<TokenReview>((resolve, reject) =>
+        pending.push({ token, answer: (r) => (r instanceof Error ? reject(r) : resolve(r)) }),
+      ),
+    reviewCacheMs: 10_000,
+    maxCachedReviews: 10,
+    observe: (step) => steps.push(step),
+    now: () => now,
+  });
+  const settle = () => new Promise((r) => setImmediate(r));
+  return { auth, pending, steps, settle, advance: (ms: number) => (now += ms) };
+}
+
+const yes: TokenReview = { authenticated: true, username: 'system:serviceaccount:a:b' };
+
+test('a token in use is reviewed again ahead of its answer ending: a call at the end does not wait on a TokenReview', async () => {
+  const t = manual();
+  const header = `Bearer ${jwt({ exp: 2_000_000 })}`;
+  const first = t.auth.authenticate(header, undefined);
+  expect(first).toBeInstanceOf(Promise);
+  t.pending[0].answer(yes);
+  await first;
+  expect(t.steps).toEqual(['token_review', 'wait']);
+  // In the first half of the answer's 10 s: answered from the cache, nothing sent.
+  t.advance(4_000);
+  expect(t.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
+  expect(t.pending).toHaveLength(1);
+  // In the second half: still answered at once, and one review goes out in the background.
+  t.advance(1_000);
+  for (let i = 0; i < 3; i++) expect(t.auth.authenticate(header, undefined)).not.toBeInstanceOf(Promise);
+  expect(t.pending).toHaveLength(2);
+  t.pending[1].answer(yes);
+  await t.settle();
+  // Where the first answer ended (10 s) a call is answered at once, from the new answer (which
+  // in turn starts the next renewal)...
+  t.advance(5_001);
+  expect(t.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
+  expect(t.pending).toHaveLength(3);
+  // ...and the new answer counted from when its review was sent (5 s): at 15 s it has ended,
+  // and a call waits for the renewal under way rather than being admitted on an old answer.
+  t.advance(5_000);
+  expect(t.auth.authenticate(header, undefined)).toBeInstanceOf(Promise);
+  expect(t.pending).toHaveLength(3);
+  expect(t.steps).toEqual(['token_review', 'wait', 'token_review']);
+});
+
+test('a refresh that says no refuses the token at once; a failed refresh is not retried and the old answer ends on time', async () => {
+  const revoked = manual();
+  const header = `Bearer ${jwt({ exp: 2_000_000 })}`;
+  const first = revoked.auth.authenticate(header, undefined);
+  revoked.pending[0].answer(yes);
+  await first;
+  revoked.advance(8_000);
+  expect(revoked.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
+  // The ServiceAccount was deleted meanwhile.
+  revoked.pending[1].answer({ authenticated: false });
+  await revoked.settle();
+  expect(await reason(go(revoked.auth, header, undefined))).toBe('CREDENTIALS_INVALID');
+
+  const down = manual();
+  const call = down.auth.authenticate(header, undefined);
+  down.pending[0].answer(yes);
+  await call;
+  down.advance(8_000);
+  expect(down.auth.authenticate(header, undefined)).toEqual({ subject: yes.username, server: false });
+  down.pending[1].answer(new Error('apiserver down'));
+  await down.settle();
+  // Served from the answer it has, without a review per call...
+  for (let i = 0; i < 3; i++) expect(down.auth.authenticate(header, undefined)).not.toBeInstanceOf(Promise);
+  expect(down.pending).toHaveLength(2);
+  // ...until that answer ends: then calls wait for a review again.
+  down.advance(2_001);
+  const later = go(down.auth, header, undefined);
+  await down.settle();
+  expect(down.pending).toHaveLength(3);
+  down.pending[2].answer(new Error('still down'));
+  expect(await reason(later)).toBe('AUTHENTICATION_UNAVAILABLE');
+});
+
+test('refusals and answers that end with the token are not reviewed ahead', async () => {
+  const t = manual();
+  const refused = `Bearer ${jwt({ exp: 2_000_000, i: 1 })}`;
+  const r = go(t.auth, refused, undefined);
+  await t.settle();
+  t.pending[0].answer({ authenticated: false });
+  expect(await reason(r)).toBe('CREDENTIALS_INVALID');
+  // A token that expires in 5 s: its answer ends with it, a new review would not outlive it either.
+  const short = `Bearer ${jwt({ exp: (1_000_000 + 5_000) / 1000 })}`;
+  const s = t.auth.authenticate(short, undefined);
+  t.pending[1].answer(yes);
+  await s;
+  t.advance(4_000);
+  expect(await reason(go(t.auth, refused, undefined))).toBe('CREDENTIALS_INVALID');
+  expect(t.auth.authenticate(short, undefined)).toEqual({ subject: yes.username, server: false });
+  expect(t.pending).toHaveLength(2);
+});
