@@ -6,10 +6,10 @@ import type { TopicOptions } from '../../common/broker-options';
 import type { Lane, MessageStore, PartitionRef, StoredMessage } from '../../storage/storage';
 import { requirePartition } from '../topics';
 
-export const DEFAULT_PEEK_LIMIT = 20;
-export const MAX_PEEK_LIMIT = 100;
-export const DEFAULT_PEEK_BYTES = 1 << 20;
-export const MAX_PEEK_BYTES = 4 << 20;
+const DEFAULT_PEEK_LIMIT = 20;
+const MAX_PEEK_LIMIT = 100;
+const DEFAULT_PEEK_BYTES = 1 << 20;
+const MAX_PEEK_BYTES = 4 << 20;
 
 /** What a peek reads in the topic's message store. */
 export type PeekStore = Pick<
@@ -27,7 +27,7 @@ export interface PeekQuery {
   maxBytes: number;
 }
 
-export interface PeekPage {
+interface PeekPage {
   messages: StoredMessage[];
   firstOffset: number;
   endOffset: number;
