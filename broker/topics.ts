@@ -35,15 +35,7 @@ export class Topics {
 
   /** A partition of a known topic that this broker owns, or the error that says why not. */
   ownedPartition(topic: string, partition: number): PartitionRef {
-    const t = this.topic(topic);
-    if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions) {
-      throw new HeraldError(
-        'PARTITION_OUT_OF_RANGE',
-        `partition ${partition} is out of range: topic ${topic} has ${t.partitions} partitions`,
-        { topic, partition: String(partition), partitions: String(t.partitions) },
-      );
-    }
-    const ref = { topic, partition };
+    const ref = requirePartition(this.topic(topic), partition);
     const owner = this.ownership.owner(ref);
     if (!owner.owned) {
       throw new HeraldError(
@@ -62,6 +54,23 @@ export class Topics {
       (ref) => this.ownership.owner(ref).owned,
     );
   }
+}
+
+/** The partition of the topic, or PARTITION_OUT_OF_RANGE (naming the request's field, when given). */
+export function requirePartition(topic: TopicOptions, partition: number, field?: string): PartitionRef {
+  if (!Number.isInteger(partition) || partition < 0 || partition >= topic.partitions) {
+    throw new HeraldError(
+      'PARTITION_OUT_OF_RANGE',
+      `partition ${partition} is out of range: topic ${topic.name} has ${topic.partitions} partitions`,
+      {
+        topic: topic.name,
+        partition: String(partition),
+        partitions: String(topic.partitions),
+        ...(field ? { field } : {}),
+      },
+    );
+  }
+  return { topic: topic.name, partition };
 }
 
 export function requireName(field: string, name: string): void {

@@ -17,6 +17,8 @@ import type { ListDeadLettersResponse } from '../proto/gen/herald/v1/ListDeadLet
 import type { ListTopicsResponse } from '../proto/gen/herald/v1/ListTopicsResponse';
 import type { PartitionLag } from '../proto/gen/herald/v1/PartitionLag';
 import type { PartitionReset } from '../proto/gen/herald/v1/PartitionReset';
+import type { PeekRequest__Input } from '../proto/gen/herald/v1/PeekRequest';
+import type { PeekResponse } from '../proto/gen/herald/v1/PeekResponse';
 import type { PurgeDeadLettersResponse } from '../proto/gen/herald/v1/PurgeDeadLettersResponse';
 import type { ReplayDeadLettersResponse } from '../proto/gen/herald/v1/ReplayDeadLettersResponse';
 import type { ResetOffsetsRequest__Input } from '../proto/gen/herald/v1/ResetOffsetsRequest';
@@ -25,7 +27,7 @@ import type { TopicSummary } from '../proto/gen/herald/v1/TopicSummary';
 import type { TraceEvent } from '../proto/gen/herald/v1/TraceEvent';
 import type { TraceResponse } from '../proto/gen/herald/v1/TraceResponse';
 
-export type { DeadLetter, PartitionLag, PartitionReset, TopicSummary, TraceEvent };
+export type { DeadLetter, PartitionLag, PartitionReset, PeekResponse, TopicSummary, TraceEvent };
 
 export interface DeadLetterQuery {
   topic: string;
@@ -133,6 +135,20 @@ export class Admin {
       s.admin.ResetOffsets(request, o, cb),
     );
     return res.partitions;
+  }
+
+  /**
+   * A page of a partition's messages without a group (Admin Peek): from an offset (0: the
+   * oldest retained) or a time; at most `limit` (1..100, 0: 20).
+   */
+  async peek(
+    topic: string,
+    partition: number,
+    from: { offset: number } | { timestampMs: number },
+    limit = 0,
+  ): Promise<PeekResponse> {
+    const request: PeekRequest__Input = { topic, partition, limit, ...from };
+    return this.call<PeekResponse>(await this.anyBroker(topic), (s, o, cb) => s.admin.Peek(request, o, cb));
   }
 
   /** The namespace's topics (needs a meta-server). */

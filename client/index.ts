@@ -8,6 +8,7 @@ export type {
   DeadLetterQuery,
   PartitionLag,
   PartitionReset,
+  PeekResponse,
   ResetTarget,
   TopicSummary,
   TraceEvent,

@@ -42,6 +42,15 @@ export interface DeadLetterQuery {
   ids: number[];
 }
 
+/** A key's retries on one partition (RetryStore.retryCounts). */
+export interface RetryCount {
+  partition: number;
+  /** Offsets in the key's resend schedule (due or not). */
+  pendingRetries: number;
+  /** Dead letters of the key still in the dead-letter table. */
+  deadLetters: number;
+}
+
 export interface RetryStore {
   /**
    * Puts offsets into (or moves them within) the group's resend schedule, one write. An
@@ -70,6 +79,27 @@ export interface RetryStore {
   replayDeadLetters(query: DeadLetterQuery, now: number): Promise<DeadLetter[]>;
   /** Deletes matching dead letters; returns how many. */
   purgeDeadLetters(query: DeadLetterQuery): Promise<number>;
+  /**
+   * The key's retries on every partition of the topic that has any, by partition (a partition
+   * with no resend and no dead letter is absent).
+   */
+  retryCounts(group: string, topic: string): Promise<RetryCount[]>;
   /** Deletes dead letters of the group older than `before` (retention); returns how many. */
   expireDeadLetters(topic: string, group: string, before: number): Promise<number>;
+}
+
+/** RetryCount rows, by partition, from [partition, count] pairs of schedules and of dead letters. */
+export function mergeRetryCounts(
+  resends: [partition: number, count: number][],
+  deadLetters: [partition: number, count: number][],
+): RetryCount[] {
+  const by = new Map<number, RetryCount>();
+  const row = (partition: number) => {
+    let r = by.get(partition);
+    if (!r) by.set(partition, (r = { partition, pendingRetries: 0, deadLetters: 0 }));
+    return r;
+  };
+  for (const [p, n] of resends) row(p).pendingRetries += n;
+  for (const [p, n] of deadLetters) row(p).deadLetters += n;
+  return [...by.values()].sort((a, b) => a.partition - b.partition);
 }

@@ -767,6 +767,29 @@ function describeRetryStore(name: string, factory: AdapterFactory): void {
       expect((await sut.retries.listDeadLetters(all, 10, 0)).map((l) => l.message.offset)).toEqual([5]);
     });
 
+    test('retryCounts counts scheduled resends and dead letters per partition of one key', async () => {
+      expect(await sut.retries.retryCounts('g', 'orders')).toEqual([]);
+      await sut.retries.scheduleResends([
+        resend(1, 100),
+        resend(2, 900),
+        resend(3, 100, { ref: t1 }),
+        resend(4, 100, { group: 'other' }),
+      ]);
+      await sut.retries.deadLetter([
+        { group: 'g', message: stored(5, 'x'), reason: 'max-retries', attempts: 3, lastError: '' },
+        { group: 'g', message: stored(6, 'y'), reason: 'max-retries', attempts: 3, lastError: '' },
+        { group: 'other', message: stored(7, 'z'), reason: 'rejected', attempts: 1, lastError: '' },
+      ]);
+      expect(await sut.retries.retryCounts('g', 'orders')).toEqual([
+        { partition: 0, pendingRetries: 2, deadLetters: 2 },
+        { partition: 1, pendingRetries: 1, deadLetters: 0 },
+      ]);
+      expect(await sut.retries.retryCounts('other', 'orders')).toEqual([
+        { partition: 0, pendingRetries: 1, deadLetters: 1 },
+      ]);
+      expect(await sut.retries.retryCounts('g', 'payments')).toEqual([]);
+    });
+
     test('due resends come in (scheduleAt, offset) order, per group and partition', async () => {
       await sut.retries.scheduleResends([
         resend(7, 300),

@@ -8,6 +8,8 @@ import './style.css';
 import type {
   DeadLettersAnswer,
   GroupAnswer,
+  MessageJson,
+  MessagesAnswer,
   OverviewAnswer,
   Problem,
   ResetAnswer,
@@ -368,9 +370,16 @@ async function topicPage(name: string) {
     h('h2', {}, 'Conditions'),
     conditionsTable(t),
     h('h2', {}, 'Partitions'),
+    h('p', {}, link(`#/topics/${encodeURIComponent(name)}/messages?partition=0`, 'Browse messages')),
     table(
-      ['Partition', 'Owner', 'Epoch', 'Address'],
-      r.partitions.map((p) => [p.partition, p.broker, p.epoch, p.address]),
+      ['Partition', 'Owner', 'Epoch', 'Address', ''],
+      r.partitions.map((p) => [
+        p.partition,
+        p.broker,
+        p.epoch,
+        p.address,
+        link(`#/topics/${encodeURIComponent(name)}/messages?partition=${p.partition}`, 'messages'),
+      ]),
       'partitions',
     ),
     h(
@@ -414,7 +423,16 @@ async function groupPage(name: string) {
     r.lagError ? problemBox(new ApiError(r.lagError)) : null,
     r.lag
       ? table(
-          ['Partition', 'Consumer', 'End offset', 'Committed', 'Lag', 'In flight'],
+          [
+            'Partition',
+            'Consumer',
+            'End offset',
+            'Committed',
+            'Lag',
+            'In flight',
+            'Retrying',
+            'Dead letters',
+          ],
           r.lag.map((p) => [
             p.partition,
             p.consumer || '—',
@@ -422,6 +440,8 @@ async function groupPage(name: string) {
             p.committedOffset,
             h('span', { 'data-lag': String(p.partition) }, p.lag),
             p.inFlight,
+            h('span', { 'data-retrying': String(p.partition) }, p.pendingRetries),
+            p.deadLetters,
           ]),
           'lag per partition',
         )
@@ -448,7 +468,7 @@ async function groupPage(name: string) {
     h(
       'p',
       {},
-      `Dead letters: ${r.deadLetters ?? 'unknown'} `,
+      `Retries waiting: ${r.lag ? r.lag.reduce((n, p) => n + p.pendingRetries, 0) : 'unknown'} · dead letters: ${r.deadLetters ?? 'unknown'} `,
       link(
         `#/deadletters?topic=${encodeURIComponent(g.spec.topic)}&group=${encodeURIComponent(name)}`,
         'inspect',
@@ -753,6 +773,211 @@ function deadLettersPage(params: URLSearchParams) {
   if (topic.value && group.value) load();
 }
 
+/** Bodies longer than this show cut, with a button that shows all of it. */
+const BODY_PREVIEW = 2048;
+
+/** A body for people: its text when it is UTF-8, else a hex dump; cut at `max` bytes. */
+function bodyView(m: MessageJson, max: number): { text: string; cut: boolean } {
+  if (m.bodyText !== undefined) return { text: m.bodyText.slice(0, max), cut: m.bodyText.length > max };
+  const bytes = Uint8Array.from(atob(m.body), (c) => c.charCodeAt(0));
+  const lines: string[] = [];
+  for (let i = 0; i < Math.min(bytes.length, max); i += 16) {
+    const row = [...bytes.slice(i, Math.min(i + 16, max))];
+    const hex = row.map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    const ascii = row.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${i.toString(16).padStart(6, '0')}  ${hex.padEnd(47)}  ${ascii}`);
+  }
+  return { text: `(binary, ${bytes.length} bytes)\n${lines.join('\n')}`, cut: bytes.length > max };
+}
+
+function messageDetail(m: MessageJson): HTMLElement {
+  const body = h('pre', { id: 'msg-body' });
+  const render = (max: number) => {
+    const v = bodyView(m, max);
+    body.replaceChildren(v.text);
+    if (v.cut)
+      body.after(
+        h(
+          'button',
+          {
+            type: 'button',
+            id: 'msg-show-all',
+            onclick: (e: Event) => {
+              (e.target as HTMLElement).remove();
+              render(Infinity);
+            },
+          },
+          'Show all',
+        ),
+      );
+  };
+  const card = h(
+    'div',
+    { class: 'card', role: 'region', 'aria-label': `message ${m.messageId}` },
+    h('h2', {}, `Message ${m.messageId}`),
+    h(
+      'p',
+      {},
+      link(`#/trace?messageId=${encodeURIComponent(m.messageId)}`, 'Trace it'),
+      ` · published ${time(m.publishTimeMs)}`,
+      m.priority ? ' · priority lane' : '',
+      m.scheduledId ? ` · published delayed as ${m.scheduledId}, due ${time(m.deliverAtMs)}` : '',
+    ),
+    h(
+      'pre',
+      {},
+      JSON.stringify({ key: m.key, refKey: m.refKey, tags: m.tags, properties: m.properties }, null, 2),
+    ),
+    body,
+  );
+  render(BODY_PREVIEW);
+  return card;
+}
+
+async function messagesPage(name: string, params: URLSearchParams) {
+  const mine = routing;
+  const t = (await api<TopicAnswer>('GET', nsPath(`/topics/${encodeURIComponent(name)}`))).topic;
+  if (mine !== routing) return;
+  const base = `#/topics/${encodeURIComponent(name)}/messages`;
+  const partition = Number(params.get('partition') ?? 0);
+  const limit = params.get('limit') ?? '20';
+  const partitionBox = h(
+    'select',
+    { id: 'msg-partition' },
+    ...Array.from({ length: t.spec.partitions }, (_, p) =>
+      h('option', { value: String(p), ...(p === partition ? { selected: true } : {}) }, `${p}`),
+    ),
+  ) as HTMLSelectElement;
+  const offset = h('input', {
+    id: 'msg-offset',
+    inputmode: 'numeric',
+    value: params.get('offset') ?? '',
+    placeholder: 'oldest',
+  }) as HTMLInputElement;
+  const at = h('input', {
+    id: 'msg-time',
+    value: params.get('time') ?? '',
+    placeholder: '2026-05-01T12:00:00Z',
+  }) as HTMLInputElement;
+  const limitBox = h(
+    'select',
+    { id: 'msg-limit' },
+    ...['20', '50', '100'].map((n) =>
+      h('option', { value: n, ...(n === limit ? { selected: true } : {}) }, n),
+    ),
+  ) as HTMLSelectElement;
+  const out = h('div', { 'aria-live': 'polite' });
+  const detail = h('div', {});
+  const hashOf = (from: { offset?: number | string; time?: string }) => {
+    const q = new URLSearchParams({ partition: partitionBox.value, limit: limitBox.value });
+    if (from.time) q.set('time', from.time);
+    else if (from.offset !== undefined && from.offset !== '') q.set('offset', String(from.offset));
+    return `${base}?${q}`;
+  };
+  show(
+    h('h1', {}, 'Messages of topic ', link(`#/topics/${encodeURIComponent(name)}`, name)),
+    h(
+      'form',
+      {
+        class: 'inline card',
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          location.hash = hashOf({ offset: offset.value.trim(), time: at.value.trim() });
+        },
+      },
+      h('label', {}, 'Partition', partitionBox),
+      h('label', {}, 'From offset', offset),
+      h('span', {}, 'or'),
+      h('label', {}, 'From time (UTC)', at),
+      h('label', {}, 'Per page', limitBox),
+      h('button', { type: 'submit', class: 'primary', id: 'msg-show' }, 'Show'),
+    ),
+    out,
+    detail,
+  );
+  const q = new URLSearchParams({ partition: String(partition), limit });
+  const timeText = params.get('time');
+  if (timeText) {
+    const ms = /^\d+$/.test(timeText) ? Number(timeText) : Date.parse(timeText);
+    if (!Number.isFinite(ms)) {
+      out.replaceChildren(
+        h(
+          'div',
+          { class: 'problem', role: 'alert' },
+          `Not a time: ${timeText} (ISO 8601, e.g. 2026-05-01T12:00:00Z)`,
+        ),
+      );
+      return;
+    }
+    q.set('timestampMs', String(ms));
+  } else if (params.get('offset')) q.set('offset', params.get('offset')!);
+  let r: MessagesAnswer;
+  try {
+    r = await api<MessagesAnswer>('GET', nsPath(`/topics/${encodeURIComponent(name)}/messages?${q}`));
+  } catch (err) {
+    out.replaceChildren(problemBox(err));
+    return;
+  }
+  if (mine !== routing) return;
+  const n = Number(limit);
+  const older = Math.max(r.firstOffset, r.startOffset - n);
+  const pager = h(
+    'p',
+    { class: 'pager' },
+    r.startOffset > r.firstOffset
+      ? h('a', { href: hashOf({ offset: older }), id: 'msg-older' }, '← Older')
+      : h('span', { class: 'muted' }, '← Older'),
+    ' · ',
+    r.nextOffset <= r.endOffset
+      ? h('a', { href: hashOf({ offset: r.nextOffset }), id: 'msg-newer' }, 'Newer →')
+      : h('span', { class: 'muted' }, 'Newer →'),
+  );
+  const last = r.messages[r.messages.length - 1];
+  out.replaceChildren(
+    ...(r.startMoved
+      ? [
+          h(
+            'div',
+            { class: 'problem', role: 'status' },
+            `Offsets before ${r.firstOffset} are no longer retained: showing from ${r.firstOffset}.`,
+          ),
+        ]
+      : []),
+    h(
+      'p',
+      {},
+      `Partition ${partition} retains offsets ${r.firstOffset}–${r.endOffset}. `,
+      r.messages.length ? `Showing ${r.messages[0].offset}–${last.offset}.` : 'No messages from there on.',
+      r.bytesLimited ? ' (The page stopped at its size limit.)' : '',
+    ),
+    pager,
+    table(
+      ['Offset', 'Published', 'Key', 'Ref key', 'Tags', 'Body', ''],
+      r.messages.map((m) => [
+        m.offset,
+        time(m.publishTimeMs),
+        m.key,
+        m.refKey,
+        m.tags.join(', '),
+        h('span', { class: 'muted' }, bodyView(m, 60).text.split('\n').slice(0, 2).join(' ')),
+        h(
+          'button',
+          {
+            type: 'button',
+            'aria-label': `inspect message ${m.offset}`,
+            onclick: () => {
+              detail.replaceChildren(messageDetail(m));
+              detail.querySelector('h2')?.scrollIntoView();
+            },
+          },
+          'Inspect',
+        ),
+      ]),
+      'messages',
+    ),
+  );
+}
+
 function newPage(kind: string) {
   if (kind === 'topic')
     show(h('h1', {}, 'New topic'), editor('Topic', undefined, { partitions: 3, storage: 'mysql' }));
@@ -804,7 +1029,8 @@ async function route(): Promise<void> {
     return load();
   };
   try {
-    if (parts[0] === 'topics' && parts[1]) await live(() => topicPage(parts[1]));
+    if (parts[0] === 'topics' && parts[1] && parts[2] === 'messages') await messagesPage(parts[1], params);
+    else if (parts[0] === 'topics' && parts[1]) await live(() => topicPage(parts[1]));
     else if (parts[0] === 'groups' && parts[1]) await live(() => groupPage(parts[1]));
     else if (parts[0] === 'trace') tracePage(params);
     else if (parts[0] === 'deadletters') deadLettersPage(params);

@@ -6,7 +6,7 @@ import { HeraldError } from '../../common/errors';
 import type { TopicOptions } from '../../common/broker-options';
 import type { MessageStore, PartitionRef } from '../../storage/storage';
 import type { TraceStore } from '../../storage/trace-store';
-import { requireName } from '../topics';
+import { requireName, requirePartition } from '../topics';
 import { messageId } from '../trace/message-id';
 
 export type ResetTarget =
@@ -54,20 +54,7 @@ export async function resetOffsets(deps: ResetDeps, req: ResetRequest): Promise<
   requireName('group', req.group);
   const topic = await deps.topic(req.topic);
   const partitions = req.partitions.length > 0 ? [...new Set(req.partitions)] : range(topic.partitions);
-  for (const p of partitions) {
-    if (!Number.isInteger(p) || p < 0 || p >= topic.partitions) {
-      throw new HeraldError(
-        'PARTITION_OUT_OF_RANGE',
-        `partition ${p} is out of range: topic ${topic.name} has ${topic.partitions} partitions`,
-        {
-          topic: topic.name,
-          partition: String(p),
-          partitions: String(topic.partitions),
-          field: 'partitions',
-        },
-      );
-    }
-  }
+  for (const p of partitions) requirePartition(topic, p, 'partitions');
   const store = deps.messages(topic);
   // Every target first, so that an invalid one changes nothing.
   const resets: (PartitionReset & { ref: PartitionRef })[] = [];

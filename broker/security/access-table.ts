@@ -33,6 +33,8 @@ export const ADMIN_ACCESS: AccessTable<AdminHandlers> = {
   PurgeDeadLetters: (r) => deadLetters(r.filter),
   Trace: (r) => on('admin', topic(r.topic)),
   ResetOffsets: (r) => on('admin', topic(r.topic), group(r.group)),
+  // It reads message bodies as a consumer does, but joins no group: consume on the topic alone.
+  Peek: (r) => on('consume', topic(r.topic)),
 };
 
 /** Both tables by method path, for the authorization interceptor. */

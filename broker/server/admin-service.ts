@@ -9,10 +9,15 @@ import { HeraldError } from '../../common/errors';
 import type { ResetOffsetsRequest } from '../../proto/gen/herald/v1/ResetOffsetsRequest';
 import type { TraceRequest } from '../../proto/gen/herald/v1/TraceRequest';
 import { resetOffsets } from '../commands/offset-reset';
-import type { ResetDeps, ResetTarget } from '../commands/offset-reset';
+import type { ResetDeps, ResetStore, ResetTarget } from '../commands/offset-reset';
+import type { TopicOptions } from '../../common/broker-options';
+import type { PeekRequest } from '../../proto/gen/herald/v1/PeekRequest';
+import { peek } from './peek';
+import type { PeekQuery, PeekStore } from './peek';
 import type { Delivery } from '../delivery/delivery';
 import type { DeadLetter, DeadLetterQuery, RetryStore } from '../../storage/retry-store';
-import { broadcastConsumerOf, groupOfKey } from '../../storage/index';
+import { broadcastConsumerOf, groupOfKey, subscriptionKey } from '../../storage/index';
+import type { RetryCount } from '../../storage/index';
 import type { TraceEvent, TraceQuery, TraceStore } from '../../storage/trace-store';
 import { parseMessageId } from '../trace/message-id';
 import { dispatchedAs, expandPublished } from '../trace/publish-events';
@@ -75,7 +80,8 @@ function toProto(l: DeadLetter): DeadLetter__Input {
   };
 }
 
-export type AdminDeps = ResetDeps & {
+export type AdminDeps = Omit<ResetDeps, 'messages'> & {
+  messages(topic: TopicOptions): ResetStore & PeekStore;
   traces: ResetDeps['traces'] & Pick<TraceStore, 'trace'>;
   retries: RetryStore;
   tracer: Tracer;
@@ -94,16 +100,31 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
   return {
     GetLag(call, callback) {
       answer('GetLag', callback, async () => {
-        const partitions = await delivery.lag(call.request.group, call.request.topic);
+        const { group, topic } = call.request;
+        const partitions = await delivery.lag(group, topic);
+        // One count per key (a broadcast group's consumers each have their own retries).
+        const counts = new Map<string, Promise<RetryCount[]>>();
+        const countsOf = (consumer: string) => {
+          const key = consumer === '' ? group : subscriptionKey(group, consumer);
+          if (!counts.has(key)) counts.set(key, retries.retryCounts(key, topic));
+          return counts.get(key)!;
+        };
         return {
-          partitions: partitions.map((p) => ({
-            partition: p.partition,
-            consumer: p.consumer,
-            endOffset: p.endOffset,
-            committedOffset: p.committedOffset,
-            lag: p.lag,
-            inFlight: p.inFlight,
-          })),
+          partitions: await Promise.all(
+            partitions.map(async (p) => {
+              const c = (await countsOf(p.consumer)).find((r) => r.partition === p.partition);
+              return {
+                partition: p.partition,
+                consumer: p.consumer,
+                endOffset: p.endOffset,
+                committedOffset: p.committedOffset,
+                lag: p.lag,
+                inFlight: p.inFlight,
+                pendingRetries: c?.pendingRetries ?? 0,
+                deadLetters: c?.deadLetters ?? 0,
+              };
+            }),
+          ),
         };
       });
     },
@@ -199,7 +220,29 @@ export function adminHandlers(delivery: Delivery, deps: AdminDeps, logger: Logge
         return { partitions };
       });
     },
+
+    Peek(call, callback) {
+      answer('Peek', callback, async () => {
+        const topic = await deps.topic(call.request.topic);
+        const page = await peek(topic, deps.messages(topic), peekQuery(call.request));
+        const ref = { topic: topic.name, partition: call.request.partition };
+        return {
+          ...page,
+          messages: page.messages.map((message) => toDelivery(ref, { message, attempt: 0 })),
+        };
+      });
+    },
   };
+}
+
+function peekQuery(req: PeekRequest): PeekQuery {
+  const from =
+    req.from === 'offset'
+      ? { offset: Number(req.offset) }
+      : req.from === 'timestampMs'
+        ? { timestampMs: Number(req.timestampMs) }
+        : undefined;
+  return { partition: req.partition, from, limit: req.limit, maxBytes: req.maxBytes };
 }
 
 /**

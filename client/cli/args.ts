@@ -85,6 +85,13 @@ export type Command =
       target: ResetTarget;
       partitions: number[];
     }
+  | {
+      name: 'peek';
+      topic: string;
+      partition: number;
+      from: { offset: number } | { timestampMs: number };
+      limit: number;
+    }
   | { name: 'topics-list' };
 
 export interface Parsed {
@@ -169,6 +176,7 @@ export const COMMAND_FLAGS: Record<string, Flag[]> = {
   'dlq purge': ['topic', 'group', 'consumer', 'since', 'until', 'all'],
   'reset-offsets': ['group', 'consumer', 'topic', 'to', 'offset', 'partition'],
   'topics list': [],
+  peek: ['partition', 'offset', 'since', 'limit'],
 };
 
 export function parseCommandLine(
@@ -336,6 +344,23 @@ function command(name: string, args: string[], v: Values, now: number): Command 
         topic: required('--topic', v.topic),
         target,
         partitions: ints('--partition', v.partition ?? [], 0),
+      };
+    }
+    case 'peek': {
+      if (args.length !== 1) throw new UsageError('peek needs one topic: herald peek <topic> --partition N');
+      const partitions = ints('--partition', v.partition ?? [], 0);
+      if (partitions.length !== 1) throw new UsageError('peek needs --partition N, once');
+      if (v.offset !== undefined && v.since !== undefined)
+        throw new UsageError('--offset and --since are exclusive');
+      return {
+        name,
+        topic: args[0],
+        partition: partitions[0],
+        from:
+          v.since !== undefined
+            ? { timestampMs: time('--since', v.since, now) }
+            : { offset: v.offset === undefined ? 0 : ints('--offset', [v.offset], 0)[0] },
+        limit: v.limit === undefined ? 0 : ints('--limit', [v.limit], 1)[0],
       };
     }
     case 'topics list':

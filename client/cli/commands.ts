@@ -16,6 +16,7 @@ import {
   deadLetterRecord,
   deliveryLine,
   deliveryRecord,
+  peekSummary,
   jsonLines,
   sendRecord,
   splitMessages,
@@ -116,6 +117,13 @@ export async function runCommand(global: Global, command: Command, io: Io): Prom
           RESET_COLUMNS,
         );
         return EXIT.OK;
+      case 'peek': {
+        const page = await admin.peek(command.topic, command.partition, command.from, command.limit);
+        if (global.output === 'json') io.out(jsonLines(page.messages.map(deliveryRecord)));
+        else for (const m of page.messages) io.out(deliveryLine(m));
+        if (global.output === 'table') io.err(peekSummary(page));
+        return EXIT.OK;
+      }
       case 'topics-list':
         print(await admin.topics(), TOPIC_COLUMNS);
         return EXIT.OK;

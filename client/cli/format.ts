@@ -5,6 +5,7 @@ import type {
   Delivery,
   PartitionLag,
   PartitionReset,
+  PeekResponse,
   SendResult,
   TopicSummary,
   TraceEvent,
@@ -108,7 +109,16 @@ export const LAG_COLUMNS: Column<PartitionLag>[] = [
   { header: 'COMMITTED', value: (p) => String(p.committedOffset) },
   { header: 'LAG', value: (p) => String(p.lag) },
   { header: 'IN-FLIGHT', value: (p) => String(p.inFlight) },
+  { header: 'RETRYING', value: (p) => String(p.pendingRetries) },
+  { header: 'DEAD', value: (p) => String(p.deadLetters) },
 ];
+
+/** After a peek's messages, on stderr: the partition's range and where the next page starts. */
+export function peekSummary(p: PeekResponse): string {
+  const moved = p.startMoved ? ` (retention dropped older offsets: started at ${p.startOffset})` : '';
+  const more = p.nextOffset <= p.endOffset ? `; next page: --offset ${p.nextOffset}` : '';
+  return `retained offsets ${p.firstOffset}..${p.endOffset}${moved}${more}\n`;
+}
 
 /** A broadcast group's lag: a row per consumer and partition. */
 export const BROADCAST_LAG_COLUMNS: Column<PartitionLag>[] = [

@@ -11,7 +11,9 @@ Commands:
       --max N  --follow  --idle 3s  --no-ack  --partition N (without --meta)
   trace <message-id>             the life of a message (topic/partition/offset)
   trace --ref-key R --topic T    the life of every message with a ref key  [--limit N]
-  lag --group G --topic T        the group's lag per partition (and consumer, in a broadcast group)
+  lag --group G --topic T        the group's lag, retries waiting and dead letters per partition
+                                 (and consumer, in a broadcast group)
+  peek <topic> --partition N     read messages without a group  [--offset N | --since T] [--limit N]
   dlq list --topic T --group G   dead letters, newest first  [--since T --until T --limit N]
   dlq replay --topic T --group G [id...] [--since T --until T | --all]   retry dead letters
   dlq purge --topic T --group G [id...] [--since T --until T | --all]    delete dead letters

@@ -6,7 +6,8 @@
 // ONE rule covers its operation and every resource it touches (a consume needs its topic and
 // its group in the same rule, as a Kafka consumer needs Read on both).
 
-/** publish: Publish, PublishStream. consume: Pull, Subscribe, Ack, Nack and group membership.
+/** publish: Publish, PublishStream. consume: Pull, Subscribe, Ack, Nack, group membership, and
+ * Admin Peek (on the topic alone: it reads bodies, for no group).
  * admin: Trace, GetLag, dead letters (list, replay, purge), ResetOffsets. */
 export const OPERATIONS = ['publish', 'consume', 'admin'] as const;
 export type Operation = (typeof OPERATIONS)[number];

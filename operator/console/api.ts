@@ -12,6 +12,8 @@ import type { Authenticator } from '../../common/security/authenticator';
 import type { AccessSource } from '../../common/security/access-watch';
 import type { Resource } from '../../common/security/access-rules';
 import type { DeadLetter } from '../../proto/gen/herald/v1/DeadLetter';
+import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
+import type { PeekResponse } from '../../proto/gen/herald/v1/PeekResponse';
 import type { ListDeadLettersResponse } from '../../proto/gen/herald/v1/ListDeadLettersResponse';
 import type { PartitionLag } from '../../proto/gen/herald/v1/PartitionLag';
 import type { PurgeDeadLettersResponse } from '../../proto/gen/herald/v1/PurgeDeadLettersResponse';
@@ -102,18 +104,29 @@ function apiserverError(err: unknown): unknown {
   });
 }
 
-/** The JSON form of a dead letter: the body as base64, and as text when it is UTF-8. */
-function deadLetterJson(d: DeadLetter) {
-  const body = d.message?.body ?? Buffer.alloc(0);
+/** The JSON form of a message: the body as base64, and as text when it is UTF-8. */
+function messageJson(m: Partial<Delivery>) {
+  const body = m.body ?? Buffer.alloc(0);
   const text = body.toString('utf8');
   return {
-    ...d,
-    message: {
-      ...d.message,
-      body: body.toString('base64'),
-      ...(Buffer.from(text, 'utf8').equals(body) ? { bodyText: text } : {}),
-    },
+    ...m,
+    body: body.toString('base64'),
+    ...(Buffer.from(text, 'utf8').equals(body) ? { bodyText: text } : {}),
   };
+}
+
+/** The JSON form of a dead letter: its message as messageJson. */
+function deadLetterJson(d: DeadLetter) {
+  return { ...d, message: messageJson(d.message ?? {}) };
+}
+
+/** A query parameter as a whole number (absent or empty: undefined). */
+function whole(query: URLSearchParams, k: string): number | undefined {
+  const v = query.get(k);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw bad(k, `${k} must be a whole number`);
+  return n;
 }
 
 export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -305,6 +318,27 @@ export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: Serve
       },
     ],
     [
+      'GET',
+      /^\/api\/v1\/namespaces\/([^/]+)\/topics\/([^/]+)\/messages$/,
+      async (r, [name]) => {
+        const partition = whole(r.query, 'partition');
+        if (partition === undefined) throw bad('partition', 'partition is required');
+        const offset = whole(r.query, 'offset');
+        const timestampMs = whole(r.query, 'timestampMs');
+        if (offset !== undefined && timestampMs !== undefined)
+          throw bad('offset', 'give offset or timestampMs, not both');
+        const from = timestampMs !== undefined ? { timestampMs } : { offset: offset ?? 0 };
+        const limit = whole(r.query, 'limit') ?? 0;
+        const topic = await topicOf(r, name);
+        const page = await proxied(
+          d.proxy.call<PeekResponse>(anyOwner(topic), r.authorization, (a, m, o, cb) =>
+            a.Peek({ topic: name, partition, limit, ...from }, m, o, cb),
+          ),
+        );
+        return { body: { ...page, messages: page.messages.map(messageJson) } };
+      },
+    ],
+    [
       'PUT',
       /^\/api\/v1\/namespaces\/([^/]+)\/topics\/([^/]+)$/,
       async (r, [name]) => {
@@ -328,17 +362,7 @@ export function consoleApi(d: ConsoleApiDeps): (req: IncomingMessage, res: Serve
         if (topic) {
           try {
             lag = await lagOf(r, topic, name, consumer);
-            const page = await proxied(
-              d.proxy.call<ListDeadLettersResponse>(anyOwner(topic), r.authorization, (a, m, o, cb) =>
-                a.ListDeadLetters(
-                  { filter: { topic: group.spec.topic, group: name, consumer }, pageSize: DEAD_LETTER_LIMIT },
-                  m,
-                  o,
-                  cb,
-                ),
-              ),
-            );
-            deadLetters = page.deadLetters.length;
+            deadLetters = lag.reduce((n, p) => n + Number(p.deadLetters), 0);
           } catch (err) {
             lagError = problemOf(err).body;
           }

@@ -4,6 +4,7 @@ import type { DeadLetter } from '../../proto/gen/herald/v1/DeadLetter';
 import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
 import type { PartitionLag } from '../../proto/gen/herald/v1/PartitionLag';
 import type { PartitionReset } from '../../proto/gen/herald/v1/PartitionReset';
+import type { PeekResponse } from '../../proto/gen/herald/v1/PeekResponse';
 import type { TraceEvent } from '../../proto/gen/herald/v1/TraceEvent';
 import type { ConsumerGroup, Topic } from '../gen/crds';
 import type { Series } from './series';
@@ -56,9 +57,13 @@ export interface TraceAnswer {
   events: TraceEvent[];
 }
 
-export type DeadLetterJson = Omit<DeadLetter, 'message'> & {
-  message: Omit<Delivery, 'body'> & { body: string; bodyText?: string };
-};
+/** A message in JSON: the body as base64, and as text when it is UTF-8. */
+export type MessageJson = Omit<Delivery, 'body'> & { body: string; bodyText?: string };
+
+export type DeadLetterJson = Omit<DeadLetter, 'message'> & { message: MessageJson };
+
+/** A page of a partition's messages (Admin Peek). */
+export type MessagesAnswer = Omit<PeekResponse, 'messages'> & { messages: MessageJson[] };
 
 export interface DeadLettersAnswer {
   deadLetters: DeadLetterJson[];

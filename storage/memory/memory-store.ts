@@ -12,7 +12,15 @@ import { HeraldError } from '../../common/errors';
 import { requireCapability } from '../capabilities';
 import type { StorageCapabilities } from '../capabilities';
 import type { DelayStore, DelayedMessage } from '../delay-store';
-import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
+import { mergeRetryCounts } from '../retry-store';
+import type {
+  DeadLetter,
+  DeadLetterQuery,
+  NewDeadLetter,
+  Resend,
+  RetryCount,
+  RetryStore,
+} from '../retry-store';
 import { droppable, planSplit } from '../segments';
 import { broadcastConsumerOf } from '../subscription';
 import type { Segment } from '../segments';
@@ -446,6 +454,19 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
       const doomed = this.matching(query);
       this.deadLetters = this.deadLetters.filter((l) => !doomed.includes(l));
       return doomed.length;
+    });
+  }
+
+  retryCounts(group: string, topic: string): Promise<RetryCount[]> {
+    return this.run(() => {
+      const resends: [number, number][] = [];
+      for (const [key, s] of this.resends)
+        if (key.startsWith(`${group}\u0000${topic}\u0000`) && s.size > 0)
+          resends.push([[...s.values()][0].ref.partition, s.size]);
+      const letters = this.deadLetters
+        .filter((l) => l.group === group && l.message.ref.topic === topic)
+        .map((l): [number, number] => [l.message.ref.partition, 1]);
+      return mergeRetryCounts(resends, letters);
     });
   }
 

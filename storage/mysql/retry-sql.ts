@@ -95,6 +95,12 @@ export const RETRY_SQL = {
   deleteDeadLettersById: `DELETE FROM dead_letters WHERE id IN (?)`,
   /** Params: [...filter]. */
   purgeDeadLetters: `DELETE FROM dead_letters WHERE ${DEAD_LETTER_FILTER}`,
+  /** A key's schedule sizes per partition (the primary key's prefix). Params: [group, topic]. Rows: CountRow. */
+  countResends: `SELECT partition_id, COUNT(*) AS n FROM resends
+      WHERE group_name = ? AND topic = ? GROUP BY partition_id`,
+  /** A key's dead letters per partition (dead_letters_by_group's prefix). Params: [topic, group]. Rows: CountRow. */
+  countDeadLetters: `SELECT partition_id, COUNT(*) AS n FROM dead_letters
+      WHERE topic = ? AND group_name = ? GROUP BY partition_id`,
   /** Retention. Params: [topic, group, before]. */
   expireDeadLetters: `DELETE FROM dead_letters WHERE topic = ? AND group_name = ? AND dead_at < ?`,
 };
@@ -109,6 +115,12 @@ export function deadLetterFilterParams(q: {
 }): unknown[] {
   const ids = q.ids.length > 0 ? q.ids : [0];
   return [q.topic, q.group, q.sinceMs, q.untilMs, q.untilMs, q.ids.length > 0 ? 1 : 0, ids];
+}
+
+/** A row of countResends / countDeadLetters. */
+export interface CountRow {
+  partition_id: number;
+  n: number | string;
 }
 
 /** A row of dueResends. */

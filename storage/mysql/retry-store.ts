@@ -1,11 +1,19 @@
 // The MySQL adapter of RetryStore: the resend schedule and dead letters. Statements come from
 // retry-sql.ts.
 import type { RowDataPacket } from 'mysql2/promise';
-import type { DeadLetter, DeadLetterQuery, NewDeadLetter, Resend, RetryStore } from '../retry-store';
+import { mergeRetryCounts } from '../retry-store';
+import type {
+  DeadLetter,
+  DeadLetterQuery,
+  NewDeadLetter,
+  Resend,
+  RetryCount,
+  RetryStore,
+} from '../retry-store';
 import type { PartitionRef } from '../storage';
 import type { MysqlConnection } from './connection';
 import { RETRY_SQL, deadLetterFilterParams } from './retry-sql';
-import type { DeadLetterRow, ResendRow } from './retry-sql';
+import type { CountRow, DeadLetterRow, ResendRow } from './retry-sql';
 import { toStored } from './rows';
 
 export class MysqlRetryStore implements RetryStore {
@@ -133,6 +141,18 @@ export class MysqlRetryStore implements RetryStore {
       });
       return letters;
     });
+  }
+
+  async retryCounts(group: string, topic: string): Promise<RetryCount[]> {
+    type Rows = (CountRow & RowDataPacket)[];
+    const [resends, letters] = await Promise.all([
+      this.db.run<Rows>('count resends', RETRY_SQL.countResends, [group, topic]),
+      this.db.run<Rows>('count dead letters', RETRY_SQL.countDeadLetters, [topic, group]),
+    ]);
+    return mergeRetryCounts(
+      resends.map((r) => [Number(r.partition_id), Number(r.n)]),
+      letters.map((r) => [Number(r.partition_id), Number(r.n)]),
+    );
   }
 
   async purgeDeadLetters(query: DeadLetterQuery): Promise<number> {

@@ -32,6 +32,8 @@ import type { ReplayDeadLettersRequest__Input } from '../../../proto/gen/herald/
 import type { NackRequest__Input } from '../../../proto/gen/herald/v1/NackRequest';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
 import type { PullRequest__Input } from '../../../proto/gen/herald/v1/PullRequest';
+import type { PeekRequest__Input } from '../../../proto/gen/herald/v1/PeekRequest';
+import type { PeekResponse } from '../../../proto/gen/herald/v1/PeekResponse';
 import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
 import type { ResetOffsetsResponse } from '../../../proto/gen/herald/v1/ResetOffsetsResponse';
 import type { TraceRequest__Input } from '../../../proto/gen/herald/v1/TraceRequest';
@@ -280,6 +282,7 @@ export function api(c: Clients) {
     replayDeadLetters: (r: ReplayDeadLettersRequest__Input) =>
       unary(c.admin.ReplayDeadLetters.bind(c.admin), r),
     purgeDeadLetters: (r: PurgeDeadLettersRequest__Input) => unary(c.admin.PurgeDeadLetters.bind(c.admin), r),
+    peek: (r: PeekRequest__Input) => unary<PeekRequest__Input, PeekResponse>(c.admin.Peek.bind(c.admin), r),
   };
 }
 

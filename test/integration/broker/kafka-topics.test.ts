@@ -132,6 +132,12 @@ describe('a storage: kafka topic', () => {
     await call.nack({ group: 'retrying', topic, partition: 0, offsets: [1], delayMs: 0, error: 'boom' });
     const again = await pull('retrying', 0, { maxWaitMs: 5000 });
     expect(again.messages.map((m) => [m.offset, m.deliveryAttempt])).toEqual([[1, 2]]);
+    // Until it is acked or dead-lettered, the retry stays in the group's schedule.
+    const retrying = (await call.getLag({ group: 'retrying', topic })).partitions;
+    expect(retrying.map((p) => [p.partition, Number(p.pendingRetries), Number(p.deadLetters)])).toEqual([
+      [0, 1, 0],
+      [1, 0, 0],
+    ]);
     await call.nack({
       group: 'retrying',
       topic,
@@ -154,6 +160,26 @@ describe('a storage: kafka topic', () => {
     ).toMatchObject({
       committedOffset: 1,
       lag: 0,
+      pendingRetries: 0,
+      deadLetters: 1,
+    });
+
+    // Peek reads the Kafka partition without a group, by offset and by time.
+    const page = await call.peek({ topic, partition: 0, offset: 0 });
+    expect(page.messages.map((m) => [Number(m.offset), m.body.toString(), m.refKey])).toEqual([
+      [1, 'poison', 'r-1'],
+    ]);
+    expect(page).toMatchObject({ firstOffset: 1, endOffset: 1, startOffset: 1, nextOffset: 2 });
+    const at = Number(page.messages[0].publishTimeMs);
+    expect((await call.peek({ topic, partition: 0, timestampMs: at })).messages).toHaveLength(1);
+    expect(await call.peek({ topic, partition: 0, timestampMs: at + 60_000 })).toMatchObject({
+      messages: [],
+      startOffset: 2,
+    });
+    expect(await call.peek({ topic, partition: 1 })).toMatchObject({
+      messages: [],
+      firstOffset: 1,
+      endOffset: 0,
     });
   });
 

@@ -1,7 +1,8 @@
 // Admin ResetOffsets end to end against the real MariaDB: to a time, earliest, latest and an
 // explicit offset, while a consumer is connected (long-polling or subscribed); bad targets and
 // unknown topics; the "offsets-reset" trace event; and the command log carrying a reset served
-// by one broker to the broker that owns the partition.
+// by one broker to the broker that owns the partition. Admin Peek, served by the broker that
+// does not own the partition, by offset and by time, and its refusals.
 import { status } from '@grpc/grpc-js';
 import type { Owner, Ownership } from '../../../broker/ownership';
 import type { ResetOffsetsRequest__Input } from '../../../proto/gen/herald/v1/ResetOffsetsRequest';
@@ -247,6 +248,32 @@ test('a reset served by a broker that does not own the partition applies at the 
     const trace = await admin(a.clients).trace({ messageId: `${TOPIC}/1/3` });
     expect(trace.events.map((e) => e.event)).toContain('offsets-reset');
     expect(trace.events.map((e) => e.event)).toEqual(expect.arrayContaining(['published', 'stored']));
+
+    // Peek, like Trace, is answered by a broker that does not own the partition.
+    const peek = api(a.clients).peek;
+    const page = await peek({ topic: TOPIC, partition: 1, offset: 2, limit: 2 });
+    expect(page.messages.map((m) => [Number(m.offset), m.body.toString(), m.deliveryAttempt])).toEqual([
+      [2, 'm2', 0],
+      [3, 'm3', 0],
+    ]);
+    expect(page).toMatchObject({
+      firstOffset: 1,
+      endOffset: 4,
+      startOffset: 2,
+      nextOffset: 4,
+      startMoved: false,
+    });
+    const times = page.messages.map((m) => Number(m.publishTimeMs));
+    const byTime = await peek({ topic: TOPIC, partition: 1, timestampMs: times[1] });
+    expect(byTime.messages.map((m) => Number(m.offset))).toEqual([3, 4]);
+    for (const [request, code, reason, field] of [
+      [{ topic: 'missing', partition: 0 }, status.NOT_FOUND, 'TOPIC_NOT_FOUND', undefined],
+      [{ topic: TOPIC, partition: 2 }, status.INVALID_ARGUMENT, 'PARTITION_OUT_OF_RANGE', 'partition'],
+      [{ topic: TOPIC, partition: 1, limit: 101 }, status.INVALID_ARGUMENT, 'INVALID_REQUEST', 'limit'],
+    ] as const) {
+      const f = await failure(peek(request));
+      expect([f.code, f.info?.reason, f.info?.metadata.field]).toEqual([code, reason, field]);
+    }
   } finally {
     await a.stop();
     await b.stop();

@@ -224,6 +224,37 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     expect(dl.status).toBe(403);
     const trace = await call(`/api/v1/namespaces/${NS}/trace?topic=orders&refKey=x`, viewer);
     expect(trace.status).toBe(403);
+    // Reading messages needs consume on the topic: the viewer reads the demo's orders, and
+    // console-ops (admin on every topic, consume on orders only) is refused clicks.
+    const bodies: string[] = [];
+    for (let p = 0; p < 8; p++) {
+      const page = await call(
+        `/api/v1/namespaces/${NS}/topics/orders/messages?partition=${p}&limit=100`,
+        viewer,
+      );
+      expect(page.status).toBe(200);
+      bodies.push(...(page.body.messages as { bodyText?: string }[]).map((m) => m.bodyText ?? ''));
+    }
+    expect(bodies).toEqual(expect.arrayContaining(['order #1', 'order #5']));
+    const clicks = await call(`/api/v1/namespaces/${NS}/topics/clicks/messages?partition=0`, ops);
+    expect({ status: clicks.status, reason: clicks.body.reason }).toEqual({
+      status: 403,
+      reason: 'PERMISSION_DENIED',
+    });
+    expect(clicks.body.detail).toContain('may not consume');
+    const tooMany = await call(
+      `/api/v1/namespaces/${NS}/topics/orders/messages?partition=0&limit=101`,
+      viewer,
+    );
+    expect({
+      status: tooMany.status,
+      field: (tooMany.body.metadata as Record<string, string>).field,
+    }).toEqual({
+      status: 400,
+      field: 'limit',
+    });
+    const noPartition = await call(`/api/v1/namespaces/${NS}/topics/orders/messages?partition=8`, viewer);
+    expect(noPartition.body.reason).toBe('PARTITION_OUT_OF_RANGE');
     // Writes: the console checks the admin rule before it writes with the operator's RBAC.
     const put = await call(`/api/v1/namespaces/${NS}/topics/console-nope`, viewer, 'PUT', {
       kind: 'Topic',
@@ -285,12 +316,18 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     await waitFor('the consumer to hold partitions', () =>
       Promise.resolve(consumer!.assignment().length === 8 ? true : undefined),
     );
+    const sentAt = Date.now();
     const sent = await producer.send('orders', { body: 'order #console', key: 'customer-99', refKey });
     await waitFor('the message to be dead-lettered', async () => {
       const r = await call(`/api/v1/namespaces/${NS}/deadletters?topic=orders&group=${DLQ}`, ops);
       const letters = (r.body.deadLetters ?? []) as { message: { messageId: string } }[];
       return letters.some((d) => d.message.messageId === sent.messageId) ? true : undefined;
     });
+    // The group's dead letters per partition come with its lag (GetLag).
+    const withLetters = await call(`/api/v1/namespaces/${NS}/consumergroups/${DLQ}`, ops);
+    const rows = withLetters.body.lag as { partition: number; deadLetters: number; pendingRetries: number }[];
+    expect(rows.find((p) => p.partition === sent.partition)?.deadLetters).toBeGreaterThanOrEqual(1);
+    expect(withLetters.body.deadLetters).toBe(rows.reduce((n, p) => n + p.deadLetters, 0));
 
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -342,6 +379,30 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     await page.goto(`${consoleUrl}/#/trace?messageId=${encodeURIComponent(sent.messageId)}`);
     await expectText(page.getByRole('list', { name: 'timeline' }), 'acked');
 
+    // The message browser: the topic's partition from a time (keyboard), the message inspected.
+    await page.goto(`${consoleUrl}/#/topics/orders`);
+    await page.getByRole('link', { name: 'Browse messages' }).click();
+    await page.getByRole('table', { name: 'messages' }).waitFor();
+    await page.locator('#msg-partition').selectOption(String(sent.partition));
+    await page.locator('#msg-time').fill(new Date(sentAt - 1000).toISOString());
+    await page.keyboard.press('Enter');
+    const found = page
+      .getByRole('table', { name: 'messages' })
+      .getByRole('row')
+      .filter({ hasText: 'order #console' });
+    await found.waitFor();
+    await found.getByRole('button', { name: /^inspect message/ }).click();
+    await page.getByRole('heading', { name: `Message ${sent.messageId}` }).waitFor();
+    await expectText(page.getByRole('region', { name: `message ${sent.messageId}` }), 'customer-99');
+    await shot('messages');
+    // In a narrow window the page still fits.
+    await page.setViewportSize({ width: 400, height: 800 });
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(400);
+    await page.setViewportSize({ width: 1200, height: 900 });
+    // console-ops may administer clicks but not consume it: the broker refuses the read.
+    await page.goto(`${consoleUrl}/#/topics/clicks/messages?partition=0`);
+    await expectText(page.getByRole('alert'), 'may not consume');
+
     // Reset the group to earliest: the preview, then the lag after confirming.
     await consumer.close();
     consumer = undefined;
@@ -358,6 +419,8 @@ spec: {topic: orders, startFrom: latest, retry: {delaysSeconds: [1], maxRetries:
     await page.getByRole('button', { name: 'Confirm reset' }).click();
     await expectText(page, 'Offsets reset on 8 partition(s).');
     await waitFor('the lag to grow', async () => ((await lagSum()) > before ? true : undefined));
+    // Retries waiting per partition: none left once the replayed message was acked.
+    expect(await page.locator('[data-retrying]').allTextContents()).toEqual(new Array(8).fill('0'));
     await shot('group');
 
     // Create a Topic from the form; the page shows it Ready. A refused manifest shows the apiserver's words.

@@ -76,6 +76,24 @@ beforeAll(async () => {
         ],
       });
     },
+    Peek(call, cb) {
+      record('Peek', call.request);
+      cb(null, {
+        messages: [7, 8].map((offset) => ({
+          topic: 'orders',
+          partition: 1,
+          offset,
+          messageId: `orders/1/${offset}`,
+          key: 'k',
+          body: Buffer.from(`body ${offset}`),
+        })),
+        firstOffset: 7,
+        endOffset: 20,
+        startOffset: 7,
+        startMoved: true,
+        nextOffset: 9,
+      });
+    },
     ResetOffsets(call, cb) {
       record('ResetOffsets', call.request);
       cb(null, { partitions: [{ partition: 0, previousOffset: 7, committedOffset: 0 }] });
@@ -213,6 +231,34 @@ test('reset-offsets sends one target', async () => {
   });
 });
 
+test('peek sends the partition, the start and the limit, prints the messages and where to go on', async () => {
+  const r = await herald('peek orders --partition 1 --offset 3 --limit 2');
+  expect(r.code).toBe(0);
+  expect(r.out).toBe('orders/1/7  key=k  body 7\norders/1/8  key=k  body 8\n');
+  expect(r.err).toBe(
+    'retained offsets 7..20 (retention dropped older offsets: started at 7); next page: --offset 9\n',
+  );
+  expect(asked('Peek')[0]).toMatchObject({
+    topic: 'orders',
+    partition: 1,
+    offset: 3,
+    limit: 2,
+    from: 'offset',
+  });
+  await herald('peek orders --partition 0 --since 2026-05-01T12:00:00Z');
+  expect(asked('Peek')[1]).toMatchObject({
+    partition: 0,
+    timestampMs: Date.parse('2026-05-01T12:00:00Z'),
+    from: 'timestampMs',
+  });
+  const json = await herald('peek orders --partition 1 -o json');
+  expect(JSON.parse(json.out.split('\n')[0])).toMatchObject({ messageId: 'orders/1/7', body: 'body 7' });
+  expect(() => parseCommandLine(['peek', 'orders'], {})).toThrow('peek needs --partition N, once');
+  expect(() =>
+    parseCommandLine(['peek', 'orders', '--partition', '0', '--offset', '1', '--since', '1h'], {}),
+  ).toThrow('--offset and --since are exclusive');
+});
+
 test('topics list and lag', async () => {
   const t = await herald('topics list');
   expect(t.out).toBe(
@@ -223,7 +269,7 @@ test('topics list and lag', async () => {
   expect(asked('ListTopics')).toEqual([{ namespace: 'shop' }]);
   const lag = await herald('lag --group billing --topic orders -o json');
   expect(lag.out).toBe(
-    '{"partition":0,"endOffset":10,"committedOffset":7,"lag":3,"inFlight":1,"consumer":""}\n',
+    '{"partition":0,"endOffset":10,"committedOffset":7,"lag":3,"inFlight":1,"consumer":"","pendingRetries":0,"deadLetters":0}\n',
   );
   // Both partitions live on one broker: GetLag is asked once.
   expect(asked('GetLag')).toEqual([{ group: 'billing', topic: 'orders' }]);

@@ -31,20 +31,30 @@ const delivery = (over: Partial<Delivery> = {}): Delivery => ({
   ...over,
 });
 
+const lagRow = { consumer: '', pendingRetries: 0, deadLetters: 0 };
+
 test('tables pad every column but the last to its widest cell', () => {
   const out = table(
     [
-      { partition: 0, endOffset: 120, committedOffset: 100, lag: 20, inFlight: 3, consumer: '' },
-      { partition: 1, endOffset: 5, committedOffset: 5, lag: 0, inFlight: 0, consumer: '' },
+      {
+        ...lagRow,
+        partition: 0,
+        endOffset: 120,
+        committedOffset: 100,
+        lag: 20,
+        inFlight: 3,
+        pendingRetries: 12,
+      },
+      { ...lagRow, partition: 1, endOffset: 5, committedOffset: 5, lag: 0, inFlight: 0, deadLetters: 2 },
     ],
     LAG_COLUMNS,
   );
   expect(out).toBe(
-    'PARTITION  END  COMMITTED  LAG  IN-FLIGHT\n' +
-      '0          120  100        20   3\n' +
-      '1          5    5          0    0\n',
+    'PARTITION  END  COMMITTED  LAG  IN-FLIGHT  RETRYING  DEAD\n' +
+      '0          120  100        20   3          12        0\n' +
+      '1          5    5          0    0          0         2\n',
   );
-  expect(table([], LAG_COLUMNS)).toBe('PARTITION  END  COMMITTED  LAG  IN-FLIGHT\n');
+  expect(table([], LAG_COLUMNS)).toBe('PARTITION  END  COMMITTED  LAG  IN-FLIGHT  RETRYING  DEAD\n');
 });
 
 test('json output is one object per line', () => {

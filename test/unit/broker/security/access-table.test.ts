@@ -35,6 +35,11 @@ test('each RPC asks for the operation and the resources of its request', () => {
   expect(of('/herald.v1.Broker/Subscribe', { credits: 5 })).toBeUndefined();
   expect(of('/herald.v1.Admin/ResetOffsets', { topic: 't', group: 'g' })?.operation).toBe('admin');
   expect(of('/herald.v1.Admin/GetLag', { topic: 't', group: 'g' })?.operation).toBe('admin');
+  // Peek reads bodies as a consumer does, with no group.
+  expect(of('/herald.v1.Admin/Peek', { topic: 't', partition: 0 })).toEqual({
+    operation: 'consume',
+    resources: [{ kind: 'topic', name: 't' }],
+  });
 });
 
 test('an admin request without a topic or group asks for all of them', () => {

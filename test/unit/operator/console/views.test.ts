@@ -113,6 +113,8 @@ describe('offset resets', () => {
     lag: endOffset - committedOffset,
     inFlight: 0,
     consumer: '',
+    pendingRetries: 0,
+    deadLetters: 0,
   });
   const now = [lag(0, 100, 90), lag(1, 50, 50)];
 
