@@ -306,7 +306,12 @@ async function runSystem(driver: Driver): Promise<SystemResult> {
     }
   };
   const sampler = setInterval(sample, 200);
-  const out: SystemResult = { name: driver.name, latency: [], peakRssMiB: peak, peakRssByWorkload: byWorkload };
+  const out: SystemResult = {
+    name: driver.name,
+    latency: [],
+    peakRssMiB: peak,
+    peakRssByWorkload: byWorkload,
+  };
   const calls = () => driver.publishCalls?.() ?? 0;
   const log = (what: string, v: unknown) =>
     console.log(`${driver.name} ${what}: ${JSON.stringify(v)}; peak RSS ${fmt(byWorkload[workload])} MiB`);
