@@ -7,7 +7,8 @@
 // before a write, batches of partitions this broker no longer serves fail unstored.
 // A store with traceInAppend also takes the trace events buffered so far into each commit (one
 // log flush for both); when the commit fails they go back to the buffer, which writes them on
-// its own.
+// its own, and a commit that fails for another reason than a fence or an outage is tried once
+// more without them, so a trace row can never fail a publish.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
@@ -155,11 +156,16 @@ export class GroupCommitter {
     let outcomes;
     try {
       outcomes = await this.store.append(batches, publishedAt, trace);
+      if (trace.length > 0) rider?.stored(trace);
     } catch (err) {
-      if (trace.length > 0) rider?.giveBack(trace);
-      throw err;
+      if (trace.length === 0) throw err;
+      rider?.giveBack(trace);
+      // Trace rows never fail a publish: a commit refused for anything but a fence or an
+      // outage (nothing of it was stored) is tried again without them.
+      const reason = asHeraldError(err).reason;
+      if (reason === 'PARTITION_FENCED' || reason === 'STORAGE_UNAVAILABLE') throw err;
+      outcomes = await this.store.append(batches, publishedAt);
     }
-    if (trace.length > 0) rider?.stored(trace);
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);

@@ -186,3 +186,24 @@ test('a store without traceInAppend is never given trace events', async () => {
   expect(await store.trace({ messageId: 't/0/7' }, 10)).toEqual([]);
   await committer.drain();
 });
+
+test('a commit refused with trace rows is tried again without them: a trace row never fails a publish', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 1);
+  const append = store.append.bind(store);
+  const calls: number[] = [];
+  store.append = (batches, at, trace = []) => {
+    calls.push(trace.length);
+    if (trace.length > 0)
+      return Promise.reject(new HeraldError('INTERNAL_ERROR', 'insert trace events: bad row'));
+    return append(batches, at);
+  };
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = riderOf([traceEvent(7)]);
+  const committer = committerOver(store, metrics, rider);
+  expect(await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1)).toBe(1);
+  expect(calls).toEqual([1, 0]);
+  expect(seen).toEqual({ stored: [], givenBack: [7] });
+  expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(1);
+  await committer.drain();
+});
