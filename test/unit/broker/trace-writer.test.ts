@@ -42,7 +42,12 @@ function counters() {
 const ref = { topic: 'orders', partition: 2 };
 const input = (offset: number) => ({ event: 'stored', ref, offset, messageId: `orders/2/${offset}` });
 
-function writer(store: FakeStore, options: Partial<TraceWriterOptions> = {}, logger: Logger = silentLogger) {
+function writer(
+  store: FakeStore,
+  options: Partial<TraceWriterOptions> = {},
+  logger: Logger = silentLogger,
+  now: () => number = Date.now,
+) {
   const { c, metrics } = counters();
   const w = new TraceWriter(
     store,
@@ -56,6 +61,7 @@ function writer(store: FakeStore, options: Partial<TraceWriterOptions> = {}, log
     },
     metrics,
     logger,
+    now,
   );
   return { w, c };
 }
@@ -216,17 +222,9 @@ test('commits take the buffer (TraceRider); what a failed one gives back goes in
 test('the timer writes only events that waited flushIntervalMs: those a commit takes sooner cost no write', async () => {
   const store = new FakeStore();
   let now = 0;
-  const { c, metrics } = counters();
-  const w = new TraceWriter(
+  const { w, c } = writer(
     store,
-    {
-      broker: () => 'b',
-      flushIntervalMs: 20,
-      maxBatchEvents: 100,
-      maxBufferedEvents: 100,
-      logIntervalMs: 1000,
-    },
-    metrics,
+    { flushIntervalMs: 20, maxBatchEvents: 100, maxBufferedEvents: 100 },
     silentLogger,
     () => now,
   );
