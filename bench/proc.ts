@@ -26,6 +26,17 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** Read and write system calls made so far by a process (/proc/<pid>/io); NaN once it is gone. */
+export function ioCounters(pid: number): { syscr: number; syscw: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const get = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+    return { syscr: get('syscr'), syscw: get('syscw') };
+  } catch {
+    return { syscr: NaN, syscw: NaN };
+  }
+}
+
 function pids(): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))

@@ -171,6 +171,7 @@ async function assemble(
         metrics,
         logger.namespace('publish'),
         (err) => health.failed(err),
+        traceWriter,
       );
       committers.set(store, committer);
     }

@@ -21,6 +21,11 @@ export interface StorageCapabilities {
   atomicMultiPartitionAppend: boolean;
   /** Retention drops whole segments (SegmentRetention) rather than relying on the store's own. */
   segmentRetention: boolean;
+  /**
+   * append() also stores trace events in its transaction (the pool's trace store is the same
+   * database), so a broker's trace buffer rides on its commits instead of flushing on its own.
+   */
+  traceInAppend: boolean;
 }
 
 /** The feature names as users meet them: Topic fields and message options. */
@@ -30,6 +35,7 @@ export const CAPABILITY_FEATURES: Record<keyof StorageCapabilities, string> = {
   ownerFencing: 'owner fencing',
   atomicMultiPartitionAppend: 'atomic multi-partition appends',
   segmentRetention: 'segment retention',
+  traceInAppend: 'trace events in the message transaction',
 };
 
 /** Throws INVALID_REQUEST naming the feature when `kind` storage lacks `capability`. */

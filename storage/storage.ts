@@ -74,6 +74,22 @@ export interface OffsetCommit {
   offset: number;
 }
 
+/** One event of a message's life, as the trace store keeps it (trace-store.ts). */
+export interface TraceEvent {
+  at: number;
+  event: string;
+  ref: PartitionRef;
+  /** 0 when the message has no offset yet (a delayed message before it falls due). */
+  offset: number;
+  messageId: string;
+  refKey: string;
+  group: string;
+  consumerId: string;
+  attempt: number;
+  broker: string;
+  detail: Record<string, string>;
+}
+
 export interface MessageStore {
   /** Which adapter this is, for messages and metrics only: decide on `capabilities`. */
   readonly kind: StorageKind;
@@ -89,9 +105,16 @@ export interface MessageStore {
    * order. With atomicMultiPartitionAppend all batches are stored in one commit or none, and it
    * throws PARTITION_FENCED when any of the offsets is taken. Without it each batch succeeds or
    * fails on its own (its outcome says which; an owner-fencing store throws a single batch's fence). Throws STORAGE_UNAVAILABLE when the store cannot
-   * be reached (the outcome of every batch is then unknown).
+   * be reached (the outcome of every batch is then unknown). With traceInAppend, `trace` (events
+   * of earlier messages, from the broker's trace buffer) is stored in the same transaction as
+   * the batches, all or none, so it costs no log flush of its own; stores without it are never
+   * given any.
    */
-  append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]>;
+  append(
+    batches: AppendBatch[],
+    publishedAt: number,
+    trace?: readonly TraceEvent[],
+  ): Promise<AppendOutcome[]>;
   /** Up to `limit` messages of one lane with offset > afterOffset, in offset order. */
   read(ref: PartitionRef, afterOffset: number, limit: number, lane?: Lane): Promise<StoredMessage[]>;
   /** The messages at these offsets that exist (in either lane), in offset order. */

@@ -6,22 +6,9 @@
 // The command log carries changes that a partition's owner must apply, made by whichever
 // broker served the Admin call: offset resets and dead-letter replays. Every broker reads new
 // commands every second (one indexed range read), so an owner applies them within a second.
-import type { PartitionRef } from './storage';
+import type { PartitionRef, TraceEvent } from './storage';
 
-export interface TraceEvent {
-  at: number;
-  event: string;
-  ref: PartitionRef;
-  /** 0 when the message has no offset yet (a delayed message before it falls due). */
-  offset: number;
-  messageId: string;
-  refKey: string;
-  group: string;
-  consumerId: string;
-  attempt: number;
-  broker: string;
-  detail: Record<string, string>;
-}
+export type { TraceEvent };
 
 export type TraceQuery = { messageId: string } | { topic: string; refKey: string };
 

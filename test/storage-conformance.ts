@@ -233,6 +233,21 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
       },
     );
 
+    when('ownerFencing', 'traceInAppend')(
+      'trace events given to an append are stored with its messages, and not at all when it is fenced',
+      async () => {
+        const delivered = event({ event: 'delivered', group: 'billing', attempt: 1, detail: { n: 'ü' } });
+        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, [delivered]);
+        expect(await sut.traces.trace({ messageId: 'orders/1/5' }, 10)).toEqual([delivered]);
+        const fenced = sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('b')] }], 2, [
+          event({ messageId: 'orders/1/6', offset: 6 }),
+        ]);
+        expect(await reason(fenced)).toBe('PARTITION_FENCED');
+        expect(await sut.traces.trace({ messageId: 'orders/1/6' }, 10)).toEqual([]);
+        expect((await sut.messages.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['a']);
+      },
+    );
+
     when('ownerFencing', 'atomicMultiPartitionAppend')(
       'large batches round-trip in order, and a fence anywhere in them stores nothing',
       async () => {

@@ -10,7 +10,7 @@ import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
 import { api, connect, spawnBroker } from '../../test/integration/broker/helpers';
 import type { BrokerProcess } from '../../test/integration/broker/helpers';
-import { pidsNamed } from '../proc';
+import { ioCounters, pidsNamed } from '../proc';
 import { streamProducer } from '../load';
 import type { Driver, Producer } from './driver';
 import { brokerProfile } from './profile';
@@ -40,6 +40,7 @@ export async function startHerald(
     {
       listen: '127.0.0.1:0',
       metricsListen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
       mysql: { url: mysqlUrl },
       topics: topics.map((name) => ({ name, partitions: PARTITIONS })),
       ...options,
@@ -76,8 +77,13 @@ abstract class HeraldDriver {
     return this.processes();
   }
 
-  profile(): Promise<MetricsSnapshot> {
-    return brokerProfile(this.metricsAddress);
+  /** The broker's /metrics, plus its syscall counters from /proc (as `proc_syscw` / `proc_syscr`). */
+  async profile(): Promise<MetricsSnapshot> {
+    const snapshot = await brokerProfile(this.metricsAddress);
+    const io = ioCounters(this.processes().broker[0]);
+    snapshot.set('proc_syscw', io.syscw);
+    snapshot.set('proc_syscr', io.syscr);
+    return snapshot;
   }
 
   createQueue(): Promise<void> {

@@ -99,6 +99,8 @@ interface SystemResult {
   backlog?: BacklogResult;
   /** Peak RSS of the server processes over the system's whole run, MiB (summed per group). */
   peakRssMiB: Record<string, number>;
+  /** The same per workload (latency-<rate>, batch, each, backlog), of the largest group. */
+  peakRssByWorkload: Record<string, number>;
 }
 
 function queueName(system: string, workload: string): string {
@@ -293,27 +295,40 @@ async function runSystem(driver: Driver): Promise<SystemResult> {
   // Process trees are read again at each sample: a peer may start helpers on the way.
   const meter = () => cpuMeter(Object.fromEntries(groups.map((g) => [g, () => driver.serverProcesses()[g]])));
   const peak: Record<string, number> = {};
+  const byWorkload: Record<string, number> = {};
+  let workload = '';
   const sample = () => {
     for (const [name, pids] of Object.entries(driver.serverProcesses())) {
       if (name === 'mariadb') continue; // shared with the rest of the machine
       const rss = pids.reduce((s, pid) => s + (rssMiB(pid) || 0), 0);
       peak[name] = Math.max(peak[name] ?? 0, rss);
+      if (workload) byWorkload[workload] = Math.max(byWorkload[workload] ?? 0, rss);
     }
   };
   const sampler = setInterval(sample, 200);
-  const out: SystemResult = { name: driver.name, latency: [], peakRssMiB: peak };
+  const out: SystemResult = {
+    name: driver.name,
+    latency: [],
+    peakRssMiB: peak,
+    peakRssByWorkload: byWorkload,
+  };
   const calls = () => driver.publishCalls?.() ?? 0;
-  const log = (what: string, v: unknown) => console.log(`${driver.name} ${what}: ${JSON.stringify(v)}`);
+  const log = (what: string, v: unknown) =>
+    console.log(`${driver.name} ${what}: ${JSON.stringify(v)}; peak RSS ${fmt(byWorkload[workload])} MiB`);
   try {
     if (WORKLOADS.has('latency')) {
       for (const rate of RATES) {
+        workload = `latency-${rate}`;
         const r = await latency(driver, rate, meter, driver.profile?.bind(driver));
         out.latency.push(r);
         log(`latency ${rate}`, r);
       }
     }
+    workload = 'batch';
     if (WORKLOADS.has('batch')) log('batch', (out.batch = await throughput(driver, 'batch', meter, calls)));
+    workload = 'each';
     if (WORKLOADS.has('each')) log('each', (out.each = await throughput(driver, 'each', meter, calls)));
+    workload = 'backlog';
     if (WORKLOADS.has('backlog')) log('backlog', (out.backlog = await backlog(driver, meter)));
   } finally {
     clearInterval(sampler);
@@ -394,6 +409,15 @@ function rows(results: Record<string, SystemResult>): Row[] {
     },
     true,
   );
+  for (const w of [...RATES.map((r) => `latency-${r}`), 'batch', 'each', 'backlog'])
+    map(
+      `server RSS, peak in ${w} (MiB)`,
+      (r) => {
+        const v = r.peakRssByWorkload[w];
+        return v === undefined ? undefined : { text: fmt(v), value: v };
+      },
+      true,
+    );
   return out;
 }
 

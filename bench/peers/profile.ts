@@ -79,6 +79,11 @@ export function profileDelta(before: MetricsSnapshot, after: MetricsSnapshot): B
   );
   const rows = histogram(before, after, 'herald_insert_batch_rows');
   const server = histogram(before, after, 'herald_publish_server_seconds');
+  // Per message stored in the run: CPU time of the broker (prom-client's process counters) and
+  // its system calls (read from /proc by the driver), counts that the machine's load moves less
+  // than it moves latencies.
+  const perMessage = (name: string, scale: number) =>
+    rows.sum === 0 ? NaN : (scale * (gauge(after, name) - gauge(before, name))) / rows.sum;
   return {
     'loop delay p99': 1000 * gauge(after, 'nodejs_eventloop_lag_p99_seconds'),
     'loop delay max': 1000 * gauge(after, 'nodejs_eventloop_lag_max_seconds'),
@@ -104,6 +109,10 @@ export function profileDelta(before: MetricsSnapshot, after: MetricsSnapshot): B
         : (1000 * server.sum) / server.count - (1000 * publish.sum) / publish.count,
     'wake p50': quantileMs(wake, 0.5),
     'wake p99': quantileMs(wake, 0.99),
+    'user CPU µs per message': perMessage('process_cpu_user_seconds_total', 1e6),
+    'system CPU µs per message': perMessage('process_cpu_system_seconds_total', 1e6),
+    'write syscalls per message': perMessage('proc_syscw', 1),
+    'read syscalls per message': perMessage('proc_syscr', 1),
     'trace writes': trace.count,
     'trace write p99': quantileMs(trace, 0.99),
     'offset writes': offsets.count,

@@ -5,10 +5,14 @@
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
 // its batches are then retried one partition at a time so only the fenced one fails. Right
 // before a write, batches of partitions this broker no longer serves fail unstored.
+// A store with traceInAppend also takes the trace events buffered so far into each commit (one
+// log flush for both); when the commit fails they go back to the buffer, which writes them on
+// its own, and a commit that fails for another reason than a fence or an outage is tried once
+// more without them, so a trace row can never fail a publish.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
-import type { MessageStore } from '../../storage/storage';
+import type { MessageStore, TraceEvent } from '../../storage/storage';
 import { planCommit } from './batching';
 import type { BatchLimits } from './batching';
 import type { PartitionWriter, TakenBatch } from './partition-writer';
@@ -16,6 +20,16 @@ import type { PartitionWriter, TakenBatch } from './partition-writer';
 export interface CommitterLimits extends BatchLimits {
   /** Transactions running at once (on disjoint partitions). */
   maxConcurrentCommits: number;
+}
+
+/** The trace buffer as a commit sees it (TraceWriter). */
+export interface TraceRider {
+  /** Takes buffered events to store with a commit. */
+  take(): TraceEvent[];
+  /** They were stored with it. */
+  stored(events: TraceEvent[]): void;
+  /** The commit failed: they go back to the buffer. */
+  giveBack(events: TraceEvent[]): void;
 }
 
 export class GroupCommitter {
@@ -33,6 +47,8 @@ export class GroupCommitter {
     private readonly logger: Logger,
     /** Told about storage failures, so the broker can fail fast and report not-ready. */
     private readonly onStorageError: (err: HeraldError) => void,
+    /** Trace events to carry in commits (used only when the store has traceInAppend). */
+    private readonly trace?: TraceRider,
   ) {}
 
   add(writer: PartitionWriter): void {
@@ -135,7 +151,21 @@ export class GroupCommitter {
     const started = performance.now();
     for (const b of batches)
       for (const q of b.requests) this.metrics.publishQueued.observe((started - q.at) / 1000);
-    const outcomes = await this.store.append(batches, publishedAt);
+    const rider = this.store.capabilities.traceInAppend ? this.trace : undefined;
+    const trace = rider?.take() ?? [];
+    let outcomes;
+    try {
+      outcomes = await this.store.append(batches, publishedAt, trace);
+      if (trace.length > 0) rider?.stored(trace);
+    } catch (err) {
+      if (trace.length === 0) throw err;
+      rider?.giveBack(trace);
+      // Trace rows never fail a publish: a commit refused for anything but a fence or an
+      // outage (nothing of it was stored) is tried again without them.
+      const reason = asHeraldError(err).reason;
+      if (reason === 'PARTITION_FENCED' || reason === 'STORAGE_UNAVAILABLE') throw err;
+      outcomes = await this.store.append(batches, publishedAt);
+    }
     const done = performance.now();
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);

@@ -1,12 +1,15 @@
-// The Tracer of a broker: events go into a bounded in-memory buffer and are written to the
-// TraceStore in one multi-row INSERT every `flushIntervalMs`, or as soon as `maxBatchEvents`
-// are waiting. One write runs at a time. When the store is slow or down the buffer fills and
+// The Tracer of a broker: events go into a bounded in-memory buffer. Group commits of a store
+// with traceInAppend take them along (TraceRider: the events ride in the message transaction,
+// no log flush of their own); what no commit took within `flushIntervalMs` (checked every
+// `flushIntervalMs`), or as soon as `maxBatchEvents` are waiting, is written to the TraceStore
+// in one multi-row INSERT. One such write runs at a time. When the store is slow or down the buffer fills and
 // new events are dropped; a failed write drops its batch. Drops are counted in a metric and
 // logged at most once per `logIntervalMs`, so a store outage costs neither memory nor log
 // volume, and record() never waits or throws.
 import type { Logger } from '../../common/logger';
 import type { TraceEvent, TraceStore } from '../../storage/trace-store';
 import type { TraceInput, Tracer } from './tracer';
+import type { TraceRider } from '../publish/group-committer';
 
 export interface TraceWriterOptions {
   /** The recording broker's identity, stored with every event (known once it listens). */
@@ -26,8 +29,10 @@ export interface TraceWriterMetrics {
   traceWrite: { observe(seconds: number): void };
 }
 
-export class TraceWriter implements Tracer {
+export class TraceWriter implements Tracer, TraceRider {
   private buffer: TraceEvent[] = [];
+  /** When the oldest buffered event was recorded (this.now()). */
+  private oldestAt = 0;
   private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Dropped since the last warning, and why the last write failed. */
@@ -49,6 +54,7 @@ export class TraceWriter implements Tracer {
         this.drop(1);
         return;
       }
+      if (this.buffer.length === 0) this.oldestAt = this.now();
       this.buffer.push({
         at: this.now(),
         refKey: '',
@@ -71,8 +77,28 @@ export class TraceWriter implements Tracer {
     return this.buffer.length;
   }
 
+  take(): TraceEvent[] {
+    const taken = this.buffer.splice(0, this.options.maxBatchEvents);
+    if (this.buffer.length > 0) this.oldestAt = this.now();
+    return taken;
+  }
+
+  stored(events: TraceEvent[]): void {
+    this.metrics.traceEventsWritten.inc(events.length);
+  }
+
+  /** Back to the front of the buffer, as far as it has room; the rest is dropped. */
+  giveBack(events: TraceEvent[]): void {
+    const room = Math.max(0, this.options.maxBufferedEvents - this.buffer.length);
+    if (events.length > room) this.drop(events.length - room);
+    if (this.buffer.length === 0) this.oldestAt = this.now();
+    this.buffer.unshift(...events.slice(0, room));
+  }
+
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.options.flushIntervalMs);
+    this.timer = setInterval(() => {
+      if (this.now() - this.oldestAt >= this.options.flushIntervalMs) this.kick();
+    }, this.options.flushIntervalMs);
     this.timer.unref();
   }
 
@@ -103,7 +129,7 @@ export class TraceWriter implements Tracer {
   /** Writes batches until the buffer is empty or a write fails (the next tick tries again). */
   private async writeAll(): Promise<void> {
     while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.options.maxBatchEvents);
+      const batch = this.take();
       try {
         const started = performance.now();
         await this.store.appendTrace(batch);

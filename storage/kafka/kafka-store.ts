@@ -125,6 +125,8 @@ class KafkaMessageStore implements KafkaStore {
     ownerFencing: false,
     atomicMultiPartitionAppend: false,
     segmentRetention: false,
+    // Its traces live in the pool's MySQL, another store.
+    traceInAppend: false,
   };
   private producer: Promise<Producer> | undefined;
   private admin: Promise<Admin> | undefined;

@@ -70,6 +70,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+    traceInAppend: true,
     ...options.capabilities,
   });
 }
@@ -137,16 +138,24 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     });
   }
 
-  append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
+  append(
+    batches: AppendBatch[],
+    publishedAt: number,
+    trace: readonly TraceEvent[] = [],
+  ): Promise<AppendOutcome[]> {
     return this.run((): AppendOutcome[] => {
+      if (trace.length > 0) requireCapability(this.kind, this.capabilities, 'traceInAppend', 'trace');
       // One batch, or all or none: a failure is thrown (a fence is PARTITION_FENCED).
       if (this.capabilities.atomicMultiPartitionAppend || batches.length === 1) {
-        // Every check before any change: an append is all or none.
+        // Every check before any change: an append is all or none, its trace events included.
         for (const b of batches) this.check(b);
         for (const b of batches) this.store(b, publishedAt);
+        this.storeTrace(trace);
         return batches.map((b) => ({ ok: true, firstOffset: b.firstOffset }));
       }
-      // Without atomic appends each batch is stored, or refused, on its own.
+      // Without atomic appends each batch is stored, or refused, on its own; the trace events
+      // in any case.
+      this.storeTrace(trace);
       return batches.map((b): AppendOutcome => {
         try {
           this.check(b);
@@ -482,21 +491,23 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
   }
 
   appendTrace(events: TraceEvent[]): Promise<void> {
-    return this.run(() => {
-      for (const e of events) {
-        this.traceEvents.push({
-          id: this.nextId.trace++,
-          event: {
-            ...e,
-            ref: { ...e.ref },
-            refKey: e.refKey.slice(0, 1024),
-            consumerId: e.consumerId.slice(0, 255),
-            broker: e.broker.slice(0, 255),
-            detail: { ...e.detail },
-          },
-        });
-      }
-    });
+    return this.run(() => this.storeTrace(events));
+  }
+
+  private storeTrace(events: readonly TraceEvent[]): void {
+    for (const e of events) {
+      this.traceEvents.push({
+        id: this.nextId.trace++,
+        event: {
+          ...e,
+          ref: { ...e.ref },
+          refKey: e.refKey.slice(0, 1024),
+          consumerId: e.consumerId.slice(0, 255),
+          broker: e.broker.slice(0, 255),
+          detail: { ...e.detail },
+        },
+      });
+    }
   }
 
   trace(query: TraceQuery, limit: number): Promise<TraceEvent[]> {

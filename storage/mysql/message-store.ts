@@ -15,6 +15,7 @@ import type {
   PartitionRef,
   SegmentRetention,
   StoredMessage,
+  TraceEvent,
 } from '../storage';
 import { broadcastConsumerOf, broadcastPrefix } from '../subscription';
 import { firstAtOrAfter } from '../time-search';
@@ -26,6 +27,7 @@ import type { MessageRow } from './sql';
 import { DELAY_SQL } from './sql-delay';
 import { SEGMENT_SQL, TAIL_SEGMENT, segmentedTables } from './sql-segments';
 import { TRACE_SQL } from './trace-sql';
+import { traceRows } from './trace-store';
 
 /**
  * Partition tables are created and dropped a few at a time: DDL waits mostly on the store's file
@@ -43,6 +45,8 @@ export class MysqlMessageStore implements MessageStore {
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+    // The pool's trace store is this database (openStorage), so a commit can carry its rows.
+    traceInAppend: true,
   };
   readonly segments: SegmentRetention = {
     maintainSegments: (...args) => this.maintainSegments(...args),
@@ -72,7 +76,11 @@ export class MysqlMessageStore implements MessageStore {
     return Number(rows[0]?.last ?? 0);
   }
 
-  async append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
+  async append(
+    batches: AppendBatch[],
+    publishedAt: number,
+    trace: readonly TraceEvent[] = [],
+  ): Promise<AppendOutcome[]> {
     const statements: string[] = [];
     const values: unknown[] = [];
     for (const b of batches) {
@@ -105,12 +113,16 @@ export class MysqlMessageStore implements MessageStore {
         values.push(priority);
       }
     }
+    if (trace.length > 0) {
+      statements.push(TRACE_SQL.insertTraceEvents);
+      values.push(traceRows(trace));
+    }
     const dispatched = batches.flatMap((b) => {
       const ids = b.messages.flatMap((m) => (m.scheduled ? [m.scheduled.id] : []));
       return ids.length > 0 ? [{ ref: b.ref, ids }] : [];
     });
     const transaction = statements.length > 1 || dispatched.length > 0;
-    // One round trip: the INSERTs and the COMMIT travel as one multi-statement query (after
+    // One round trip: the INSERTs (the trace rows' too) and the COMMIT travel as one multi-statement query (after
     // the delay-table DELETEs, which open the transaction, when messages fell due).
     const begin = dispatched.length > 0 ? [] : [SQL.begin];
     const sql = transaction ? [...begin, ...statements, SQL.commit].join(';\n') : statements[0];

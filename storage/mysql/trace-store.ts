@@ -12,33 +12,37 @@ import type { CommandRow, LogTable, TraceRow } from './trace-sql';
 /** Rows per DELETE when expiring trace events and commands: short transactions. */
 const EXPIRE_CHUNK = 5000;
 
+/** The rows of TRACE_SQL.insertTraceEvents (also written inside a message commit, message-store.ts). */
+export function traceRows(events: readonly TraceEvent[]): unknown[][] {
+  // The messages of one Publish share one detail object: serialise it once.
+  const details = new Map<Record<string, string>, string>();
+  const json = (d: Record<string, string>) => {
+    let text = details.get(d);
+    if (text === undefined) details.set(d, (text = JSON.stringify(d)));
+    return text;
+  };
+  return events.map((e) => [
+    e.at,
+    e.event,
+    e.ref.topic,
+    e.ref.partition,
+    e.offset,
+    e.messageId,
+    e.refKey.slice(0, 1024),
+    e.group,
+    e.consumerId.slice(0, 255),
+    e.attempt,
+    e.broker.slice(0, 255),
+    json(e.detail),
+  ]);
+}
+
 export class MysqlTraceStore implements TraceStore {
   constructor(private readonly db: MysqlConnection) {}
 
   async appendTrace(events: TraceEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // The messages of one Publish share one detail object: serialise it once.
-    const details = new Map<Record<string, string>, string>();
-    const json = (d: Record<string, string>) => {
-      let text = details.get(d);
-      if (text === undefined) details.set(d, (text = JSON.stringify(d)));
-      return text;
-    };
-    const rows = events.map((e) => [
-      e.at,
-      e.event,
-      e.ref.topic,
-      e.ref.partition,
-      e.offset,
-      e.messageId,
-      e.refKey.slice(0, 1024),
-      e.group,
-      e.consumerId.slice(0, 255),
-      e.attempt,
-      e.broker.slice(0, 255),
-      json(e.detail),
-    ]);
-    await this.db.run('append trace events', TRACE_SQL.insertTraceEvents, [rows]);
+    await this.db.run('append trace events', TRACE_SQL.insertTraceEvents, [traceRows(events)]);
   }
 
   async trace(query: TraceQuery, limit: number): Promise<TraceEvent[]> {

@@ -52,6 +52,7 @@ describeStorageConformance(
     ownerFencing: false,
     atomicMultiPartitionAppend: false,
     segmentRetention: false,
+    traceInAppend: false,
   },
   async () => {
     const kafka = await createKafkaStore({

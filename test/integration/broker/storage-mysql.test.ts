@@ -27,6 +27,7 @@ describeStorageConformance(
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+    traceInAppend: true,
   },
   async () => {
     return createMysqlStore(storeOptions(testDatabase('store')));

@@ -5,10 +5,11 @@ import { silentLogger } from '../../../common/logger';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { BrokerMetrics } from '../../../broker/metrics';
 import { GroupCommitter } from '../../../broker/publish/group-committer';
+import type { TraceRider } from '../../../broker/publish/group-committer';
 import { PartitionWriter } from '../../../broker/publish/partition-writer';
 import { createMemoryStore } from '../../../storage/memory/memory-store';
 import type { MemoryStoreOptions } from '../../../storage/memory/memory-store';
-import type { AppendBatch, MessageStore, NewMessage } from '../../../storage/storage';
+import type { AppendBatch, MessageStore, NewMessage, TraceEvent } from '../../../storage/storage';
 import { HeraldError } from '../../../common/errors';
 
 const message = (text: string): NewMessage => ({
@@ -24,13 +25,14 @@ const message = (text: string): NewMessage => ({
  * An idle committer commits at the end of the turn; lingerMs is long so that a stalled test
  * process (a loaded machine) never commits the first request alone.
  */
-function committerOver(store: MessageStore, metrics: BrokerMetrics): GroupCommitter {
+function committerOver(store: MessageStore, metrics: BrokerMetrics, trace?: TraceRider): GroupCommitter {
   return new GroupCommitter(
     store,
     { maxRows: 500, maxBytes: 1 << 20, lingerMs: 60_000, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
     metrics,
     silentLogger,
     () => undefined,
+    trace,
   );
 }
 
@@ -117,5 +119,91 @@ test('a partition no longer served when its batch is written fails unstored; the
   expect(kept).toEqual({ status: 'fulfilled', value: 1 });
   expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(0);
   expect(await store.lastOffset({ topic: 't', partition: 1 })).toBe(1);
+  await committer.drain();
+});
+
+const traceEvent = (offset: number): TraceEvent => ({
+  at: 1000 + offset,
+  event: 'delivered',
+  ref: { topic: 't', partition: 0 },
+  offset,
+  messageId: `t/0/${offset}`,
+  refKey: '',
+  group: 'g',
+  consumerId: '',
+  attempt: 1,
+  broker: 'b-1',
+  detail: {},
+});
+
+/** A trace buffer holding `events`, recording what the committer does with them. */
+function riderOf(events: TraceEvent[]) {
+  const seen = { stored: [] as number[], givenBack: [] as number[] };
+  let buffered = events;
+  const rider: TraceRider = {
+    take: () => buffered.splice(0),
+    stored: (e) => seen.stored.push(...e.map((x) => x.offset)),
+    giveBack: (e) => {
+      seen.givenBack.push(...e.map((x) => x.offset));
+      buffered = [...e, ...buffered];
+    },
+  };
+  return { rider, seen };
+}
+
+test('a store with traceInAppend stores the buffered trace events in the commit, all or none', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 1);
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = riderOf([traceEvent(7), traceEvent(8)]);
+  const committer = committerOver(store, metrics, rider);
+  const w = writerOf(store, committer, metrics, 0);
+  await committer.publish(w, [message('a')], 1);
+  expect(seen).toEqual({ stored: [7, 8], givenBack: [] });
+  expect((await store.trace({ messageId: 't/0/8' }, 10)).map((e) => e.offset)).toEqual([8]);
+
+  // A failed commit stores none of them and hands them back to the buffer.
+  const later = riderOf([traceEvent(9)]);
+  const failing = committerOver(store, metrics, later.rider);
+  const taken = writerOf(store, failing, metrics, 0); // its next offset, 1, is taken
+  await expect(failing.publish(taken, [message('b')], 1)).rejects.toMatchObject({
+    reason: 'PARTITION_FENCED',
+  });
+  expect(later.seen).toEqual({ stored: [], givenBack: [9] });
+  expect(await store.trace({ messageId: 't/0/9' }, 10)).toEqual([]);
+  await committer.drain();
+  await failing.drain();
+});
+
+test('a store without traceInAppend is never given trace events', async () => {
+  const store = createMemoryStore({ capabilities: { traceInAppend: false } });
+  await store.ensureTopic('t', 1);
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = riderOf([traceEvent(7)]);
+  const committer = committerOver(store, metrics, rider);
+  await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1);
+  expect(seen).toEqual({ stored: [], givenBack: [] });
+  expect(await store.trace({ messageId: 't/0/7' }, 10)).toEqual([]);
+  await committer.drain();
+});
+
+test('a commit refused with trace rows is tried again without them: a trace row never fails a publish', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 1);
+  const append = store.append.bind(store);
+  const calls: number[] = [];
+  store.append = (batches, at, trace = []) => {
+    calls.push(trace.length);
+    if (trace.length > 0)
+      return Promise.reject(new HeraldError('INTERNAL_ERROR', 'insert trace events: bad row'));
+    return append(batches, at);
+  };
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = riderOf([traceEvent(7)]);
+  const committer = committerOver(store, metrics, rider);
+  expect(await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1)).toBe(1);
+  expect(calls).toEqual([1, 0]);
+  expect(seen).toEqual({ stored: [], givenBack: [7] });
+  expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(1);
   await committer.drain();
 });

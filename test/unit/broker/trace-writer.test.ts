@@ -42,7 +42,12 @@ function counters() {
 const ref = { topic: 'orders', partition: 2 };
 const input = (offset: number) => ({ event: 'stored', ref, offset, messageId: `orders/2/${offset}` });
 
-function writer(store: FakeStore, options: Partial<TraceWriterOptions> = {}, logger: Logger = silentLogger) {
+function writer(
+  store: FakeStore,
+  options: Partial<TraceWriterOptions> = {},
+  logger: Logger = silentLogger,
+  now: () => number = Date.now,
+) {
   const { c, metrics } = counters();
   const w = new TraceWriter(
     store,
@@ -56,6 +61,7 @@ function writer(store: FakeStore, options: Partial<TraceWriterOptions> = {}, log
     },
     metrics,
     logger,
+    now,
   );
   return { w, c };
 }
@@ -190,4 +196,47 @@ test('a throwing metric does not reach the caller', () => {
   );
   store.gate = new Promise(() => undefined);
   for (let i = 0; i < 10; i++) expect(() => w.record(input(i))).not.toThrow();
+});
+
+test('commits take the buffer (TraceRider); what a failed one gives back goes in front, within the bound', async () => {
+  const store = new FakeStore();
+  const { w, c } = writer(store, { flushIntervalMs: 60_000, maxBatchEvents: 3, maxBufferedEvents: 4 });
+  w.record(input(1));
+  w.record(input(2));
+  const taken = w.take();
+  expect(taken.map((e) => e.offset)).toEqual([1, 2]);
+  expect(w.buffered).toBe(0);
+  w.record(input(3));
+  // The commit failed: its events go back in front, as far as the buffer (4) has room.
+  w.giveBack([...taken, { ...taken[0], offset: 98 }, { ...taken[0], offset: 99 }]);
+  expect(c.dropped).toBe(1);
+  const again = w.take();
+  expect(again.map((e) => e.offset)).toEqual([1, 2, 98]);
+  w.stored(again);
+  expect(c.written).toBe(3);
+  await w.flush();
+  expect(store.batches.map((b) => b.map((e) => e.offset))).toEqual([[3]]);
+  expect(c.written).toBe(4);
+});
+
+test('the timer writes only events that waited flushIntervalMs: those a commit takes sooner cost no write', async () => {
+  const store = new FakeStore();
+  let now = 0;
+  const { w, c } = writer(
+    store,
+    { flushIntervalMs: 20, maxBatchEvents: 100, maxBufferedEvents: 100 },
+    silentLogger,
+    () => now,
+  );
+  w.start();
+  w.record(input(1));
+  now = 10; // younger than flushIntervalMs at every tick
+  await new Promise((r) => setTimeout(r, 100));
+  expect(store.batches).toEqual([]);
+  now = 30;
+  const deadline = Date.now() + 5000;
+  while (store.batches.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  expect(store.batches.map((b) => b.map((e) => e.offset))).toEqual([[1]]);
+  expect(c.written).toBe(1);
+  await w.stop();
 });

@@ -25,6 +25,7 @@ describeStorageConformance(
     ownerFencing: true,
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
+    traceInAppend: true,
   },
   memory(),
 );
@@ -37,6 +38,7 @@ describeStorageConformance(
     ownerFencing: true,
     atomicMultiPartitionAppend: false,
     segmentRetention: false,
+    traceInAppend: false,
   },
   memory({
     capabilities: {
@@ -44,6 +46,7 @@ describeStorageConformance(
       delayedMessages: false,
       atomicMultiPartitionAppend: false,
       segmentRetention: false,
+      traceInAppend: false,
     },
   }),
 );
