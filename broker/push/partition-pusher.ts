@@ -248,6 +248,7 @@ export class PartitionPusher {
         detail: {
           status: String(answer.status),
           durationMs: String(Math.round(seconds * 1000)),
+          endpoint: endpointOf(push.url),
           ...(outcome.kind === 'ack' ? {} : { error: answer.error }),
         },
       });
@@ -293,6 +294,11 @@ export class PartitionPusher {
       });
     }
   }
+}
+
+/** The endpoint's host:port, for traces and logs (the URL may carry credentials). */
+export function endpointOf(url: string): string {
+  return new URL(url).host;
 }
 
 function agentFor(push: PushPolicy): http.Agent {

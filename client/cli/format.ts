@@ -128,14 +128,34 @@ export const TRACE_COLUMNS: Column<TraceEvent>[] = [
   { header: 'CONSUMER', value: (e) => e.consumerId },
   { header: 'ATTEMPT', value: (e) => (e.attempt > 0 ? String(e.attempt) : '') },
   { header: 'BROKER', value: (e) => e.broker },
-  {
-    header: 'DETAIL',
-    value: (e) =>
-      Object.entries(e.detail)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' '),
-  },
+  { header: 'DETAIL', value: traceDetail },
 ];
+
+/**
+ * An event's detail for people: a push attempt as its answer, latency and endpoint
+ * (`HTTP 503 in 12 ms from 10.0.0.5:8443: busy`, `timeout after 5000 ms in 5001 ms from ...`);
+ * any other event as its key=value pairs (a value with spaces quoted).
+ */
+export function traceDetail(e: TraceEvent): string {
+  const { status, durationMs, endpoint, error, ...rest } = e.detail;
+  if (e.event !== 'push-attempt' || status === undefined) return pairs(e.detail);
+  const answer = status === '0' ? (error ?? 'no answer') : `HTTP ${status}`;
+  // An error answer's text after its "HTTP <status>" (the body the endpoint sent).
+  const said = status !== '0' && error?.startsWith(`${answer}: `) ? error.slice(answer.length + 2) : '';
+  return [
+    answer,
+    durationMs !== undefined ? ` in ${durationMs} ms` : '',
+    endpoint ? ` from ${endpoint}` : '',
+    said ? `: ${said}` : '',
+    Object.keys(rest).length > 0 ? `  ${pairs(rest)}` : '',
+  ].join('');
+}
+
+function pairs(detail: Record<string, string>): string {
+  return Object.entries(detail)
+    .map(([k, v]) => `${k}=${/\s/.test(v) ? JSON.stringify(v) : v}`)
+    .join(' ');
+}
 
 export function deadLetterRecord(d: DeadLetter): object {
   return {

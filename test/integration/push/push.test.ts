@@ -4,6 +4,8 @@
 // docs/push.md shows. Covered: ordered delivery, once each, one request per partition at a
 // time; every kind of answer (2xx, 4xx, 5xx, timeouts, Retry-After) and where it ends; the
 // adaptive rate through 50 % failures, timeouts and recovery, with nothing lost.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { api, body, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
 import { waitFor } from '../wait';
@@ -199,7 +201,35 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
   ]);
   const requests = await (await fetch(`http://${metricsAddress}/metrics`)).text();
   expect(requests).toMatch(/herald_push_requests_total\{topic="p-codes",group="codes",code="timeout"\} 3/);
+
+  // As an operator reads them: the real CLI, its table's push-attempt lines.
+  const endpoint = new URL(sub.url).host;
+  const lines = (await heraldCli(['trace', 'p-codes/0/3'])).split('\n');
+  const attempts = lines.filter((l) => l.includes(' push-attempt '));
+  expect(attempts).toHaveLength(2);
+  expect(attempts[0]).toMatch(new RegExp(`  codes {2,}1 .* HTTP 500 in \\d+ ms from ${endpoint}$`));
+  expect(attempts[1]).toMatch(new RegExp(`  codes {2,}2 .* HTTP 200 in \\d+ ms from ${endpoint}$`));
+  const timedOut = (await heraldCli(['trace', 'p-codes/0/5']))
+    .split('\n')
+    .filter((l) => l.includes(' push-attempt '));
+  expect(timedOut).toHaveLength(3);
+  for (const l of timedOut)
+    expect(l).toMatch(new RegExp(` timeout after 300 ms in \\d+ ms from ${endpoint}$`));
 });
+
+/** `bin/herald <args>` against the broker; its standard output (a non-zero exit fails). */
+function heraldCli(args: string[]): Promise<string> {
+  const env = { ...process.env, HERALD_BROKER: running.broker.address };
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(__dirname, '..', '..', '..', 'bin', 'herald'), ...args],
+      { env },
+      (err, out, errOut) =>
+        err ? reject(new Error(`herald ${args.join(' ')}: ${err.message}\n${errOut}`)) : resolve(out),
+    );
+  });
+}
 
 test('batches: JSON of up to maxMessages, cut after maxDelayMs, acknowledged as a whole', async () => {
   sub.behaviours.set('/batched', () => ({ status: 200 }));
