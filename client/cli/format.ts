@@ -132,21 +132,25 @@ export const TRACE_COLUMNS: Column<TraceEvent>[] = [
 ];
 
 /**
- * An event's detail for people: a push attempt as its answer, latency and endpoint
- * (`HTTP 503 in 12 ms from 10.0.0.5:8443: busy`, `timeout after 5000 ms in 5001 ms from ...`);
- * any other event as its key=value pairs (a value with spaces quoted).
+ * An event's detail for people: a push attempt as its answer, latency, endpoint and what went
+ * wrong (`HTTP 503 in 12 ms from 10.0.0.5:8443: busy`, `no answer in 5001 ms from 10.0.0.5:8443:
+ * timeout after 5000 ms`); any other event as its key=value pairs (a value with spaces quoted).
  */
 export function traceDetail(e: TraceEvent): string {
   const { status, durationMs, endpoint, error, ...rest } = e.detail;
   if (e.event !== 'push-attempt' || status === undefined) return pairs(e.detail);
-  const answer = status === '0' ? (error ?? 'no answer') : `HTTP ${status}`;
-  // An error answer's text after its "HTTP <status>" (the body the endpoint sent).
-  const said = status !== '0' && error?.startsWith(`${answer}: `) ? error.slice(answer.length + 2) : '';
+  const answer = status === '0' ? 'no answer' : `HTTP ${status}`;
+  // What went wrong beyond the status: the text an error answer carried, or why none came.
+  const why = error?.startsWith(`${answer}: `)
+    ? error.slice(answer.length + 2)
+    : error === answer
+      ? ''
+      : error;
   return [
     answer,
     durationMs !== undefined ? ` in ${durationMs} ms` : '',
     endpoint ? ` from ${endpoint}` : '',
-    said ? `: ${said}` : '',
+    why ? `: ${why}` : '',
     Object.keys(rest).length > 0 ? `  ${pairs(rest)}` : '',
   ].join('');
 }

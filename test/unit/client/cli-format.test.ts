@@ -130,7 +130,7 @@ test('a push attempt reads as its answer, latency and endpoint; other details as
   ).toBe('HTTP 503 in 4 ms from h:1: busy, try later');
   // No answer: the error says why.
   expect(attempt({ status: '0', durationMs: '301', endpoint: 'h:1', error: 'timeout after 300 ms' })).toBe(
-    'timeout after 300 ms in 301 ms from h:1',
+    'no answer in 301 ms from h:1: timeout after 300 ms',
   );
   expect(
     attempt({
@@ -139,7 +139,7 @@ test('a push attempt reads as its answer, latency and endpoint; other details as
       endpoint: 'h:1',
       error: 'TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE',
     }),
-  ).toBe('TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE in 9 ms from h:1');
+  ).toBe('no answer in 9 ms from h:1: TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   // Events recorded before the endpoint was: what there is, and any unknown field as a pair.
   expect(attempt({ status: '200', durationMs: '5', extra: 'x' })).toBe('HTTP 200 in 5 ms  extra=x');
   expect(traceDetail(event('nacked', { error: 'bad input', delay_ms: '1000' }))).toBe(
