@@ -231,12 +231,6 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
   expect(attempts).toHaveLength(2);
   expect(attempts[0]).toMatch(new RegExp(`  codes {2,}1 .* HTTP 500 in \\d+ ms from ${endpoint}$`));
   expect(attempts[1]).toMatch(new RegExp(`  codes {2,}2 .* HTTP 200 in \\d+ ms from ${endpoint}$`));
-  const timedOut = (await heraldCli(['trace', 'p-codes/0/5']))
-    .split('\n')
-    .filter((l) => l.includes(' push-attempt '));
-  expect(timedOut).toHaveLength(3);
-  for (const l of timedOut)
-    expect(l).toMatch(new RegExp(` no answer in \\d+ ms from ${endpoint}: timeout after 300 ms$`));
 });
 
 /** `bin/herald <args>` against the broker; its standard output (a non-zero exit fails). */
