@@ -2,6 +2,7 @@
 // ack timeout and in-flight bound. Lease mode reads it from the ConsumerGroup through the
 // meta-server (GetConsumerLeasesResponse.policy); standalone mode from BrokerOptions.groups.
 // Defaults are the ConsumerGroup CRD's. Pure: validation and conversion only.
+import { X509Certificate } from 'node:crypto';
 import type { GroupPolicy as GroupPolicyProto } from '../proto/gen/herald/v1/GroupPolicy';
 import { OptionsError, bool, check, int, num, oneOf } from './options';
 import type { RetryDelays, RetryPolicy } from './retry-schedule';
@@ -38,6 +39,8 @@ export interface PushPolicy {
   batch: { maxMessages: number; maxDelayMs: number; maxBytes: number };
   signing: { keyId: string; key: Buffer };
   retryClientErrors: boolean;
+  /** PEM certificates an https:// url must chain to instead of the system CAs (spec.push.caSecretRef). */
+  ca: string | undefined;
 }
 
 /** How a standalone options file declares a push endpoint (the CRD's fields, the key inline). */
@@ -51,6 +54,8 @@ export interface PushPolicyInput {
   signingKey: string;
   keyId?: string;
   retryClientErrors?: boolean;
+  /** The PEM CA bundle an https:// url must chain to, inline (caSecretRef's content). */
+  ca?: string;
 }
 
 /** How a group is declared in standalone BrokerOptions (the CRD's fields, in milliseconds). */
@@ -188,6 +193,10 @@ function resolvePush(p: PushPolicyInput): PushPolicy {
   });
   const retryClientErrors = p.retryClientErrors ?? false;
   check('push.retryClientErrors', retryClientErrors, bool);
+  if (p.ca !== undefined) {
+    const problem = typeof p.ca === 'string' ? caBundleProblem(p.ca) : 'is not a string';
+    if (problem) throw new OptionsError('push.ca', problem);
+  }
   return {
     url: p.url,
     timeoutMs,
@@ -197,6 +206,7 @@ function resolvePush(p: PushPolicyInput): PushPolicy {
     batch: b,
     signing: { keyId, key: Buffer.from(p.signingKey) },
     retryClientErrors,
+    ca: p.ca,
   };
 }
 
@@ -217,6 +227,7 @@ function pushFromProto(p: GroupPolicyProto['push']): PushPolicy | undefined {
     },
     signing: { keyId: p.signingKeyId, key: Buffer.from(p.signingKey) },
     retryClientErrors: p.retryClientErrors,
+    ca: p.caPem || undefined,
   };
 }
 
@@ -268,4 +279,21 @@ export class StaticGroupPolicies implements GroupPolicies {
   policy(group: string): Promise<GroupPolicy> {
     return Promise.resolve(Object.hasOwn(this.groups, group) ? this.groups[group] : this.fallback);
   }
+}
+
+/**
+ * Why `pem` is not a CA bundle (one or more PEM certificates, nothing else), or undefined. Node
+ * would skip what does not parse and trust nothing, so a bad bundle is refused up front.
+ */
+export function caBundleProblem(pem: string): string | undefined {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      return `certificate ${i + 1} does not parse`;
+    }
+  }
+  return undefined;
 }

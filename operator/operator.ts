@@ -4,7 +4,8 @@
 // granting anything new, and runs the BrokerPool, Topic and ConsumerGroup controllers.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { register } from 'prom-client';
+import { Counter, register } from 'prom-client';
+import { metricOf } from '../common/metric-of';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
 import type {
   KubeConfig,
@@ -21,6 +22,7 @@ import type { Table } from '../common/options';
 import { reconcileBrokerPool } from './controllers/broker-pool';
 import { MANAGED_BY } from './controllers/broker-pool-objects';
 import { reconcileConsumerGroup } from './controllers/consumer-group';
+import { pushSecretKeys, pushSecretsIn, usablePushSecrets } from './controllers/group-push';
 import { reconcileHeraldUser, userOfSecret } from './controllers/herald-user';
 import { reconcileAccessPolicy } from './controllers/access-policy';
 import { CaKeeper } from './ca/ca-secret';
@@ -400,12 +402,24 @@ export class Operator {
       const owner = obj?.metadata?.ownerReferences?.find((r) => r.kind === 'BrokerPool');
       if (owner && obj?.metadata?.namespace) enqueue('BrokerPool', `${obj.metadata.namespace}/${owner.name}`);
     };
+    const lists = metricOf(
+      register,
+      'herald_operator_list_requests_total',
+      () =>
+        new Counter({
+          name: 'herald_operator_list_requests_total',
+          help: "The leader's list requests to the apiserver by kind (its caches' relists; everything else they get from watches)",
+          labelNames: ['kind'],
+          registers: [register],
+        }),
+    );
     const reflector = <T extends KubernetesObject>(
       type: ResourceType,
       onChange: (key: string, obj: KubernetesObject | undefined) => void,
       labelSelector?: string,
     ) =>
       new Reflector<T>({
+        onList: () => lists.inc({ kind: type.kind }),
         kc: this.kc,
         objects,
         type,
@@ -472,6 +486,13 @@ export class Operator {
         },
         'herald.dev/user',
       ),
+      // A push group's key and CA are read here, not fetched: a change (a rotation) reconciles
+      // the groups that name the Secret.
+      secrets: reflector<V1Secret>({ apiVersion: 'v1', kind: 'Secret', plural: 'secrets' }, (key) => {
+        for (const g of caches.groups.list())
+          if (pushSecretKeys(g).includes(key))
+            enqueue('ConsumerGroup', `${g.metadata?.namespace}/${g.metadata?.name}`);
+      }),
     };
     const ctx: ControllerContext = {
       core,
@@ -526,7 +547,9 @@ export class Operator {
     }
     for (const g of caches.groups.list()) {
       const { entries, consumers } = groupCheckpointOf(g);
-      meta.restoreGroup(groupInfoOf(g), entries, consumers, now);
+      // With its Secrets from the cache, so a push group pushes before its first reconcile.
+      const secrets = g.spec.push ? usablePushSecrets(pushSecretsIn(caches.secrets, g)) : undefined;
+      meta.restoreGroup(groupInfoOf(g, secrets), entries, consumers, now);
     }
     meta.blockGrantsUntil(now + meta.longestLeaseMs());
     log.info('restored the checkpoint; granting new leases after one lease period', {

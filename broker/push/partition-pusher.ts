@@ -162,7 +162,8 @@ export class PartitionPusher {
     if (!policy.push) return false;
     if (
       policy.push.url !== this.policy.push.url ||
-      policy.push.maxInFlight !== this.policy.push.maxInFlight
+      policy.push.maxInFlight !== this.policy.push.maxInFlight ||
+      policy.push.ca !== this.policy.push.ca
     ) {
       this.agent.destroy();
       this.agent = agentFor(policy.push);
@@ -237,7 +238,7 @@ export class PartitionPusher {
     const seconds = (performance.now() - started) / 1000;
     this.ctx.metrics.pushDuration.observe(labels, seconds);
     const code =
-      answer.status > 0 ? String(answer.status) : answer.error.startsWith('timeout') ? 'timeout' : 'error';
+      answer.status > 0 ? String(answer.status) : (NO_ANSWER_CODES[answer.error.split(' ', 1)[0]] ?? 'error');
     this.ctx.metrics.pushRequests.inc({ ...labels, code });
     const now = Date.now();
     const outcome = outcomeOf(answer, push.retryClientErrors, now);
@@ -248,6 +249,7 @@ export class PartitionPusher {
         detail: {
           status: String(answer.status),
           durationMs: String(Math.round(seconds * 1000)),
+          endpoint: endpointOf(push.url),
           ...(outcome.kind === 'ack' ? {} : { error: answer.error }),
         },
       });
@@ -295,9 +297,36 @@ export class PartitionPusher {
   }
 }
 
+/** The endpoint's host:port, for traces and logs (the URL may carry credentials). */
+export function endpointOf(url: string): string {
+  return new URL(url).host;
+}
+
+/**
+ * Keep-alive connections to the endpoint. HTTPS verifies the certificate and host name, against
+ * the group's CA bundle when it has one (then only that), else the system CAs; never without.
+ */
 function agentFor(push: PushPolicy): http.Agent {
   const options = { keepAlive: true, maxSockets: push.maxInFlight };
-  return push.url.startsWith('https:') ? new https.Agent(options) : new http.Agent(options);
+  if (!push.url.startsWith('https:')) return new http.Agent(options);
+  return new https.Agent({ ...options, rejectUnauthorized: true, ...(push.ca ? { ca: push.ca } : {}) });
+}
+
+/** OpenSSL's and Node's codes for a certificate that did not verify. */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_)/;
+
+/** herald_push_requests_total's `code` of a request with no answer, by noAnswer's first word. */
+const NO_ANSWER_CODES: Record<string, string> = { timeout: 'timeout', TLS: 'tls' };
+
+/**
+ * A request that got no answer, in words: `timeout after <ms> ms`, `TLS error <code>: <why>`
+ * (the certificate did not verify) or `connection error <code>`.
+ */
+function noAnswer(err: NodeJS.ErrnoException, timedOut: boolean, timeoutMs: number): string {
+  if (timedOut) return `timeout after ${timeoutMs} ms`;
+  const code = err.code ?? '';
+  if (TLS_CODE.test(code)) return `TLS error ${code}: ${err.message}`;
+  return `connection error ${code || err.message}`;
 }
 
 /** POSTs the request; resolves with the answer (status 0 for a timeout or a connection error). */
@@ -313,12 +342,7 @@ function post(push: PushPolicy, agent: http.Agent, req: PushRequest): Promise<Pu
       resolve(a);
     };
     const failed = (err: NodeJS.ErrnoException) =>
-      answer({
-        status: 0,
-        error: signal.aborted
-          ? `timeout after ${push.timeoutMs} ms`
-          : `connection error ${err.code ?? err.message}`,
-      });
+      answer({ status: 0, error: noAnswer(err, signal.aborted, push.timeoutMs) });
     const r = send(
       url,
       {

@@ -5,7 +5,7 @@ import type { PushPolicy } from '../../common/group-policy';
 import type { PushReport__Input } from '../../proto/gen/herald/v1/PushReport';
 import type { Topics } from '../topics';
 import { partitionKey } from '../topics';
-import { PartitionPusher } from './partition-pusher';
+import { PartitionPusher, endpointOf } from './partition-pusher';
 import type { PushContext } from './partition-pusher';
 
 export class Pushes {
@@ -83,8 +83,7 @@ export class Pushes {
       if (!push || this.stopped) continue;
       const context = { ...this.ctx, partitions: (topic: string) => this.topics.topic(topic).partitions };
       this.pushers.set(k, new PartitionPusher(group, ref, { ...policy, push }, context));
-      // The host only: a URL may carry credentials.
-      this.ctx.logger.info('pushing partition', { ...ref, group, endpoint: new URL(push.url).host });
+      this.ctx.logger.info('pushing partition', { ...ref, group, endpoint: endpointOf(push.url) });
     }
   }
 }

@@ -138,14 +138,38 @@ export const TRACE_COLUMNS: Column<TraceEvent>[] = [
   { header: 'CONSUMER', value: (e) => e.consumerId },
   { header: 'ATTEMPT', value: (e) => (e.attempt > 0 ? String(e.attempt) : '') },
   { header: 'BROKER', value: (e) => e.broker },
-  {
-    header: 'DETAIL',
-    value: (e) =>
-      Object.entries(e.detail)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' '),
-  },
+  { header: 'DETAIL', value: traceDetail },
 ];
+
+/**
+ * An event's detail for people: a push attempt as its answer, latency, endpoint and what went
+ * wrong (`HTTP 503 in 12 ms from 10.0.0.5:8443: busy`, `no answer in 5001 ms from 10.0.0.5:8443:
+ * timeout after 5000 ms`); any other event as its key=value pairs (a value with spaces quoted).
+ */
+export function traceDetail(e: TraceEvent): string {
+  const { status, durationMs, endpoint, error, ...rest } = e.detail;
+  if (e.event !== 'push-attempt' || status === undefined) return pairs(e.detail);
+  const answer = status === '0' ? 'no answer' : `HTTP ${status}`;
+  // What went wrong beyond the status: the text an error answer carried, or why none came.
+  const why = error?.startsWith(`${answer}: `)
+    ? error.slice(answer.length + 2)
+    : error === answer
+      ? ''
+      : error;
+  return [
+    answer,
+    durationMs !== undefined ? ` in ${durationMs} ms` : '',
+    endpoint ? ` from ${endpoint}` : '',
+    why ? `: ${why}` : '',
+    Object.keys(rest).length > 0 ? `  ${pairs(rest)}` : '',
+  ].join('');
+}
+
+function pairs(detail: Record<string, string>): string {
+  return Object.entries(detail)
+    .map(([k, v]) => `${k}=${/\s/.test(v) ? JSON.stringify(v) : v}`)
+    .join(' ');
+}
 
 export function deadLetterRecord(d: DeadLetter): object {
   return {

@@ -34,6 +34,8 @@ export interface ReflectorOptions {
   logger: Logger;
   /** Called with the namespace/name of every object added, changed, deleted or relisted. */
   onChange: (key: string, obj: KubernetesObject | undefined) => void;
+  /** Called before each list request (the only reads besides the watch), for a counter. */
+  onList?: () => void;
 }
 
 const objectKey = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
@@ -90,6 +92,7 @@ export class Reflector<T extends KubernetesObject> {
 
   private async relist(): Promise<string> {
     const { objects, type, namespace, labelSelector } = this.options;
+    this.options.onList?.();
     const list = await objects.list<T>(
       type.apiVersion,
       type.kind,

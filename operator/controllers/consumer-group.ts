@@ -20,7 +20,13 @@ import { sameJson } from '../reconcile/diff';
 import { subscriptionKey } from '../../storage/index';
 import type { MessageStore } from '../../storage/index';
 import { groupInfoOf } from '../meta/from-crds';
-import { PUSH_REPORT_MAX_AGE_MS, PUSH_STATUS_INTERVAL_MS, pushStatusOf, signingKeyOf } from './group-push';
+import {
+  PUSH_REPORT_MAX_AGE_MS,
+  PUSH_STATUS_INTERVAL_MS,
+  pushSecretsIn,
+  pushStatusOf,
+  usablePushSecrets,
+} from './group-push';
 import type { PushStatus } from './group-push';
 import type { ControllerContext } from './context';
 import { isPaused, splitKey } from './context';
@@ -61,9 +67,10 @@ export async function reconcileConsumerGroup(
   let broadcast: BroadcastConsumers | undefined = old.broadcastConsumers;
   let requeueMs = ctx.options.lagIntervalMs;
   const { consumers } = ctx.meta.groupCheckpoint(namespace, name, Date.now());
-  // A push group is pushed only with its signing key (read here, handed to brokers with the policy).
-  const signing = group.spec.push ? await signingKeyOf(ctx, group) : undefined;
-  const info = groupInfoOf(group, signing && 'key' in signing ? signing.key : undefined);
+  // A push group is pushed only with its signing key (from the Secret cache, handed to brokers
+  // with the policy).
+  const signing = group.spec.push ? pushSecretsIn(ctx.caches.secrets, group) : undefined;
+  const info = groupInfoOf(group, usablePushSecrets(signing));
   const filterProblem = tagFilterProblem(group.spec.tagFilter ?? '');
 
   const topic = ctx.caches.topics.get(`${namespace}/${group.spec.topic}`);
@@ -167,7 +174,8 @@ export async function reconcileConsumerGroup(
 
   let push: PushStatus | undefined;
   if (group.spec.push) {
-    const pushed = pushStatusOf(ctx.meta.pushStatus(namespace, name, now, PUSH_REPORT_MAX_AGE_MS));
+    const reports = ctx.meta.pushStatus(namespace, name, now, PUSH_REPORT_MAX_AGE_MS);
+    const pushed = pushStatusOf(reports, old.push, now);
     push = pushed.status;
     set(pushed.condition);
     requeueMs = Math.min(requeueMs, PUSH_STATUS_INTERVAL_MS);

@@ -52,6 +52,8 @@ export interface ControllerContext {
     policies: Reflector<AccessPolicy>;
     /** The HeraldUsers' credential Secrets (label herald.dev/user). */
     userSecrets: Reflector<V1Secret>;
+    /** Every Secret of the watched namespaces: push groups' signing keys and CA bundles. */
+    secrets: Reflector<V1Secret>;
   };
   options: {
     metaAddress: string;

@@ -37,11 +37,17 @@ export function topicInfoOf(
   };
 }
 
+/** What a push group's Secrets hold: the signing key and the CA bundle (spec.push.caSecretRef). */
+export interface PushSecrets {
+  signingKey: Buffer;
+  caPem?: string;
+}
+
 /**
  * The policy brokers apply (herald.v1.GroupPolicy) from a ConsumerGroup's spec; spec.push only
  * with the signing key read from its Secret (a group without one is not pushed).
  */
-export function groupPolicyOf(spec: ConsumerGroupSpec, signingKey?: Buffer): Required<GroupPolicy__Input> {
+export function groupPolicyOf(spec: ConsumerGroupSpec, secrets?: PushSecrets): Required<GroupPolicy__Input> {
   return {
     tagFilter: spec.tagFilter ?? '',
     retryDelaysSeconds: spec.retry.delaysSeconds ?? [],
@@ -52,11 +58,11 @@ export function groupPolicyOf(spec: ConsumerGroupSpec, signingKey?: Buffer): Req
     ackTimeoutMs: spec.ackTimeoutSeconds * 1000,
     maxInFlight: spec.maxInFlight,
     startFrom: spec.startFrom,
-    push: spec.push && signingKey ? pushPolicyOf(spec.push, signingKey) : null,
+    push: spec.push && secrets ? pushPolicyOf(spec.push, secrets) : null,
   };
 }
 
-function pushPolicyOf(push: ConsumerGroupPush, signingKey: Buffer): Required<PushPolicy__Input> {
+function pushPolicyOf(push: ConsumerGroupPush, secrets: PushSecrets): Required<PushPolicy__Input> {
   return {
     url: push.url,
     timeoutMs: push.timeoutMs,
@@ -69,18 +75,19 @@ function pushPolicyOf(push: ConsumerGroupPush, signingKey: Buffer): Required<Pus
     batchMaxDelayMs: push.batch.maxDelayMs,
     batchMaxBytes: push.batch.maxBytes,
     signingKeyId: push.signingSecretRef.keyId || push.signingSecretRef.name,
-    signingKey,
+    signingKey: secrets.signingKey,
     retryClientErrors: push.retryClientErrors,
+    caPem: secrets.caPem ?? '',
   };
 }
 
-export function groupInfoOf(group: ConsumerGroup, signingKey?: Buffer): Required<GroupInfo> {
+export function groupInfoOf(group: ConsumerGroup, secrets?: PushSecrets): Required<GroupInfo> {
   return {
     namespace: group.metadata?.namespace ?? '',
     name: group.metadata?.name ?? '',
     topic: group.spec.topic,
     mode: group.spec.mode,
-    policy: groupPolicyOf(group.spec, signingKey),
+    policy: groupPolicyOf(group.spec, secrets),
   };
 }
 

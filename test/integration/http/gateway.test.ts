@@ -2,7 +2,7 @@
 // batch), pull, ack and nack; every documented error with its status, reason and headers; and
 // every answer checked against the OpenAPI document the broker serves (proto/http/openapi.json).
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import type { OutgoingHttpHeaders } from 'node:http';
 import {
   api,
@@ -42,11 +42,32 @@ async function call(
 ): Promise<Reply> {
   const method = init.method ?? 'POST';
   const res = await fetch(`${at}${path}`, { method, headers: init.headers, body: init.body });
-  const text = await res.text();
-  const type = res.headers.get('content-type') ?? '';
+  return checked(method, path, res.status, res.headers, await res.text());
+}
+
+function checked(method: string, path: string, status: number, headers: Headers, text: string): Reply {
+  const type = headers.get('content-type') ?? '';
   const json = text === '' ? undefined : type.includes('json') ? (JSON.parse(text) as unknown) : text;
-  spec.check(method, path, res.status, type, json);
-  return { status: res.status, headers: res.headers, json };
+  spec.check(method, path, status, type, json);
+  return { status, headers, json };
+}
+
+/** A JSON POST through node:http on `agent` (one keep-alive connection), checked like call(). */
+function callOn(agent: Agent, at: string, path: string, body: unknown): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/json' };
+    const req = httpRequest(`${at}${path}`, { method: 'POST', headers, agent }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+        resolve(checked('POST', path, res.statusCode ?? 0, h, text));
+      });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 const messages = (topic: string) => `/v1/namespaces/default/topics/${topic}/messages`;
@@ -346,15 +367,70 @@ test('503 STORAGE_UNAVAILABLE with Retry-After while the store is down; served a
   );
 });
 
+test('a broker shutting down answers pull, ack and nack on its open connections 503 SHUTTING_DOWN; what was acked stays acked, the rest is delivered again after a restart', async () => {
+  const options = brokerOptions(testDatabase('http-stop'), [{ name: 'orders', partitions: 2 }]);
+  const first = await runBroker(options);
+  let at = `http://${first.broker.httpAddress}`;
+  for (const text of ['acked', 'not-acked'])
+    expect(
+      (await call(messages('orders'), { headers: { 'herald-partition': '0' }, body: text }, at)).status,
+    ).toBe(201);
+  const pull = group('orders', 'stopping', 'pull');
+  const taken = await call(
+    pull,
+    json({ partition: 0, maxMessages: 2, maxWaitMs: 2000, ackTimeoutMs: 60_000 }),
+    at,
+  );
+  expect((taken.json as { messages: unknown[] }).messages).toHaveLength(2);
+  expect(
+    (await call(group('orders', 'stopping', 'ack'), json({ partition: 0, offsets: [1] }), at)).status,
+  ).toBe(200);
+
+  // A client's keep-alive connection is busy with a long poll when the shutdown starts: the
+  // requests it sends next on that connection reach the stopping broker (new connections are
+  // refused). They queue on the one socket and go out as the long poll ends.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const metrics = first.broker.metricsAddress;
+  const poll = callOn(agent, at, pull, { partition: 1, maxWaitMs: 30_000 });
+  const next = [
+    callOn(agent, at, pull, { partition: 0, maxWaitMs: 0 }),
+    callOn(agent, at, group('orders', 'stopping', 'ack'), { partition: 0, offsets: [2] }),
+    callOn(agent, at, group('orders', 'stopping', 'nack'), { partition: 0, offsets: [2] }),
+  ];
+  await waitFor('the long poll waiting', async () =>
+    (await metricValue(metrics, 'herald_waiting_pulls')) === 1 ? true : undefined,
+  );
+  const stopped = first.stop();
+  // The long poll ends at once, empty.
+  expect(await poll).toMatchObject({ status: 200, json: { messages: [] } });
+  for (const refused of await Promise.all(next)) {
+    expectProblem(refused, 503, 'SHUTTING_DOWN');
+    expect(refused.headers.get('retry-after')).toBe('1');
+  }
+  agent.destroy();
+  await stopped;
+
+  // Restarted on the same database: offset 1 stays acked, offset 2 comes again.
+  const second = await runBroker(options);
+  try {
+    at = `http://${second.broker.httpAddress}`;
+    const again = await call(pull, json({ partition: 0, maxMessages: 10, maxWaitMs: 2000 }), at);
+    const got = (again.json as { messages: { offset: number; body: string }[] }).messages;
+    expect(got.map((m) => [m.offset, Buffer.from(m.body, 'base64').toString()])).toEqual([[2, 'not-acked']]);
+  } finally {
+    await second.stop();
+  }
+});
+
 test('the answers seen cover what the document lists, but those shown elsewhere', () => {
   // Shown elsewhere: 401 and 403 (security.test.ts); 429 and Pull's 409 LEASE_EXPIRED
-  // (lease-mode.test.ts); Pull, Ack and Nack answer 503 for SHUTTING_DOWN, NOT_PARTITION_OWNER
-  // and AUTHENTICATION_UNAVAILABLE only.
+  // (lease-mode.test.ts); Pull, Ack and Nack answer 503 for NOT_PARTITION_OWNER and
+  // AUTHENTICATION_UNAVAILABLE too.
   const shownHere: Record<string, string[]> = {
     Publish: ['201', '400', '404', '413', '503'],
-    Pull: ['200', '400', '404'],
-    Ack: ['200', '400', '404', '409'],
-    Nack: ['204', '400', '404', '409'],
+    Pull: ['200', '400', '404', '503'],
+    Ack: ['200', '400', '404', '409', '503'],
+    Nack: ['204', '400', '404', '409', '503'],
   };
   for (const [operation, statuses] of Object.entries(shownHere)) {
     for (const s of statuses) expect(spec.documented().get(operation)?.has(s)).toBe(true);

@@ -4,7 +4,7 @@
 // failures. Then kill -9 of the broker pushing a partition: the other broker continues, no
 // acknowledged message is lost, and duplicates are only requests in flight (or acked but not
 // yet stored) at the kill.
-import { body, unary } from '../broker/helpers';
+import { body, metricValue, unary } from '../broker/helpers';
 import { condition, getGroup, kubectlApply } from '../operator/helpers';
 import { groupManifest } from '../operator/fixture';
 import type { PublishRequest__Input } from '../../../proto/gen/herald/v1/PublishRequest';
@@ -87,6 +87,19 @@ test('pushed through the owners, with EndpointHealthy, the rate and recent failu
   });
   expect(healthy.push?.rate).toBeGreaterThan(0);
   expect(healthy.push?.partitions?.map((p) => p.partition)).toEqual([0, 1]);
+  // Steady: over more than one 5 s resync the group's status is not rewritten, and its Secret
+  // comes from the operator's watch (no list request meanwhile, no GET at all).
+  await waitFor('no lag in the status', async () =>
+    (await hookStatus())?.totalLag === 0 ? true : undefined,
+  );
+  const secretLists = () =>
+    metricValue(cluster.operator.metricsAddress, 'herald_operator_list_requests_total{kind="Secret"}');
+  const listsBefore = await secretLists();
+  expect(listsBefore).toBeGreaterThan(0);
+  const version = (await getGroup(cluster.ns.name, 'hook')).metadata?.resourceVersion;
+  await new Promise((resolve) => setTimeout(resolve, 6000));
+  expect((await getGroup(cluster.ns.name, 'hook')).metadata?.resourceVersion).toBe(version);
+  expect(await secretLists()).toBe(listsBefore);
   // A push group takes no consumers.
   const join = await cluster.meta
     .call((c, cb) => c.joinGroup({ namespace: cluster.ns.name, group: 'hook', consumerId: 'c1' }, cb))

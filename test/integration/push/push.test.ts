@@ -4,15 +4,20 @@
 // docs/push.md shows. Covered: ordered delivery, once each, one request per partition at a
 // time; every kind of answer (2xx, 4xx, 5xx, timeouts, Retry-After) and where it ends; the
 // adaptive rate through 50 % failures, timeouts and recovery, with nothing lost.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { api, body, brokerOptions, dropTestDatabases, runBroker, testDatabase } from '../broker/helpers';
 import type { Running } from '../broker/helpers';
 import { waitFor } from '../wait';
+import { createCa, issue } from '../../../operator/ca/ca';
 import { startSubscriber } from './subscriber';
 import type { Received, Subscriber } from './subscriber';
 
 const KEY = 'push-test-signing-key-0123456789';
 
 let sub: Subscriber;
+/** An HTTPS subscriber whose certificate a test CA signed. */
+let secureSub: Subscriber;
 let running: Running;
 let metricsAddress: string;
 
@@ -26,6 +31,14 @@ const push = (url: string, extra: Record<string, unknown> = {}) => ({
 beforeAll(async () => {
   sub = await startSubscriber({ k1: KEY });
   const base = sub.url;
+  const ca = await createCa('push test CA', 1);
+  const cert = await issue(ca, {
+    commonName: 'subscriber',
+    ipAddresses: ['127.0.0.1'],
+    server: true,
+    days: 1,
+  });
+  secureSub = await startSubscriber({ k1: KEY }, cert);
   const database = testDatabase('push');
   running = await runBroker(
     brokerOptions(
@@ -35,6 +48,8 @@ beforeAll(async () => {
         { name: 'p-codes', partitions: 1 },
         { name: 'p-flappy', partitions: 1 },
         { name: 'p-batch', partitions: 1 },
+        { name: 'p-tls', partitions: 1 },
+        { name: 'p-untrusted', partitions: 1 },
       ],
       {
         groups: {
@@ -51,6 +66,14 @@ beforeAll(async () => {
           batched: {
             topic: 'p-batch',
             push: push(`${base}/batched`, { batch: { maxMessages: 10, maxDelayMs: 300 } }),
+          },
+          // HTTPS to the test CA's subscriber: trusted through push.ca; without it (the system
+          // CAs), the certificate does not verify.
+          secure: { topic: 'p-tls', push: push(`${secureSub.url}/secure`, { ca: ca.cert }) },
+          untrusted: {
+            topic: 'p-untrusted',
+            retry: { delaysMs: [100], maxRetries: 1 },
+            push: push(`${secureSub.url}/untrusted`),
           },
           flappy: {
             topic: 'p-flappy',
@@ -69,6 +92,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await running?.stop();
   await sub?.close();
+  await secureSub?.close();
   await dropTestDatabases();
 });
 
@@ -199,6 +223,61 @@ test('each answer ends where docs/push.md says: ack, retry, dead letter at once,
   ]);
   const requests = await (await fetch(`http://${metricsAddress}/metrics`)).text();
   expect(requests).toMatch(/herald_push_requests_total\{topic="p-codes",group="codes",code="timeout"\} 3/);
+
+  // As an operator reads them: the real CLI, its table's push-attempt lines.
+  const endpoint = new URL(sub.url).host;
+  const lines = (await heraldCli(['trace', 'p-codes/0/3'])).split('\n');
+  const attempts = lines.filter((l) => l.includes(' push-attempt '));
+  expect(attempts).toHaveLength(2);
+  expect(attempts[0]).toMatch(new RegExp(`  codes {2,}1 .* HTTP 500 in \\d+ ms from ${endpoint}$`));
+  expect(attempts[1]).toMatch(new RegExp(`  codes {2,}2 .* HTTP 200 in \\d+ ms from ${endpoint}$`));
+});
+
+/** `bin/herald <args>` against the broker; its standard output (a non-zero exit fails). */
+function heraldCli(args: string[]): Promise<string> {
+  const env = { ...process.env, HERALD_BROKER: running.broker.address };
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(__dirname, '..', '..', '..', 'bin', 'herald'), ...args],
+      { env },
+      (err, out, errOut) =>
+        err ? reject(new Error(`herald ${args.join(' ')}: ${err.message}\n${errOut}`)) : resolve(out),
+    );
+  });
+}
+
+test("HTTPS: delivered over verified TLS with the group's CA; a certificate that does not verify gets nothing, and says why", async () => {
+  secureSub.behaviours.set('/secure', () => ({ status: 200 }));
+  secureSub.behaviours.set('/untrusted', () => ({ status: 200 }));
+  await publish('p-tls', ['over tls']);
+  await publish('p-untrusted', ['never sent']);
+  await waitFor('pushed over TLS', async () =>
+    secureSub.received.some((r) => r.path === '/secure') && (await lag('secure', 'p-tls')) === 0
+      ? true
+      : undefined,
+  );
+  expect(secureSub.received.find((r) => r.path === '/secure')?.body.toString()).toBe('over tls');
+  expect(secureSub.badSignatures()).toBe(0);
+
+  const [letter] = await waitFor("the untrusted endpoint's message dead-lettered", async () => {
+    const dl = await deadLetters('untrusted', 'p-untrusted');
+    return dl.length === 1 ? dl : undefined;
+  });
+  expect(letter).toMatchObject({ reason: 'max-retries', attempts: 2 });
+  expect(letter.lastError).toMatch(/^TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE: /);
+  // Not one request reached the endpoint: no fallback to an unverified connection.
+  expect(secureSub.received.filter((r) => r.path === '/untrusted')).toEqual([]);
+  const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+  expect(metrics).toMatch(/herald_push_requests_total\{topic="p-untrusted",group="untrusted",code="tls"\} 2/);
+  const attempts = (await heraldCli(['trace', 'p-untrusted/0/1']))
+    .split('\n')
+    .filter((l) => l.includes(' push-attempt '));
+  expect(attempts).toHaveLength(2);
+  for (const l of attempts)
+    expect(l).toMatch(
+      / no answer in \d+ ms from 127\.0\.0\.1:\d+: TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE: /,
+    );
 });
 
 test('batches: JSON of up to maxMessages, cut after maxDelayMs, acknowledged as a whole', async () => {

@@ -1,9 +1,11 @@
 // A push subscriber for tests: a real HTTP server on loopback that records every request,
 // checks its signature with the function docs/push.md shows, and answers as the test says
 // (per path): a status with headers, or 'hang' (no answer; the connection drops after 1 s).
+// HTTPS when given a certificate.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, RequestListener } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -35,7 +37,7 @@ export type Behaviour = (
 ) => { status: number; headers?: Record<string, string>; delayMs?: number } | 'hang';
 
 export interface Subscriber {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port> (https:// with a certificate) */
   url: string;
   received: Received[];
   behaviours: Map<string, Behaviour>;
@@ -49,14 +51,17 @@ export interface Subscriber {
 
 const notFound: Behaviour = () => ({ status: 404 });
 
-export async function startSubscriber(keys: Record<string, string>): Promise<Subscriber> {
+export async function startSubscriber(
+  keys: Record<string, string>,
+  tls?: { cert: string; key: string },
+): Promise<Subscriber> {
   const verify = docsVerifier();
   const received: Received[] = [];
   const behaviours = new Map<string, Behaviour>();
   const inFlight = new Map<string, number>();
   const maxConcurrent = new Map<string, number>();
   let bad = 0;
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -88,10 +93,11 @@ export async function startSubscriber(keys: Record<string, string>): Promise<Sub
         res.writeHead(answer.status, answer.headers).end();
       }, answer.delayMs ?? 3);
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received,
     behaviours,
     maxConcurrent,

@@ -6,12 +6,13 @@ import {
   LAG_COLUMNS,
   splitMessages,
   table,
+  traceDetail,
 } from '../../../client/cli/format';
 import { EXIT, exitCodeFor } from '../../../client/cli/exit-codes';
 import { UsageError } from '../../../client/cli/args';
 import { HeraldError, UnavailableError } from '../../../common/errors';
 import { status } from '@grpc/grpc-js';
-import type { Delivery } from '../../../client';
+import type { Delivery, TraceEvent } from '../../../client';
 
 const delivery = (over: Partial<Delivery> = {}): Delivery => ({
   topic: 'orders',
@@ -121,4 +122,38 @@ test('exit codes follow the error type and reason', () => {
   expect(exitCodeFor(new HeraldError('STORAGE_UNAVAILABLE', 'x'))).toBe(EXIT.UNAVAILABLE);
   expect(exitCodeFor(new UnavailableError('x', status.UNAVAILABLE, 'a:1'))).toBe(EXIT.UNAVAILABLE);
   expect(exitCodeFor(new Error('bug'))).toBe(EXIT.ERROR);
+});
+
+test('a push attempt reads as its answer, latency and endpoint; other details as key=value pairs', () => {
+  const event = (name: string, detail: Record<string, string>): TraceEvent =>
+    ({ event: name, detail }) as unknown as TraceEvent;
+  const attempt = (detail: Record<string, string>) => traceDetail(event('push-attempt', detail));
+  expect(attempt({ status: '200', durationMs: '12', endpoint: '127.0.0.1:8443' })).toBe(
+    'HTTP 200 in 12 ms from 127.0.0.1:8443',
+  );
+  expect(attempt({ status: '500', durationMs: '3', endpoint: 'hooks.example:443', error: 'HTTP 500' })).toBe(
+    'HTTP 500 in 3 ms from hooks.example:443',
+  );
+  // The text the endpoint answered follows.
+  expect(
+    attempt({ status: '503', durationMs: '4', endpoint: 'h:1', error: 'HTTP 503: busy, try later' }),
+  ).toBe('HTTP 503 in 4 ms from h:1: busy, try later');
+  // No answer: the error says why.
+  expect(attempt({ status: '0', durationMs: '301', endpoint: 'h:1', error: 'timeout after 300 ms' })).toBe(
+    'no answer in 301 ms from h:1: timeout after 300 ms',
+  );
+  expect(
+    attempt({
+      status: '0',
+      durationMs: '9',
+      endpoint: 'h:1',
+      error: 'TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    }),
+  ).toBe('no answer in 9 ms from h:1: TLS error UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  // Events recorded before the endpoint was: what there is, and any unknown field as a pair.
+  expect(attempt({ status: '200', durationMs: '5', extra: 'x' })).toBe('HTTP 200 in 5 ms  extra=x');
+  expect(traceDetail(event('nacked', { error: 'bad input', delay_ms: '1000' }))).toBe(
+    'error="bad input" delay_ms=1000',
+  );
+  expect(traceDetail(event('published', { producer: '10.0.0.1:5' }))).toBe('producer=10.0.0.1:5');
 });

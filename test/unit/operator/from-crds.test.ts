@@ -236,7 +236,7 @@ describe('ConsumerGroup -> GroupInfo', () => {
       return g;
     };
     expect(groupPolicyOf(pushed().spec).push).toBeNull();
-    expect(groupPolicyOf(pushed().spec, key).push).toEqual({
+    expect(groupPolicyOf(pushed().spec, { signingKey: key }).push).toEqual({
       url: 'https://hook.example/h',
       timeoutMs: 5000,
       maxInFlight: 20,
@@ -248,10 +248,12 @@ describe('ConsumerGroup -> GroupInfo', () => {
       signingKeyId: 'hook-signing',
       signingKey: key,
       retryClientErrors: true,
+      caPem: '',
     });
+    expect(groupPolicyOf(pushed().spec, { signingKey: key, caPem: 'PEM' }).push?.caPem).toBe('PEM');
     const withKid = pushed();
     withKid.spec.push!.signingSecretRef.keyId = 'k2';
-    expect(groupPolicyOf(withKid.spec, key).push?.signingKeyId).toBe('k2');
+    expect(groupPolicyOf(withKid.spec, { signingKey: key }).push?.signingKeyId).toBe('k2');
   });
 
   test('the checkpoint: assignment and members from status', () => {

@@ -100,6 +100,12 @@ describe('push requests', () => {
     bad({ headers: { 'bad header': 'x' } }, 'push.headers.bad header');
     bad({ batch: { maxMessages: 0 } }, 'push.batch.maxMessages');
     bad({ keyId: 'no spaces' }, 'push.keyId');
+    bad({ ca: 'not a certificate' }, 'push.ca holds no PEM certificate');
+    bad(
+      { ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' },
+      'push.ca certificate 1 does not parse',
+    );
+    bad({ ca: 42 }, 'push.ca is not a string');
     expect(() =>
       resolveGroupPolicy({
         mode: 'broadcast',
