@@ -26,7 +26,7 @@ import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
 import { readErrorInfo } from '../common/errors';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
-import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -44,6 +44,31 @@ interface Row {
   phase: string;
   messagesPerSecond: number;
   seconds: number;
+  /** Kafka produce requests and the messages they carried (publish phases of Kafka). */
+  produce?: Produced;
+}
+
+/**
+ * Produce requests and messages: kafkajs direct counts its sends; a Herald broker's group
+ * commits (herald_commit_latency_seconds) are one sendBatch each, one produce request per Kafka
+ * leader (one here), carrying herald_insert_batch_rows' messages.
+ */
+interface Produced {
+  requests: number;
+  messages: number;
+  messagesPerRequest: number;
+}
+
+function produced(requests: number, messages: number): Produced {
+  return { requests, messages, messagesPerRequest: +(messages / requests).toFixed(1) };
+}
+
+async function heraldProduced(metricsAddress: string): Promise<Produced> {
+  const [commits, rows] = await Promise.all([
+    histogram(metricsAddress, 'herald_commit_latency_seconds'),
+    histogram(metricsAddress, 'herald_insert_batch_rows'),
+  ]);
+  return produced(commits.count, rows.sum);
 }
 
 interface Latency {
@@ -51,6 +76,7 @@ interface Latency {
   sent: number;
   /** Publishes that failed (Herald: the reasons are in `errors`). */
   failed: number;
+  produce?: Produced;
   errors?: Record<string, number>;
   received: number;
   p50: number;
@@ -154,12 +180,19 @@ async function direct(topic: string): Promise<Row> {
     return Array.from({ length: BATCH }, () => ({ partition, value: BODY }));
   };
   const started = Date.now();
+  let sends = 0;
   const sent = await loop(async () => {
+    sends++;
     await producer.send({ topic, acks: -1, messages: messages() });
   });
   const seconds = (Date.now() - started) / 1000;
   await producer.disconnect();
-  return { phase: 'kafkajs direct', messagesPerSecond: Math.round(sent / seconds), seconds };
+  return {
+    phase: 'kafkajs direct',
+    messagesPerSecond: Math.round(sent / seconds),
+    seconds,
+    produce: produced(sends, sent),
+  };
 }
 
 /** A broker process serving one topic of the given storage (standalone, no leases). */
@@ -182,6 +215,7 @@ async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: 
   const clients = connect(broker.address);
   return {
     clients,
+    metricsAddress: broker.metricsAddress,
     call: api(clients),
     stop: async () => {
       clients.close();
@@ -200,7 +234,12 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
       await h.call.publish({ topic, messages: batch });
     });
     const seconds = (Date.now() - started) / 1000;
-    return { phase: `Herald, storage: ${storage}`, messagesPerSecond: Math.round(sent / seconds), seconds };
+    return {
+      phase: `Herald, storage: ${storage}`,
+      messagesPerSecond: Math.round(sent / seconds),
+      seconds,
+      ...(storage === 'kafka' ? { produce: await heraldProduced(h.metricsAddress) } : {}),
+    };
   } finally {
     await h.stop();
   }
@@ -255,16 +294,23 @@ async function drainDirect(topic: string): Promise<Row> {
   return { phase: 'drain, kafkajs consumer', messagesPerSecond: Math.round(drained / seconds), seconds };
 }
 
-async function drainHerald(topic: string, database: string): Promise<Row> {
+async function drainHerald(topic: string, database: string, written: number): Promise<Row> {
   const h = await startHerald('kafka', topic, database);
   let drained = 0;
   const started = performance.now();
   try {
     await Promise.all(
       Array.from({ length: PARTITIONS }, async (_, partition) => {
+        // Every partition's offsets arrive once each, in order, from 1 on: nothing lost or repeated.
+        let last = 0;
         for (;;) {
           const r = await h.call.pull({ group: 'drain', topic, partition, maxMessages: 1000, maxWaitMs: 0 });
           if (r.messages.length === 0) return;
+          for (const m of r.messages) {
+            if (Number(m.offset) !== last + 1)
+              throw new Error(`partition ${partition}: offset ${m.offset} after ${last}`);
+            last = Number(m.offset);
+          }
           drained += r.messages.length;
           await h.call.ack({ group: 'drain', topic, partition, offsets: r.messages.map((m) => m.offset) });
         }
@@ -273,6 +319,7 @@ async function drainHerald(topic: string, database: string): Promise<Row> {
   } finally {
     await h.stop();
   }
+  if (drained !== written) throw new Error(`Herald drained ${drained} of ${written}`);
   const seconds = (performance.now() - started) / 1000;
   return { phase: 'drain, Herald group', messagesPerSecond: Math.round(drained / seconds), seconds };
 }
@@ -301,10 +348,12 @@ async function latencyDirect(topic: string): Promise<Latency> {
   // request is in flight goes in the next one.
   let queue: { partition: number; value: Buffer }[] = [];
   let inFlight: Promise<void> | undefined;
+  let sends = 0;
   const flush = () => {
     if (inFlight || queue.length === 0) return;
     const messages = queue;
     queue = [];
+    sends++;
     inFlight = producer
       .send({ topic, acks: -1, messages })
       .then(() => undefined)
@@ -320,7 +369,7 @@ async function latencyDirect(topic: string): Promise<Latency> {
   await waitUntil(() => samples.length >= sent, 10_000);
   await producer.disconnect();
   await consumer.disconnect();
-  return latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples);
+  return { ...latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples), produce: produced(sends, sent) };
 }
 
 async function latencyHerald(topic: string, database: string): Promise<Latency> {
@@ -354,7 +403,10 @@ async function latencyHerald(topic: string, database: string): Promise<Latency> 
     });
     const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
     await waitUntil(() => samples.length >= sent - failed(), 10_000);
-    return latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors);
+    return {
+      ...latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors),
+      produce: await heraldProduced(h.metricsAddress),
+    };
   } finally {
     for (const s of streams) s.cancel();
     await h.stop();
@@ -384,7 +436,7 @@ async function main(): Promise<void> {
         `backlog: ${written} messages written in ${((performance.now() - fillStart) / 1000).toFixed(1)} s\n`,
       );
       rows.push(await drainDirect(backlogTopic));
-      rows.push(await drainHerald(backlogTopic, database));
+      rows.push(await drainHerald(backlogTopic, database, written));
     }
     if (PHASES.has('latency')) {
       latencies.push(await latencyDirect(latDirect));
@@ -405,13 +457,14 @@ async function main(): Promise<void> {
   process.stdout.write(
     `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
   );
+  const perProduce = (p?: Produced) => (p ? `  ${p.messagesPerRequest} msg/produce request` : '');
   for (const r of rows)
     process.stdout.write(
-      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)\n`,
+      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)${perProduce(r.produce)}\n`,
     );
   for (const l of latencies)
     process.stdout.write(
-      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})\n`,
+      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})${perProduce(l.produce)}\n`,
     );
   process.stdout.write(`${JSON.stringify(ratios)}\n`);
   writeResults('kafka', { seconds: SECONDS, backlog: BACKLOG, rate: RATE, rows, latencies, ratios });

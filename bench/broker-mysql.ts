@@ -38,7 +38,7 @@ import {
 import type { BrokerOptionsInput } from '../common/broker-options';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
-import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
+import { api, connect, histogram, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -118,15 +118,6 @@ function bucketQuantile(before: Map<number, number>, after: Map<number, number>,
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
   for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
   return Infinity;
-}
-
-/** Sum and count of a histogram on the broker's /metrics. */
-async function histogram(metricsAddress: string, name: string): Promise<{ sum: number; count: number }> {
-  const [sum, count] = await Promise.all([
-    metricValue(metricsAddress, `${name}_sum`),
-    metricValue(metricsAddress, `${name}_count`),
-  ]);
-  return { sum, count };
 }
 
 /** Trace events the broker wrote and dropped so far (0 and 0 with tracing off). */
