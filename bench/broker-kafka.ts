@@ -25,8 +25,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
 import { readErrorInfo } from '../common/errors';
-import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
+import { streamProducer, subscribeAll } from './load';
 import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -57,18 +57,45 @@ interface Produced {
   requests: number;
   messages: number;
   messagesPerRequest: number;
+  /** Herald: mean time of a group commit (its sendBatch), and of a publish queued before it. */
+  commitMs?: number;
+  queuedMs?: number;
 }
 
 function produced(requests: number, messages: number): Produced {
   return { requests, messages, messagesPerRequest: +(messages / requests).toFixed(1) };
 }
 
-async function heraldProduced(metricsAddress: string): Promise<Produced> {
-  const [commits, rows] = await Promise.all([
+/** A broker's commit counters (one scrape). */
+type CommitCounters = Record<'commits' | 'rows' | 'queued', { sum: number; count: number }>;
+
+async function commitCounters(metricsAddress: string): Promise<CommitCounters> {
+  const [commits, rows, queued] = await Promise.all([
     histogram(metricsAddress, 'herald_commit_latency_seconds'),
     histogram(metricsAddress, 'herald_insert_batch_rows'),
+    histogram(metricsAddress, 'herald_publish_queue_seconds'),
   ]);
-  return produced(commits.count, rows.sum);
+  return { commits, rows, queued };
+}
+
+const NO_COMMITS: CommitCounters = {
+  commits: { sum: 0, count: 0 },
+  rows: { sum: 0, count: 0 },
+  queued: { sum: 0, count: 0 },
+};
+
+/** What a broker produced between two scrapes. */
+function heraldProduced(before: CommitCounters, after: CommitCounters): Produced {
+  const d = (k: keyof CommitCounters) => ({
+    sum: after[k].sum - before[k].sum,
+    count: after[k].count - before[k].count,
+  });
+  const ms = (h: { sum: number; count: number }) => +((1000 * h.sum) / h.count).toFixed(1);
+  return {
+    ...produced(d('commits').count, d('rows').sum),
+    commitMs: ms(d('commits')),
+    queuedMs: ms(d('queued')),
+  };
 }
 
 interface Latency {
@@ -238,7 +265,9 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
       phase: `Herald, storage: ${storage}`,
       messagesPerSecond: Math.round(sent / seconds),
       seconds,
-      ...(storage === 'kafka' ? { produce: await heraldProduced(h.metricsAddress) } : {}),
+      ...(storage === 'kafka'
+        ? { produce: heraldProduced(NO_COMMITS, await commitCounters(h.metricsAddress)) }
+        : {}),
     };
   } finally {
     await h.stop();
@@ -372,43 +401,40 @@ async function latencyDirect(topic: string): Promise<Latency> {
   return { ...latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples), produce: produced(sends, sent) };
 }
 
-async function latencyHerald(topic: string, database: string): Promise<Latency> {
+/**
+ * Herald at RATE single-message publishes a second: unary Publish calls, or one PublishStream
+ * (each request one message, answered on the stream); Subscribe on every partition, acks in
+ * batches every 50 ms (a Kafka consumer commits its offsets periodically too).
+ */
+async function latencyHerald(topic: string, database: string, mode: 'unary' | 'stream'): Promise<Latency> {
   const h = await startHerald('kafka', topic, database);
   const samples: number[] = [];
-  const group = 'latency';
-  const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
-    const stream = h.clients.broker.Subscribe();
-    let received = 0;
-    stream.on('data', (r: { delivery: Delivery | null }) => {
-      const d = r.delivery!;
-      samples.push(performance.now() - d.body.readDoubleLE(0));
-      void h.call.ack({ group, topic, partition, offsets: [d.offset] }).catch(() => undefined);
-      if (++received % 500 === 0) stream.write({ credits: 500 });
-    });
-    stream.on('error', () => undefined);
-    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
-    return stream;
-  });
+  const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) =>
+    samples.push(performance.now() - d.body.readDoubleLE(0)),
+  );
+  const producer = mode === 'stream' ? streamProducer(h.clients.broker) : undefined;
   try {
     // Let the subscriptions reach the broker before measuring.
     await new Promise((r) => setTimeout(r, 1000));
+    const before = await commitCounters(h.metricsAddress);
     const errors = new Map<string, number>();
     const sent = await atRate((i) => {
-      h.call
-        .publish({ topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] })
-        .catch((err: ServiceError) => {
-          const reason = readErrorInfo(err)?.reason ?? `code ${err.code}`;
-          errors.set(reason, (errors.get(reason) ?? 0) + 1);
-        });
+      const req = { topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] };
+      (producer ? producer.publish(req) : h.call.publish(req)).catch((err: ServiceError) => {
+        const reason =
+          readErrorInfo(err)?.reason ?? (err.code === undefined ? err.message : `code ${err.code}`);
+        errors.set(reason, (errors.get(reason) ?? 0) + 1);
+      });
     });
     const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
     await waitUntil(() => samples.length >= sent - failed(), 10_000);
     return {
-      ...latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors),
-      produce: await heraldProduced(h.metricsAddress),
+      ...latencyOf(`e2e at ${RATE}/s, Herald ${mode}`, sent, samples, errors),
+      produce: heraldProduced(before, await commitCounters(h.metricsAddress)),
     };
   } finally {
-    for (const s of streams) s.cancel();
+    producer?.end();
+    sub.stop();
     await h.stop();
   }
 }
@@ -421,8 +447,10 @@ async function main(): Promise<void> {
   await conn.end();
   const rows: Row[] = [];
   const latencies: Latency[] = [];
-  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald'].map((t) => `bench-${t}-${id}`);
-  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald] = topics;
+  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream'].map(
+    (t) => `bench-${t}-${id}`,
+  );
+  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream] = topics;
   try {
     if (PHASES.has('publish')) {
       rows.push(await direct(directTopic));
@@ -440,7 +468,8 @@ async function main(): Promise<void> {
     }
     if (PHASES.has('latency')) {
       latencies.push(await latencyDirect(latDirect));
-      latencies.push(await latencyHerald(latHerald, database));
+      latencies.push(await latencyHerald(latHerald, database, 'unary'));
+      latencies.push(await latencyHerald(latStream, database, 'stream'));
     }
   } finally {
     await dropDatabases(database);
@@ -453,11 +482,15 @@ async function main(): Promise<void> {
     heraldKafkaOverHeraldMysql: ratio(rate('Herald, storage: kafka'), rate('Herald, storage: mysql')),
     drainHeraldOverDirect: ratio(rate('drain, Herald'), rate('drain, kafkajs')),
     e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
+    e2eP99HeraldStreamMinusDirectMs: +((latencies[2]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
   process.stdout.write(
     `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
   );
-  const perProduce = (p?: Produced) => (p ? `  ${p.messagesPerRequest} msg/produce request` : '');
+  const perProduce = (p?: Produced) =>
+    p
+      ? `  ${p.messagesPerRequest} msg/produce request${p.commitMs === undefined ? '' : `, commit ${p.commitMs} ms, queued ${p.queuedMs} ms`}`
+      : '';
   for (const r of rows)
     process.stdout.write(
       `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)${perProduce(r.produce)}\n`,
