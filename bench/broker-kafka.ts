@@ -75,7 +75,9 @@ async function commitCounters(metricsAddress: string): Promise<CommitCounters> {
     histogram(metricsAddress, 'herald_insert_batch_rows'),
     histogram(metricsAddress, 'herald_publish_queue_seconds'),
   ]);
-  return { commits, rows, queued };
+  // A labelled histogram has no lines before its first observation.
+  const zero = (h: { sum: number; count: number }) => ({ sum: h.sum || 0, count: h.count || 0 });
+  return { commits: zero(commits), rows: zero(rows), queued: zero(queued) };
 }
 
 const NO_COMMITS: CommitCounters = {
