@@ -38,6 +38,7 @@ import {
   FETCH_TOTAL_BYTES,
   LATEST,
   READ_COMMITTED,
+  fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   openCluster,
@@ -49,7 +50,7 @@ import { FetchBatcher } from './fetch-batcher';
 import type { FetchAnswer } from './fetch-batcher';
 import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
-import { decodeRecord, encodeRecord, toHeraldOffset, toKafkaOffset } from './records';
+import { decodeRecord, encodeRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
 
 /** Retries of a read that met stale metadata or a leader not ready yet (about 1.5 s in all). */
@@ -457,22 +458,7 @@ class KafkaMessageStore implements KafkaStore {
   private async fetchMerged(leader: string, wants: ReadWant[]): Promise<FetchAnswer<FetchedPartition>[]> {
     const broker = await this.reads.broker(leader);
     const fetch = async (list: ReadWant[]) => {
-      const byTopic = new Map<string, ReadWant[]>();
-      for (const w of list) byTopic.set(w.ref.topic, [...(byTopic.get(w.ref.topic) ?? []), w]);
-      const res = await broker.fetch({
-        isolationLevel: READ_COMMITTED,
-        maxWaitTime: 0,
-        minBytes: 1,
-        maxBytes: FETCH_TOTAL_BYTES,
-        topics: [...byTopic].map(([topic, ws]) => ({
-          topic,
-          partitions: ws.map((w) => ({
-            partition: w.ref.partition,
-            fetchOffset: toKafkaOffset(w.from),
-            maxBytes: this.options.fetchMaxBytes,
-          })),
-        })),
-      });
+      const res = await broker.fetch(fetchRequest(list, 0, this.options.fetchMaxBytes));
       return list.map((w) => partitionOf(res, w.ref));
     };
     const alone = (w: ReadWant): Promise<FetchAnswer<FetchedPartition>> =>
@@ -491,7 +477,7 @@ class KafkaMessageStore implements KafkaStore {
       wants.map((w, i) =>
         found[i].messages.length === 0 && w.from <= toHeraldOffset(found[i].highWatermark) - 1
           ? alone(w)
-          : { ok: true as const, value: found[i] },
+          : Promise.resolve({ ok: true as const, value: found[i] }),
       ),
     );
   }
