@@ -25,8 +25,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
 import { readErrorInfo } from '../common/errors';
-import type { Delivery } from '../proto/gen/herald/v1/Delivery';
-import { api, connect, spawnBroker } from '../test/integration/broker/helpers';
+import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
+import { streamProducer, subscribeAll } from './load';
 import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -44,6 +44,60 @@ interface Row {
   phase: string;
   messagesPerSecond: number;
   seconds: number;
+  /** Kafka produce requests and the messages they carried (publish phases of Kafka). */
+  produce?: Produced;
+}
+
+/**
+ * Produce requests and messages: kafkajs direct counts its sends; a Herald broker's group
+ * commits (herald_commit_latency_seconds) are one sendBatch each, one produce request per Kafka
+ * leader (one here), carrying herald_insert_batch_rows' messages.
+ */
+interface Produced {
+  requests: number;
+  messages: number;
+  messagesPerRequest: number;
+  /** Herald: mean time of a group commit (its sendBatch), and of a publish queued before it. */
+  commitMs?: number;
+  queuedMs?: number;
+}
+
+function produced(requests: number, messages: number): Produced {
+  return { requests, messages, messagesPerRequest: +(messages / requests).toFixed(1) };
+}
+
+/** A broker's commit counters (one scrape). */
+type CommitCounters = Record<'commits' | 'rows' | 'queued', { sum: number; count: number }>;
+
+async function commitCounters(metricsAddress: string): Promise<CommitCounters> {
+  const [commits, rows, queued] = await Promise.all([
+    histogram(metricsAddress, 'herald_commit_latency_seconds'),
+    histogram(metricsAddress, 'herald_insert_batch_rows'),
+    histogram(metricsAddress, 'herald_publish_queue_seconds'),
+  ]);
+  // A labelled histogram has no lines before its first observation.
+  const zero = (h: { sum: number; count: number }) => ({ sum: h.sum || 0, count: h.count || 0 });
+  return { commits: zero(commits), rows: zero(rows), queued: zero(queued) };
+}
+
+const NO_COMMITS: CommitCounters = {
+  commits: { sum: 0, count: 0 },
+  rows: { sum: 0, count: 0 },
+  queued: { sum: 0, count: 0 },
+};
+
+/** What a broker produced between two scrapes. */
+function heraldProduced(before: CommitCounters, after: CommitCounters): Produced {
+  const d = (k: keyof CommitCounters) => ({
+    sum: after[k].sum - before[k].sum,
+    count: after[k].count - before[k].count,
+  });
+  const ms = (h: { sum: number; count: number }) => +((1000 * h.sum) / h.count).toFixed(1);
+  return {
+    ...produced(d('commits').count, d('rows').sum),
+    commitMs: ms(d('commits')),
+    queuedMs: ms(d('queued')),
+  };
 }
 
 interface Latency {
@@ -51,6 +105,7 @@ interface Latency {
   sent: number;
   /** Publishes that failed (Herald: the reasons are in `errors`). */
   failed: number;
+  produce?: Produced;
   errors?: Record<string, number>;
   received: number;
   p50: number;
@@ -154,12 +209,19 @@ async function direct(topic: string): Promise<Row> {
     return Array.from({ length: BATCH }, () => ({ partition, value: BODY }));
   };
   const started = Date.now();
+  let sends = 0;
   const sent = await loop(async () => {
+    sends++;
     await producer.send({ topic, acks: -1, messages: messages() });
   });
   const seconds = (Date.now() - started) / 1000;
   await producer.disconnect();
-  return { phase: 'kafkajs direct', messagesPerSecond: Math.round(sent / seconds), seconds };
+  return {
+    phase: 'kafkajs direct',
+    messagesPerSecond: Math.round(sent / seconds),
+    seconds,
+    produce: produced(sends, sent),
+  };
 }
 
 /** A broker process serving one topic of the given storage (standalone, no leases). */
@@ -182,6 +244,7 @@ async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: 
   const clients = connect(broker.address);
   return {
     clients,
+    metricsAddress: broker.metricsAddress,
     call: api(clients),
     stop: async () => {
       clients.close();
@@ -200,7 +263,14 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
       await h.call.publish({ topic, messages: batch });
     });
     const seconds = (Date.now() - started) / 1000;
-    return { phase: `Herald, storage: ${storage}`, messagesPerSecond: Math.round(sent / seconds), seconds };
+    return {
+      phase: `Herald, storage: ${storage}`,
+      messagesPerSecond: Math.round(sent / seconds),
+      seconds,
+      ...(storage === 'kafka'
+        ? { produce: heraldProduced(NO_COMMITS, await commitCounters(h.metricsAddress)) }
+        : {}),
+    };
   } finally {
     await h.stop();
   }
@@ -255,16 +325,23 @@ async function drainDirect(topic: string): Promise<Row> {
   return { phase: 'drain, kafkajs consumer', messagesPerSecond: Math.round(drained / seconds), seconds };
 }
 
-async function drainHerald(topic: string, database: string): Promise<Row> {
+async function drainHerald(topic: string, database: string, written: number): Promise<Row> {
   const h = await startHerald('kafka', topic, database);
   let drained = 0;
   const started = performance.now();
   try {
     await Promise.all(
       Array.from({ length: PARTITIONS }, async (_, partition) => {
+        // Every partition's offsets arrive once each, in order, from 1 on: nothing lost or repeated.
+        let last = 0;
         for (;;) {
           const r = await h.call.pull({ group: 'drain', topic, partition, maxMessages: 1000, maxWaitMs: 0 });
           if (r.messages.length === 0) return;
+          for (const m of r.messages) {
+            if (Number(m.offset) !== last + 1)
+              throw new Error(`partition ${partition}: offset ${m.offset} after ${last}`);
+            last = Number(m.offset);
+          }
           drained += r.messages.length;
           await h.call.ack({ group: 'drain', topic, partition, offsets: r.messages.map((m) => m.offset) });
         }
@@ -273,6 +350,7 @@ async function drainHerald(topic: string, database: string): Promise<Row> {
   } finally {
     await h.stop();
   }
+  if (drained !== written) throw new Error(`Herald drained ${drained} of ${written}`);
   const seconds = (performance.now() - started) / 1000;
   return { phase: 'drain, Herald group', messagesPerSecond: Math.round(drained / seconds), seconds };
 }
@@ -301,10 +379,12 @@ async function latencyDirect(topic: string): Promise<Latency> {
   // request is in flight goes in the next one.
   let queue: { partition: number; value: Buffer }[] = [];
   let inFlight: Promise<void> | undefined;
+  let sends = 0;
   const flush = () => {
     if (inFlight || queue.length === 0) return;
     const messages = queue;
     queue = [];
+    sends++;
     inFlight = producer
       .send({ topic, acks: -1, messages })
       .then(() => undefined)
@@ -320,43 +400,43 @@ async function latencyDirect(topic: string): Promise<Latency> {
   await waitUntil(() => samples.length >= sent, 10_000);
   await producer.disconnect();
   await consumer.disconnect();
-  return latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples);
+  return { ...latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples), produce: produced(sends, sent) };
 }
 
-async function latencyHerald(topic: string, database: string): Promise<Latency> {
+/**
+ * Herald at RATE single-message publishes a second: unary Publish calls, or one PublishStream
+ * (each request one message, answered on the stream); Subscribe on every partition, acks in
+ * batches every 50 ms (a Kafka consumer commits its offsets periodically too).
+ */
+async function latencyHerald(topic: string, database: string, mode: 'unary' | 'stream'): Promise<Latency> {
   const h = await startHerald('kafka', topic, database);
   const samples: number[] = [];
-  const group = 'latency';
-  const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
-    const stream = h.clients.broker.Subscribe();
-    let received = 0;
-    stream.on('data', (r: { delivery: Delivery | null }) => {
-      const d = r.delivery!;
-      samples.push(performance.now() - d.body.readDoubleLE(0));
-      void h.call.ack({ group, topic, partition, offsets: [d.offset] }).catch(() => undefined);
-      if (++received % 500 === 0) stream.write({ credits: 500 });
-    });
-    stream.on('error', () => undefined);
-    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
-    return stream;
-  });
+  const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) =>
+    samples.push(performance.now() - d.body.readDoubleLE(0)),
+  );
+  const producer = mode === 'stream' ? streamProducer(h.clients.broker) : undefined;
   try {
     // Let the subscriptions reach the broker before measuring.
     await new Promise((r) => setTimeout(r, 1000));
+    const before = await commitCounters(h.metricsAddress);
     const errors = new Map<string, number>();
     const sent = await atRate((i) => {
-      h.call
-        .publish({ topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] })
-        .catch((err: ServiceError) => {
-          const reason = readErrorInfo(err)?.reason ?? `code ${err.code}`;
-          errors.set(reason, (errors.get(reason) ?? 0) + 1);
-        });
+      const req = { topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] };
+      (producer ? producer.publish(req) : h.call.publish(req)).catch((err: ServiceError) => {
+        const reason =
+          readErrorInfo(err)?.reason ?? (err.code === undefined ? err.message : `code ${err.code}`);
+        errors.set(reason, (errors.get(reason) ?? 0) + 1);
+      });
     });
     const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
     await waitUntil(() => samples.length >= sent - failed(), 10_000);
-    return latencyOf(`e2e at ${RATE}/s, Herald`, sent, samples, errors);
+    return {
+      ...latencyOf(`e2e at ${RATE}/s, Herald ${mode}`, sent, samples, errors),
+      produce: heraldProduced(before, await commitCounters(h.metricsAddress)),
+    };
   } finally {
-    for (const s of streams) s.cancel();
+    producer?.end();
+    sub.stop();
     await h.stop();
   }
 }
@@ -369,8 +449,10 @@ async function main(): Promise<void> {
   await conn.end();
   const rows: Row[] = [];
   const latencies: Latency[] = [];
-  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald'].map((t) => `bench-${t}-${id}`);
-  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald] = topics;
+  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream'].map(
+    (t) => `bench-${t}-${id}`,
+  );
+  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream] = topics;
   try {
     if (PHASES.has('publish')) {
       rows.push(await direct(directTopic));
@@ -384,11 +466,12 @@ async function main(): Promise<void> {
         `backlog: ${written} messages written in ${((performance.now() - fillStart) / 1000).toFixed(1)} s\n`,
       );
       rows.push(await drainDirect(backlogTopic));
-      rows.push(await drainHerald(backlogTopic, database));
+      rows.push(await drainHerald(backlogTopic, database, written));
     }
     if (PHASES.has('latency')) {
       latencies.push(await latencyDirect(latDirect));
-      latencies.push(await latencyHerald(latHerald, database));
+      latencies.push(await latencyHerald(latHerald, database, 'unary'));
+      latencies.push(await latencyHerald(latStream, database, 'stream'));
     }
   } finally {
     await dropDatabases(database);
@@ -401,17 +484,22 @@ async function main(): Promise<void> {
     heraldKafkaOverHeraldMysql: ratio(rate('Herald, storage: kafka'), rate('Herald, storage: mysql')),
     drainHeraldOverDirect: ratio(rate('drain, Herald'), rate('drain, kafkajs')),
     e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
+    e2eP99HeraldStreamMinusDirectMs: +((latencies[2]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
   process.stdout.write(
     `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
   );
+  const perProduce = (p?: Produced) =>
+    p
+      ? `  ${p.messagesPerRequest} msg/produce request${p.commitMs === undefined ? '' : `, commit ${p.commitMs} ms, queued ${p.queuedMs} ms`}`
+      : '';
   for (const r of rows)
     process.stdout.write(
-      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)\n`,
+      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)${perProduce(r.produce)}\n`,
     );
   for (const l of latencies)
     process.stdout.write(
-      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})\n`,
+      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})${perProduce(l.produce)}\n`,
     );
   process.stdout.write(`${JSON.stringify(ratios)}\n`);
   writeResults('kafka', { seconds: SECONDS, backlog: BACKLOG, rate: RATE, rows, latencies, ratios });

@@ -21,12 +21,11 @@
 //                     (default 1x64,1x64s,10x64,100x16,100x64)
 //   BENCH_LATENCY     latency runs as rates, suffix s for PublishStream (default 1000,1000s,5000s)
 //   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
-import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SQL } from '../storage/mysql/sql';
 import { cpuMeter as processCpuMeter, pidsNamed, rssMiB } from './proc';
-import { loops, percentile, streamProducer } from './load';
+import { loops, percentile, streamProducer, subscribeAll } from './load';
 import {
   RESULTS_DIR,
   benchDatabase,
@@ -36,9 +35,8 @@ import {
   writeResults,
 } from './results';
 import type { BrokerOptionsInput } from '../common/broker-options';
-import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
-import { api, connect, metricValue, spawnBroker } from '../test/integration/broker/helpers';
+import { api, connect, histogram, metricValue, spawnBroker } from '../test/integration/broker/helpers';
 import type { BrokerProcess } from '../test/integration/broker/helpers';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -120,15 +118,6 @@ function bucketQuantile(before: Map<number, number>, after: Map<number, number>,
   return Infinity;
 }
 
-/** Sum and count of a histogram on the broker's /metrics. */
-async function histogram(metricsAddress: string, name: string): Promise<{ sum: number; count: number }> {
-  const [sum, count] = await Promise.all([
-    metricValue(metricsAddress, `${name}_sum`),
-    metricValue(metricsAddress, `${name}_count`),
-  ]);
-  return { sum, count };
-}
-
 /** Trace events the broker wrote and dropped so far (0 and 0 with tracing off). */
 async function traceCounts(metricsAddress: string): Promise<{ written: number; dropped: number }> {
   const [written, dropped] = await Promise.all([
@@ -196,51 +185,6 @@ async function publishThroughput(
   };
 }
 
-/** Subscribes to every partition; calls onMessage per delivery; acks in batches. */
-function subscribeAll(
-  clients: ReturnType<typeof connect>,
-  call: Api,
-  topic: string,
-  group: string,
-  onMessage: (d: Delivery) => void,
-) {
-  const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
-    const stream = clients.broker.Subscribe();
-    let received = 0;
-    let toAck: number[] = [];
-    const flushAcks = () => {
-      if (toAck.length === 0) return;
-      const offsets = toAck;
-      toAck = [];
-      call
-        .ack({ group, topic, partition, offsets })
-        .catch((err: unknown) => console.error('ack failed', err));
-    };
-    const timer = setInterval(flushAcks, 50);
-    stream.on('data', (r: { delivery: Delivery | null }) => {
-      const d = r.delivery!;
-      onMessage(d);
-      toAck.push(d.offset);
-      if (++received % 500 === 0) {
-        stream.write({ credits: 500 });
-        flushAcks();
-      }
-    });
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (err.code !== grpc.status.CANCELLED) console.error('subscribe failed', err);
-    });
-    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
-    return {
-      stop: () => {
-        clearInterval(timer);
-        flushAcks();
-        stream.cancel();
-      },
-    };
-  });
-  return { stop: () => streams.forEach((s) => s.stop()) };
-}
-
 async function latencyAtRate(
   broker: BrokerProcess,
   clients: ReturnType<typeof connect>,
@@ -253,7 +197,7 @@ async function latencyAtRate(
   const producer = mode === 'stream' ? streamProducer(clients.broker) : undefined;
   const group = 'latency';
   const latencies: number[] = [];
-  const sub = subscribeAll(clients, call, topic, group, (d) => {
+  const sub = subscribeAll(clients, call, PARTITIONS, topic, group, (d) => {
     const sent = d.body.readDoubleLE(0);
     latencies.push(performance.now() - sent);
   });

@@ -1,8 +1,11 @@
 // Load generation shared by the benchmarks: concurrent loops for a fixed time, percentiles,
-// and a producer on its own PublishStream.
+// a producer on its own PublishStream, and a consumer of every partition.
+import * as grpc from '@grpc/grpc-js';
 import type { BrokerClient } from '../proto/gen/herald/v1/Broker';
+import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import type { PublishStreamResponse } from '../proto/gen/herald/v1/PublishStreamResponse';
+import type { api, connect } from '../test/integration/broker/helpers';
 
 /** Runs `worker` in `n` concurrent loops for `seconds`; returns units (its results) per second. */
 export async function loops(
@@ -52,4 +55,50 @@ export function streamProducer(broker: BrokerClient) {
       }),
     end: () => stream.end(),
   };
+}
+
+/** Subscribes to every partition; calls onMessage per delivery; acks in batches. */
+export function subscribeAll(
+  clients: ReturnType<typeof connect>,
+  call: ReturnType<typeof api>,
+  partitions: number,
+  topic: string,
+  group: string,
+  onMessage: (d: Delivery) => void,
+) {
+  const streams = Array.from({ length: partitions }, (_, partition) => {
+    const stream = clients.broker.Subscribe();
+    let received = 0;
+    let toAck: number[] = [];
+    const flushAcks = () => {
+      if (toAck.length === 0) return;
+      const offsets = toAck;
+      toAck = [];
+      call
+        .ack({ group, topic, partition, offsets })
+        .catch((err: unknown) => console.error('ack failed', err));
+    };
+    const timer = setInterval(flushAcks, 50);
+    stream.on('data', (r: { delivery: Delivery | null }) => {
+      const d = r.delivery!;
+      onMessage(d);
+      toAck.push(d.offset);
+      if (++received % 500 === 0) {
+        stream.write({ credits: 500 });
+        flushAcks();
+      }
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (err.code !== grpc.status.CANCELLED) console.error('subscribe failed', err);
+    });
+    stream.write({ start: { group, topic, partition, credits: 1000, ackTimeoutMs: 60_000 } });
+    return {
+      stop: () => {
+        clearInterval(timer);
+        flushAcks();
+        stream.cancel();
+      },
+    };
+  });
+  return { stop: () => streams.forEach((s) => s.stop()) };
 }

@@ -92,6 +92,11 @@ export interface KafkaOptions {
   tailWaitMs: number;
   /** Bytes per partition in one fetch (a larger first record batch still comes whole). */
   fetchMaxBytes: number;
+  /**
+   * Bytes of messages that one-shot fetches brought beyond what their reads asked for, kept for
+   * the partitions' next reads (all partitions together; the oldest give way first).
+   */
+  readAheadBytes: number;
   /** Committed offsets that did not move for this long are committed again (offset retention). */
   offsetKeepAliveMs: number;
 }
@@ -329,6 +334,7 @@ const KAFKA: Table<KafkaOptions> = {
   publishTimeoutMs: field(1_500, int(1)),
   tailWaitMs: field(500, int(0)),
   fetchMaxBytes: field(1024 * 1024, int(1)),
+  readAheadBytes: field(32 * 1024 * 1024, int(0)),
   offsetKeepAliveMs: field(24 * 3_600_000, int(1)),
 };
 

@@ -7,6 +7,7 @@
 import type { Cluster, Kafka } from 'kafkajs';
 import { HeraldError } from '../../common/errors';
 import type { Reason } from '../../common/errors';
+import { toKafkaOffset } from './records';
 import type { IncomingRecord } from './records';
 
 /** One partition's part of a decoded Fetch response (kafkajs spells log start "lastStartOffset"). */
@@ -63,6 +64,32 @@ export const EARLIEST = -2;
 export const READ_COMMITTED = 1;
 /** Whole-fetch byte limit: several partitions' worth, so one large partition cannot starve the rest. */
 export const FETCH_TOTAL_BYTES = 16 * 1024 * 1024;
+
+type FetchRequest = Parameters<KafkaBroker['fetch']>[0];
+
+/**
+ * A fetch of each partition from its Herald offset `from`, `fetchMaxBytes` per partition, within
+ * the whole-fetch limit, read committed; it waits up to `maxWaitTime` for a first record.
+ */
+export function fetchRequest(
+  positions: { ref: { topic: string; partition: number }; from: number }[],
+  maxWaitTime: number,
+  fetchMaxBytes: number,
+): FetchRequest {
+  const byTopic = new Map<string, FetchRequest['topics'][number]['partitions']>();
+  for (const { ref, from } of positions)
+    byTopic.set(ref.topic, [
+      ...(byTopic.get(ref.topic) ?? []),
+      { partition: ref.partition, fetchOffset: toKafkaOffset(from), maxBytes: fetchMaxBytes },
+    ]);
+  return {
+    isolationLevel: READ_COMMITTED,
+    maxWaitTime,
+    minBytes: 1,
+    maxBytes: FETCH_TOTAL_BYTES,
+    topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+  };
+}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

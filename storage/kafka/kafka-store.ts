@@ -11,7 +11,9 @@
 //   is unknown and Kafka would then take the next batch of that size for a duplicate;
 // - the tail Cluster: the owner's long polls (KafkaTail);
 // - the reads Cluster: one-shot reads (a lagging group, a redelivery, a reset), offsets and
-//   offset commits, so none of them waits behind a parked long poll;
+//   offset commits, so none of them waits behind a parked long poll. Concurrent one-shot reads
+//   are merged into one fetch per Kafka leader (FetchBatcher), and what a fetch brings beyond
+//   what its read asked for serves the partition's next read (ReadAhead);
 // - an admin client, opened on first use, for creating and deleting topics.
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import type { Admin, LogEntry, Producer, RecordMetadata } from 'kafkajs';
@@ -36,6 +38,7 @@ import {
   FETCH_TOTAL_BYTES,
   LATEST,
   READ_COMMITTED,
+  fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   openCluster,
@@ -43,11 +46,30 @@ import {
   toHeraldError,
 } from './cluster';
 import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
-import { decodeRecord, encodeRecord, toHeraldOffset, toKafkaOffset } from './records';
+import { FetchBatcher } from './fetch-batcher';
+import type { FetchAnswer } from './fetch-batcher';
+import { ReadAhead } from './read-ahead';
+import type { AheadChunk } from './read-ahead';
+import { decodeRecord, encodeRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
 
 /** Retries of a read that met stale metadata or a leader not ready yet (about 1.5 s in all). */
 const STALE_LEADER_RETRIES = 5;
+
+/**
+ * One-shot fetches outstanding per Kafka leader: Kafka answers them in turn on the one
+ * connection, so a second one only overlaps decoding a response with Kafka's work on the next.
+ */
+const READ_FETCHES_IN_FLIGHT = 2;
+
+/** A one-shot read of one partition waiting for its fetch. */
+interface ReadWant {
+  leader: string;
+  key: string;
+  ref: PartitionRef;
+  /** The Herald offset to read from. */
+  from: number;
+}
 
 export type KafkaStoreOptions = KafkaOptions & {
   /** Names this process in Kafka's logs and quotas. */
@@ -139,6 +161,8 @@ class KafkaMessageStore implements KafkaStore {
   private readonly keepAlive: NodeJS.Timeout;
   private keepingAlive = false;
   private readonly logger: Logger;
+  private readonly fetches: FetchBatcher<ReadWant, FetchedPartition>;
+  private readonly ahead: ReadAhead;
 
   constructor(
     private readonly kafka: Kafka,
@@ -147,6 +171,12 @@ class KafkaMessageStore implements KafkaStore {
     private readonly options: KafkaStoreOptions,
   ) {
     this.logger = options.logger;
+    this.fetches = new FetchBatcher((leader, wants) => this.fetchMerged(leader, wants), {
+      maxInFlight: READ_FETCHES_IN_FLIGHT,
+      // Room in the whole fetch for every partition's share: none comes back empty for want of it.
+      maxPartitions: Math.max(1, Math.floor(FETCH_TOTAL_BYTES / options.fetchMaxBytes)),
+    });
+    this.ahead = new ReadAhead(options.readAheadBytes);
     this.keepAlive = setInterval(
       () => void this.keepOffsetsAlive(),
       Math.min(options.offsetKeepAliveMs, 3_600_000),
@@ -215,6 +245,7 @@ class KafkaMessageStore implements KafkaStore {
     // Kafka deletes the topic's committed offsets with it.
     for (const key of [...this.committed.keys()])
       if (key.split('\u0000')[1] === topic) this.committed.delete(key);
+    this.ahead.dropWhere((key) => key.split('\u0000')[0] === topic);
   }
 
   // --- writes -------------------------------------------------------------------------
@@ -342,17 +373,37 @@ class KafkaMessageStore implements KafkaStore {
 
   /** Up to `limit` records after `afterOffset`; a position below the log start reads from the start. */
   async read(ref: PartitionRef, afterOffset: number, limit: number): Promise<StoredMessage[]> {
+    const key = partitionKey(ref);
     const out: StoredMessage[] = [];
     let next = afterOffset + 1;
     while (out.length < limit) {
-      const { records, end } = await this.fetchOne(ref, next);
-      for (const r of records) if (!r.isControlRecord && out.length < limit) out.push(decodeRecord(r));
-      const last = records[records.length - 1];
+      const chunk = this.ahead.take(key, next) ?? (await this.fetchChunk(ref, next));
+      const taken = chunk.messages.slice(0, limit - out.length);
+      out.push(...taken);
+      if (taken.length < chunk.messages.length) {
+        // The rest serves the next read, which starts after the last message taken.
+        this.ahead.keep(key, taken[taken.length - 1].offset + 1, {
+          ...chunk,
+          messages: chunk.messages.slice(taken.length),
+        });
+        break;
+      }
       // Control records only (a foreign producer's transaction markers): read on past them.
-      if (!last || toHeraldOffset(last.offset) >= end) break;
-      next = toHeraldOffset(last.offset) + 1;
+      if (chunk.coveredTo < next || chunk.coveredTo >= chunk.end) break;
+      next = chunk.coveredTo + 1;
     }
     return out;
+  }
+
+  /** One fetch from `from` on, decoded. */
+  private async fetchChunk(ref: PartitionRef, from: number): Promise<AheadChunk> {
+    const { records, end } = await this.fetchOne(ref, from);
+    const last = records[records.length - 1];
+    return {
+      messages: records.filter((r) => !r.isControlRecord).map(decodeRecord),
+      coveredTo: last ? toHeraldOffset(last.offset) : from - 1,
+      end,
+    };
   }
 
   async readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]> {
@@ -378,45 +429,59 @@ class KafkaMessageStore implements KafkaStore {
     ref: PartitionRef,
     offset: number,
   ): Promise<{ records: FetchedPartition['messages']; end: number }> {
-    const fetch = async (broker: KafkaBroker, from: number) => {
-      const p = partitionOf(
-        await broker.fetch({
-          isolationLevel: READ_COMMITTED,
-          maxWaitTime: 0,
-          minBytes: 1,
-          maxBytes: FETCH_TOTAL_BYTES,
-          topics: [
-            {
-              topic: ref.topic,
-              partitions: [
-                {
-                  partition: ref.partition,
-                  fetchOffset: toKafkaOffset(from),
-                  maxBytes: this.options.fetchMaxBytes,
-                },
-              ],
-            },
-          ],
-        }),
-        ref,
-      );
+    const fetch = async (leader: string, from: number) => {
+      const p = await this.fetches.request({ leader, key: partitionKey(ref), ref, from });
       // A fetch returns whole record batches: drop the records before the one asked for.
       return {
         records: p.messages.filter((r) => toHeraldOffset(r.offset) >= from),
         end: toHeraldOffset(p.highWatermark) - 1,
       };
     };
-    return this.onLeader(ref, 'read from Kafka', async (broker) => {
+    return this.onLeader(ref, 'read from Kafka', async (_broker, leader) => {
       try {
-        return await fetch(broker, offset);
+        return await fetch(leader, offset);
       } catch (err) {
         if (kafkaErrorType(err) !== 'OFFSET_OUT_OF_RANGE') throw err;
         // Behind the log start (retention): go on at the first retained offset. Past the end: nothing.
         const start = toHeraldOffset(await this.listOffset(ref, EARLIEST));
         const end = toHeraldOffset(await this.listOffset(ref, LATEST)) - 1;
-        return offset > end ? { records: [], end } : await fetch(broker, start);
+        return offset > end ? { records: [], end } : await fetch(leader, start);
       }
     });
+  }
+
+  /**
+   * One fetch of the wants' partitions from `leader` (FetchBatcher's send). Kafka fails a
+   * fetch as a whole on one partition's error, and fills partitions in order up to the fetch's
+   * byte limit: after a failure, or for a partition that came back empty though records lie
+   * ahead, a merged fetch is sent again partition by partition, so each read meets its own
+   * error or records.
+   */
+  private async fetchMerged(leader: string, wants: ReadWant[]): Promise<FetchAnswer<FetchedPartition>[]> {
+    const broker = await this.reads.broker(leader);
+    const fetch = async (list: ReadWant[]) => {
+      const res = await broker.fetch(fetchRequest(list, 0, this.options.fetchMaxBytes));
+      return list.map((w) => partitionOf(res, w.ref));
+    };
+    const alone = (w: ReadWant): Promise<FetchAnswer<FetchedPartition>> =>
+      fetch([w]).then(
+        ([value]) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (wants.length === 1) return [{ ok: true, value: (await fetch(wants))[0] }];
+    let found: FetchedPartition[];
+    try {
+      found = await fetch(wants);
+    } catch {
+      return Promise.all(wants.map(alone));
+    }
+    return Promise.all(
+      wants.map((w, i) =>
+        found[i].messages.length === 0 && w.from <= toHeraldOffset(found[i].highWatermark) - 1
+          ? alone(w)
+          : Promise.resolve({ ok: true as const, value: found[i] }),
+      ),
+    );
   }
 
   private async listOffset(ref: PartitionRef, timestamp: number): Promise<string> {
@@ -441,7 +506,7 @@ class KafkaMessageStore implements KafkaStore {
   private async onLeader<T>(
     ref: PartitionRef,
     what: string,
-    work: (broker: KafkaBroker) => Promise<T>,
+    work: (broker: KafkaBroker, nodeId: string) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -462,7 +527,7 @@ class KafkaMessageStore implements KafkaStore {
             },
           );
         }
-        return await work(await this.reads.broker(nodeId));
+        return await work(await this.reads.broker(nodeId), nodeId);
       } catch (err) {
         // Stale metadata, or a leader that has not taken over yet (just after a topic was
         // created, or a leader change): read the metadata again and retry, briefly.
@@ -709,7 +774,11 @@ class KafkaMessageStore implements KafkaStore {
 const NONE = -1;
 
 function offsetKey(group: string, ref: PartitionRef): string {
-  return `${group}\u0000${ref.topic}\u0000${ref.partition}`;
+  return `${group}\u0000${partitionKey(ref)}`;
+}
+
+function partitionKey(ref: PartitionRef): string {
+  return `${ref.topic}\u0000${ref.partition}`;
 }
 
 function partitionOf(

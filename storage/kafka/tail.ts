@@ -11,15 +11,15 @@ import type { Logger } from '../../common/logger';
 import type { PartitionRef, TailSink } from '../storage';
 import {
   EARLIEST,
-  FETCH_TOTAL_BYTES,
   LATEST,
   READ_COMMITTED,
+  fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   sleep,
 } from './cluster';
 import type { HeraldCluster } from './cluster';
-import { decodeRecord, toHeraldOffset, toKafkaOffset } from './records';
+import { decodeRecord, toHeraldOffset } from './records';
 
 interface Followed {
   ref: PartitionRef;
@@ -135,20 +135,13 @@ export class KafkaTail {
     for (const f of partitions) byTopic.set(f.ref.topic, [...(byTopic.get(f.ref.topic) ?? []), f]);
     let res;
     try {
-      res = await broker.fetch({
-        isolationLevel: READ_COMMITTED,
-        maxWaitTime: this.options.tailWaitMs,
-        minBytes: 1,
-        maxBytes: FETCH_TOTAL_BYTES,
-        topics: [...byTopic].map(([topic, list]) => ({
-          topic,
-          partitions: list.map((f) => ({
-            partition: f.ref.partition,
-            fetchOffset: toKafkaOffset(f.next),
-            maxBytes: this.options.fetchMaxBytes,
-          })),
-        })),
-      });
+      res = await broker.fetch(
+        fetchRequest(
+          partitions.map((f) => ({ ref: f.ref, from: f.next })),
+          this.options.tailWaitMs,
+          this.options.fetchMaxBytes,
+        ),
+      );
     } catch (err) {
       // A fetch fails as a whole; out of range names the partition (retention overtook it, or
       // the log was truncated after an unclean leader change).

@@ -178,6 +178,18 @@ export async function metricValue(metricsAddress: string, name: string): Promise
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
 }
 
+/** Sum and count of a histogram on the broker's /metrics (its first label set). */
+export async function histogram(
+  metricsAddress: string,
+  name: string,
+): Promise<{ sum: number; count: number }> {
+  const [sum, count] = await Promise.all([
+    metricValue(metricsAddress, `${name}_sum`),
+    metricValue(metricsAddress, `${name}_count`),
+  ]);
+  return { sum, count };
+}
+
 const spawned = new Set<ChildProcess>();
 
 /** Kills every broker process spawnBroker started that is still running (call in afterAll). */
