@@ -434,6 +434,8 @@ const CASES: Record<string, { operation: string; request: object; stream?: boole
     request: { filter: { topic: TOPIC, group: GROUP, ids: [1] } },
   },
   '/herald.v1.Admin/Trace': { operation: 'admin', request: { topic: TOPIC, refKey: 'k' } },
+  // Peek reads message bodies: consume on the topic, no group.
+  '/herald.v1.Admin/Peek': { operation: 'consume', request: { topic: TOPIC, partition: 0, limit: 1 } },
   '/herald.v1.Admin/ResetOffsets': {
     operation: 'admin',
     request: { group: GROUP, topic: TOPIC, partitions: [0], earliest: true },
