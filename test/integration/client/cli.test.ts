@@ -120,7 +120,10 @@ test('publish from stdin (one message per line) and from a file, consume them as
     return lag.code === 0 && rows.length === 2 && rows.every((r) => r.lag === 0) ? true : undefined;
   });
   const table = await herald(['lag', '--group', 'readers', '--topic', 'orders']);
-  expect(table.stdout.split('\n')[0]).toMatch(/^PARTITION\s+END\s+COMMITTED\s+LAG\s+IN-FLIGHT$/);
+  const [header, ...rows] = table.stdout.trim().split('\n');
+  expect(header).toMatch(/^PARTITION\s+END\s+COMMITTED\s+LAG\s+IN-FLIGHT\s+RETRYING\s+DEAD$/);
+  // Everything acked: nothing waits in the resend schedule or lies in the dead-letter table.
+  for (const row of rows) expect(row.trim().split(/\s+/).slice(-2)).toEqual(['0', '0']);
   expect(table.stderr).toContain('total lag: 0');
 
   // Nothing left: without --follow, consume stops after --idle and says so.
