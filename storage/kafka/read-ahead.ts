@@ -5,6 +5,7 @@
 // per partition and position, so groups reading one partition at different places do not
 // evict each other). Kept bytes are bounded for all partitions together (the oldest entries give
 // way first); an entry is handed out once.
+import { messageSize } from '../../common/message-size';
 import type { StoredMessage } from '../storage';
 
 export interface AheadChunk {
@@ -21,12 +22,12 @@ interface Entry extends AheadChunk {
   bytes: number;
 }
 
-/** A stored message's share of the budget: its body, key, ref key, tags and properties, roughly. */
+/** Per message kept, beyond its size: offsets, timestamps and the object itself, roughly. */
+const ENTRY_OVERHEAD_BYTES = 64;
+
+/** A stored message's share of the budget: its size as Herald limits it, plus the overhead. */
 export function messageBytes(m: StoredMessage): number {
-  let n = 64 + m.body.length + m.key.length + m.refKey.length;
-  for (const t of m.tags) n += t.length;
-  for (const [k, v] of Object.entries(m.properties)) n += k.length + v.length;
-  return n;
+  return ENTRY_OVERHEAD_BYTES + messageSize(m);
 }
 
 export class ReadAhead {
