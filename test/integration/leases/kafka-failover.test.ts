@@ -97,9 +97,16 @@ test('kill -9 a broker under load: the others take its partitions, every acked m
     victim.process.child.kill('SIGKILL');
     await victim.process.exited;
     killed = true;
+    // Every partition, not only those the victim held in `before`: the operator may still have
+    // moved one to it after that snapshot, and that one's lease also has to run out.
     await waitFor(
-      "the victim's partitions served again",
-      () => Promise.resolve(orphaned.every((p) => (lastOk.get(p) ?? 0) > killedAt) ? true : undefined),
+      'every partition served again',
+      () =>
+        Promise.resolve(
+          Array.from({ length: PARTITIONS }, (_, p) => p).every((p) => (lastOk.get(p) ?? 0) > killedAt)
+            ? true
+            : undefined,
+        ),
       { timeoutMs: cluster.brokerLeaseMs + 20_000, intervalMs: 20 },
     );
     await atLeast(acked.length + 150, '150 more acked publishes');
@@ -111,7 +118,7 @@ test('kill -9 a broker under load: the others take its partitions, every acked m
     `kafka kill -9: ${acked.length} acked, errors ${JSON.stringify(Object.fromEntries(errors))}\n`,
   );
   const after = await cluster.routes(topic);
-  expect(after.every((r) => r.brokerId === 'b0' || r.brokerId === 'b1')).toBe(true);
+  expect(after.filter((r) => r.brokerId !== 'b0' && r.brokerId !== 'b1')).toEqual([]);
 
   // Never two brokers serving one partition: the victim's serving ended when it was killed.
   const end = Date.now();
