@@ -1,8 +1,10 @@
 // The operator's Kubernetes machinery against the real apiserver: leader election on a
 // coordination.k8s.io Lease (MicroTime with 6 digits, expiry judged from local observation,
-// release on stop), and the reflector's relist and watchdog.
-import { KubernetesObjectApi, V1MicroTime } from '@kubernetes/client-node';
+// release on stop), the reflector's relist and watchdog, and loadKubeConfig's reused connections.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, V1MicroTime, Watch } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../../common/kube/config';
 import { silentLogger } from '../../../common/logger';
 import { LeaderElector } from '../../../operator/kube/leader-election';
 import { Reflector } from '../../../common/kube/reflector';
@@ -10,6 +12,7 @@ import { runTool } from '../exec';
 import { waitFor } from '../wait';
 import { startOperatorFixture } from './fixture';
 import type { OperatorFixture } from './fixture';
+import { testEnv } from '../env';
 import { kube } from './helpers';
 import type { TestNamespace } from './helpers';
 
@@ -144,4 +147,34 @@ test('the reflector reports changes and deletions, relists on schedule, and surv
     Promise.resolve(reflector.get(`${ns.name}/three`) ? true : undefined),
   );
   await reflector.stop();
+});
+
+test("loadKubeConfig's clients reuse their connections to the apiserver; the library's own open one per call", async () => {
+  /** Distinct sockets that carried the responses of 10 sequential reads and a watch's start on kc. */
+  const connections = async (kc: KubeConfig) => {
+    const sockets = new Set<unknown>();
+    const count = (message: unknown) =>
+      sockets.add((message as { response: { socket: unknown } }).response.socket);
+    subscribe('http.client.response.finish', count);
+    try {
+      const core = kc.makeApiClient(CoreV1Api);
+      for (let i = 0; i < 10; i++) await core.listNamespacedConfigMap({ namespace: ns.name });
+      const watching = await new Watch(kc).watch(
+        `/api/v1/namespaces/${ns.name}/configmaps`,
+        {},
+        () => undefined,
+        () => undefined,
+      );
+      watching.abort();
+      await core.readNamespace({ name: ns.name });
+    } finally {
+      unsubscribe('http.client.response.finish', count);
+    }
+    return sockets.size;
+  };
+  const plain = new KubeConfig();
+  plain.loadFromFile(testEnv().kubeconfig);
+  expect(await connections(plain)).toBeGreaterThanOrEqual(11);
+  // The watch holds its own connection while it runs; every read shares one.
+  expect(await connections(loadKubeConfig(testEnv().kubeconfig))).toBeLessThanOrEqual(2);
 });
