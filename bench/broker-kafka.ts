@@ -19,6 +19,9 @@
 //   BENCH_RATE          messages per second of the latency phases (default 1000)
 //   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
 //   BENCH_PHASES        which phases run (default publish,drain,latency)
+// Each throughput phase also reports the CPU time per message of this process (the client),
+// the Herald broker and the Kafka broker (/proc), which the load of other processes on the
+// machine changes far less than the rates.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -27,6 +30,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { readErrorInfo } from '../common/errors';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { streamProducer, subscribeAll } from './load';
+import { cpuMeter, pidsWithArgument } from './proc';
 import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -46,6 +50,24 @@ interface Row {
   seconds: number;
   /** Kafka produce requests and the messages they carried (publish phases of Kafka). */
   produce?: Produced;
+  /** CPU microseconds per message: this process, the Herald broker (Herald phases), Kafka. */
+  cpuUsPerMessage: Record<string, number>;
+}
+
+/** The Kafka broker processes on this machine (what KAFKA points at, on the project's test box). */
+const kafkaPids = () => pidsWithArgument('kafka.Kafka');
+
+/** Starts measuring CPU; the returned function gives microseconds per message of each process. */
+function cpuPerMessage(brokerPid?: number): (messages: number) => Record<string, number> {
+  const stop = cpuMeter({ ...(brokerPid ? { broker: () => [brokerPid] } : {}), kafka: kafkaPids });
+  const started = performance.now();
+  return (messages) => {
+    const seconds = (performance.now() - started) / 1000;
+    // % of a core over `seconds`, as microseconds per message.
+    return Object.fromEntries(
+      Object.entries(stop()).map(([k, pct]) => [k, +(((pct / 100) * seconds * 1e6) / messages).toFixed(1)]),
+    );
+  };
 }
 
 /**
@@ -209,18 +231,21 @@ async function direct(topic: string): Promise<Row> {
     return Array.from({ length: BATCH }, () => ({ partition, value: BODY }));
   };
   const started = Date.now();
+  const cpu = cpuPerMessage();
   let sends = 0;
   const sent = await loop(async () => {
     sends++;
     await producer.send({ topic, acks: -1, messages: messages() });
   });
   const seconds = (Date.now() - started) / 1000;
+  const cpuUsPerMessage = cpu(sent);
   await producer.disconnect();
   return {
     phase: 'kafkajs direct',
     messagesPerSecond: Math.round(sent / seconds),
     seconds,
     produce: produced(sends, sent),
+    cpuUsPerMessage,
   };
 }
 
@@ -243,6 +268,7 @@ async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: 
   );
   const clients = connect(broker.address);
   return {
+    pid: broker.child.pid,
     clients,
     metricsAddress: broker.metricsAddress,
     call: api(clients),
@@ -259,6 +285,7 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
   const batch = Array.from({ length: BATCH }, () => ({ body: BODY }));
   try {
     const started = Date.now();
+    const cpu = cpuPerMessage(h.pid);
     const sent = await loop(async () => {
       await h.call.publish({ topic, messages: batch });
     });
@@ -267,6 +294,7 @@ async function herald(storage: 'kafka' | 'mysql', topic: string, database: strin
       phase: `Herald, storage: ${storage}`,
       messagesPerSecond: Math.round(sent / seconds),
       seconds,
+      cpuUsPerMessage: cpu(sent),
       ...(storage === 'kafka'
         ? { produce: heraldProduced(NO_COMMITS, await commitCounters(h.metricsAddress)) }
         : {}),
@@ -308,10 +336,16 @@ async function drainDirect(topic: string): Promise<Row> {
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let drained = 0;
   let first = 0;
+  let cpu: ReturnType<typeof cpuPerMessage> | undefined;
+  let before = 0;
   await consumer.run({
     partitionsConsumedConcurrently: PARTITIONS,
     eachBatch: async (payload) => {
-      if (first === 0) first = performance.now();
+      if (first === 0) {
+        first = performance.now();
+        cpu = cpuPerMessage();
+        before = drained;
+      }
       const { messages } = payload.batch;
       drained += messages.length;
       const last = messages[messages.length - 1];
@@ -321,14 +355,22 @@ async function drainDirect(topic: string): Promise<Row> {
   });
   await waitUntil(() => drained >= BACKLOG, 600_000);
   const seconds = (performance.now() - first) / 1000;
+  const cpuUsPerMessage = cpu?.(drained - before) ?? {};
   await consumer.disconnect();
-  return { phase: 'drain, kafkajs consumer', messagesPerSecond: Math.round(drained / seconds), seconds };
+  return {
+    phase: 'drain, kafkajs consumer',
+    messagesPerSecond: Math.round(drained / seconds),
+    seconds,
+    cpuUsPerMessage,
+  };
 }
 
 async function drainHerald(topic: string, database: string, written: number): Promise<Row> {
   const h = await startHerald('kafka', topic, database);
   let drained = 0;
   const started = performance.now();
+  const cpu = cpuPerMessage(h.pid);
+  let cpuUsPerMessage: Record<string, number> = {};
   try {
     await Promise.all(
       Array.from({ length: PARTITIONS }, async (_, partition) => {
@@ -347,12 +389,18 @@ async function drainHerald(topic: string, database: string, written: number): Pr
         }
       }),
     );
+    cpuUsPerMessage = cpu(drained);
   } finally {
     await h.stop();
   }
   if (drained !== written) throw new Error(`Herald drained ${drained} of ${written}`);
   const seconds = (performance.now() - started) / 1000;
-  return { phase: 'drain, Herald group', messagesPerSecond: Math.round(drained / seconds), seconds };
+  return {
+    phase: 'drain, Herald group',
+    messagesPerSecond: Math.round(drained / seconds),
+    seconds,
+    cpuUsPerMessage,
+  };
 }
 
 async function latencyDirect(topic: string): Promise<Latency> {
@@ -493,9 +541,13 @@ async function main(): Promise<void> {
     p
       ? `  ${p.messagesPerRequest} msg/produce request${p.commitMs === undefined ? '' : `, commit ${p.commitMs} ms, queued ${p.queuedMs} ms`}`
       : '';
+  const cpuText = (c: Record<string, number>) =>
+    Object.entries(c)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ');
   for (const r of rows)
     process.stdout.write(
-      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)${perProduce(r.produce)}\n`,
+      `${r.phase.padEnd(28)} ${String(r.messagesPerSecond).padStart(9)} msg/s  (${r.seconds.toFixed(1)} s)${perProduce(r.produce)}  CPU µs/msg ${cpuText(r.cpuUsPerMessage)}\n`,
     );
   for (const l of latencies)
     process.stdout.write(

@@ -54,6 +54,17 @@ export function pidsNamed(comm: string): number[] {
   });
 }
 
+/** Processes whose command line has `arg` as one of its arguments (the Kafka broker: 'kafka.Kafka'). */
+export function pidsWithArgument(arg: string): number[] {
+  return pids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** A process and all its descendants. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
