@@ -19,7 +19,7 @@ import type { MetricsSnapshot } from './profile';
 export const PARTITIONS = 16;
 const GROUP = 'bench';
 const ACK_EVERY = 100;
-const ACK_LINGER_MS = 5;
+const ACK_LINGER_MS = Number(process.env.BENCH_ACK_LINGER_MS ?? 5);
 
 export interface Herald {
   broker: BrokerProcess;
