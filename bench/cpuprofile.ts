@@ -82,7 +82,9 @@ function table(title: string, m: Map<string, number>, total: number, top: number
   const rows = [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
   return [
     `\n${title}`,
-    ...rows.map(([k, v]) => `${((100 * v) / total).toFixed(1).padStart(6)} %  ${v.toFixed(0).padStart(7)} ms  ${k}`),
+    ...rows.map(
+      ([k, v]) => `${((100 * v) / total).toFixed(1).padStart(6)} %  ${v.toFixed(0).padStart(7)} ms  ${k}`,
+    ),
   ].join('\n');
 }
 
