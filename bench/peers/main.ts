@@ -18,6 +18,9 @@
 //   BENCH_WORKLOADS  subset of batch,each,latency,backlog (default all)
 //   BENCH_OPTIONS    JSON merged into the Herald broker's options
 //   BENCH_NODE_ARGS  node flags for the Herald broker (e.g. --cpu-prof --cpu-prof-dir=...)
+//                    (summarise the profile with bench/cpuprofile.ts)
+//   BENCH_ACK_LINGER_MS how long the gRPC consumer's acks wait for company per partition (default
+//                    5, as the SDK's); measures what the Ack calls cost the broker
 //   HERALD_MYSQL_URL MariaDB to use (default the local environment's, 127.0.0.1:13306)
 //   BENCH_PORT       first of the loopback ports for the peers (default 25670; uses 4)
 import { execFileSync } from 'node:child_process';

@@ -67,6 +67,11 @@ export async function openMysqlConnection(options: MysqlStoreOptions): Promise<M
     supportBigNumbers: true,
     enableKeepAlive: true,
     charset: 'utf8mb4',
+    // No stack capture per query in mysql2's promise wrapper (Error.captureStackTrace on every
+    // call, ~1 % of the broker's CPU at 1,000 single publishes/s): a failed statement is rethrown
+    // by classifyMysqlError as a HeraldError naming the operation, whose own stack (with V8's
+    // async frames) shows the Herald caller, and which keeps the driver's error as its cause.
+    trace: false,
   };
   const admin = await mysql.createConnection(base).catch((err: unknown) => {
     throw classifyMysqlError(err, 'connect');

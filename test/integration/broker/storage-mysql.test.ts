@@ -107,6 +107,22 @@ describe('MySQL store specifics', () => {
     await store.close();
   });
 
+  test('a failed statement names the operation, its Herald caller and the driver error', async () => {
+    const store = await createMysqlStore(storeOptions(testDatabase('failed')));
+    const err = await store.messages.lastOffset({ topic: 'nevercreated', partition: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await store.close();
+    expect(err).toBeInstanceOf(HeraldError);
+    const e = err as HeraldError;
+    expect(e.reason).toBe('INTERNAL_ERROR');
+    expect(e.message).toMatch(/^read last offset: Table .*nevercreated.* doesn't exist/);
+    // The driver captures no stack per query (trace: false); the Herald error's stack reaches the store method.
+    expect(e.stack).toMatch(/lastOffset/);
+    expect((e.cause as { code?: string }).code).toBe('ER_NO_SUCH_TABLE');
+  });
+
   test('an unreachable server fails with STORAGE_UNAVAILABLE', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -17,6 +17,18 @@ describe('TimerWheel', () => {
     expect(w.advance(T0 + 10_000)).toEqual([]);
   });
 
+  it('an empty wheel advanced moves its bound: a later entry fires after its own tick, a past one at once', () => {
+    const w = new TimerWheel<string>(100, 10, T0);
+    expect(w.advance(T0 + 5_000)).toEqual([]);
+    w.add({ id: 1, dueAt: T0 + 5_150, value: 'later' });
+    w.add({ id: 2, dueAt: T0 + 1_000, value: 'past' });
+    // The past entry waits for the current tick (T0+5000..5099) to pass, as in a non-empty wheel.
+    expect(w.advance(T0 + 5_099)).toEqual([]);
+    expect(ids(w.advance(T0 + 5_100))).toEqual([2]);
+    expect(w.advance(T0 + 5_199)).toEqual([]);
+    expect(ids(w.advance(T0 + 5_200))).toEqual([1]);
+  });
+
   it('returns what fell due in one advance ordered by (dueAt, id)', () => {
     const w = new TimerWheel<null>(100, 8, T0);
     w.add({ id: 5, dueAt: T0 + 420, value: null });
