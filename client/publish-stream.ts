@@ -1,0 +1,91 @@
+// The Producer's publishes on one PublishStream per broker: a request is one message on a
+// long-lived stream, not a unary call of its own (a new HTTP/2 stream, headers, trailers and a
+// deadline timer on both sides), which cost a single-message publish several times its time
+// in the broker on a busy machine. A stream is ordered, and the broker queues a stream's
+// requests for their partitions in arrival order, so requests sent together are stored in the
+// order they were sent. Each request's result comes back with its id; a request unanswered
+// after its timeout, or on a stream that broke, fails with an UnavailableError (retriable, its
+// outcome unknown), as a unary call would. The stream is opened on first use and again after
+// it ended.
+import { status as GrpcCode } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { UnavailableError, callError, fromRpcStatus } from '../common/errors';
+import type { BrokerConnections } from './connections';
+import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
+import type { PublishResponse } from '../proto/gen/herald/v1/PublishResponse';
+import type { PublishStreamRequest__Input } from '../proto/gen/herald/v1/PublishStreamRequest';
+import type { PublishStreamResponse } from '../proto/gen/herald/v1/PublishStreamResponse';
+
+interface Waiting {
+  resolve(res: PublishResponse): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Stream {
+  call: grpc.ClientDuplexStream<PublishStreamRequest__Input, PublishStreamResponse>;
+  waiting: Map<number, Waiting>;
+}
+
+export class PublishStreams {
+  private readonly streams = new Map<string, Stream>();
+  private nextId = 1;
+
+  constructor(private readonly conns: BrokerConnections) {}
+
+  /** Publishes on `address`'s stream; rejects with a HeraldError or an UnavailableError. */
+  publish(address: string, request: PublishRequest__Input, timeoutMs: number): Promise<PublishResponse> {
+    const s = this.stream(address);
+    const requestId = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.waiting.delete(requestId);
+        reject(
+          new UnavailableError(
+            `${address}: no answer to a PublishStream request within ${timeoutMs} ms`,
+            GrpcCode.DEADLINE_EXCEEDED,
+            address,
+          ),
+        );
+      }, timeoutMs);
+      s.waiting.set(requestId, { resolve, reject, timer });
+      s.call.write({ requestId, publish: request });
+    });
+  }
+
+  /** Ends every stream once its requests are answered (the broker then ends its side). */
+  end(): void {
+    for (const s of this.streams.values()) s.call.end();
+    this.streams.clear();
+  }
+
+  private stream(address: string): Stream {
+    const open = this.streams.get(address);
+    if (open) return open;
+    const call = this.conns.get(address).broker.PublishStream();
+    const s: Stream = { call, waiting: new Map() };
+    this.streams.set(address, s);
+    const broken = (err: unknown) => {
+      if (this.streams.get(address) === s) this.streams.delete(address);
+      for (const w of s.waiting.values()) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+      s.waiting.clear();
+    };
+    call.on('data', (res: PublishStreamResponse) => {
+      const id = Number(res.requestId);
+      const w = s.waiting.get(id);
+      if (!w) return; // timed out already
+      s.waiting.delete(id);
+      clearTimeout(w.timer);
+      if (res.ok) w.resolve(res.ok);
+      else w.reject(fromRpcStatus(res.error, address));
+    });
+    call.on('error', (err: grpc.ServiceError) => broken(callError(err, address)));
+    call.on('end', () =>
+      broken(new UnavailableError(`${address}: the PublishStream ended`, GrpcCode.UNAVAILABLE, address)),
+    );
+    return s;
+  }
+}
