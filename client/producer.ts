@@ -11,7 +11,7 @@
 // batches in flight together may be stored in either order (docs/sdk.md). Delivery is at least
 // once: a Publish whose answer was lost is sent again and may be stored twice (pair with
 // client/idempotency/).
-import { channelCredentials } from '../common/grpc/credentials';
+import { channelCredentials, tokenReader } from '../common/grpc/credentials';
 import { HeraldError } from '../common/errors';
 import { retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
@@ -83,7 +83,7 @@ export class Producer {
     this.log = this.options.logger.namespace('producer');
     const credentials = () => channelCredentials(this.options.security);
     this.conns = new BrokerConnections(credentials);
-    this.streams = new PublishStreams(this.conns);
+    this.streams = new PublishStreams(this.conns, tokenReader(this.options.security?.auth));
     if (this.options.meta.length > 0) {
       this.meta = new MetaConnection(this.options.meta, credentials);
       this.routes = new RouteCache(this.meta, this.options.namespace, this.options.routeTtlMs);

@@ -6,7 +6,9 @@
 // order they were sent. Each request's result comes back with its id; a request unanswered
 // after its timeout, or on a stream that broke, fails with an UnavailableError (retriable, its
 // outcome unknown), as a unary call would. The stream is opened on first use and again after
-// it ended.
+// it ended. A stream's caller is authenticated once, when it opens: when the token (a rotated
+// token file) changes, the next request goes on a new stream, which carries the new token,
+// while the old one answers what it holds and ends.
 import { status as GrpcCode } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { UnavailableError, callError, fromRpcStatus } from '../common/errors';
@@ -25,13 +27,19 @@ interface Waiting {
 interface Stream {
   call: grpc.ClientDuplexStream<PublishStreamRequest__Input, PublishStreamResponse>;
   waiting: Map<number, Waiting>;
+  /** The token the stream was opened with ('' without one). */
+  token: string;
 }
 
 export class PublishStreams {
   private readonly streams = new Map<string, Stream>();
   private nextId = 1;
 
-  constructor(private readonly conns: BrokerConnections) {}
+  constructor(
+    private readonly conns: BrokerConnections,
+    /** The caller's current token, when it sends one. */
+    private readonly token?: () => string,
+  ) {}
 
   /** Publishes on `address`'s stream; rejects with a HeraldError or an UnavailableError. */
   publish(address: string, request: PublishRequest__Input, timeoutMs: number): Promise<PublishResponse> {
@@ -60,10 +68,15 @@ export class PublishStreams {
   }
 
   private stream(address: string): Stream {
+    const token = this.currentToken();
     const open = this.streams.get(address);
-    if (open) return open;
+    if (open && open.token === token) return open;
+    if (open) {
+      this.streams.delete(address);
+      open.call.end();
+    }
     const call = this.conns.get(address).broker.PublishStream();
-    const s: Stream = { call, waiting: new Map() };
+    const s: Stream = { call, waiting: new Map(), token };
     this.streams.set(address, s);
     const broken = (err: unknown) => {
       if (this.streams.get(address) === s) this.streams.delete(address);
@@ -87,5 +100,14 @@ export class PublishStreams {
       broken(new UnavailableError(`${address}: the PublishStream ended`, GrpcCode.UNAVAILABLE, address)),
     );
     return s;
+  }
+
+  /** A token that cannot be read counts as changed: the new stream then fails as a unary call would. */
+  private currentToken(): string {
+    try {
+      return this.token?.() ?? '';
+    } catch {
+      return `unreadable ${this.nextId}`;
+    }
   }
 }
