@@ -15,7 +15,7 @@ import { channelCredentials, tokenReader } from '../common/grpc/credentials';
 import { HeraldError } from '../common/errors';
 import { retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
-import { PublishStreams } from './publish-stream';
+import { PublishStreams, StreamBroken } from './publish-stream';
 import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
@@ -329,7 +329,16 @@ export class Producer {
         calledAddress = address;
         const timeout = Math.max(1, Math.min(this.options.callTimeoutMs, deadline - Date.now()));
         this.publishCalls++;
-        if (!forwarded) return this.streams.publish(address, request, timeout);
+        if (!forwarded) {
+          try {
+            return await this.streams.publish(address, request, timeout);
+          } catch (err) {
+            if (!(err instanceof StreamBroken)) throw err;
+            // No verdict on this batch (the stream may have ended for another request's sake):
+            // it gets its own from a unary Publish.
+            this.publishCalls++;
+          }
+        }
         return unary<PublishResponse>(address, timeout, (opts, cb) =>
           this.conns.get(address).broker.Publish(request, opts, cb),
         );

@@ -5,18 +5,30 @@
 // requests for their partitions in arrival order, so requests sent together are stored in the
 // order they were sent. Each request's result comes back with its id; a request unanswered
 // after its timeout, or on a stream that broke, fails with an UnavailableError (retriable, its
-// outcome unknown), as a unary call would. The stream is opened on first use and again after
+// outcome unknown), as a unary call would. When the stream fails as a whole (an unreachable
+// broker, or a refusal that ends it: one request for a topic the caller may not publish to),
+// its requests in flight fail with StreamBroken, which carries the stream's error but is no
+// verdict on them; the Producer then asks for their own with a unary Publish. The stream is opened on first use and again after
 // it ended. A stream's caller is authenticated once, when it opens: when the token (a rotated
 // token file) changes, the next request goes on a new stream, which carries the new token,
 // while the old one answers what it holds and ends.
 import { status as GrpcCode } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { UnavailableError, callError, fromRpcStatus } from '../common/errors';
+import type { CallError } from '../common/errors';
 import type { BrokerConnections } from './connections';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../proto/gen/herald/v1/PublishResponse';
 import type { PublishStreamRequest__Input } from '../proto/gen/herald/v1/PublishStreamRequest';
 import type { PublishStreamResponse } from '../proto/gen/herald/v1/PublishStreamResponse';
+
+/** The stream a request was on failed as a whole: the request's outcome is unknown. */
+export class StreamBroken extends Error {
+  override readonly name = 'StreamBroken';
+  constructor(readonly error: CallError) {
+    super(error.message, { cause: error });
+  }
+}
 
 interface Waiting {
   resolve(res: PublishResponse): void;
@@ -78,11 +90,11 @@ export class PublishStreams {
     const call = this.conns.get(address).broker.PublishStream();
     const s: Stream = { call, waiting: new Map(), token };
     this.streams.set(address, s);
-    const broken = (err: unknown) => {
+    const broken = (err: CallError) => {
       if (this.streams.get(address) === s) this.streams.delete(address);
       for (const w of s.waiting.values()) {
         clearTimeout(w.timer);
-        w.reject(err);
+        w.reject(new StreamBroken(err));
       }
       s.waiting.clear();
     };

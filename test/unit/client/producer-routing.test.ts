@@ -278,3 +278,35 @@ test('direct mode: a broker that does not own the partition gets the batch again
   expect(r).toMatchObject({ partition: 2, offset: 7, messageId: 't/2/7' });
   expect(via).toEqual(['stream', 'unary']);
 });
+
+test('a stream that a refusal ends takes the other requests in flight with it: each gets its own answer by unary Publish', async () => {
+  const denied = new HeraldError('PERMISSION_DENIED', 'may not publish to secret', { topic: 'secret' });
+  const server = new grpc.Server();
+  const ok = (req: PublishRequest): PublishResponse__Input => ({
+    topic: req.topic,
+    partition: 0,
+    results: [{ offset: 1, messageId: `${req.topic}/0/1` }],
+  });
+  const handlers: Pick<BrokerHandlers, 'Publish' | 'PublishStream'> = {
+    Publish(call, cb) {
+      if (call.request.topic === 'secret') cb(toServiceError(denied));
+      else cb(null, ok(call.request));
+    },
+    PublishStream(call) {
+      // Holds every request; one for the refused topic ends the stream.
+      call.on('data', (req: PublishStreamRequest) => {
+        if (req.publish?.topic === 'secret') call.emit('error', toServiceError(denied));
+      });
+    },
+  };
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address });
+  const allowed = producer.send('open', { partition: 0, body: 'a' });
+  await new Promise((resolve) => setTimeout(resolve, 20)); // in flight on the stream
+  const refused = producer.send('secret', { partition: 0, body: 'b' });
+  const [a, r] = await Promise.allSettled([allowed, refused]);
+  expect(a).toMatchObject({ status: 'fulfilled', value: { messageId: 'open/0/1' } });
+  expect(r).toMatchObject({ status: 'rejected', reason: { reason: 'PERMISSION_DENIED' } });
+  await producer.close();
+});
