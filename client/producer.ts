@@ -1,6 +1,7 @@
 // The Producer: routes each message to its partition's owner (GetRoutes from the meta-server,
-// cached), batches per partition (client/batching.ts decides when a batch goes), sends one
-// Publish per batch, and retries retriable failures with backoff until the message's delivery
+// cached), batches per partition (client/batching.ts decides when a batch goes), sends each
+// batch as one request on the broker's PublishStream (client/publish-stream.ts; a unary Publish
+// where only a forwarding broker can help), and retries retriable failures with backoff until the message's delivery
 // timeout. A topic over its rate limit (RATE_LIMITED) says how long to wait (retry_after_ms): the
 // batch is sent again after that wait, still within the delivery timeout. Without a meta-server
 // it learns each topic's partition count from the broker's first answer and then hashes keys
