@@ -53,6 +53,13 @@ export interface ProducerOptions extends ConnectionOptions {
   maxBatchMessages: number;
   /** Bytes of bodies per Publish. */
   maxBatchBytes: number;
+  /**
+   * Publishes one partition may have in flight at once (Kafka's
+   * max.in.flight.requests.per.connection). 1 stores a partition's messages in send() order,
+   * retries included; above 1 a send need not wait for the answer to the previous Publish, but
+   * Publishes in flight together may be stored in either order (docs/sdk.md, "Order").
+   */
+  maxInFlight: number;
   /** Total time for one message, retries included, before send() rejects. */
   deliveryTimeoutMs: number;
   retry: BackoffOptions;
@@ -97,11 +104,15 @@ const CONNECTION: Table<Pick<ConnectionOptions, 'namespace' | 'callTimeoutMs' | 
 };
 
 const PRODUCER: Table<
-  Pick<ProducerOptions, 'lingerMs' | 'maxBatchMessages' | 'maxBatchBytes' | 'deliveryTimeoutMs'>
+  Pick<
+    ProducerOptions,
+    'lingerMs' | 'maxBatchMessages' | 'maxBatchBytes' | 'maxInFlight' | 'deliveryTimeoutMs'
+  >
 > = {
   lingerMs: field(0, int(0, 60_000)),
   maxBatchMessages: field(500, int(1, 100_000)),
   maxBatchBytes: field(1024 * 1024, int(1, 1024 * 1024 * 1024)),
+  maxInFlight: field(1, int(1, 16)),
   deliveryTimeoutMs: field(30_000, int(1, 24 * HOUR_MS)),
 };
 

@@ -1,18 +1,22 @@
 // The Producer: routes each message to its partition's owner (GetRoutes from the meta-server,
-// cached), batches per partition (client/batching.ts decides when a batch goes), sends one
-// Publish per batch, and retries retriable failures with backoff until the message's delivery
+// cached), batches per partition (client/batching.ts decides when a batch goes), sends each
+// batch as one request on the broker's PublishStream (client/publish-stream.ts; a unary Publish
+// where only a forwarding broker can help), and retries retriable failures with backoff until the message's delivery
 // timeout. A topic over its rate limit (RATE_LIMITED) says how long to wait (retry_after_ms): the
 // batch is sent again after that wait, still within the delivery timeout. Without a meta-server
 // it learns each topic's partition count from the broker's first answer and then hashes keys
 // itself, so keyed messages batch per partition there too.
 //
-// Order: one batch per partition is in flight at a time, so messages with one key are stored
-// in the order send() was called, retries included. Delivery is at least once: a Publish whose
-// answer was lost is sent again and may be stored twice (pair with client/idempotency/).
-import { channelCredentials } from '../common/grpc/credentials';
+// Order: with maxInFlight 1 (the default) one batch per partition is in flight at a time, so
+// messages with one key are stored in the order send() was called, retries included; with more,
+// batches in flight together may be stored in either order (docs/sdk.md). Delivery is at least
+// once: a Publish whose answer was lost is sent again and may be stored twice (pair with
+// client/idempotency/).
+import { channelCredentials, tokenReader } from '../common/grpc/credentials';
 import { HeraldError } from '../common/errors';
 import { retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
+import { PublishStreams, StreamBroken } from './publish-stream';
 import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
@@ -33,6 +37,12 @@ interface Pending {
   deadline: number;
 }
 
+interface Lane {
+  inFlight: number;
+  /** Dispatched while all maxInFlight Publishes were in flight. */
+  queued: Batch[];
+}
+
 /** Where a batch goes: a partition, or (without a meta-server) a key the broker hashes, or neither. */
 type Route = { partition: number } | { key: string } | Record<string, never>;
 
@@ -50,11 +60,14 @@ export class Producer {
   readonly options: ProducerOptions;
   private readonly log: Logger;
   private readonly conns: BrokerConnections;
+  private readonly streams: PublishStreams;
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
   private readonly open = new Map<string, Batch>();
-  /** The tail of each batch id's chain of sends: one batch per partition in flight. */
-  private readonly lanes = new Map<string, Promise<void>>();
+  /** Per batch id: its Publishes in flight (at most maxInFlight) and the batches queued behind them. */
+  private readonly lanes = new Map<string, Lane>();
+  /** Every Publish in flight, settled (never rejected) when it is. */
+  private readonly publishing = new Set<Promise<void>>();
   private readonly sticky = new Map<string, number>();
   /** Per topic, the routing of the latest send (settled, never rejected). */
   private readonly routing = new Map<string, Promise<void>>();
@@ -71,13 +84,14 @@ export class Producer {
     this.log = this.options.logger.namespace('producer');
     const credentials = () => channelCredentials(this.options.security);
     this.conns = new BrokerConnections(credentials);
+    this.streams = new PublishStreams(this.conns, tokenReader(this.options.security?.auth));
     if (this.options.meta.length > 0) {
       this.meta = new MetaConnection(this.options.meta, credentials);
       this.routes = new RouteCache(this.meta, this.options.namespace, this.options.routeTtlMs);
     }
   }
 
-  /** Publish calls made so far (each carries one batch), for tests and metrics. */
+  /** Publish requests made so far (each carries one batch), for tests and metrics. */
   get publishRequests(): number {
     return this.publishCalls;
   }
@@ -117,13 +131,15 @@ export class Producer {
     // Routed sends enqueue in the continuation that follows their routing.
     await new Promise((resolve) => setImmediate(resolve));
     for (const b of [...this.open.values()]) this.dispatch(b);
-    while (this.lanes.size > 0) await Promise.all([...this.lanes.values()]);
+    // A queued batch waits only behind Publishes in flight, which send it when they settle.
+    while (this.publishing.size > 0) await Promise.all([...this.publishing]);
   }
 
   /** Flushes, then closes the connections. */
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    this.streams.end();
     this.conns.close();
     this.meta?.close();
   }
@@ -224,7 +240,7 @@ export class Producer {
   /** Sends the open batch now, later, or when its lane's Publish in flight is answered. */
   private plan(b: Batch): void {
     const state = { messages: b.items.length, bytes: b.bytes, openedAt: b.openedAt };
-    const plan = planBatch(state, this.lanes.has(b.id), performance.now(), this.options);
+    const plan = planBatch(state, this.lanes.get(b.id)?.inFlight ?? 0, performance.now(), this.options);
     if (plan.kind === 'send') return this.dispatch(b);
     if (plan.kind === 'hold' || b.timer !== undefined) return;
     b.timer =
@@ -238,16 +254,31 @@ export class Producer {
     clearImmediate(b.timer as NodeJS.Immediate | undefined);
     // Unkeyed messages stick to one partition per batch, then move on (Kafka's sticky partitioner).
     if ('partition' in b.route && this.sticky.get(b.topic) === b.route.partition) this.sticky.delete(b.topic);
-    const previous = this.lanes.get(b.id) ?? Promise.resolve();
-    const lane = previous.then(() => this.publish(b));
-    this.lanes.set(b.id, lane);
-    void lane.then(() => {
-      if (this.lanes.get(b.id) !== lane) return;
-      this.lanes.delete(b.id);
-      // The batch held while this one was in flight goes now.
-      const held = this.open.get(b.id);
-      if (held) this.plan(held);
-    });
+    let lane = this.lanes.get(b.id);
+    if (!lane) {
+      lane = { inFlight: 0, queued: [] };
+      this.lanes.set(b.id, lane);
+    }
+    lane.queued.push(b);
+    this.sendQueued(b.id, lane);
+  }
+
+  /** Sends the lane's queued batches, in dispatch order, while it has a Publish to spare. */
+  private sendQueued(id: string, lane: Lane): void {
+    while (lane.inFlight < this.options.maxInFlight && lane.queued.length > 0) {
+      const batch = lane.queued.shift()!;
+      lane.inFlight++;
+      const sent = this.publish(batch).then(() => {
+        this.publishing.delete(sent);
+        lane.inFlight--;
+        this.sendQueued(id, lane);
+        if (lane.inFlight === 0 && this.lanes.get(id) === lane) this.lanes.delete(id);
+        // The batch held while the lane had no Publish to spare goes now.
+        const held = this.open.get(id);
+        if (held) this.plan(held);
+      });
+      this.publishing.add(sent);
+    }
   }
 
   /** Sends a batch until it is stored or fails; settles every message. Never rejects. */
@@ -289,12 +320,26 @@ export class Producer {
     const request: PublishRequest__Input = { topic: b.topic, ...b.route, messages: items.map((p) => p.wire) };
     const deadline = Math.min(...items.map((p) => p.deadline));
     let calledAddress = '';
+    // A batch goes on the broker's PublishStream, unless a broker answered that it does not own
+    // the partition where no route names the owner (direct mode): brokers forward a unary
+    // Publish to the owner, not a stream's requests.
+    let forwarded = false;
     return retry(
       async () => {
         const address = await this.address(b);
         calledAddress = address;
         const timeout = Math.max(1, Math.min(this.options.callTimeoutMs, deadline - Date.now()));
         this.publishCalls++;
+        if (!forwarded) {
+          try {
+            return await this.streams.publish(address, request, timeout);
+          } catch (err) {
+            if (!(err instanceof StreamBroken)) throw err;
+            // No verdict on this batch (the stream may have ended for another request's sake):
+            // it gets its own from a unary Publish.
+            this.publishCalls++;
+          }
+        }
         return unary<PublishResponse>(address, timeout, (opts, cb) =>
           this.conns.get(address).broker.Publish(request, opts, cb),
         );
@@ -308,11 +353,13 @@ export class Producer {
             this.throttledCalls++;
             return rateLimitWait(err);
           }
-          if (!this.routes || !('partition' in b.route)) return undefined;
-          const owner =
-            err instanceof HeraldError && err.reason === 'NOT_PARTITION_OWNER'
-              ? err.metadata.owner
-              : undefined;
+          const notOwner = err instanceof HeraldError && err.reason === 'NOT_PARTITION_OWNER';
+          if (!this.routes || !('partition' in b.route)) {
+            if (!notOwner || forwarded) return undefined;
+            forwarded = true;
+            return 0;
+          }
+          const owner = notOwner ? err.metadata.owner : undefined;
           if (owner && owner !== calledAddress) {
             this.routes.setOwner(b.topic, b.route.partition, owner);
             return 0;

@@ -84,6 +84,22 @@ export function errorInfoOf(status: Status): ErrorInfo | undefined {
 }
 
 /**
+ * A google.rpc.Status a server sent as a result (a PublishStream error) as a HeraldError: its
+ * reason and metadata from the ErrorInfo, or INTERNAL_ERROR with the code kept when it has none.
+ */
+export function fromRpcStatus(status: Status | null | undefined, address: string): HeraldError {
+  const info = status ? errorInfoOf(status) : undefined;
+  const message = status?.message ?? 'an empty result';
+  if (info !== undefined && info.reason in REASONS) {
+    return new HeraldError(info.reason as Reason, message, info.metadata);
+  }
+  const code = status?.code ?? GrpcCode.UNKNOWN;
+  return new HeraldError('INTERNAL_ERROR', `${address}: ${GrpcCode[code] ?? code}: ${message}`, {
+    grpcCode: String(code),
+  });
+}
+
+/**
  * A failed call to another Herald server (a forwarded call, the meta-server) as a HeraldError:
  * its reason and metadata when it sent an ErrorInfo, otherwise undefined (a transport failure).
  */

@@ -6,6 +6,7 @@
 //   PublishStream per producer; Subscribe per partition with credits and batched Acks.
 import * as grpc from '@grpc/grpc-js';
 import { Consumer, Producer as SdkProducer } from '../../client';
+import type { ProducerOptions } from '../../client';
 import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
 import { api, connect, spawnBroker } from '../../test/integration/broker/helpers';
@@ -37,6 +38,8 @@ export async function startHerald(
   nodeArgs: string[],
   /** The compiled broker entry point (dist/broker/main.js). */
   compiled: string,
+  /** Merged into the SDK Producer's options (BENCH_SDK_OPTIONS). */
+  sdkOptions: Partial<ProducerOptions> = {},
 ): Promise<Herald> {
   const broker = await spawnBroker(
     {
@@ -52,7 +55,7 @@ export async function startHerald(
     compiled,
   );
   const processes = () => ({ broker: [broker.child.pid!], mariadb: pidsNamed('mariadbd') });
-  const sdk = new SdkDriver(broker.address, broker.metricsAddress, processes);
+  const sdk = new SdkDriver(broker.address, broker.metricsAddress, processes, sdkOptions);
   const raw = new GrpcDriver(broker.address, broker.metricsAddress, processes);
   return {
     broker,
@@ -103,6 +106,15 @@ class SdkDriver extends HeraldDriver implements Driver {
   private producers = new Map<string, SdkProducer>();
   private closedCalls = 0;
 
+  constructor(
+    address: string,
+    metricsAddress: string,
+    processes: () => Record<string, number[]>,
+    private readonly producerOptions: Partial<ProducerOptions>,
+  ) {
+    super(address, metricsAddress, processes);
+  }
+
   publishCalls(): number {
     return this.closedCalls + [...this.producers.values()].reduce((n, p) => n + p.publishRequests, 0);
   }
@@ -110,7 +122,7 @@ class SdkDriver extends HeraldDriver implements Driver {
   producer(queue: string): Promise<Producer> {
     let p = this.producers.get(queue);
     if (!p) {
-      p = new SdkProducer({ broker: this.address });
+      p = new SdkProducer({ ...this.producerOptions, broker: this.address });
       this.producers.set(queue, p);
     }
     const shared = p;

@@ -17,6 +17,7 @@
 //   BENCH_SYSTEMS    subset of herald-sdk,herald-grpc,rabbitmq,nats (default all, in this order)
 //   BENCH_WORKLOADS  subset of batch,each,latency,backlog (default all)
 //   BENCH_OPTIONS    JSON merged into the Herald broker's options
+//   BENCH_SDK_OPTIONS JSON merged into the SDK Producer's options (e.g. {"maxInFlight":2})
 //   BENCH_NODE_ARGS  node flags for the Herald broker (e.g. --cpu-prof --cpu-prof-dir=...)
 //                    (summarise the profile with bench/cpuprofile.ts)
 //   BENCH_ACK_LINGER_MS how long the gRPC consumer's acks wait for company per partition (default
@@ -526,6 +527,7 @@ async function main(): Promise<void> {
             JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as object,
             (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
             join(root, 'dist', 'broker', 'main.js'),
+            JSON.parse(process.env.BENCH_SDK_OPTIONS ?? '{}') as object,
           );
           started.push(herald);
           console.log(

@@ -63,6 +63,12 @@ export function fileToken(path: string): () => string {
   };
 }
 
+/** The current token of a source (a file is re-read when it changes); undefined without one. */
+export function tokenReader(auth: TokenSource | undefined): (() => string) | undefined {
+  if (!auth) return undefined;
+  return 'token' in auth ? () => auth.token : fileToken(auth.tokenFile);
+}
+
 export function channelCredentials(security: ClientSecurity | undefined): grpc.ChannelCredentials {
   if (!security?.tls) {
     if (security?.auth) throw new Error('a token is sent only over TLS: give tls.caFile as well');
@@ -73,9 +79,8 @@ export function channelCredentials(security: ClientSecurity | undefined): grpc.C
     files,
     security.tls.certFile ? files : null,
   );
-  const auth = security.auth;
-  if (!auth) return channel;
-  const token = 'token' in auth ? () => auth.token : fileToken(auth.tokenFile);
+  const token = tokenReader(security.auth);
+  if (!token) return channel;
   const call = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
     const metadata = new grpc.Metadata();
     try {

@@ -1,15 +1,43 @@
 // The Producer's routing against stand-in servers on loopback: a Meta that answers GetRoutes
 // (slowly, and with a stale owner first) and two brokers, one of which says NOT_PARTITION_OWNER
 // with the owner's address. Checks the order of a key's messages, the redirect, and batching.
+// The stand-in brokers serve Publish and PublishStream alike (the producer uses the stream, and
+// unary Publish where only a forwarding broker can help).
 import * as grpc from '@grpc/grpc-js';
 import { Producer } from '../../../client';
 import { HeraldError } from '../../../common/errors';
 import { partitionForKey } from '../../../common/partitioner';
-import { toServiceError } from '../../../common/grpc/status';
+import { toRpcStatus, toServiceError } from '../../../common/grpc/status';
 import { loadMetaProto, loadProtos } from '../../../proto/load';
 import type { BrokerHandlers } from '../../../proto/gen/herald/v1/Broker';
 import type { MetaHandlers } from '../../../proto/gen/herald/v1/Meta';
 import type { PublishRequest } from '../../../proto/gen/herald/v1/PublishRequest';
+import type { PublishResponse__Input } from '../../../proto/gen/herald/v1/PublishResponse';
+import type { PublishStreamRequest } from '../../../proto/gen/herald/v1/PublishStreamRequest';
+
+type Reply = (err: HeraldError | undefined, res?: PublishResponse__Input) => void;
+
+/** Publish and PublishStream handlers that both answer through `serve`, in arrival order. */
+function publishHandlers(serve: (req: PublishRequest, reply: Reply) => void) {
+  const handlers: Pick<BrokerHandlers, 'Publish' | 'PublishStream'> = {
+    Publish(call, cb) {
+      serve(call.request, (err, res) => (err ? cb(toServiceError(err)) : cb(null, res)));
+    },
+    PublishStream(call) {
+      call.on('data', (req: PublishStreamRequest) =>
+        serve(req.publish!, (err, res) =>
+          call.write(
+            err
+              ? { requestId: req.requestId, error: toRpcStatus(err) }
+              : { requestId: req.requestId, ok: res },
+          ),
+        ),
+      );
+      call.on('end', () => call.end());
+    },
+  };
+  return handlers;
+}
 
 interface Stub {
   server: grpc.Server;
@@ -32,25 +60,18 @@ async function listen(server: grpc.Server): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-async function broker(
-  answer: (req: PublishRequest) => Partial<grpc.StatusObject> | undefined,
-): Promise<Stub> {
+async function broker(answer: (req: PublishRequest) => HeraldError | undefined): Promise<Stub> {
   const stub: Stub = { server: new grpc.Server(), address: '', publishes: [] };
-  const handlers: Pick<BrokerHandlers, 'Publish'> = {
-    Publish(call, cb) {
-      stub.publishes.push(call.request);
-      const err = answer(call.request);
-      if (err) return cb(err);
-      cb(null, {
-        topic: call.request.topic,
-        partition: call.request.partition ?? 0,
-        results: call.request.messages.map((_, i) => ({
-          offset: stub.publishes.length * 1000 + i,
-          messageId: `m${i}`,
-        })),
-      });
-    },
-  };
+  const handlers = publishHandlers((req, reply) => {
+    stub.publishes.push(req);
+    const err = answer(req);
+    if (err) return reply(err);
+    reply(undefined, {
+      topic: req.topic,
+      partition: req.partition ?? 0,
+      results: req.messages.map((_, i) => ({ offset: stub.publishes.length * 1000 + i, messageId: `m${i}` })),
+    });
+  });
   stub.server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
   stub.address = await listen(stub.server);
   return stub;
@@ -58,14 +79,13 @@ async function broker(
 
 beforeAll(async () => {
   owner = await broker(() => undefined);
-  stale = await broker((req) =>
-    toServiceError(
+  stale = await broker(
+    (req) =>
       new HeraldError('NOT_PARTITION_OWNER', 'not mine', {
         topic: req.topic,
         partition: String(req.partition),
         owner: owner.address,
       }),
-    ),
   );
   const server = new grpc.Server();
   meta = { address: '', routesAsked: 0, answerWith: () => stale.address };
@@ -154,23 +174,20 @@ test('direct mode: the first answer teaches the partition count, then concurrent
   // A broker that hashes keys as the real one does and says how many partitions the topic has.
   const seen: PublishRequest[] = [];
   const server = new grpc.Server();
-  const handlers: Pick<BrokerHandlers, 'Publish'> = {
-    Publish(call, cb) {
-      const req = call.request;
-      seen.push(req);
-      const partition = req.route === 'key' ? partitionForKey(req.key!, 4) : req.partition!;
-      setTimeout(
-        () =>
-          cb(null, {
-            topic: req.topic,
-            partition,
-            partitions: 4,
-            results: req.messages.map((_, i) => ({ offset: seen.length * 1000 + i, messageId: `m${i}` })),
-          }),
-        5,
-      );
-    },
-  };
+  const handlers = publishHandlers((req, reply) => {
+    seen.push(req);
+    const partition = req.route === 'key' ? partitionForKey(req.key!, 4) : req.partition!;
+    setTimeout(
+      () =>
+        reply(undefined, {
+          topic: req.topic,
+          partition,
+          partitions: 4,
+          results: req.messages.map((_, i) => ({ offset: seen.length * 1000 + i, messageId: `m${i}` })),
+        }),
+      5,
+    );
+  });
   server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
   const address = await listen(server);
   const producer = new Producer({ broker: address });
@@ -196,4 +213,100 @@ test('direct mode: the first answer teaches the partition count, then concurrent
   // Batched per partition: 640 messages in a few dozen calls, not one call per message.
   expect(producer.publishRequests).toBe(seen.length);
   expect(seen.length).toBeLessThanOrEqual(1 + 4 * 12);
+});
+
+test('maxInFlight 2: a send goes while the Publish before it is in flight, and a partition keeps send() order', async () => {
+  const seen: PublishRequest[] = [];
+  let inFlight = 0;
+  let most = 0;
+  const server = new grpc.Server();
+  // Answers in arrival order, each 20 ms after the one before it (one commit at a time, as a broker).
+  let last = Promise.resolve();
+  const handlers = publishHandlers((req, reply) => {
+    seen.push(req);
+    most = Math.max(most, ++inFlight);
+    last = last
+      .then(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      .then(() => {
+        inFlight--;
+        reply(undefined, {
+          topic: req.topic,
+          partition: 0,
+          partitions: 1,
+          results: req.messages.map((_, i) => ({ offset: i, messageId: `m${i}` })),
+        });
+      });
+  });
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address, maxInFlight: 2 });
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < 40; i++) {
+    sends.push(producer.send('t', { partition: 0, body: `m${i}` }));
+    if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 7));
+  }
+  await Promise.all(sends);
+  await producer.close();
+  expect(most).toBe(2);
+  expect(seen.flatMap((r) => r.messages.map((m) => m.body.toString()))).toEqual(
+    Array.from({ length: 40 }, (_, i) => `m${i}`),
+  );
+});
+
+test('direct mode: a broker that does not own the partition gets the batch again as a unary Publish, which it forwards', async () => {
+  const via: string[] = [];
+  const server = new grpc.Server();
+  const notMine = new HeraldError('NOT_PARTITION_OWNER', 'not mine', { partition: '2', owner: '' });
+  const forwarding: Pick<BrokerHandlers, 'Publish' | 'PublishStream'> = {
+    Publish(call, cb) {
+      via.push('unary');
+      cb(null, { topic: call.request.topic, partition: 2, results: [{ offset: 7, messageId: 't/2/7' }] });
+    },
+    PublishStream(call) {
+      call.on('data', (req: PublishStreamRequest) => {
+        via.push('stream');
+        call.write({ requestId: req.requestId, error: toRpcStatus(notMine) });
+      });
+      call.on('end', () => call.end());
+    },
+  };
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, forwarding);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address });
+  const r = await producer.send('t', { partition: 2, body: 'x' });
+  await producer.close();
+  expect(r).toMatchObject({ partition: 2, offset: 7, messageId: 't/2/7' });
+  expect(via).toEqual(['stream', 'unary']);
+});
+
+test('a stream that a refusal ends takes the other requests in flight with it: each gets its own answer by unary Publish', async () => {
+  const denied = new HeraldError('PERMISSION_DENIED', 'may not publish to secret', { topic: 'secret' });
+  const server = new grpc.Server();
+  const ok = (req: PublishRequest): PublishResponse__Input => ({
+    topic: req.topic,
+    partition: 0,
+    results: [{ offset: 1, messageId: `${req.topic}/0/1` }],
+  });
+  const handlers: Pick<BrokerHandlers, 'Publish' | 'PublishStream'> = {
+    Publish(call, cb) {
+      if (call.request.topic === 'secret') cb(toServiceError(denied));
+      else cb(null, ok(call.request));
+    },
+    PublishStream(call) {
+      // Holds every request; one for the refused topic ends the stream.
+      call.on('data', (req: PublishStreamRequest) => {
+        if (req.publish?.topic === 'secret') call.emit('error', toServiceError(denied));
+      });
+    },
+  };
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address });
+  const allowed = producer.send('open', { partition: 0, body: 'a' });
+  await new Promise((resolve) => setTimeout(resolve, 20)); // in flight on the stream
+  const refused = producer.send('secret', { partition: 0, body: 'b' });
+  const [a, r] = await Promise.allSettled([allowed, refused]);
+  expect(a).toMatchObject({ status: 'fulfilled', value: { messageId: 'open/0/1' } });
+  expect(r).toMatchObject({ status: 'rejected', reason: { reason: 'PERMISSION_DENIED' } });
+  await producer.close();
 });

@@ -2,7 +2,9 @@
 import { backoffDelay, checkBackoff, isRetriable, retry } from '../../../common/backoff';
 import { consumerOptions, producerOptions } from '../../../client/options';
 import { toWire, wireSize } from '../../../client/message';
-import { HeraldError, UnavailableError, callError } from '../../../common/errors';
+import { HeraldError, UnavailableError, callError, fromRpcStatus } from '../../../common/errors';
+import { toRpcStatus } from '../../../common/grpc/status';
+import { loadProtos } from '../../../proto/load';
 import { status } from '@grpc/grpc-js';
 
 const o = { initialMs: 100, maxMs: 1000, multiplier: 2 };
@@ -69,6 +71,21 @@ test('callError: a reason from the server, a transport failure, or an unexpected
   expect(callError(typed, 'b:1')).toBe(typed);
 });
 
+test('fromRpcStatus: a PublishStream error result with its reason, or INTERNAL_ERROR without one', () => {
+  const refused = new HeraldError('RATE_LIMITED', 'slow down', { retry_after_ms: '40' });
+  const Status = loadProtos().grpc.google.rpc.Status;
+  const onTheWire = Status.deserialize(Status.serialize(toRpcStatus(refused)));
+  expect(fromRpcStatus(onTheWire, 'b:1')).toMatchObject({
+    reason: 'RATE_LIMITED',
+    retriable: true,
+    message: 'slow down',
+    metadata: { retry_after_ms: '40' },
+  });
+  const bare = fromRpcStatus({ code: status.UNIMPLEMENTED, message: 'no', details: [] }, 'b:1');
+  expect(bare).toMatchObject({ reason: 'INTERNAL_ERROR', message: 'b:1: UNIMPLEMENTED: no' });
+  expect(fromRpcStatus(undefined, 'b:1').reason).toBe('INTERNAL_ERROR');
+});
+
 test('producer options: defaults first, then errors naming the field', () => {
   const p = producerOptions({ meta: '127.0.0.1:7700, 127.0.0.2:7700' });
   expect(p).toMatchObject({
@@ -88,6 +105,10 @@ test('producer options: defaults first, then errors naming the field', () => {
     'lingerMs must be an integer in 0..60000, got -1',
   );
   expect(() => producerOptions({ broker: 'b:1', maxBatchMessages: 0 })).toThrow('maxBatchMessages');
+  expect(producerOptions({ broker: 'b:1' }).maxInFlight).toBe(1);
+  expect(() => producerOptions({ broker: 'b:1', maxInFlight: 0 })).toThrow(
+    'maxInFlight must be an integer in 1..16, got 0',
+  );
   expect(() => producerOptions({ broker: 'b:1', namespace: '' })).toThrow(
     'namespace must be a non-empty string',
   );
