@@ -1,7 +1,8 @@
 // Authentication and authorization as interceptors on the shared server edge
 // (common/grpc/interceptors.ts):
 // - authentication admits a call once its caller is known (synchronously when the answer is
-//   cached) and refuses it with UNAUTHENTICATED otherwise; it sets ctx.identity;
+//   cached) and refuses it with UNAUTHENTICATED otherwise; it sets ctx.identity. Each message of
+//   a stream is checked again, so a credential revoked or expired meanwhile ends the stream;
 // - authorization asks the access table what each request needs (a unary request; every
 //   message of a stream: a PublishStream's publishes, a Subscribe's start) and refuses with
 //   PERMISSION_DENIED, naming the operation and resource;
@@ -72,27 +73,38 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
     });
     throw e;
   };
+  /** The caller's principal from the call's headers: cached answers synchronously. */
+  const authenticate = (ctx: CallContext): Principal | Promise<Principal> => {
+    const header = ctx.metadata.get('authorization')[0];
+    const authorization = typeof header === 'string' ? header : undefined;
+    // A token wins over a certificate: the certificate (built anew on each read) is read only without one.
+    return authenticator.authenticate(
+      authorization,
+      authorization === undefined ? ctx.peerCertificateCn : undefined,
+    );
+  };
+  const check = (ctx: CallContext, then: (p: Principal) => void): void | Promise<void> => {
+    let answer: Principal | Promise<Principal>;
+    try {
+      answer = authenticate(ctx);
+    } catch (err) {
+      return refused(ctx, err);
+    }
+    if (!(answer instanceof Promise)) return then(answer);
+    return answer.then(then, (err: unknown) => refused(ctx, err));
+  };
   return {
     name: 'authentication',
     admit(ctx) {
       if (OPEN_SERVICES.has(ctx.service)) return;
-      const header = ctx.metadata.get('authorization')[0];
-      const authorization = typeof header === 'string' ? header : undefined;
-      let answer: Principal | Promise<Principal>;
-      try {
-        // A token wins over a certificate: the certificate (built anew on each read) is read only without one.
-        answer = authenticator.authenticate(
-          authorization,
-          authorization === undefined ? ctx.peerCertificateCn : undefined,
-        );
-      } catch (err) {
-        return refused(ctx, err);
-      }
-      if (!(answer instanceof Promise)) return identify(ctx, answer);
-      return answer.then(
-        (p) => identify(ctx, p),
-        (err: unknown) => refused(ctx, err),
-      );
+      return check(ctx, (p) => identify(ctx, p));
+    },
+    // A stream's credential is checked again with each of its messages (from the cache, so
+    // synchronously while the answer lasts): a revoked or expired credential ends a running
+    // PublishStream at its next message, as it would refuse the next unary call.
+    message(ctx) {
+      if (OPEN_SERVICES.has(ctx.service) || ctx.identity?.method === 'server-certificate') return;
+      return check(ctx, () => undefined);
     },
   };
 }

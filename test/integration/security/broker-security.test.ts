@@ -252,7 +252,7 @@ describe('authentication', () => {
     });
   });
 
-  test('a HeraldUser token is accepted by hash, and refused once rotated', async () => {
+  test('a HeraldUser token is accepted by hash, and refused once rotated, also on a running PublishStream', async () => {
     await applyHeraldUser(
       ns.name,
       'partner',
@@ -270,11 +270,33 @@ describe('authentication', () => {
     await waitFor('the user may publish', async () =>
       (await publish(c)).code === grpc.status.OK ? true : undefined,
     );
+    // A PublishStream opened with the token, answered before the rotation.
+    const stream = c.broker.PublishStream({ deadline: Date.now() + 30_000 });
+    const answers: unknown[] = [];
+    stream.on('data', (a: unknown) => answers.push(a));
+    const streamEnd = new Promise<Outcome>((resolve) => {
+      stream.on('error', (err: grpc.ServiceError) => resolve(outcome(err)));
+      stream.on('end', () => resolve({ code: grpc.status.OK }));
+    });
+    let requestId = 0;
+    const send = () =>
+      stream.write({
+        requestId: ++requestId,
+        publish: { topic: TOPIC, partition: 0, messages: [{ body: Buffer.from('s') }] },
+      });
+    send();
+    await waitFor('the stream answered', () => Promise.resolve(answers.length === 1 ? true : undefined));
+
     await kube().core.deleteNamespacedSecret({ namespace: ns.name, name: 'herald-user-partner' });
     await waitFor('the old token refused', async () => {
       const o = await publish(c);
       return o.reason === 'CREDENTIALS_INVALID' ? true : undefined;
     });
+    // The stream's next message is checked again: the stream ends, that message unanswered.
+    send();
+    const ended = await streamEnd;
+    expect(ended).toMatchObject({ code: grpc.status.UNAUTHENTICATED, reason: 'CREDENTIALS_INVALID' });
+    expect(answers).toHaveLength(1);
     const fresh = clients(
       broker.address,
       withToken(
