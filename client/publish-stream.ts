@@ -9,9 +9,9 @@
 // broker, or a refusal that ends it: one request for a topic the caller may not publish to),
 // its requests in flight fail with StreamBroken, which carries the stream's error but is no
 // verdict on them; the Producer then asks for their own with a unary Publish. The stream is opened on first use and again after
-// it ended. A stream's caller is authenticated once, when it opens: when the token (a rotated
-// token file) changes, the next request goes on a new stream, which carries the new token,
-// while the old one answers what it holds and ends.
+// it ended. A stream carries the token it was opened with (the broker checks it again with
+// each request): when the token (a rotated token file) changes, the next request goes on a new
+// stream, which carries the new token, while the old one answers what it holds and ends.
 import { status as GrpcCode } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { UnavailableError, callError, fromRpcStatus } from '../common/errors';
