@@ -83,20 +83,36 @@ export function errorInfoOf(status: Status): ErrorInfo | undefined {
   return found?.value ? loadProtos().grpc.google.rpc.ErrorInfo.deserialize(found.value) : undefined;
 }
 
+/** An ErrorInfo whose reason Herald knows, as that HeraldError; undefined otherwise. */
+function fromErrorInfo(
+  info: ErrorInfo | undefined,
+  message: string,
+  options?: { cause?: unknown },
+): HeraldError | undefined {
+  if (info === undefined || !(info.reason in REASONS)) return undefined;
+  return new HeraldError(info.reason as Reason, message, info.metadata, options);
+}
+
+/** A status without a Herald reason (e.g. UNIMPLEMENTED by an older server): INTERNAL_ERROR keeping the code. */
+function unknownStatus(address: string, code: GrpcCode, details: string, options?: { cause?: unknown }) {
+  return new HeraldError(
+    'INTERNAL_ERROR',
+    `${address}: ${GrpcCode[code] ?? code}: ${details}`,
+    { grpcCode: String(code) },
+    options,
+  );
+}
+
 /**
  * A google.rpc.Status a server sent as a result (a PublishStream error) as a HeraldError: its
  * reason and metadata from the ErrorInfo, or INTERNAL_ERROR with the code kept when it has none.
  */
 export function fromRpcStatus(status: Status | null | undefined, address: string): HeraldError {
-  const info = status ? errorInfoOf(status) : undefined;
   const message = status?.message ?? 'an empty result';
-  if (info !== undefined && info.reason in REASONS) {
-    return new HeraldError(info.reason as Reason, message, info.metadata);
-  }
-  const code = status?.code ?? GrpcCode.UNKNOWN;
-  return new HeraldError('INTERNAL_ERROR', `${address}: ${GrpcCode[code] ?? code}: ${message}`, {
-    grpcCode: String(code),
-  });
+  return (
+    fromErrorInfo(status ? errorInfoOf(status) : undefined, message) ??
+    unknownStatus(address, status?.code ?? GrpcCode.UNKNOWN, message)
+  );
 }
 
 /**
@@ -104,9 +120,7 @@ export function fromRpcStatus(status: Status | null | undefined, address: string
  * its reason and metadata when it sent an ErrorInfo, otherwise undefined (a transport failure).
  */
 export function fromServiceError(err: grpc.ServiceError): HeraldError | undefined {
-  const info = readErrorInfo(err);
-  if (info === undefined || !(info.reason in REASONS)) return undefined;
-  return new HeraldError(info.reason as Reason, err.details, info.metadata, { cause: err });
+  return fromErrorInfo(readErrorInfo(err), err.details, { cause: err });
 }
 
 /**
@@ -158,10 +172,5 @@ export function callError(err: unknown, address: string): CallError {
       cause: err,
     });
   }
-  return new HeraldError(
-    'INTERNAL_ERROR',
-    `${address}: ${GrpcCode[e.code] ?? e.code}: ${e.details ?? ''}`,
-    { grpcCode: String(e.code) },
-    { cause: err },
-  );
+  return unknownStatus(address, e.code, e.details ?? '', { cause: err });
 }
