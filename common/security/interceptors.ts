@@ -60,7 +60,8 @@ function identify(ctx: CallContext, principal: Principal): void {
 }
 
 export function authentication(authenticator: Authenticator, onRefusal: (r: Refusal) => void): Interceptor {
-  const refused = (ctx: CallContext, err: unknown): never => {
+  /** `request`: the refused message (a stream's), else the call's own. */
+  const refused = (ctx: CallContext, err: unknown, request: unknown = ctx.request): never => {
     const e =
       err instanceof HeraldError
         ? err
@@ -69,7 +70,7 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
       method: method(ctx),
       reason: e.reason as RefusalReason,
       peer: ctx.peer,
-      request: ctx.request,
+      request,
     });
     throw e;
   };
@@ -83,15 +84,15 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
       authorization === undefined ? ctx.peerCertificateCn : undefined,
     );
   };
-  const check = (ctx: CallContext, then: (p: Principal) => void): void | Promise<void> => {
+  const check = (ctx: CallContext, then: (p: Principal) => void, request?: unknown): void | Promise<void> => {
     let answer: Principal | Promise<Principal>;
     try {
       answer = authenticate(ctx);
     } catch (err) {
-      return refused(ctx, err);
+      return refused(ctx, err, request);
     }
     if (!(answer instanceof Promise)) return then(answer);
-    return answer.then(then, (err: unknown) => refused(ctx, err));
+    return answer.then(then, (err: unknown) => refused(ctx, err, request));
   };
   return {
     name: 'authentication',
@@ -102,9 +103,9 @@ export function authentication(authenticator: Authenticator, onRefusal: (r: Refu
     // A stream's credential is checked again with each of its messages (from the cache, so
     // synchronously while the answer lasts): a revoked or expired credential ends a running
     // PublishStream at its next message, as it would refuse the next unary call.
-    message(ctx) {
+    message(ctx, message) {
       if (OPEN_SERVICES.has(ctx.service) || ctx.identity?.method === 'server-certificate') return;
-      return check(ctx, () => undefined);
+      return check(ctx, () => undefined, message);
     },
   };
 }
