@@ -3,9 +3,9 @@
 //
 // @kubernetes/client-node (1.x) builds a new https.Agent for every API call and every watch, so
 // each request opened its own TCP connection with a full TLS handshake (a profile of the operator
-// provisioning 100 Topics spent a fifth of its CPU building TLS contexts and handshaking). The
-// KubeConfig returned here hands every request one keep-alive agent per set of TLS settings
-// instead, so connections to the apiserver are reused.
+// provisioning 100 Topics spent about 40 % of its busy time building TLS contexts and
+// handshaking). The KubeConfig returned here hands every request one keep-alive agent per set of
+// TLS settings instead, so connections to the apiserver are reused.
 import { Agent } from 'node:https';
 import type { AgentOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
