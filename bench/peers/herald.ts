@@ -3,12 +3,15 @@
 // - "sdk": the TypeScript SDK as an application writes it: one Producer shared by every
 //   producer loop (send() per message, keyed), one Consumer in direct mode on Subscribe streams;
 // - "grpc": the generated gRPC client: a batch is one unary Publish, single messages go on a
-//   PublishStream per producer; Subscribe per partition with credits and batched Acks.
+//   PublishStream per producer; Subscribe per partition with credits, deliveries several to a
+//   response (max_batch) and acks on the stream (BENCH_GRPC_ACKS=unary: one delivery per
+//   response and batched unary Acks, the idiom before those fields).
 import * as grpc from '@grpc/grpc-js';
 import { Consumer, Producer as SdkProducer } from '../../client';
 import type { ProducerOptions } from '../../client';
 import type { BrokerOptionsInput } from '../../common/broker-options';
 import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
+import type { SubscribeResponse } from '../../proto/gen/herald/v1/SubscribeResponse';
 import { api, connect, spawnBroker } from '../../test/integration/broker/helpers';
 import type { BrokerProcess } from '../../test/integration/broker/helpers';
 import { ioCounters, pidsNamed } from '../proc';
@@ -20,9 +23,10 @@ import type { MetricsSnapshot } from './profile';
 export const PARTITIONS = 16;
 const GROUP = 'bench';
 const ACK_EVERY = 100;
-// The acks of one partition wait up to ACK_LINGER_MS (or ACK_EVERY offsets) and go as one unary Ack,
-// as the SDK's consumer does (client/consumer.ts). At 62 msg/s per partition that is ~1 Ack per message.
+// The acks of one partition wait up to ACK_LINGER_MS (or ACK_EVERY offsets) and go as one ack,
+// as the SDK's consumer does (client/consumer.ts). At 62 msg/s per partition that is ~1 ack per message.
 const ACK_LINGER_MS = Number(process.env.BENCH_ACK_LINGER_MS ?? 5);
+const STREAM_ACKS = (process.env.BENCH_GRPC_ACKS ?? 'stream') === 'stream';
 
 export interface Herald {
   broker: BrokerProcess;
@@ -197,25 +201,42 @@ class GrpcDriver extends HeraldDriver implements Driver {
         if (toAck.length === 0) return;
         const offsets = toAck;
         toAck = [];
-        this.call
-          .ack({ group: GROUP, topic: queue, partition, offsets })
-          .catch((err: unknown) => console.error('ack failed', err));
+        if (STREAM_ACKS) stream.write({ ack: { offsets } });
+        else
+          this.call
+            .ack({ group: GROUP, topic: queue, partition, offsets })
+            .catch((err: unknown) => console.error('ack failed', err));
       };
-      stream.on('data', (r: { delivery: Delivery | null }) => {
-        const d = r.delivery!;
+      const take = (d: Delivery) => {
         onMessage(d.body);
         toAck.push(d.offset);
         if (++received % 500 === 0) stream.write({ credits: 500 });
+      };
+      stream.on('data', (r: SubscribeResponse) => {
+        if (r.ackRefused) console.error('ack refused', r.ackRefused);
+        if (r.delivery) take(r.delivery);
+        r.deliveries.forEach(take);
         if (toAck.length >= ACK_EVERY) flush();
-        else timer ??= setTimeout(flush, ACK_LINGER_MS);
+        else if (toAck.length > 0) timer ??= setTimeout(flush, ACK_LINGER_MS);
       });
       stream.on('error', (err: grpc.ServiceError) => {
         if (err.code !== grpc.status.CANCELLED) console.error('subscribe failed', err);
       });
-      stream.write({ start: { group: GROUP, topic: queue, partition, credits: 1000, ackTimeoutMs: 60_000 } });
+      stream.write({
+        start: {
+          group: GROUP,
+          topic: queue,
+          partition,
+          credits: 1000,
+          ackTimeoutMs: 60_000,
+          maxBatch: STREAM_ACKS ? ACK_EVERY : 0,
+        },
+      });
       return () => {
         flush();
-        stream.cancel();
+        // Half-closing lets the broker read the last acks written on the stream.
+        if (STREAM_ACKS) stream.end();
+        else stream.cancel();
       };
     });
     return Promise.resolve({

@@ -22,6 +22,8 @@
 //                    (summarise the profile with bench/cpuprofile.ts)
 //   BENCH_ACK_LINGER_MS how long the gRPC consumer's acks wait for company per partition (default
 //                    5, as the SDK's); measures what the Ack calls cost the broker
+//   BENCH_GRPC_ACKS  stream (default: deliveries several to a Subscribe response, acks on the
+//                    stream) or unary (one delivery per response, unary Acks)
 //   HERALD_MYSQL_URL MariaDB to use (default the local environment's, 127.0.0.1:13306)
 //   BENCH_PORT       first of the loopback ports for the peers (default 25670; uses 4)
 import { execFileSync } from 'node:child_process';

@@ -41,7 +41,8 @@ export interface PartitionLagInfo {
 
 /** A subscription's sink: `send` resolves once the transport can take more. */
 export interface SubscriptionSink {
-  send(d: Delivered, ref: PartitionRef): Promise<void>;
+  /** Hands over deliveries taken together, in order; resolves when the transport can take more. */
+  send(ds: Delivered[], ref: PartitionRef): Promise<void>;
 }
 
 /** What delivery reads and writes in a topic's message store. */
@@ -179,7 +180,7 @@ export class Delivery {
         continue;
       }
       credits.available -= taken.length;
-      for (const d of this.delivered(cursor, taken, start.consumer)) await sink.send(d, cursor.ref);
+      await sink.send(this.delivered(cursor, taken, start.consumer), cursor.ref);
     }
   }
 

@@ -9,7 +9,7 @@ import type { PublishResponse__Input } from '../../proto/gen/herald/v1/PublishRe
 import type { PublishStreamRequest } from '../../proto/gen/herald/v1/PublishStreamRequest';
 import type { PublishStreamResponse__Input } from '../../proto/gen/herald/v1/PublishStreamResponse';
 import type { SubscribeRequest } from '../../proto/gen/herald/v1/SubscribeRequest';
-import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
+import type { SubscribeStart } from '../../proto/gen/herald/v1/SubscribeStart';
 import type { Delivered } from '../delivery/group-cursor';
 import type { Delivery } from '../delivery/delivery';
 import { Signal } from '../delivery/signal';
@@ -104,6 +104,32 @@ export function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
       : {}),
     priority: m.priority,
   };
+}
+
+/** SubscribeStart.max_batch's bounds (broker.proto): deliveries, and bytes of bodies, per response. */
+export const MAX_SUBSCRIBE_BATCH = 1000;
+export const MAX_SUBSCRIBE_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Deliveries taken together, cut into responses of at most `max` deliveries and about
+ * `maxBytes` of bodies; a delivery larger than that travels alone, so no response is empty.
+ */
+export function responseBatches(ds: Delivered[], max: number, maxBytes: number): Delivered[][] {
+  const out: Delivered[][] = [];
+  let batch: Delivered[] = [];
+  let bytes = 0;
+  for (const d of ds) {
+    const size = d.message.body.length;
+    if (batch.length > 0 && (batch.length >= max || bytes + size > maxBytes)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(d);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
 }
 
 function claim(req: { consumerId: string; leaseEpoch: number }) {
@@ -276,35 +302,45 @@ export function brokerHandlers(
       const credits = { available: 0, signal: new Signal() };
       const stopped = new AbortController();
       const cancelled = AbortSignal.any([cancellation(call)(), stopped.signal]);
-      let started = false;
+      let s: SubscribeStart | undefined;
       const end = (err?: unknown) => {
         if (err !== undefined) call.emit('error', fail('Subscribe', err));
         else call.end();
       };
+      const refuse = (message: string) =>
+        end(new HeraldError('INVALID_REQUEST', message, { field: 'kind' }));
       call.on('data', (req: SubscribeRequest) => {
         if (req.kind === 'credits') {
           credits.available += req.credits ?? 0;
           credits.signal.notify();
           return;
         }
-        if (req.kind !== 'start' || !req.start || started) {
-          end(
-            new HeraldError(
-              'INVALID_REQUEST',
-              'the first Subscribe request must be start, and only the first',
-              { field: 'kind' },
-            ),
-          );
+        if (req.kind === 'ack') {
+          if (!s) return refuse('the first Subscribe request must be start');
+          const offsets = req.ack?.offsets ?? [];
+          const { group, topic, partition } = s;
+          delivery.ack(group, topic, partition, offsets, claim(s)).catch((err: unknown) => {
+            fail('Subscribe', err);
+            if (!call.cancelled) call.write({ ackRefused: { offsets, status: toRpcStatus(err) } });
+          });
           return;
         }
-        started = true;
-        const s = req.start;
+        if (req.kind !== 'start' || !req.start || s) {
+          refuse('the first Subscribe request must be start, and only the first');
+          return;
+        }
+        s = req.start;
         credits.available += s.credits;
+        const maxBatch = Math.min(s.maxBatch, MAX_SUBSCRIBE_BATCH);
         const sink = {
-          send: (d: Delivered, ref: PartitionRef) =>
+          send: (ds: Delivered[], ref: PartitionRef) =>
             new Promise<void>((resolve) => {
-              const response: SubscribeResponse__Input = { delivery: toDelivery(ref, d) };
-              if (call.write(response)) return resolve();
+              let room = true;
+              if (maxBatch <= 1) for (const d of ds) room = call.write({ delivery: toDelivery(ref, d) });
+              else
+                for (const batch of responseBatches(ds, maxBatch, MAX_SUBSCRIBE_BATCH_BYTES))
+                  room = call.write({ deliveries: batch.map((d) => toDelivery(ref, d)) });
+              if (room) return resolve();
               // Wait for the transport, or stop waiting when the call ends.
               call.once('drain', () => resolve());
               cancelled.addEventListener('abort', () => resolve(), { once: true });
@@ -330,7 +366,7 @@ export function brokerHandlers(
       });
       // The client half-closing ends the subscription.
       call.on('end', () => {
-        if (started) stopped.abort();
+        if (s) stopped.abort();
         else call.end();
       });
     },

@@ -267,6 +267,14 @@ ENVJSON
 main() {
   local parts=("$@") start=$SECONDS
   (( ${#parts[@]} )) || parts=(mariadb kafka k8s cli clients chromium)
+  # One bring-up at a time (test runs started together each call this): the second waits for
+  # the first, then finds everything built and running.
+  mkdir -p "$HERALD_STATE"
+  exec 9>"$HERALD_STATE/up.lock"
+  if ! flock -n 9; then
+    log "another test/env/up.sh is bringing the environment up; waiting for it"
+    flock 9
+  fi
   log "building or checking tools (cache: $HERALD_CACHE)"
   "$ENV_DIR/tools.sh" "${parts[@]}"
   for p in "${parts[@]}"; do

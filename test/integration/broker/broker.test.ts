@@ -6,6 +6,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { errorInfoOf } from '../../../common/errors';
 import type { PartitionRef } from '../../../storage/storage';
 import type { PublishStreamResponse } from '../../../proto/gen/herald/v1/PublishStreamResponse';
+import type { SubscribeResponse } from '../../../proto/gen/herald/v1/SubscribeResponse';
 import { waitFor } from '../wait';
 import {
   api,
@@ -195,6 +196,55 @@ describe('broker data plane', () => {
     );
     stream.end();
     expect(await ended).toBe(status.OK);
+  });
+
+  const committed = (group: string, partition: number, offset: number) =>
+    waitFor(`${group} committed ${offset} on ${partition}`, async () => {
+      const lag = await call.getLag({ group, topic: TOPIC });
+      return lag.partitions.find((p) => p.partition === partition)?.committedOffset === offset || undefined;
+    });
+
+  test('Subscribe with max_batch sends ready deliveries together, and acks on the stream move the committed offset', async () => {
+    await call.publish({ topic: TOPIC, partition: 2, messages: ['1', '2', '3', '4', '5'].map(body) });
+    const stream = running.clients.broker.Subscribe();
+    const responses: SubscribeResponse[] = [];
+    stream.on('data', (r: SubscribeResponse) => responses.push(r));
+    stream.write({
+      start: { group: 'batched', topic: TOPIC, partition: 2, credits: 4, ackTimeoutMs: 60_000, maxBatch: 3 },
+    });
+    await until('four deliveries', () => responses.flatMap((r) => r.deliveries).length >= 4);
+    // Five ready, four credited, at most three to a response; nothing in the one-delivery field.
+    expect(responses.map((r) => r.deliveries.map((d) => d.offset))).toEqual([[1, 2, 3], [4]]);
+    expect(responses.every((r) => r.delivery === null)).toBe(true);
+
+    stream.write({ ack: { offsets: [1, 2, 3] } });
+    await committed('batched', 2, 3);
+    // An ack of an offset never delivered to the group is refused on the stream, which goes on.
+    stream.write({ ack: { offsets: [5] } });
+    await until('the refusal', () => responses.some((r) => r.ackRefused));
+    const refused = responses.find((r) => r.ackRefused)!.ackRefused!;
+    expect(refused.offsets).toEqual([5]);
+    expect(refused.status?.code).toBe(status.FAILED_PRECONDITION);
+    expect(errorInfoOf(refused.status!)).toMatchObject({ reason: 'OFFSET_NOT_DELIVERED' });
+    stream.write({ credits: 1 });
+    await until('the fifth', () => responses.flatMap((r) => r.deliveries).length >= 5);
+    stream.write({ ack: { offsets: [4, 5] } });
+    await committed('batched', 2, 5);
+    const ended = new Promise<number>((resolve) =>
+      stream.on('status', (s: { code: number }) => resolve(s.code)),
+    );
+    stream.end();
+    expect(await ended).toBe(status.OK);
+  });
+
+  test('an ack on a Subscribe stream before its start ends the stream with INVALID_REQUEST', async () => {
+    const stream = running.clients.broker.Subscribe();
+    stream.on('data', () => undefined);
+    const ended = new Promise((_, reject) => stream.on('error', reject));
+    stream.write({ ack: { offsets: [1] } });
+    const f = await failure(ended);
+    expect(f.code).toBe(status.INVALID_ARGUMENT);
+    expect(f.info).toMatchObject({ reason: 'INVALID_REQUEST', metadata: { field: 'kind' } });
   });
 
   test('PublishStream answers every request by id, errors in-band, in order per partition', async () => {
