@@ -11,7 +11,7 @@ import { channelCredentials } from '../common/grpc/credentials';
 import * as grpc from '@grpc/grpc-js';
 import { backoffDelay, isRetriable, retry } from '../common/backoff';
 import { BrokerConnections, unary } from './connections';
-import { callError, HeraldError } from '../common/errors';
+import { callError, fromRpcStatus, HeraldError } from '../common/errors';
 import { ConsumerLeaseClient, MetaConnection, isRefusal } from '../common/meta-client';
 import { CONSUMER_LEASE } from '../common/lease-math';
 import { consumerOptions } from './options';
@@ -20,6 +20,8 @@ import { RouteCache } from './routes';
 import type { Logger } from '../common/logger';
 import type { Delivery } from '../proto/gen/herald/v1/Delivery';
 import type { PullResponse } from '../proto/gen/herald/v1/PullResponse';
+import type { AckRefused } from '../proto/gen/herald/v1/AckRefused';
+import type { SubscribeRequest__Input } from '../proto/gen/herald/v1/SubscribeRequest';
 import type { SubscribeResponse } from '../proto/gen/herald/v1/SubscribeResponse';
 
 export type { Delivery };
@@ -47,6 +49,8 @@ const RECONCILE_MS = 100;
 /** How long acks wait for company before one Ack call carries them. */
 const ACK_LINGER_MS = 5;
 const ACK_BATCH = 200;
+/** Deliveries a Subscribe response may carry (SubscribeStart.max_batch). */
+const SUBSCRIBE_BATCH = 100;
 /** How long handled deliveries wait for company before their credits go back on a Subscribe stream. */
 const CREDIT_LINGER_MS = 1;
 
@@ -77,6 +81,11 @@ export class Consumer {
   private readonly calls = new Set<{ cancel(): void }>();
   private readonly streams = new Set<{ cancel(): void }>();
   private readonly acks = new Map<number, AckBatch>();
+  /** The open Subscribe stream of each partition, which carries its acks (subscribe mode). */
+  private readonly ackStreams = new Map<
+    number,
+    { epoch: number; stream: { write(r: SubscribeRequest__Input): boolean; writable: boolean } }
+  >();
   private readonly settling = new Set<Promise<void>>();
   private inFlight = 0;
   private readonly waiters: (() => void)[] = [];
@@ -343,6 +352,8 @@ export class Consumer {
         address = await this.address(partition);
         const stream = this.conns.get(address).broker.Subscribe();
         this.streams.add(stream);
+        const carrier = { epoch, stream };
+        this.ackStreams.set(partition, carrier);
         // Credits go back in batches: one message per handled delivery made the broker take
         // one message at a time (a read, a lock and a write each).
         let owed = 0;
@@ -357,12 +368,13 @@ export class Consumer {
         const ended = new Promise<void>((resolve, reject) => {
           stream.on('data', (res: SubscribeResponse) => {
             attempt = 0;
-            if (res.delivery) {
-              this.dispatch(res.delivery, epoch, () => {
-                if (++owed >= creditBatch) grant();
-                else creditTimer ??= setTimeout(grant, CREDIT_LINGER_MS);
-              });
-            }
+            const handled = () => {
+              if (++owed >= creditBatch) grant();
+              else creditTimer ??= setTimeout(grant, CREDIT_LINGER_MS);
+            };
+            if (res.delivery) this.dispatch(res.delivery, epoch, handled);
+            for (const d of res.deliveries) this.dispatch(d, epoch, handled);
+            if (res.ackRefused) this.ackRefused(partition, epoch, res.ackRefused, address);
           });
           stream.on('error', (err: grpc.ServiceError) => reject(err));
           stream.on('end', () => resolve());
@@ -376,6 +388,7 @@ export class Consumer {
             ackTimeoutMs: o.ackTimeoutMs,
             consumerId: this.leases ? o.consumerId : '',
             leaseEpoch: epoch,
+            maxBatch: SUBSCRIBE_BATCH,
           },
         });
         // The stream is cancelled as soon as the lease is no longer valid here.
@@ -388,6 +401,7 @@ export class Consumer {
           clearInterval(watch);
           clearTimeout(creditTimer);
           this.streams.delete(stream);
+          if (this.ackStreams.get(partition) === carrier) this.ackStreams.delete(partition);
         }
         // The broker ended the stream (shutting down): reconnect after a backoff step.
         await this.sleep(backoffDelay(++attempt, this.options.retry));
@@ -466,6 +480,29 @@ export class Consumer {
     if (!b) return;
     this.acks.delete(partition);
     clearTimeout(b.timer);
+    // On the partition's Subscribe stream while it is open under the same lease: no call of its
+    // own. Otherwise (pull mode, closing, a stream that ended) a unary Ack, retried.
+    const carrier = this.ackStreams.get(partition);
+    if (!this.stopped && carrier?.epoch === b.epoch && carrier.stream.writable) {
+      carrier.stream.write({ ack: { offsets: b.offsets } });
+      return;
+    }
+    this.unaryAck(partition, b.epoch, b.offsets);
+  }
+
+  /**
+   * The broker refused an ack sent on a stream: one it may accept later or elsewhere (a moved
+   * partition, a store outage) goes again as a unary Ack, which is retried and follows the
+   * owner; any other refusal leaves the messages to be redelivered, as a failed Ack does.
+   */
+  private ackRefused(partition: number, epoch: number, refused: AckRefused, address: string): void {
+    const err = fromRpcStatus(refused.status, address);
+    if (isRetriable(err)) this.unaryAck(partition, epoch, refused.offsets);
+    else this.log.warn('ack failed; the message will be redelivered', { partition, err });
+  }
+
+  private unaryAck(partition: number, epoch: number, offsets: number[]): void {
+    const b = { epoch, offsets };
     this.settle('ack', partition, (address, opts, cb) =>
       this.conns.get(address).broker.Ack(
         {

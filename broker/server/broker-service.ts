@@ -307,8 +307,7 @@ export function brokerHandlers(
         if (err !== undefined) call.emit('error', fail('Subscribe', err));
         else call.end();
       };
-      const refuse = (message: string) =>
-        end(new HeraldError('INVALID_REQUEST', message, { field: 'kind' }));
+      const refuse = (message: string) => end(new HeraldError('INVALID_REQUEST', message, { field: 'kind' }));
       call.on('data', (req: SubscribeRequest) => {
         if (req.kind === 'credits') {
           credits.available += req.credits ?? 0;

@@ -51,6 +51,16 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** The sum over both brokers of the /metrics lines that match. */
+async function brokerMetrics(line: RegExp): Promise<number> {
+  let sum = 0;
+  for (const b of cluster.brokers) {
+    const text = await (await fetch(`http://${b.process.metricsAddress}/metrics`)).text();
+    for (const l of text.split('\n')) if (line.test(l)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 function producer(extra: ConstructorParameters<typeof Producer>[0] = {}): Producer {
   const p = new Producer({ meta: cluster.operator.metaAddress, namespace: cluster.ns.name, ...extra });
   closers.push(p);
@@ -160,6 +170,9 @@ test('subscribe mode: a stream per partition paced by credits, never more handle
   const seen = new Set<string>();
   let running = 0;
   let most = 0;
+  const unaryAcks = () => brokerMetrics(/^herald_grpc_server_handled_total\{.*method="Ack"/);
+  const acked = () => brokerMetrics(/^herald_acked_messages_total\{.*group="streamed"/);
+  const [acksBefore, ackedBefore] = [await unaryAcks(), await acked()];
   const c = consumer('streamed', { fetch: 'subscribe', concurrency: 3 });
   await c.run({
     eachMessage: async (m) => {
@@ -171,6 +184,9 @@ test('subscribe mode: a stream per partition paced by credits, never more handle
   });
   await waitFor('every message processed', () => Promise.resolve(seen.size === 30 ? true : undefined));
   expect(most).toBeLessThanOrEqual(3);
+  // The acks travel on the streams (SubscribeRequest.ack), not as unary Ack calls.
+  await waitFor('every message acked', async () => ((await acked()) - ackedBefore >= 30 ? true : undefined));
+  expect((await unaryAcks()) - acksBefore).toBe(0);
   await c.close();
 });
 

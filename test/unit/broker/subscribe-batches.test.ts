@@ -23,7 +23,10 @@ describe('responseBatches (SubscribeStart.max_batch)', () => {
   });
   test('cuts before the delivery that would pass the byte bound', () => {
     const ds = [1, 2, 3, 4].map((o) => delivered(o, 400));
-    expect(offsets(responseBatches(ds, 100, 1000))).toEqual([[1, 2], [3, 4]]);
+    expect(offsets(responseBatches(ds, 100, 1000))).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
   test('a delivery larger than the byte bound travels alone, never in an empty response', () => {
     const ds = [delivered(1, 10), delivered(2, 5000), delivered(3, 10)];
