@@ -21,7 +21,7 @@ import { Delays } from './delay/delays';
 import { Maintenance } from './maintenance';
 import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
-import { brokerHandlers } from './server/broker-service';
+import { BROKER_IN_BAND_REFUSALS, brokerHandlers } from './server/broker-service';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
 import { securityMetrics, metricsTlsOf, startServerSecurity } from '../common/security/server-security';
@@ -356,6 +356,7 @@ async function assemble(
     reflection: loaded.reflection,
     // Metrics first: refused calls are counted by RPC too.
     interceptors: [rpcMetrics(metrics.registry), ...security.interceptors],
+    inBandRefusals: BROKER_IN_BAND_REFUSALS,
     credentials: security.credentials,
   });
   if (!options.meta && options.advertisedAddress === options.listen) brokerId = grpcServer.address;

@@ -5,9 +5,9 @@
 // requests for their partitions in arrival order, so requests sent together are stored in the
 // order they were sent. Each request's result comes back with its id; a request unanswered
 // after its timeout, or on a stream that broke, fails with an UnavailableError (retriable, its
-// outcome unknown), as a unary call would. When the stream fails as a whole (an unreachable
-// broker, or a refusal that ends it: one request for a topic the caller may not publish to),
-// its requests in flight fail with StreamBroken, which carries the stream's error but is no
+// outcome unknown), as a unary call would. A request for a topic the caller may not publish to
+// is answered with PERMISSION_DENIED like any failed request. When the stream fails as a whole
+// (an unreachable broker, or a credential refused mid-stream), its requests in flight fail with StreamBroken, which carries the stream's error but is no
 // verdict on them; the Producer then asks for their own with a unary Publish. The stream is opened on first use and again after
 // it ended. A stream carries the token it was opened with (the broker checks it again with
 // each request): when the token (a rotated token file) changes, the next request goes on a new

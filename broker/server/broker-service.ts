@@ -24,6 +24,7 @@ import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus } from '../../common/grpc/status';
 import { answer, failure } from '../../common/grpc/unary';
 import type { UnaryCallback } from '../../common/grpc/unary';
+import type { InBandRefusals } from '../../common/grpc/interceptors';
 
 function publishInput(req: PublishRequest, peer: string): PublishInput {
   const route: Route =
@@ -131,6 +132,20 @@ export function responseBatches(ds: Delivered[], max: number, maxBytes: number):
   if (batch.length > 0) out.push(batch);
   return out;
 }
+
+/**
+ * A PublishStream request refused by an interceptor for what it asks (PERMISSION_DENIED: a
+ * topic the caller may not publish to) is answered with its id and the error, as a failed
+ * publish is; the stream goes on for the caller's other requests. A refusal of the caller
+ * (UNAUTHENTICATED) still ends the stream.
+ */
+export const BROKER_IN_BAND_REFUSALS: InBandRefusals = new Map([
+  [
+    '/herald.v1.Broker/PublishStream',
+    (req: PublishStreamRequest, err: HeraldError): PublishStreamResponse__Input | undefined =>
+      err.reason === 'PERMISSION_DENIED' ? { requestId: req.requestId, error: toRpcStatus(err) } : undefined,
+  ],
+]);
 
 function claim(req: { consumerId: string; leaseEpoch: number }) {
   return { id: req.consumerId, epoch: req.leaseEpoch };

@@ -62,7 +62,8 @@ export interface Interceptor {
   admit?(ctx: CallContext): void | Promise<void>;
   /**
    * Runs on every request message of a client-streaming or bidi call, before the handler
-   * sees it (Subscribe's start, each PublishStream request). Throw or reject to end the call.
+   * sees it (Subscribe's start, each PublishStream request). Throw or reject to end the call,
+   * or, for a method with an in-band answer (InBandRefusals), to refuse only that message.
    */
   message?(ctx: CallContext, message: unknown): void | Promise<void>;
   /** Once per call after its status went out, refused calls included. Must not throw. */
@@ -88,8 +89,18 @@ function runChain(
   }
 }
 
+/**
+ * For streams whose messages are requests of their own (PublishStream): the response that
+ * answers one refused message in place of ending the call, by full method path; undefined
+ * (for that refusal) ends the call as usual.
+ */
+export type InBandRefusals = ReadonlyMap<string, (message: never, err: HeraldError) => unknown>;
+
 /** The chain as one grpc-js server interceptor; with no interceptors, none at all. */
-export function grpcInterceptors(chain: readonly Interceptor[]): grpc.ServerInterceptor[] {
+export function grpcInterceptors(
+  chain: readonly Interceptor[],
+  inBand: InBandRefusals = new Map(),
+): grpc.ServerInterceptor[] {
   if (chain.length === 0) return [];
   const admitting = chain.filter((i) => i.admit !== undefined);
   const reading = chain.filter((i) => i.message !== undefined);
@@ -109,7 +120,7 @@ export function grpcInterceptors(chain: readonly Interceptor[]): grpc.ServerInte
         };
         names.set(path, name);
       }
-      return intercept(next, name, admitting, reading, ending);
+      return intercept(next, name, admitting, reading, ending, inBand.get(definition.path));
     },
   ];
 }
@@ -126,6 +137,7 @@ function intercept(
   admitting: readonly Interceptor[],
   reading: readonly Interceptor[],
   ending: readonly Interceptor[],
+  answerInBand: ((message: never, err: HeraldError) => unknown) | undefined,
 ): grpc.ServerInterceptingCall {
   let ctx: Context | undefined;
   let done = false;
@@ -142,19 +154,32 @@ function intercept(
     ctx.finish();
     for (const i of ending) i.ended!(ctx, code);
   };
-  /** Runs `step` over `chain`, then `pass`; a throw or rejection refuses the call instead. */
+  /**
+   * One stream message refused: answered in band when its method says how (the handler never
+   * sees it, and the next message is read in its place), otherwise the call ends.
+   */
+  const refuseMessage = (message: unknown) => (err: unknown) => {
+    if (done) return;
+    const e = asHeraldError(err);
+    const answer = answerInBand?.(message as never, e);
+    if (answer === undefined) return refuse(e);
+    call.sendMessage(answer, () => undefined);
+    call.startRead();
+  };
+  /** Runs `step` over `chain`, then `pass`; a throw or rejection refuses (`refused`) instead. */
   const gate = (
     chain: readonly Interceptor[],
     step: (i: Interceptor) => void | Promise<void>,
     pass: () => void,
+    refused: (err: unknown) => void = refuse,
   ) => {
     let r: void | Promise<void>;
     try {
       r = runChain(chain, step);
     } catch (err) {
-      return refuse(err);
+      return refused(err);
     }
-    if (r instanceof Promise) r.then(() => (done ? undefined : pass()), refuse);
+    if (r instanceof Promise) r.then(() => (done ? undefined : pass()), refused);
     else pass();
   };
   const withRequest = name.kind === 'unary' || name.kind === 'server-stream';
@@ -185,6 +210,7 @@ function intercept(
           reading,
           (i) => i.message!(c, message),
           () => pass(message),
+          refuseMessage(message),
         );
       }
     })

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { ServingStatus } from 'grpc-health-check';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { grpcInterceptors } from './interceptors';
-import type { Interceptor } from './interceptors';
+import type { InBandRefusals, Interceptor } from './interceptors';
 
 export interface ServedService {
   /** The full name, e.g. 'herald.v1.Broker': its key in grpc.health.v1. */
@@ -55,6 +55,8 @@ export interface ServerSetup {
   reflection: PackageDefinition;
   /** In order; the first sees a call first. */
   interceptors?: Interceptor[];
+  /** Stream methods whose refused messages are answered in band (interceptors.ts). */
+  inBandRefusals?: InBandRefusals;
   /**
    * Called once at bind (a factory, so that TLS can hand credentials that watch their
    * certificate files); insecure when unset.
@@ -78,7 +80,7 @@ export interface GrpcServer {
 
 /** The grpc-js options of a setup. Pure. */
 export function serverOptions(
-  setup: Pick<ServerSetup, 'interceptors' | 'limits' | 'keepalive'>,
+  setup: Pick<ServerSetup, 'interceptors' | 'inBandRefusals' | 'limits' | 'keepalive'>,
 ): grpc.ServerOptions {
   const limits = { ...SERVER_DEFAULTS.limits, ...setup.limits };
   const keepalive = { ...SERVER_DEFAULTS.keepalive, ...setup.keepalive };
@@ -88,7 +90,7 @@ export function serverOptions(
     'grpc.keepalive_time_ms': keepalive.timeMs,
     'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
     'grpc.max_connection_age_ms': keepalive.maxConnectionAgeMs,
-    interceptors: grpcInterceptors(setup.interceptors ?? []),
+    interceptors: grpcInterceptors(setup.interceptors ?? [], setup.inBandRefusals),
   };
 }
 

@@ -7,7 +7,9 @@ import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readErrorInfo } from '../../../common/errors';
+import { errorInfoOf, readErrorInfo } from '../../../common/errors';
+import type { Status } from '../../../proto/gen/google/rpc/Status';
+import type { PublishStreamResponse } from '../../../proto/gen/herald/v1/PublishStreamResponse';
 import { channelCredentials } from '../../../common/grpc/credentials';
 import type { ClientSecurity } from '../../../common/grpc/credentials';
 import { createLogger } from '../../../common/logger';
@@ -111,6 +113,11 @@ const caFile = () => join(dir, 'ca.crt');
 const withToken = (token: string): ClientSecurity => ({ tls: { caFile: caFile() }, auth: { token } });
 
 type Outcome = { code: grpc.status; reason?: string; metadata?: Record<string, string> };
+
+function statusOutcome(status: Status): Outcome {
+  const info = errorInfoOf(status);
+  return { code: status.code, reason: info?.reason, metadata: info?.metadata };
+}
 
 function outcome(err: grpc.ServiceError | null): Outcome {
   if (!err) return { code: grpc.status.OK };
@@ -486,8 +493,9 @@ function call(client: grpc.Client, path: string, c: (typeof CASES)[string]): Pro
     const stream = client.makeBidiStreamRequest(path, def.requestSerialize, def.responseDeserialize, {
       deadline,
     });
-    stream.on('data', () => {
-      resolve({ code: grpc.status.OK });
+    // A PublishStream request refused for its topic is answered in band (PublishStreamResponse.error).
+    stream.on('data', (r: { error?: Status | null }) => {
+      resolve(r.error ? statusOutcome(r.error) : { code: grpc.status.OK });
       stream.cancel();
     });
     stream.on('error', (err: grpc.ServiceError) => resolve(outcome(err)));
@@ -537,6 +545,48 @@ describe('authorization', () => {
     expect(allowed.code).not.toBe(grpc.status.UNAUTHENTICATED);
     expect(allowed.reason).not.toBe('PERMISSION_DENIED');
     client.close();
+  });
+
+  test('a PublishStream request for a topic the caller may not publish to is answered with PERMISSION_DENIED; the stream goes on', async () => {
+    await createServiceAccount('one-topic');
+    await policy(
+      'one-topic',
+      `[{kind: ServiceAccount, name: one-topic}]`,
+      `[{operations: [publish], topics: [{name: ${TOPIC}}]}]`,
+    );
+    const c = clients(broker.address, withToken(await createToken('one-topic')));
+    await waitFor('the rule seen', async () =>
+      (await publish(c)).code === grpc.status.OK ? true : undefined,
+    );
+    const stream = c.broker.PublishStream({ deadline: Date.now() + 30_000 });
+    const answers = new Map<number, PublishStreamResponse>();
+    stream.on('data', (r: PublishStreamResponse) => answers.set(r.requestId, r));
+    const ended = new Promise<Outcome>((resolve) => {
+      stream.on('error', (err: grpc.ServiceError) => resolve(outcome(err)));
+      stream.on('status', (st: grpc.StatusObject) => resolve({ code: st.code }));
+    });
+    ['orders', 'not-mine', 'orders'].forEach((topic, i) =>
+      stream.write({
+        requestId: i + 1,
+        publish: {
+          topic: topic === 'orders' ? TOPIC : topic,
+          partition: 0,
+          messages: [{ body: Buffer.from(`m${i}`) }],
+        },
+      }),
+    );
+    stream.end();
+    expect(await ended).toEqual({ code: grpc.status.OK });
+    expect(answers.get(1)?.ok?.results).toHaveLength(1);
+    expect(answers.get(3)?.ok?.results).toHaveLength(1);
+    const refused = answers.get(2)?.error;
+    expect(refused && statusOutcome(refused)).toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      reason: 'PERMISSION_DENIED',
+      metadata: { operation: 'publish' },
+    });
+    expect(refused && errorInfoOf(refused)?.metadata.resource).toContain('topic/not-mine');
+    c.close();
   });
 
   test('a Subscribe stream ends with PERMISSION_DENIED within seconds of its rule being removed', async () => {
