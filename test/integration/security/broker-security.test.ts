@@ -673,6 +673,16 @@ describe('authorization', () => {
       ),
     );
     expect(ack.code).toBe(grpc.status.PERMISSION_DENIED);
+    // A PublishStream request refused in band is traced like a refused Publish.
+    const stream = nobody.broker.PublishStream({ deadline: Date.now() + 10_000 });
+    const answered = new Promise<PublishStreamResponse>((resolve) => stream.on('data', resolve));
+    stream.on('error', () => undefined);
+    stream.write({
+      requestId: 7,
+      publish: { topic: TOPIC, partition: 0, messages: [{ body: Buffer.from('x'), refKey: 'order-stream' }] },
+    });
+    expect((await answered).error?.code).toBe(grpc.status.PERMISSION_DENIED);
+    stream.end();
     const trace = (query: object) =>
       waitFor('the refusal traced', async () => {
         const events = await new Promise<{ event: string; detail: Record<string, string> }[]>((resolve) =>
@@ -686,6 +696,11 @@ describe('authorization', () => {
       method: 'herald.v1.Broker/Publish',
       subject: `system:serviceaccount:${ns.name}:nobody`,
       operation: 'publish',
+    });
+    expect((await trace({ topic: TOPIC, refKey: 'order-stream' })).detail).toMatchObject({
+      code: 'PERMISSION_DENIED',
+      method: 'herald.v1.Broker/PublishStream',
+      subject: `system:serviceaccount:${ns.name}:nobody`,
     });
     expect((await trace({ topic: TOPIC, refKey: 'order-anon' })).detail).toMatchObject({
       code: 'UNAUTHENTICATED',
