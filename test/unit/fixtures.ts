@@ -1,5 +1,20 @@
 // Objects several unit tests start from, written once.
 import type { BrokerPool } from '../../operator/gen/crds';
+import type { StoredMessage } from '../../storage/storage';
+
+/** A stored message with an empty key and a body of `size` zero bytes. */
+export function storedMessage(offset: number, size = 10): StoredMessage {
+  return {
+    offset,
+    publishedAt: 0,
+    key: '',
+    refKey: '',
+    tags: [],
+    properties: {},
+    priority: false,
+    body: Buffer.alloc(size),
+  };
+}
 
 /** A BrokerPool "main" as the apiserver returns it, defaults filled in. */
 export function samplePool(namespace: string, extraSpec: Partial<BrokerPool['spec']> = {}): BrokerPool {

@@ -1,18 +1,8 @@
 import { CacheBudget, PartitionLog } from '../../../broker/delivery/partition-log';
 import { Signal } from '../../../broker/delivery/signal';
-import type { StoredMessage } from '../../../storage/storage';
+import { storedMessage as m } from '../fixtures';
 
 const ref = { topic: 't', partition: 0 };
-const m = (offset: number, size = 10): StoredMessage => ({
-  offset,
-  publishedAt: 0,
-  key: '',
-  refKey: '',
-  tags: [],
-  properties: {},
-  priority: false,
-  body: Buffer.alloc(size),
-});
 
 describe('PartitionLog', () => {
   test('serves appended messages from the cache and wakes listeners', () => {

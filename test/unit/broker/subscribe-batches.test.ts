@@ -1,18 +1,10 @@
 import { responseBatches } from '../../../broker/server/broker-service';
 import type { Delivered } from '../../../broker/delivery/group-cursor';
+import { storedMessage } from '../fixtures';
 
 const delivered = (offset: number, bytes: number): Delivered => ({
   attempt: 1,
-  message: {
-    offset,
-    publishedAt: 0,
-    key: '',
-    refKey: '',
-    tags: [],
-    properties: {},
-    body: Buffer.alloc(bytes),
-    priority: false,
-  },
+  message: storedMessage(offset, bytes),
 });
 const offsets = (batches: Delivered[][]) => batches.map((b) => b.map((d) => d.message.offset));
 
