@@ -162,7 +162,7 @@ export function brokerHandlers(
   delivery: Delivery,
   router: CallRouter,
   logger: Logger,
-  metrics: Pick<BrokerMetrics, 'publishServer'>,
+  metrics: Pick<BrokerMetrics, 'publishServer' | 'publishBudgetStops'>,
 ): BrokerHandlers {
   const fail = (method: string, err: unknown) => failure(logger, method, err);
   /** A publish answered: its time in the broker, from its handler to gRPC (herald_publish_server_seconds). */
@@ -220,15 +220,26 @@ export function brokerHandlers(
     },
 
     PublishStream(call) {
-      // Bounded work per stream: stop reading while this many publishes are unanswered, or
-      // while the client is not reading its results.
+      // Bounded work per stream: stop reading while this many publishes are unanswered, while
+      // the client is not reading its results, or while the broker's pending-bytes budget is
+      // full (publish.maxPendingBytes; reading resumes when it has room).
       const maxOutstanding = 1024;
+      const budget = publisher.budget;
       let outstanding = 0;
       let writeBlocked = false;
       let paused = false;
+      let waitingForRoom = false;
       let ended = false;
       const flow = () => {
-        const stop = writeBlocked || outstanding >= maxOutstanding;
+        if (budget.full && !waitingForRoom) {
+          waitingForRoom = true;
+          metrics.publishBudgetStops.inc({ method: 'PublishStream' });
+          budget.whenRoom(() => {
+            waitingForRoom = false;
+            flow();
+          });
+        }
+        const stop = writeBlocked || outstanding >= maxOutstanding || waitingForRoom;
         if (stop && !paused) call.pause();
         else if (!stop && paused) call.resume();
         paused = stop;
@@ -250,7 +261,6 @@ export function brokerHandlers(
         const started = performance.now();
         const requestId = req.requestId;
         outstanding++;
-        flow();
         if (!req.publish) {
           const err = new HeraldError('INVALID_REQUEST', 'publish is required', { field: 'publish' });
           answer({ requestId, error: toRpcStatus(err) }, started);
@@ -259,7 +269,7 @@ export function brokerHandlers(
         const publish = req.publish;
         const ctx = { topic: publish.topic, metadata: call.metadata, peer, cancelled };
         router
-          .run(ctx, () => publisher.publish(publishInput(publish, peer)), undefined)
+          .run(ctx, () => publisher.publish({ ...publishInput(publish, peer), whenFull: 'take' }), undefined)
           .then(
             (out) => answer({ requestId, ok: publishResponse(out) }, started),
             (err: unknown) => {
@@ -267,6 +277,8 @@ export function brokerHandlers(
               answer({ requestId, error: toRpcStatus(err) }, started);
             },
           );
+        // After the request took its bytes (synchronously, for a local publish).
+        flow();
       });
       call.on('end', () => {
         ended = true;
@@ -307,8 +319,7 @@ export function brokerHandlers(
         if (err !== undefined) call.emit('error', fail('Subscribe', err));
         else call.end();
       };
-      const refuse = (message: string) =>
-        end(new HeraldError('INVALID_REQUEST', message, { field: 'kind' }));
+      const refuse = (message: string) => end(new HeraldError('INVALID_REQUEST', message, { field: 'kind' }));
       call.on('data', (req: SubscribeRequest) => {
         if (req.kind === 'credits') {
           credits.available += req.credits ?? 0;
