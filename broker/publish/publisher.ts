@@ -24,7 +24,7 @@ import { TopicRateLimits } from './rate-limit';
 import { PublishBudget } from './publish-budget';
 
 /** retry_after_ms of a publish refused because publish.maxPendingBytes is full: about one loaded commit. */
-export const BUDGET_RETRY_AFTER_MS = 20;
+const BUDGET_RETRY_AFTER_MS = 20;
 
 export type Route = { partition: number } | { key: string } | undefined;
 
