@@ -168,6 +168,17 @@ export class BrokerMetrics {
     help: 'Publish calls queued or being written, not yet answered',
     registers: [this.registry],
   });
+  readonly publishPendingBytes = new Gauge({
+    name: 'herald_publish_pending_bytes',
+    help: 'Bytes of publishes accepted and not yet answered (queued, committing or scheduling), bounded by publish.maxPendingBytes',
+    registers: [this.registry],
+  });
+  readonly publishBudgetStops = new Counter({
+    name: 'herald_publish_budget_stops_total',
+    help: 'publish.maxPendingBytes was full: a Publish refused with RATE_LIMITED (method Publish), or a PublishStream that stopped reading until there was room (method PublishStream)',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
   readonly waitingPulls = new Gauge({
     name: 'herald_waiting_pulls',
     help: 'Pull calls waiting for a message to arrive',

@@ -147,6 +147,12 @@ export interface BrokerOptions {
     maxRequestMessages: number;
     /** Largest Publish request, in bytes. */
     maxRequestBytes: number;
+    /**
+     * Bytes of publishes accepted and not yet answered, all topics together: over it, unary
+     * Publishes are refused (RATE_LIMITED, retriable) and PublishStreams stop reading (HTTP/2
+     * flow control then holds their producers back). At least maxRequestBytes.
+     */
+    maxPendingBytes: number;
   };
   delivery: {
     defaultAckTimeoutMs: number;
@@ -338,6 +344,7 @@ const KAFKA: Table<KafkaOptions> = {
   offsetKeepAliveMs: field(24 * 3_600_000, int(1)),
 };
 
+/** publish.maxPendingBytes must also be at least publish.maxRequestBytes (checked after the table). */
 const PUBLISH: Table<BrokerOptions['publish']> = {
   maxBatchRows: field(500, int(1)),
   maxBatchBytes: field(1024 * 1024, int(1)),
@@ -346,6 +353,7 @@ const PUBLISH: Table<BrokerOptions['publish']> = {
   maxConcurrentCommits: field(4, int(1)),
   maxRequestMessages: field(1000, int(1)),
   maxRequestBytes: field(8 * 1024 * 1024, int(1)),
+  maxPendingBytes: field(32 * 1024 * 1024, int(1)),
 };
 
 const DELIVERY: Table<BrokerOptions['delivery']> = {
@@ -472,6 +480,7 @@ export function resolveOptions(input: BrokerOptionsInput): BrokerOptions {
   check('advertisedAddress', o.advertisedAddress, hostPort);
   check('delay.windowMs', o.delay.windowMs, int(o.delay.tickMs));
   check('trace.maxBufferedEvents', o.trace.maxBufferedEvents, int(o.trace.maxBatchEvents));
+  check('publish.maxPendingBytes', o.publish.maxPendingBytes, int(o.publish.maxRequestBytes));
   // A publish to Kafka ends before the lease it was started under can have run out.
   if (o.kafka && o.meta)
     check('kafka.publishTimeoutMs', o.kafka.publishTimeoutMs, int(1, o.meta.safetyMarginMs - 1));

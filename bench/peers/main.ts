@@ -18,6 +18,9 @@
 //   BENCH_WORKLOADS  subset of batch,each,latency,backlog (default all)
 //   BENCH_OPTIONS    JSON merged into the Herald broker's options
 //   BENCH_SDK_OPTIONS JSON merged into the SDK Producer's options (e.g. {"maxInFlight":2})
+//   BENCH_MEMORY_LIMIT the broker's container memory limit whose V8 heap flags it runs with,
+//                    as the operator sets them (default 512Mi, the chart's default pool; none:
+//                    V8's own sizing)
 //   BENCH_NODE_ARGS  node flags for the Herald broker (e.g. --cpu-prof --cpu-prof-dir=...)
 //                    (summarise the profile with bench/cpuprofile.ts)
 //   BENCH_ACK_LINGER_MS how long the gRPC consumer's acks wait for company per partition (default
@@ -41,6 +44,7 @@ import { cpuMeter, loadAverage, rssMiB } from '../proc';
 import { loops, percentile } from '../load';
 import { benchDatabase, databaseUrl, dropDatabases, runBenchmark, writeResults } from '../results';
 import { profileDelta } from './profile';
+import { brokerHeapFlags, memoryBytes } from '../../common/broker-heap';
 import type { BrokerProfile, MetricsSnapshot } from './profile';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -49,6 +53,10 @@ const RATES = (process.env.BENCH_RATES ?? '1000,5000').split(',').map(Number);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'herald-sdk,herald-grpc,rabbitmq,nats').split(',');
 const WORKLOADS = new Set((process.env.BENCH_WORKLOADS ?? 'batch,each,latency,backlog').split(','));
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 25670);
+const MEMORY_LIMIT = process.env.BENCH_MEMORY_LIMIT ?? '512Mi';
+/** The broker's V8 heap flags in a container of MEMORY_LIMIT (operator/controllers/broker-pool-objects.ts). */
+const heapFlags = () =>
+  MEMORY_LIMIT === 'none' ? [] : brokerHeapFlags(memoryBytes(MEMORY_LIMIT, 'BENCH_MEMORY_LIMIT'));
 /** How long the check after a workload waits for the last messages to arrive. */
 const DRAIN_TIMEOUT_MS = 120_000;
 
@@ -508,7 +516,9 @@ async function main(): Promise<void> {
     },
   );
   const load = { before: loadAverage(), after: [NaN, NaN, NaN] as number[] };
-  console.log(`load average before: ${load.before.join(' ')}; ${SECONDS} s per run, backlog ${BACKLOG}`);
+  console.log(
+    `load average before: ${load.before.join(' ')}; ${SECONDS} s per run, backlog ${BACKLOG}; broker heap flags ${heapFlags().join(' ') || '(none)'}`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'herald-peers-'));
   const started: { close(): Promise<void> }[] = [];
   const database = benchDatabase('herald_peers');
@@ -527,7 +537,7 @@ async function main(): Promise<void> {
             databaseUrl(database),
             ['herald-sdk', 'herald-grpc'].flatMap(workloadQueues),
             JSON.parse(process.env.BENCH_OPTIONS ?? '{}') as object,
-            (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+            [...heapFlags(), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
             join(root, 'dist', 'broker', 'main.js'),
             JSON.parse(process.env.BENCH_SDK_OPTIONS ?? '{}') as object,
           );

@@ -1,7 +1,8 @@
 // The publish path: validates a request as a whole (so a bad message stores nothing of
 // the batch), picks the partition (explicit, key hash or round-robin), checks ownership,
-// storage and the topic's rate limit (this owner's share of it, publish/rate-limit.ts), and
-// queues the batch on the partition's writer.
+// storage, the topic's rate limit (this owner's share of it, publish/rate-limit.ts) and the
+// broker's budget of pending bytes (publish/publish-budget.ts), and queues the batch on the
+// partition's writer.
 import { HeraldError } from '../../common/errors';
 import { messageSize } from '../../common/message-size';
 import { TAG_PATTERN } from '../../common/tag-filter';
@@ -20,6 +21,10 @@ import { partitionForKey } from '../../common/partitioner';
 import type { GroupCommitter } from './group-committer';
 import type { PartitionWriter } from './partition-writer';
 import { TopicRateLimits } from './rate-limit';
+import { PublishBudget } from './publish-budget';
+
+/** retry_after_ms of a publish refused because publish.maxPendingBytes is full: about one loaded commit. */
+const BUDGET_RETRY_AFTER_MS = 20;
 
 export type Route = { partition: number } | { key: string } | undefined;
 
@@ -34,6 +39,11 @@ export interface PublishInput {
   schedules?: Schedule[];
   /** The producer's address (the gRPC peer, or the original one of a forwarded call). */
   peer: string;
+  /**
+   * When the pending-bytes budget is full: `refuse` (a unary call, RATE_LIMITED) or `take` (a
+   * PublishStream request already read; its stream stops reading instead). Default refuse.
+   */
+  whenFull?: 'refuse' | 'take';
 }
 
 export interface PublishOutput {
@@ -49,6 +59,8 @@ export interface PublishOutput {
 export class Publisher {
   private roundRobin = 0;
   private readonly rateLimits = new TopicRateLimits();
+  /** Bytes accepted and not yet answered, broker-wide (publish.maxPendingBytes). */
+  readonly budget: PublishBudget;
 
   constructor(
     private readonly topics: Topics,
@@ -61,7 +73,11 @@ export class Publisher {
     private readonly delays: Delays,
     private readonly delayLimits: BrokerOptions['delay'],
     private readonly tracer: Tracer,
-  ) {}
+  ) {
+    this.budget = new PublishBudget(limits.maxPendingBytes, (bytes) =>
+      metrics.publishPendingBytes.set(bytes),
+    );
+  }
 
   async publish(input: PublishInput): Promise<PublishOutput> {
     try {
@@ -160,19 +176,46 @@ export class Publisher {
     const key = input.route && 'key' in input.route ? input.route.key : undefined;
     const stored = key === undefined ? messages : messages.map((m) => (m.key === '' ? { ...m, key } : m));
     const receivedAt = Date.now();
+    this.admit(topic.name, bytes, input.whenFull ?? 'refuse');
+    const release = () => this.budget.release(bytes);
     if (deliverAt) {
       const items = stored.map((message, i) => ({ deliverAt: deliverAt[i], message }));
-      return this.delays.schedule(ref, items).then((delayed) => {
-        const detail = publishDetail(input.peer, receivedAt);
-        delayed.forEach((d, i) => this.tracer.record(scheduledEvent(ref, d, stored[i].refKey, detail)));
-        return { ref, firstOffset: 0, count: messages.length, partitions: topic.partitions, delayed };
-      });
+      return this.delays
+        .schedule(ref, items)
+        .then((delayed) => {
+          const detail = publishDetail(input.peer, receivedAt);
+          delayed.forEach((d, i) => this.tracer.record(scheduledEvent(ref, d, stored[i].refKey, detail)));
+          return { ref, firstOffset: 0, count: messages.length, partitions: topic.partitions, delayed };
+        })
+        .finally(release);
     }
-    return committer.publish(writer, stored, bytes).then((firstOffset) => {
-      const detail = publishDetail(input.peer, receivedAt);
-      stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
-      return { ref, firstOffset, count: messages.length, partitions: topic.partitions };
-    });
+    return committer
+      .publish(writer, stored, bytes)
+      .then((firstOffset) => {
+        const detail = publishDetail(input.peer, receivedAt);
+        stored.forEach((m, i) => this.tracer.record(storedEvent(ref, firstOffset + i, m.refKey, detail)));
+        return { ref, firstOffset, count: messages.length, partitions: topic.partitions };
+      })
+      .finally(release);
+  }
+
+  /** Takes the request's bytes from the budget, or refuses it (nothing stored) when they do not fit. */
+  private admit(topic: string, bytes: number, whenFull: 'refuse' | 'take'): void {
+    if (whenFull === 'take') return this.budget.take(bytes);
+    if (this.budget.tryTake(bytes)) return;
+    this.metrics.publishBudgetStops.inc({ method: 'Publish' });
+    throw new HeraldError(
+      'RATE_LIMITED',
+      `this broker holds ${this.budget.pendingBytes} bytes of publishes not yet stored and takes at most ` +
+        `${this.budget.limit} (publish.maxPendingBytes); nothing of this request (${bytes} bytes) was stored, ` +
+        `send it again after retry_after_ms`,
+      {
+        topic,
+        retry_after_ms: String(BUDGET_RETRY_AFTER_MS),
+        limit_bytes: String(this.budget.limit),
+        field: 'publish.maxPendingBytes',
+      },
+    );
   }
 
   /**

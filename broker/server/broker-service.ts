@@ -177,7 +177,7 @@ export function brokerHandlers(
   delivery: Delivery,
   router: CallRouter,
   logger: Logger,
-  metrics: Pick<BrokerMetrics, 'publishServer'>,
+  metrics: Pick<BrokerMetrics, 'publishServer' | 'publishBudgetStops'>,
 ): BrokerHandlers {
   const fail = (method: string, err: unknown) => failure(logger, method, err);
   /** A publish answered: its time in the broker, from its handler to gRPC (herald_publish_server_seconds). */
@@ -235,15 +235,26 @@ export function brokerHandlers(
     },
 
     PublishStream(call) {
-      // Bounded work per stream: stop reading while this many publishes are unanswered, or
-      // while the client is not reading its results.
+      // Bounded work per stream: stop reading while this many publishes are unanswered, while
+      // the client is not reading its results, or while the broker's pending-bytes budget is
+      // full (publish.maxPendingBytes; reading resumes when it has room).
       const maxOutstanding = 1024;
+      const budget = publisher.budget;
       let outstanding = 0;
       let writeBlocked = false;
       let paused = false;
+      let waitingForRoom = false;
       let ended = false;
       const flow = () => {
-        const stop = writeBlocked || outstanding >= maxOutstanding;
+        if (budget.full && !waitingForRoom) {
+          waitingForRoom = true;
+          metrics.publishBudgetStops.inc({ method: 'PublishStream' });
+          budget.whenRoom(() => {
+            waitingForRoom = false;
+            flow();
+          });
+        }
+        const stop = writeBlocked || outstanding >= maxOutstanding || waitingForRoom;
         if (stop && !paused) call.pause();
         else if (!stop && paused) call.resume();
         paused = stop;
@@ -265,7 +276,6 @@ export function brokerHandlers(
         const started = performance.now();
         const requestId = req.requestId;
         outstanding++;
-        flow();
         if (!req.publish) {
           const err = new HeraldError('INVALID_REQUEST', 'publish is required', { field: 'publish' });
           answer({ requestId, error: toRpcStatus(err) }, started);
@@ -274,7 +284,7 @@ export function brokerHandlers(
         const publish = req.publish;
         const ctx = { topic: publish.topic, metadata: call.metadata, peer, cancelled };
         router
-          .run(ctx, () => publisher.publish(publishInput(publish, peer)), undefined)
+          .run(ctx, () => publisher.publish({ ...publishInput(publish, peer), whenFull: 'take' }), undefined)
           .then(
             (out) => answer({ requestId, ok: publishResponse(out) }, started),
             (err: unknown) => {
@@ -282,6 +292,8 @@ export function brokerHandlers(
               answer({ requestId, error: toRpcStatus(err) }, started);
             },
           );
+        // After the request took its bytes (synchronously, for a local publish).
+        flow();
       });
       call.on('end', () => {
         ended = true;

@@ -16,6 +16,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { BrokerOptionsInput } from '../../common/broker-options';
+import { brokerHeapFlags, memoryBytes } from '../../common/broker-heap';
 import type { BrokerPool } from '../gen/crds';
 import { AccessPolicyResource, HeraldUserResource } from '../../common/gen/crds';
 import { brokerServerSubject } from '../../common/security/authenticator';
@@ -236,6 +237,8 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
     valueFrom: { fieldRef: { fieldPath } },
   });
   const mysqlRef = spec.storage.mysql?.secretRef;
+  const limit = spec.resources?.limits?.memory;
+  const memoryLimit = limit === undefined ? undefined : memoryBytes(limit, 'spec.resources.limits.memory');
   const statefulSet: V1StatefulSet = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -295,6 +298,10 @@ export function brokerPoolObjects(pool: BrokerPool, options: PoolObjectOptions):
                   name: 'HERALD_ADVERTISED_ADDRESS',
                   value: `$(HERALD_POD_NAME).${n.headless}.${namespace}.svc:${spec.grpcPort}`,
                 },
+                // V8's heap follows the container's memory limit (common/broker-heap.ts).
+                ...(memoryLimit !== undefined
+                  ? [{ name: 'NODE_OPTIONS', value: brokerHeapFlags(memoryLimit).join(' ') }]
+                  : []),
                 ...(mysqlRef
                   ? [
                       {

@@ -100,6 +100,8 @@ test.each<[string, BrokerOptionsInput]>([
   ['trace.enabled', { ...base, trace: { enabled: 'yes' as unknown as boolean } }],
   ['trace.flushIntervalMs', { ...base, trace: { flushIntervalMs: 0 } }],
   ['trace.maxBufferedEvents', { ...base, trace: { maxBatchEvents: 500, maxBufferedEvents: 100 } }],
+  ['publish.maxPendingBytes', { ...base, publish: { maxRequestBytes: 4096, maxPendingBytes: 4095 } }],
+  ['publish.maxPendingBytes', { ...base, publish: { maxPendingBytes: 0 } }],
   ['trace.retentionHours', { ...base, trace: { retentionHours: 0 } }],
   ['commands.pollIntervalMs', { ...base, commands: { pollIntervalMs: -5 } }],
   ['topics[0].maxMessageBytes', { ...base, topics: [{ name: 'a', partitions: 1, maxMessageBytes: 0 }] }],

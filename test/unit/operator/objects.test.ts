@@ -11,6 +11,23 @@ import { samplePool } from '../fixtures';
 
 const pool = samplePool('ns', { resources: { requests: { cpu: '500m', memory: 268435456 } } });
 
+test("a pool's memory limit sizes the broker's V8 heap (NODE_OPTIONS)", () => {
+  const limited = samplePool('ns', { resources: { limits: { memory: '512Mi' } } });
+  const sts = brokerPoolObjects(limited, {
+    metaAddress: 'meta:7700',
+    totalPartitions: 0,
+    metaPlaintext: false,
+  })[1] as V1StatefulSet;
+  expect(sts.spec?.template.spec?.containers[0].env).toContainEqual({
+    name: 'NODE_OPTIONS',
+    value: '--max-old-space-size=128 --max-semi-space-size=8',
+  });
+  const bad = samplePool('ns', { resources: { limits: { memory: '500m' } } });
+  expect(() =>
+    brokerPoolObjects(bad, { metaAddress: 'meta:7700', totalPartitions: 0, metaPlaintext: false }),
+  ).toThrow(/spec\.resources\.limits\.memory must be a memory quantity/);
+});
+
 test('a pool produces six owned objects; the MySQL URL and the TLS key stay in their Secrets', () => {
   const objects = brokerPoolObjects(pool, {
     metaAddress: 'meta:7700',
@@ -44,6 +61,8 @@ test('a pool produces six owned objects; the MySQL URL and the TLS key stay in t
     valueFrom: { secretKeyRef: { name: 'db', key: 'url' } },
   });
   expect(container?.resources).toEqual({ requests: { cpu: '500m', memory: '268435456' } });
+  // No memory limit: V8 sizes its heap itself.
+  expect(container?.env?.map((e) => e.name)).not.toContain('NODE_OPTIONS');
   const config = JSON.parse((objects[0] as V1ConfigMap).data?.['broker.json'] ?? '{}') as Record<
     string,
     unknown
