@@ -133,7 +133,7 @@ class SdkDriver extends HeraldDriver implements Driver {
     });
   }
 
-  async consume(queue: string, onMessage: (body: Buffer) => void) {
+  async consume(queue: string, onMessage: (body: Buffer, storedAtMs?: number) => void) {
     const consumer = new Consumer({
       broker: this.address,
       group: GROUP,
@@ -142,7 +142,7 @@ class SdkDriver extends HeraldDriver implements Driver {
       fetch: 'subscribe',
       concurrency: 2000,
     });
-    await consumer.run({ eachMessage: (m) => onMessage(m.body) });
+    await consumer.run({ eachMessage: (m) => onMessage(m.body, m.publishTimeMs) });
     return { stop: () => consumer.close() };
   }
 
@@ -185,7 +185,7 @@ class GrpcDriver extends HeraldDriver implements Driver {
     });
   }
 
-  consume(queue: string, onMessage: (body: Buffer) => void) {
+  consume(queue: string, onMessage: (body: Buffer, storedAtMs?: number) => void) {
     const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
       const stream = this.clients.broker.Subscribe();
       let received = 0;
@@ -203,7 +203,7 @@ class GrpcDriver extends HeraldDriver implements Driver {
       };
       stream.on('data', (r: { delivery: Delivery | null }) => {
         const d = r.delivery!;
-        onMessage(d.body);
+        onMessage(d.body, d.publishTimeMs);
         toAck.push(d.offset);
         if (++received % 500 === 0) stream.write({ credits: 500 });
         if (toAck.length >= ACK_EVERY) flush();
