@@ -236,10 +236,24 @@ export class Producer {
     const id = `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
     let lane = this.lanes.get(id);
     if (!lane) {
-      lane = { id, topic, route, waiting: [], next: emptyBatch(), inFlight: new Map(), publishes: 0, timer: undefined };
+      lane = {
+        id,
+        topic,
+        route,
+        waiting: [],
+        next: emptyBatch(),
+        inFlight: new Map(),
+        publishes: 0,
+        timer: undefined,
+      };
       this.lanes.set(id, lane);
     }
-    const p: Pending = { ...sent, key: sent.wire.key ?? '', bytes: wireSize(sent.wire), at: performance.now() };
+    const p: Pending = {
+      ...sent,
+      key: sent.wire.key ?? '',
+      bytes: wireSize(sent.wire),
+      at: performance.now(),
+    };
     lane.waiting.push(p);
     // A busy key's message waits for its Publish in flight; another key's joins the next batch.
     if (this.busy(lane, p.key)) return;
@@ -248,7 +262,7 @@ export class Producer {
   }
 
   private busy(lane: Lane, key: string): boolean {
-    return (lane.inFlight.get(key) ?? 0) >= this.options.maxInFlight;
+    return keysInFlight(lane, key) >= this.options.maxInFlight;
   }
 
   /** Sends the lane's next batch now, later, or once a Publish in flight is answered. */
@@ -257,7 +271,9 @@ export class Producer {
     if (plan.kind === 'send') return this.dispatch(lane);
     if (plan.kind === 'hold' || lane.timer !== undefined) return;
     lane.timer =
-      plan.ms === 0 ? setImmediate(() => this.dispatch(lane)) : setTimeout(() => this.dispatch(lane), plan.ms);
+      plan.ms === 0
+        ? setImmediate(() => this.dispatch(lane))
+        : setTimeout(() => this.dispatch(lane), plan.ms);
   }
 
   /** Sends the lane's next batch (if it has one) as one Publish, then plans the rest. */
@@ -266,7 +282,7 @@ export class Producer {
     clearImmediate(lane.timer as NodeJS.Immediate | undefined);
     lane.timer = undefined;
     if (lane.next.messages === 0) return;
-    const { taken } = nextBatch(lane.waiting, (key) => lane.inFlight.get(key) ?? 0, this.options);
+    const { taken } = nextBatch(lane.waiting, (key) => keysInFlight(lane, key), this.options);
     const chosen = new Set(taken);
     const items = taken.map((i) => lane.waiting[i]);
     lane.waiting = lane.waiting.filter((_, i) => !chosen.has(i));
@@ -297,7 +313,7 @@ export class Producer {
       if (this.lanes.get(lane.id) === lane) this.lanes.delete(lane.id);
       return;
     }
-    lane.next = nextBatch(lane.waiting, (key) => lane.inFlight.get(key) ?? 0, this.options).batch;
+    lane.next = nextBatch(lane.waiting, (key) => keysInFlight(lane, key), this.options).batch;
     this.plan(lane);
   }
 
@@ -407,6 +423,11 @@ export class Producer {
     }
     return any;
   }
+}
+
+/** The lane's Publishes in flight that carry `key`. */
+function keysInFlight(lane: Lane, key: string): number {
+  return lane.inFlight.get(key) ?? 0;
 }
 
 /**

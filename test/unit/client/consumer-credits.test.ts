@@ -19,7 +19,9 @@ async function broker(total: number) {
       let credits = 0;
       const pump = () => {
         for (; credits > 0 && seen.sent < total; credits--, seen.sent++) {
-          call.write({ delivery: { topic: 't', partition: 0, offset: seen.sent, body: Buffer.from(`m${seen.sent}`) } });
+          call.write({
+            delivery: { topic: 't', partition: 0, offset: seen.sent, body: Buffer.from(`m${seen.sent}`) },
+          });
         }
       };
       call.on('data', (req: SubscribeRequest) => {

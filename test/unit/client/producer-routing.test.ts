@@ -356,7 +356,9 @@ test("a key's Publish in flight holds only that key: another key of its partitio
   // b1 went while a1 was in flight; a2 waited for a1's answer, and then for its retry.
   expect(arrivals.map((a) => a.bodies)).toEqual([['a0'], ['a1'], ['b1'], ['a1'], ['a2']]);
   expect(arrivals[2].keysInFlight).toEqual(['a']);
-  expect(arrivals.every((a, i) => i === 0 || !a.bodies.some((b) => a.keysInFlight.includes(b[0])))).toBe(true);
+  expect(arrivals.every((a, i) => i === 0 || !a.bodies.some((b) => a.keysInFlight.includes(b[0])))).toBe(
+    true,
+  );
   expect(stored.filter((b) => b.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
   expect(stored).toContain('b1');
 });
