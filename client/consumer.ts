@@ -51,8 +51,6 @@ const ACK_LINGER_MS = 5;
 const ACK_BATCH = 200;
 /** Deliveries a Subscribe response may carry (SubscribeStart.max_batch). */
 const SUBSCRIBE_BATCH = 100;
-/** How long handled deliveries wait for company before their credits go back on a Subscribe stream. */
-const CREDIT_LINGER_MS = 1;
 
 interface Lease {
   epoch: number;
@@ -354,23 +352,21 @@ export class Consumer {
         this.streams.add(stream);
         const carrier = { epoch, stream };
         this.ackStreams.set(partition, carrier);
-        // Credits go back in batches: one message per handled delivery made the broker take
-        // one message at a time (a read, a lock and a write each).
+        // Credits go back in batches of half the window, with no timer: while fewer than that
+        // are owed the broker still holds more than half of them, so it never waits for a
+        // grant while this side has room. (One grant per handled delivery, or per 1 ms, made
+        // the broker and this process handle a stream message per delivery at low rates.)
         let owed = 0;
-        let creditTimer: NodeJS.Timeout | undefined;
+        const creditBatch = Math.max(1, Math.floor(o.concurrency / 2));
         const grant = () => {
-          clearTimeout(creditTimer);
-          creditTimer = undefined;
-          if (owed > 0 && !stream.writableEnded) stream.write({ credits: owed });
+          if (!stream.writableEnded) stream.write({ credits: owed });
           owed = 0;
         };
-        const creditBatch = Math.max(1, Math.floor(o.concurrency / 2));
         const ended = new Promise<void>((resolve, reject) => {
           stream.on('data', (res: SubscribeResponse) => {
             attempt = 0;
             const handled = () => {
               if (++owed >= creditBatch) grant();
-              else creditTimer ??= setTimeout(grant, CREDIT_LINGER_MS);
             };
             if (res.delivery) this.dispatch(res.delivery, epoch, handled);
             for (const d of res.deliveries) this.dispatch(d, epoch, handled);
@@ -399,7 +395,6 @@ export class Consumer {
           await ended;
         } finally {
           clearInterval(watch);
-          clearTimeout(creditTimer);
           this.streams.delete(stream);
           if (this.ackStreams.get(partition) === carrier) this.ackStreams.delete(partition);
         }

@@ -44,9 +44,9 @@ export interface ConnectionOptions {
 
 export interface ProducerOptions extends ConnectionOptions {
   /**
-   * On a partition with no Publish in flight, how long the first message of a batch waits for
-   * company (0: until the end of the current event-loop turn). While a Publish is in flight,
-   * messages collect until it is answered, whatever this is (client/batching.ts).
+   * How long the first message of a batch waits for company (0: until the end of the current
+   * event-loop turn). The messages of a key with maxInFlight Publishes in flight collect until
+   * one is answered, whatever this is (client/batching.ts).
    */
   lingerMs: number;
   /** Messages per Publish (the broker accepts up to 1000 by default). */
@@ -54,10 +54,11 @@ export interface ProducerOptions extends ConnectionOptions {
   /** Bytes of bodies per Publish. */
   maxBatchBytes: number;
   /**
-   * Publishes one partition may have in flight at once (Kafka's
-   * max.in.flight.requests.per.connection). 1 stores a partition's messages in send() order,
-   * retries included; above 1 a send need not wait for the answer to the previous Publish, but
-   * Publishes in flight together may be stored in either order (docs/sdk.md, "Order").
+   * Publishes carrying one key (for messages without a key: one partition) that may be in
+   * flight at once (Kafka's max.in.flight.requests.per.connection, per key). 1 stores a key's
+   * messages in send() order, retries included, while other keys' messages go without waiting;
+   * above 1 a key's send need not wait for the answer to its previous Publish, but its Publishes
+   * in flight together may be stored in either order (docs/sdk.md, "Order").
    */
   maxInFlight: number;
   /** Total time for one message, retries included, before send() rejects. */

@@ -7,9 +7,11 @@
 // it learns each topic's partition count from the broker's first answer and then hashes keys
 // itself, so keyed messages batch per partition there too.
 //
-// Order: with maxInFlight 1 (the default) one batch per partition is in flight at a time, so
-// messages with one key are stored in the order send() was called, retries included; with more,
-// batches in flight together may be stored in either order (docs/sdk.md). Delivery is at least
+// Order: with maxInFlight 1 (the default) one batch per key is in flight at a time (a message
+// without a key counts as its partition's one key), so messages with one key are stored in the
+// order send() was called, retries included, while other keys' messages of the same partition
+// go without waiting for that batch; with more, batches of a key in flight together may be
+// stored in either order (docs/sdk.md). Delivery is at least
 // once: a Publish whose answer was lost is sent again and may be stored twice (pair with
 // client/idempotency/).
 import { channelCredentials, tokenReader } from '../common/grpc/credentials';
@@ -21,7 +23,8 @@ import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
 import { toWire, wireSize } from './message';
-import { joins, planBatch } from './batching';
+import { emptyBatch, nextBatch, planBatch, take } from './batching';
+import type { NextBatch, WaitingMessage } from './batching';
 import type { OutgoingMessage, SendResult } from './message';
 import { producerOptions } from './options';
 import type { Input, ProducerOptions } from './options';
@@ -30,29 +33,36 @@ import type { Message__Input } from '../proto/gen/herald/v1/Message';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse } from '../proto/gen/herald/v1/PublishResponse';
 
-interface Pending {
+interface Pending extends WaitingMessage {
   wire: Message__Input;
   resolve(result: SendResult): void;
   reject(err: unknown): void;
   deadline: number;
 }
 
-interface Lane {
-  inFlight: number;
-  /** Dispatched while all maxInFlight Publishes were in flight. */
-  queued: Batch[];
-}
-
 /** Where a batch goes: a partition, or (without a meta-server) a key the broker hashes, or neither. */
 type Route = { partition: number } | { key: string } | Record<string, never>;
 
+/** A batch's messages: one publish request. */
 interface Batch {
-  id: string;
   topic: string;
   route: Route;
   items: Pending[];
-  bytes: number;
-  openedAt: number;
+}
+
+/** The messages of one partition (or key the broker hashes) waiting to go, and its Publishes in flight. */
+interface Lane {
+  id: string;
+  topic: string;
+  route: Route;
+  /** In send() order. */
+  waiting: Pending[];
+  /** What the next batch would take from `waiting` (client/batching.ts), kept as messages arrive. */
+  next: NextBatch;
+  /** Per key: Publishes in flight carrying it. */
+  inFlight: Map<string, number>;
+  /** Publishes in flight. */
+  publishes: number;
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
 
@@ -63,8 +73,7 @@ export class Producer {
   private readonly streams: PublishStreams;
   private readonly meta: MetaConnection | undefined;
   private readonly routes: RouteCache | undefined;
-  private readonly open = new Map<string, Batch>();
-  /** Per batch id: its Publishes in flight (at most maxInFlight) and the batches queued behind them. */
+  /** Lanes with messages waiting or Publishes in flight. */
   private readonly lanes = new Map<string, Lane>();
   /** Every Publish in flight, settled (never rejected) when it is. */
   private readonly publishing = new Set<Promise<void>>();
@@ -130,9 +139,12 @@ export class Producer {
     while (this.routing.size > 0) await Promise.all([...this.routing.values()]);
     // Routed sends enqueue in the continuation that follows their routing.
     await new Promise((resolve) => setImmediate(resolve));
-    for (const b of [...this.open.values()]) this.dispatch(b);
-    // A queued batch waits only behind Publishes in flight, which send it when they settle.
-    while (this.publishing.size > 0) await Promise.all([...this.publishing]);
+    // Messages of a busy key wait only for Publishes in flight; once those settled they go too.
+    for (;;) {
+      for (const lane of [...this.lanes.values()]) while (lane.next.messages > 0) this.dispatch(lane);
+      if (this.publishing.size === 0) return;
+      await Promise.race([...this.publishing]);
+    }
   }
 
   /** Flushes, then closes the connections. */
@@ -216,69 +228,93 @@ export class Producer {
     }
   }
 
-  private enqueue(topic: string, route: Route, p: Pending): void {
+  private enqueue(topic: string, route: Route, sent: Omit<Pending, keyof WaitingMessage>): void {
     const target = 'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-';
     // A Publish is stored in one transaction, so delayed and immediate messages go in separate
     // batches (a broker refuses a request that mixes them).
-    const delayed = p.wire.deliverAtMs !== undefined || p.wire.delayMs !== undefined;
+    const delayed = sent.wire.deliverAtMs !== undefined || sent.wire.delayMs !== undefined;
     const id = `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
-    const size = wireSize(p.wire);
-    let b = this.open.get(id);
-    if (b && !joins({ messages: b.items.length, bytes: b.bytes, openedAt: b.openedAt }, size, this.options)) {
-      this.dispatch(b);
-      b = undefined;
-    }
-    if (!b) {
-      b = { id, topic, route, items: [], bytes: 0, openedAt: performance.now(), timer: undefined };
-      this.open.set(id, b);
-    }
-    b.items.push(p);
-    b.bytes += size;
-    this.plan(b);
-  }
-
-  /** Sends the open batch now, later, or when its lane's Publish in flight is answered. */
-  private plan(b: Batch): void {
-    const state = { messages: b.items.length, bytes: b.bytes, openedAt: b.openedAt };
-    const plan = planBatch(state, this.lanes.get(b.id)?.inFlight ?? 0, performance.now(), this.options);
-    if (plan.kind === 'send') return this.dispatch(b);
-    if (plan.kind === 'hold' || b.timer !== undefined) return;
-    b.timer =
-      plan.ms === 0 ? setImmediate(() => this.dispatch(b)) : setTimeout(() => this.dispatch(b), plan.ms);
-  }
-
-  private dispatch(b: Batch): void {
-    if (this.open.get(b.id) !== b) return;
-    this.open.delete(b.id);
-    clearTimeout(b.timer as NodeJS.Timeout | undefined);
-    clearImmediate(b.timer as NodeJS.Immediate | undefined);
-    // Unkeyed messages stick to one partition per batch, then move on (Kafka's sticky partitioner).
-    if ('partition' in b.route && this.sticky.get(b.topic) === b.route.partition) this.sticky.delete(b.topic);
-    let lane = this.lanes.get(b.id);
+    let lane = this.lanes.get(id);
     if (!lane) {
-      lane = { inFlight: 0, queued: [] };
-      this.lanes.set(b.id, lane);
+      lane = {
+        id,
+        topic,
+        route,
+        waiting: [],
+        next: emptyBatch(),
+        inFlight: new Map(),
+        publishes: 0,
+        timer: undefined,
+      };
+      this.lanes.set(id, lane);
     }
-    lane.queued.push(b);
-    this.sendQueued(b.id, lane);
+    const p: Pending = {
+      ...sent,
+      key: sent.wire.key ?? '',
+      bytes: wireSize(sent.wire),
+      at: performance.now(),
+    };
+    lane.waiting.push(p);
+    // A busy key's message waits for its Publish in flight; another key's joins the next batch.
+    if (this.busy(lane, p.key)) return;
+    take(lane.next, p, this.options);
+    this.plan(lane);
   }
 
-  /** Sends the lane's queued batches, in dispatch order, while it has a Publish to spare. */
-  private sendQueued(id: string, lane: Lane): void {
-    while (lane.inFlight < this.options.maxInFlight && lane.queued.length > 0) {
-      const batch = lane.queued.shift()!;
-      lane.inFlight++;
-      const sent = this.publish(batch).then(() => {
-        this.publishing.delete(sent);
-        lane.inFlight--;
-        this.sendQueued(id, lane);
-        if (lane.inFlight === 0 && this.lanes.get(id) === lane) this.lanes.delete(id);
-        // The batch held while the lane had no Publish to spare goes now.
-        const held = this.open.get(id);
-        if (held) this.plan(held);
-      });
-      this.publishing.add(sent);
+  private busy(lane: Lane, key: string): boolean {
+    return keysInFlight(lane, key) >= this.options.maxInFlight;
+  }
+
+  /** Sends the lane's next batch now, later, or once a Publish in flight is answered. */
+  private plan(lane: Lane): void {
+    const plan = planBatch(lane.next, performance.now(), this.options);
+    if (plan.kind === 'send') return this.dispatch(lane);
+    if (plan.kind === 'hold' || lane.timer !== undefined) return;
+    lane.timer =
+      plan.ms === 0
+        ? setImmediate(() => this.dispatch(lane))
+        : setTimeout(() => this.dispatch(lane), plan.ms);
+  }
+
+  /** Sends the lane's next batch (if it has one) as one Publish, then plans the rest. */
+  private dispatch(lane: Lane): void {
+    clearTimeout(lane.timer as NodeJS.Timeout | undefined);
+    clearImmediate(lane.timer as NodeJS.Immediate | undefined);
+    lane.timer = undefined;
+    if (lane.next.messages === 0) return;
+    const { taken } = nextBatch(lane.waiting, (key) => keysInFlight(lane, key), this.options);
+    const chosen = new Set(taken);
+    const items = taken.map((i) => lane.waiting[i]);
+    lane.waiting = lane.waiting.filter((_, i) => !chosen.has(i));
+    const keys = new Set(items.map((p) => p.key));
+    for (const k of keys) lane.inFlight.set(k, (lane.inFlight.get(k) ?? 0) + 1);
+    lane.publishes++;
+    // Unkeyed messages stick to one partition per batch, then move on (Kafka's sticky partitioner).
+    if ('partition' in lane.route && this.sticky.get(lane.topic) === lane.route.partition) {
+      this.sticky.delete(lane.topic);
     }
+    const sent = this.publish({ topic: lane.topic, route: lane.route, items }).then(() => {
+      this.publishing.delete(sent);
+      lane.publishes--;
+      for (const k of keys) {
+        const n = (lane.inFlight.get(k) ?? 0) - 1;
+        if (n > 0) lane.inFlight.set(k, n);
+        else lane.inFlight.delete(k);
+      }
+      this.replan(lane);
+    });
+    this.publishing.add(sent);
+    this.replan(lane);
+  }
+
+  /** The lane's keys in flight changed: what its next batch takes, and when it goes. */
+  private replan(lane: Lane): void {
+    if (lane.waiting.length === 0 && lane.publishes === 0) {
+      if (this.lanes.get(lane.id) === lane) this.lanes.delete(lane.id);
+      return;
+    }
+    lane.next = nextBatch(lane.waiting, (key) => keysInFlight(lane, key), this.options).batch;
+    this.plan(lane);
   }
 
   /** Sends a batch until it is stored or fails; settles every message. Never rejects. */
@@ -387,6 +423,11 @@ export class Producer {
     }
     return any;
   }
+}
+
+/** The lane's Publishes in flight that carry `key`. */
+function keysInFlight(lane: Lane, key: string): number {
+  return lane.inFlight.get(key) ?? 0;
 }
 
 /**

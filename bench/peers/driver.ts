@@ -30,8 +30,11 @@ export interface Driver {
   deleteQueue(queue: string): Promise<void>;
   /** One producer of `count` concurrent ones (systems differ in what they share between them). */
   producer(queue: string, index: number): Promise<Producer>;
-  /** Consumes `queue`, acking every message after calling onMessage with its body. */
-  consume(queue: string, onMessage: (body: Buffer) => void): Promise<Consumption>;
+  /**
+   * Consumes `queue`, acking every message after calling onMessage with its body and, where the
+   * system says, when it stored the message (wall clock, ms; Herald: the commit's start).
+   */
+  consume(queue: string, onMessage: (body: Buffer, storedAtMs?: number) => void): Promise<Consumption>;
   close(): Promise<void>;
   /** Publish calls made so far, where a client batches on its own (the Herald SDK). */
   publishCalls?(): number;

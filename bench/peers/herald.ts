@@ -137,7 +137,7 @@ class SdkDriver extends HeraldDriver implements Driver {
     });
   }
 
-  async consume(queue: string, onMessage: (body: Buffer) => void) {
+  async consume(queue: string, onMessage: (body: Buffer, storedAtMs?: number) => void) {
     const consumer = new Consumer({
       broker: this.address,
       group: GROUP,
@@ -146,7 +146,7 @@ class SdkDriver extends HeraldDriver implements Driver {
       fetch: 'subscribe',
       concurrency: 2000,
     });
-    await consumer.run({ eachMessage: (m) => onMessage(m.body) });
+    await consumer.run({ eachMessage: (m) => onMessage(m.body, m.publishTimeMs) });
     return { stop: () => consumer.close() };
   }
 
@@ -189,7 +189,7 @@ class GrpcDriver extends HeraldDriver implements Driver {
     });
   }
 
-  consume(queue: string, onMessage: (body: Buffer) => void) {
+  consume(queue: string, onMessage: (body: Buffer, storedAtMs?: number) => void) {
     const streams = Array.from({ length: PARTITIONS }, (_, partition) => {
       const stream = this.clients.broker.Subscribe();
       let received = 0;
@@ -208,7 +208,7 @@ class GrpcDriver extends HeraldDriver implements Driver {
             .catch((err: unknown) => console.error('ack failed', err));
       };
       const take = (d: Delivery) => {
-        onMessage(d.body);
+        onMessage(d.body, d.publishTimeMs);
         toAck.push(d.offset);
         if (++received % 500 === 0) stream.write({ credits: 500 });
       };

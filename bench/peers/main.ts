@@ -89,6 +89,12 @@ interface LatencyResult {
   max: number;
   ackP50: number;
   ackP99: number;
+  /**
+   * Where the system says when it stored each message (Herald: the commit's start), e2e split
+   * there: send -> stored (the producer's side) and stored -> receipt (commit, delivery and the
+   * consumer's side), ms, one process clock against the server's wall clock.
+   */
+  split?: { storedP50: number; storedP99: number; receiptP50: number; receiptP99: number };
   /** Event-loop delay of this process (producer and consumer) during the run, ms. */
   clientLoopP99: number;
   clientLoopMax: number;
@@ -193,8 +199,15 @@ async function latency(
   const [producer] = await producers(driver, queue, 1);
   const ledger = new Ledger();
   const latencies: number[] = [];
-  const consumption = await driver.consume(queue, (b) => {
-    latencies.push(performance.now() - sentAt(b));
+  const toStored: number[] = [];
+  const toReceipt: number[] = [];
+  const consumption = await driver.consume(queue, (b, storedAtMs) => {
+    const now = performance.now();
+    latencies.push(now - sentAt(b));
+    if (storedAtMs !== undefined) {
+      toStored.push(storedAtMs - (performance.timeOrigin + sentAt(b)));
+      toReceipt.push(performance.timeOrigin + now - storedAtMs);
+    }
     ledger.consumed(b);
   });
   // Warm-up: the first messages open streams and caches; they are consumed but not measured.
@@ -203,6 +216,8 @@ async function latency(
   ledger.publishedOk(warm);
   await until(() => ledger.missing() === 0, 10_000);
   latencies.length = 0;
+  toStored.length = 0;
+  toReceipt.length = 0;
   const before = profile ? await profile() : undefined;
   const total = rate * SECONDS;
   const acks: number[] = [];
@@ -251,6 +266,8 @@ async function latency(
   if (failed > 0) console.error(`${driver.name}: ${failed} publishes failed at ${rate} msg/s`);
   const sorted = latencies.sort((a, b) => a - b);
   const ackSorted = acks.sort((a, b) => a - b);
+  const storedSorted = toStored.sort((a, b) => a - b);
+  const receiptSorted = toReceipt.sort((a, b) => a - b);
   return {
     rate,
     achieved: sent / sendSeconds,
@@ -260,6 +277,16 @@ async function latency(
     max: sorted[sorted.length - 1] ?? NaN,
     ackP50: percentile(ackSorted, 50),
     ackP99: percentile(ackSorted, 99),
+    ...(storedSorted.length > 0
+      ? {
+          split: {
+            storedP50: percentile(storedSorted, 50),
+            storedP99: percentile(storedSorted, 99),
+            receiptP50: percentile(receiptSorted, 50),
+            receiptP99: percentile(receiptSorted, 99),
+          },
+        }
+      : {}),
     clientLoopP99: loop.percentile(99) / 1e6,
     clientLoopMax: loop.max / 1e6,
     cpu: cpuShare,
@@ -481,6 +508,11 @@ function detail(results: Record<string, SystemResult>): string {
       const b = l.broker;
       const notes = [
         `achieved ${fmt(l.achieved)} msg/s; publish acked p50 ${fmt(l.ackP50, 2)} / p99 ${fmt(l.ackP99, 2)} ms; max ${fmt(l.max, 1)} ms; client loop delay p99 ${fmt(l.clientLoopP99, 1)} / max ${fmt(l.clientLoopMax, 1)} ms`,
+        ...(l.split
+          ? [
+              `send -> stored p50 ${fmt(l.split.storedP50, 1)} / p99 ${fmt(l.split.storedP99, 1)} ms, stored -> receipt p50 ${fmt(l.split.receiptP50, 1)} / p99 ${fmt(l.split.receiptP99, 1)} ms`,
+            ]
+          : []),
         ...(b ? [profileText(b)] : []),
       ].join('; ');
       lines.push(`| ${r.name} | latency ${l.rate} | ${cpuCell(l.cpu)} | ${checkCell(l.check)} | ${notes} |`);

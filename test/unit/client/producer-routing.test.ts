@@ -310,3 +310,55 @@ test('a stream that a refusal ends takes the other requests in flight with it: e
   expect(r).toMatchObject({ status: 'rejected', reason: { reason: 'PERMISSION_DENIED' } });
   await producer.close();
 });
+
+test("a key's Publish in flight holds only that key: another key of its partition goes at once, and a retry keeps the key's order", async () => {
+  // One partition; every answer 30 ms after arrival; the first request carrying 'a1' fails
+  // retriably. Records what was stored, and the keys of the requests in flight.
+  const stored: string[] = [];
+  const arrivals: { bodies: string[]; keysInFlight: string[] }[] = [];
+  const inFlight = new Map<string, number>();
+  let failedOnce = false;
+  const server = new grpc.Server();
+  const handlers = publishHandlers((req, reply) => {
+    const bodies = req.messages.map((msg) => msg.body.toString());
+    const keys = [...new Set(req.messages.map((msg) => msg.key))];
+    arrivals.push({ bodies, keysInFlight: [...inFlight.keys()] });
+    for (const k of keys) inFlight.set(k, (inFlight.get(k) ?? 0) + 1);
+    setTimeout(() => {
+      for (const k of keys) {
+        const n = inFlight.get(k)! - 1;
+        if (n > 0) inFlight.set(k, n);
+        else inFlight.delete(k);
+      }
+      if (bodies.includes('a1') && !failedOnce) {
+        failedOnce = true;
+        return reply(new HeraldError('STORAGE_UNAVAILABLE', 'try again', {}));
+      }
+      stored.push(...bodies);
+      reply(undefined, {
+        topic: req.topic,
+        partition: 0,
+        partitions: 1,
+        results: req.messages.map((_, i) => ({ offset: stored.length + i, messageId: `m${i}` })),
+      });
+    }, 30);
+  });
+  server.addService(loadProtos().grpc.herald.v1.Broker.service, handlers);
+  const address = await listen(server);
+  const producer = new Producer({ broker: address, retry: { initialMs: 5, maxMs: 5 } });
+  await producer.send('t', { key: 'a', body: 'a0' }); // teaches the partition count
+  const a1 = producer.send('t', { key: 'a', body: 'a1' });
+  await new Promise((resolve) => setTimeout(resolve, 10)); // a1 in flight
+  const b1 = producer.send('t', { key: 'b', body: 'b1' });
+  const a2 = producer.send('t', { key: 'a', body: 'a2' });
+  await Promise.all([a1, b1, a2]);
+  await producer.close();
+  // b1 went while a1 was in flight; a2 waited for a1's answer, and then for its retry.
+  expect(arrivals.map((a) => a.bodies)).toEqual([['a0'], ['a1'], ['b1'], ['a1'], ['a2']]);
+  expect(arrivals[2].keysInFlight).toEqual(['a']);
+  expect(arrivals.every((a, i) => i === 0 || !a.bodies.some((b) => a.keysInFlight.includes(b[0])))).toBe(
+    true,
+  );
+  expect(stored.filter((b) => b.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
+  expect(stored).toContain('b1');
+});
