@@ -45,6 +45,19 @@ export interface KafkaBroker {
     memberId: string;
     topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
   }): Promise<unknown>;
+  initProducerId(request: {
+    transactionTimeout: number;
+  }): Promise<{ producerId: string; producerEpoch: number }>;
+  /**
+   * kafkajs' connections to this broker: send() writes a request (its encode() gives the body
+   * after kafkajs' request header) and answers what `response` decodes (produce.ts' Produce).
+   */
+  connectionPool: {
+    send<T>(request: {
+      request: { apiKey: number; apiVersion: number; apiName: string; encode(): Promise<unknown> };
+      response: { decode(payload: Buffer): Promise<T>; parse(decoded: T): Promise<T> };
+    }): Promise<T>;
+  };
   offsetFetch(request: {
     groupId: string;
     topics: { topic: string; partitions: { partition: number }[] }[];
@@ -55,6 +68,8 @@ export interface HeraldCluster {
   raw: Cluster;
   broker(nodeId: string): Promise<KafkaBroker>;
   coordinator(groupId: string): Promise<KafkaBroker>;
+  /** The cluster's controller (any broker would do for a non-transactional producer id). */
+  controller(): Promise<KafkaBroker>;
 }
 
 /** ListOffsets' special timestamps. */
@@ -95,6 +110,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** `work`, or STORAGE_UNAVAILABLE after `ms` (the work itself is then abandoned, not stopped). */
+export function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HeraldError('STORAGE_UNAVAILABLE', `${message} (${ms} ms)`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function openCluster(kafka: Kafka): HeraldCluster {
   let captured: Cluster | undefined;
   kafka.consumer({
@@ -118,6 +142,7 @@ export function openCluster(kafka: Kafka): HeraldCluster {
     raw,
     broker: async (nodeId) => (await raw.findBroker({ nodeId })) as unknown as KafkaBroker,
     coordinator: async (groupId) => (await raw.findGroupCoordinator({ groupId })) as unknown as KafkaBroker,
+    controller: async () => (await raw.findControllerBroker()) as unknown as KafkaBroker,
   };
 }
 
