@@ -4,8 +4,8 @@
 // from its own appends. Records and offsets are mapped in records.ts (Herald offset = Kafka
 // offset + 1).
 //
-// Four kafkajs clients, each with its own connections (Kafka answers one request per
-// connection at a time):
+// Three kafkajs Clusters and an admin client, each with its own connections (Kafka answers one
+// request per connection at a time):
 // - the producer Cluster: Herald's own idempotent Produce requests (producer.ts, produce.ts:
 //   each partition's record batch written into one buffer), acks from all in-sync replicas,
 //   bounded in time; a fresh producer id after any failed or unknown-outcome send;

@@ -14,8 +14,8 @@
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRef } from '../storage';
-import { deadline, toHeraldError } from './cluster';
-import type { HeraldCluster } from './cluster';
+import { deadline, isStaleMetadata, toHeraldError } from './cluster';
+import type { HeraldCluster, KafkaBroker } from './cluster';
 import { PRODUCE_API_KEY, PRODUCE_VERSION, decodeProduceResponse, encodeProduceRequest } from './produce';
 import type { PartitionResult, ProducerIdentity } from './produce';
 import type { OutgoingRecord } from './records';
@@ -73,6 +73,8 @@ export interface ProducerOptions {
 
 export class KafkaProducer {
   private session: Promise<Session> | undefined;
+  /** The session once it has started: dropped at once (not a microtask later) after a failure. */
+  private started: Session | undefined;
   /** The tail of each leader's queue of sends. */
   private readonly turns = new Map<string, Promise<void>>();
   private closed = false;
@@ -110,7 +112,7 @@ export class KafkaProducer {
         'Kafka did not give its partition leaders in time',
       );
     } catch (err) {
-      const error = notSent(err, 'find the partitions’ Kafka leaders');
+      const error = notSent(err, 'find the Kafka leaders of the partitions');
       return batches.map(() => ({ ok: false, error }));
     }
     for (const [leader, indexes] of byLeader) {
@@ -204,14 +206,19 @@ export class KafkaProducer {
   /** One Produce request to `leader` for its batches, under the current session. */
   private async produce(leader: string, batches: ProduceBatch[], until: number): Promise<Attempt[]> {
     let session: Session;
+    let broker: KafkaBroker;
     try {
       if (this.closed) throw new HeraldError('STORAGE_UNAVAILABLE', 'the Kafka producer is closed');
       session = await within(until, this.currentSession(), 'Kafka did not give a producer id in time');
+      broker = await within(until, this.cluster.broker(leader), 'Kafka did not connect in time');
       if (performance.now() >= until)
         throw new HeraldError('STORAGE_UNAVAILABLE', 'no time left to publish to Kafka');
     } catch (err) {
       const error = notSent(err, 'publish to Kafka');
-      return batches.map(() => ({ ok: false, error }));
+      // A leader that went away: nothing was sent, so once more on fresh metadata.
+      return batches.map(() =>
+        isStaleMetadata(err) ? { ok: false, error, again: true } : { ok: false, error },
+      );
     }
     const sequences = batches.map((b) => session.next.get(key(b.ref)) ?? 0);
     const byTopic = new Map<string, number[]>();
@@ -231,7 +238,6 @@ export class KafkaProducer {
     });
     let results: PartitionResult[];
     try {
-      const broker = await within(until, this.cluster.broker(leader), 'Kafka did not connect in time');
       results = await within(
         until,
         broker.connectionPool.send({ request: rawRequest(body), response: PRODUCE_RESPONSE }),
@@ -298,40 +304,46 @@ export class KafkaProducer {
 
   private currentSession(): Promise<Session> {
     if (!this.session) {
-      const started = (async (): Promise<Session> => {
-        await this.cluster.raw.refreshMetadataIfNecessary();
-        // Not transactional: any broker hands out producer ids.
-        const broker = await this.cluster.controller();
-        const { producerId, producerEpoch } = await broker.initProducerId({ transactionTimeout: 60_000 });
-        this.options.logger.debug('Kafka producer id', { producerId, producerEpoch });
-        return {
-          identity: { producerId: BigInt(producerId), producerEpoch },
-          next: new Map(),
-          last: new Map(),
-        };
-      })();
-      this.session = started;
-      // A failed start is retried by the next send.
-      started.catch(() => {
-        if (this.session === started) this.session = undefined;
-      });
+      const pending = this.startSession();
+      this.session = pending;
+      // Runs before any send awaiting the session resumes (handlers run in the order attached).
+      pending.then(
+        (session) => {
+          if (this.session === pending) this.started = session;
+        },
+        // A failed start is retried by the next send.
+        () => {
+          if (this.session === pending) this.session = undefined;
+        },
+      );
     }
     return this.session;
   }
 
+  private async startSession(): Promise<Session> {
+    await this.cluster.raw.refreshMetadataIfNecessary();
+    // Not transactional: any broker hands out producer ids.
+    const broker = await this.cluster.controller();
+    const { producerId, producerEpoch } = await broker.initProducerId({ transactionTimeout: 60_000 });
+    this.options.logger.debug('Kafka producer id', { producerId, producerEpoch });
+    return {
+      identity: { producerId: BigInt(producerId), producerEpoch },
+      next: new Map<string, number>(),
+      last: new Map<string, bigint>(),
+    };
+  }
+
   /** Drops `which` if it is still the session: the next send gets a new producer id. */
   private dropSession(which: Session): void {
-    void this.session?.then(
-      (s) => {
-        if (s === which) this.session = undefined;
-      },
-      () => undefined,
-    );
+    if (this.started !== which) return;
+    this.started = undefined;
+    this.session = undefined;
   }
 
   close(): void {
     this.closed = true;
     this.session = undefined;
+    this.started = undefined;
   }
 }
 
