@@ -106,6 +106,11 @@ export function fetchRequest(
   };
 }
 
+/** A partition's key in this adapter's maps. */
+export function partitionKey(ref: { topic: string; partition: number }): string {
+  return `${ref.topic}\u0000${ref.partition}`;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

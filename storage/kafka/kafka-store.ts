@@ -43,6 +43,7 @@ import {
   isStaleMetadata,
   kafkaErrorType,
   openCluster,
+  partitionKey,
   sleep,
   toHeraldError,
 } from './cluster';
@@ -685,10 +686,6 @@ const NONE = -1;
 
 function offsetKey(group: string, ref: PartitionRef): string {
   return `${group}\u0000${partitionKey(ref)}`;
-}
-
-function partitionKey(ref: PartitionRef): string {
-  return `${ref.topic}\u0000${ref.partition}`;
 }
 
 function partitionOf(

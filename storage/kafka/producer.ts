@@ -14,7 +14,7 @@
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRef } from '../storage';
-import { deadline, isStaleMetadata, toHeraldError } from './cluster';
+import { deadline, isStaleMetadata, partitionKey, toHeraldError } from './cluster';
 import type { HeraldCluster, KafkaBroker } from './cluster';
 import { PRODUCE_API_KEY, PRODUCE_VERSION, decodeProduceResponse, encodeProduceRequest } from './produce';
 import type { PartitionResult, ProducerIdentity } from './produce';
@@ -160,9 +160,9 @@ export class KafkaProducer {
       for (const topic of new Set(batches.map((b) => b.ref.topic))) {
         const partitions = batches.filter((b) => b.ref.topic === topic).map((b) => b.ref.partition);
         for (const [nodeId, owned] of Object.entries(raw.findLeaderForPartitions(topic, partitions)))
-          for (const p of owned) leaderOf.set(key({ topic, partition: p }), nodeId);
+          for (const p of owned) leaderOf.set(partitionKey({ topic, partition: p }), nodeId);
       }
-      return batches.map((b) => leaderOf.get(key(b.ref)) ?? '');
+      return batches.map((b) => leaderOf.get(partitionKey(b.ref)) ?? '');
     };
     let found = await find();
     // A partition added after the metadata was read: read it again once.
@@ -220,7 +220,7 @@ export class KafkaProducer {
         isStaleMetadata(err) ? { ok: false, error, again: true } : { ok: false, error },
       );
     }
-    const sequences = batches.map((b) => session.next.get(key(b.ref)) ?? 0);
+    const sequences = batches.map((b) => session.next.get(partitionKey(b.ref)) ?? 0);
     const byTopic = new Map<string, number[]>();
     batches.forEach((b, i) => byTopic.set(b.ref.topic, [...(byTopic.get(b.ref.topic) ?? []), i]));
     const body = encodeProduceRequest({
@@ -257,9 +257,9 @@ export class KafkaProducer {
       );
       return batches.map(() => ({ ok: false, error }));
     }
-    const byPartition = new Map(results.map((r) => [key(r), r]));
+    const byPartition = new Map(results.map((r) => [partitionKey(r), r]));
     return batches.map((b, i): Attempt => {
-      const r = byPartition.get(key(b.ref));
+      const r = byPartition.get(partitionKey(b.ref));
       const where = `${b.ref.topic}/${b.ref.partition}`;
       if (!r) {
         this.dropSession(session);
@@ -289,15 +289,15 @@ export class KafkaProducer {
           ? { ok: false, error, again: true }
           : { ok: false, error };
       }
-      const last = session.last.get(key(b.ref));
+      const last = session.last.get(partitionKey(b.ref));
       if (r.baseOffset < 0n || (last !== undefined && r.baseOffset <= last)) {
         // A duplicate's answer (the offset of a batch stored before): this batch was not stored.
         this.dropSession(session);
         return unknown(`Kafka answered ${where} with offset ${r.baseOffset}, not after ${last ?? 'none'}`);
       }
       const count = b.records.length;
-      session.next.set(key(b.ref), (sequences[i] + count) % SEQUENCE_SPAN);
-      session.last.set(key(b.ref), r.baseOffset + BigInt(count - 1));
+      session.next.set(partitionKey(b.ref), (sequences[i] + count) % SEQUENCE_SPAN);
+      session.last.set(partitionKey(b.ref), r.baseOffset + BigInt(count - 1));
       return { ok: true, baseOffset: r.baseOffset };
     });
   }
@@ -363,10 +363,6 @@ const PRODUCE_RESPONSE = {
   decode: (payload: Buffer) => Promise.resolve(decodeProduceResponse(payload)),
   parse: (results: PartitionResult[]) => Promise.resolve(results),
 };
-
-function key(ref: PartitionRef): string {
-  return `${ref.topic}\u0000${ref.partition}`;
-}
 
 function unknown(message: string): ProduceOutcome {
   return { ok: false, error: new HeraldError('STORAGE_UNAVAILABLE', `${message}; the outcome is unknown`) };
