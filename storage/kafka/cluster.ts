@@ -129,6 +129,9 @@ export function openCluster(kafka: Kafka): HeraldCluster {
   kafka.consumer({
     // Never joined: the consumer only exists to hand over its Cluster.
     groupId: 'herald-unused',
+    // Metadata requests never create a topic (Kafka's auto.create.topics.enable notwithstanding):
+    // Herald's topics are created by the operator, and a publish to a deleted one must fail.
+    allowAutoTopicCreation: false,
     partitionAssigners: [
       ({ cluster }) => {
         captured = cluster;
