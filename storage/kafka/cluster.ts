@@ -106,6 +106,12 @@ export function fetchRequest(
   };
 }
 
+/**
+ * Retries of a request that met stale metadata or a leader not ready yet, backing off 100 ms
+ * doubling (about 1.5 s in all; a publish stops earlier, at its publishTimeoutMs).
+ */
+export const STALE_LEADER_RETRIES = 5;
+
 /** A partition's key in this adapter's maps. */
 export function partitionKey(ref: { topic: string; partition: number }): string {
   return `${ref.topic}\u0000${ref.partition}`;

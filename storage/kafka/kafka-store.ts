@@ -38,6 +38,7 @@ import {
   FETCH_TOTAL_BYTES,
   LATEST,
   READ_COMMITTED,
+  STALE_LEADER_RETRIES,
   deadline,
   fetchRequest,
   isStaleMetadata,
@@ -55,9 +56,6 @@ import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
 import { decodeRecord, encodeRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
-
-/** Retries of a read that met stale metadata or a leader not ready yet (about 1.5 s in all). */
-const STALE_LEADER_RETRIES = 5;
 
 /**
  * One-shot fetches outstanding per Kafka leader: Kafka answers them in turn on the one

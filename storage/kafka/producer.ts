@@ -14,7 +14,14 @@
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRef } from '../storage';
-import { deadline, isStaleMetadata, partitionKey, toHeraldError } from './cluster';
+import {
+  STALE_LEADER_RETRIES,
+  deadline,
+  isStaleMetadata,
+  partitionKey,
+  sleep,
+  toHeraldError,
+} from './cluster';
 import type { HeraldCluster, KafkaBroker } from './cluster';
 import { PRODUCE_API_KEY, PRODUCE_VERSION, decodeProduceResponse, encodeProduceRequest } from './produce';
 import type { PartitionResult, ProducerIdentity } from './produce';
@@ -38,7 +45,7 @@ const KAFKA_ERRORS: Record<number, string> = {
   87: 'INVALID_RECORD',
 };
 
-/** Answers after which nothing was stored and the leader may have moved: sent again once. */
+/** Answers after which nothing was stored and the leader may have moved: sent again. */
 const NOT_STORED_STALE_LEADER = new Set([3, 5, 6]);
 /** Answers that refuse the batch for its size: nothing stored, nothing to retry. */
 const TOO_LARGE = new Set([10, 18]);
@@ -89,9 +96,13 @@ export class KafkaProducer {
   async send(batches: ProduceBatch[]): Promise<ProduceOutcome[]> {
     const until = performance.now() + this.options.publishTimeoutMs;
     const outcomes: Attempt[] = await this.round(batches, until);
-    const again = outcomes.flatMap((o, i) => ('again' in o ? [i] : []));
-    if (again.length > 0 && performance.now() < until) {
-      // Nothing of these was stored and the leader may have moved: once more on fresh metadata.
+    // Nothing of these was stored and the leader may have moved (or not have taken over yet, as
+    // just after partitions were added): again on fresh metadata, backing off, while time is left.
+    for (let attempt = 1; attempt <= STALE_LEADER_RETRIES; attempt++) {
+      const again = outcomes.flatMap((o, i) => ('again' in o ? [i] : []));
+      const pause = 50 * 2 ** attempt;
+      if (again.length === 0 || performance.now() + pause >= until) break;
+      await sleep(pause);
       await this.cluster.raw.refreshMetadata().catch(() => undefined);
       const retried = await this.round(
         again.map((i) => batches[i]),

@@ -376,6 +376,34 @@ test('a partition added behind the producer: the append stores it (never a silen
   expect(!missing.ok && missing.error.reason).toBe('PARTITION_OUT_OF_RANGE');
 });
 
+test("a batch Kafka refuses as too large fails with MESSAGE_TOO_LARGE; the next one is stored at Kafka's offset", async () => {
+  const topic = uniqueName('ksmall');
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 2, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
+    waitForLeaders: true,
+  });
+  const [big, small] = await store.append(
+    [
+      { ref: { topic, partition: 0 }, firstOffset: 0, messages: [msg('x'.repeat(5000))] },
+      { ref: { topic, partition: 1 }, firstOffset: 0, messages: [msg('fits')] },
+    ],
+    1,
+  );
+  // Each partition's answer on its own: one refused, stored nothing; the other stored.
+  expect(big.ok).toBe(false);
+  expect(!big.ok && big.error.reason).toBe('MESSAGE_TOO_LARGE');
+  expect(!big.ok && big.error.metadata).toMatchObject({ kafkaError: 'MESSAGE_TOO_LARGE', partition: '0' });
+  expect(small).toEqual({ ok: true, firstOffset: 1 });
+  // After the refusal (a fresh producer id), the same partition takes the next batch.
+  const [next] = await store.append(
+    [{ ref: { topic, partition: 0 }, firstOffset: 0, messages: [msg('ok')] }],
+    2,
+  );
+  expect(next).toEqual({ ok: true, firstOffset: 1 });
+  expect(bodies(await store.read({ topic, partition: 0 }, 0, 10))).toEqual([[1, 'ok']]);
+  expect(bodies(await store.read({ topic, partition: 1 }, 0, 10))).toEqual([[1, 'fits']]);
+});
+
 test('behind the log start (retention), reads continue at the first retained offset', async () => {
   const t = { topic: await newTopic(1), partition: 0 };
   await store.append([{ ref: t, firstOffset: 0, messages: ['1', '2', '3', '4'].map((b) => msg(b)) }], 1);
