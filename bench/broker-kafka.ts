@@ -72,14 +72,14 @@ function cpuPerMessage(brokerPid?: number): (messages: number) => Record<string,
 
 /**
  * Produce requests and messages: kafkajs direct counts its sends; a Herald broker's group
- * commits (herald_commit_latency_seconds) are one sendBatch each, one produce request per Kafka
- * leader (one here), carrying herald_insert_batch_rows' messages.
+ * commits (herald_commit_latency_seconds) are one Produce request per Kafka leader each (one
+ * here), carrying herald_insert_batch_rows' messages.
  */
 interface Produced {
   requests: number;
   messages: number;
   messagesPerRequest: number;
-  /** Herald: mean time of a group commit (its sendBatch), and of a publish queued before it. */
+  /** Herald: mean time of a group commit (its Produce request), and of a publish queued before it. */
   commitMs?: number;
   queuedMs?: number;
 }

@@ -1,28 +1,30 @@
 // What a Kafka produce request costs to encode, per message, in this process (a script, not a
 // test): npm run bench:kafka-encode
 //
-// The Herald broker's publish profile is half kafkajs' produce encoding (docs/benchmarks.md,
-// "Kafka topics"). This measures that encoding on its own (kafkajs' Produce v3 request, as the
-// producer builds it: 2 partitions of 100 records of 1 KiB, Herald's record shape and kafkajs
-// direct's) against a record batch written into one buffer sized in advance, with kafkajs' own
-// CRC32C: the cost a Herald-built produce request would have. Alternating rounds, so the
-// machine's load falls on both alike. Environment: BENCH_ROUNDS (default 6).
+// kafkajs' Produce v3 request, as its producer builds it (2 partitions of 100 records of 1 KiB,
+// Herald's record shape and kafkajs direct's), against Herald's own Produce request
+// (storage/kafka/produce.ts: the whole request sized in advance and written into one buffer,
+// native CRC32C), which the Kafka store sends. Alternating rounds, so the machine's load falls
+// on all alike. Environment: BENCH_ROUNDS (default 6).
 import { createRequire } from 'node:module';
 import { writeResults, runBenchmark } from './results';
 import { loadAverage } from './proc';
+import { encodeProduceRequest } from '../storage/kafka/produce';
+import { encodeRecord } from '../storage/kafka/records';
+import type { NewMessage } from '../storage/storage';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const REQUESTS = 300;
 const PARTITIONS = 2;
 const RECORDS = 100;
 const BODY = Buffer.alloc(1024, 'x');
+const message: NewMessage = { key: '', refKey: '', tags: [], properties: {}, body: BODY, priority: false };
 
 // kafkajs' internal modules: no typings of their own.
 type Encode = () => Promise<unknown>;
 type ProduceRequest = (args: Record<string, unknown>) => { encode: Encode };
 const internal = createRequire(require.resolve('kafkajs'));
 const produceV3 = internal('./src/protocol/requests/produce/v3/request.js') as ProduceRequest;
-const crc32C = internal('./src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number;
 
 const shapes: Record<string, () => Record<string, unknown>> = {
   'kafkajs direct records': () => ({ value: BODY }),
@@ -33,43 +35,6 @@ const shapes: Record<string, () => Record<string, unknown>> = {
     timestamp: String(Date.now()),
   }),
 };
-
-/** Zig-zag varint, as Kafka's record fields are written. */
-function writeVarint(buf: Buffer, at: number, value: number): number {
-  let v = ((value << 1) ^ (value >> 31)) >>> 0;
-  while (v > 0x7f) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[at++] = v;
-  return at;
-}
-
-const varintSize = (value: number) => writeVarint(Buffer.allocUnsafe(5), 0, value);
-
-/**
- * A v2 record batch (61-byte header, records without key or headers) in one buffer. Of the
- * header only the CRC is written here: the other fixed fields are a few stores each.
- */
-function recordBatch(values: Buffer[]): Buffer {
-  let size = 61;
-  for (const v of values) size += 5 + 12 + 5 + v.length;
-  const buf = Buffer.allocUnsafe(size);
-  let at = 61;
-  values.forEach((v, i) => {
-    const body = 1 + 1 + varintSize(i) + 1 + varintSize(v.length) + v.length + 1;
-    at = writeVarint(buf, at, body);
-    buf[at++] = 0; // attributes
-    at = writeVarint(buf, at, 0); // timestamp delta
-    at = writeVarint(buf, at, i); // offset delta
-    at = writeVarint(buf, at, -1); // no key
-    at = writeVarint(buf, at, v.length);
-    at += v.copy(buf, at);
-    at = writeVarint(buf, at, 0); // no headers
-  });
-  buf.writeUInt32BE(crc32C(buf.subarray(21, at)) >>> 0, 17);
-  return buf.subarray(0, at);
-}
 
 async function kafkajsMicros(shape: () => Record<string, unknown>): Promise<number> {
   const topicData = [
@@ -95,10 +60,26 @@ async function kafkajsMicros(shape: () => Record<string, unknown>): Promise<numb
   return Number(process.hrtime.bigint() - started) / 1e3 / (REQUESTS * PARTITIONS * RECORDS);
 }
 
-function oneBufferMicros(): number {
-  const values = Array.from({ length: RECORDS }, () => BODY);
+/** Herald's own Produce request (storage/kafka/produce.ts), the same partitions and records. */
+function heraldMicros(): number {
+  const records = Array.from({ length: RECORDS }, () => encodeRecord(message, Date.now()));
+  const request = {
+    acks: -1,
+    timeoutMs: 1000,
+    producer: { producerId: 1n, producerEpoch: 0 },
+    topics: [
+      {
+        topic: 't',
+        partitions: Array.from({ length: PARTITIONS }, (_, partition) => ({
+          partition,
+          baseSequence: 0,
+          records,
+        })),
+      },
+    ],
+  };
   const started = process.hrtime.bigint();
-  for (let i = 0; i < REQUESTS; i++) for (let p = 0; p < PARTITIONS; p++) recordBatch(values);
+  for (let i = 0; i < REQUESTS; i++) encodeProduceRequest(request);
   return Number(process.hrtime.bigint() - started) / 1e3 / (REQUESTS * PARTITIONS * RECORDS);
 }
 
@@ -108,7 +89,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     const round: Record<string, number> = {};
     for (const [name, shape] of Object.entries(shapes)) round[name] = await kafkajsMicros(shape);
-    round['one buffer, kafkajs CRC32C'] = oneBufferMicros();
+    round["Herald's Produce (produce.ts)"] = heraldMicros();
     rounds.push(round);
   }
   // The first round warms the JIT up: the median of the others.

@@ -3,10 +3,11 @@
 // at run time, on the first such request. So the adapter checks the broker's ApiVersions
 // answer against what kafkajs will send, at start-up. Pure; unit-tested (the table against
 // kafkajs' own request definitions). Names are kafkajs': GroupCoordinator is FindCoordinator.
+// Herald's own Produce request (produce.ts) has one version, which the broker must accept.
+import { PRODUCE_API_KEY, PRODUCE_VERSION } from './produce';
 
 /** The requests this adapter's kafkajs clients send, with the highest version kafkajs 2.2.4 has. */
 export const KAFKAJS_MAX_VERSIONS: Record<string, { apiKey: number; maxVersion: number }> = {
-  Produce: { apiKey: 0, maxVersion: 7 },
   Fetch: { apiKey: 1, maxVersion: 11 },
   ListOffsets: { apiKey: 2, maxVersion: 3 },
   Metadata: { apiKey: 3, maxVersion: 6 },
@@ -22,12 +23,18 @@ export const KAFKAJS_MAX_VERSIONS: Record<string, { apiKey: number; maxVersion: 
   CreatePartitions: { apiKey: 37, maxVersion: 1 },
 };
 
+/** The requests Herald encodes itself, each at its one version. */
+const HERALD_VERSIONS: Record<string, { apiKey: number; version: number }> = {
+  Produce: { apiKey: PRODUCE_API_KEY, version: PRODUCE_VERSION },
+};
+
 /** A broker's ApiVersions answer as kafkajs gives it: api key -> supported range. */
 export type BrokerVersions = Record<number, { minVersion: number; maxVersion: number } | undefined>;
 
 /**
  * What cannot work against this broker: each request whose version kafkajs would pick
- * (min of its max and the broker's max) is outside the broker's range. Empty when all is well.
+ * (min of its max and the broker's max), or Herald's own version, is outside the broker's
+ * range. Empty when all is well.
  */
 export function unsupportedRequests(broker: BrokerVersions): string[] {
   const problems: string[] = [];
@@ -41,6 +48,14 @@ export function unsupportedRequests(broker: BrokerVersions): string[] {
     if (sent < range.minVersion) {
       problems.push(`${name} v${sent} (the broker accepts v${range.minVersion}-v${range.maxVersion})`);
     }
+  }
+  for (const [name, { apiKey, version }] of Object.entries(HERALD_VERSIONS)) {
+    const range = broker[apiKey];
+    if (!range) problems.push(`${name} (the broker does not implement it)`);
+    else if (version < range.minVersion || version > range.maxVersion)
+      problems.push(
+        `${name} v${version}, Herald's own (the broker accepts v${range.minVersion}-v${range.maxVersion})`,
+      );
   }
   return problems;
 }

@@ -45,6 +45,19 @@ export interface KafkaBroker {
     memberId: string;
     topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
   }): Promise<unknown>;
+  initProducerId(request: {
+    transactionTimeout: number;
+  }): Promise<{ producerId: string; producerEpoch: number }>;
+  /**
+   * kafkajs' connections to this broker: send() writes a request (its encode() gives the body
+   * after kafkajs' request header) and answers what `response` decodes (produce.ts' Produce).
+   */
+  connectionPool: {
+    send<T>(request: {
+      request: { apiKey: number; apiVersion: number; apiName: string; encode(): Promise<unknown> };
+      response: { decode(payload: Buffer): Promise<T>; parse(decoded: T): Promise<T> };
+    }): Promise<T>;
+  };
   offsetFetch(request: {
     groupId: string;
     topics: { topic: string; partitions: { partition: number }[] }[];
@@ -55,6 +68,8 @@ export interface HeraldCluster {
   raw: Cluster;
   broker(nodeId: string): Promise<KafkaBroker>;
   coordinator(groupId: string): Promise<KafkaBroker>;
+  /** The cluster's controller (any broker would do for a non-transactional producer id). */
+  controller(): Promise<KafkaBroker>;
 }
 
 /** ListOffsets' special timestamps. */
@@ -91,8 +106,28 @@ export function fetchRequest(
   };
 }
 
+/**
+ * Retries of a request that met stale metadata or a leader not ready yet, backing off 100 ms
+ * doubling (about 1.5 s in all; a publish stops earlier, at its publishTimeoutMs).
+ */
+export const STALE_LEADER_RETRIES = 5;
+
+/** A partition's key in this adapter's maps. */
+export function partitionKey(ref: { topic: string; partition: number }): string {
+  return `${ref.topic}\u0000${ref.partition}`;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `work`, or STORAGE_UNAVAILABLE after `ms` (the work itself is then abandoned, not stopped). */
+export function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HeraldError('STORAGE_UNAVAILABLE', `${message} (${ms} ms)`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function openCluster(kafka: Kafka): HeraldCluster {
@@ -100,6 +135,9 @@ export function openCluster(kafka: Kafka): HeraldCluster {
   kafka.consumer({
     // Never joined: the consumer only exists to hand over its Cluster.
     groupId: 'herald-unused',
+    // Metadata requests never create a topic (Kafka's auto.create.topics.enable notwithstanding):
+    // Herald's topics are created by the operator, and a publish to a deleted one must fail.
+    allowAutoTopicCreation: false,
     partitionAssigners: [
       ({ cluster }) => {
         captured = cluster;
@@ -118,6 +156,7 @@ export function openCluster(kafka: Kafka): HeraldCluster {
     raw,
     broker: async (nodeId) => (await raw.findBroker({ nodeId })) as unknown as KafkaBroker,
     coordinator: async (groupId) => (await raw.findGroupCoordinator({ groupId })) as unknown as KafkaBroker,
+    controller: async () => (await raw.findControllerBroker()) as unknown as KafkaBroker,
   };
 }
 

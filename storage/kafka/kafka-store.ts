@@ -4,11 +4,11 @@
 // from its own appends. Records and offsets are mapped in records.ts (Herald offset = Kafka
 // offset + 1).
 //
-// Four kafkajs clients, each with its own connections (Kafka answers one request per
-// connection at a time):
-// - the producer: idempotent, acks from all in-sync replicas, bounded retries; replaced after
-//   any failed send, because kafkajs rolls its sequence numbers back after a send whose outcome
-//   is unknown and Kafka would then take the next batch of that size for a duplicate;
+// Three kafkajs Clusters and an admin client, each with its own connections (Kafka answers one
+// request per connection at a time):
+// - the producer Cluster: Herald's own idempotent Produce requests (producer.ts, produce.ts:
+//   each partition's record batch written into one buffer), acks from all in-sync replicas,
+//   bounded in time; a fresh producer id after any failed or unknown-outcome send;
 // - the tail Cluster: the owner's long polls (KafkaTail);
 // - the reads Cluster: one-shot reads (a lagging group, a redelivery, a reset), offsets and
 //   offset commits, so none of them waits behind a parked long poll. Concurrent one-shot reads
@@ -16,7 +16,7 @@
 //   what its read asked for serves the partition's next read (ReadAhead);
 // - an admin client, opened on first use, for creating and deleting topics.
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
-import type { Admin, LogEntry, Producer, RecordMetadata } from 'kafkajs';
+import type { Admin, LogEntry } from 'kafkajs';
 import { HeraldError } from '../../common/errors';
 import { DEFAULTS } from '../../common/broker-options';
 import type { KafkaOptions } from '../../common/broker-options';
@@ -38,23 +38,24 @@ import {
   FETCH_TOTAL_BYTES,
   LATEST,
   READ_COMMITTED,
+  STALE_LEADER_RETRIES,
+  deadline,
   fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   openCluster,
+  partitionKey,
   sleep,
   toHeraldError,
 } from './cluster';
 import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
 import { FetchBatcher } from './fetch-batcher';
+import { KafkaProducer } from './producer';
 import type { FetchAnswer } from './fetch-batcher';
 import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
 import { decodeRecord, encodeRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
-
-/** Retries of a read that met stale metadata or a leader not ready yet (about 1.5 s in all). */
-const STALE_LEADER_RETRIES = 5;
 
 /**
  * One-shot fetches outstanding per Kafka leader: Kafka answers them in turn on the one
@@ -150,7 +151,8 @@ class KafkaMessageStore implements KafkaStore {
     // Its traces live in the pool's MySQL, another store.
     traceInAppend: false,
   };
-  private producer: Promise<Producer> | undefined;
+  private readonly producer: KafkaProducer;
+  private readonly writes: HeraldCluster;
   private admin: Promise<Admin> | undefined;
   /**
    * The committed offset last read or written per group and partition: commits only move
@@ -171,6 +173,11 @@ class KafkaMessageStore implements KafkaStore {
     private readonly options: KafkaStoreOptions,
   ) {
     this.logger = options.logger;
+    this.writes = openCluster(kafka);
+    this.producer = new KafkaProducer(this.writes, {
+      publishTimeoutMs: options.publishTimeoutMs,
+      logger: options.logger.namespace('producer'),
+    });
     this.fetches = new FetchBatcher((leader, wants) => this.fetchMerged(leader, wants), {
       maxInFlight: READ_FETCHES_IN_FLIGHT,
       // Room in the whole fetch for every partition's share: none comes back empty for want of it.
@@ -252,107 +259,10 @@ class KafkaMessageStore implements KafkaStore {
 
   async append(batches: AppendBatch[], publishedAt: number): Promise<AppendOutcome[]> {
     if (batches.length === 0) return [];
-    const outcomes = await this.send(batches, publishedAt);
-    // Partitions kafkajs did not know (added after it cached its metadata) were not sent at all:
-    // try them once more on a fresh producer, which reads the metadata again.
-    const unsent = batches.filter((_, i) => outcomes[i] === undefined);
-    if (unsent.length > 0) {
-      this.replaceProducer();
-      const again = await this.send(unsent, publishedAt);
-      let j = 0;
-      for (let i = 0; i < outcomes.length; i++) if (outcomes[i] === undefined) outcomes[i] = again[j++];
-    }
-    return outcomes.map(
-      (o, i) =>
-        o ?? {
-          ok: false,
-          error: new HeraldError(
-            'PARTITION_OUT_OF_RANGE',
-            `Kafka has no partition ${batches[i].ref.partition} of topic ${batches[i].ref.topic}; nothing was stored`,
-            { topic: batches[i].ref.topic, partition: String(batches[i].ref.partition) },
-          ),
-        },
+    const outcomes = await this.producer.send(
+      batches.map((b) => ({ ref: b.ref, records: b.messages.map((m) => encodeRecord(m, publishedAt)) })),
     );
-  }
-
-  /** One sendBatch; undefined for a partition kafkajs did not send. Throws when the outcome is unknown. */
-  private async send(batches: AppendBatch[], publishedAt: number): Promise<(AppendOutcome | undefined)[]> {
-    const pending = this.producerClient();
-    let results: RecordMetadata[];
-    try {
-      const producer = await pending;
-      results = await deadline(
-        producer.sendBatch({
-          acks: -1,
-          timeout: this.options.publishTimeoutMs,
-          topicMessages: batches.map((b) => ({
-            topic: b.ref.topic,
-            messages: b.messages.map((m) => ({
-              partition: b.ref.partition,
-              ...encodeRecord(m, publishedAt),
-            })),
-          })),
-        }),
-        this.options.publishTimeoutMs,
-        'Kafka did not acknowledge the publish in time',
-      );
-    } catch (err) {
-      // Failed or unknown: the producer's sequence numbers can no longer be trusted.
-      this.replaceProducer(pending);
-      const e = toHeraldError(err, 'publish to Kafka');
-      throw e.reason === 'MESSAGE_TOO_LARGE' && batches.length === 1
-        ? e
-        : new HeraldError('STORAGE_UNAVAILABLE', `${e.message}; the outcome is unknown`, e.metadata, {
-            cause: err,
-          });
-    }
-    const byPartition = new Map(results.map((r) => [`${r.topicName}\u0000${r.partition}`, r]));
-    return batches.map((b): AppendOutcome | undefined => {
-      const r = byPartition.get(`${b.ref.topic}\u0000${b.ref.partition}`);
-      if (!r) return undefined;
-      if (r.errorCode !== 0 || r.baseOffset === undefined || Number(r.baseOffset) < 0) {
-        this.replaceProducer(pending);
-        return {
-          ok: false,
-          error: new HeraldError(
-            'STORAGE_UNAVAILABLE',
-            `Kafka answered error ${r.errorCode} for ${b.ref.topic}/${b.ref.partition}; the outcome is unknown`,
-            {},
-          ),
-        };
-      }
-      return { ok: true, firstOffset: toHeraldOffset(r.baseOffset) };
-    });
-  }
-
-  private producerClient(): Promise<Producer> {
-    if (!this.producer) {
-      const producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 300 },
-      });
-      const connected = producer.connect().then(() => producer);
-      // A failed connect is retried by the next append.
-      connected.catch(() => {
-        if (this.producer === connected) this.producer = undefined;
-      });
-      this.producer = connected;
-    }
-    return this.producer;
-  }
-
-  /** Drops the producer (when it is still `which`); the next append starts a new one. */
-  private replaceProducer(which: Promise<Producer> | undefined = this.producer): void {
-    if (!which || this.producer !== which) return;
-    this.producer = undefined;
-    which
-      .then(
-        (p) => p.disconnect(),
-        () => undefined,
-      )
-      .catch((err: unknown) => this.logger.debug('producer disconnect failed', { err }));
+    return outcomes.map((o) => (o.ok ? { ok: true, firstOffset: toHeraldOffset(o.baseOffset) } : o));
   }
 
   // --- reads --------------------------------------------------------------------------
@@ -758,12 +668,11 @@ class KafkaMessageStore implements KafkaStore {
   async close(): Promise<void> {
     clearInterval(this.keepAlive);
     await this.tail.close();
-    const producer = this.producer;
     const admin = this.admin;
-    this.producer = undefined;
     this.admin = undefined;
+    this.producer.close();
     await Promise.allSettled([
-      producer?.then((p) => p.disconnect()),
+      this.writes.raw.disconnect(),
       admin?.then((a) => a.disconnect()),
       this.reads.raw.disconnect(),
     ]);
@@ -777,10 +686,6 @@ function offsetKey(group: string, ref: PartitionRef): string {
   return `${group}\u0000${partitionKey(ref)}`;
 }
 
-function partitionKey(ref: PartitionRef): string {
-  return `${ref.topic}\u0000${ref.partition}`;
-}
-
 function partitionOf(
   res: { responses: { topicName: string; partitions: FetchedPartition[] }[] },
   ref: PartitionRef,
@@ -791,13 +696,4 @@ function partitionOf(
   if (!p)
     throw new HeraldError('STORAGE_UNAVAILABLE', `Kafka returned nothing for ${ref.topic}/${ref.partition}`);
   return p;
-}
-
-/** `work`, or STORAGE_UNAVAILABLE after `ms` (the work itself is then abandoned, not stopped). */
-export function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HeraldError('STORAGE_UNAVAILABLE', `${message} (${ms} ms)`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

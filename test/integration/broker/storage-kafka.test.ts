@@ -99,6 +99,83 @@ test('append stores where Kafka says and round-trips every field; offsets start 
   expect(await store.firstOffset(t)).toBe(1);
 });
 
+test("Herald's own record batches are read back by a plain kafkajs consumer: keys, headers, timestamps", async () => {
+  const topic = await newTopic(2);
+  const messages = [
+    msg('one', { key: 'k1', refKey: 'order-7', tags: ['a'], properties: { trace: 'x', ü: 'ünïcode' } }),
+    msg(''),
+    msg('three', { key: 'ключ' }),
+  ];
+  const outcomes = await store.append(
+    [
+      { ref: { topic, partition: 0 }, firstOffset: 0, messages: messages.slice(0, 2) },
+      { ref: { topic, partition: 1 }, firstOffset: 0, messages: messages.slice(2) },
+    ],
+    1_700_000_000_555,
+  );
+  expect(outcomes).toEqual([
+    { ok: true, firstOffset: 1 },
+    { ok: true, firstOffset: 1 },
+  ]);
+  // The same size again on the same partitions: stored after them, not taken for a duplicate.
+  const again = await store.append(
+    [{ ref: { topic, partition: 0 }, firstOffset: 0, messages: [msg('four'), msg('five')] }],
+    1_700_000_000_556,
+  );
+  expect(again).toEqual([{ ok: true, firstOffset: 3 }]);
+
+  const seen: {
+    partition: number;
+    offset: string;
+    key?: string;
+    value: string;
+    headers: object;
+    timestamp: string;
+  }[] = [];
+  const consumer = kafka().consumer({ groupId: uniqueName('plain'), sessionTimeout: 10_000 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ partition, message: m }) => {
+        seen.push({
+          partition,
+          offset: m.offset,
+          key: m.key?.toString(),
+          value: m.value?.toString() ?? '<null>',
+          headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          timestamp: m.timestamp,
+        });
+        return Promise.resolve();
+      },
+    });
+    await waitFor(
+      'the consumer to read five records',
+      () => Promise.resolve(seen.length >= 5 ? true : undefined),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+  } finally {
+    await consumer.disconnect();
+  }
+  seen.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  expect(seen).toEqual([
+    {
+      partition: 0,
+      offset: '0',
+      key: 'k1',
+      value: 'one',
+      headers: { trace: 'x', ü: 'ünïcode', 'herald.ref-key': 'order-7', 'herald.tags': '["a"]' },
+      timestamp: '1700000000555',
+    },
+    { partition: 0, offset: '1', value: '', headers: {}, timestamp: '1700000000555' },
+    { partition: 0, offset: '2', value: 'four', headers: {}, timestamp: '1700000000556' },
+    { partition: 0, offset: '3', value: 'five', headers: {}, timestamp: '1700000000556' },
+    { partition: 1, offset: '0', key: 'ключ', value: 'three', headers: {}, timestamp: '1700000000555' },
+  ]);
+});
+
 test('read honours afterOffset and limit; readOffsets returns the existing ones in order', async () => {
   const t = { topic: await newTopic(), partition: 0 };
   await store.append([{ ref: t, firstOffset: 0, messages: ['1', '2', '3', '4', '5'].map((b) => msg(b)) }], 1);
@@ -297,6 +374,34 @@ test('a partition added behind the producer: the append stores it (never a silen
   );
   expect(missing.ok).toBe(false);
   expect(!missing.ok && missing.error.reason).toBe('PARTITION_OUT_OF_RANGE');
+});
+
+test("a batch Kafka refuses as too large fails with MESSAGE_TOO_LARGE; the next one is stored at Kafka's offset", async () => {
+  const topic = uniqueName('ksmall');
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 2, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
+    waitForLeaders: true,
+  });
+  const [big, small] = await store.append(
+    [
+      { ref: { topic, partition: 0 }, firstOffset: 0, messages: [msg('x'.repeat(5000))] },
+      { ref: { topic, partition: 1 }, firstOffset: 0, messages: [msg('fits')] },
+    ],
+    1,
+  );
+  // Each partition's answer on its own: one refused, stored nothing; the other stored.
+  expect(big.ok).toBe(false);
+  expect(!big.ok && big.error.reason).toBe('MESSAGE_TOO_LARGE');
+  expect(!big.ok && big.error.metadata).toMatchObject({ kafkaError: 'MESSAGE_TOO_LARGE', partition: '0' });
+  expect(small).toEqual({ ok: true, firstOffset: 1 });
+  // After the refusal (a fresh producer id), the same partition takes the next batch.
+  const [next] = await store.append(
+    [{ ref: { topic, partition: 0 }, firstOffset: 0, messages: [msg('ok')] }],
+    2,
+  );
+  expect(next).toEqual({ ok: true, firstOffset: 1 });
+  expect(bodies(await store.read({ topic, partition: 0 }, 0, 10))).toEqual([[1, 'ok']]);
+  expect(bodies(await store.read({ topic, partition: 1 }, 0, 10))).toEqual([[1, 'fits']]);
 });
 
 test('behind the log start (retention), reads continue at the first retained offset', async () => {

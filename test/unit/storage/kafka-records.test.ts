@@ -95,11 +95,24 @@ test('the version table matches the request versions kafkajs implements', () => 
 
 test('a broker whose minimum versions exceed what kafkajs sends is named, request by request', () => {
   const all = Object.fromEntries(
-    Object.values(KAFKAJS_MAX_VERSIONS).map(({ apiKey }) => [apiKey, { minVersion: 0, maxVersion: 20 }]),
+    [...Object.values(KAFKAJS_MAX_VERSIONS), { apiKey: 0 }].map(({ apiKey }) => [
+      apiKey,
+      { minVersion: 0, maxVersion: 20 },
+    ]),
   );
   expect(unsupportedRequests(all)).toEqual([]);
   expect(unsupportedRequests({ ...all, 1: { minVersion: 12, maxVersion: 18 }, 8: undefined })).toEqual([
     'Fetch v11 (the broker accepts v12-v18)',
     'OffsetCommit (the broker does not implement it)',
+  ]);
+  // Herald's own Produce is sent at v7 only: a broker above or below it is named too.
+  expect(unsupportedRequests({ ...all, 0: { minVersion: 3, maxVersion: 6 } })).toEqual([
+    "Produce v7, Herald's own (the broker accepts v3-v6)",
+  ]);
+  expect(unsupportedRequests({ ...all, 0: { minVersion: 8, maxVersion: 13 } })).toEqual([
+    "Produce v7, Herald's own (the broker accepts v8-v13)",
+  ]);
+  expect(unsupportedRequests({ ...all, 0: undefined })).toEqual([
+    'Produce (the broker does not implement it)',
   ]);
 });
