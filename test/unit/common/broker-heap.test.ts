@@ -21,8 +21,8 @@ test.each(['', 'lots', '512MB', '0', '500m', '-1Gi'])('%j is refused, naming the
   );
 });
 
-test('the old space is a quarter of the limit, at least 96 MiB; semi-spaces of 8 MiB', () => {
-  expect(brokerHeapFlags(512 * 2 ** 20)).toEqual(['--max-old-space-size=128', '--max-semi-space-size=8']);
-  expect(brokerHeapFlags(4 * 2 ** 30)).toEqual(['--max-old-space-size=1024', '--max-semi-space-size=8']);
-  expect(brokerHeapFlags(256 * 2 ** 20)).toEqual(['--max-old-space-size=96', '--max-semi-space-size=8']);
+test('the old space is half the limit, at least 96 MiB; the young generation is left to V8', () => {
+  expect(brokerHeapFlags(512 * 2 ** 20)).toEqual(['--max-old-space-size=256']);
+  expect(brokerHeapFlags(4 * 2 ** 30)).toEqual(['--max-old-space-size=2048']);
+  expect(brokerHeapFlags(128 * 2 ** 20)).toEqual(['--max-old-space-size=96']);
 });

@@ -20,7 +20,7 @@ test("a pool's memory limit sizes the broker's V8 heap (NODE_OPTIONS)", () => {
   })[1] as V1StatefulSet;
   expect(sts.spec?.template.spec?.containers[0].env).toContainEqual({
     name: 'NODE_OPTIONS',
-    value: '--max-old-space-size=128 --max-semi-space-size=8',
+    value: '--max-old-space-size=256',
   });
   const bad = samplePool('ns', { resources: { limits: { memory: '500m' } } });
   expect(() =>
