@@ -67,17 +67,21 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-test('credits go back in batches of half the window, with no timer, and the broker never runs dry', async () => {
-  const b = await broker(11);
-  const handled: string[] = [];
-  const consumer = new Consumer({
-    broker: b.address,
+/** A subscribe-mode consumer of partition 0 with a window of 4. */
+const subscriber = (address: string) =>
+  new Consumer({
+    broker: address,
     group: 'g',
     topic: 't',
     partitions: [0],
     fetch: 'subscribe',
     concurrency: 4,
   });
+
+test('credits go back in batches of half the window, with no timer, and the broker never runs dry', async () => {
+  const b = await broker(11);
+  const handled: string[] = [];
+  const consumer = subscriber(b.address);
   try {
     await consumer.run({ eachMessage: (m) => void handled.push(m.body.toString()) });
     // 4 credits to start; each grant of 2 lets the broker send 2 more, until all 11 are handled.
@@ -98,14 +102,7 @@ test('credits go back in batches of half the window, with no timer, and the brok
 
 test('an ack refused on the stream for a reason that may pass goes again as a unary Ack', async () => {
   const b = await broker(3, true);
-  const consumer = new Consumer({
-    broker: b.address,
-    group: 'g',
-    topic: 't',
-    partitions: [0],
-    fetch: 'subscribe',
-    concurrency: 4,
-  });
+  const consumer = subscriber(b.address);
   try {
     await consumer.run({ eachMessage: () => undefined });
     await until(() => b.seen.streamAcked === 3 && b.seen.acked === 3);
