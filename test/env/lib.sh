@@ -41,7 +41,7 @@ need() { # need CMD HINT: fail with a message naming a missing prerequisite
 run_logged() {
   local name="$1"; shift
   local logf="$LOG_DIR/$name.log" start=$SECONDS next=$((SECONDS + 30)) pid
-  "$@" >"$logf" 2>&1 &
+  "$@" >"$logf" 2>&1 9>&- &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
@@ -83,7 +83,8 @@ is_running() { # is_running NAME
 start_daemon() {
   local name="$1"; shift
   if is_running "$name"; then log "$name already running (pid $(cat "$(pidfile "$name")"))"; return 0; fi
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  # 9>&-: a daemon must not inherit up.sh's lock (fd 9), or it would hold it for its whole life.
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! >"$(pidfile "$name")"
   log "started $name (pid $!, log: $LOG_DIR/$name.log)"
 }
