@@ -16,6 +16,7 @@ import {
   fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
+  partitionKey,
   sleep,
 } from './cluster';
 import type { HeraldCluster } from './cluster';
@@ -50,7 +51,7 @@ export class KafkaTail {
 
   /** Hands `sink` every record stored after `afterOffset`, until the returned function is called. */
   follow(ref: PartitionRef, afterOffset: number, sink: TailSink): () => void {
-    const key = `${ref.topic}/${ref.partition}`;
+    const key = partitionKey(ref);
     const entry: Followed = { ref, next: afterOffset + 1, sink };
     this.followed.set(key, entry);
     this.start();
@@ -156,7 +157,7 @@ export class KafkaTail {
       for (const p of t.partitions) {
         const f = byTopic.get(t.topicName)?.find((x) => x.ref.partition === p.partition);
         // Unfollowed (or followed anew) while the fetch was parked: not this entry's records.
-        if (!f || this.followed.get(`${f.ref.topic}/${f.ref.partition}`) !== f) continue;
+        if (!f || this.followed.get(partitionKey(f.ref)) !== f) continue;
         const records = p.messages.filter((r) => toHeraldOffset(r.offset) >= f.next);
         if (records.length === 0) continue;
         f.next = toHeraldOffset(records[records.length - 1].offset) + 1;
