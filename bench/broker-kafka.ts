@@ -7,7 +7,8 @@
 //    3. Herald, a storage: mysql topic (the MySQL tier, for the volume-tier ratio);
 // - drain of a backlog (BENCH_BACKLOG, default 1,000,000, written once by kafkajs): a kafkajs
 //   consumer group (timed from its first batch, so its group join is not counted) against a
-//   Herald group pulling 1,000 at a time and acking, on every partition at once;
+//   Herald group two ways, on every partition at once: pulling 1,000 at a time and acking (raw
+//   gRPC), and the SDK's Consumer as an application writes it (Subscribe streams, acks on them);
 // - end-to-end latency at 1,000 msg/s, publish call to delivery: kafkajs direct (a producer that
 //   sends what arrived while its request was in flight, as the Java client does, and a consumer)
 //   against Herald (a unary Publish per message, Subscribe streams on every partition).
@@ -27,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
+import { Consumer } from '../client';
 import { readErrorInfo } from '../common/errors';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { streamProducer, subscribeAll } from './load';
@@ -269,6 +271,7 @@ async function startHerald(storage: 'kafka' | 'mysql', topic: string, database: 
   const clients = connect(broker.address);
   return {
     pid: broker.child.pid,
+    address: broker.address,
     clients,
     metricsAddress: broker.metricsAddress,
     call: api(clients),
@@ -365,6 +368,48 @@ async function drainDirect(topic: string): Promise<Row> {
   };
 }
 
+async function drainHeraldSdk(topic: string, database: string, written: number): Promise<Row> {
+  const h = await startHerald('kafka', topic, database);
+  let drained = 0;
+  const started = performance.now();
+  const cpu = cpuPerMessage(h.pid);
+  const last = new Array<number>(PARTITIONS).fill(0);
+  const consumer = new Consumer({
+    broker: h.address,
+    group: 'drain-sdk',
+    topic,
+    partitions: Array.from({ length: PARTITIONS }, (_, i) => i),
+    fetch: 'subscribe',
+    concurrency: 2000,
+  });
+  let failure: Error | undefined;
+  void consumer.run({
+    eachMessage: (m) => {
+      if (m.offset !== last[m.partition] + 1)
+        failure ??= new Error(`partition ${m.partition}: offset ${m.offset} after ${last[m.partition]}`);
+      last[m.partition] = m.offset;
+      drained++;
+      return Promise.resolve();
+    },
+  });
+  let cpuUsPerMessage: Record<string, number> = {};
+  try {
+    await waitUntil(() => drained >= written || failure !== undefined, 600_000);
+    if (failure) throw failure;
+    cpuUsPerMessage = cpu(drained);
+  } finally {
+    await consumer.close();
+    await h.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    phase: 'drain, Herald SDK consumer',
+    messagesPerSecond: Math.round(drained / seconds),
+    seconds,
+    cpuUsPerMessage,
+  };
+}
+
 async function drainHerald(topic: string, database: string, written: number): Promise<Row> {
   const h = await startHerald('kafka', topic, database);
   let drained = 0;
@@ -396,7 +441,7 @@ async function drainHerald(topic: string, database: string, written: number): Pr
   if (drained !== written) throw new Error(`Herald drained ${drained} of ${written}`);
   const seconds = (performance.now() - started) / 1000;
   return {
-    phase: 'drain, Herald group',
+    phase: 'drain, Herald Pull + Ack',
     messagesPerSecond: Math.round(drained / seconds),
     seconds,
     cpuUsPerMessage,
@@ -515,6 +560,7 @@ async function main(): Promise<void> {
       );
       rows.push(await drainDirect(backlogTopic));
       rows.push(await drainHerald(backlogTopic, database, written));
+      rows.push(await drainHeraldSdk(backlogTopic, database, written));
     }
     if (PHASES.has('latency')) {
       latencies.push(await latencyDirect(latDirect));
@@ -530,7 +576,8 @@ async function main(): Promise<void> {
   const ratios = {
     heraldKafkaOverDirect: ratio(rate('Herald, storage: kafka'), rate('kafkajs direct')),
     heraldKafkaOverHeraldMysql: ratio(rate('Herald, storage: kafka'), rate('Herald, storage: mysql')),
-    drainHeraldOverDirect: ratio(rate('drain, Herald'), rate('drain, kafkajs')),
+    drainHeraldPullOverDirect: ratio(rate('drain, Herald Pull'), rate('drain, kafkajs')),
+    drainHeraldSdkOverDirect: ratio(rate('drain, Herald SDK'), rate('drain, kafkajs')),
     e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
     e2eP99HeraldStreamMinusDirectMs: +((latencies[2]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
