@@ -88,7 +88,10 @@ export interface KafkaOptions {
    * STORAGE_UNAVAILABLE (outcome unknown). Below the lease safety margin.
    */
   publishTimeoutMs: number;
-  /** The owner's long poll of its partitions waits this long for new records. */
+  /**
+   * The owner's long poll of its partitions waits this long for new records; a partition it
+   * wrote to itself within twice this is left out of the polls (its own writes are not read back).
+   */
   tailWaitMs: number;
   /** Bytes per partition in one fetch (a larger first record batch still comes whole). */
   fetchMaxBytes: number;

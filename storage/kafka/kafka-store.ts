@@ -1,8 +1,8 @@
 // The Kafka adapter of MessageStore, on kafkajs (docs/kafka-topics.md). Kafka allocates
 // offsets, so it declares no owner fencing: a stale owner's late write is stored, not refused,
-// and the partition's owner learns what is stored by following the partition (KafkaTail), not
-// from its own appends. Records and offsets are mapped in records.ts (Herald offset = Kafka
-// offset + 1).
+// and the partition's owner learns what is stored by following the partition (KafkaTail): its
+// own appends are handed to the tail as Kafka acknowledges them, other producers' records come
+// from fetches. Records and offsets are mapped in records.ts (Herald offset = Kafka offset + 1).
 //
 // Three kafkajs Clusters and an admin client, each with its own connections (Kafka answers one
 // request per connection at a time):
@@ -54,7 +54,7 @@ import { KafkaProducer } from './producer';
 import type { FetchAnswer } from './fetch-batcher';
 import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
-import { decodeRecord, encodeRecord, toHeraldOffset } from './records';
+import { decodeRecord, encodeRecord, storedRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
 
 /**
@@ -262,7 +262,41 @@ class KafkaMessageStore implements KafkaStore {
     const outcomes = await this.producer.send(
       batches.map((b) => ({ ref: b.ref, records: b.messages.map((m) => encodeRecord(m, publishedAt)) })),
     );
-    return outcomes.map((o) => (o.ok ? { ok: true, firstOffset: toHeraldOffset(o.baseOffset) } : o));
+    return Promise.all(
+      outcomes.map(async (o, i): Promise<AppendOutcome> => {
+        if (!o.ok) return o;
+        const first = toHeraldOffset(o.baseOffset);
+        const { ref, messages } = batches[i];
+        await this.handOver(
+          ref,
+          first,
+          messages.map((m, j) => storedRecord(m, first + j, publishedAt)),
+        );
+        return { ok: true, firstOffset: first };
+      }),
+    );
+  }
+
+  /**
+   * Gives the owner's tail the records just stored from `first` on, so that it need not fetch
+   * them back; when another producer wrote before them, what it wrote is read first. They are
+   * stored whatever happens here: a failed read leaves them to the tail's long polls.
+   */
+  private async handOver(ref: PartitionRef, first: number, messages: StoredMessage[]): Promise<void> {
+    const last = first + messages.length - 1;
+    const missing = this.tail.stored(ref, first, last, messages);
+    if (missing === undefined) return;
+    try {
+      const between = (await this.read(ref, missing - 1, first - missing)).filter((m) => m.offset < first);
+      this.tail.stored(ref, missing, first - 1, between);
+      this.tail.stored(ref, first, last, messages);
+    } catch (err) {
+      this.logger.warn('could not read what another producer wrote; the long polls will', {
+        ...ref,
+        from: missing,
+        err,
+      });
+    }
   }
 
   // --- reads --------------------------------------------------------------------------

@@ -1,14 +1,19 @@
 // The owner's view of what is stored in its Kafka partitions. Kafka allocates offsets and
 // anyone may write (another Herald broker that still believes it owns the partition, a Kafka
-// producer), so the owner does not learn the partition's contents from its own appends: it
-// follows each owned partition with long polls, one loop per Kafka leader, each fetch holding
-// every followed partition of that leader, and hands every record to the partition's sink in
-// offset order. A fetch returns as soon as a record is stored, so waiting Pulls wake about as
-// fast as after a MySQL commit. The loops use their own Cluster: one-shot reads never queue
-// behind a parked fetch.
+// producer), so the owner follows each owned partition with long polls, one loop per Kafka
+// leader, each fetch holding every followed partition of that leader, and hands every record
+// to the partition's sink in offset order. A fetch returns as soon as a record is stored, so
+// waiting Pulls wake about as fast as after a MySQL commit. The loops use their own Cluster:
+// one-shot reads never queue behind a parked fetch.
+//
+// The owner's own writes are not read back: the store hands each acknowledged batch over
+// (`stored`), and while this broker keeps writing to a partition (it wrote within the last
+// QUIET_WAITS long-poll waits) the partition stays out of the long polls. Another producer's
+// records are then found by the next own write, whose offset leaves a gap the store reads
+// (`stored` says where it starts), or by the long polls once the partition is quiet.
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
-import type { PartitionRef, TailSink } from '../storage';
+import type { PartitionRef, StoredMessage, TailSink } from '../storage';
 import {
   EARLIEST,
   LATEST,
@@ -27,6 +32,8 @@ interface Followed {
   /** The next Herald offset to hand over. */
   next: number;
   sink: TailSink;
+  /** When this broker last stored records here itself (performance.now()). */
+  ownWriteAt: number;
 }
 
 export interface TailOptions {
@@ -35,6 +42,8 @@ export interface TailOptions {
 }
 
 const ERROR_BACKOFF_MS = 200;
+/** A partition this broker wrote to within this many long-poll waits stays out of the polls. */
+export const QUIET_WAITS = 2;
 
 export class KafkaTail {
   private readonly followed = new Map<string, Followed>();
@@ -52,12 +61,34 @@ export class KafkaTail {
   /** Hands `sink` every record stored after `afterOffset`, until the returned function is called. */
   follow(ref: PartitionRef, afterOffset: number, sink: TailSink): () => void {
     const key = partitionKey(ref);
-    const entry: Followed = { ref, next: afterOffset + 1, sink };
+    const entry: Followed = { ref, next: afterOffset + 1, sink, ownWriteAt: -Infinity };
     this.followed.set(key, entry);
     this.start();
     return () => {
       if (this.followed.get(key) === entry) this.followed.delete(key);
     };
+  }
+
+  /**
+   * This broker stored records `from`..`to` (Herald offsets; `messages` are those that are not
+   * control records, in order). Hands the ones the sink has not had to it, unless records
+   * before `from` are missing: then returns the first missing offset, for the caller to read
+   * them and call again with them first. Undefined: nothing is missing (or not followed).
+   */
+  stored(ref: PartitionRef, from: number, to: number, messages: StoredMessage[]): number | undefined {
+    const f = this.followed.get(partitionKey(ref));
+    if (!f) return undefined;
+    if (f.next < from) {
+      // Back into the long polls until the caller's read fills the gap (or they do).
+      f.ownWriteAt = -Infinity;
+      return f.next;
+    }
+    f.ownWriteAt = performance.now();
+    if (f.next > to) return undefined;
+    const fresh = messages.filter((m) => m.offset >= f.next);
+    f.next = to + 1;
+    if (fresh.length > 0) f.sink.appended(fresh);
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -112,13 +143,23 @@ export class KafkaTail {
     return out;
   }
 
-  /** Long polls one leader for its followed partitions until it leads none of them. */
+  /**
+   * Long polls one leader for its followed partitions until it leads none of them; partitions
+   * this broker is writing to wait until they are quiet.
+   */
   private async run(nodeId: string): Promise<void> {
+    const quietMs = QUIET_WAITS * this.options.tailWaitMs;
     while (!this.closed) {
       const mine = (await this.leaders()).get(nodeId) ?? [];
       if (mine.length === 0) return;
+      const now = performance.now();
+      const quiet = mine.filter((f) => now - f.ownWriteAt >= quietMs);
+      if (quiet.length === 0) {
+        await sleep(Math.min(...mine.map((f) => f.ownWriteAt + quietMs - now)));
+        continue;
+      }
       try {
-        await this.poll(nodeId, mine);
+        await this.poll(nodeId, quiet);
       } catch (err) {
         if (isStaleMetadata(err)) {
           await this.cluster.raw.refreshMetadata().catch(() => undefined);

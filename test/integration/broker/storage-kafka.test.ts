@@ -1,6 +1,7 @@
 // The Kafka adapter against the real Kafka: store-allocated offsets (Herald offset = Kafka
 // offset + 1), records of foreign producers, offsets that Kafka's own tools see, following a
-// partition, partitions added behind the producer's back, retention, and an unreachable Kafka.
+// partition (the owner's own records handed over by the append), partitions added behind the
+// producer's back, retention, and an unreachable Kafka.
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import type { Admin, Consumer } from 'kafkajs';
 import { execFile } from 'node:child_process';
@@ -356,6 +357,34 @@ test('follow hands over every record stored after the start, a foreign gzip batc
   );
   stopProbe();
   expect(seen).toHaveLength(3);
+});
+
+test("the owner's own records reach its tail from the append, not read back; another producer's between them are read first", async () => {
+  const t = { topic: await newTopic(1), partition: 0 };
+  const seen: StoredMessage[] = [];
+  const stop = store.follow(t, 0, { appended: (ms) => seen.push(...ms), truncated: () => undefined });
+  try {
+    const first = msg('first');
+    await store.append([{ ref: t, firstOffset: 0, messages: [first] }], 1);
+    // Handed over by the append itself: the very body appended, by the time it resolves.
+    expect(seen.map((m) => m.offset)).toEqual([1]);
+    expect(seen[0].body).toBe(first.body);
+    const producer = kafka().producer();
+    await producer.connect();
+    await producer.send({ topic: t.topic, messages: [{ partition: 0, value: 'foreign', timestamp: '2' }] });
+    await producer.disconnect();
+    const second = msg('second');
+    await store.append([{ ref: t, firstOffset: 0, messages: [second] }], 3);
+    // The foreign record came first: it was read before the second own record was handed over.
+    expect(bodies(seen)).toEqual([
+      [1, 'first'],
+      [2, 'foreign'],
+      [3, 'second'],
+    ]);
+    expect(seen[2].body).toBe(second.body);
+  } finally {
+    stop();
+  }
 });
 
 test('a partition added behind the producer: the append stores it (never a silent success)', async () => {

@@ -5,6 +5,7 @@ import {
   TAGS_HEADER,
   decodeRecord,
   encodeRecord,
+  storedRecord,
   toHeraldOffset,
   toKafkaOffset,
 } from '../../../storage/kafka/records';
@@ -43,6 +44,17 @@ test('a message round-trips through a record; its headers are what Kafka consume
     offset: 7,
     publishedAt: 1234,
   });
+});
+
+test("an owner's own record, handed to its tail, is what reading it back would give", () => {
+  for (const m of [
+    message,
+    { ...message, key: '', refKey: '', tags: [], properties: {}, body: Buffer.alloc(0) },
+  ]) {
+    const record = encodeRecord(m, 77);
+    const headers = Object.fromEntries(Object.entries(record.headers).map(([k, v]) => [k, Buffer.from(v)]));
+    expect(storedRecord(m, 3, 77)).toEqual(decodeRecord({ ...record, offset: '2', headers }));
+  }
 });
 
 test('no key, no ref key and no tags write no key and no headers', () => {
