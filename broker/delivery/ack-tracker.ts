@@ -164,7 +164,7 @@ export class AckTracker {
     if (outcome !== 'acked') return outcome;
     const e = this.entries.get(offset)!;
     if (e.state === 'ready') this.ready.splice(this.ready.indexOf(offset), 1);
-    this.entries.set(offset, { state: 'acked', attempts: e.attempts });
+    this.entries.set(offset, ackedEntry(e.attempts));
     this.failed.delete(offset);
     this.acked++;
     return 'acked';
@@ -213,6 +213,14 @@ export class AckTracker {
   private insertReady(offset: number): void {
     this.ready.splice(lowerBound(this.ready, offset), 0, offset);
   }
+}
+
+/** Entries are replaced, never changed: an acked one is shared (one object less per ack). */
+const ACKED: Entry[] = [];
+
+function ackedEntry(attempts: number): Entry {
+  if (attempts >= 16) return { state: 'acked', attempts };
+  return (ACKED[attempts] ??= Object.freeze<Entry>({ state: 'acked', attempts }));
 }
 
 /** Stale heap items tolerated beyond twice the tracked offsets before the heap is rebuilt. */

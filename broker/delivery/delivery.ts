@@ -7,7 +7,7 @@ import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../../common/broker-options';
 import type { MessageStore, PartitionRef } from '../../storage/index';
 import { broadcastConsumerOf, groupOfKey, subscriptionKey } from '../../storage/index';
-import { recordDelivery } from '../trace/record';
+import { recordDelivery, tracing } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
@@ -200,7 +200,7 @@ export class Delivery {
     // One labelled child per call: prom-client hashes a label object at every observe.
     const handling = this.metrics.handlingTime.labels(topic, group);
     for (const at of since) if (at !== undefined) handling.observe((now - at) / 1000);
-    for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
+    if (tracing(this.ctx.tracer)) for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
     return committed;
   }
 
@@ -428,8 +428,9 @@ export class Delivery {
   private delivered(cursor: GroupCursor, taken: Delivered[], consumer: ConsumerClaim): Delivered[] {
     const log = this.logs.get(partitionKey(cursor.ref));
     const now = performance.now();
+    const traced = tracing(this.ctx.tracer);
     for (const d of taken) {
-      this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
+      if (traced) this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
       const committedAt = d.attempt === 1 ? log?.committedAt(d.message.offset) : undefined;
       if (committedAt !== undefined) this.metrics.deliveryWake.observe((now - committedAt) / 1000);
     }
