@@ -166,7 +166,7 @@ function writeDelivery(w: Writer, d: Delivery__Input): void {
   if (d.deliverAtMs != null) w.uint(0x70, d.deliverAtMs as number);
 }
 
-/** Strings up to this length are measured and written by a loop while they are ASCII. */
+/** Strings up to this length are measured and written by a loop while they are ASCII (< 128). */
 const SHORT_STRING = 64;
 
 function utf8Size(s: string): number {
@@ -226,16 +226,26 @@ class Writer {
 
   string(tag: number, s: string): void {
     this.byte(tag);
-    const n = utf8Size(s);
-    this.varint(n);
     const buf = this.buf;
-    if (n === s.length && n <= SHORT_STRING) {
-      let pos = this.pos;
-      for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
-      this.pos = pos;
-    } else {
-      this.pos += buf.write(s, this.pos, n, 'utf8');
+    const len = s.length;
+    if (len <= SHORT_STRING) {
+      // ASCII in one pass: its length is one byte; at the first other character, start over.
+      let pos = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[pos++] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = len;
+        this.pos = pos;
+        return;
+      }
     }
+    const n = Buffer.byteLength(s);
+    this.varint(n);
+    this.pos += buf.write(s, this.pos, n, 'utf8');
   }
 
   bytes(tag: number, b: Uint8Array): void {
