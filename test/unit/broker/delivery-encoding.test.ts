@@ -1,7 +1,5 @@
 import { loadProtos } from '../../../proto/load';
 import type { Delivery__Input } from '../../../proto/gen/herald/v1/Delivery';
-import type { PullResponse } from '../../../proto/gen/herald/v1/PullResponse';
-import type { SubscribeResponse } from '../../../proto/gen/herald/v1/SubscribeResponse';
 import { toDelivery } from '../../../broker/server/broker-service';
 import {
   brokerServiceDefinition,
@@ -14,8 +12,8 @@ const generated = loadProtos().grpc.herald.v1.Broker.service;
 // protobufjs' own serializers and the generated client's deserializers.
 const pullBytes = generated.Pull.responseSerialize;
 const subscribeBytes = generated.Subscribe.responseSerialize;
-const decodePull = (b: Buffer) => generated.Pull.responseDeserialize(b) as PullResponse;
-const decodeSubscribe = (b: Buffer) => generated.Subscribe.responseDeserialize(b) as SubscribeResponse;
+const decodePull = (b: Buffer) => generated.Pull.responseDeserialize(b);
+const decodeSubscribe = (b: Buffer) => generated.Subscribe.responseDeserialize(b);
 const fail = () => {
   throw new Error('fell back to protobufjs');
 };
