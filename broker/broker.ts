@@ -22,6 +22,7 @@ import { Maintenance } from './maintenance';
 import type { DelayedMessage } from '../storage/delay-store';
 import { adminHandlers } from './server/admin-service';
 import { BROKER_IN_BAND_REFUSALS, brokerHandlers } from './server/broker-service';
+import { brokerServiceDefinition } from './server/delivery-encoding';
 import { startGrpcServer } from '../common/grpc/server';
 import { rpcMetrics } from '../common/grpc/rpc-metrics';
 import { securityMetrics, metricsTlsOf, startServerSecurity } from '../common/security/server-security';
@@ -333,7 +334,7 @@ async function assemble(
     services: [
       {
         name: 'herald.v1.Broker',
-        definition: protos.Broker.service,
+        definition: brokerServiceDefinition(),
         handlers,
       },
       {

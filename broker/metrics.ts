@@ -18,8 +18,8 @@ export interface LagSample {
  * must be told from one of 7 or 10 ms), coarse above.
  */
 const PATH_SECONDS = [
-  0.0001, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5,
-  1, 2.5,
+  0.0001, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1,
+  2.5,
 ];
 
 export class BrokerMetrics {

@@ -147,14 +147,26 @@ export class AckTracker {
 
   /** Acks an offset in any state (also a failing one whose retry or dead letter is stored). */
   ack(offset: number): AckOutcome {
+    const outcome = this.mark(offset);
+    if (outcome === 'acked') this.settle();
+    return outcome;
+  }
+
+  /** Acks offsets as `ack` does each, moving the committed offset once for all of them. */
+  ackAll(offsets: readonly number[]): void {
+    let any = false;
+    for (const offset of offsets) if (this.mark(offset) === 'acked') any = true;
+    if (any) this.settle();
+  }
+
+  private mark(offset: number): AckOutcome {
     const outcome = this.check(offset);
     if (outcome !== 'acked') return outcome;
     const e = this.entries.get(offset)!;
     if (e.state === 'ready') this.ready.splice(this.ready.indexOf(offset), 1);
-    this.entries.set(offset, { state: 'acked', attempts: e.attempts });
+    this.entries.set(offset, ackedEntry(e.attempts));
     this.failed.delete(offset);
     this.acked++;
-    this.settle();
     return 'acked';
   }
 
@@ -180,6 +192,16 @@ export class AckTracker {
     const lowest = this.order[0];
     const next = lowest === undefined ? this.seen : Math.min(lowest - 1, this.seen);
     if (next > this.committed) this.committed = next;
+    // Acked offsets leave their deadline in the heap until it passes (a drain would keep one
+    // item per message of the last ack timeout): drop the stale ones once they are most of it.
+    if (this.due.size > 2 * this.entries.size + DUE_SLACK)
+      this.due.retain((at, offset) => this.isDue(at, offset));
+  }
+
+  /** Whether a heap item is an offset's current deadline or retry time (not stale). */
+  private isDue(at: number, offset: number): boolean {
+    const e = this.entries.get(offset);
+    return (e?.state === 'in-flight' || e?.state === 'delayed') && e.due === at;
   }
 
   private insertOrder(offset: number): void {
@@ -192,6 +214,17 @@ export class AckTracker {
     this.ready.splice(lowerBound(this.ready, offset), 0, offset);
   }
 }
+
+/** Entries are replaced, never changed: an acked one is shared (one object less per ack). */
+const ACKED: Entry[] = [];
+
+function ackedEntry(attempts: number): Entry {
+  if (attempts >= 16) return { state: 'acked', attempts };
+  return (ACKED[attempts] ??= Object.freeze<Entry>({ state: 'acked', attempts }));
+}
+
+/** Stale heap items tolerated beyond twice the tracked offsets before the heap is rebuilt. */
+const DUE_SLACK = 1024;
 
 function lowerBound(sorted: number[], value: number): number {
   let lo = 0;

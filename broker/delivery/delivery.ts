@@ -7,7 +7,7 @@ import type { BrokerMetrics, LagSample } from '../metrics';
 import type { BrokerOptions } from '../../common/broker-options';
 import type { MessageStore, PartitionRef } from '../../storage/index';
 import { broadcastConsumerOf, groupOfKey, subscriptionKey } from '../../storage/index';
-import { recordDelivery } from '../trace/record';
+import { recordDelivery, tracing } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { partitionKey, requireName } from '../topics';
 import type { Topics } from '../topics';
@@ -197,9 +197,11 @@ export class Delivery {
     this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
     const now = Date.now();
-    for (const at of since)
-      if (at !== undefined) this.metrics.handlingTime.observe({ topic, group }, (now - at) / 1000);
-    for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
+    // One labelled child per call, no label object per offset (prom-client 15 still checks and
+    // hashes the labels at every observe: about 0.4 µs each, here one per acked offset).
+    const handling = this.metrics.handlingTime.labels(topic, group);
+    for (const at of since) if (at !== undefined) handling.observe((now - at) / 1000);
+    if (tracing(this.ctx.tracer)) for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
     return committed;
   }
 
@@ -427,8 +429,9 @@ export class Delivery {
   private delivered(cursor: GroupCursor, taken: Delivered[], consumer: ConsumerClaim): Delivered[] {
     const log = this.logs.get(partitionKey(cursor.ref));
     const now = performance.now();
+    const traced = tracing(this.ctx.tracer);
     for (const d of taken) {
-      this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
+      if (traced) this.trace('delivered', cursor, d.message.offset, consumer, undefined, d.attempt);
       const committedAt = d.attempt === 1 ? log?.committedAt(d.message.offset) : undefined;
       if (committedAt !== undefined) this.metrics.deliveryWake.observe((now - committedAt) / 1000);
     }

@@ -160,7 +160,7 @@ export class GroupCursor {
     return this.locked(async () => {
       this.requireDelivered(offsets);
       const resends = offsets.filter((o) => this.resending.has(o));
-      for (const o of offsets) if (!this.resending.has(o)) this.tracker.ack(o);
+      this.tracker.ackAll(resends.length === 0 ? offsets : offsets.filter((o) => !this.resending.has(o)));
       if (resends.length > 0) {
         await this.ctx.retries.deleteResends(this.key, this.ref, resends);
         for (const o of resends) this.resending.delete(o);

@@ -19,6 +19,13 @@ export class MinHeap<T> {
     }
   }
 
+  /** Keeps only the items `keep` accepts, in heap order again (O(n)). */
+  retain(keep: (at: number, value: T) => boolean): void {
+    const items = this.items.filter((it) => keep(it.at, it.value));
+    this.items = items;
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
   peek(): { at: number; value: T } | undefined {
     return this.items[0];
   }
@@ -29,18 +36,22 @@ export class MinHeap<T> {
     const last = items.pop();
     if (items.length > 0 && last) {
       items[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let min = i;
-        if (l < items.length && items[l].at < items[min].at) min = l;
-        if (r < items.length && items[r].at < items[min].at) min = r;
-        if (min === i) break;
-        [items[min], items[i]] = [items[i], items[min]];
-        i = min;
-      }
+      this.siftDown(0);
     }
     return top;
+  }
+
+  private siftDown(i: number): void {
+    const items = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < items.length && items[l].at < items[min].at) min = l;
+      if (r < items.length && items[r].at < items[min].at) min = r;
+      if (min === i) return;
+      [items[min], items[i]] = [items[i], items[min]];
+      i = min;
+    }
   }
 }

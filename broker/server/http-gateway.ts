@@ -14,7 +14,8 @@ import { callUnary } from '../../common/grpc/in-process';
 import type { Interceptor } from '../../common/grpc/interceptors';
 import { PROBLEM_TYPE, problemOf } from '../../common/http/problem';
 import { peerAddress, verifiedClientCn } from '../../common/http/server';
-import { PROTO_DIR, loadProtos } from '../../proto/load';
+import { PROTO_DIR } from '../../proto/load';
+import { brokerServiceDefinition } from './delivery-encoding';
 import type { BrokerHandlers } from '../../proto/gen/herald/v1/Broker';
 import type { Delivery } from '../../proto/gen/herald/v1/Delivery';
 import type { Message__Input } from '../../proto/gen/herald/v1/Message';
@@ -301,7 +302,7 @@ export function httpGateway(
   metrics: BrokerMetrics,
   logger: Logger,
 ): RequestListener {
-  const methods = loadProtos().grpc.herald.v1.Broker.service;
+  const methods = brokerServiceDefinition();
   const openapi = readFileSync(OPENAPI_FILE);
   // Base64 grows a payload by 4/3; JSON adds the fields around it.
   const maxBodyBytes = Math.ceil(options.maxRequestBytes * 1.4) + 64 * 1024;

@@ -4,6 +4,14 @@ import { messageId } from './message-id';
 import { NO_TRACE } from './tracer';
 import type { TraceInput, Tracer } from './tracer';
 
+/**
+ * Whether recordDelivery records anything: with tracing off a caller skips its per-message
+ * loop (the event details it builds were a delivered message's share of a drain's profile).
+ */
+export function tracing(tracer: Tracer): boolean {
+  return tracer !== NO_TRACE;
+}
+
 export function recordDelivery(
   tracer: Tracer,
   event: string,
@@ -12,8 +20,8 @@ export function recordDelivery(
   group: string,
   extra: Partial<Pick<TraceInput, 'consumerId' | 'attempt' | 'refKey' | 'detail'>> = {},
 ): void {
-  // Tracing off: no message id to build (a delivered message's share of a drain's profile).
-  if (tracer === NO_TRACE) return;
+  // Tracing off: no message id to build.
+  if (!tracing(tracer)) return;
   tracer.record({
     event,
     ref,

@@ -375,9 +375,13 @@ class KafkaMessageStore implements KafkaStore {
   ): Promise<{ records: FetchedPartition['messages']; end: number }> {
     const fetch = async (leader: string, from: number) => {
       const p = await this.fetches.request({ leader, key: partitionKey(ref), ref, from });
-      // A fetch returns whole record batches: drop the records before the one asked for.
+      // A fetch returns whole record batches, in offset order: drop the records before the one
+      // asked for (only the first batch holds any).
+      const records = p.messages;
+      let first = 0;
+      while (first < records.length && toHeraldOffset(records[first].offset) < from) first++;
       return {
-        records: p.messages.filter((r) => toHeraldOffset(r.offset) >= from),
+        records: first === 0 ? records : records.slice(first),
         end: toHeraldOffset(p.highWatermark) - 1,
       };
     };

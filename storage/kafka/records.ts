@@ -66,7 +66,11 @@ export function decodeRecord(r: IncomingRecord): StoredMessage {
   const properties: Record<string, string> = {};
   let refKey = '';
   let tags: string[] = [];
-  for (const [name, raw] of Object.entries(r.headers ?? {})) {
+  const headers = r.headers;
+  // for-in over the record's own headers object (kafkajs' decoder builds a plain one): no
+  // entries array per record.
+  for (const name in headers) {
+    const raw = headers[name];
     if (raw === undefined) continue;
     // A header repeated by a foreign producer: the last value wins.
     const one = Array.isArray(raw) ? raw[raw.length - 1] : raw;

@@ -92,7 +92,8 @@ describe('AckTracker', () => {
     delivered(t, [1, 2], 0, 1000);
     expect(t.expire(999)).toEqual([]);
     t.ack(2);
-    expect(t.expire(1000)).toEqual([[1, 1]]);
+    // Equal deadlines come out in no particular order.
+    expect(t.expire(1000).sort((a, b) => a[0] - b[0])).toEqual([[1, 1]]);
     expect(t.expire(5000)).toEqual([]);
     expect(t.troubled).toBe(1);
     // Its retry is stored elsewhere: acking it moves the committed offset past it.
@@ -158,5 +159,35 @@ describe('AckTracker', () => {
     delivered(t, [3]);
     expect(() => t.deliverNew(3, 0, 1)).toThrow('delivered before');
     expect(() => t.deliverNew(2, 0, 1)).toThrow('delivered before');
+  });
+  test('ackAll acks as ack does each, and moves the committed offset once for all', () => {
+    const t = new AckTracker(0);
+    delivered(t, [1, 2, 3, 4, 5]);
+    t.ackAll([2, 1, 3, 3, 5]);
+    expect(t.committed).toBe(3);
+    expect(t.outstanding).toBe(1);
+    expect(t.check(5)).toBe('already-acked');
+    expect(t.check(4)).toBe('acked');
+  });
+
+  test('deadlines stay right after many acked deliveries left stale ones behind', () => {
+    const t = new AckTracker(0);
+    // 5,000 delivered at 0 and acked: their deadlines (1000) are stale; 3 are left unacked.
+    const first = Array.from({ length: 5000 }, (_, i) => i + 1);
+    delivered(t, first, 0, 1000);
+    t.ackAll(first.filter((o) => o !== 10 && o !== 4000 && o !== 5000));
+    delivered(t, [5001, 5002], 500, 1000);
+    t.ackAll([5001]);
+    expect(t.nextDue()).toBe(1000);
+    expect(t.expire(999)).toEqual([]);
+    // Equal deadlines come out in no particular order.
+    expect(t.expire(1000).sort((a, b) => a[0] - b[0])).toEqual([
+      [10, 1],
+      [4000, 1],
+      [5000, 1],
+    ]);
+    expect(t.nextDue()).toBe(1500);
+    expect(t.expire(1500)).toEqual([[5002, 1]]);
+    expect(t.nextDue()).toBeUndefined();
   });
 });

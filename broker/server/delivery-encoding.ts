@@ -1,0 +1,257 @@
+// The wire encoding of the two responses that carry deliveries (PullResponse, SubscribeResponse),
+// written straight from the generated Delivery__Input objects into one buffer. protobufjs'
+// serializer (proto-loader's: fromObject, then encode) was about 15 % of a Kafka broker's CPU
+// in a drain: a message object, a Long per uint64 and a writer op per field, all garbage. The
+// bytes are protobufjs' own for the same input (fields in id order, every field present in the
+// object written, defaults included), which test/unit/broker/delivery-encoding.test.ts checks.
+// Input the fast path does not take (a uint64 as a string or Long, a body as base64 text) goes
+// to protobufjs' serializer unchanged.
+import { loadProtos } from '../../proto/load';
+import type { BrokerDefinition } from '../../proto/gen/herald/v1/Broker';
+import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
+import type { PullResponse__Input } from '../../proto/gen/herald/v1/PullResponse';
+import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
+
+type Serialize<T> = (value: T) => Buffer;
+
+let cached: BrokerDefinition | undefined;
+
+/** herald.v1.Broker as served (gRPC server, HTTP gateway): Pull's and Subscribe's responses encoded here. */
+export function brokerServiceDefinition(): BrokerDefinition {
+  return (cached ??= withDeliveryEncoding(loadProtos().grpc.herald.v1.Broker.service));
+}
+
+function withDeliveryEncoding(service: BrokerDefinition): BrokerDefinition {
+  const pull = service.Pull.responseSerialize;
+  const subscribe = service.Subscribe.responseSerialize;
+  return {
+    ...service,
+    Pull: { ...service.Pull, responseSerialize: (res) => encodePullResponse(res, pull) },
+    Subscribe: { ...service.Subscribe, responseSerialize: (res) => encodeSubscribeResponse(res, subscribe) },
+  };
+}
+
+/** PullResponse: `messages` is field 1. */
+export function encodePullResponse(
+  res: PullResponse__Input,
+  fallback: Serialize<PullResponse__Input>,
+): Buffer {
+  const messages = res.messages;
+  if (!messages || messages.length === 0) return fallback(res);
+  return encodeDeliveries(undefined, messages, 0x0a) ?? fallback(res);
+}
+
+/**
+ * SubscribeResponse: `delivery` (1) and `deliveries` (2) here; `ack_refused` (3), rare, by
+ * protobufjs, appended (fields of a message may be concatenated, and 3 comes last anyway).
+ */
+export function encodeSubscribeResponse(
+  res: SubscribeResponse__Input,
+  fallback: Serialize<SubscribeResponse__Input>,
+): Buffer {
+  const single = res.delivery ?? undefined;
+  const many = res.deliveries && res.deliveries.length > 0 ? res.deliveries : undefined;
+  if (!single && !many) return fallback(res);
+  const head = encodeDeliveries(single, many ?? [], 0x12);
+  if (!head) return fallback(res);
+  if (res.ackRefused == null) return head;
+  return Buffer.concat([head, fallback({ ackRefused: res.ackRefused })]);
+}
+
+/**
+ * `single` as field 1 (tag 0x0a), then each of `many` under `tag`; undefined when a delivery
+ * holds what only protobufjs converts.
+ */
+function encodeDeliveries(
+  single: Delivery__Input | undefined,
+  many: Delivery__Input[],
+  tag: number,
+): Buffer | undefined {
+  const sizes: number[] = [];
+  let total = 0;
+  if (single) {
+    const n = deliverySize(single);
+    if (n < 0) return undefined;
+    sizes.push(n);
+    total += 1 + varintSize(n) + n;
+  }
+  for (const d of many) {
+    const n = deliverySize(d);
+    if (n < 0) return undefined;
+    sizes.push(n);
+    total += 1 + varintSize(n) + n;
+  }
+  const w = new Writer(total);
+  let i = 0;
+  if (single) {
+    w.byte(0x0a);
+    w.varint(sizes[i++]);
+    writeDelivery(w, single);
+  }
+  for (const d of many) {
+    w.byte(tag);
+    w.varint(sizes[i++]);
+    writeDelivery(w, d);
+  }
+  return w.buf;
+}
+
+/** A uint64 the fast path takes: a non-negative safe integer number (or no value). */
+function isUint64(v: unknown): boolean {
+  return v == null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+}
+
+function isUint32(v: unknown): boolean {
+  return v == null || (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff);
+}
+
+/** The encoded size of a Delivery, or -1 for input left to protobufjs. */
+function deliverySize(d: Delivery__Input): number {
+  if (
+    !isUint64(d.offset) ||
+    !isUint64(d.publishTimeMs) ||
+    !isUint64(d.deliverAtMs) ||
+    !isUint32(d.partition) ||
+    !isUint32(d.deliveryAttempt) ||
+    typeof d.body === 'string'
+  )
+    return -1;
+  let n = 0;
+  if (d.topic != null) n += stringField(d.topic);
+  if (d.partition != null) n += 1 + varintSize(d.partition);
+  if (d.offset != null) n += 1 + varintSize(d.offset as number);
+  if (d.messageId != null) n += stringField(d.messageId);
+  if (d.key != null) n += stringField(d.key);
+  if (d.refKey != null) n += stringField(d.refKey);
+  if (d.tags != null) for (const t of d.tags) n += stringField(t);
+  if (d.properties != null) {
+    const props = d.properties;
+    for (const k of Object.keys(props)) {
+      const entry = stringField(k) + stringField(props[k]);
+      n += 1 + varintSize(entry) + entry;
+    }
+  }
+  if (d.body != null) n += 1 + varintSize(d.body.length) + d.body.length;
+  if (d.publishTimeMs != null) n += 1 + varintSize(d.publishTimeMs as number);
+  if (d.deliveryAttempt != null) n += 1 + varintSize(d.deliveryAttempt);
+  if (d.priority != null) n += 2;
+  if (d.scheduledId != null) n += stringField(d.scheduledId);
+  if (d.deliverAtMs != null) n += 1 + varintSize(d.deliverAtMs as number);
+  return n;
+}
+
+function writeDelivery(w: Writer, d: Delivery__Input): void {
+  if (d.topic != null) w.string(0x0a, d.topic);
+  if (d.partition != null) w.uint(0x10, d.partition);
+  if (d.offset != null) w.uint(0x18, d.offset as number);
+  if (d.messageId != null) w.string(0x22, d.messageId);
+  if (d.key != null) w.string(0x2a, d.key);
+  if (d.refKey != null) w.string(0x32, d.refKey);
+  if (d.tags != null) for (const t of d.tags) w.string(0x3a, t);
+  if (d.properties != null) {
+    const props = d.properties;
+    for (const k of Object.keys(props)) {
+      const v = props[k];
+      w.byte(0x42);
+      w.varint(stringField(k) + stringField(v));
+      w.string(0x0a, k);
+      w.string(0x12, v);
+    }
+  }
+  if (d.body != null) w.bytes(0x4a, d.body as Uint8Array);
+  if (d.publishTimeMs != null) w.uint(0x50, d.publishTimeMs as number);
+  if (d.deliveryAttempt != null) w.uint(0x58, d.deliveryAttempt);
+  if (d.priority != null) w.uint(0x60, d.priority ? 1 : 0);
+  if (d.scheduledId != null) w.string(0x6a, d.scheduledId);
+  if (d.deliverAtMs != null) w.uint(0x70, d.deliverAtMs as number);
+}
+
+/** Strings up to this length are measured and written by a loop while they are ASCII (< 128). */
+const SHORT_STRING = 64;
+
+function utf8Size(s: string): number {
+  if (s.length > SHORT_STRING) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return s.length;
+}
+
+/** A string field's size with its one-byte tag and its length. */
+function stringField(s: string): number {
+  const n = utf8Size(s);
+  return 1 + varintSize(n) + n;
+}
+
+/** Bytes of a varint of a non-negative safe integer. */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Writes into a buffer of the exact size computed beforehand. */
+class Writer {
+  readonly buf: Buffer;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  byte(b: number): void {
+    this.buf[this.pos++] = b;
+  }
+
+  varint(v: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v > 0xffffffff) {
+      buf[pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  uint(tag: number, v: number): void {
+    this.byte(tag);
+    this.varint(v);
+  }
+
+  string(tag: number, s: string): void {
+    this.byte(tag);
+    const buf = this.buf;
+    const len = s.length;
+    if (len <= SHORT_STRING) {
+      // ASCII in one pass: its length is one byte; at the first other character, start over.
+      let pos = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[pos++] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = len;
+        this.pos = pos;
+        return;
+      }
+    }
+    const n = Buffer.byteLength(s);
+    this.varint(n);
+    this.pos += buf.write(s, this.pos, n, 'utf8');
+  }
+
+  bytes(tag: number, b: Uint8Array): void {
+    this.byte(tag);
+    this.varint(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}

@@ -1,0 +1,109 @@
+import { loadProtos } from '../../../proto/load';
+import type { Delivery__Input } from '../../../proto/gen/herald/v1/Delivery';
+import { toDelivery } from '../../../broker/server/broker-service';
+import {
+  brokerServiceDefinition,
+  encodePullResponse,
+  encodeSubscribeResponse,
+} from '../../../broker/server/delivery-encoding';
+import { storedMessage } from '../fixtures';
+
+const generated = loadProtos().grpc.herald.v1.Broker.service;
+// protobufjs' own serializers and the generated client's deserializers.
+const pullBytes = generated.Pull.responseSerialize;
+const subscribeBytes = generated.Subscribe.responseSerialize;
+const decodePull = (b: Buffer) => generated.Pull.responseDeserialize(b);
+const decodeSubscribe = (b: Buffer) => generated.Subscribe.responseDeserialize(b);
+const fail = () => {
+  throw new Error('fell back to protobufjs');
+};
+
+const ref = { topic: 'orders', partition: 7 };
+const plain = toDelivery(ref, { message: storedMessage(42, 1024), attempt: 1 });
+const full: Delivery__Input = {
+  ...toDelivery(ref, {
+    message: {
+      ...storedMessage(2 ** 40 + 3, 300),
+      key: 'ключ-🙂',
+      refKey: 'order-1',
+      tags: ['a', 'b', 'ü'.repeat(80)],
+      properties: { trace: 'x'.repeat(200), 'content-type': 'application/json', empty: '' },
+      priority: true,
+      publishedAt: 1_764_000_000_123,
+      scheduled: { id: 9, deliverAt: 1_764_000_060_000 },
+    },
+    attempt: 3,
+  }),
+  topic: 't'.repeat(70),
+};
+const sparse: Delivery__Input = { offset: 0, body: Buffer.alloc(0) };
+const cases: [string, Delivery__Input[]][] = [
+  ['one plain delivery', [plain]],
+  ['every field, multi-byte strings, long strings, a large offset', [full]],
+  ['defaults and absent fields', [sparse]],
+  [
+    'a batch of 100',
+    Array.from({ length: 100 }, (_, i) =>
+      toDelivery(ref, { message: storedMessage(i + 1, i * 37), attempt: 1 + (i % 3) }),
+    ),
+  ],
+];
+
+describe('delivery encoding (PullResponse, SubscribeResponse)', () => {
+  test.each(cases)('PullResponse bytes equal protobufjs: %s', (_name, ds) => {
+    const mine = encodePullResponse({ messages: ds }, fail);
+    expect(mine.equals(pullBytes({ messages: ds }))).toBe(true);
+    expect(decodePull(mine)).toEqual(decodePull(pullBytes({ messages: ds })));
+  });
+
+  test.each(cases)('SubscribeResponse deliveries bytes equal protobufjs: %s', (_name, ds) => {
+    const mine = encodeSubscribeResponse({ deliveries: ds }, fail);
+    expect(mine.equals(subscribeBytes({ deliveries: ds }))).toBe(true);
+  });
+
+  test('a single delivery, decoded back by the generated client', () => {
+    const mine = encodeSubscribeResponse({ delivery: full }, fail);
+    expect(mine.equals(subscribeBytes({ delivery: full }))).toBe(true);
+    const back = decodeSubscribe(mine).delivery!;
+    expect(back.offset).toBe(2 ** 40 + 3);
+    expect(back.key).toBe('ключ-🙂');
+    expect(back.tags).toEqual(['a', 'b', 'ü'.repeat(80)]);
+    expect(back.properties['content-type']).toBe('application/json');
+    expect(back.scheduledId).toBe('orders/7/d9');
+    expect(back.deliverAtMs).toBe(1_764_000_060_000);
+    expect(back.deliveryAttempt).toBe(3);
+    expect(back.priority).toBe(true);
+    expect(back.body.length).toBe(300);
+  });
+
+  test('deliveries with an ack refusal: protobufjs bytes, the refusal encoded by protobufjs', () => {
+    const res = { deliveries: [plain], ackRefused: { offsets: [5, 6], status: { code: 9, message: 'no' } } };
+    const mine = encodeSubscribeResponse(res, subscribeBytes);
+    expect(mine.equals(subscribeBytes(res))).toBe(true);
+    expect(decodeSubscribe(mine).ackRefused!.offsets).toEqual([5, 6]);
+  });
+
+  test('responses without deliveries, and input only protobufjs converts, go to protobufjs', () => {
+    const seen: unknown[] = [];
+    const spy = (res: object) => {
+      seen.push(res);
+      return Buffer.from([1]);
+    };
+    expect(encodeSubscribeResponse({ ackRefused: { offsets: [1] } }, spy)).toEqual(Buffer.from([1]));
+    expect(encodePullResponse({ messages: [] }, spy)).toEqual(Buffer.from([1]));
+    const asString = { ...plain, offset: '42' };
+    expect(encodePullResponse({ messages: [asString] }, spy)).toEqual(Buffer.from([1]));
+    expect(seen).toHaveLength(3);
+    // And the served definition gives the same bytes protobufjs does for such input.
+    const served = brokerServiceDefinition().Pull.responseSerialize;
+    expect(served({ messages: [asString] }).equals(pullBytes({ messages: [asString] }))).toBe(true);
+  });
+
+  test('the served definition encodes Pull and Subscribe here, and leaves the other methods alone', () => {
+    const served = brokerServiceDefinition();
+    expect(served.Pull.responseSerialize).not.toBe(generated.Pull.responseSerialize);
+    expect(served.Subscribe.responseSerialize).not.toBe(generated.Subscribe.responseSerialize);
+    expect(served.Publish).toBe(generated.Publish);
+    expect(served.Pull.requestDeserialize).toBe(generated.Pull.requestDeserialize);
+  });
+});
