@@ -383,17 +383,18 @@ async function drainHeraldSdk(topic: string, database: string, written: number):
     concurrency: 2000,
   });
   let failure: Error | undefined;
-  void consumer.run({
-    eachMessage: (m) => {
-      if (m.offset !== last[m.partition] + 1)
-        failure ??= new Error(`partition ${m.partition}: offset ${m.offset} after ${last[m.partition]}`);
-      last[m.partition] = m.offset;
-      drained++;
-      return Promise.resolve();
-    },
-  });
   let cpuUsPerMessage: Record<string, number> = {};
   try {
+    // Resolves once the consumer is fetching; a refusal to start throws here.
+    await consumer.run({
+      eachMessage: (m) => {
+        if (m.offset !== last[m.partition] + 1)
+          failure ??= new Error(`partition ${m.partition}: offset ${m.offset} after ${last[m.partition]}`);
+        last[m.partition] = m.offset;
+        drained++;
+        return Promise.resolve();
+      },
+    });
     await waitUntil(() => drained >= written || failure !== undefined, 600_000);
     if (failure) throw failure;
     cpuUsPerMessage = cpu(drained);

@@ -54,7 +54,7 @@ import { KafkaProducer } from './producer';
 import type { FetchAnswer } from './fetch-batcher';
 import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
-import { decodeRecord, encodeRecord, storedRecord, toHeraldOffset } from './records';
+import { decodeRecord, encodeRecord, recordsFrom, storedRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
 
 /**
@@ -375,13 +375,8 @@ class KafkaMessageStore implements KafkaStore {
   ): Promise<{ records: FetchedPartition['messages']; end: number }> {
     const fetch = async (leader: string, from: number) => {
       const p = await this.fetches.request({ leader, key: partitionKey(ref), ref, from });
-      // A fetch returns whole record batches, in offset order: drop the records before the one
-      // asked for (only the first batch holds any).
-      const records = p.messages;
-      let first = 0;
-      while (first < records.length && toHeraldOffset(records[first].offset) < from) first++;
       return {
-        records: first === 0 ? records : records.slice(first),
+        records: recordsFrom(p.messages, from),
         end: toHeraldOffset(p.highWatermark) - 1,
       };
     };

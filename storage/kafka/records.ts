@@ -42,6 +42,16 @@ export function toHeraldOffset(kafkaOffset: string | number | bigint): number {
   return Number(kafkaOffset) + 1;
 }
 
+/**
+ * The records of one partition's fetch at or after Herald offset `from`. A fetch returns whole
+ * record batches in offset order, so only the first batch can hold records before it.
+ */
+export function recordsFrom<R extends { offset: string }>(records: R[], from: number): R[] {
+  let first = 0;
+  while (first < records.length && toHeraldOffset(records[first].offset) < from) first++;
+  return first === 0 ? records : records.slice(first);
+}
+
 /** The Kafka offset of a Herald offset, as kafkajs wants it (a decimal string). */
 export function toKafkaOffset(heraldOffset: number): string {
   return String(heraldOffset - 1);

@@ -25,7 +25,7 @@ import {
   sleep,
 } from './cluster';
 import type { HeraldCluster } from './cluster';
-import { decodeRecord, toHeraldOffset } from './records';
+import { decodeRecord, recordsFrom, toHeraldOffset } from './records';
 
 interface Followed {
   ref: PartitionRef;
@@ -43,7 +43,7 @@ export interface TailOptions {
 
 const ERROR_BACKOFF_MS = 200;
 /** A partition this broker wrote to within this many long-poll waits stays out of the polls. */
-export const QUIET_WAITS = 2;
+const QUIET_WAITS = 2;
 
 export class KafkaTail {
   private readonly followed = new Map<string, Followed>();
@@ -199,7 +199,7 @@ export class KafkaTail {
         const f = byTopic.get(t.topicName)?.find((x) => x.ref.partition === p.partition);
         // Unfollowed (or followed anew) while the fetch was parked: not this entry's records.
         if (!f || this.followed.get(partitionKey(f.ref)) !== f) continue;
-        const records = p.messages.filter((r) => toHeraldOffset(r.offset) >= f.next);
+        const records = recordsFrom(p.messages, f.next);
         if (records.length === 0) continue;
         f.next = toHeraldOffset(records[records.length - 1].offset) + 1;
         const messages = records.filter((r) => !r.isControlRecord).map(decodeRecord);

@@ -5,6 +5,7 @@ import {
   TAGS_HEADER,
   decodeRecord,
   encodeRecord,
+  recordsFrom,
   storedRecord,
   toHeraldOffset,
   toKafkaOffset,
@@ -26,6 +27,13 @@ test('Herald offsets are Kafka offsets + 1', () => {
   expect(toHeraldOffset(41)).toBe(42);
   expect(toKafkaOffset(1)).toBe('0');
   expect(toKafkaOffset(toHeraldOffset('9007199254740990'))).toBe('9007199254740990');
+});
+
+test("a fetch's records from an offset on: those of the first batch before it are dropped", () => {
+  const fetched = ['4', '5', '6', '7'].map((offset) => ({ offset }));
+  expect(recordsFrom(fetched, 7)).toEqual([{ offset: '6' }, { offset: '7' }]);
+  expect(recordsFrom(fetched, 5)).toBe(fetched);
+  expect(recordsFrom(fetched, 9)).toEqual([]);
 });
 
 test('a message round-trips through a record; its headers are what Kafka consumers see', () => {
