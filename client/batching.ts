@@ -102,3 +102,26 @@ export function planBatch(b: NextBatch, now: number, limits: ProducerBatchLimits
   if (limits.lingerMs > 0 && waited >= limits.lingerMs) return { kind: 'send' };
   return { kind: 'linger', ms: Math.max(0, limits.lingerMs - waited) };
 }
+
+/**
+ * The partition of an unkeyed message: Kafka's sticky partitioner, made adaptive as Kafka's
+ * (KIP-794) is. It stays on `sticky` while that partition's lane takes it into its next batch;
+ * otherwise it moves to a partition whose lane would, scanning from a random one, so a partition
+ * that is held up (its Publish in flight waits out a rate limit or a slow broker) does not
+ * collect every send while the others have none. When no lane would take it, it stays on
+ * `sticky` (or a random partition), where the batch grows with the round trip.
+ */
+export function unkeyedPartition(
+  sticky: number | undefined,
+  partitions: number,
+  takes: (partition: number) => boolean,
+  random: () => number = Math.random,
+): number {
+  if (sticky !== undefined && sticky < partitions && takes(sticky)) return sticky;
+  const start = Math.floor(random() * partitions);
+  for (let i = 0; i < partitions; i++) {
+    const p = (start + i) % partitions;
+    if (p !== sticky && takes(p)) return p;
+  }
+  return sticky !== undefined && sticky < partitions ? sticky : start;
+}

@@ -23,7 +23,7 @@ import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
 import { toWire, wireSize } from './message';
-import { emptyBatch, nextBatch, planBatch, take } from './batching';
+import { emptyBatch, nextBatch, planBatch, take, unkeyedPartition } from './batching';
 import type { NextBatch, WaitingMessage } from './batching';
 import type { OutgoingMessage, SendResult } from './message';
 import { producerOptions } from './options';
@@ -181,7 +181,12 @@ export class Producer {
     let partition: number;
     if (m.partition !== undefined) partition = m.partition;
     else if (m.key !== undefined) partition = partitionForKey(m.key, r.partitions);
-    else partition = this.sticky.get(topic) ?? Math.floor(Math.random() * r.partitions);
+    else {
+      const delayed = isDelayed(wire);
+      partition = unkeyedPartition(this.sticky.get(topic), r.partitions, (p) =>
+        this.takesUnkeyed(laneId(topic, { partition: p }, delayed)),
+      );
+    }
     if (partition >= r.partitions) {
       throw new HeraldError(
         'PARTITION_OUT_OF_RANGE',
@@ -229,11 +234,7 @@ export class Producer {
   }
 
   private enqueue(topic: string, route: Route, sent: Omit<Pending, keyof WaitingMessage>): void {
-    const target = 'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-';
-    // A Publish is stored in one transaction, so delayed and immediate messages go in separate
-    // batches (a broker refuses a request that mixes them).
-    const delayed = sent.wire.deliverAtMs !== undefined || sent.wire.delayMs !== undefined;
-    const id = `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
+    const id = laneId(topic, route, isDelayed(sent.wire));
     let lane = this.lanes.get(id);
     if (!lane) {
       lane = {
@@ -259,6 +260,12 @@ export class Producer {
     if (this.busy(lane, p.key)) return;
     take(lane.next, p, this.options);
     this.plan(lane);
+  }
+
+  /** Whether an unkeyed message would join the next batch of lane `id` (no lane: a new one). */
+  private takesUnkeyed(id: string): boolean {
+    const lane = this.lanes.get(id);
+    return !lane || (!lane.next.full && !this.busy(lane, ''));
   }
 
   private busy(lane: Lane, key: string): boolean {
@@ -423,6 +430,20 @@ export class Producer {
     }
     return any;
   }
+}
+
+/**
+ * A lane: the messages of one topic for one partition (or key the broker hashes), delayed ones
+ * apart, since a Publish is stored in one transaction and a broker refuses a request that mixes
+ * delayed and immediate messages.
+ */
+function laneId(topic: string, route: Route, delayed: boolean): string {
+  const target = 'partition' in route ? `p${route.partition}` : 'key' in route ? `k${route.key}` : '-';
+  return `${topic}\0${target}${delayed ? '\0delayed' : ''}`;
+}
+
+function isDelayed(wire: Message__Input): boolean {
+  return wire.deliverAtMs !== undefined || wire.delayMs !== undefined;
 }
 
 /** The lane's Publishes in flight that carry `key`. */

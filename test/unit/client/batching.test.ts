@@ -1,4 +1,4 @@
-import { emptyBatch, joins, nextBatch, planBatch, take } from '../../../client/batching';
+import { emptyBatch, joins, nextBatch, planBatch, take, unkeyedPartition } from '../../../client/batching';
 
 const limits = { lingerMs: 0, maxBatchMessages: 4, maxBatchBytes: 1000, maxInFlight: 1 };
 const batch = (messages: number, bytes = messages * 10, openedAt = 100, full = false) => ({
@@ -88,5 +88,59 @@ describe('nextBatch', () => {
     const { batch: b, taken } = nextBatch([m('a'), m('a')], () => 1, limits);
     expect(taken).toEqual([]);
     expect(planBatch(b, 100, limits)).toEqual({ kind: 'hold' });
+  });
+});
+
+describe('unkeyedPartition', () => {
+  const all = () => true;
+  test('stays on the sticky partition while its lane takes the message', () => {
+    expect(unkeyedPartition(3, 6, all, () => 0)).toBe(3);
+  });
+  test('without a sticky partition, starts from a random one', () => {
+    expect(unkeyedPartition(undefined, 6, all, () => 0.5)).toBe(3);
+    expect(unkeyedPartition(undefined, 6, all, () => 0.99)).toBe(5);
+  });
+  test('a held-up sticky partition hands the message to the next lane that takes it', () => {
+    // Partition 2 waits (its Publish in flight); from a random start at 1, 1 is busy too.
+    const takes = (p: number) => p !== 2 && p !== 1;
+    expect(unkeyedPartition(2, 6, takes, () => 1 / 6)).toBe(3);
+    // The scan wraps around past the last partition.
+    expect(
+      unkeyedPartition(
+        2,
+        6,
+        (p) => p === 0,
+        () => 4 / 6,
+      ),
+    ).toBe(0);
+  });
+  test('when no lane takes it, it stays on the sticky partition, where the batch grows', () => {
+    expect(
+      unkeyedPartition(
+        4,
+        6,
+        () => false,
+        () => 0,
+      ),
+    ).toBe(4);
+    expect(
+      unkeyedPartition(
+        undefined,
+        6,
+        () => false,
+        () => 0.5,
+      ),
+    ).toBe(3);
+  });
+  test('a sticky partition beyond a shrunk count is not kept', () => {
+    expect(unkeyedPartition(7, 6, all, () => 0)).toBe(0);
+    expect(
+      unkeyedPartition(
+        7,
+        6,
+        () => false,
+        () => 0.5,
+      ),
+    ).toBe(3);
   });
 });
