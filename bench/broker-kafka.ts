@@ -32,7 +32,7 @@ import { Consumer } from '../client';
 import { readErrorInfo } from '../common/errors';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { streamProducer, subscribeAll } from './load';
-import { cpuMeter, pidsWithArgument } from './proc';
+import { cpuMeter, microsPerMessage, pidsWithArgument } from './proc';
 import { MYSQL_SERVER, databaseUrl, dropDatabases, runBenchmark, writeResults } from './results';
 
 const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -65,9 +65,8 @@ function cpuPerMessage(brokerPid?: number): (messages: number) => Record<string,
   const started = performance.now();
   return (messages) => {
     const seconds = (performance.now() - started) / 1000;
-    // % of a core over `seconds`, as microseconds per message.
     return Object.fromEntries(
-      Object.entries(stop()).map(([k, pct]) => [k, +(((pct / 100) * seconds * 1e6) / messages).toFixed(1)]),
+      Object.entries(stop()).map(([k, pct]) => [k, +microsPerMessage(pct, messages / seconds).toFixed(1)]),
     );
   };
 }

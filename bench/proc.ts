@@ -129,3 +129,8 @@ export async function requireFreePort(port: number, what: string): Promise<void>
   if (inUse)
     throw new Error(`127.0.0.1:${port} (${what}) is in use: another benchmark running? Set BENCH_PORT`);
 }
+
+/** A process's CPU (% of a core, as cpuMeter gives it) as microseconds per message at `rate` msg/s. */
+export function microsPerMessage(cpuPercent: number, rate: number): number {
+  return ((cpuPercent / 100) * 1e6) / rate;
+}

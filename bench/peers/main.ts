@@ -40,7 +40,7 @@ import { startHerald } from './herald';
 import type { Herald } from './herald';
 import { startNats } from './nats';
 import { startRabbitmq } from './rabbitmq';
-import { cpuMeter, loadAverage, rssMiB } from '../proc';
+import { cpuMeter, loadAverage, microsPerMessage, rssMiB } from '../proc';
 import { loops, percentile } from '../load';
 import { benchDatabase, databaseUrl, dropDatabases, runBenchmark, writeResults } from '../results';
 import { profileDelta } from './profile';
@@ -182,7 +182,7 @@ async function throughput(
   return {
     rate,
     cpu: cpuShare,
-    clientCpuUsPerMessage: (cpuShare.client / 100) * (1e6 / rate),
+    clientCpuUsPerMessage: microsPerMessage(cpuShare.client, rate),
     check,
     ...(callsMade > 0 ? { callsPerMessage: callsMade / ledger.publishedCount } : {}),
   };
