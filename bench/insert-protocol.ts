@@ -49,21 +49,55 @@ function values(n: number, c: number): string {
 /** The explicit VALUES form of a statement whose values query() expands (`VALUES ?`). */
 const prepared = (sql: string, n: number, c: number) => sql.replace(/VALUES \?$/, `VALUES ${values(n, c)}`);
 
-async function commitOnce(mode: Mode, conn: PoolConnection, next: number[], cursor: { at: number }): Promise<number> {
+async function commitOnce(
+  mode: Mode,
+  conn: PoolConnection,
+  next: number[],
+  cursor: { at: number },
+): Promise<number> {
   const now = Date.now();
   const tables = Array.from({ length: TABLES }, () => cursor.at++ % PARTITIONS);
   const rows = tables.map((p) => {
     const first = next[p];
     next[p] += ROWS;
-    return Array.from({ length: ROWS }, (_, i) => [first + i, now, `key-${i}`, '', '[]', '{}', BODY, null, null, 0]);
+    return Array.from({ length: ROWS }, (_, i) => [
+      first + i,
+      now,
+      `key-${i}`,
+      '',
+      '[]',
+      '{}',
+      BODY,
+      null,
+      null,
+      0,
+    ]);
   });
   const trace = tables.flatMap((p, t) =>
-    rows[t].map((r) => [now, 'stored', TOPIC, p, r[0], `${TOPIC}/${p}/${String(r[0])}`, '', '', '', 0, 'b-0', '{}']),
+    rows[t].map((r) => [
+      now,
+      'stored',
+      TOPIC,
+      p,
+      r[0],
+      `${TOPIC}/${p}/${String(r[0])}`,
+      '',
+      '',
+      '',
+      0,
+      'b-0',
+      '{}',
+    ]),
   );
   const inserts = tables.map((p, t) => prepared(SQL.insertMessages(TOPIC, p), rows[t].length, 10));
   const traceInsert = prepared(TRACE_SQL.insertTraceEvents, trace.length, 12);
   if (mode === 'text') {
-    const sql = [SQL.begin, ...tables.map((p) => SQL.insertMessages(TOPIC, p)), TRACE_SQL.insertTraceEvents, SQL.commit];
+    const sql = [
+      SQL.begin,
+      ...tables.map((p) => SQL.insertMessages(TOPIC, p)),
+      TRACE_SQL.insertTraceEvents,
+      SQL.commit,
+    ];
     await conn.query({ sql: sql.join(';\n'), values: [...rows, trace] });
   } else if (mode === 'statements') {
     await conn.query(SQL.begin);
@@ -128,7 +162,9 @@ async function main(): Promise<void> {
     maxPreparedStatements: 64,
   });
   const next = new Array<number>(PARTITIONS).fill(1);
-  console.log(`${TABLES} partitions x ${ROWS} rows a commit, ${WORKERS} connections, ${SECONDS} s a run (${messageTable(TOPIC, 0)}...)`);
+  console.log(
+    `${TABLES} partitions x ${ROWS} rows a commit, ${WORKERS} connections, ${SECONDS} s a run (${messageTable(TOPIC, 0)}...)`,
+  );
   try {
     for (let round = 0; round < ROUNDS; round++)
       for (const mode of modes) console.log(JSON.stringify(await run(mode, pool, next)));

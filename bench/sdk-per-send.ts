@@ -25,9 +25,15 @@ async function serve(): Promise<void> {
     PublishStream(call) {
       call.on('data', (req: PublishStreamRequest) => {
         const publish = req.publish!;
-        const results = publish.messages.map((_, i) => ({ offset: offset + i, messageId: `t/0/${offset + i}` }));
+        const results = publish.messages.map((_, i) => ({
+          offset: offset + i,
+          messageId: `t/0/${offset + i}`,
+        }));
         offset += results.length;
-        call.write({ requestId: req.requestId, ok: { topic: publish.topic, partition: 0, partitions: 16, results } });
+        call.write({
+          requestId: req.requestId,
+          ok: { topic: publish.topic, partition: 0, partitions: 16, results },
+        });
       });
       call.on('end', () => call.end());
     },

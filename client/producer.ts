@@ -152,7 +152,9 @@ export class Producer {
   }
 
   private queued(topic: string, route: Route, wire: Message__Input, deadline: number): Promise<SendResult> {
-    return new Promise<SendResult>((resolve, reject) => this.enqueue(topic, route, wire, deadline, resolve, reject));
+    return new Promise<SendResult>((resolve, reject) =>
+      this.enqueue(topic, route, wire, deadline, resolve, reject),
+    );
   }
 
   /** Sends every queued message now and waits until all sends have settled. */
