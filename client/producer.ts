@@ -22,6 +22,7 @@ import { PublishStreams, StreamBroken } from './publish-stream';
 import { MetaConnection } from '../common/meta-client';
 import { partitionForKey } from '../common/partitioner';
 import { RouteCache } from './routes';
+import type { TopicRoutes } from './routes';
 import { toWire, wireSize } from './message';
 import { emptyBatch, nextBatch, planBatch, take, unkeyedPartition } from './batching';
 import type { NextBatch, WaitingMessage } from './batching';
@@ -111,13 +112,32 @@ export class Producer {
   }
 
   /** Queues a message; resolves once the broker stored it, rejects with a HeraldError or UnavailableError. */
-  async send(topic: string, message: OutgoingMessage): Promise<SendResult> {
-    if (this.closed)
-      throw new HeraldError('INVALID_REQUEST', 'the producer is closed', { field: 'producer' });
-    const wire = toWire(message);
-    const deadline = Date.now() + this.options.deliveryTimeoutMs;
-    // Routing waits for a topic's earlier sends, so messages reach their batches in send() order
-    // even when the first ones wait for GetRoutes.
+  send(topic: string, message: OutgoingMessage): Promise<SendResult> {
+    try {
+      if (this.closed)
+        throw new HeraldError('INVALID_REQUEST', 'the producer is closed', { field: 'producer' });
+      const wire = toWire(message);
+      const deadline = Date.now() + this.options.deliveryTimeoutMs;
+      // With no earlier send of the topic still routing, a route known now is taken at once:
+      // the message joins its batch in this turn, without the routing chain's promises.
+      const route = this.routing.has(topic) ? undefined : this.routeNow(topic, message, wire);
+      if (route) return this.queued(topic, route, wire, deadline);
+      return this.routed(topic, message, wire, deadline);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Routing waits for a topic's earlier sends, so messages reach their batches in send() order
+   * even when the first ones wait for GetRoutes.
+   */
+  private async routed(
+    topic: string,
+    message: OutgoingMessage,
+    wire: Message__Input,
+    deadline: number,
+  ): Promise<SendResult> {
     const previous = this.routing.get(topic) ?? Promise.resolve();
     const routed = previous.then(() => this.route(topic, message, wire, deadline));
     const settled = routed.then(
@@ -128,9 +148,12 @@ export class Producer {
     void settled.then(() => {
       if (this.routing.get(topic) === settled) this.routing.delete(topic);
     });
-    const route = await routed;
+    return this.queued(topic, await routed, wire, deadline);
+  }
+
+  private queued(topic: string, route: Route, wire: Message__Input, deadline: number): Promise<SendResult> {
     return new Promise<SendResult>((resolve, reject) =>
-      this.enqueue(topic, route, { wire, resolve, reject, deadline }),
+      this.enqueue(topic, route, wire, deadline, resolve, reject),
     );
   }
 
@@ -170,6 +193,24 @@ export class Producer {
     }
     const routes = this.routes;
     const r = await retry(() => routes.get(topic), { ...this.options.retry, deadline });
+    return this.pick(topic, m, wire, r);
+  }
+
+  /** The route when it needs no waiting (direct mode with the partition count known, or fresh routes); else undefined. */
+  private routeNow(topic: string, m: OutgoingMessage, wire: Message__Input): Route | undefined {
+    if (!this.routes) {
+      if (m.partition !== undefined) return { partition: m.partition };
+      if (m.key === undefined) return {};
+      const partitions = this.partitionCounts.get(topic);
+      if (partitions === undefined) return undefined;
+      return partitions > 0 ? { partition: partitionForKey(m.key, partitions) } : { key: m.key };
+    }
+    const r = this.routes.fresh(topic);
+    return r && this.pick(topic, m, wire, r);
+  }
+
+  /** The partition of a message, from the topic's routes. */
+  private pick(topic: string, m: OutgoingMessage, wire: Message__Input, r: TopicRoutes): Route {
     const size = wireSize(wire);
     if (r.maxMessageBytes > 0 && size > r.maxMessageBytes) {
       throw new HeraldError(
@@ -233,8 +274,15 @@ export class Producer {
     }
   }
 
-  private enqueue(topic: string, route: Route, sent: Omit<Pending, keyof WaitingMessage>): void {
-    const id = laneId(topic, route, isDelayed(sent.wire));
+  private enqueue(
+    topic: string,
+    route: Route,
+    wire: Message__Input,
+    deadline: number,
+    resolve: (result: SendResult) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const id = laneId(topic, route, isDelayed(wire));
     let lane = this.lanes.get(id);
     if (!lane) {
       lane = {
@@ -250,9 +298,12 @@ export class Producer {
       this.lanes.set(id, lane);
     }
     const p: Pending = {
-      ...sent,
-      key: sent.wire.key ?? '',
-      bytes: wireSize(sent.wire),
+      wire,
+      resolve,
+      reject,
+      deadline,
+      key: wire.key ?? '',
+      bytes: wireSize(wire),
       at: performance.now(),
     };
     lane.waiting.push(p);

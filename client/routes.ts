@@ -34,6 +34,11 @@ export class RouteCache {
     return this.cache.get(topic);
   }
 
+  /** The topic's routes while fresh, without waiting; undefined when they must be fetched. */
+  fresh(topic: string): TopicRoutes | undefined {
+    return this.cache.fresh(topic);
+  }
+
   /** Asks the meta-server now; concurrent callers share one request. */
   refresh(topic: string): Promise<TopicRoutes> {
     return this.cache.refresh(topic);

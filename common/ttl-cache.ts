@@ -16,11 +16,16 @@ export class TtlCache<V> {
     return this.entries.get(key)?.value;
   }
 
+  /** The cached answer while fresh; undefined when it must be fetched. */
+  fresh(key: string): V | undefined {
+    const known = this.entries.get(key);
+    return known && this.now() - known.sentAt < this.ttlMs ? known.value : undefined;
+  }
+
   /** The cached answer while fresh, else a new one. */
   get(key: string): Promise<V> {
-    const known = this.entries.get(key);
-    if (known && this.now() - known.sentAt < this.ttlMs) return Promise.resolve(known.value);
-    return this.refresh(key);
+    const known = this.fresh(key);
+    return known === undefined ? this.refresh(key) : Promise.resolve(known);
   }
 
   /** Fetches now, unless a fetch of the key is already running. */

@@ -52,3 +52,14 @@ test('a failed fetch caches nothing and the next call fetches again; delete forg
   expect(f.cache.peek('a')).toBeUndefined();
   expect(f.calls).toEqual(['a', 'a']);
 });
+
+test('fresh answers synchronously while the time to live lasts, then undefined without fetching', async () => {
+  const f = fixture();
+  expect(f.cache.fresh('a')).toBeUndefined();
+  await f.cache.get('a');
+  f.tick(99);
+  expect(f.cache.fresh('a')).toBe('a@1000');
+  f.tick(1);
+  expect(f.cache.fresh('a')).toBeUndefined();
+  expect(f.calls).toEqual(['a']);
+});
