@@ -47,6 +47,11 @@ export class Topics {
     return ref;
   }
 
+  /** Whether this broker serves the partition now (no error: the cached path of a call). */
+  owns(ref: PartitionRef): boolean {
+    return this.ownership.owner(ref).owned;
+  }
+
   /** The partitions of a topic this broker owns. */
   ownedPartitions(topic: string): PartitionRef[] {
     const t = this.topic(topic);

@@ -267,6 +267,8 @@ export function policyFromProto(p: GroupPolicyProto | null | undefined, mode = '
 export interface GroupPolicies {
   /** The group's current policy (may ask the meta-server; cached by the implementation). */
   policy(group: string): Promise<GroupPolicy>;
+  /** The policy when it is cached and fresh, without asking anyone; undefined: ask `policy`. */
+  cachedPolicy(group: string): GroupPolicy | undefined;
 }
 
 /** Standalone mode: the groups of BrokerOptions, and a default for every other group. */
@@ -277,7 +279,11 @@ export class StaticGroupPolicies implements GroupPolicies {
   ) {}
 
   policy(group: string): Promise<GroupPolicy> {
-    return Promise.resolve(Object.hasOwn(this.groups, group) ? this.groups[group] : this.fallback);
+    return Promise.resolve(this.cachedPolicy(group));
+  }
+
+  cachedPolicy(group: string): GroupPolicy {
+    return Object.hasOwn(this.groups, group) ? this.groups[group] : this.fallback;
   }
 }
 

@@ -74,8 +74,13 @@ export interface DeliveryContext {
 
 export class Delivery {
   private cursors = new Map<string, Promise<GroupCursor>>();
-  /** The cursors whose open completed, for synchronous metrics collection. */
-  private opened: GroupCursor[] = [];
+  /**
+   * The cursors whose open completed, by key, for synchronous use (metrics, the cached path of
+   * a call); a cursor being replaced (reset, forget) leaves at once.
+   */
+  private readonly live = new Map<string, GroupCursor>();
+  /** Each cursor's labelled metric series, looked up once (prom-client hashes labels per call). */
+  private readonly series = new Map<GroupCursor, CursorSeries>();
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
   private readonly offsets: OffsetCommitter;
@@ -115,7 +120,8 @@ export class Delivery {
    */
   private async closeIdle(): Promise<void> {
     const before = Date.now() - this.options.idleCursorMs;
-    const idle = () => this.opened.filter((c) => c.key !== c.group && (this.used.get(c) ?? 0) < before);
+    const idle = () =>
+      [...this.live.values()].filter((c) => c.key !== c.group && (this.used.get(c) ?? 0) < before);
     if (idle().length === 0) return;
     await this.offsets.flush();
     for (const c of idle()) {
@@ -144,7 +150,9 @@ export class Delivery {
       if (remaining <= 0 || abort.aborted) return [];
       if (cursor.signal.version !== seen) continue;
       this.metrics.waitingPulls.inc();
-      await cursor.signal.wait(remaining, abort).finally(() => this.metrics.waitingPulls.dec());
+      const c = cursor;
+      await c.signal.wait(remaining, abort, () => c.hasWork(Date.now()));
+      this.metrics.waitingPulls.dec();
     }
   }
 
@@ -172,15 +180,23 @@ export class Delivery {
       // Ownership and the consumer's lease again before every take (both cached): a stream whose
       // lease ended or whose partition moved ends with the reason instead of feeding a zombie.
       // This also moves on to a cursor that an offset reset replaced.
-      cursor = await this.cursor(start.group, start.topic, start.partition, start.consumer);
-      const seen = cursor.signal.version;
-      const taken = await cursor.take(Math.min(credits.available, this.options.maxPullMessages), ackTimeout);
-      if (taken.length === 0) {
-        if (cursor.signal.version === seen) await cursor.signal.wait(this.options.subscribeRecheckMs, abort);
-        continue;
+      cursor =
+        this.cachedCursor(start.group, start.topic, start.partition, start.consumer) ??
+        (await this.cursor(start.group, start.topic, start.partition, start.consumer));
+      const c = cursor;
+      const seen = c.signal.version;
+      const taken = await c.take(Math.min(credits.available, this.options.maxPullMessages), ackTimeout);
+      if (taken.length > 0) {
+        credits.available -= taken.length;
+        await sink.send(this.delivered(c, taken, start.consumer), c.ref);
+        // More left than this take's limit: take again without waiting.
+        if (c.hasWork(Date.now())) continue;
       }
-      credits.available -= taken.length;
-      await sink.send(this.delivered(cursor, taken, start.consumer), cursor.ref);
+      // A notify while taking or sending may have brought more: look again. Else sleep until a
+      // notify leaves the cursor something to take (commits and window-opening acks do; the
+      // rest cost the predicate only), or the recheck of ownership and lease is due.
+      if (c.signal.version !== seen) continue;
+      await c.signal.wait(this.options.subscribeRecheckMs, abort, () => c.hasWork(Date.now()));
     }
   }
 
@@ -191,16 +207,16 @@ export class Delivery {
     offsets: number[],
     consumer: ConsumerClaim,
   ): Promise<number> {
-    const cursor = await this.cursor(group, topic, partition, consumer);
+    const cursor =
+      this.cachedCursor(group, topic, partition, consumer) ??
+      (await this.cursor(group, topic, partition, consumer));
     const since = offsets.map((o) => cursor.deliveredAt(o));
     const committed = await cursor.ack(offsets);
     this.offsets.changed(cursor);
-    this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
+    const series = this.seriesOf(cursor);
+    series.acked.inc(offsets.length);
     const now = Date.now();
-    // One labelled child per call, no label object per offset (prom-client 15 still checks and
-    // hashes the labels at every observe: about 0.4 µs each, here one per acked offset).
-    const handling = this.metrics.handlingTime.labels(topic, group);
-    for (const at of since) if (at !== undefined) handling.observe((now - at) / 1000);
+    for (const at of since) if (at !== undefined) series.handling.observe((now - at) / 1000);
     if (tracing(this.ctx.tracer)) for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
     return committed;
   }
@@ -304,7 +320,7 @@ export class Delivery {
 
   /** Lag of every open cursor, for the metrics gauge (no I/O). */
   lagSamples(): LagSample[] {
-    return this.opened.map((c) => ({
+    return [...this.live.values()].map((c) => ({
       group: c.group,
       consumer: consumerOf(c),
       topic: c.ref.topic,
@@ -336,6 +352,7 @@ export class Delivery {
     for (const [key, open] of [...this.cursors]) {
       if (!key.endsWith(suffix)) continue;
       this.cursors.delete(key);
+      this.live.delete(key);
       open.then(
         (c) => this.close(c),
         () => undefined,
@@ -344,7 +361,9 @@ export class Delivery {
   }
 
   private close(c: GroupCursor): void {
-    this.opened = this.opened.filter((o) => o !== c);
+    const key = cursorKey(c.key, c.ref);
+    if (this.live.get(key) === c) this.live.delete(key);
+    this.series.delete(c);
     this.used.delete(c);
     this.offsets.forget(c);
     c.close();
@@ -400,12 +419,39 @@ export class Delivery {
       );
       this.cursors.set(key, open);
       open.then(
-        (c) => this.opened.push(c),
+        (c) => this.live.set(key, c),
         // A failed open (store down) is retried by the next call.
         () => this.cursors.delete(key),
       );
     }
     const cursor = await open;
+    cursor.policy = policy;
+    this.used.set(cursor, Date.now());
+    return cursor;
+  }
+
+  /**
+   * The open cursor of a call when everything cursor() checks is decided by what is cached
+   * (the group's policy, ownership, the consumer's lease), with no await: a take or an ack at
+   * the tail then allocates no promise chain here. Undefined: ask cursor(), which also throws
+   * the refusal.
+   */
+  private cachedCursor(
+    group: string,
+    topic: string,
+    partition: number,
+    consumer: ConsumerClaim,
+  ): GroupCursor | undefined {
+    if (this.stopping.signal.aborted) return undefined;
+    const policy = this.ctx.policies.cachedPolicy(group);
+    if (policy === undefined || (policy.broadcast && consumer.id === '')) return undefined;
+    const ref = { topic, partition };
+    // Only a call that opened this cursor before took cursor()'s checks of names and ranges.
+    const cursor = this.live.get(
+      cursorKey(policy.broadcast ? subscriptionKey(group, consumer.id) : group, ref),
+    );
+    if (cursor === undefined || !this.topics.owns(ref) || !this.ctx.leases.allowed(group, ref, consumer))
+      return undefined;
     cursor.policy = policy;
     this.used.set(cursor, Date.now());
     return cursor;
@@ -437,11 +483,26 @@ export class Delivery {
     }
     let redeliveries = 0;
     for (const d of taken) if (d.attempt > 1) redeliveries++;
-    const labels = { topic: cursor.ref.topic, group: cursor.group };
-    if (taken.length > redeliveries)
-      this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'false' }, taken.length - redeliveries);
-    if (redeliveries > 0) this.metrics.deliveredMessages.inc({ ...labels, redelivery: 'true' }, redeliveries);
+    const series = this.seriesOf(cursor);
+    if (taken.length > redeliveries) series.first.inc(taken.length - redeliveries);
+    if (redeliveries > 0) series.again.inc(redeliveries);
     return taken;
+  }
+
+  private seriesOf(cursor: GroupCursor): CursorSeries {
+    let series = this.series.get(cursor);
+    if (!series) {
+      const { topic } = cursor.ref;
+      const group = cursor.group;
+      series = {
+        first: this.metrics.deliveredMessages.labels(topic, group, 'false'),
+        again: this.metrics.deliveredMessages.labels(topic, group, 'true'),
+        acked: this.metrics.ackedMessages.labels(topic, group),
+        handling: this.metrics.handlingTime.labels(topic, group),
+      };
+      this.series.set(cursor, series);
+    }
+    return series;
   }
 
   /**
@@ -455,6 +516,8 @@ export class Delivery {
     const group = groupOfKey(sub);
     const key = cursorKey(sub, ref);
     const old = this.cursors.get(key);
+    // Calls from now on wait for the new cursor (cursor() awaits it; the cached path misses).
+    this.live.delete(key);
     const open = (async () => {
       const cursor = await old?.catch(() => undefined);
       // Acks taken before the reset are stored first; then the dropped cursor stores nothing.
@@ -465,7 +528,7 @@ export class Delivery {
     })();
     this.cursors.set(key, open);
     open.then(
-      (c) => this.opened.push(c),
+      (c) => this.live.set(key, c),
       () => {
         if (this.cursors.get(key) === open) this.cursors.delete(key);
       },
@@ -475,7 +538,7 @@ export class Delivery {
 
   /** Whether the cursor was dropped (reset, forget) since a call took it. */
   private retired(cursor: GroupCursor): boolean {
-    return !this.opened.includes(cursor);
+    return this.live.get(cursorKey(cursor.key, cursor.ref)) !== cursor;
   }
 }
 
@@ -510,6 +573,14 @@ function broadcastKey(group: string, consumer: ConsumerClaim): string {
 /** A cursor's consumer: '' for a clustering group's. */
 function consumerOf(c: GroupCursor): string {
   return broadcastConsumerOf(c.group, c.key) ?? '';
+}
+
+/** A cursor's labelled series: delivered (first, again), acked, handling time. */
+interface CursorSeries {
+  first: { inc(n: number): void };
+  again: { inc(n: number): void };
+  acked: { inc(n: number): void };
+  handling: { observe(seconds: number): void };
 }
 
 function clamp(n: number, min: number, max: number): number {

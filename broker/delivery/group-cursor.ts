@@ -90,6 +90,8 @@ export class GroupCursor {
   private prefetching: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (Date.now() time). */
+  private timerAt = 0;
   /** Due resends read from the store, not yet delivered. */
   private resendQueue: Resend[] = [];
   /** The earliest scheduleAt known to this cursor; undefined when none is known. */
@@ -159,15 +161,41 @@ export class GroupCursor {
   ack(offsets: number[]): Promise<number> {
     return this.locked(async () => {
       this.requireDelivered(offsets);
+      const blocked = this.blocked();
       const resends = offsets.filter((o) => this.resending.has(o));
       this.tracker.ackAll(resends.length === 0 ? offsets : offsets.filter((o) => !this.resending.has(o)));
       if (resends.length > 0) {
         await this.ctx.retries.deleteResends(this.key, this.ref, resends);
         for (const o of resends) this.resending.delete(o);
       }
-      this.signal.notify(); // room under maxInFlight
+      // An ack gives a reader something only when it held the window (maxInFlight, or an
+      // ordered group's failed message) shut.
+      if (blocked && !this.blocked()) this.signal.notify();
       return this.tracker.committed;
     });
+  }
+
+  /**
+   * Whether a take now could deliver something or has work due (expiries, a resend read):
+   * false means it would return nothing. No I/O and no allocation, so a reader asks it at
+   * every notify (Signal's `ready`) and sleeps on until it holds.
+   */
+  hasWork(now: number): boolean {
+    if (this.closed || this.tracker.readyCount() > 0) return true;
+    const due = this.tracker.nextDue();
+    if (due !== undefined && due <= now) return true;
+    const resendDue = this.resendDue.peek();
+    if (resendDue && resendDue.at <= now) return true;
+    if (this.blocked()) return false;
+    const end = this.log.endOffset;
+    if (this.normalNext <= end || this.priorityNext <= end) return true;
+    return !this.policy.ordered && this.resendsToRead(now);
+  }
+
+  /** No new delivery can go out until an ack (or a retry's end) opens the window. */
+  private blocked(): boolean {
+    if (this.policy.ordered && this.tracker.troubled > 0) return true;
+    return this.inFlight >= Math.min(this.policy.maxInFlight, this.options.maxInFlight);
   }
 
   /**
@@ -233,7 +261,8 @@ export class GroupCursor {
 
   private async takeLocked(max: number, ackTimeoutMs: number): Promise<Delivered[]> {
     const now = Date.now();
-    await this.expire(now);
+    const expiring = this.expire(now);
+    if (expiring) await expiring;
     const out: Delivered[] = [];
     const cap = Math.min(this.policy.maxInFlight, this.options.maxInFlight);
     const room = () => Math.min(max - out.length, cap - this.inFlight);
@@ -249,8 +278,10 @@ export class GroupCursor {
       }
     }
     if (!this.policy.ordered || this.tracker.troubled === 0) {
-      await this.takeLane('priority', room, now, ackTimeoutMs, out);
-      if (!this.policy.ordered && room() > 0) {
+      // Each step only when it may find something: a take woken by one commit awaits once.
+      if (this.priorityNext <= this.log.endOffset)
+        await this.takeLane('priority', room, now, ackTimeoutMs, out);
+      if (!this.policy.ordered && room() > 0 && this.resendsToRead(now)) {
         try {
           out.push(...(await this.takeResends(room(), now, ackTimeoutMs)));
         } catch (err) {
@@ -261,7 +292,7 @@ export class GroupCursor {
           return out;
         }
       }
-      await this.takeLane('normal', room, now, ackTimeoutMs, out);
+      if (this.normalNext <= this.log.endOffset) await this.takeLane('normal', room, now, ackTimeoutMs, out);
     }
     this.tracker.advanceSeen(Math.min(this.normalNext, this.priorityNext) - 1);
     this.armTimer();
@@ -277,11 +308,11 @@ export class GroupCursor {
     out: Delivered[],
   ): Promise<void> {
     const filter = this.policy.filter.ok ? this.policy.filter.expr : undefined;
-    while (room() > 0) {
-      const messages = lane === 'priority' ? await this.readPriority(room()) : await this.readNormal(room());
-      // Nothing read: the lane is exhausted, or the cache held only the other lane's messages.
-      const next = lane === 'priority' ? this.priorityNext : this.normalNext;
-      if (messages.length === 0 && next > this.log.endOffset) return;
+    // An empty read with the lane's next offset still at or below the end: the cache held only
+    // the other lane's messages there; read on.
+    while (room() > 0 && (lane === 'priority' ? this.priorityNext : this.normalNext) <= this.log.endOffset) {
+      const read = lane === 'priority' ? this.readPriority(room()) : this.readNormal(room());
+      const messages = Array.isArray(read) ? read : await read;
       for (const message of messages) {
         if (!matchesTags(filter, message.tags)) {
           this.filtered(message);
@@ -298,8 +329,8 @@ export class GroupCursor {
     this.trace('filtered', message.offset, message.refKey, { detail: { filter: this.policy.tagFilter } });
   }
 
-  /** Moves timed-out deliveries (first deliveries and resends) into their retry. */
-  private async expire(now: number): Promise<void> {
+  /** Moves timed-out deliveries (first deliveries and resends) into their retry; undefined: none. */
+  private expire(now: number): Promise<void> | undefined {
     const failures: Failure[] = this.tracker
       .expire(now)
       .map(([offset, attempts]) => ({ offset, attempts, lastError: '', overrideMs: 0, source: 'partition' }));
@@ -316,7 +347,7 @@ export class GroupCursor {
         source: 'resend',
       });
     }
-    await this.failed(failures, now);
+    return failures.length > 0 ? this.failed(failures, now) : undefined;
   }
 
   /** Applies the retry policy to failures; durable before anything changes in memory. */
@@ -466,11 +497,16 @@ export class GroupCursor {
     }
   }
 
-  private async refreshResends(now: number): Promise<void> {
-    if (this.resendQueue.length > 0) return;
+  /** Resends are queued, or the schedule is due a read (stale, its head due, or the poll). */
+  private resendsToRead(now: number): boolean {
+    if (this.resendQueue.length > 0 || this.resendStale) return true;
     const headDue =
       this.resendHeadAt !== undefined && this.resendHeadAt <= now && this.resendHeadAt > this.resendCheckedAt;
-    if (!this.resendStale && !headDue && now - this.resendCheckedAt < this.options.resendPollMs) return;
+    return headDue || now - this.resendCheckedAt >= this.options.resendPollMs;
+  }
+
+  private async refreshResends(now: number): Promise<void> {
+    if (this.resendQueue.length > 0 || !this.resendsToRead(now)) return;
     this.resendStale = false;
     this.resendCheckedAt = now;
     const rows = await this.ctx.retries.dueResends(this.key, this.ref, now, this.options.resendBatch);
@@ -498,20 +534,22 @@ export class GroupCursor {
   private armTimer(): void {
     if (this.closed) return;
     const now = Date.now();
-    const candidates = [
-      this.tracker.nextDue(),
-      this.resendDue.peek()?.at,
+    const due = Math.min(
+      this.tracker.nextDue() ?? Infinity,
+      this.resendDue.peek()?.at ?? Infinity,
       this.resendHeadAt !== undefined && this.resendHeadAt > this.resendCheckedAt
         ? this.resendHeadAt
-        : undefined,
+        : Infinity,
       this.resendCheckedAt + this.options.resendPollMs,
-    ].filter((t): t is number => t !== undefined);
-    const due = Math.min(...candidates);
+    );
+    // Most takes leave the earliest deadline where it was: keep the timer set for it.
+    if (this.timer && this.timerAt === due) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerAt = due;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        this.locked(() => this.expire(Date.now())).then(
+        this.locked(() => this.expire(Date.now()) ?? Promise.resolve()).then(
           () => {
             this.signal.notify();
             this.armTimer();
@@ -539,35 +577,49 @@ export class GroupCursor {
     return found;
   }
 
-  /** Priority-lane messages from `priorityNext` on: from the log's cache, else the store. */
-  private async readPriority(max: number): Promise<StoredMessage[]> {
+  /**
+   * Priority-lane messages from `priorityNext` on: from the log's cache (synchronously), else
+   * the store.
+   */
+  private readPriority(max: number): StoredMessage[] | Promise<StoredMessage[]> {
     const end = this.log.endOffset;
     if (this.priorityNext > end) return [];
     const cached = this.log.readCached(this.priorityNext, end - this.priorityNext + 1);
-    let found: StoredMessage[];
-    if (cached) {
-      found = cached.filter((m) => m.priority).slice(0, max);
-    } else {
-      found = await this.ctx.store.read(this.ref, this.priorityNext - 1, max, 'priority');
-      found = found.filter((m) => m.offset <= end);
-    }
+    if (cached) return this.priorityRead(cached.filter((m) => m.priority).slice(0, max), max, end);
+    return this.ctx.store.read(this.ref, this.priorityNext - 1, max, 'priority').then((found) =>
+      this.priorityRead(
+        found.filter((m) => m.offset <= end),
+        max,
+        end,
+      ),
+    );
+  }
+
+  private priorityRead(found: StoredMessage[], max: number, end: number): StoredMessage[] {
     const last = found[found.length - 1];
     // Fewer than asked: the lane holds nothing else up to the end offset read before.
     this.priorityNext = found.length < max || !last ? end + 1 : last.offset + 1;
     return found;
   }
 
-  /** Normal-lane messages from `normalNext` on: the log's cache, else a prefetch buffer. */
-  private async readNormal(max: number): Promise<StoredMessage[]> {
+  /**
+   * Normal-lane messages from `normalNext` on: the log's cache (synchronously), else a
+   * prefetch buffer.
+   */
+  private readNormal(max: number): StoredMessage[] | Promise<StoredMessage[]> {
     const end = this.log.endOffset;
     if (max <= 0 || this.normalNext > end) return [];
     const cached = this.log.readCached(this.normalNext, max);
     if (cached) {
-      this.buffer = [];
+      if (this.buffer.length > 0) this.buffer = [];
       const last = cached[cached.length - 1];
       if (last) this.normalNext = last.offset + 1;
       return cached.filter((m) => !m.priority);
     }
+    return this.readBuffered(max, end);
+  }
+
+  private async readBuffered(max: number, end: number): Promise<StoredMessage[]> {
     while (this.buffer[0] && this.buffer[0].offset < this.normalNext) this.buffer.shift();
     if (this.buffer.length === 0) {
       await (this.prefetching ?? this.prefetch());

@@ -26,12 +26,14 @@ export interface ConsumerClaim {
 export interface ConsumerLeaseGuard {
   /** Resolves when the claim may act on the group's partition; LEASE_EXPIRED otherwise. */
   check(group: string, ref: PartitionRef, claim: ConsumerClaim): Promise<void>;
+  /** Whether what is cached already allows the claim (no call, no error); false: ask `check`. */
+  allowed(group: string, ref: PartitionRef, claim: ConsumerClaim): boolean;
 }
 
 export const DEFAULT_POLICY_MAX_AGE_MS = 5_000;
 
 /** Standalone mode: no consumer leases. */
-export const NO_CONSUMER_LEASES: ConsumerLeaseGuard = { check: () => Promise.resolve() };
+export const NO_CONSUMER_LEASES: ConsumerLeaseGuard = { check: () => Promise.resolve(), allowed: () => true };
 
 export interface LeaseSnapshot {
   /** Local clock, when the request was sent. */
@@ -80,10 +82,21 @@ export class MetaConsumerLeaseGuard implements ConsumerLeaseGuard, GroupPolicies
   ) {}
 
   async policy(group: string): Promise<GroupPolicy> {
+    return this.cachedPolicy(group) ?? (await this.refresh(group)).policy;
+  }
+
+  cachedPolicy(group: string): GroupPolicy | undefined {
     const snapshot = this.snapshots.get(group);
     const maxAge = this.options.policyMaxAgeMs ?? DEFAULT_POLICY_MAX_AGE_MS;
-    if (snapshot && this.now() - snapshot.sentAt < maxAge) return snapshot.policy;
-    return (await this.refresh(group)).policy;
+    return snapshot && this.now() - snapshot.sentAt < maxAge ? snapshot.policy : undefined;
+  }
+
+  allowed(group: string, ref: PartitionRef, claim: ConsumerClaim): boolean {
+    const snapshot = this.snapshots.get(group);
+    return (
+      snapshot !== undefined &&
+      leaseVerdict(snapshot, ref.partition, claim, this.now(), this.options) === 'allowed'
+    );
   }
 
   async check(group: string, ref: PartitionRef, claim: ConsumerClaim): Promise<void> {

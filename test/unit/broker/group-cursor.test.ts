@@ -212,6 +212,32 @@ describe('GroupCursor', () => {
     }
   });
 
+  test('hasWork says whether a take would deliver; an ack notifies only when it opens a full window', async () => {
+    const f = fixture({ maxInFlight: 2 });
+    await f.take(); // reads the (empty) resend schedule once
+    expect(f.cursor.hasWork(Date.now())).toBe(false);
+    f.publish(message(1));
+    expect(f.cursor.hasWork(Date.now())).toBe(true);
+    expect(await f.take()).toEqual([[1, 1]]);
+    expect(f.cursor.hasWork(Date.now())).toBe(false);
+    // The window has room: the ack gives no reader anything, so it wakes none.
+    let version = f.cursor.signal.version;
+    await f.cursor.ack([1]);
+    expect(f.cursor.signal.version).toBe(version);
+    f.publish(message(2), message(3), message(4));
+    expect(await f.take()).toEqual([
+      [2, 1],
+      [3, 1],
+    ]);
+    // Message 4 waits for room under maxInFlight 2.
+    expect(f.cursor.hasWork(Date.now())).toBe(false);
+    version = f.cursor.signal.version;
+    await f.cursor.ack([2]);
+    expect(f.cursor.signal.version).toBe(version + 1);
+    expect(f.cursor.hasWork(Date.now())).toBe(true);
+    expect(await f.take()).toEqual([[4, 1]]);
+  });
+
   test('error texts are cut to whole characters', () => {
     expect(truncateUtf8('abc', 10)).toBe('abc');
     expect(truncateUtf8('ééé', 5)).toBe('éé');

@@ -63,6 +63,21 @@ describe('Signal', () => {
     expect(s.version).toBe(1);
   });
 
+  test('a waiter with ready() is woken only by a notify for which it holds', async () => {
+    const s = new Signal();
+    let ready = false;
+    let woken = false;
+    const waiting = s.wait(60_000, undefined, () => ready).then(() => (woken = true));
+    s.notify();
+    await new Promise((r) => setImmediate(r));
+    expect(woken).toBe(false);
+    ready = true;
+    s.notify();
+    await waiting;
+    expect(woken).toBe(true);
+    expect(s.version).toBe(2);
+  });
+
   test('abort ends a wait', async () => {
     const s = new Signal();
     const ac = new AbortController();
