@@ -197,8 +197,7 @@ export class Delivery {
     this.offsets.changed(cursor);
     this.metrics.ackedMessages.inc({ topic, group }, offsets.length);
     const now = Date.now();
-    // One labelled child per call, no label object per offset (prom-client 15 still checks and
-    // hashes the labels at every observe: about 0.4 µs each, here one per acked offset).
+    // One labelled child per call (a FixedHistogram: an observe is an increment).
     const handling = this.metrics.handlingTime.labels(topic, group);
     for (const at of since) if (at !== undefined) handling.observe((now - at) / 1000);
     if (tracing(this.ctx.tracer)) for (const offset of offsets) this.trace('acked', cursor, offset, consumer);
