@@ -114,6 +114,9 @@ const CONTROL = 0x20;
 const ABORT_MARKER = 0;
 const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 const EMPTY = Buffer.alloc(0);
+/** Shared by every record without tags or properties (most): two allocations fewer a message. */
+const NO_TAGS = Object.freeze([]) as readonly string[] as string[];
+const NO_PROPERTIES = Object.freeze({}) as Record<string, string>;
 
 /**
  * Decodes a fetch's record set for one partition straight into messages (no intermediate
@@ -192,9 +195,9 @@ export function decodeRecordSet(
       const key = keyLength > 0 ? data.toString('utf8', r.at, (r.at += keyLength)) : '';
       const valueLength = r.varint();
       const body = valueLength > 0 ? data.subarray(r.at, (r.at += valueLength)) : EMPTY;
-      const properties: Record<string, string> = {};
+      let properties = NO_PROPERTIES;
       let refKey = '';
-      let tags: string[] = [];
+      let tags = NO_TAGS;
       for (let h = r.varint(); h > 0; h--) {
         const nameLength = r.varint();
         const name = data.toString('utf8', r.at, (r.at += nameLength));
@@ -203,8 +206,11 @@ export function decodeRecordSet(
         // A header repeated by a foreign producer: the last value wins.
         if (name === REF_KEY_HEADER) refKey = value;
         else if (name === TAGS_HEADER) tags = parseTags(value);
-        else if (name.startsWith(ESCAPE_PREFIX)) properties[name.slice(ESCAPE_PREFIX.length)] = value;
-        else properties[name] = value;
+        else {
+          if (properties === NO_PROPERTIES) properties = {};
+          if (name.startsWith(ESCAPE_PREFIX)) properties[name.slice(ESCAPE_PREFIX.length)] = value;
+          else properties[name] = value;
+        }
       }
       if (r.at > recordEnd) throw corrupt('a record longer than its length');
       r.at = recordEnd;
