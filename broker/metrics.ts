@@ -1,6 +1,7 @@
 // The broker's Prometheus metrics, in a registry of its own (several brokers can share a
 // process in tests). Served on /metrics by common/metrics-http.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric, MetricValueWithName } from 'prom-client';
 
 export interface LagSample {
   group: string;
@@ -21,6 +22,139 @@ const PATH_SECONDS = [
   0.0001, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1,
   2.5,
 ];
+
+/** Bounds, in seconds, of herald_handling_seconds. */
+export const HANDLING_SECONDS = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** One label set's counts of a FixedHistogram. */
+export class HistogramChild {
+  /** Per bucket, not cumulative; the last one is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    private readonly bounds: readonly number[],
+    readonly labels: Record<string, string>,
+  ) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/**
+ * A histogram with fixed buckets whose observe is an increment: prom-client 15's Histogram checks
+ * and hashes the labels at every observe (about 0.4 µs, ~5 % of the broker's CPU in a Kafka drain
+ * at one observe per acked message). A collector in the registry: /metrics shows it exactly as
+ * prom-client shows a Histogram of the same name, labels and buckets (unit-tested side by side).
+ */
+export class FixedHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly labelNames: readonly string[];
+  private readonly bounds: readonly number[];
+  private readonly children = new Map<string, HistogramChild>();
+
+  constructor(options: {
+    name: string;
+    help: string;
+    labelNames: readonly string[];
+    buckets: readonly number[];
+    registers: Registry[];
+  }) {
+    if (options.buckets.some((b, i) => i > 0 && b <= options.buckets[i - 1]))
+      throw new Error(`${options.name}: buckets must increase`);
+    this.name = options.name;
+    this.help = options.help;
+    this.labelNames = options.labelNames;
+    this.bounds = options.buckets;
+    for (const r of options.registers) r.registerMetric(this as unknown as Metric);
+  }
+
+  /** The child of these label values, in labelNames' order (keep it: the lookup joins them). */
+  labels(...values: string[]): HistogramChild {
+    if (values.length !== this.labelNames.length)
+      throw new Error(`${this.name}: ${this.labelNames.length} label values expected, got ${values.length}`);
+    const key = values.join('\u0000');
+    let child = this.children.get(key);
+    if (!child) {
+      child = new HistogramChild(
+        this.bounds,
+        Object.fromEntries(this.labelNames.map((n, i) => [n, values[i]])),
+      );
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  reset(): void {
+    this.children.clear();
+  }
+
+  /** What the registry formats for /metrics (prom-client's shape: `le` apart from the shared labels). */
+  getForPromString(): Promise<{
+    name: string;
+    help: string;
+    type: 'histogram';
+    aggregator: 'sum';
+    values: (MetricValueWithName<string> & { sharedLabels: Record<string, string> })[];
+  }> {
+    const values: (MetricValueWithName<string> & { sharedLabels: Record<string, string> })[] = [];
+    for (const c of this.children.values()) {
+      // A label set appears once observed, as in prom-client.
+      if (c.count === 0) continue;
+      let acc = 0;
+      this.bounds.forEach((le, i) => {
+        acc += c.counts[i];
+        values.push({
+          labels: { le },
+          sharedLabels: c.labels,
+          value: acc,
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      values.push(
+        { labels: { le: '+Inf' }, sharedLabels: c.labels, value: c.count, metricName: `${this.name}_bucket` },
+        { labels: {}, sharedLabels: c.labels, value: c.sum, metricName: `${this.name}_sum` },
+        { labels: {}, sharedLabels: c.labels, value: c.count, metricName: `${this.name}_count` },
+      );
+    }
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: 'histogram',
+      aggregator: 'sum',
+      values,
+    });
+  }
+
+  /** The registry's JSON form: every label in `labels`. */
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: 'histogram';
+    aggregator: 'sum';
+    values: MetricValueWithName<string>[];
+  }> {
+    const data = await this.getForPromString();
+    return {
+      ...data,
+      values: data.values.map(({ sharedLabels, labels, ...v }) => ({
+        ...v,
+        labels: { ...labels, ...sharedLabels },
+      })),
+    };
+  }
+}
 
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -123,11 +257,12 @@ export class BrokerMetrics {
     labelNames: ['topic', 'group'] as const,
     registers: [this.registry],
   });
-  readonly handlingTime = new Histogram({
+  /** Observed once per acked message: a FixedHistogram, not prom-client's. */
+  readonly handlingTime = new FixedHistogram({
     name: 'herald_handling_seconds',
     help: 'From a delivery to its ack, per group (first deliveries and in-place redeliveries; retries from the resend table are not timed)',
-    labelNames: ['topic', 'group'] as const,
-    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    labelNames: ['topic', 'group'],
+    buckets: HANDLING_SECONDS,
     registers: [this.registry],
   });
   readonly pushRequests = new Counter({

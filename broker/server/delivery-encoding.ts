@@ -5,18 +5,24 @@
 // bytes are protobufjs' own for the same input (fields in id order, every field present in the
 // object written, defaults included), which test/unit/broker/delivery-encoding.test.ts checks.
 // Input the fast path does not take (a uint64 as a string or Long, a body as base64 text) goes
-// to protobufjs' serializer unchanged.
+// to protobufjs' serializer unchanged. The other way, a Subscribe stream's acks (one offset per
+// delivered message) are decoded here too: protobufjs decoded each uint64 into a Long, then
+// converted it to a number.
 import { loadProtos } from '../../proto/load';
 import type { BrokerDefinition } from '../../proto/gen/herald/v1/Broker';
 import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
 import type { PullResponse__Input } from '../../proto/gen/herald/v1/PullResponse';
+import type { SubscribeRequest } from '../../proto/gen/herald/v1/SubscribeRequest';
 import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
 
 type Serialize<T> = (value: T) => Buffer;
 
 let cached: BrokerDefinition | undefined;
 
-/** herald.v1.Broker as served (gRPC server, HTTP gateway): Pull's and Subscribe's responses encoded here. */
+/**
+ * herald.v1.Broker as served (gRPC server, HTTP gateway): Pull's and Subscribe's responses
+ * encoded here, Subscribe's acks decoded here.
+ */
 export function brokerServiceDefinition(): BrokerDefinition {
   return (cached ??= withDeliveryEncoding(loadProtos().grpc.herald.v1.Broker.service));
 }
@@ -27,8 +33,60 @@ function withDeliveryEncoding(service: BrokerDefinition): BrokerDefinition {
   return {
     ...service,
     Pull: { ...service.Pull, responseSerialize: (res) => encodePullResponse(res, pull) },
-    Subscribe: { ...service.Subscribe, responseSerialize: (res) => encodeSubscribeResponse(res, subscribe) },
+    Subscribe: {
+      ...service.Subscribe,
+      responseSerialize: (res) => encodeSubscribeResponse(res, subscribe),
+      requestDeserialize: subscribeRequestDecoder(service.Subscribe.requestDeserialize),
+    },
   };
+}
+
+/**
+ * SubscribeRequest's decoder: an ack (field 3) whose offsets (field 1) are packed, as protobufjs
+ * writes them, is read here into the object protobufjs would give (defaults included, taken
+ * from its own decoding of an empty ack); anything else goes to `fallback`.
+ */
+export function subscribeRequestDecoder(
+  fallback: (buf: Buffer) => SubscribeRequest,
+): (buf: Buffer) => SubscribeRequest {
+  const template = fallback(Buffer.from([0x1a, 0x00]));
+  return (buf) => {
+    const offsets = packedAckOffsets(buf);
+    return offsets ? { ...template, ack: { ...template.ack, offsets } } : fallback(buf);
+  };
+}
+
+/** The offsets of a SubscribeRequest that is exactly one ack with packed offsets, else undefined. */
+function packedAckOffsets(buf: Buffer): number[] | undefined {
+  if (buf.length < 2 || buf[0] !== 0x1a) return undefined;
+  const r = { at: 1 };
+  const ackBytes = readVarint(buf, r);
+  if (ackBytes !== buf.length - r.at) return undefined;
+  if (ackBytes === 0) return [];
+  if (buf[r.at++] !== 0x0a) return undefined;
+  const packed = readVarint(buf, r);
+  if (packed !== buf.length - r.at) return undefined;
+  const offsets: number[] = [];
+  while (r.at < buf.length) {
+    const v = readVarint(buf, r);
+    if (v < 0) return undefined;
+    offsets.push(v);
+  }
+  return offsets;
+}
+
+/** A varint at r.at (moved past it) as a number; -1 if cut short or above 2^53 - 1. */
+function readVarint(buf: Buffer, r: { at: number }): number {
+  let v = 0;
+  let scale = 1;
+  for (;;) {
+    if (r.at >= buf.length) return -1;
+    const b = buf[r.at++];
+    v += (b & 0x7f) * scale;
+    if (b < 0x80) return Number.isSafeInteger(v) ? v : -1;
+    scale *= 128;
+    if (scale > 2 ** 56) return -1;
+  }
 }
 
 /** PullResponse: `messages` is field 1. */

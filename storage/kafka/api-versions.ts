@@ -3,12 +3,13 @@
 // at run time, on the first such request. So the adapter checks the broker's ApiVersions
 // answer against what kafkajs will send, at start-up. Pure; unit-tested (the table against
 // kafkajs' own request definitions). Names are kafkajs': GroupCoordinator is FindCoordinator.
-// Herald's own Produce request (produce.ts) has one version, which the broker must accept.
+// Herald's own Produce and Fetch requests (produce.ts, fetch.ts) have one version each, which
+// the broker must accept.
+import { FETCH_API_KEY, FETCH_VERSION } from './fetch';
 import { PRODUCE_API_KEY, PRODUCE_VERSION } from './produce';
 
 /** The requests this adapter's kafkajs clients send, with the highest version kafkajs 2.2.4 has. */
 export const KAFKAJS_MAX_VERSIONS: Record<string, { apiKey: number; maxVersion: number }> = {
-  Fetch: { apiKey: 1, maxVersion: 11 },
   ListOffsets: { apiKey: 2, maxVersion: 3 },
   Metadata: { apiKey: 3, maxVersion: 6 },
   OffsetCommit: { apiKey: 8, maxVersion: 5 },
@@ -26,6 +27,7 @@ export const KAFKAJS_MAX_VERSIONS: Record<string, { apiKey: number; maxVersion: 
 /** The requests Herald encodes itself, each at its one version. */
 const HERALD_VERSIONS: Record<string, { apiKey: number; version: number }> = {
   Produce: { apiKey: PRODUCE_API_KEY, version: PRODUCE_VERSION },
+  Fetch: { apiKey: FETCH_API_KEY, version: FETCH_VERSION },
 };
 
 /** A broker's ApiVersions answer as kafkajs gives it: api key -> supported range. */

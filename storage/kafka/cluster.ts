@@ -7,17 +7,6 @@
 import type { Cluster, Kafka } from 'kafkajs';
 import { HeraldError } from '../../common/errors';
 import type { Reason } from '../../common/errors';
-import { toKafkaOffset } from './records';
-import type { IncomingRecord } from './records';
-
-/** One partition's part of a decoded Fetch response (kafkajs spells log start "lastStartOffset"). */
-export interface FetchedPartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  lastStartOffset?: string;
-  messages: IncomingRecord[];
-}
 
 interface PartitionOffsets {
   partition: number;
@@ -28,13 +17,6 @@ interface PartitionOffsets {
 /** The broker requests this adapter sends (kafkajs' Broker, typed as far as we use it). */
 export interface KafkaBroker {
   apiVersions(): Promise<Record<number, { minVersion: number; maxVersion: number } | undefined>>;
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
-  }): Promise<{ responses: { topicName: string; partitions: FetchedPartition[] }[] }>;
   listOffsets(request: {
     isolationLevel: number;
     topics: { topic: string; partitions: { partition: number; timestamp: number }[] }[];
@@ -50,12 +32,14 @@ export interface KafkaBroker {
   }): Promise<{ producerId: string; producerEpoch: number }>;
   /**
    * kafkajs' connections to this broker: send() writes a request (its encode() gives the body
-   * after kafkajs' request header) and answers what `response` decodes (produce.ts' Produce).
+   * after kafkajs' request header) and answers what `response` decodes (produce.ts' Produce,
+   * fetch.ts' Fetch); a request that waits on Kafka's side says how long in `requestTimeout`.
    */
   connectionPool: {
     send<T>(request: {
       request: { apiKey: number; apiVersion: number; apiName: string; encode(): Promise<unknown> };
       response: { decode(payload: Buffer): Promise<T>; parse(decoded: T): Promise<T> };
+      requestTimeout?: number;
     }): Promise<T>;
   };
   offsetFetch(request: {
@@ -79,32 +63,6 @@ export const EARLIEST = -2;
 export const READ_COMMITTED = 1;
 /** Whole-fetch byte limit: several partitions' worth, so one large partition cannot starve the rest. */
 export const FETCH_TOTAL_BYTES = 16 * 1024 * 1024;
-
-type FetchRequest = Parameters<KafkaBroker['fetch']>[0];
-
-/**
- * A fetch of each partition from its Herald offset `from`, `fetchMaxBytes` per partition, within
- * the whole-fetch limit, read committed; it waits up to `maxWaitTime` for a first record.
- */
-export function fetchRequest(
-  positions: { ref: { topic: string; partition: number }; from: number }[],
-  maxWaitTime: number,
-  fetchMaxBytes: number,
-): FetchRequest {
-  const byTopic = new Map<string, FetchRequest['topics'][number]['partitions']>();
-  for (const { ref, from } of positions)
-    byTopic.set(ref.topic, [
-      ...(byTopic.get(ref.topic) ?? []),
-      { partition: ref.partition, fetchOffset: toKafkaOffset(from), maxBytes: fetchMaxBytes },
-    ]);
-  return {
-    isolationLevel: READ_COMMITTED,
-    maxWaitTime,
-    minBytes: 1,
-    maxBytes: FETCH_TOTAL_BYTES,
-    topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-  };
-}
 
 /**
  * Retries of a request that met stale metadata or a leader not ready yet, backing off 100 ms
@@ -158,6 +116,50 @@ export function openCluster(kafka: Kafka): HeraldCluster {
     coordinator: async (groupId) => (await raw.findGroupCoordinator({ groupId })) as unknown as KafkaBroker,
     controller: async () => (await raw.findControllerBroker()) as unknown as KafkaBroker,
   };
+}
+
+/** Kafka's error codes that this adapter's own requests (Produce, Fetch) tell apart, by type. */
+const KAFKA_ERRORS: Record<number, string> = {
+  1: 'OFFSET_OUT_OF_RANGE',
+  2: 'CORRUPT_MESSAGE',
+  3: 'UNKNOWN_TOPIC_OR_PARTITION',
+  5: 'LEADER_NOT_AVAILABLE',
+  6: 'NOT_LEADER_OR_FOLLOWER',
+  7: 'REQUEST_TIMED_OUT',
+  10: 'MESSAGE_TOO_LARGE',
+  18: 'RECORD_LIST_TOO_LARGE',
+  19: 'NOT_ENOUGH_REPLICAS',
+  20: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+  29: 'TOPIC_AUTHORIZATION_FAILED',
+  45: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  46: 'DUPLICATE_SEQUENCE_NUMBER',
+  47: 'INVALID_PRODUCER_EPOCH',
+  59: 'UNKNOWN_PRODUCER_ID',
+  74: 'FENCED_LEADER_EPOCH',
+  75: 'UNKNOWN_LEADER_EPOCH',
+  87: 'INVALID_RECORD',
+};
+
+export function kafkaErrorName(code: number): string {
+  return KAFKA_ERRORS[code] ?? `error ${code}`;
+}
+
+/** An error code in the answer to one of this adapter's own requests; kafkaErrorType reads `type`. */
+export class KafkaProtocolError extends Error {
+  override readonly name = 'KafkaProtocolError';
+
+  constructor(
+    readonly type: string,
+    readonly errorCode: number,
+    readonly topic?: string,
+    readonly partition?: number,
+  ) {
+    super(
+      topic === undefined
+        ? `Kafka answered ${type}`
+        : `Kafka answered ${type} for ${topic}/${partition ?? ''}`,
+    );
+  }
 }
 
 /** The Kafka error type of a kafkajs error (unwrapping retries), e.g. 'OFFSET_OUT_OF_RANGE'. */

@@ -40,7 +40,6 @@ import {
   READ_COMMITTED,
   STALE_LEADER_RETRIES,
   deadline,
-  fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   openCluster,
@@ -48,13 +47,15 @@ import {
   sleep,
   toHeraldError,
 } from './cluster';
-import type { FetchedPartition, HeraldCluster, KafkaBroker } from './cluster';
+import type { HeraldCluster, KafkaBroker } from './cluster';
+import { fetchPartitions } from './fetch';
+import type { FetchedPartition } from './fetch';
 import { FetchBatcher } from './fetch-batcher';
 import { KafkaProducer } from './producer';
 import type { FetchAnswer } from './fetch-batcher';
 import { ReadAhead } from './read-ahead';
 import type { AheadChunk } from './read-ahead';
-import { decodeRecord, encodeRecord, recordsFrom, storedRecord, toHeraldOffset } from './records';
+import { encodeRecord, storedRecord, toHeraldOffset } from './records';
 import { KafkaTail } from './tail';
 
 /**
@@ -321,7 +322,7 @@ class KafkaMessageStore implements KafkaStore {
     const out: StoredMessage[] = [];
     let next = afterOffset + 1;
     while (out.length < limit) {
-      const chunk = this.ahead.take(key, next) ?? (await this.fetchChunk(ref, next));
+      const chunk = this.ahead.take(key, next) ?? (await this.fetchOne(ref, next));
       const taken = chunk.messages.slice(0, limit - out.length);
       out.push(...taken);
       if (taken.length < chunk.messages.length) {
@@ -339,46 +340,31 @@ class KafkaMessageStore implements KafkaStore {
     return out;
   }
 
-  /** One fetch from `from` on, decoded. */
-  private async fetchChunk(ref: PartitionRef, from: number): Promise<AheadChunk> {
-    const { records, end } = await this.fetchOne(ref, from);
-    const last = records[records.length - 1];
-    return {
-      messages: records.filter((r) => !r.isControlRecord).map(decodeRecord),
-      coveredTo: last ? toHeraldOffset(last.offset) : from - 1,
-      end,
-    };
-  }
-
   async readOffsets(ref: PartitionRef, offsets: number[]): Promise<StoredMessage[]> {
     const wanted = [...new Set(offsets)].sort((a, b) => a - b);
     const found = new Map<number, StoredMessage>();
     let i = 0;
     while (i < wanted.length) {
-      const { records, end } = await this.fetchOne(ref, wanted[i]);
-      for (const r of records) if (!r.isControlRecord) found.set(toHeraldOffset(r.offset), decodeRecord(r));
+      const from = wanted[i];
+      const { messages, coveredTo, end } = await this.fetchOne(ref, from);
+      for (const m of messages) found.set(m.offset, m);
       // Every offset up to what the fetch covered is found or gone (retention, a control record).
-      const covered = records.length > 0 ? toHeraldOffset(records[records.length - 1].offset) : end;
+      const covered = coveredTo >= from ? coveredTo : end;
       while (i < wanted.length && wanted[i] <= covered) i++;
-      if (records.length === 0) break;
+      if (coveredTo < from) break;
     }
     return wanted.flatMap((o) => found.get(o) ?? []);
   }
 
   /**
-   * One fetch of one partition, without waiting: the records from `offset` on (from the first
-   * retained one when `offset` is below the log start) and the partition's end offset.
+   * One fetch of one partition, without waiting: the messages from `offset` on (from the first
+   * retained one when `offset` is below the log start), the last offset the fetch covered and
+   * the partition's end offset.
    */
-  private async fetchOne(
-    ref: PartitionRef,
-    offset: number,
-  ): Promise<{ records: FetchedPartition['messages']; end: number }> {
+  private async fetchOne(ref: PartitionRef, offset: number): Promise<AheadChunk> {
     const fetch = async (leader: string, from: number) => {
       const p = await this.fetches.request({ leader, key: partitionKey(ref), ref, from });
-      return {
-        records: recordsFrom(p.messages, from),
-        end: toHeraldOffset(p.highWatermark) - 1,
-      };
+      return { messages: p.messages, coveredTo: p.coveredTo, end: p.end };
     };
     return this.onLeader(ref, 'read from Kafka', async (_broker, leader) => {
       try {
@@ -388,7 +374,7 @@ class KafkaMessageStore implements KafkaStore {
         // Behind the log start (retention): go on at the first retained offset. Past the end: nothing.
         const start = toHeraldOffset(await this.listOffset(ref, EARLIEST));
         const end = toHeraldOffset(await this.listOffset(ref, LATEST)) - 1;
-        return offset > end ? { records: [], end } : await fetch(leader, start);
+        return offset > end ? { messages: [], coveredTo: offset - 1, end } : await fetch(leader, start);
       }
     });
   }
@@ -403,7 +389,7 @@ class KafkaMessageStore implements KafkaStore {
   private async fetchMerged(leader: string, wants: ReadWant[]): Promise<FetchAnswer<FetchedPartition>[]> {
     const broker = await this.reads.broker(leader);
     const fetch = async (list: ReadWant[]) => {
-      const res = await broker.fetch(fetchRequest(list, 0, this.options.fetchMaxBytes));
+      const res = await fetchPartitions(broker, list, 0, this.options.fetchMaxBytes);
       return list.map((w) => partitionOf(res, w.ref));
     };
     const alone = (w: ReadWant): Promise<FetchAnswer<FetchedPartition>> =>
@@ -420,7 +406,7 @@ class KafkaMessageStore implements KafkaStore {
     }
     return Promise.all(
       wants.map((w, i) =>
-        found[i].messages.length === 0 && w.from <= toHeraldOffset(found[i].highWatermark) - 1
+        found[i].coveredTo < w.from && w.from <= found[i].end
           ? alone(w)
           : Promise.resolve({ ok: true as const, value: found[i] }),
       ),
@@ -719,13 +705,8 @@ function offsetKey(group: string, ref: PartitionRef): string {
   return `${group}\u0000${partitionKey(ref)}`;
 }
 
-function partitionOf(
-  res: { responses: { topicName: string; partitions: FetchedPartition[] }[] },
-  ref: PartitionRef,
-): FetchedPartition {
-  const p = res.responses
-    .find((t) => t.topicName === ref.topic)
-    ?.partitions.find((x) => x.partition === ref.partition);
+function partitionOf(res: FetchedPartition[], ref: PartitionRef): FetchedPartition {
+  const p = res.find((x) => x.topic === ref.topic && x.partition === ref.partition);
   if (!p)
     throw new HeraldError('STORAGE_UNAVAILABLE', `Kafka returned nothing for ${ref.topic}/${ref.partition}`);
   return p;

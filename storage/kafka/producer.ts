@@ -18,6 +18,7 @@ import {
   STALE_LEADER_RETRIES,
   deadline,
   isStaleMetadata,
+  kafkaErrorName,
   partitionKey,
   sleep,
   toHeraldError,
@@ -26,24 +27,6 @@ import type { HeraldCluster, KafkaBroker } from './cluster';
 import { PRODUCE_API_KEY, PRODUCE_VERSION, decodeProduceResponse, encodeProduceRequest } from './produce';
 import type { PartitionResult, ProducerIdentity } from './produce';
 import type { OutgoingRecord } from './records';
-
-/** Kafka's error codes a produce answer can carry that this producer tells apart. */
-const KAFKA_ERRORS: Record<number, string> = {
-  2: 'CORRUPT_MESSAGE',
-  3: 'UNKNOWN_TOPIC_OR_PARTITION',
-  5: 'LEADER_NOT_AVAILABLE',
-  6: 'NOT_LEADER_OR_FOLLOWER',
-  7: 'REQUEST_TIMED_OUT',
-  10: 'MESSAGE_TOO_LARGE',
-  18: 'RECORD_LIST_TOO_LARGE',
-  19: 'NOT_ENOUGH_REPLICAS',
-  20: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
-  45: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  46: 'DUPLICATE_SEQUENCE_NUMBER',
-  47: 'INVALID_PRODUCER_EPOCH',
-  59: 'UNKNOWN_PRODUCER_ID',
-  87: 'INVALID_RECORD',
-};
 
 /** Answers after which nothing was stored and the leader may have moved: sent again. */
 const NOT_STORED_STALE_LEADER = new Set([3, 5, 6]);
@@ -278,7 +261,7 @@ export class KafkaProducer {
       }
       if (r.errorCode !== 0) {
         this.dropSession(session);
-        const type = KAFKA_ERRORS[r.errorCode] ?? `error ${r.errorCode}`;
+        const type = kafkaErrorName(r.errorCode);
         const metadata = { kafkaError: type, topic: b.ref.topic, partition: String(b.ref.partition) };
         if (TOO_LARGE.has(r.errorCode))
           return {

@@ -18,14 +18,14 @@ import {
   EARLIEST,
   LATEST,
   READ_COMMITTED,
-  fetchRequest,
   isStaleMetadata,
   kafkaErrorType,
   partitionKey,
   sleep,
 } from './cluster';
 import type { HeraldCluster } from './cluster';
-import { decodeRecord, recordsFrom, toHeraldOffset } from './records';
+import { fetchPartitions } from './fetch';
+import { toHeraldOffset } from './records';
 
 interface Followed {
   ref: PartitionRef;
@@ -177,12 +177,11 @@ export class KafkaTail {
     for (const f of partitions) byTopic.set(f.ref.topic, [...(byTopic.get(f.ref.topic) ?? []), f]);
     let res;
     try {
-      res = await broker.fetch(
-        fetchRequest(
-          partitions.map((f) => ({ ref: f.ref, from: f.next })),
-          this.options.tailWaitMs,
-          this.options.fetchMaxBytes,
-        ),
+      res = await fetchPartitions(
+        broker,
+        partitions.map((f) => ({ ref: f.ref, from: f.next })),
+        this.options.tailWaitMs,
+        this.options.fetchMaxBytes,
       );
     } catch (err) {
       // A fetch fails as a whole; out of range names the partition (retention overtook it, or
@@ -194,17 +193,19 @@ export class KafkaTail {
       await this.realign(broker, f);
       return;
     }
-    for (const t of res.responses) {
-      for (const p of t.partitions) {
-        const f = byTopic.get(t.topicName)?.find((x) => x.ref.partition === p.partition);
-        // Unfollowed (or followed anew) while the fetch was parked: not this entry's records.
-        if (!f || this.followed.get(partitionKey(f.ref)) !== f) continue;
-        const records = recordsFrom(p.messages, f.next);
-        if (records.length === 0) continue;
-        f.next = toHeraldOffset(records[records.length - 1].offset) + 1;
-        const messages = records.filter((r) => !r.isControlRecord).map(decodeRecord);
-        if (messages.length > 0) f.sink.appended(messages);
-      }
+    for (const p of res) {
+      const f = byTopic.get(p.topic)?.find((x) => x.ref.partition === p.partition);
+      // Unfollowed (or followed anew) while the fetch was parked: not this entry's records.
+      if (!f || this.followed.get(partitionKey(f.ref)) !== f) continue;
+      // Decoded from the position the fetch asked for; f.next may have moved on since (the
+      // owner's own appends handed over while the fetch was parked).
+      if (p.coveredTo < f.next) continue;
+      const messages =
+        p.messages.length > 0 && p.messages[0].offset < f.next
+          ? p.messages.filter((m) => m.offset >= f.next)
+          : p.messages;
+      f.next = p.coveredTo + 1;
+      if (messages.length > 0) f.sink.appended(messages);
     }
   }
 

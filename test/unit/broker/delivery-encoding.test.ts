@@ -5,6 +5,7 @@ import {
   brokerServiceDefinition,
   encodePullResponse,
   encodeSubscribeResponse,
+  subscribeRequestDecoder,
 } from '../../../broker/server/delivery-encoding';
 import { storedMessage } from '../fixtures';
 
@@ -105,5 +106,43 @@ describe('delivery encoding (PullResponse, SubscribeResponse)', () => {
     expect(served.Subscribe.responseSerialize).not.toBe(generated.Subscribe.responseSerialize);
     expect(served.Publish).toBe(generated.Publish);
     expect(served.Pull.requestDeserialize).toBe(generated.Pull.requestDeserialize);
+  });
+});
+
+describe("Subscribe's acks, decoded here: what protobufjs' decoder gives", () => {
+  const encode = generated.Subscribe.requestSerialize;
+  const protobufjs = generated.Subscribe.requestDeserialize;
+  const decode = subscribeRequestDecoder(protobufjs);
+  // Falls back to protobufjs once only, for the decoder's template (an empty ack).
+  let templates = 0;
+  const strict = subscribeRequestDecoder((b) => (templates++ === 0 ? protobufjs(b) : fail()));
+
+  test.each([
+    ['no offsets', []],
+    ['one', [1]],
+    ['a window of a drain', Array.from({ length: 1000 }, (_, i) => 1_000_000 + i)],
+    ['zero, one byte, two bytes, 2^53 - 1', [0, 127, 128, 2 ** 53 - 1]],
+  ])('%s', (_name, offsets: number[]) => {
+    const bytes = encode({ ack: { offsets } });
+    expect(strict(bytes)).toEqual(protobufjs(bytes));
+    expect(decode(bytes).ack?.offsets).toEqual(offsets);
+  });
+
+  test("anything else is protobufjs' own: other kinds, unpacked offsets, an offset past 2^53, a cut message", () => {
+    const unpacked = Buffer.from([0x1a, 0x04, 0x08, 0x05, 0x08, 0x06]);
+    const huge = encode({ ack: { offsets: ['18446744073709551615'] } });
+    for (const bytes of [
+      encode({ credits: 100 }),
+      encode({ start: { group: 'g', topic: 't', partition: 1 } }),
+      unpacked,
+      huge,
+      Buffer.concat([encode({ ack: { offsets: [5] } }), encode({ credits: 1 })]),
+    ]) {
+      expect(() => strict(bytes)).toThrow('fell back to protobufjs');
+      expect(decode(bytes)).toEqual(protobufjs(bytes));
+    }
+    expect(decode(unpacked).ack?.offsets).toEqual([5, 6]);
+    const cut = encode({ ack: { offsets: [300, 400] } }).subarray(0, 5);
+    expect(() => decode(cut)).toThrow();
   });
 });
