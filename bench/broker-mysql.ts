@@ -24,6 +24,8 @@
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { SQL } from '../storage/mysql/sql';
+import { messageRow } from '../storage/mysql/rows';
+import type { NewMessage } from '../storage/storage';
 import { cpuMeter as processCpuMeter, pidsNamed, rssMiB } from './proc';
 import { loops, percentile, streamProducer, subscribeAll } from './load';
 import {
@@ -72,24 +74,14 @@ async function rawInsertLimit(database: string, rowsPerInsert: number, connectio
   const pool = mysql.createPool({ uri: databaseUrl(database), connectionLimit: connections });
   const table = `raw-${rowsPerInsert}`;
   for (let p = 0; p < PARTITIONS; p++) await pool.query(SQL.createMessageTable(table, p));
+  const message: NewMessage = { key: '', refKey: '', tags: [], properties: {}, body: BODY, priority: false };
   const next = new Array<number>(PARTITIONS).fill(1);
   const rate = await loops(connections, SECONDS, async (i) => {
     const p = i % PARTITIONS;
     const first = next[p];
     next[p] = first + rowsPerInsert;
     const now = Date.now();
-    const rows = Array.from({ length: rowsPerInsert }, (_, k) => [
-      first + k,
-      now,
-      '',
-      '',
-      '[]',
-      '{}',
-      BODY,
-      null,
-      null,
-      0,
-    ]);
+    const rows = Array.from({ length: rowsPerInsert }, (_, k) => messageRow(first + k, now, message));
     await pool.query(SQL.insertMessages(table, p), [rows]);
     return rowsPerInsert;
   });

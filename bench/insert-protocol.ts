@@ -16,6 +16,9 @@ import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { SQL, messageTable } from '../storage/mysql/sql';
 import { TRACE_SQL } from '../storage/mysql/trace-sql';
+import { traceRows } from '../storage/mysql/trace-store';
+import { messageRow } from '../storage/mysql/rows';
+import type { NewMessage } from '../storage/storage';
 import { openMysqlConnection } from '../storage/mysql/connection';
 import { createLogger } from '../common/logger';
 import { cpuSeconds, pidsNamed } from './proc';
@@ -30,7 +33,14 @@ const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const PARTITIONS = 16;
 const TOPIC = 'insert-protocol';
-const BODY = Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 37) & 255));
+const MESSAGE: NewMessage = {
+  key: '',
+  refKey: '',
+  tags: [],
+  properties: {},
+  body: Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 37) & 255)),
+  priority: false,
+};
 const MODES = ['text', 'compound', 'prepare', 'statements'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -60,34 +70,26 @@ async function commitOnce(
   const rows = tables.map((p) => {
     const first = next[p];
     next[p] += ROWS;
-    return Array.from({ length: ROWS }, (_, i) => [
-      first + i,
-      now,
-      `key-${i}`,
-      '',
-      '[]',
-      '{}',
-      BODY,
-      null,
-      null,
-      0,
-    ]);
+    return Array.from({ length: ROWS }, (_, i) =>
+      messageRow(first + i, now, { ...MESSAGE, key: `key-${i}` }),
+    );
   });
-  const trace = tables.flatMap((p, t) =>
-    rows[t].map((r) => [
-      now,
-      'stored',
-      TOPIC,
-      p,
-      r[0],
-      `${TOPIC}/${p}/${String(r[0])}`,
-      '',
-      '',
-      '',
-      0,
-      'b-0',
-      '{}',
-    ]),
+  const trace = traceRows(
+    tables.flatMap((p, t) =>
+      rows[t].map((r) => ({
+        at: now,
+        event: 'stored',
+        ref: { topic: TOPIC, partition: p },
+        offset: Number(r[0]),
+        messageId: `${TOPIC}/${p}/${String(r[0])}`,
+        refKey: '',
+        group: '',
+        consumerId: '',
+        attempt: 0,
+        broker: 'b-0',
+        detail: {},
+      })),
+    ),
   );
   const inserts = tables.map((p, t) => prepared(SQL.insertMessages(TOPIC, p), rows[t].length, 10));
   const traceInsert = prepared(TRACE_SQL.insertTraceEvents, trace.length, 12);

@@ -21,7 +21,7 @@ import { broadcastConsumerOf, broadcastPrefix } from '../subscription';
 import { firstAtOrAfter } from '../time-search';
 import { bounds, classifyMysqlError } from './connection';
 import type { MysqlConnection } from './connection';
-import { messageColumns, toStored } from './rows';
+import { messageRow, placeholderRow, toStored } from './rows';
 import { SQL, messageTable, priorityTable } from './sql';
 import type { MessageRow } from './sql';
 import { DELAY_SQL } from './sql-delay';
@@ -84,29 +84,12 @@ export class MysqlMessageStore implements MessageStore {
     const statements: string[] = [];
     const values: unknown[] = [];
     for (const b of batches) {
-      const row = (m: NewMessage, i: number) => [
-        b.firstOffset + i,
-        publishedAt,
-        ...messageColumns(m),
-        m.scheduled?.id ?? null,
-        m.scheduled?.deliverAt ?? null,
-        0,
-      ];
+      const row = (m: NewMessage, i: number) => messageRow(b.firstOffset + i, publishedAt, m);
       // A priority message: its row in the priority table, a placeholder in the normal one.
-      const placeholder = (i: number) => [
-        b.firstOffset + i,
-        publishedAt,
-        '',
-        '',
-        '[]',
-        '{}',
-        EMPTY,
-        null,
-        null,
-        1,
-      ];
       statements.push(SQL.insertMessages(b.ref.topic, b.ref.partition));
-      values.push(b.messages.map((m, i) => (m.priority ? placeholder(i) : row(m, i))));
+      values.push(
+        b.messages.map((m, i) => (m.priority ? placeholderRow(b.firstOffset + i, publishedAt) : row(m, i))),
+      );
       const priority = b.messages.flatMap((m, i) => (m.priority ? [row(m, i)] : []));
       if (priority.length > 0) {
         statements.push(SQL.insertPriorityMessages(b.ref.topic, b.ref.partition));
@@ -329,5 +312,3 @@ export class MysqlMessageStore implements MessageStore {
     return this.db.close();
   }
 }
-
-const EMPTY = Buffer.alloc(0);

@@ -8,12 +8,13 @@ import { bounds, classifyMysqlError } from './connection';
 import type { MysqlConnection } from './connection';
 import { TRACE_SQL } from './trace-sql';
 import type { CommandRow, LogTable, TraceRow } from './trace-sql';
+import type { SqlValue } from './rows';
 
 /** Rows per DELETE when expiring trace events and commands: short transactions. */
 const EXPIRE_CHUNK = 5000;
 
 /** The rows of TRACE_SQL.insertTraceEvents (also written inside a message commit, message-store.ts). */
-export function traceRows(events: readonly TraceEvent[]): unknown[][] {
+export function traceRows(events: readonly TraceEvent[]): SqlValue[][] {
   // The messages of one Publish share one detail object: serialise it once.
   const details = new Map<Record<string, string>, string>();
   const json = (d: Record<string, string>) => {
