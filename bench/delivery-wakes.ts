@@ -10,21 +10,16 @@
 //   node -r ts-node/register/transpile-only bench/delivery-wakes.ts
 // Environment: BENCH_RATE (1000), BENCH_SECONDS (10), BENCH_PARTITIONS (16), BENCH_ACK_LINGER_MS (5).
 import { GCProfiler } from 'node:v8';
-import { silentLogger } from '../common/logger';
 import { Delivery } from '../broker/delivery/delivery';
 import { GroupCursor } from '../broker/delivery/group-cursor';
 import type { Delivered } from '../broker/delivery/group-cursor';
 import { PartitionLog } from '../broker/delivery/partition-log';
 import { Signal } from '../broker/delivery/signal';
-import { StaticGroupPolicies, resolveGroupPolicy } from '../common/group-policy';
-import { NO_CONSUMER_LEASES } from '../broker/lease/consumer-leases';
-import { BrokerMetrics } from '../broker/metrics';
 import { DEFAULTS } from '../common/broker-options';
-import { StandaloneOwnership } from '../broker/ownership';
 import { createMemoryStore } from '../storage/memory/memory-store';
 import type { PartitionRef, StoredMessage } from '../storage/storage';
-import { Topics } from '../broker/topics';
 import { loadAverage } from './proc';
+import { standaloneDeliveryContext } from '../test/unit/broker/standalone-delivery';
 
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -76,30 +71,7 @@ async function main(): Promise<void> {
   );
   const store = createMemoryStore();
   const delivery = new Delivery(
-    {
-      topics: new Topics(
-        [
-          {
-            name: topic,
-            storage: 'memory',
-            partitions: PARTITIONS,
-            maxMessageBytes: 1 << 20,
-            priority: false,
-            delay: false,
-            retentionHours: 168,
-          },
-        ],
-        new StandaloneOwnership(),
-      ),
-      logs,
-      stores: () => store,
-      retries: store,
-      metrics: new BrokerMetrics(() => []),
-      logger: silentLogger,
-      leases: NO_CONSUMER_LEASES,
-      policies: new StaticGroupPolicies({}, resolveGroupPolicy()),
-      tracer: { record: () => undefined },
-    },
+    standaloneDeliveryContext({ name: topic, partitions: PARTITIONS, maxMessageBytes: 1 << 20 }, logs, store),
     DEFAULTS.delivery,
   );
   const consumer = { id: '', epoch: 0 };

@@ -1,19 +1,13 @@
 // Delivery's side of Admin changes and its trace events, against the memory store: an offset
 // reset drops the group's cursor state, a resend wake-up reaches a waiting pull at once, and
 // deliveries, acks and nacks are traced with the consumer.
-import { silentLogger } from '../../../common/logger';
 import { Delivery } from '../../../broker/delivery/delivery';
-import type { DeliveryContext } from '../../../broker/delivery/delivery';
-import { StaticGroupPolicies, resolveGroupPolicy } from '../../../common/group-policy';
+import { standaloneDeliveryContext } from './standalone-delivery';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
-import { NO_CONSUMER_LEASES } from '../../../broker/lease/consumer-leases';
-import { BrokerMetrics } from '../../../broker/metrics';
 import { DEFAULTS } from '../../../common/broker-options';
-import { StandaloneOwnership } from '../../../broker/ownership';
 import { createMemoryStore } from '../../../storage/memory/memory-store';
 import type { OffsetCommit, StoredMessage } from '../../../storage/storage';
 import type { TraceInput } from '../../../broker/trace/tracer';
-import { Topics } from '../../../broker/topics';
 
 const ref = { topic: 't', partition: 0 };
 const message = (offset: number): StoredMessage => ({
@@ -46,30 +40,14 @@ async function fixture() {
     return forceCommittedOffset(group, at, offset);
   };
   const events: TraceInput[] = [];
-  const ctx: DeliveryContext = {
-    topics: new Topics(
-      [
-        {
-          name: 't',
-          storage: 'memory',
-          partitions: 1,
-          maxMessageBytes: 1024,
-          priority: false,
-          delay: false,
-          retentionHours: 168,
-        },
-      ],
-      new StandaloneOwnership(),
-    ),
-    logs: new Map([['t/0', log]]),
-    stores: () => store,
-    retries: store,
-    metrics: new BrokerMetrics(() => []),
-    logger: silentLogger,
-    leases: NO_CONSUMER_LEASES,
-    policies: new StaticGroupPolicies({}, resolveGroupPolicy()),
-    tracer: { record: (e) => events.push(e) },
-  };
+  const ctx = standaloneDeliveryContext(
+    { name: 't', partitions: 1, maxMessageBytes: 1024 },
+    new Map([['t/0', log]]),
+    store,
+    {
+      record: (e) => events.push(e),
+    },
+  );
   const delivery = new Delivery(ctx, {
     ...DEFAULTS.delivery,
     resendPollMs: 60_000,
