@@ -12,6 +12,7 @@
 import { GCProfiler } from 'node:v8';
 import { silentLogger } from '../common/logger';
 import { Delivery } from '../broker/delivery/delivery';
+import { OffsetCommitter } from '../broker/delivery/offset-committer';
 import { GroupCursor } from '../broker/delivery/group-cursor';
 import type { Delivered } from '../broker/delivery/group-cursor';
 import { PartitionLog } from '../broker/delivery/partition-log';
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
       leases: NO_CONSUMER_LEASES,
       policies: new StaticGroupPolicies({}, resolveGroupPolicy()),
       tracer: { record: () => undefined },
+      offsets: new OffsetCommitter(() => store, DEFAULTS.delivery.commitIntervalMs, silentLogger),
     },
     DEFAULTS.delivery,
   );

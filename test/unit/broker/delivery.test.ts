@@ -4,6 +4,7 @@
 import { silentLogger } from '../../../common/logger';
 import { Delivery } from '../../../broker/delivery/delivery';
 import type { DeliveryContext } from '../../../broker/delivery/delivery';
+import { OffsetCommitter } from '../../../broker/delivery/offset-committer';
 import { StaticGroupPolicies, resolveGroupPolicy } from '../../../common/group-policy';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { NO_CONSUMER_LEASES } from '../../../broker/lease/consumer-leases';
@@ -69,6 +70,7 @@ async function fixture() {
     leases: NO_CONSUMER_LEASES,
     policies: new StaticGroupPolicies({}, resolveGroupPolicy()),
     tracer: { record: (e) => events.push(e) },
+    offsets: new OffsetCommitter(() => store, 60_000, silentLogger),
   };
   const delivery = new Delivery(ctx, {
     ...DEFAULTS.delivery,
