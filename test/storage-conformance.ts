@@ -237,7 +237,9 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
       'trace events given to an append are stored with its messages, and not at all when it is fenced',
       async () => {
         const delivered = event({ event: 'delivered', group: 'billing', attempt: 1, detail: { n: 'ü' } });
-        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, { trace: [delivered] });
+        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, {
+          trace: [delivered],
+        });
         expect(await sut.traces.trace({ messageId: 'orders/1/5' }, 10)).toEqual([delivered]);
         const fenced = sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('b')] }], 2, {
           trace: [event({ messageId: 'orders/1/6', offset: 6 })],

@@ -25,7 +25,11 @@ const message = (text: string): NewMessage => ({
  * An idle committer commits at the end of the turn; lingerMs is long so that a stalled test
  * process (a loaded machine) never commits the first request alone.
  */
-function committerOver(store: MessageStore, metrics: BrokerMetrics, riders: CommitRiders = {}): GroupCommitter {
+function committerOver(
+  store: MessageStore,
+  metrics: BrokerMetrics,
+  riders: CommitRiders = {},
+): GroupCommitter {
   return new GroupCommitter(
     store,
     { maxRows: 500, maxBytes: 1 << 20, lingerMs: 60_000, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
