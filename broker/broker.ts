@@ -14,6 +14,7 @@ import type { BrokerOptions, BrokerOptionsInput, MetaOptions, TopicOptions } fro
 import { StandaloneOwnership } from './ownership';
 import type { Ownership } from './ownership';
 import { GroupCommitter } from './publish/group-committer';
+import { OffsetCommitter } from './delivery/offset-committer';
 import { PartitionWriter } from './publish/partition-writer';
 import { Publisher } from './publish/publisher';
 import { messageSize } from '../common/message-size';
@@ -154,6 +155,13 @@ async function assemble(
     : undefined;
   const tracer = traceWriter ?? NO_TRACE;
   security.onRefusal((refusal) => refusalEvents(refusal).forEach((e) => tracer.record(e)));
+  // Acked offsets: they ride on the group commits (when the store can), else are written apart.
+  const offsets = new OffsetCommitter(
+    storeOf,
+    options.delivery.commitIntervalMs,
+    logger.namespace('delivery'),
+    metrics.offsetWrite,
+  );
   // Group commit: one committer per message store, each writing that store's partitions.
   const committers = new Map<MessageStore, GroupCommitter>();
   const committerOf = (topic: string): GroupCommitter => {
@@ -172,7 +180,7 @@ async function assemble(
         metrics,
         logger.namespace('publish'),
         (err) => health.failed(err),
-        traceWriter,
+        { trace: traceWriter, offsets },
       );
       committers.set(store, committer);
     }
@@ -260,6 +268,7 @@ async function assemble(
       leases: cluster?.consumerLeases ?? NO_CONSUMER_LEASES,
       policies: cluster?.consumerLeases ?? new StaticGroupPolicies(options.groups, options.defaultGroup),
       tracer,
+      offsets,
     },
     options.delivery,
   );

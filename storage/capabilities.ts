@@ -26,6 +26,11 @@ export interface StorageCapabilities {
    * database), so a broker's trace buffer rides on its commits instead of flushing on its own.
    */
   traceInAppend: boolean;
+  /**
+   * append() also stores committed offsets in its transaction (they live beside the messages),
+   * so a broker's moved offsets ride on its commits instead of a write of their own.
+   */
+  offsetsInAppend: boolean;
 }
 
 /** The feature names as users meet them: Topic fields and message options. */
@@ -36,6 +41,7 @@ export const CAPABILITY_FEATURES: Record<keyof StorageCapabilities, string> = {
   atomicMultiPartitionAppend: 'atomic multi-partition appends',
   segmentRetention: 'segment retention',
   traceInAppend: 'trace events in the message transaction',
+  offsetsInAppend: 'committed offsets in the message transaction',
 };
 
 /** Throws INVALID_REQUEST naming the feature when `kind` storage lacks `capability`. */

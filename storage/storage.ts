@@ -48,6 +48,12 @@ export interface AppendBatch {
   messages: NewMessage[];
 }
 
+/** What rides in an append's transaction besides its batches (MessageStore.append). */
+export interface AppendRiders {
+  trace?: readonly TraceEvent[];
+  offsets?: readonly OffsetCommit[];
+}
+
 /** What became of one batch of an append: stored from firstOffset on, or not (error says why). */
 export type AppendOutcome = { ok: true; firstOffset: number } | { ok: false; error: HeraldError };
 
@@ -105,16 +111,13 @@ export interface MessageStore {
    * order. With atomicMultiPartitionAppend all batches are stored in one commit or none, and it
    * throws PARTITION_FENCED when any of the offsets is taken. Without it each batch succeeds or
    * fails on its own (its outcome says which; an owner-fencing store throws a single batch's fence). Throws STORAGE_UNAVAILABLE when the store cannot
-   * be reached (the outcome of every batch is then unknown). With traceInAppend, `trace` (events
-   * of earlier messages, from the broker's trace buffer) is stored in the same transaction as
-   * the batches, all or none, so it costs no log flush of its own; stores without it are never
-   * given any.
+   * be reached (the outcome of every batch is then unknown). The riders are stored in the
+   * same transaction as the batches, all or none, so they cost no log flush of their own: with
+   * traceInAppend `trace` (events of earlier messages, from the broker's trace buffer), with
+   * offsetsInAppend `offsets` (each only forward, as commitOffsets); a store without the
+   * capability is never given any.
    */
-  append(
-    batches: AppendBatch[],
-    publishedAt: number,
-    trace?: readonly TraceEvent[],
-  ): Promise<AppendOutcome[]>;
+  append(batches: AppendBatch[], publishedAt: number, riders?: AppendRiders): Promise<AppendOutcome[]>;
   /** Up to `limit` messages of one lane with offset > afterOffset, in offset order. */
   read(ref: PartitionRef, afterOffset: number, limit: number, lane?: Lane): Promise<StoredMessage[]>;
   /** The messages at these offsets that exist (in either lane), in offset order. */

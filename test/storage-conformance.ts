@@ -237,13 +237,36 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
       'trace events given to an append are stored with its messages, and not at all when it is fenced',
       async () => {
         const delivered = event({ event: 'delivered', group: 'billing', attempt: 1, detail: { n: 'ü' } });
-        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, [delivered]);
+        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, {
+          trace: [delivered],
+        });
         expect(await sut.traces.trace({ messageId: 'orders/1/5' }, 10)).toEqual([delivered]);
-        const fenced = sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('b')] }], 2, [
-          event({ messageId: 'orders/1/6', offset: 6 }),
-        ]);
+        const fenced = sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('b')] }], 2, {
+          trace: [event({ messageId: 'orders/1/6', offset: 6 })],
+        });
         expect(await reason(fenced)).toBe('PARTITION_FENCED');
         expect(await sut.traces.trace({ messageId: 'orders/1/6' }, 10)).toEqual([]);
+        expect((await sut.messages.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['a']);
+      },
+    );
+
+    when('ownerFencing', 'offsetsInAppend')(
+      'committed offsets given to an append are stored with its messages, only forward, and not at all when it is fenced',
+      async () => {
+        await sut.messages.commitOffset('g1', t1, 9);
+        await sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('a')] }], 1, {
+          offsets: [
+            { group: 'g1', ref: t, offset: 4 },
+            { group: 'g1', ref: t1, offset: 3 },
+          ],
+        });
+        expect(await sut.messages.committedOffset('g1', t)).toBe(4);
+        expect(await sut.messages.committedOffset('g1', t1)).toBe(9);
+        const fenced = sut.messages.append([{ ref: t, firstOffset: 1, messages: [msg('b')] }], 2, {
+          offsets: [{ group: 'g2', ref: t, offset: 6 }],
+        });
+        expect(await reason(fenced)).toBe('PARTITION_FENCED');
+        expect(await sut.messages.findCommittedOffset('g2', t)).toBeUndefined();
         expect((await sut.messages.read(t, 0, 10)).map((m) => m.body.toString())).toEqual(['a']);
       },
     );

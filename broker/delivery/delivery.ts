@@ -15,7 +15,7 @@ import { GroupCursor } from './group-cursor';
 import type { CursorContext, Delivered } from './group-cursor';
 import type { GroupPolicies, GroupPolicy } from '../../common/group-policy';
 import type { PartitionLog } from './partition-log';
-import { OffsetCommitter } from './offset-committer';
+import type { OffsetCommitter } from './offset-committer';
 import type { Signal } from './signal';
 import type { ConsumerClaim, ConsumerLeaseGuard } from '../lease/consumer-leases';
 
@@ -70,6 +70,8 @@ export interface DeliveryContext {
   leases: ConsumerLeaseGuard;
   policies: GroupPolicies;
   tracer: Tracer;
+  /** Stores the acked offsets (Delivery starts and stops it). */
+  offsets: OffsetCommitter;
 }
 
 export class Delivery {
@@ -97,12 +99,7 @@ export class Delivery {
     private readonly options: BrokerOptions['delivery'],
   ) {
     ({ topics: this.topics, logs: this.logs, metrics: this.metrics, logger: this.logger } = ctx);
-    this.offsets = new OffsetCommitter(
-      ctx.stores,
-      options.commitIntervalMs,
-      ctx.logger,
-      ctx.metrics.offsetWrite,
-    );
+    this.offsets = ctx.offsets;
     this.offsets.start();
     this.sweeper = setInterval(
       () =>

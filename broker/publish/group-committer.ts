@@ -5,14 +5,15 @@
 // partitions. A fence (another writer took offsets of one partition) aborts the transaction;
 // its batches are then retried one partition at a time so only the fenced one fails. Right
 // before a write, batches of partitions this broker no longer serves fail unstored.
-// A store with traceInAppend also takes the trace events buffered so far into each commit (one
-// log flush for both); when the commit fails they go back to the buffer, which writes them on
-// its own, and a commit that fails for another reason than a fence or an outage is tried once
-// more without them, so a trace row can never fail a publish.
+// Riders: a store with traceInAppend also takes the trace events buffered so far into each
+// commit, one with offsetsInAppend the consumers' committed offsets that are due (one log flush
+// for all); when the commit fails they go back to their owner, which stores them later, and a
+// commit that fails for another reason than a fence or an outage is tried once more without
+// them, so a rider can never fail a publish.
 import { HeraldError, asHeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { BrokerMetrics } from '../metrics';
-import type { MessageStore, TraceEvent } from '../../storage/storage';
+import type { MessageStore, OffsetCommit, TraceEvent } from '../../storage/storage';
 import { planCommit } from './batching';
 import type { BatchLimits } from './batching';
 import type { PartitionWriter, TakenBatch } from './partition-writer';
@@ -32,6 +33,22 @@ export interface TraceRider {
   giveBack(events: TraceEvent[]): void;
 }
 
+/** The moved committed offsets as a commit sees them (OffsetCommitter). */
+export interface OffsetRider {
+  /** Takes the offsets of this store's cursors that are due to be stored; [] when none. */
+  take(store: object): OffsetCommit[];
+  /** They were stored with the commit. */
+  stored(commits: OffsetCommit[]): void;
+  /** The commit failed: they are stored later. */
+  giveBack(commits: OffsetCommit[]): void;
+}
+
+/** What a committer's commits carry besides messages, each used only when the store can. */
+export interface CommitRiders {
+  trace?: TraceRider;
+  offsets?: OffsetRider;
+}
+
 export class GroupCommitter {
   private writers: PartitionWriter[] = [];
   private running = 0;
@@ -47,8 +64,7 @@ export class GroupCommitter {
     private readonly logger: Logger,
     /** Told about storage failures, so the broker can fail fast and report not-ready. */
     private readonly onStorageError: (err: HeraldError) => void,
-    /** Trace events to carry in commits (used only when the store has traceInAppend). */
-    private readonly trace?: TraceRider,
+    private readonly riders: CommitRiders = {},
   ) {}
 
   add(writer: PartitionWriter): void {
@@ -151,17 +167,22 @@ export class GroupCommitter {
     const started = performance.now();
     for (const b of batches)
       for (const q of b.requests) this.metrics.publishQueued.observe((started - q.at) / 1000);
-    const rider = this.store.capabilities.traceInAppend ? this.trace : undefined;
-    const trace = rider?.take() ?? [];
+    const { traceInAppend, offsetsInAppend } = this.store.capabilities;
+    const traceRider = traceInAppend ? this.riders.trace : undefined;
+    const offsetRider = offsetsInAppend ? this.riders.offsets : undefined;
+    const trace = traceRider?.take() ?? [];
+    const offsets = offsetRider?.take(this.store) ?? [];
     let outcomes;
     try {
-      outcomes = await this.store.append(batches, publishedAt, trace);
-      if (trace.length > 0) rider?.stored(trace);
+      outcomes = await this.store.append(batches, publishedAt, { trace, offsets });
+      if (trace.length > 0) traceRider?.stored(trace);
+      if (offsets.length > 0) offsetRider?.stored(offsets);
     } catch (err) {
-      if (trace.length === 0) throw err;
-      rider?.giveBack(trace);
-      // Trace rows never fail a publish: a commit refused for anything but a fence or an
-      // outage (nothing of it was stored) is tried again without them.
+      if (trace.length === 0 && offsets.length === 0) throw err;
+      if (trace.length > 0) traceRider?.giveBack(trace);
+      if (offsets.length > 0) offsetRider?.giveBack(offsets);
+      // Riders never fail a publish: a commit refused for anything but a fence or an outage
+      // (nothing of it was stored) is tried again without them.
       const reason = asHeraldError(err).reason;
       if (reason === 'PARTITION_FENCED' || reason === 'STORAGE_UNAVAILABLE') throw err;
       outcomes = await this.store.append(batches, publishedAt);

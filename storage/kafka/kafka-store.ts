@@ -151,6 +151,8 @@ class KafkaMessageStore implements KafkaStore {
     segmentRetention: false,
     // Its traces live in the pool's MySQL, another store.
     traceInAppend: false,
+    // Offsets are Kafka group offsets, committed apart from any produce.
+    offsetsInAppend: false,
   };
   private readonly producer: KafkaProducer;
   private readonly writes: HeraldCluster;

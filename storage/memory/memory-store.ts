@@ -27,6 +27,7 @@ import type { Segment } from '../segments';
 import type {
   AppendBatch,
   AppendOutcome,
+  AppendRiders,
   Lane,
   MessageStore,
   NewMessage,
@@ -71,6 +72,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
     traceInAppend: true,
+    offsetsInAppend: true,
     ...options.capabilities,
   });
 }
@@ -141,21 +143,24 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
   append(
     batches: AppendBatch[],
     publishedAt: number,
-    trace: readonly TraceEvent[] = [],
+    { trace = [], offsets = [] }: AppendRiders = {},
   ): Promise<AppendOutcome[]> {
     return this.run((): AppendOutcome[] => {
       if (trace.length > 0) requireCapability(this.kind, this.capabilities, 'traceInAppend', 'trace');
+      if (offsets.length > 0) requireCapability(this.kind, this.capabilities, 'offsetsInAppend', 'offsets');
       // One batch, or all or none: a failure is thrown (a fence is PARTITION_FENCED).
       if (this.capabilities.atomicMultiPartitionAppend || batches.length === 1) {
-        // Every check before any change: an append is all or none, its trace events included.
+        // Every check before any change: an append is all or none, its riders included.
         for (const b of batches) this.check(b);
         for (const b of batches) this.store(b, publishedAt);
         this.storeTrace(trace);
+        this.storeOffsets(offsets);
         return batches.map((b) => ({ ok: true, firstOffset: b.firstOffset }));
       }
-      // Without atomic appends each batch is stored, or refused, on its own; the trace events
-      // in any case.
+      // Without atomic appends each batch is stored, or refused, on its own; the riders in any
+      // case.
       this.storeTrace(trace);
+      this.storeOffsets(offsets);
       return batches.map((b): AppendOutcome => {
         try {
           this.check(b);
@@ -255,12 +260,14 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
   }
 
   commitOffsets(commits: OffsetCommit[]): Promise<void> {
-    return this.run(() => {
-      for (const c of commits) {
-        const key = offsetKey(c.group, c.ref);
-        this.offsets.set(key, Math.max(this.offsets.get(key) ?? 0, c.offset));
-      }
-    });
+    return this.run(() => this.storeOffsets(commits));
+  }
+
+  private storeOffsets(commits: readonly OffsetCommit[]): void {
+    for (const c of commits) {
+      const key = offsetKey(c.group, c.ref);
+      this.offsets.set(key, Math.max(this.offsets.get(key) ?? 0, c.offset));
+    }
   }
 
   commitOffset(group: string, ref: PartitionRef, offset: number): Promise<void> {

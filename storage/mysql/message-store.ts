@@ -8,6 +8,7 @@ import { droppable, planSplit, segmentsOf } from '../segments';
 import type {
   AppendBatch,
   AppendOutcome,
+  AppendRiders,
   Lane,
   MessageStore,
   NewMessage,
@@ -15,7 +16,6 @@ import type {
   PartitionRef,
   SegmentRetention,
   StoredMessage,
-  TraceEvent,
 } from '../storage';
 import { broadcastConsumerOf, broadcastPrefix } from '../subscription';
 import { firstAtOrAfter } from '../time-search';
@@ -47,6 +47,8 @@ export class MysqlMessageStore implements MessageStore {
     segmentRetention: true,
     // The pool's trace store is this database (openStorage), so a commit can carry its rows.
     traceInAppend: true,
+    // consumer_offsets is in this database too.
+    offsetsInAppend: true,
   };
   readonly segments: SegmentRetention = {
     maintainSegments: (...args) => this.maintainSegments(...args),
@@ -79,7 +81,7 @@ export class MysqlMessageStore implements MessageStore {
   async append(
     batches: AppendBatch[],
     publishedAt: number,
-    trace: readonly TraceEvent[] = [],
+    { trace = [], offsets = [] }: AppendRiders = {},
   ): Promise<AppendOutcome[]> {
     const statements: string[] = [];
     const values: unknown[] = [];
@@ -100,12 +102,16 @@ export class MysqlMessageStore implements MessageStore {
       statements.push(TRACE_SQL.insertTraceEvents);
       values.push(traceRows(trace));
     }
+    if (offsets.length > 0) {
+      statements.push(SQL.commitOffsets);
+      values.push(offsetRows(offsets));
+    }
     const dispatched = batches.flatMap((b) => {
       const ids = b.messages.flatMap((m) => (m.scheduled ? [m.scheduled.id] : []));
       return ids.length > 0 ? [{ ref: b.ref, ids }] : [];
     });
     const transaction = statements.length > 1 || dispatched.length > 0;
-    // One round trip: the INSERTs (the trace rows' too) and the COMMIT travel as one multi-statement query (after
+    // One round trip: the INSERTs (the riders' too) and the COMMIT travel as one multi-statement query (after
     // the delay-table DELETEs, which open the transaction, when messages fell due).
     const begin = dispatched.length > 0 ? [] : [SQL.begin];
     const sql = transaction ? [...begin, ...statements, SQL.commit].join(';\n') : statements[0];
@@ -227,8 +233,7 @@ export class MysqlMessageStore implements MessageStore {
 
   async commitOffsets(commits: OffsetCommit[]): Promise<void> {
     if (commits.length === 0) return;
-    const rows = commits.map((c) => [c.group, c.ref.topic, c.ref.partition, c.offset]);
-    await this.db.run('commit offsets', SQL.commitOffsets, [rows]);
+    await this.db.run('commit offsets', SQL.commitOffsets, [offsetRows(commits)]);
   }
 
   private async maintainSegments(
@@ -311,4 +316,9 @@ export class MysqlMessageStore implements MessageStore {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/** SQL.commitOffsets' rows. */
+function offsetRows(commits: readonly OffsetCommit[]): unknown[][] {
+  return commits.map((c) => [c.group, c.ref.topic, c.ref.partition, c.offset]);
 }

@@ -53,6 +53,7 @@ describeStorageConformance(
     atomicMultiPartitionAppend: false,
     segmentRetention: false,
     traceInAppend: false,
+    offsetsInAppend: false,
   },
   async () => {
     const kafka = await createKafkaStore({

@@ -28,6 +28,7 @@ describeStorageConformance(
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
     traceInAppend: true,
+    offsetsInAppend: true,
   },
   async () => {
     return createMysqlStore(storeOptions(testDatabase('store')));

@@ -44,9 +44,7 @@ async function fixture() {
     { name: 't', partitions: 1, maxMessageBytes: 1024 },
     new Map([['t/0', log]]),
     store,
-    {
-      record: (e) => events.push(e),
-    },
+    { tracer: { record: (e) => events.push(e) }, commitIntervalMs: 60_000 },
   );
   const delivery = new Delivery(ctx, {
     ...DEFAULTS.delivery,

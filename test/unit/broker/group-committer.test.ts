@@ -5,7 +5,7 @@ import { silentLogger } from '../../../common/logger';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { BrokerMetrics } from '../../../broker/metrics';
 import { GroupCommitter } from '../../../broker/publish/group-committer';
-import type { TraceRider } from '../../../broker/publish/group-committer';
+import type { CommitRiders, OffsetRider, TraceRider } from '../../../broker/publish/group-committer';
 import { PartitionWriter } from '../../../broker/publish/partition-writer';
 import { createMemoryStore } from '../../../storage/memory/memory-store';
 import type { MemoryStoreOptions } from '../../../storage/memory/memory-store';
@@ -25,14 +25,18 @@ const message = (text: string): NewMessage => ({
  * An idle committer commits at the end of the turn; lingerMs is long so that a stalled test
  * process (a loaded machine) never commits the first request alone.
  */
-function committerOver(store: MessageStore, metrics: BrokerMetrics, trace?: TraceRider): GroupCommitter {
+function committerOver(
+  store: MessageStore,
+  metrics: BrokerMetrics,
+  riders: CommitRiders = {},
+): GroupCommitter {
   return new GroupCommitter(
     store,
     { maxRows: 500, maxBytes: 1 << 20, lingerMs: 60_000, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
     metrics,
     silentLogger,
     () => undefined,
-    trace,
+    riders,
   );
 }
 
@@ -156,7 +160,7 @@ test('a store with traceInAppend stores the buffered trace events in the commit,
   await store.ensureTopic('t', 1);
   const metrics = new BrokerMetrics(() => []);
   const { rider, seen } = riderOf([traceEvent(7), traceEvent(8)]);
-  const committer = committerOver(store, metrics, rider);
+  const committer = committerOver(store, metrics, { trace: rider });
   const w = writerOf(store, committer, metrics, 0);
   await committer.publish(w, [message('a')], 1);
   expect(seen).toEqual({ stored: [7, 8], givenBack: [] });
@@ -164,7 +168,7 @@ test('a store with traceInAppend stores the buffered trace events in the commit,
 
   // A failed commit stores none of them and hands them back to the buffer.
   const later = riderOf([traceEvent(9)]);
-  const failing = committerOver(store, metrics, later.rider);
+  const failing = committerOver(store, metrics, { trace: later.rider });
   const taken = writerOf(store, failing, metrics, 0); // its next offset, 1, is taken
   await expect(failing.publish(taken, [message('b')], 1)).rejects.toMatchObject({
     reason: 'PARTITION_FENCED',
@@ -180,7 +184,7 @@ test('a store without traceInAppend is never given trace events', async () => {
   await store.ensureTopic('t', 1);
   const metrics = new BrokerMetrics(() => []);
   const { rider, seen } = riderOf([traceEvent(7)]);
-  const committer = committerOver(store, metrics, rider);
+  const committer = committerOver(store, metrics, { trace: rider });
   await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1);
   expect(seen).toEqual({ stored: [], givenBack: [] });
   expect(await store.trace({ messageId: 't/0/7' }, 10)).toEqual([]);
@@ -192,7 +196,7 @@ test('a commit refused with trace rows is tried again without them: a trace row 
   await store.ensureTopic('t', 1);
   const append = store.append.bind(store);
   const calls: number[] = [];
-  store.append = (batches, at, trace = []) => {
+  store.append = (batches, at, { trace = [] } = {}) => {
     calls.push(trace.length);
     if (trace.length > 0)
       return Promise.reject(new HeraldError('INTERNAL_ERROR', 'insert trace events: bad row'));
@@ -200,10 +204,83 @@ test('a commit refused with trace rows is tried again without them: a trace row 
   };
   const metrics = new BrokerMetrics(() => []);
   const { rider, seen } = riderOf([traceEvent(7)]);
-  const committer = committerOver(store, metrics, rider);
+  const committer = committerOver(store, metrics, { trace: rider });
   expect(await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1)).toBe(1);
   expect(calls).toEqual([1, 0]);
   expect(seen).toEqual({ stored: [], givenBack: [7] });
   expect(await store.lastOffset({ topic: 't', partition: 0 })).toBe(1);
+  await committer.drain();
+});
+
+/** Moved offsets of group g on t/0 waiting to ride, recording what the committer does with them. */
+function offsetRiderOf(offsets: number[]) {
+  const seen = { asked: 0, stored: [] as number[], givenBack: [] as number[] };
+  let due = offsets.map((offset) => ({ group: 'g', ref: { topic: 't', partition: 0 }, offset }));
+  const rider: OffsetRider = {
+    take: () => {
+      seen.asked++;
+      return due.splice(0);
+    },
+    stored: (c) => seen.stored.push(...c.map((x) => x.offset)),
+    giveBack: (c) => {
+      seen.givenBack.push(...c.map((x) => x.offset));
+      due = [...c, ...due];
+    },
+  };
+  return { rider, seen };
+}
+
+test('a store with offsetsInAppend stores due committed offsets in the commit; a failed commit gives them back', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 1);
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = offsetRiderOf([5]);
+  const committer = committerOver(store, metrics, { offsets: rider });
+  const w = writerOf(store, committer, metrics, 0);
+  await committer.publish(w, [message('a')], 1);
+  expect(seen).toEqual({ asked: 1, stored: [5], givenBack: [] });
+  expect(await store.committedOffset('g', { topic: 't', partition: 0 })).toBe(5);
+
+  const later = offsetRiderOf([9]);
+  const failing = committerOver(store, metrics, { offsets: later.rider });
+  const taken = writerOf(store, failing, metrics, 0); // its next offset, 1, is taken
+  await expect(failing.publish(taken, [message('b')], 1)).rejects.toMatchObject({
+    reason: 'PARTITION_FENCED',
+  });
+  expect(later.seen).toEqual({ asked: 1, stored: [], givenBack: [9] });
+  expect(await store.committedOffset('g', { topic: 't', partition: 0 })).toBe(5);
+  await committer.drain();
+  await failing.drain();
+});
+
+test('a store without offsetsInAppend is never asked for offsets', async () => {
+  const store = createMemoryStore({ capabilities: { offsetsInAppend: false } });
+  await store.ensureTopic('t', 1);
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = offsetRiderOf([5]);
+  const committer = committerOver(store, metrics, { offsets: rider });
+  await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1);
+  expect(seen).toEqual({ asked: 0, stored: [], givenBack: [] });
+  expect(await store.findCommittedOffset('g', { topic: 't', partition: 0 })).toBeUndefined();
+  await committer.drain();
+});
+
+test('a commit refused with offsets is tried again without them: an offset never fails a publish', async () => {
+  const store = createMemoryStore({});
+  await store.ensureTopic('t', 1);
+  const append = store.append.bind(store);
+  const calls: number[] = [];
+  store.append = (batches, at, { offsets = [] } = {}) => {
+    calls.push(offsets.length);
+    if (offsets.length > 0)
+      return Promise.reject(new HeraldError('INTERNAL_ERROR', 'commit offsets: lock wait timeout'));
+    return append(batches, at);
+  };
+  const metrics = new BrokerMetrics(() => []);
+  const { rider, seen } = offsetRiderOf([5]);
+  const committer = committerOver(store, metrics, { offsets: rider });
+  expect(await committer.publish(writerOf(store, committer, metrics, 0), [message('a')], 1)).toBe(1);
+  expect(calls).toEqual([1, 0]);
+  expect(seen).toEqual({ asked: 1, stored: [], givenBack: [5] });
   await committer.drain();
 });

@@ -4,6 +4,8 @@
 import { silentLogger } from '../../../common/logger';
 import type { DeliveryContext } from '../../../broker/delivery/delivery';
 import type { PartitionLog } from '../../../broker/delivery/partition-log';
+import { OffsetCommitter } from '../../../broker/delivery/offset-committer';
+import { DEFAULTS } from '../../../common/broker-options';
 import { StaticGroupPolicies, resolveGroupPolicy } from '../../../common/group-policy';
 import { NO_CONSUMER_LEASES } from '../../../broker/lease/consumer-leases';
 import { BrokerMetrics } from '../../../broker/metrics';
@@ -16,7 +18,10 @@ export function standaloneDeliveryContext(
   topic: { name: string; partitions: number; maxMessageBytes: number },
   logs: Map<string, PartitionLog>,
   store: MemoryStores,
-  tracer: Tracer = { record: () => undefined },
+  {
+    tracer = { record: () => undefined },
+    commitIntervalMs = DEFAULTS.delivery.commitIntervalMs,
+  }: { tracer?: Tracer; commitIntervalMs?: number } = {},
 ): DeliveryContext {
   return {
     topics: new Topics(
@@ -31,5 +36,6 @@ export function standaloneDeliveryContext(
     leases: NO_CONSUMER_LEASES,
     policies: new StaticGroupPolicies({}, resolveGroupPolicy()),
     tracer,
+    offsets: new OffsetCommitter(() => store, commitIntervalMs, silentLogger),
   };
 }

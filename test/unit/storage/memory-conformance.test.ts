@@ -26,6 +26,7 @@ describeStorageConformance(
     atomicMultiPartitionAppend: true,
     segmentRetention: true,
     traceInAppend: true,
+    offsetsInAppend: true,
   },
   memory(),
 );
@@ -39,6 +40,7 @@ describeStorageConformance(
     atomicMultiPartitionAppend: false,
     segmentRetention: false,
     traceInAppend: false,
+    offsetsInAppend: false,
   },
   memory({
     capabilities: {
@@ -47,6 +49,7 @@ describeStorageConformance(
       atomicMultiPartitionAppend: false,
       segmentRetention: false,
       traceInAppend: false,
+      offsetsInAppend: false,
     },
   }),
 );
