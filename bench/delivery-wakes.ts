@@ -24,7 +24,7 @@ import { StandaloneOwnership } from '../broker/ownership';
 import { createMemoryStore } from '../storage/memory/memory-store';
 import type { PartitionRef, StoredMessage } from '../storage/storage';
 import { Topics } from '../broker/topics';
-import { loadAverage } from './proc';
+import { allocatedBytes, loadAverage } from './proc';
 
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -44,24 +44,6 @@ function countTakes(): { takes: number; empty: number } {
     return taken;
   };
   return counts;
-}
-
-/** Bytes allocated while the profiler ran: the used heap's growth between collections, summed. */
-function allocatedBytes(
-  stats: {
-    beforeGC: { heapStatistics: { usedHeapSize: number } };
-    afterGC: { heapStatistics: { usedHeapSize: number } };
-  }[],
-  startUsed: number,
-  endUsed: number,
-): number {
-  let total = 0;
-  let after = startUsed;
-  for (const s of stats) {
-    total += s.beforeGC.heapStatistics.usedHeapSize - after;
-    after = s.afterGC.heapStatistics.usedHeapSize;
-  }
-  return total + endUsed - after;
 }
 
 async function main(): Promise<void> {
