@@ -11,7 +11,8 @@
 //   gRPC), and the SDK's Consumer as an application writes it (Subscribe streams, acks on them);
 // - end-to-end latency at 1,000 msg/s, publish call to delivery: kafkajs direct (a producer that
 //   sends what arrived while its request was in flight, as the Java client does, and a consumer)
-//   against Herald (a unary Publish per message, Subscribe streams on every partition); each
+//   against Herald (a unary Publish per message, one PublishStream, or the SDK's Producer.send;
+//   Subscribe streams on every partition); each
 //   split into send -> reply (the publish acknowledged, stored) and reply -> receipt, with the
 //   CPU per message of this process, the broker and Kafka.
 // Prints a table and writes JSON to bench/results/. Environment:
@@ -30,7 +31,8 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
-import { Consumer } from '../client';
+import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
+import { Consumer, Producer } from '../client';
 import { readErrorInfo } from '../common/errors';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { streamProducer, subscribeAll } from './load';
@@ -549,11 +551,23 @@ async function latencyDirect(topic: string): Promise<Latency> {
  * (each request one message, answered on the stream); Subscribe on every partition, acks in
  * batches every 50 ms (a Kafka consumer commits its offsets periodically too).
  */
-async function latencyHerald(topic: string, database: string, mode: 'unary' | 'stream'): Promise<Latency> {
+async function latencyHerald(
+  topic: string,
+  database: string,
+  mode: 'unary' | 'stream' | 'sdk',
+): Promise<Latency> {
   const h = await startHerald('kafka', topic, database);
   const t = new Timings(RATE * SECONDS);
   const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) => t.receive(d.body));
   const producer = mode === 'stream' ? streamProducer(h.clients.broker) : undefined;
+  // The SDK's send(): what waits for a partition's Publish in flight goes in its next one.
+  const sdk = mode === 'sdk' ? new Producer({ broker: h.address }) : undefined;
+  const publish = (req: PublishRequest__Input) =>
+    sdk
+      ? sdk.send(topic, { partition: req.partition!, body: req.messages![0].body! })
+      : producer
+        ? producer.publish(req)
+        : h.call.publish(req);
   try {
     // Let the subscriptions reach the broker before measuring.
     await new Promise((r) => setTimeout(r, 1000));
@@ -562,7 +576,7 @@ async function latencyHerald(topic: string, database: string, mode: 'unary' | 's
     const cpu = cpuPerMessage(h.pid);
     const sent = await atRate((i) => {
       const req = { topic, partition: i % PARTITIONS, messages: [{ body: t.body(i) }] };
-      (producer ? producer.publish(req) : h.call.publish(req)).then(
+      publish(req).then(
         () => (t.replied[i] = performance.now()),
         (err: ServiceError) => {
           const reason =
@@ -581,6 +595,7 @@ async function latencyHerald(topic: string, database: string, mode: 'unary' | 's
     };
   } finally {
     producer?.end();
+    await sdk?.close();
     sub.stop();
     await h.stop();
   }
@@ -594,10 +609,10 @@ async function main(): Promise<void> {
   await conn.end();
   const rows: Row[] = [];
   const latencies: Latency[] = [];
-  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream'].map(
+  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream', 'lat-sdk'].map(
     (t) => `bench-${t}-${id}`,
   );
-  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream] = topics;
+  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream, latSdk] = topics;
   try {
     if (PHASES.has('publish')) {
       rows.push(await direct(directTopic));
@@ -618,6 +633,7 @@ async function main(): Promise<void> {
       latencies.push(await latencyDirect(latDirect));
       latencies.push(await latencyHerald(latHerald, database, 'unary'));
       latencies.push(await latencyHerald(latStream, database, 'stream'));
+      latencies.push(await latencyHerald(latSdk, database, 'sdk'));
     }
   } finally {
     await dropDatabases(database);
@@ -632,6 +648,7 @@ async function main(): Promise<void> {
     drainHeraldSdkOverDirect: ratio(rate('drain, Herald SDK'), rate('drain, kafkajs')),
     e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
     e2eP99HeraldStreamMinusDirectMs: +((latencies[2]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
+    e2eP99HeraldSdkMinusDirectMs: +((latencies[3]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
   process.stdout.write(
     `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
