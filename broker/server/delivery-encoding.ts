@@ -221,7 +221,7 @@ function encodeDeliveries(
  */
 function encodeStored(res: StoredDeliveries, tag: number): Buffer | undefined {
   const { ref, taken } = res;
-  if (taken.length === 0) return undefined;
+  if (taken.length === 0 || !isUint32(ref.partition)) return undefined;
   const topic = Buffer.from(ref.topic);
   const head = 1 + varintSize(topic.length) + topic.length + 1 + varintSize(ref.partition);
   // The message id's bytes but for the offset's digits: topic, '/', partition, '/'.
@@ -230,7 +230,9 @@ function encodeStored(res: StoredDeliveries, tag: number): Buffer | undefined {
   let total = 0;
   for (let i = 0; i < taken.length; i++) {
     const { message: m, attempt } = taken[i];
-    if (!isUint64(m.offset) || !isUint64(m.publishedAt) || !isUint32(attempt)) return undefined;
+    const scheduled = scheduledSize(ref, m);
+    if (!isUint64(m.offset) || !isUint64(m.publishedAt) || !isUint32(attempt) || scheduled < 0)
+      return undefined;
     const id = idHead + decimalSize(m.offset);
     const n =
       head +
@@ -245,8 +247,7 @@ function encodeStored(res: StoredDeliveries, tag: number): Buffer | undefined {
       1 +
       varintSize(attempt) +
       2 +
-      scheduledSize(ref, m);
-    if (n < 0) return undefined;
+      scheduled;
     sizes[i] = n;
     total += 1 + varintSize(n) + n;
   }

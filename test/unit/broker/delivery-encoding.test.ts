@@ -148,8 +148,14 @@ describe("deliveries encoded straight from stored messages: the generated encode
       seen.push(r);
       return Buffer.from([1]);
     };
+    const dueNegative = new StoredDeliveries(
+      ref,
+      [{ message: { ...storedMessage(5), scheduled: { id: 1, deliverAt: -1 } }, attempt: 1 }],
+      'messages',
+    );
     expect(encodeSubscribeResponse(negative, spy)).toEqual(Buffer.from([1]));
-    expect(seen).toEqual([negative]);
+    expect(encodePullResponse(dueNegative, spy)).toEqual(Buffer.from([1]));
+    expect(seen).toEqual([negative, dueNegative]);
   });
 });
 
