@@ -11,7 +11,10 @@
 //   gRPC), and the SDK's Consumer as an application writes it (Subscribe streams, acks on them);
 // - end-to-end latency at 1,000 msg/s, publish call to delivery: kafkajs direct (a producer that
 //   sends what arrived while its request was in flight, as the Java client does, and a consumer)
-//   against Herald (a unary Publish per message, Subscribe streams on every partition).
+//   against Herald (a unary Publish per message, one PublishStream, or the SDK's Producer.send;
+//   Subscribe streams on every partition); each
+//   split into send -> reply (the publish acknowledged, stored) and reply -> receipt, with the
+//   CPU per message of this process, the broker and Kafka.
 // Prints a table and writes JSON to bench/results/. Environment:
 //   HERALD_MYSQL_URL    (default mysql://herald:herald@127.0.0.1:13306/herald)
 //   HERALD_KAFKA_BROKERS (default 127.0.0.1:19092)
@@ -28,7 +31,8 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import type { ServiceError } from '@grpc/grpc-js';
-import { Consumer } from '../client';
+import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
+import { Consumer, Producer } from '../client';
 import { readErrorInfo } from '../common/errors';
 import { api, connect, histogram, spawnBroker } from '../test/integration/broker/helpers';
 import { streamProducer, subscribeAll } from './load';
@@ -134,6 +138,39 @@ interface Latency {
   p50: number;
   p99: number;
   max: number;
+  /** The split (ms, p50 / p99): publish call to its reply (stored), and reply to receipt. */
+  sendToReply: { p50: number; p99: number };
+  replyToReceipt: { p50: number; p99: number };
+  /** CPU microseconds per message sent, from the first send until the last receipt. */
+  cpuUsPerMessage?: Record<string, number>;
+}
+
+/**
+ * Per message of a latency phase: when it was sent, its publish answered and it was received
+ * (performance.now(); NaN until then). A body carries its send time and index.
+ */
+class Timings {
+  readonly sent: Float64Array;
+  readonly replied: Float64Array;
+  readonly received: Float64Array;
+  constructor(n: number) {
+    this.sent = new Float64Array(n).fill(NaN);
+    this.replied = new Float64Array(n).fill(NaN);
+    this.received = new Float64Array(n).fill(NaN);
+  }
+  body(i: number): Buffer {
+    const body = Buffer.alloc(1024, 'x');
+    this.sent[i] = performance.now();
+    body.writeDoubleLE(this.sent[i], 0);
+    body.writeUInt32LE(i, 8);
+    return body;
+  }
+  receive(body: Buffer): void {
+    this.received[body.readUInt32LE(8)] = performance.now();
+  }
+  count(): number {
+    return this.received.filter((t) => !Number.isNaN(t)).length;
+  }
 }
 
 const kafka = () => new Kafka({ clientId: 'bench-direct', brokers: KAFKA, logLevel: logLevel.NOTHING });
@@ -161,11 +198,16 @@ function percentile(sorted: number[], p: number): number {
 function latencyOf(
   phase: string,
   sent: number,
-  samples: number[],
+  t: Timings,
   errors: Map<string, number> = new Map(),
 ): Latency {
-  const sorted = samples.sort((a, b) => a - b);
   const ms = (v: number) => +v.toFixed(2);
+  const between = (from: Float64Array, to: Float64Array) =>
+    Array.from(to, (v, i) => v - from[i])
+      .filter((v) => !Number.isNaN(v))
+      .sort((a, b) => a - b);
+  const split = (v: number[]) => ({ p50: ms(percentile(v, 50)), p99: ms(percentile(v, 99)) });
+  const sorted = between(t.sent, t.received);
   return {
     phase,
     sent,
@@ -175,6 +217,8 @@ function latencyOf(
     p50: ms(percentile(sorted, 50)),
     p99: ms(percentile(sorted, 99)),
     max: ms(sorted[sorted.length - 1] ?? NaN),
+    sendToReply: split(between(t.sent, t.replied)),
+    replyToReceipt: split(between(t.replied, t.received)),
   };
 }
 
@@ -194,13 +238,6 @@ async function atRate(send: (i: number) => void): Promise<number> {
     }, 1);
   });
   return total;
-}
-
-/** A 1 KiB body carrying the time it was made (performance.now(), this process). */
-function stamped(): Buffer {
-  const body = Buffer.alloc(1024, 'x');
-  body.writeDoubleLE(performance.now(), 0);
-  return body;
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
@@ -451,7 +488,7 @@ async function drainHerald(topic: string, database: string, written: number): Pr
 async function latencyDirect(topic: string): Promise<Latency> {
   await createTopic(topic);
   const consumer = kafka().consumer({ groupId: `bench-latency-${topic}`, maxWaitTimeInMs: 500 });
-  const samples: number[] = [];
+  const t = new Timings(RATE * SECONDS);
   await consumer.connect();
   await consumer.subscribe({ topics: [topic] });
   let joined = false;
@@ -459,7 +496,7 @@ async function latencyDirect(topic: string): Promise<Latency> {
   await consumer.run({
     partitionsConsumedConcurrently: PARTITIONS,
     eachMessage: ({ message }) => {
-      if (message.value) samples.push(performance.now() - message.value.readDoubleLE(0));
+      if (message.value) t.receive(message.value);
       return Promise.resolve();
     },
   });
@@ -471,29 +508,42 @@ async function latencyDirect(topic: string): Promise<Latency> {
   // One send at a time per Kafka broker (kafkajs' idempotent producer): what arrives while a
   // request is in flight goes in the next one.
   let queue: { partition: number; value: Buffer }[] = [];
+  let queued: number[] = [];
   let inFlight: Promise<void> | undefined;
   let sends = 0;
   const flush = () => {
     if (inFlight || queue.length === 0) return;
     const messages = queue;
+    const indexes = queued;
     queue = [];
+    queued = [];
     sends++;
     inFlight = producer
       .send({ topic, acks: -1, messages })
-      .then(() => undefined)
+      .then(() => {
+        const now = performance.now();
+        for (const i of indexes) t.replied[i] = now;
+      })
       .finally(() => {
         inFlight = undefined;
         flush();
       });
   };
+  const cpu = cpuPerMessage();
   const sent = await atRate((i) => {
-    queue.push({ partition: i % PARTITIONS, value: stamped() });
+    queue.push({ partition: i % PARTITIONS, value: t.body(i) });
+    queued.push(i);
     flush();
   });
-  await waitUntil(() => samples.length >= sent, 10_000);
+  await waitUntil(() => t.count() >= sent, 10_000);
+  const cpuUsPerMessage = cpu(sent);
   await producer.disconnect();
   await consumer.disconnect();
-  return { ...latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, samples), produce: produced(sends, sent) };
+  return {
+    ...latencyOf(`e2e at ${RATE}/s, kafkajs direct`, sent, t),
+    produce: produced(sends, sent),
+    cpuUsPerMessage,
+  };
 }
 
 /**
@@ -501,34 +551,51 @@ async function latencyDirect(topic: string): Promise<Latency> {
  * (each request one message, answered on the stream); Subscribe on every partition, acks in
  * batches every 50 ms (a Kafka consumer commits its offsets periodically too).
  */
-async function latencyHerald(topic: string, database: string, mode: 'unary' | 'stream'): Promise<Latency> {
+async function latencyHerald(
+  topic: string,
+  database: string,
+  mode: 'unary' | 'stream' | 'sdk',
+): Promise<Latency> {
   const h = await startHerald('kafka', topic, database);
-  const samples: number[] = [];
-  const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) =>
-    samples.push(performance.now() - d.body.readDoubleLE(0)),
-  );
+  const t = new Timings(RATE * SECONDS);
+  const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) => t.receive(d.body));
   const producer = mode === 'stream' ? streamProducer(h.clients.broker) : undefined;
+  // The SDK's send(): what waits for a partition's Publish in flight goes in its next one.
+  const sdk = mode === 'sdk' ? new Producer({ broker: h.address }) : undefined;
+  const publish = (req: PublishRequest__Input) =>
+    sdk
+      ? sdk.send(topic, { partition: req.partition!, body: req.messages![0].body! })
+      : producer
+        ? producer.publish(req)
+        : h.call.publish(req);
   try {
     // Let the subscriptions reach the broker before measuring.
     await new Promise((r) => setTimeout(r, 1000));
     const before = await commitCounters(h.metricsAddress);
     const errors = new Map<string, number>();
+    const cpu = cpuPerMessage(h.pid);
     const sent = await atRate((i) => {
-      const req = { topic, partition: i % PARTITIONS, messages: [{ body: stamped() }] };
-      (producer ? producer.publish(req) : h.call.publish(req)).catch((err: ServiceError) => {
-        const reason =
-          readErrorInfo(err)?.reason ?? (err.code === undefined ? err.message : `code ${err.code}`);
-        errors.set(reason, (errors.get(reason) ?? 0) + 1);
-      });
+      const req = { topic, partition: i % PARTITIONS, messages: [{ body: t.body(i) }] };
+      publish(req).then(
+        () => (t.replied[i] = performance.now()),
+        (err: ServiceError) => {
+          const reason =
+            readErrorInfo(err)?.reason ?? (err.code === undefined ? err.message : `code ${err.code}`);
+          errors.set(reason, (errors.get(reason) ?? 0) + 1);
+        },
+      );
     });
     const failed = () => [...errors.values()].reduce((a, b) => a + b, 0);
-    await waitUntil(() => samples.length >= sent - failed(), 10_000);
+    await waitUntil(() => t.count() >= sent - failed(), 10_000);
+    const cpuUsPerMessage = cpu(sent);
     return {
-      ...latencyOf(`e2e at ${RATE}/s, Herald ${mode}`, sent, samples, errors),
+      ...latencyOf(`e2e at ${RATE}/s, Herald ${mode}`, sent, t, errors),
+      cpuUsPerMessage,
       produce: heraldProduced(before, await commitCounters(h.metricsAddress)),
     };
   } finally {
     producer?.end();
+    await sdk?.close();
     sub.stop();
     await h.stop();
   }
@@ -542,10 +609,10 @@ async function main(): Promise<void> {
   await conn.end();
   const rows: Row[] = [];
   const latencies: Latency[] = [];
-  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream'].map(
+  const topics = ['direct', 'kafka', 'backlog', 'lat-direct', 'lat-herald', 'lat-stream', 'lat-sdk'].map(
     (t) => `bench-${t}-${id}`,
   );
-  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream] = topics;
+  const [directTopic, kafkaTopic, backlogTopic, latDirect, latHerald, latStream, latSdk] = topics;
   try {
     if (PHASES.has('publish')) {
       rows.push(await direct(directTopic));
@@ -566,6 +633,7 @@ async function main(): Promise<void> {
       latencies.push(await latencyDirect(latDirect));
       latencies.push(await latencyHerald(latHerald, database, 'unary'));
       latencies.push(await latencyHerald(latStream, database, 'stream'));
+      latencies.push(await latencyHerald(latSdk, database, 'sdk'));
     }
   } finally {
     await dropDatabases(database);
@@ -580,6 +648,7 @@ async function main(): Promise<void> {
     drainHeraldSdkOverDirect: ratio(rate('drain, Herald SDK'), rate('drain, kafkajs')),
     e2eP99HeraldMinusDirectMs: +((latencies[1]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
     e2eP99HeraldStreamMinusDirectMs: +((latencies[2]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
+    e2eP99HeraldSdkMinusDirectMs: +((latencies[3]?.p99 ?? NaN) - (latencies[0]?.p99 ?? NaN)).toFixed(2),
   };
   process.stdout.write(
     `1 KiB messages, ${PARTITIONS} partitions; publish: batches of ${BATCH} x ${PRODUCERS} producers, ${SECONDS} s each\n`,
@@ -598,7 +667,7 @@ async function main(): Promise<void> {
     );
   for (const l of latencies)
     process.stdout.write(
-      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})${perProduce(l.produce)}\n`,
+      `${l.phase.padEnd(34)} p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms  (${l.received}/${l.sent} received, ${l.failed} failed ${JSON.stringify(l.errors ?? {})})${perProduce(l.produce)}  send->reply ${l.sendToReply.p50} / ${l.sendToReply.p99} ms, reply->receipt ${l.replyToReceipt.p50} / ${l.replyToReceipt.p99} ms  CPU µs/msg ${cpuText(l.cpuUsPerMessage ?? {})}\n`,
     );
   process.stdout.write(`${JSON.stringify(ratios)}\n`);
   writeResults('kafka', { seconds: SECONDS, backlog: BACKLOG, rate: RATE, rows, latencies, ratios });

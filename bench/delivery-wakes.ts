@@ -18,7 +18,7 @@ import { Signal } from '../broker/delivery/signal';
 import { DEFAULTS } from '../common/broker-options';
 import { createMemoryStore } from '../storage/memory/memory-store';
 import type { PartitionRef, StoredMessage } from '../storage/storage';
-import { loadAverage } from './proc';
+import { allocatedBytes, loadAverage } from './proc';
 import { standaloneDeliveryContext } from '../test/unit/broker/standalone-delivery';
 
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -39,24 +39,6 @@ function countTakes(): { takes: number; empty: number } {
     return taken;
   };
   return counts;
-}
-
-/** Bytes allocated while the profiler ran: the used heap's growth between collections, summed. */
-function allocatedBytes(
-  stats: {
-    beforeGC: { heapStatistics: { usedHeapSize: number } };
-    afterGC: { heapStatistics: { usedHeapSize: number } };
-  }[],
-  startUsed: number,
-  endUsed: number,
-): number {
-  let total = 0;
-  let after = startUsed;
-  for (const s of stats) {
-    total += s.beforeGC.heapStatistics.usedHeapSize - after;
-    after = s.afterGC.heapStatistics.usedHeapSize;
-  }
-  return total + endUsed - after;
 }
 
 async function main(): Promise<void> {

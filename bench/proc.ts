@@ -134,3 +134,21 @@ export async function requireFreePort(port: number, what: string): Promise<void>
 export function microsPerMessage(cpuPercent: number, rate: number): number {
   return ((cpuPercent / 100) * 1e6) / rate;
 }
+
+/** Bytes allocated while the profiler ran: the used heap's growth between collections, summed. */
+export function allocatedBytes(
+  stats: {
+    beforeGC: { heapStatistics: { usedHeapSize: number } };
+    afterGC: { heapStatistics: { usedHeapSize: number } };
+  }[],
+  startUsed: number,
+  endUsed: number,
+): number {
+  let total = 0;
+  let after = startUsed;
+  for (const s of stats) {
+    total += s.beforeGC.heapStatistics.usedHeapSize - after;
+    after = s.afterGC.heapStatistics.usedHeapSize;
+  }
+  return total + endUsed - after;
+}

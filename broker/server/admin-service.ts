@@ -24,7 +24,7 @@ import { dispatchedAs, expandPublished } from '../trace/publish-events';
 import { recordDelivery } from '../trace/record';
 import type { Tracer } from '../trace/tracer';
 import { requireName } from '../topics';
-import { toDelivery } from './broker-service';
+import { toDelivery } from './delivery-encoding';
 import { answer as answerWith } from '../../common/grpc/unary';
 import type { UnaryCallback } from '../../common/grpc/unary';
 import type { Logger } from '../../common/logger';

@@ -2,7 +2,6 @@
 // types, and report every failure through toServiceError (status.ts).
 import type * as grpc from '@grpc/grpc-js';
 import type { BrokerHandlers } from '../../proto/gen/herald/v1/Broker';
-import type { Delivery__Input } from '../../proto/gen/herald/v1/Delivery';
 import type { Message } from '../../proto/gen/herald/v1/Message';
 import type { PublishRequest } from '../../proto/gen/herald/v1/PublishRequest';
 import type { PublishResponse__Input } from '../../proto/gen/herald/v1/PublishResponse';
@@ -19,6 +18,7 @@ import type { BrokerMetrics } from '../metrics';
 import type { PublishInput, PublishOutput, Publisher, Route, Schedule } from '../publish/publisher';
 import type { NewMessage, PartitionRef } from '../../storage/storage';
 import { callerAddress } from './forwarding';
+import { StoredDeliveries } from './delivery-encoding';
 import { messageId, scheduledId } from '../trace/message-id';
 import type { CallRouter, Remote } from './forwarding';
 import { toRpcStatus } from '../../common/grpc/status';
@@ -82,27 +82,6 @@ function toNewMessage(m: Message): NewMessage {
     tags: m.tags,
     properties: m.properties,
     body: m.body,
-    priority: m.priority,
-  };
-}
-
-export function toDelivery(ref: PartitionRef, d: Delivered): Delivery__Input {
-  const m = d.message;
-  return {
-    topic: ref.topic,
-    partition: ref.partition,
-    offset: m.offset,
-    messageId: messageId(ref, m.offset),
-    key: m.key,
-    refKey: m.refKey,
-    tags: m.tags,
-    properties: m.properties,
-    body: m.body,
-    publishTimeMs: m.publishedAt,
-    deliveryAttempt: d.attempt,
-    ...(m.scheduled
-      ? { scheduledId: scheduledId(ref, m.scheduled.id), deliverAtMs: m.scheduled.deliverAt }
-      : {}),
     priority: m.priority,
   };
 }
@@ -318,9 +297,7 @@ export function brokerHandlers(
         call,
         callback,
         (cancelled) =>
-          delivery
-            .pull(input, cancelled())
-            .then((taken) => ({ messages: taken.map((d) => toDelivery(ref, d)) })),
+          delivery.pull(input, cancelled()).then((taken) => new StoredDeliveries(ref, taken, 'messages')),
         (c, md, cb) => c.Pull(req, md, cb),
       );
     },
@@ -362,10 +339,11 @@ export function brokerHandlers(
           send: (ds: Delivered[], ref: PartitionRef) =>
             new Promise<void>((resolve) => {
               let room = true;
-              if (maxBatch <= 1) for (const d of ds) room = call.write({ delivery: toDelivery(ref, d) });
+              if (maxBatch <= 1)
+                for (const d of ds) room = call.write(new StoredDeliveries(ref, [d], 'delivery'));
               else
                 for (const batch of responseBatches(ds, maxBatch, MAX_SUBSCRIBE_BATCH_BYTES))
-                  room = call.write({ deliveries: batch.map((d) => toDelivery(ref, d)) });
+                  room = call.write(new StoredDeliveries(ref, batch, 'deliveries'));
               if (room) return resolve();
               // Wait for the transport, or stop waiting when the call ends.
               call.once('drain', () => resolve());

@@ -1,11 +1,13 @@
 import { loadProtos } from '../../../proto/load';
 import type { Delivery__Input } from '../../../proto/gen/herald/v1/Delivery';
-import { toDelivery } from '../../../broker/server/broker-service';
+import type { Delivered } from '../../../broker/delivery/group-cursor';
 import {
+  StoredDeliveries,
   brokerServiceDefinition,
   encodePullResponse,
   encodeSubscribeResponse,
   subscribeRequestDecoder,
+  toDelivery,
 } from '../../../broker/server/delivery-encoding';
 import { storedMessage } from '../fixtures';
 
@@ -20,23 +22,26 @@ const fail = () => {
 };
 
 const ref = { topic: 'orders', partition: 7 };
-const plain = toDelivery(ref, { message: storedMessage(42, 1024), attempt: 1 });
-const full: Delivery__Input = {
-  ...toDelivery(ref, {
-    message: {
-      ...storedMessage(2 ** 40 + 3, 300),
-      key: 'ключ-🙂',
-      refKey: 'order-1',
-      tags: ['a', 'b', 'ü'.repeat(80)],
-      properties: { trace: 'x'.repeat(200), 'content-type': 'application/json', empty: '' },
-      priority: true,
-      publishedAt: 1_764_000_000_123,
-      scheduled: { id: 9, deliverAt: 1_764_000_060_000 },
-    },
-    attempt: 3,
-  }),
-  topic: 't'.repeat(70),
+const plainStored: Delivered = { message: storedMessage(42, 1024), attempt: 1 };
+const fullStored: Delivered = {
+  message: {
+    ...storedMessage(2 ** 40 + 3, 300),
+    key: 'ключ-🙂',
+    refKey: 'order-1',
+    tags: ['a', 'b', 'ü'.repeat(80)],
+    properties: { trace: 'x'.repeat(200), 'content-type': 'application/json', empty: '' },
+    priority: true,
+    publishedAt: 1_764_000_000_123,
+    scheduled: { id: 9, deliverAt: 1_764_000_060_000 },
+  },
+  attempt: 3,
 };
+const batchStored: Delivered[] = Array.from({ length: 100 }, (_, i) => ({
+  message: storedMessage(i * 997 + 1, i * 37),
+  attempt: 1 + (i % 3),
+}));
+const plain = toDelivery(ref, plainStored);
+const full: Delivery__Input = { ...toDelivery(ref, fullStored), topic: 't'.repeat(70) };
 const sparse: Delivery__Input = { offset: 0, body: Buffer.alloc(0) };
 const cases: [string, Delivery__Input[]][] = [
   ['one plain delivery', [plain]],
@@ -106,6 +111,51 @@ describe('delivery encoding (PullResponse, SubscribeResponse)', () => {
     expect(served.Subscribe.responseSerialize).not.toBe(generated.Subscribe.responseSerialize);
     expect(served.Publish).toBe(generated.Publish);
     expect(served.Pull.requestDeserialize).toBe(generated.Pull.requestDeserialize);
+  });
+});
+
+describe("deliveries encoded straight from stored messages: the generated encoder's bytes", () => {
+  const refs = [ref, { topic: 't'.repeat(70), partition: 65_535 }, { topic: 'a', partition: 0 }];
+  const stored: [string, Delivered[]][] = [
+    ['one plain message', [plainStored]],
+    ['every field, multi-byte strings, a large offset, fallen due', [fullStored]],
+    ['offset 0, an empty body', [{ message: storedMessage(0, 0), attempt: 0 }]],
+    ['a batch of 100', batchStored],
+  ];
+  const cross = refs.flatMap((r) =>
+    stored.map(([name, ds]): [string, typeof r, Delivered[]] => [name, r, ds]),
+  );
+
+  test.each(cross)('%s (%j)', (_name, r, ds) => {
+    const objects = ds.map((d) => toDelivery(r, d));
+    const pull = encodePullResponse(new StoredDeliveries(r, ds, 'messages'), fail);
+    expect(pull.equals(pullBytes({ messages: objects }))).toBe(true);
+    const many = encodeSubscribeResponse(new StoredDeliveries(r, ds, 'deliveries'), fail);
+    expect(many.equals(subscribeBytes({ deliveries: objects }))).toBe(true);
+    const one = encodeSubscribeResponse(new StoredDeliveries(r, ds.slice(0, 1), 'delivery'), fail);
+    expect(one.equals(subscribeBytes({ delivery: objects[0] }))).toBe(true);
+    expect(decodePull(pull).messages.map((m) => m.messageId)).toEqual(objects.map((o) => o.messageId));
+  });
+
+  test("as the generated types, its fields are toDelivery's objects; out of range goes to protobufjs", () => {
+    const res = new StoredDeliveries(ref, [plainStored], 'messages');
+    expect(res.messages).toEqual([plain]);
+    expect(res.delivery).toBeUndefined();
+    expect(pullBytes(res).equals(pullBytes({ messages: [plain] }))).toBe(true);
+    const negative = new StoredDeliveries(ref, [{ message: storedMessage(-1), attempt: 1 }], 'deliveries');
+    const seen: unknown[] = [];
+    const spy = (r: object) => {
+      seen.push(r);
+      return Buffer.from([1]);
+    };
+    const dueNegative = new StoredDeliveries(
+      ref,
+      [{ message: { ...storedMessage(5), scheduled: { id: 1, deliverAt: -1 } }, attempt: 1 }],
+      'messages',
+    );
+    expect(encodeSubscribeResponse(negative, spy)).toEqual(Buffer.from([1]));
+    expect(encodePullResponse(dueNegative, spy)).toEqual(Buffer.from([1]));
+    expect(seen).toEqual([negative, dueNegative]);
   });
 });
 
