@@ -324,6 +324,11 @@ export class BrokerMetrics {
     labelNames: ['method'] as const,
     registers: [this.registry],
   });
+  readonly deliveryUnsentBytes = new Gauge({
+    name: 'herald_delivery_unsent_bytes',
+    help: 'Bytes of message bodies written to Subscribe streams and not yet flushed by the transport, bounded by delivery.maxUnsentBytes',
+    registers: [this.registry],
+  });
   readonly waitingPulls = new Gauge({
     name: 'herald_waiting_pulls',
     help: 'Pull calls waiting for a message to arrive',

@@ -165,6 +165,12 @@ export interface BrokerOptions {
     maxPullMessages: number;
     maxPullWaitMs: number;
     prefetchMessages: number;
+    /**
+     * Bytes of deliveries written to Subscribe streams and not yet flushed by the transport, all
+     * streams together: over it, streams wait for their writes to flush before taking more (a
+     * stream with nothing unsent may always write one take).
+     */
+    maxUnsentBytes: number;
     /** The per-partition cache of the newest committed messages. */
     tailCacheMessages: number;
     tailCacheBytes: number;
@@ -366,6 +372,7 @@ const DELIVERY: Table<BrokerOptions['delivery']> = {
   maxPullMessages: field(1000, int(1)),
   maxPullWaitMs: field(30_000, int(0)),
   prefetchMessages: field(500, int(1)),
+  maxUnsentBytes: field(8 * 1024 * 1024, int(1)),
   tailCacheMessages: field(500, int(1)),
   tailCacheBytes: field(512 * 1024, int(1)),
   tailCacheTotalBytes: field(32 * 1024 * 1024, int(1)),

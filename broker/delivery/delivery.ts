@@ -16,6 +16,7 @@ import type { CursorContext, Delivered } from './group-cursor';
 import type { GroupPolicies, GroupPolicy } from '../../common/group-policy';
 import type { PartitionLog } from './partition-log';
 import type { OffsetCommitter } from './offset-committer';
+import { SendBudget } from './send-budget';
 import type { Signal } from './signal';
 import type { ConsumerClaim, ConsumerLeaseGuard } from '../lease/consumer-leases';
 
@@ -86,6 +87,8 @@ export class Delivery {
   /** Fires on shutdown: every waiting pull returns, every subscription ends. */
   private readonly stopping = new AbortController();
   private readonly offsets: OffsetCommitter;
+  /** Bytes of deliveries written to Subscribe streams and not yet flushed (delivery.maxUnsentBytes). */
+  readonly unsent: SendBudget;
   /** When a call last used each cursor (broadcast cursors left idle are closed). */
   private readonly used = new Map<GroupCursor, number>();
   private readonly sweeper: NodeJS.Timeout;
@@ -99,6 +102,9 @@ export class Delivery {
     private readonly options: BrokerOptions['delivery'],
   ) {
     ({ topics: this.topics, logs: this.logs, metrics: this.metrics, logger: this.logger } = ctx);
+    this.unsent = new SendBudget(options.maxUnsentBytes, (bytes) =>
+      ctx.metrics.deliveryUnsentBytes.set(bytes),
+    );
     this.offsets = ctx.offsets;
     this.offsets.start();
     this.sweeper = setInterval(

@@ -8,6 +8,7 @@ import type { PublishResponse__Input } from '../../proto/gen/herald/v1/PublishRe
 import type { PublishStreamRequest } from '../../proto/gen/herald/v1/PublishStreamRequest';
 import type { PublishStreamResponse__Input } from '../../proto/gen/herald/v1/PublishStreamResponse';
 import type { SubscribeRequest } from '../../proto/gen/herald/v1/SubscribeRequest';
+import type { SubscribeResponse__Input } from '../../proto/gen/herald/v1/SubscribeResponse';
 import type { SubscribeStart } from '../../proto/gen/herald/v1/SubscribeStart';
 import type { Delivered } from '../delivery/group-cursor';
 import type { Delivery } from '../delivery/delivery';
@@ -110,6 +111,12 @@ export function responseBatches(ds: Delivered[], max: number, maxBytes: number):
   }
   if (batch.length > 0) out.push(batch);
   return out;
+}
+
+function bodyBytes(ds: Delivered[]): number {
+  let bytes = 0;
+  for (const d of ds) bytes += d.message.body.length;
+  return bytes;
 }
 
 /**
@@ -335,20 +342,44 @@ export function brokerHandlers(
         s = req.start;
         credits.available += s.credits;
         const maxBatch = Math.min(s.maxBatch, MAX_SUBSCRIBE_BATCH);
+        // Body bytes this stream wrote that its transport has not flushed (delivery.unsent).
+        let unsent = 0;
+        const write = (res: SubscribeResponse__Input, bytes: number): boolean => {
+          if (cancelled.aborted) return false;
+          unsent += bytes;
+          delivery.unsent.charge(bytes);
+          return call.write(res, () => {
+            // A cancelled call drops its writes without calling back: released at the end.
+            if (cancelled.aborted) return;
+            unsent -= bytes;
+            delivery.unsent.release(bytes);
+          });
+        };
+        cancelled.addEventListener(
+          'abort',
+          () => {
+            delivery.unsent.release(unsent);
+            unsent = 0;
+          },
+          { once: true },
+        );
         const sink = {
-          send: (ds: Delivered[], ref: PartitionRef) =>
-            new Promise<void>((resolve) => {
-              let room = true;
-              if (maxBatch <= 1)
-                for (const d of ds) room = call.write(new StoredDeliveries(ref, [d], 'delivery'));
-              else
-                for (const batch of responseBatches(ds, maxBatch, MAX_SUBSCRIBE_BATCH_BYTES))
-                  room = call.write(new StoredDeliveries(ref, batch, 'deliveries'));
-              if (room) return resolve();
+          send: async (ds: Delivered[], ref: PartitionRef) => {
+            let room = true;
+            if (maxBatch <= 1)
+              for (const d of ds)
+                room = write(new StoredDeliveries(ref, [d], 'delivery'), d.message.body.length);
+            else
+              for (const batch of responseBatches(ds, maxBatch, MAX_SUBSCRIBE_BATCH_BYTES))
+                room = write(new StoredDeliveries(ref, batch, 'deliveries'), bodyBytes(batch));
+            if (!room)
               // Wait for the transport, or stop waiting when the call ends.
-              call.once('drain', () => resolve());
-              cancelled.addEventListener('abort', () => resolve(), { once: true });
-            }),
+              await new Promise<void>((resolve) => {
+                call.once('drain', () => resolve());
+                cancelled.addEventListener('abort', () => resolve(), { once: true });
+              });
+            await delivery.unsent.room(() => unsent, cancelled);
+          },
         };
         const start = {
           group: s.group,
