@@ -372,11 +372,17 @@ export function brokerHandlers(
             else
               for (const batch of responseBatches(ds, maxBatch, MAX_SUBSCRIBE_BATCH_BYTES))
                 room = write(new StoredDeliveries(ref, batch, 'deliveries'), bodyBytes(batch));
-            if (!room)
-              // Wait for the transport, or stop waiting when the call ends.
+            if (!room && !cancelled.aborted)
+              // Wait for the transport, or stop waiting when the call ends (an ended call
+              // refuses writes and never drains).
               await new Promise<void>((resolve) => {
-                call.once('drain', () => resolve());
-                cancelled.addEventListener('abort', () => resolve(), { once: true });
+                const done = () => {
+                  call.off('drain', done);
+                  cancelled.removeEventListener('abort', done);
+                  resolve();
+                };
+                call.once('drain', done);
+                cancelled.addEventListener('abort', done, { once: true });
               });
             await delivery.unsent.room(() => unsent, cancelled);
           },
