@@ -57,7 +57,8 @@ function producers(
   const acked: Acked[] = [];
   const errors = new Map<string, number>();
   const fenced: string[] = [];
-  const lastOk = new Map<number, number>();
+  /** Per partition, the last acked publish: when it was sent and when its ack came. */
+  const lastOk = new Map<number, { sent: number; acked: number }>();
   let running = true;
   let seq = 0;
   const loops = Array.from({ length: n }, async (_, w) => {
@@ -67,10 +68,11 @@ function producers(
       const list = targets();
       const target = list[i % list.length];
       const text = `w${w}-${i}`;
+      const sent = Date.now();
       try {
         const res = await publish(target, { topic: 'orders', partition, messages: [body(text)] }, md?.());
         acked.push({ partition, offset: Number(res.results[0].offset), body: text });
-        lastOk.set(partition, Date.now());
+        lastOk.set(partition, { sent, acked: Date.now() });
       } catch (err) {
         const reason =
           readErrorInfo(err as grpc.ServiceError)?.reason ?? `code ${(err as grpc.ServiceError).code}`;
@@ -119,16 +121,21 @@ test('kill -9 a broker: the others serve its partitions within the lease + 5 s; 
     timeoutMs: 60_000,
     intervalMs: 50,
   });
-  const t0 = Date.now();
   victim.process.child.kill('SIGKILL');
   await victim.process.exited;
   killed = true;
-  // Served again: an acked publish on every orphaned partition after the kill.
+  const t0 = Date.now();
+  // Served again: an acked publish on every orphaned partition, sent after the victim died (so
+  // to a survivor: the victim may still have acked what it got before the kill landed).
   const servedAt = await waitFor(
     "the victim's partitions served again",
     () => {
-      const at = orphaned.map((p) => load.lastOk.get(p) ?? 0);
-      return Promise.resolve(at.every((t) => t > t0) ? Math.max(...at) : undefined);
+      const last = orphaned.map((p) => load.lastOk.get(p));
+      return Promise.resolve(
+        last.every((l) => l !== undefined && l.sent > t0)
+          ? Math.max(...last.map((l) => l!.acked))
+          : undefined,
+      );
     },
     { timeoutMs: cluster.brokerLeaseMs + 20_000, intervalMs: 20 },
   );
