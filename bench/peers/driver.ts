@@ -55,9 +55,15 @@ export function sentAt(body: Uint8Array): number {
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength).readDoubleLE(0);
 }
 
-function bodyId(body: Uint8Array): number {
+/** Who made a body (makeBody's producer and seq). */
+export function bodyOrigin(body: Uint8Array): { producer: number; seq: number } {
   const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return b.readUInt32LE(8) * 2 ** 32 + b.readUInt32LE(12);
+  return { producer: b.readUInt32LE(8), seq: b.readUInt32LE(12) };
+}
+
+function bodyId(body: Uint8Array): number {
+  const { producer, seq } = bodyOrigin(body);
+  return producer * 2 ** 32 + seq;
 }
 
 /** Counts what was published (acked as durable) and what was consumed, by body id. */

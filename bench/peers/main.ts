@@ -14,6 +14,8 @@
 //   BENCH_SECONDS    duration of each throughput and latency run (default 10)
 //   BENCH_BACKLOG    backlog size (default 200000)
 //   BENCH_RATES      latency rates (default 1000,5000)
+//   BENCH_WARMUP_SECONDS how long each latency run first sends at its rate unmeasured (default 2):
+//                    the first second of a fresh process is its JIT's, not its steady state
 //   BENCH_SYSTEMS    subset of herald-sdk,herald-grpc,rabbitmq,nats (default all, in this order)
 //   BENCH_WORKLOADS  subset of batch,each,latency,backlog (default all)
 //   BENCH_OPTIONS    JSON merged into the Herald broker's options
@@ -34,7 +36,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Ledger, makeBody, sentAt } from './driver';
+import { Ledger, bodyOrigin, makeBody, sentAt } from './driver';
 import type { Driver, Producer } from './driver';
 import { startHerald } from './herald';
 import type { Herald } from './herald';
@@ -50,6 +52,7 @@ import type { BrokerProfile, MetricsSnapshot } from './profile';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 200_000);
 const RATES = (process.env.BENCH_RATES ?? '1000,5000').split(',').map(Number);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'herald-sdk,herald-grpc,rabbitmq,nats').split(',');
 const WORKLOADS = new Set((process.env.BENCH_WORKLOADS ?? 'batch,each,latency,backlog').split(','));
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 25670);
@@ -87,6 +90,8 @@ interface LatencyResult {
   p99: number;
   p999: number;
   max: number;
+  /** The highest p99 of any one second of the run (by send time), ms: how steady the tail is. */
+  worstSecondP99: number;
   ackP50: number;
   ackP99: number;
   /**
@@ -188,6 +193,50 @@ async function throughput(
   };
 }
 
+/** The producer id in the bodies of a latency run's measured messages. */
+const MEASURED = 2;
+
+/**
+ * Sends `total` single-message publishes at `rate` msg/s (body producer id `from`, keys over 64),
+ * recording each acked body in the ledger and its ack time (undefined: failed) in `onAck`;
+ * resolves when the last has been sent, with the publishes still pending.
+ */
+async function paced(
+  producer: Producer,
+  rate: number,
+  total: number,
+  from: number,
+  ledger: Ledger,
+  onAck: (ms: number | undefined) => void,
+): Promise<Promise<void>[]> {
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+      for (; sent < due; sent++) {
+        const body = makeBody(from, sent);
+        const at = performance.now();
+        pending.push(
+          producer.publish([body], `s${sent % 64}`).then(
+            () => {
+              onAck(performance.now() - at);
+              ledger.publishedOk([body]);
+            },
+            () => onAck(undefined),
+          ),
+        );
+      }
+      if (sent >= total) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 1);
+  });
+  return pending;
+}
+
 async function latency(
   driver: Driver,
   rate: number,
@@ -199,58 +248,43 @@ async function latency(
   const [producer] = await producers(driver, queue, 1);
   const ledger = new Ledger();
   const latencies: number[] = [];
+  /** The measured messages' latencies by the second of the run in which they were sent. */
+  const bySecond: number[][] = [];
   const toStored: number[] = [];
   const toReceipt: number[] = [];
   const consumption = await driver.consume(queue, (b, storedAtMs) => {
     const now = performance.now();
     latencies.push(now - sentAt(b));
+    const { producer: from, seq } = bodyOrigin(b);
+    if (from === MEASURED) (bySecond[Math.floor(seq / rate)] ??= []).push(now - sentAt(b));
     if (storedAtMs !== undefined) {
       toStored.push(storedAtMs - (performance.timeOrigin + sentAt(b)));
       toReceipt.push(performance.timeOrigin + now - storedAtMs);
     }
     ledger.consumed(b);
   });
-  // Warm-up: the first messages open streams and caches; they are consumed but not measured.
+  // Warm-up, consumed but not measured: the first messages open streams and caches, then
+  // WARMUP_SECONDS at the rate bring every process to its steady state (JIT, pools, heap).
   const warm = Array.from({ length: 50 }, (_, i) => makeBody(1, i));
   for (const b of warm) await producer.publish([b], `w${b.readUInt32LE(12) % 64}`);
   ledger.publishedOk(warm);
-  await until(() => ledger.missing() === 0, 10_000);
+  await Promise.all(await paced(producer, rate, rate * WARMUP_SECONDS, 3, ledger, () => {}));
+  await until(() => ledger.missing() === 0, DRAIN_TIMEOUT_MS);
   latencies.length = 0;
+  bySecond.length = 0;
   toStored.length = 0;
   toReceipt.length = 0;
   const before = profile ? await profile() : undefined;
   const total = rate * SECONDS;
   const acks: number[] = [];
-  let sent = 0;
   let failed = 0;
   const cpu = meter();
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const started = performance.now();
-  const pending: Promise<void>[] = [];
-  await new Promise<void>((resolve) => {
-    const tick = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
-      for (; sent < due; sent++) {
-        const body = makeBody(2, sent);
-        const at = performance.now();
-        pending.push(
-          producer.publish([body], `s${sent % 64}`).then(
-            () => {
-              acks.push(performance.now() - at);
-              ledger.publishedOk([body]);
-            },
-            () => {
-              failed++;
-            },
-          ),
-        );
-      }
-      if (sent >= total) {
-        clearInterval(tick);
-        resolve();
-      }
-    }, 1);
+  const pending = await paced(producer, rate, total, MEASURED, ledger, (ms) => {
+    if (ms === undefined) failed++;
+    else acks.push(ms);
   });
   const sendSeconds = (performance.now() - started) / 1000;
   await Promise.all(pending);
@@ -270,11 +304,12 @@ async function latency(
   const receiptSorted = toReceipt.sort((a, b) => a - b);
   return {
     rate,
-    achieved: sent / sendSeconds,
+    achieved: total / sendSeconds,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
     max: sorted[sorted.length - 1] ?? NaN,
+    worstSecondP99: Math.max(...bySecond.map((ls) => percentile(ls.sort((a, b) => a - b), 99))),
     ackP50: percentile(ackSorted, 50),
     ackP99: percentile(ackSorted, 99),
     ...(storedSorted.length > 0
@@ -507,7 +542,7 @@ function detail(results: Record<string, SystemResult>): string {
     for (const l of r.latency) {
       const b = l.broker;
       const notes = [
-        `achieved ${fmt(l.achieved)} msg/s; publish acked p50 ${fmt(l.ackP50, 2)} / p99 ${fmt(l.ackP99, 2)} ms; max ${fmt(l.max, 1)} ms; client loop delay p99 ${fmt(l.clientLoopP99, 1)} / max ${fmt(l.clientLoopMax, 1)} ms`,
+        `achieved ${fmt(l.achieved)} msg/s; publish acked p50 ${fmt(l.ackP50, 2)} / p99 ${fmt(l.ackP99, 2)} ms; max ${fmt(l.max, 1)} ms; worst second's p99 ${fmt(l.worstSecondP99, 1)} ms; client loop delay p99 ${fmt(l.clientLoopP99, 1)} / max ${fmt(l.clientLoopMax, 1)} ms`,
         ...(l.split
           ? [
               `send -> stored p50 ${fmt(l.split.storedP50, 1)} / p99 ${fmt(l.split.storedP99, 1)} ms, stored -> receipt p50 ${fmt(l.split.receiptP50, 1)} / p99 ${fmt(l.split.receiptP99, 1)} ms`,
