@@ -309,7 +309,14 @@ async function latency(
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
     max: sorted[sorted.length - 1] ?? NaN,
-    worstSecondP99: Math.max(...bySecond.map((ls) => percentile(ls.sort((a, b) => a - b), 99))),
+    worstSecondP99: Math.max(
+      ...bySecond.map((ls) =>
+        percentile(
+          ls.sort((a, b) => a - b),
+          99,
+        ),
+      ),
+    ),
     ackP50: percentile(ackSorted, 50),
     ackP99: percentile(ackSorted, 99),
     ...(storedSorted.length > 0
