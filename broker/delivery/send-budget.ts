@@ -4,39 +4,14 @@
 // messages: a mid-drain heap snapshot found most of the broker's live Buffers there. Over the
 // budget, a stream takes nothing more until its own or others' writes flush; a stream with
 // nothing unsent may always write, so a stalled reader holding the budget slows the others
-// but cannot stop them. Pure; unit-tested.
+// but cannot stop them. Bytes are taken when handed to a transport and released when it
+// flushed them (or dropped them with its call). Pure; unit-tested.
+import { ByteBudget } from '../byte-budget';
 
-export class SendBudget {
-  private used = 0;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(
-    readonly maxBytes: number,
-    /** Told the total after every change (the herald_delivery_unsent_bytes gauge). */
-    private readonly changed: (bytes: number) => void = () => undefined,
-  ) {}
-
-  get bytes(): number {
-    return this.used;
-  }
-
-  /** Bytes handed to a transport. */
-  charge(bytes: number): void {
-    this.used += bytes;
-    this.changed(this.used);
-  }
-
-  /** Bytes the transport flushed (or dropped with its call). */
-  release(bytes: number): void {
-    this.used -= bytes;
-    this.changed(this.used);
-    // Also over the budget: the releasing stream may now have nothing unsent.
-    for (const w of [...this.waiters]) w();
-  }
-
+export class SendBudget extends ByteBudget {
   /** Whether a stream with `own` bytes unsent may write more now. */
   allows(own: number): boolean {
-    return own === 0 || this.used < this.maxBytes;
+    return own === 0 || this.bytes < this.limit;
   }
 
   /** Resolves once `allows(own())` holds (checked at every release), or when `abort` fires. */
@@ -44,14 +19,11 @@ export class SendBudget {
     if (this.allows(own()) || abort.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        this.waiters.delete(check);
+        cancel();
         abort.removeEventListener('abort', done);
         resolve();
       };
-      const check = () => {
-        if (this.allows(own())) done();
-      };
-      this.waiters.add(check);
+      const cancel = this.afterRelease(() => this.allows(own()), done);
       abort.addEventListener('abort', done, { once: true });
     });
   }

@@ -206,7 +206,7 @@ export class Publisher {
     this.metrics.publishBudgetStops.inc({ method: 'Publish' });
     throw new HeraldError(
       'RATE_LIMITED',
-      `this broker holds ${this.budget.pendingBytes} bytes of publishes not yet stored and takes at most ` +
+      `this broker holds ${this.budget.bytes} bytes of publishes not yet stored and takes at most ` +
         `${this.budget.limit} (publish.maxPendingBytes); nothing of this request (${bytes} bytes) was stored, ` +
         `send it again after retry_after_ms`,
       {

@@ -347,7 +347,7 @@ export function brokerHandlers(
         const write = (res: SubscribeResponse__Input, bytes: number): boolean => {
           if (cancelled.aborted) return false;
           unsent += bytes;
-          delivery.unsent.charge(bytes);
+          delivery.unsent.take(bytes);
           return call.write(res, () => {
             // A cancelled call drops its writes without calling back: released at the end.
             if (cancelled.aborted) return;

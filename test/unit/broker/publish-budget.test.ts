@@ -5,7 +5,7 @@ test('a unary publish is taken only while it fits under the limit', () => {
   const b = new PublishBudget(100, (n) => seen.push(n));
   expect(b.tryTake(60)).toBe(true);
   expect(b.tryTake(41)).toBe(false);
-  expect(b.pendingBytes).toBe(60);
+  expect(b.bytes).toBe(60);
   expect(b.tryTake(40)).toBe(true);
   expect(b.full).toBe(true);
   expect(b.tryTake(1)).toBe(false);
@@ -20,7 +20,7 @@ test('a stream request already read is taken over the limit, and the budget repo
   b.take(90);
   expect(b.full).toBe(false);
   b.take(30);
-  expect(b.pendingBytes).toBe(120);
+  expect(b.bytes).toBe(120);
   expect(b.full).toBe(true);
   // Nothing unary fits until enough is released.
   b.release(10);

@@ -11,9 +11,9 @@ describe('SendBudget', () => {
   test('a stream waits while the total is over the budget, until releases bring it under', async () => {
     const b = new SendBudget(100);
     let own = 60;
-    b.charge(60);
+    b.take(60);
     expect(b.allows(own)).toBe(true);
-    b.charge(50);
+    b.take(50);
     expect(b.bytes).toBe(110);
     expect(b.allows(own)).toBe(false);
     const waiting = b.room(() => own, new AbortController().signal);
@@ -27,11 +27,11 @@ describe('SendBudget', () => {
 
   test('a stream with nothing unsent may always write, so one stalled reader cannot stop the others', async () => {
     const b = new SendBudget(100);
-    b.charge(500); // a stalled stream holds five times the budget
+    b.take(500); // a stalled stream holds five times the budget
     expect(b.allows(0)).toBe(true);
     expect(await settled(b.room(() => 0, new AbortController().signal))).toBe(true);
     let own = 10;
-    b.charge(own);
+    b.take(own);
     const waiting = b.room(() => own, new AbortController().signal);
     expect(await settled(waiting)).toBe(false);
     // Its own write flushed: it may write again although the stalled one still holds 500.
@@ -43,7 +43,7 @@ describe('SendBudget', () => {
 
   test('an aborted wait resolves and leaves no waiter behind', async () => {
     const b = new SendBudget(10);
-    b.charge(20);
+    b.take(20);
     const abort = new AbortController();
     const waiting = b.room(() => 20, abort.signal);
     expect(await settled(waiting)).toBe(false);
