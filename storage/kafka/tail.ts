@@ -11,6 +11,8 @@
 // QUIET_WAITS long-poll waits) the partition stays out of the long polls. Another producer's
 // records are then found by the next own write, whose offset leaves a gap the store reads
 // (`stored` says where it starts), or by the long polls once the partition is quiet.
+import { backoffDelay } from '../../common/backoff';
+import type { BackoffOptions } from '../../common/backoff';
 import { HeraldError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { PartitionRef, StoredMessage, TailSink } from '../storage';
@@ -41,7 +43,8 @@ export interface TailOptions {
   fetchMaxBytes: number;
 }
 
-const ERROR_BACKOFF_MS = 200;
+/** Between a loop's failed polls, and between failed looks for the leaders: 200 ms doubling to 2 s. */
+const ERROR_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2000, multiplier: 2 };
 /** A partition this broker wrote to within this many long-poll waits stays out of the polls. */
 const QUIET_WAITS = 2;
 
@@ -51,6 +54,8 @@ export class KafkaTail {
   private readonly loops = new Map<string, Promise<void>>();
   private closed = false;
   private connected: Promise<void> | undefined;
+  /** Looks for the leaders that failed in a row (start's backoff). */
+  private startFailures = 0;
 
   constructor(
     private readonly cluster: HeraldCluster,
@@ -103,20 +108,22 @@ export class KafkaTail {
     if (this.closed) return;
     void this.leaders().then(
       (byLeader) => {
+        this.startFailures = 0;
         for (const nodeId of byLeader.keys()) {
           if (this.loops.has(nodeId)) continue;
           const loop = this.run(nodeId).finally(() => {
             this.loops.delete(nodeId);
             // Partitions may have moved to a leader whose loop had ended: look again.
             if (!this.closed && this.followed.size > 0)
-              setTimeout(() => this.start(), ERROR_BACKOFF_MS).unref();
+              setTimeout(() => this.start(), ERROR_BACKOFF.initialMs).unref();
           });
           this.loops.set(nodeId, loop);
         }
       },
       (err: unknown) => {
-        this.logger.warn('could not find the leaders of followed Kafka partitions', { err });
-        setTimeout(() => this.start(), ERROR_BACKOFF_MS).unref();
+        const retryInMs = backoffDelay(++this.startFailures, ERROR_BACKOFF);
+        this.logger.warn('could not find the leaders of followed Kafka partitions', { err, retryInMs });
+        setTimeout(() => this.start(), retryInMs).unref();
       },
     );
   }
@@ -145,28 +152,37 @@ export class KafkaTail {
 
   /**
    * Long polls one leader for its followed partitions until it leads none of them; partitions
-   * this broker is writing to wait until they are quiet.
+   * this broker is writing to wait until they are quiet. Never rejects: a failure (Kafka away,
+   * a new topic's metadata not to be had) is retried with backoff until the tail closes.
    */
   private async run(nodeId: string): Promise<void> {
     const quietMs = QUIET_WAITS * this.options.tailWaitMs;
+    let failures = 0;
     while (!this.closed) {
-      const mine = (await this.leaders()).get(nodeId) ?? [];
-      if (mine.length === 0) return;
-      const now = performance.now();
-      const quiet = mine.filter((f) => now - f.ownWriteAt >= quietMs);
-      if (quiet.length === 0) {
-        await sleep(Math.min(...mine.map((f) => f.ownWriteAt + quietMs - now)));
-        continue;
-      }
       try {
+        const mine = (await this.leaders()).get(nodeId) ?? [];
+        if (mine.length === 0) return;
+        const now = performance.now();
+        const quiet = mine.filter((f) => now - f.ownWriteAt >= quietMs);
+        if (quiet.length === 0) {
+          await sleep(Math.min(...mine.map((f) => f.ownWriteAt + quietMs - now)));
+          continue;
+        }
         await this.poll(nodeId, quiet);
+        failures = 0;
       } catch (err) {
         if (isStaleMetadata(err)) {
           await this.cluster.raw.refreshMetadata().catch(() => undefined);
           return;
         }
-        this.logger.warn('Kafka long poll failed', { nodeId, kafkaError: kafkaErrorType(err), err });
-        await sleep(ERROR_BACKOFF_MS);
+        const retryInMs = backoffDelay(++failures, ERROR_BACKOFF);
+        this.logger.warn('Kafka long poll failed', {
+          nodeId,
+          kafkaError: kafkaErrorType(err),
+          err,
+          retryInMs,
+        });
+        await sleep(retryInMs);
       }
     }
   }
