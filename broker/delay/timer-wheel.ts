@@ -16,7 +16,8 @@ export interface WheelEntry<T> {
 }
 
 export class TimerWheel<T> {
-  private readonly slots: Map<number, WheelEntry<T>>[];
+  /** A slot's map exists only while it holds entries: a broker has a wheel per partition, most empty. */
+  private readonly slots: (Map<number, WheelEntry<T>> | undefined)[];
   private readonly slotOf = new Map<number, number>();
   /** The last tick processed: every entry of an earlier tick has fired. */
   private processed: number;
@@ -29,7 +30,7 @@ export class TimerWheel<T> {
     if (!(tickMs > 0) || !Number.isInteger(slotCount) || slotCount < 1) {
       throw new Error(`a timer wheel needs tickMs > 0 and slotCount >= 1, got ${tickMs}, ${slotCount}`);
     }
-    this.slots = Array.from({ length: slotCount }, () => new Map<number, WheelEntry<T>>());
+    this.slots = new Array<Map<number, WheelEntry<T>> | undefined>(slotCount);
     this.processed = this.tickOf(now) - 1;
   }
 
@@ -49,7 +50,7 @@ export class TimerWheel<T> {
     this.cancel(entry.id);
     const tick = Math.max(this.tickOf(entry.dueAt), this.processed + 1);
     const slot = tick % this.slots.length;
-    this.slots[slot].set(entry.id, entry);
+    (this.slots[slot] ??= new Map()).set(entry.id, entry);
     this.slotOf.set(entry.id, slot);
   }
 
@@ -57,8 +58,7 @@ export class TimerWheel<T> {
   cancel(id: number): boolean {
     const slot = this.slotOf.get(id);
     if (slot === undefined) return false;
-    this.slots[slot].delete(id);
-    this.slotOf.delete(id);
+    this.removeFrom(slot, id);
     return true;
   }
 
@@ -80,12 +80,11 @@ export class TimerWheel<T> {
     const ticks = Math.min(last - this.processed, this.slots.length);
     for (let i = 1; i <= ticks; i++) {
       const tick = ticks === this.slots.length ? last - this.slots.length + i : this.processed + i;
-      const slot = this.slots[tick % this.slots.length];
-      for (const entry of slot.values()) {
+      const index = tick % this.slots.length;
+      for (const entry of this.slots[index]?.values() ?? []) {
         if (this.tickOf(entry.dueAt) <= last) {
           fired.push(entry);
-          slot.delete(entry.id);
-          this.slotOf.delete(entry.id);
+          this.removeFrom(index, entry.id);
         }
       }
     }
@@ -95,8 +94,14 @@ export class TimerWheel<T> {
 
   /** Removes every entry. */
   clear(): void {
-    for (const slot of this.slots) slot.clear();
+    this.slots.fill(undefined);
     this.slotOf.clear();
+  }
+
+  private removeFrom(index: number, id: number): void {
+    const slot = this.slots[index];
+    if (slot?.delete(id) && slot.size === 0) this.slots[index] = undefined;
+    this.slotOf.delete(id);
   }
 
   private tickOf(at: number): number {
