@@ -247,21 +247,21 @@ async function latency(
   await driver.createQueue(queue);
   const [producer] = await producers(driver, queue, 1);
   const ledger = new Ledger();
-  const latencies: number[] = [];
   /** The measured messages' latencies by the second of the run in which they were sent. */
   const bySecond: number[][] = [];
   const toStored: number[] = [];
   const toReceipt: number[] = [];
   const consumption = await driver.consume(queue, (b, storedAtMs) => {
     const now = performance.now();
-    latencies.push(now - sentAt(b));
+    ledger.consumed(b);
     const { producer: from, seq } = bodyOrigin(b);
-    if (from === MEASURED) (bySecond[Math.floor(seq / rate)] ??= []).push(now - sentAt(b));
+    if (from !== MEASURED) return;
+    const sent = sentAt(b);
+    (bySecond[Math.floor(seq / rate)] ??= []).push(now - sent);
     if (storedAtMs !== undefined) {
-      toStored.push(storedAtMs - (performance.timeOrigin + sentAt(b)));
+      toStored.push(storedAtMs - (performance.timeOrigin + sent));
       toReceipt.push(performance.timeOrigin + now - storedAtMs);
     }
-    ledger.consumed(b);
   });
   // Warm-up, consumed but not measured: the first messages open streams and caches, then
   // WARMUP_SECONDS at the rate bring every process to its steady state (JIT, pools, heap).
@@ -270,10 +270,6 @@ async function latency(
   ledger.publishedOk(warm);
   await Promise.all(await paced(producer, rate, rate * WARMUP_SECONDS, 3, ledger, () => {}));
   await until(() => ledger.missing() === 0, DRAIN_TIMEOUT_MS);
-  latencies.length = 0;
-  bySecond.length = 0;
-  toStored.length = 0;
-  toReceipt.length = 0;
   const before = profile ? await profile() : undefined;
   const total = rate * SECONDS;
   const acks: number[] = [];
@@ -298,7 +294,7 @@ async function latency(
   const check = ledger.check();
   await driver.deleteQueue(queue);
   if (failed > 0) console.error(`${driver.name}: ${failed} publishes failed at ${rate} msg/s`);
-  const sorted = latencies.sort((a, b) => a - b);
+  const sorted = bySecond.flat().sort((a, b) => a - b);
   const ackSorted = acks.sort((a, b) => a - b);
   const storedSorted = toStored.sort((a, b) => a - b);
   const receiptSorted = toReceipt.sort((a, b) => a - b);
