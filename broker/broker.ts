@@ -206,6 +206,14 @@ async function assemble(
     metrics,
     logger.namespace('delay'),
   );
+  const maintenance = new Maintenance(
+    topics,
+    logs,
+    storeOf,
+    options.retention,
+    metrics,
+    logger.namespace('maintenance'),
+  );
   /** Stops following a partition (stores that allocate offsets feed its log by following it). */
   const unfollow = new Map<string, () => void>();
   /**
@@ -233,6 +241,7 @@ async function assemble(
       writers.set(key, writer);
       committerOf(ref.topic).add(writer);
     }
+    await maintenance.maintain(ref);
     if (store.follow) {
       const fed = log;
       unfollow.get(key)?.();
@@ -294,14 +303,6 @@ async function assemble(
     delays,
     options.delay,
     tracer,
-  );
-  const maintenance = new Maintenance(
-    topics,
-    logs,
-    storeOf,
-    options.retention,
-    metrics,
-    logger.namespace('maintenance'),
   );
   const commands = new CommandPoller(
     storage.traces,

@@ -37,10 +37,10 @@ test('retention drops expired segments and consumers skip to the first retained 
   );
   try {
     const call = api(running.clients);
-    // The first pass splits two empty segments off the empty table.
-    await waitFor('segments ahead', async () =>
-      (await segments(database, 'm_logs_0')).includes('p11_20') ? true : undefined,
-    );
+    // The broker splits two empty segments off each empty table as it loads the partition,
+    // before it serves it, so this DDL never runs under a commit.
+    for (const table of ['m_logs_0', 'p_logs_0'])
+      expect(await segments(database, table)).toEqual(['p1_10', 'p11_20', 'p_max']);
     await call.publish({ topic: 'logs', messages: Array.from({ length: 5 }, (_, i) => body(`a${i + 1}`)) });
     const first = await call.pull({ group: 'g', topic: 'logs', partition: 0, maxMessages: 5, maxWaitMs: 0 });
     await call.ack({ group: 'g', topic: 'logs', partition: 0, offsets: first.messages.map((m) => m.offset) });
