@@ -21,6 +21,9 @@
 //   BENCH_SECONDS       duration of each publish and latency phase (default 10)
 //   BENCH_BACKLOG       messages in the drained backlog (default 1000000)
 //   BENCH_RATE          messages per second of the latency phases (default 1000)
+//   BENCH_WARMUP_SECONDS each latency phase first sends at its rate this long, consumed but
+//                       not measured (default 2: a fresh broker's JIT and first produce
+//                       requests, as in bench:peers)
 //   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
 //   BENCH_PHASES        which phases run (default publish,drain,latency)
 // Each throughput phase also reports the CPU time per message of this process (the client),
@@ -43,6 +46,9 @@ const KAFKA = (process.env.HERALD_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+/** Messages of a latency phase sent first at its rate, consumed but not measured. */
+const WARM = RATE * WARMUP;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'publish,drain,latency').split(','));
 const PARTITIONS = 16;
@@ -203,14 +209,14 @@ function latencyOf(
 ): Latency {
   const ms = (v: number) => +v.toFixed(2);
   const between = (from: Float64Array, to: Float64Array) =>
-    Array.from(to, (v, i) => v - from[i])
+    Array.from(to.subarray(WARM), (v, i) => v - from[WARM + i])
       .filter((v) => !Number.isNaN(v))
       .sort((a, b) => a - b);
   const split = (v: number[]) => ({ p50: ms(percentile(v, 50)), p99: ms(percentile(v, 99)) });
   const sorted = between(t.sent, t.received);
   return {
     phase,
-    sent,
+    sent: sent - WARM,
     failed: [...errors.values()].reduce((a, b) => a + b, 0),
     errors: Object.fromEntries(errors),
     received: sorted.length,
@@ -222,9 +228,9 @@ function latencyOf(
   };
 }
 
-/** Calls send(i) RATE times a second for SECONDS; resolves with the number sent. */
+/** Calls send(i) RATE times a second for WARMUP + SECONDS; resolves with the number sent. */
 async function atRate(send: (i: number) => void): Promise<number> {
-  const total = RATE * SECONDS;
+  const total = WARM + RATE * SECONDS;
   const started = performance.now();
   let sent = 0;
   await new Promise<void>((resolve) => {
@@ -488,7 +494,7 @@ async function drainHerald(topic: string, database: string, written: number): Pr
 async function latencyDirect(topic: string): Promise<Latency> {
   await createTopic(topic);
   const consumer = kafka().consumer({ groupId: `bench-latency-${topic}`, maxWaitTimeInMs: 500 });
-  const t = new Timings(RATE * SECONDS);
+  const t = new Timings(WARM + RATE * SECONDS);
   await consumer.connect();
   await consumer.subscribe({ topics: [topic] });
   let joined = false;
@@ -557,7 +563,7 @@ async function latencyHerald(
   mode: 'unary' | 'stream' | 'sdk',
 ): Promise<Latency> {
   const h = await startHerald('kafka', topic, database);
-  const t = new Timings(RATE * SECONDS);
+  const t = new Timings(WARM + RATE * SECONDS);
   const sub = subscribeAll(h.clients, h.call, PARTITIONS, topic, 'latency', (d) => t.receive(d.body));
   const producer = mode === 'stream' ? streamProducer(h.clients.broker) : undefined;
   // The SDK's send(): what waits for a partition's Publish in flight goes in its next one.
