@@ -23,6 +23,7 @@
 //   BENCH_OPTIONS     JSON merged into the broker options, e.g. '{"publish":{"lingerMs":2}}'
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { SEGMENT_SQL } from '../storage/mysql/sql-segments';
 import { SQL } from '../storage/mysql/sql';
 import { messageRow } from '../storage/mysql/rows';
 import type { NewMessage } from '../storage/storage';
@@ -36,6 +37,7 @@ import {
   runBenchmark,
   writeResults,
 } from './results';
+import { DEFAULTS } from '../common/broker-options';
 import type { BrokerOptionsInput } from '../common/broker-options';
 import type { PublishRequest__Input } from '../proto/gen/herald/v1/PublishRequest';
 import { api, connect, histogram, metricValue, spawnBroker } from '../test/integration/broker/helpers';
@@ -46,6 +48,8 @@ const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'raw,publish,latency,backlog,mixed').split(','));
 const PARTITIONS = 16;
+/** The message tables' range partitions as the broker creates them. */
+const LAYOUT = SEGMENT_SQL.layout(DEFAULTS.retention.segmentMessages);
 const BODY = Buffer.alloc(1024, 'x');
 
 type Api = ReturnType<typeof api>;
@@ -73,7 +77,7 @@ function cpuText(c: CpuShare): string {
 async function rawInsertLimit(database: string, rowsPerInsert: number, connections: number): Promise<number> {
   const pool = mysql.createPool({ uri: databaseUrl(database), connectionLimit: connections });
   const table = `raw-${rowsPerInsert}`;
-  for (let p = 0; p < PARTITIONS; p++) await pool.query(SQL.createMessageTable(table, p));
+  for (let p = 0; p < PARTITIONS; p++) await pool.query(SQL.createMessageTable(table, p, LAYOUT));
   const message: NewMessage = { key: '', refKey: '', tags: [], properties: {}, body: BODY, priority: false };
   const next = new Array<number>(PARTITIONS).fill(1);
   const rate = await loops(connections, SECONDS, async (i) => {

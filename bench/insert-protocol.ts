@@ -14,6 +14,8 @@
 //               COMMIT: a round trip per statement
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { DEFAULTS } from '../common/broker-options';
+import { SEGMENT_SQL } from '../storage/mysql/sql-segments';
 import { SQL, messageTable } from '../storage/mysql/sql';
 import { TRACE_SQL } from '../storage/mysql/trace-sql';
 import { traceRows } from '../storage/mysql/trace-store';
@@ -32,6 +34,8 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 100);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const PARTITIONS = 16;
+/** The message tables' range partitions as the broker creates them. */
+const LAYOUT = SEGMENT_SQL.layout(DEFAULTS.retention.segmentMessages);
 const TOPIC = 'insert-protocol';
 const MESSAGE: NewMessage = {
   key: '',
@@ -152,7 +156,8 @@ async function main(): Promise<void> {
     queryTimeoutMs: 60_000,
     logger: createLogger(),
   });
-  for (let p = 0; p < PARTITIONS; p++) await setup.run('create', SQL.createMessageTable(TOPIC, p), []);
+  for (let p = 0; p < PARTITIONS; p++)
+    await setup.run('create', SQL.createMessageTable(TOPIC, p, LAYOUT), []);
   await setup.close();
   // A small statement cache per connection: the server counts every connection's statements.
   const pool = mysql.createPool({

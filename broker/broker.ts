@@ -263,7 +263,7 @@ async function assemble(
   // Standalone: every configured topic, provisioned here. Lease mode: the operator provisions
   // tables, and partitions are loaded as their leases arrive.
   for (const t of topics.all()) {
-    await storeOf(t.name).ensureTopic(t.name, t.partitions);
+    await storeOf(t.name).ensureTopic(t.name, t.partitions, options.retention.segmentMessages);
     for (const ref of topics.ownedPartitions(t.name)) await load(ref);
   }
   const delivery: Delivery = new Delivery(

@@ -42,6 +42,15 @@ export function planSplit(tailFrom: number, endOffset: number, size: number): Se
 }
 
 /**
+ * The bounded segments a new partition starts with (then the tail): what planSplit keeps ahead
+ * of an empty partition, laid out when the partition is created so that no DDL splits it while
+ * it is written to.
+ */
+export function initialSegments(size: number): Segment[] {
+  return planSplit(1, 0, size);
+}
+
+/**
  * The segments retention may drop, oldest first: bounded ones wholly below endOffset. The
  * segment holding endOffset stays, so the partition's highest offset (which a new owner
  * reads to continue numbering) is never dropped.

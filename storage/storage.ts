@@ -100,8 +100,13 @@ export interface MessageStore {
   /** Which adapter this is, for messages and metrics only: decide on `capabilities`. */
   readonly kind: StorageKind;
   readonly capabilities: StorageCapabilities;
-  /** Creates what the topic's partitions need (idempotent; partitions only grow). */
-  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /**
+   * Creates what the topic's partitions need (idempotent; partitions only grow). A store with
+   * `segmentRetention` lays each partition it creates out in segments of `segmentMessages`
+   * offsets (default: the broker option retention.segmentMessages' default), so that
+   * maintenance has nothing to split until the end offset reaches the second segment.
+   */
+  ensureTopic(topic: string, partitions: number, segmentMessages?: number): Promise<void>;
   /** Deletes everything stored for the topic: messages and committed offsets (idempotent). */
   dropTopic(topic: string, partitions: number): Promise<void>;
   /** The highest stored offset of the partition, 0 when it is empty. */

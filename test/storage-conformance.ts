@@ -463,7 +463,9 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
     when('segmentRetention')(
       'maintainSegments drops whole expired segments below the end offset, never the last message',
       async () => {
-        // Offsets 1..10 and 11..20 are split off the empty table first.
+        // Laid out in segments of 10 as it is created: 1..10 and 11..20, then the tail.
+        await sut.messages.ensureTopic('logs', 2, 10);
+        const [t, t1] = [0, 1].map((partition) => ({ topic: 'logs', partition }));
         expect(await segments().maintainSegments(t, 0, 10, 0)).toEqual([]);
         await appendOne(t, 1, msgs(1, 10), 1000);
         expect(await segments().maintainSegments(t, 10, 10, 0)).toEqual([]);
@@ -496,7 +498,8 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
     when('segmentRetention')(
       'maintainSegments keeps a segment whose newest message is not expired, and those after it',
       async () => {
-        await segments().maintainSegments(t, 0, 5, 0);
+        await sut.messages.ensureTopic('logs', 1, 5);
+        const t = { topic: 'logs', partition: 0 };
         await appendOne(t, 1, msgs(1, 5), 1000);
         await appendOne(t, 6, msgs(6, 10), 9000);
         await appendOne(t, 11, msgs(11, 12), 1000);
@@ -505,6 +508,21 @@ function describeMessageStore(name: string, factory: AdapterFactory, when: Gate)
         // 1..5 is expired, 6..10 is not, so 11..15 stays although it is old.
         expect(await segments().maintainSegments(t, 20, 5, 5000)).toEqual([{ from: 1, to: 5 }]);
         expect((await sut.messages.read(t, 0, 1))[0].offset).toBe(6);
+      },
+    );
+
+    when('segmentRetention')(
+      'ensureTopic lays a partition out in segments: the first maintenance drops whole expired ones',
+      async () => {
+        await sut.messages.ensureTopic('logs', 1, 10);
+        const t = { topic: 'logs', partition: 0 };
+        await appendOne(t, 1, msgs(1, 25), 1000);
+        // A table created as its tail alone would first have to split (copying 1..25) and drop nothing.
+        expect(await segments().maintainSegments(t, 25, 10, 2000)).toEqual([
+          { from: 1, to: 10 },
+          { from: 11, to: 20 },
+        ]);
+        expect((await sut.messages.read(t, 0, 1))[0].offset).toBe(21);
       },
     );
   });

@@ -8,6 +8,7 @@
 // lanes sharing a partition's offsets, and retention by whole segments (the segment list of
 // storage/segments.ts, as MySQL keeps its table partitions). Values are copied in and out,
 // so a caller cannot change what is stored.
+import { DEFAULTS } from '../../common/broker-options';
 import { HeraldError } from '../../common/errors';
 import { requireCapability } from '../capabilities';
 import type { StorageCapabilities } from '../capabilities';
@@ -21,7 +22,7 @@ import type {
   RetryCount,
   RetryStore,
 } from '../retry-store';
-import { droppable, planSplit } from '../segments';
+import { droppable, initialSegments, planSplit } from '../segments';
 import { broadcastConsumerOf } from '../subscription';
 import type { Segment } from '../segments';
 import type {
@@ -63,6 +64,11 @@ interface PartitionState {
 }
 
 const TAIL: Segment = { name: 'tail', from: 1, to: Infinity };
+
+/** Bounded segments, then the tail above them. */
+function withTail(segments: Segment[]): Segment[] {
+  return [...segments, { ...TAIL, from: (segments[segments.length - 1]?.to ?? 0) + 1 }];
+}
 
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStores {
   return new MemoryStore({
@@ -118,9 +124,17 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
     }
   }
 
-  ensureTopic(topic: string, partitions: number): Promise<void> {
+  ensureTopic(
+    topic: string,
+    partitions: number,
+    segmentMessages = DEFAULTS.retention.segmentMessages,
+  ): Promise<void> {
     return this.run(() => {
-      for (let partition = 0; partition < partitions; partition++) this.partition({ topic, partition });
+      for (let partition = 0; partition < partitions; partition++) {
+        const ref = { topic, partition };
+        if (!this.partitions.has(refKey(ref)))
+          this.partition(ref).segments = withTail(initialSegments(segmentMessages));
+      }
     });
   }
 
@@ -327,9 +341,7 @@ class MemoryStore implements MessageStore, RetryStore, DelayStore, TraceStore {
       p.segments = p.segments.filter((s) => !expired.includes(s));
       const tail = p.segments[p.segments.length - 1];
       const split = planSplit(tail.from, endOffset, segmentMessages);
-      if (split.length > 0) {
-        p.segments.splice(-1, 1, ...split, { ...TAIL, from: split[split.length - 1].to + 1 });
-      }
+      if (split.length > 0) p.segments.splice(-1, 1, ...withTail(split));
       return expired.map(({ from, to }) => ({ from, to }));
     });
   }

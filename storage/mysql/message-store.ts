@@ -2,6 +2,7 @@
 // range-partitioned by offset. Statements come from sql.ts and sql-segments.ts.
 import { forEachConcurrently } from '../../common/concurrently';
 import type { ResultSetHeader, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { DEFAULTS } from '../../common/broker-options';
 import { HeraldError } from '../../common/errors';
 import type { StorageCapabilities } from '../capabilities';
 import { droppable, planSplit, segmentsOf } from '../segments';
@@ -55,10 +56,15 @@ export class MysqlMessageStore implements MessageStore {
   };
   constructor(private readonly db: MysqlConnection) {}
 
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
+  async ensureTopic(
+    topic: string,
+    partitions: number,
+    segmentMessages = DEFAULTS.retention.segmentMessages,
+  ): Promise<void> {
+    const layout = SEGMENT_SQL.layout(segmentMessages);
     await forEachConcurrently(partitionIds(partitions), DDL_CONCURRENCY, async (p) => {
-      await this.db.run('create table', SQL.createMessageTable(topic, p), []);
-      await this.db.run('create priority table', SQL.createPriorityTable(topic, p), []);
+      await this.db.run('create table', SQL.createMessageTable(topic, p, layout), []);
+      await this.db.run('create priority table', SQL.createPriorityTable(topic, p, layout), []);
       for (const table of [messageTable(topic, p), priorityTable(topic, p)])
         await this.db.run('add message columns', SQL.addMessageColumns(table), []);
     });
@@ -275,14 +281,7 @@ export class MysqlMessageStore implements MessageStore {
       }
       const split = planSplit(tail.from, endOffset, segmentMessages);
       if (split.length > 0) {
-        await this.db.run(
-          'split segments',
-          SEGMENT_SQL.splitTail(
-            table,
-            split.map((s) => ({ name: s.name, lessThan: s.to + 1 })),
-          ),
-          [],
-        );
+        await this.db.run('split segments', SEGMENT_SQL.splitTail(table, split), []);
       }
     }
     return dropped;

@@ -1,15 +1,12 @@
 // Retention by whole table partitions (MessageStore.maintainSegments). Message tables are
-// PARTITION BY RANGE (id) and start as one MAXVALUE partition `p_max`. Maintenance splits
+// PARTITION BY RANGE (id): created with their first segments and a MAXVALUE tail `p_max`
+// (tables of earlier versions start as `p_max` alone). Maintenance splits
 // segments off that tail while it is empty (REORGANIZE PARTITION of an empty partition copies
 // nothing) and drops expired segments with DROP PARTITION: no DELETE ever scans. A segment
 // `p<from>_<to>` holds offsets from..to (VALUES LESS THAN to + 1).
+import { initialSegments } from '../segments';
+import type { Segment } from '../segments';
 import { messageTable } from './sql';
-
-export interface SegmentBound {
-  name: string;
-  /** VALUES LESS THAN this (exclusive upper offset bound). */
-  lessThan: number;
-}
 
 export const TAIL_SEGMENT = 'p_max';
 
@@ -30,11 +27,14 @@ export const SEGMENT_SQL = {
   newestInSegment: (table: string, segment: string) =>
     `SELECT published_at FROM ${quoted(table)} PARTITION (${segmentName(segment)})
       ORDER BY id DESC LIMIT 1`,
+  /**
+   * A new table's range partitions (SQL.createMessageTable): the first segments of
+   * `segmentMessages` offsets, then the tail.
+   */
+  layout: (segmentMessages: number) => withTail(initialSegments(segmentMessages)),
   /** Splits segments off the tail, which is empty, so nothing is copied. Params: none. */
-  splitTail: (table: string, segments: SegmentBound[]) =>
-    `ALTER TABLE ${quoted(table)} REORGANIZE PARTITION ${TAIL_SEGMENT} INTO (${segments
-      .map((s) => `PARTITION ${segmentName(s.name)} VALUES LESS THAN (${offsetBound(s.lessThan)})`)
-      .join(', ')}, PARTITION ${TAIL_SEGMENT} VALUES LESS THAN MAXVALUE)`,
+  splitTail: (table: string, segments: Segment[]) =>
+    `ALTER TABLE ${quoted(table)} REORGANIZE PARTITION ${TAIL_SEGMENT} INTO (${withTail(segments)})`,
   /** Drops whole segments. Params: none. */
   dropSegments: (table: string, segments: string[]) =>
     `ALTER TABLE ${quoted(table)} DROP PARTITION ${segments.map(segmentName).join(', ')}`,
@@ -47,6 +47,14 @@ export const SEGMENT_SQL = {
 export function segmentedTables(topic: string, partition: number): string[] {
   messageTable(topic, partition);
   return [`m_${topic}_${partition}`, `p_${topic}_${partition}`];
+}
+
+/** Each segment holds offsets from..to: VALUES LESS THAN to + 1. */
+function withTail(segments: Segment[]): string {
+  return [
+    ...segments.map((s) => `PARTITION ${segmentName(s.name)} VALUES LESS THAN (${offsetBound(s.to + 1)})`),
+    `PARTITION ${TAIL_SEGMENT} VALUES LESS THAN MAXVALUE`,
+  ].join(', ');
 }
 
 function segmentName(name: string): string {

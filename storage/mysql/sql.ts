@@ -68,8 +68,12 @@ export const SQL = {
   /** Params: [version, name]. */
   recordMigration: `INSERT INTO herald_schema_migrations (version, name) VALUES (?, ?)`,
 
-  /** The message table of one topic partition (lane 1: a priority placeholder). Params: none. */
-  createMessageTable: (topic: string, partition: number) => createTable(messageTable(topic, partition)),
+  /**
+   * The message table of one topic partition (lane 1: a priority placeholder), range-partitioned
+   * by offset as `partitions` says (SEGMENT_SQL.layout). Params: none.
+   */
+  createMessageTable: (topic: string, partition: number, partitions: string) =>
+    createTable(messageTable(topic, partition), partitions),
   /**
    * Message tables created by earlier versions gain the columns added since (instant in
    * MariaDB: columns at the end). Params: none.
@@ -80,7 +84,8 @@ export const SQL = {
        ADD COLUMN IF NOT EXISTS deliver_at BIGINT UNSIGNED NULL,
        ADD COLUMN IF NOT EXISTS lane TINYINT UNSIGNED NOT NULL DEFAULT 0`,
   /** The priority table of one topic partition: the message table's layout. Params: none. */
-  createPriorityTable: (topic: string, partition: number) => createTable(priorityTable(topic, partition)),
+  createPriorityTable: (topic: string, partition: number, partitions: string) =>
+    createTable(priorityTable(topic, partition), partitions),
   /** Drops one partition's message table (topic deletion). Params: none. */
   dropMessageTable: (topic: string, partition: number) =>
     `DROP TABLE IF EXISTS ${messageTable(topic, partition)}`,
@@ -158,7 +163,7 @@ const MESSAGE_COLUMNS =
   'id, published_at, msg_key, ref_key, tags, properties, body, scheduled_id, deliver_at';
 
 /** Both lanes' tables: insert-only, primary key only, range-partitioned by offset. */
-function createTable(table: string): string {
+function createTable(table: string, partitions: string): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (
        id BIGINT UNSIGNED NOT NULL,
        published_at BIGINT UNSIGNED NOT NULL,
@@ -172,7 +177,7 @@ function createTable(table: string): string {
        lane TINYINT UNSIGNED NOT NULL DEFAULT 0,
        PRIMARY KEY (id)
      ) ENGINE=InnoDB
-     PARTITION BY RANGE (id) (PARTITION p_max VALUES LESS THAN MAXVALUE)`;
+     PARTITION BY RANGE (id) (${partitions})`;
 }
 
 /** A row of readMessages / readMessagesByOffsets. */
