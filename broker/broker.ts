@@ -176,6 +176,7 @@ async function assemble(
           lingerMs: options.publish.lingerMs,
           maxCommitBytes: options.publish.maxCommitBytes,
           maxConcurrentCommits: options.publish.maxConcurrentCommits,
+          slowCommitMs: options.publish.slowCommitMs,
         },
         metrics,
         logger.namespace('publish'),

@@ -146,6 +146,11 @@ export interface BrokerOptions {
     maxCommitBytes: number;
     /** Group commit: transactions running at once (on disjoint partitions). */
     maxConcurrentCommits: number;
+    /**
+     * A commit that takes longer is logged at warn ("slow commit": its partitions, rows and
+     * riders), at most once per 10 s with a count of the others; 0 turns it off.
+     */
+    slowCommitMs: number;
     /** Largest Publish request, in messages. */
     maxRequestMessages: number;
     /** Largest Publish request, in bytes. */
@@ -360,6 +365,7 @@ const PUBLISH: Table<BrokerOptions['publish']> = {
   lingerMs: field(1, int(0)),
   maxCommitBytes: field(2 * 1024 * 1024, int(1)),
   maxConcurrentCommits: field(4, int(1)),
+  slowCommitMs: field(1_000, int(0)),
   maxRequestMessages: field(1000, int(1)),
   maxRequestBytes: field(8 * 1024 * 1024, int(1)),
   maxPendingBytes: field(32 * 1024 * 1024, int(1)),

@@ -21,7 +21,12 @@ import type { PartitionWriter, TakenBatch } from './partition-writer';
 export interface CommitterLimits extends BatchLimits {
   /** Transactions running at once (on disjoint partitions). */
   maxConcurrentCommits: number;
+  /** A longer commit is logged (at most once per SLOW_LOG_INTERVAL_MS); 0: never. */
+  slowCommitMs: number;
 }
+
+/** Slow commits are logged at most this often; the ones in between are counted in the next line. */
+const SLOW_LOG_INTERVAL_MS = 10_000;
 
 /** The trace buffer as a commit sees it (TraceWriter). */
 export interface TraceRider {
@@ -56,6 +61,9 @@ export class GroupCommitter {
   private endOfTurn: NodeJS.Immediate | undefined;
   private draining = false;
   private drained: (() => void) | undefined;
+  /** When a slow commit was last logged, and how many were not logged since. */
+  private slowLoggedAt = -Infinity;
+  private slowUnlogged = 0;
 
   constructor(
     readonly store: MessageStore,
@@ -188,6 +196,7 @@ export class GroupCommitter {
       outcomes = await this.store.append(batches, publishedAt);
     }
     const done = performance.now();
+    this.noteSlow(done - started, batches, trace.length, offsets.length);
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);
     batches.forEach((b, i) => {
@@ -196,6 +205,28 @@ export class GroupCommitter {
       if (outcome.ok) b.writer.committed(b, outcome.firstOffset, publishedAt, done);
       else this.fail([b], outcome.error);
     });
+  }
+
+  /** A stored commit that took longer than slowCommitMs: what it held, for whoever looks for the stall. */
+  private noteSlow(ms: number, batches: TakenBatch[], trace: number, offsets: number): void {
+    const { slowCommitMs } = this.limits;
+    if (slowCommitMs === 0 || ms <= slowCommitMs) return;
+    const now = performance.now();
+    if (now - this.slowLoggedAt < SLOW_LOG_INTERVAL_MS) {
+      this.slowUnlogged++;
+      return;
+    }
+    this.logger.warn('slow commit', {
+      ms: Math.round(ms),
+      partitions: batches.map((b) => `${b.ref.topic}/${b.ref.partition}`),
+      rows: batches.reduce((n, b) => n + b.messages.length, 0),
+      traceEvents: trace,
+      offsets,
+      running: this.running,
+      notLoggedSince: this.slowUnlogged,
+    });
+    this.slowLoggedAt = now;
+    this.slowUnlogged = 0;
   }
 
   private fail(batches: TakenBatch[], err: unknown): void {

@@ -1,7 +1,8 @@
 // The group committer over the memory store: batches of several partitions go into one
 // append; a store with atomicMultiPartitionAppend stores all or none, one without it answers
 // each partition's batch on its own.
-import { silentLogger } from '../../../common/logger';
+import { createLogger, silentLogger } from '../../../common/logger';
+import type { Logger } from '../../../common/logger';
 import { PartitionLog } from '../../../broker/delivery/partition-log';
 import { BrokerMetrics } from '../../../broker/metrics';
 import { GroupCommitter } from '../../../broker/publish/group-committer';
@@ -29,12 +30,20 @@ function committerOver(
   store: MessageStore,
   metrics: BrokerMetrics,
   riders: CommitRiders = {},
+  { slowCommitMs = 0, logger = silentLogger }: { slowCommitMs?: number; logger?: Logger } = {},
 ): GroupCommitter {
   return new GroupCommitter(
     store,
-    { maxRows: 500, maxBytes: 1 << 20, lingerMs: 60_000, maxCommitBytes: 1 << 21, maxConcurrentCommits: 1 },
+    {
+      maxRows: 500,
+      maxBytes: 1 << 20,
+      lingerMs: 60_000,
+      maxCommitBytes: 1 << 21,
+      maxConcurrentCommits: 1,
+      slowCommitMs,
+    },
     metrics,
-    silentLogger,
+    logger,
     () => undefined,
     riders,
   );
@@ -283,4 +292,32 @@ test('a commit refused with offsets is tried again without them: an offset never
   expect(calls).toEqual([1, 0]);
   expect(seen).toEqual({ asked: 1, stored: [], givenBack: [5] });
   await committer.drain();
+});
+
+test('a commit slower than slowCommitMs is logged with what it held, at most once per 10 s; 0 logs none', async () => {
+  const run = async (slowCommitMs: number) => {
+    const store = createMemoryStore({});
+    const append = store.append.bind(store);
+    // Every append takes 30 ms.
+    store.append = async (batches, at, riders) => {
+      await new Promise((r) => setTimeout(r, 30));
+      return append(batches, at, riders);
+    };
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const metrics = new BrokerMetrics(() => []);
+    const committer = committerOver(store, metrics, {}, { slowCommitMs, logger });
+    const writers = [0, 1].map((partition) => writerOf(store, committer, metrics, partition));
+    await Promise.all(writers.map((w) => committer.publish(w, [message('a'), message('b')], 2)));
+    await committer.publish(writers[0], [message('c')], 1);
+    await committer.drain();
+    return lines.filter((l) => l.msg === 'slow commit');
+  };
+  const logged = await run(10);
+  // Two slow commits: the first is logged, the second falls in the same 10 s.
+  expect(logged).toHaveLength(1);
+  expect(logged[0]).toMatchObject({ level: 'warn', partitions: ['t/0', 't/1'], rows: 4, notLoggedSince: 0 });
+  expect(logged[0].ms).toBeGreaterThanOrEqual(25);
+  expect(await run(0)).toEqual([]);
+  expect(await run(10_000)).toEqual([]);
 });

@@ -79,6 +79,7 @@ test('storage: memory needs no MySQL and is the default storage of the topics', 
 test.each<[string, BrokerOptionsInput]>([
   ['publish.maxBatchRows', { ...base, publish: { maxBatchRows: 0 } }],
   ['publish.lingerMs', { ...base, publish: { lingerMs: -1 } }],
+  ['publish.slowCommitMs', { ...base, publish: { slowCommitMs: -1 } }],
   ['delivery.maxInFlight', { ...base, delivery: { maxInFlight: 1.5 } }],
   ['mysql.url', { ...base, mysql: { url: 'postgres://x/y' } }],
   ['mysql.url', { ...base, mysql: undefined }],
