@@ -22,8 +22,8 @@
 //   BENCH_BACKLOG       messages in the drained backlog (default 1000000)
 //   BENCH_RATE          messages per second of the latency phases (default 1000)
 //   BENCH_WARMUP_SECONDS each latency phase first sends at its rate this long, consumed but
-//                       not measured (default 2: a fresh broker's JIT and first produce
-//                       requests, as in bench:peers)
+//                       not measured (default 2: every row starts a fresh broker or client,
+//                       whose first seconds are not its steady state; as in bench:peers)
 //   BENCH_CPU_PROF      a directory: the Kafka broker runs with node --cpu-prof into it
 //   BENCH_PHASES        which phases run (default publish,drain,latency)
 // Each throughput phase also reports the CPU time per message of this process (the client),

@@ -196,7 +196,7 @@ export class GroupCommitter {
       outcomes = await this.store.append(batches, publishedAt);
     }
     const done = performance.now();
-    this.noteSlow(done - started, batches, trace.length, offsets.length);
+    this.noteSlow(done, done - started, batches, trace.length, offsets.length);
     this.metrics.commitLatency.observe((done - started) / 1000);
     this.metrics.commitPartitions.observe(batches.length);
     batches.forEach((b, i) => {
@@ -208,18 +208,16 @@ export class GroupCommitter {
   }
 
   /** A stored commit that took longer than slowCommitMs: what it held, for whoever looks for the stall. */
-  private noteSlow(ms: number, batches: TakenBatch[], trace: number, offsets: number): void {
+  private noteSlow(now: number, ms: number, batches: TakenBatch[], trace: number, offsets: number): void {
     const { slowCommitMs } = this.limits;
     if (slowCommitMs === 0 || ms <= slowCommitMs) return;
-    const now = performance.now();
     if (now - this.slowLoggedAt < SLOW_LOG_INTERVAL_MS) {
       this.slowUnlogged++;
       return;
     }
     this.logger.warn('slow commit', {
       ms: Math.round(ms),
-      partitions: batches.map((b) => `${b.ref.topic}/${b.ref.partition}`),
-      rows: batches.reduce((n, b) => n + b.messages.length, 0),
+      ...held(batches),
       traceEvents: trace,
       offsets,
       running: this.running,
@@ -231,14 +229,20 @@ export class GroupCommitter {
 
   private fail(batches: TakenBatch[], err: unknown): void {
     const e = asHeraldError(err);
-    const rows = batches.reduce((n, b) => n + b.messages.length, 0);
     this.logger.warn('write failed', {
-      partitions: batches.map((b) => `${b.ref.topic}/${b.ref.partition}`),
-      rows,
+      ...held(batches),
       reason: e.reason,
       err,
     });
     if (e.reason === 'STORAGE_UNAVAILABLE') this.onStorageError(e);
     for (const b of batches) b.writer.failed(b, e);
   }
+}
+
+/** What a commit's log lines say it held: its partitions (topic/partition) and rows. */
+function held(batches: TakenBatch[]): { partitions: string[]; rows: number } {
+  return {
+    partitions: batches.map((b) => `${b.ref.topic}/${b.ref.partition}`),
+    rows: batches.reduce((n, b) => n + b.messages.length, 0),
+  };
 }
